@@ -1,0 +1,186 @@
+//! Settings: declared once in [`settings`], read from the command line, `GUNICORN_CMD_ARGS`
+//! and the Python config file, and validated into one [`Config`].
+//!
+//! Two stages (ripgrep's low/high args): the raw values as given, then a `Config` holding
+//! ready-to-use values. Nothing here binds a socket or forks.
+
+pub mod settings;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What `gunicorn-rs` was asked to do.
+#[derive(Debug)]
+pub enum Command {
+    /// Run the server.
+    Serve(Box<Config>),
+    /// `--check-config`: the config loaded (and the app imported); exit 0.
+    CheckConfig(Box<Config>),
+    /// `--print-config`: the resolved settings, `name = value`, sorted; then like check-config.
+    PrintConfig(Box<Config>, String),
+    /// `-h/--help`, with its text.
+    Help(String),
+    /// `-v/--version`, with its text.
+    Version(String),
+}
+
+/// Where a log stream goes: `-` is the process's stdout/stderr, anything else a file path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogTarget {
+    Stdout,
+    Stderr,
+    File(PathBuf),
+}
+
+/// Error-log levels, Gunicorn's names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+    Critical,
+}
+
+/// `worker_class`; only `sync` exists so far (gthread, gevent, tornado and asgi come later).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerClass {
+    Sync,
+}
+
+/// `header_map`: what happens to a header name containing `_`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderMap {
+    Drop,
+    Refuse,
+    Dangerous,
+}
+
+/// `proxy_protocol`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    Off,
+    V1,
+    V2,
+    Auto,
+}
+
+/// An allow-list of peers (`forwarded_allow_ips`, `proxy_allow_ips`): `*`, addresses or CIDRs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AllowIps {
+    Any,
+    Nets(Vec<(std::net::IpAddr, u8)>),
+}
+
+impl AllowIps {
+    /// Is `peer` on the list? Unix-socket peers (`None`) are always trusted, as in Gunicorn.
+    pub fn allows(&self, peer: Option<std::net::IpAddr>) -> bool {
+        let Some(peer) = peer else { return true };
+        match self {
+            AllowIps::Any => true,
+            AllowIps::Nets(nets) => nets.iter().any(|(net, prefix)| in_network(peer, *net, *prefix)),
+        }
+    }
+}
+
+fn in_network(peer: std::net::IpAddr, net: std::net::IpAddr, prefix: u8) -> bool {
+    use std::net::IpAddr;
+    let peer = match (peer, net) {
+        (IpAddr::V6(v6), IpAddr::V4(_)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer),
+        _ => peer,
+    };
+    match (peer, net) {
+        (IpAddr::V4(p), IpAddr::V4(n)) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
+            u32::from(p) & mask == u32::from(n) & mask
+        }
+        (IpAddr::V6(p), IpAddr::V6(n)) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0);
+            u128::from(p) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
+}
+
+/// The validated configuration. Every field corresponds to a Gunicorn setting of the same
+/// name (see `settings::SETTINGS`); values are already normalised (limits clamped the way
+/// Gunicorn clamps them, durations as `Duration`, `0` meaning "off" turned into `None`).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `wsgi_app` / positional APP: `module[:expression]`.
+    pub app_uri: Option<String>,
+    /// Path of the config file that was read, if any.
+    pub config_file: Option<PathBuf>,
+    /// `bind`, raw addresses (`HOST:PORT`, `[V6]:PORT`, `unix:PATH`, `fd://N`); `sock` parses them.
+    pub bind: Vec<String>,
+    pub backlog: i32,
+    pub reuse_port: bool,
+    pub workers: usize,
+    pub worker_class: WorkerClass,
+    pub threads: usize,
+    pub worker_connections: usize,
+    /// `timeout`; `None` when 0 (heartbeat check disabled).
+    pub timeout: Option<Duration>,
+    pub graceful_timeout: Duration,
+    pub keepalive: Duration,
+    pub max_requests: u64,
+    pub max_requests_jitter: u64,
+    /// Request line limit after Gunicorn's normalisation; `0` = unlimited.
+    pub limit_request_line: usize,
+    pub limit_request_fields: usize,
+    pub limit_request_field_size: usize,
+    pub chdir: PathBuf,
+    pub pythonpath: Vec<PathBuf>,
+    /// `raw_env` as `(KEY, VALUE)`.
+    pub raw_env: Vec<(String, String)>,
+    pub preload_app: bool,
+    pub sendfile: bool,
+    pub proc_name: Option<String>,
+    /// `default_proc_name`: the app URI when no `--name`.
+    pub default_proc_name: String,
+    pub loglevel: LogLevel,
+    pub errorlog: LogTarget,
+    /// `None` = no access log (Gunicorn's default).
+    pub accesslog: Option<LogTarget>,
+    pub access_log_format: String,
+    pub capture_output: bool,
+    pub forwarded_allow_ips: AllowIps,
+    pub proxy_allow_ips: AllowIps,
+    pub proxy_protocol: ProxyProtocol,
+    /// `secure_scheme_headers`, names upper-cased.
+    pub secure_scheme_headers: Vec<(String, String)>,
+    /// `forwarder_headers`, upper-cased.
+    pub forwarder_headers: Vec<String>,
+    pub header_map: HeaderMap,
+    pub permit_obsolete_folding: bool,
+    pub strip_header_spaces: bool,
+    pub permit_unconventional_http_method: bool,
+    pub permit_unconventional_http_version: bool,
+    pub casefold_http_method: bool,
+    pub umask: u32,
+    /// Seconds a client gets to send a complete request head (beyond Gunicorn: a trickling
+    /// client cannot hold a sync worker for the whole `timeout`).
+    pub header_timeout: Duration,
+}
+
+impl Config {
+    /// The name in process titles: `--name`, else the app URI.
+    pub fn proc_name(&self) -> &str {
+        self.proc_name.as_deref().unwrap_or(&self.default_proc_name)
+    }
+}
+
+/// A configuration problem, reported as one line and exit code 1, before anything is bound.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Usage(String),
+    #[error("Invalid value for {setting}: {value}: {reason}")]
+    InvalidValue { setting: String, value: String, reason: String },
+    #[error("setting '{0}' is not supported yet by gunicorn-rs")]
+    Unsupported(String),
+    #[error("config file {path}: {message}")]
+    ConfigFile { path: String, message: String },
+    #[error("No application module specified.")]
+    NoApp,
+}

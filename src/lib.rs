@@ -1,0 +1,22 @@
+//! gunicorn-rs: a pre-fork HTTP server for Python web apps.
+//!
+//! Dependency arrows (DESIGN.md §2) — an arrow means "may use":
+//!
+//! ```text
+//! main ──► config, sock, master, worker, wsgi, log   (main is the only place that wires them)
+//! master ──► config, sock, scoreboard, log, nix      (not http, not wsgi, not pyo3, not tokio)
+//! worker ──► http, wsgi, sock, scoreboard, log
+//! wsgi   ──► http (head types), pyo3, log            (not sockets, not fork)
+//! http   ──► httparse, memchr                        (leaf: no I/O at all)
+//! config ──► pyo3 (only to execute the Python config file)
+//! ```
+
+pub mod config;
+pub mod http;
+pub mod log;
+pub mod master;
+pub mod proctitle;
+pub mod scoreboard;
+pub mod sock;
+pub mod worker;
+pub mod wsgi;

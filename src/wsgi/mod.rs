@@ -1,0 +1,115 @@
+//! The Python bridge (PEP 3333): interpreter start and fork hooks, app loading, environ,
+//! `start_response`, `wsgi.input`, response iteration, `wsgi.file_wrapper`.
+//!
+//! Knows pyo3 and `http` heads; not sockets, not fork, not the master. Python objects never
+//! leave this module: only bytes, numbers and header pairs cross it. The worker hands in a
+//! [`BodyRead`] (the decoded request body) and a [`ResponseSink`] (the framed socket writer).
+
+pub mod app;
+pub mod environ;
+pub mod errors;
+pub mod file_wrapper;
+pub mod input;
+pub mod interpreter;
+pub mod response;
+
+use std::io;
+use std::os::fd::RawFd;
+
+pub use app::{App, LoadError};
+
+/// The peer of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Peer {
+    Tcp(std::net::SocketAddr),
+    /// A Unix-socket peer: `REMOTE_ADDR` is `''` and there is no `REMOTE_PORT`.
+    Unix,
+}
+
+/// Facts about the connection and the server that the environ needs.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    pub peer: Peer,
+    /// The listener's bound address (TCP): `SERVER_NAME`/`SERVER_PORT` come from it, as in
+    /// Gunicorn. `None` for Unix sockets: then they come from the Host header.
+    pub server: Option<std::net::SocketAddr>,
+    /// The Unix socket path, for `SERVER_NAME` when there is no Host header.
+    pub unix_path: Option<String>,
+    /// `true` on a TLS listener.
+    pub is_tls: bool,
+    pub multiprocess: bool,
+    pub multithread: bool,
+}
+
+/// Why reading the request body failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    /// Bad framing in the body (chunk size, terminator, trailers): the answer is a 4xx.
+    #[error("{0}")]
+    Parse(#[from] crate::http::ParseError),
+    /// The client closed the connection before the body was complete.
+    #[error("client disconnected before the request body was complete")]
+    Disconnected,
+    #[error("timed out reading the request body")]
+    Timeout,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// The decoded request body, as the worker reads it from the socket. Blocking.
+pub trait BodyRead: Send {
+    /// Read payload bytes; `Ok(0)` is the end of a complete body.
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, BodyError>;
+}
+
+/// A response header pair as the app gave it (validated: token name, no CR/LF/NUL in value).
+pub type HeaderPair = (String, Vec<u8>);
+
+/// Where the response goes. The worker implements it over the socket and owns framing
+/// (Content-Length or chunked, HEAD, `Connection`, hop-by-hop headers, Date, Server).
+/// The bridge calls `start` once, just before the first non-empty body bytes are written or,
+/// for an empty body, at the end (PEP 3333: headers are not sent before the first body bytes).
+pub trait ResponseSink: Send {
+    /// `status` is the validated status line text from the app, e.g. `"200 OK"`.
+    fn start(&mut self, status: &str, headers: &[HeaderPair]) -> io::Result<()>;
+    fn write(&mut self, data: &[u8]) -> io::Result<()>;
+    /// Send `count` bytes (or to EOF when `None`) of the file `fd` from `offset` with sendfile.
+    /// `Err(Unsupported)` means "not here": the bridge then reads and writes instead.
+    fn sendfile(&mut self, fd: RawFd, offset: u64, count: Option<u64>) -> io::Result<u64>;
+    /// The response is complete (terminal chunk, flush).
+    fn finish(&mut self) -> io::Result<()>;
+    /// Has `start` been called (the head is on the wire or queued)?
+    fn started(&self) -> bool;
+}
+
+/// What went wrong in one call of the app.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The app raised (before or after `start_response`); the formatted traceback.
+    #[error("{0}")]
+    Exception(String),
+    /// The app returned without calling `start_response`.
+    #[error("the application did not call start_response")]
+    NoStartResponse,
+    /// `start_response` got a malformed status or header (PEP 3333; never sent).
+    #[error("{0}")]
+    InvalidResponse(String),
+    /// Reading `wsgi.input` failed; the app's own exception (if any) is secondary.
+    #[error("{0}")]
+    Body(BodyError),
+    /// Writing to the client failed (it went away); `close()` was still called.
+    #[error("{0}")]
+    ClientGone(io::Error),
+}
+
+/// The result of one request through the app.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The status code the app set, if `start_response` succeeded.
+    pub status: Option<u16>,
+    /// The response headers the app set (for `{header}o` access-log atoms).
+    pub headers: Vec<HeaderPair>,
+    /// Values of the environ keys asked for by the access log (`{key}e`), in order.
+    pub environ_values: Vec<Option<String>>,
+    pub error: Option<AppError>,
+}
