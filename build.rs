@@ -6,12 +6,12 @@
 
 fn main() {
     let config = pyo3_build_config::get();
-    if let Some(lib_dir) = &config.lib_dir {
+    if let Some(lib_dir) = config.lib_dir() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib_dir}");
     }
     // The interpreter's prefix, so the worker can set `sys.executable` to a real Python
     // (never this binary: multiprocessing's spawn would re-execute the server).
-    if let Some(exe) = &config.executable {
+    if let Some(exe) = config.executable() {
         println!("cargo:rustc-env=GUNICORN_RS_BUILD_PYTHON={exe}");
     }
     println!("cargo:rerun-if-env-changed=PYO3_PYTHON");

@@ -1,1 +1,189 @@
-//! TODO
+//! The error log and the access log, in Gunicorn's formats (`reference/gunicorn.md` §4).
+//!
+//! Error log lines: `[%Y-%m-%d %H:%M:%S %z] [PID] [LEVEL] message`. `-` means stderr for the
+//! error log and stdout for the access log. Each line goes out in one `write(2)` with
+//! `O_APPEND`, so lines from the master and its workers never interleave mid-line.
+//!
+//! The state is a process-wide `Mutex`: the master is single-threaded and never forks while
+//! holding it; a worker re-opens nothing after fork, it inherits the descriptors.
+
+pub mod access;
+
+use crate::config::{LogLevel, LogTarget};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::sync::Mutex;
+
+struct Sink {
+    target: LogTarget,
+    file: Option<File>,
+}
+
+impl Sink {
+    fn open(target: LogTarget) -> io::Result<Sink> {
+        let file = match &target {
+            LogTarget::File(path) => Some(OpenOptions::new().create(true).append(true).open(path)?),
+            LogTarget::Stdout | LogTarget::Stderr => None,
+        };
+        Ok(Sink { target, file })
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) {
+        // A log line that cannot be written has nowhere to be reported; dropping it is the
+        // only choice that does not take the server down.
+        let _ = match (&mut self.file, &self.target) {
+            (Some(file), _) => file.write_all(bytes),
+            (None, LogTarget::Stdout) => io::stdout().lock().write_all(bytes).and_then(|_| io::stdout().flush()),
+            (None, _) => io::stderr().lock().write_all(bytes),
+        };
+    }
+
+    fn reopen(&mut self) -> io::Result<()> {
+        if let LogTarget::File(path) = &self.target {
+            self.file = Some(OpenOptions::new().create(true).append(true).open(path)?);
+        }
+        Ok(())
+    }
+}
+
+struct State {
+    level: LogLevel,
+    error: Sink,
+    access: Option<Sink>,
+}
+
+static STATE: Mutex<Option<State>> = Mutex::new(None);
+
+/// Open the log files. Called by the master before binding, so a bad path is reported early.
+pub fn configure(level: LogLevel, errorlog: &LogTarget, accesslog: Option<&LogTarget>) -> io::Result<()> {
+    let error = Sink::open(errorlog.clone())?;
+    let access = accesslog.map(|t| Sink::open(t.clone())).transpose()?;
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    *state = Some(State { level, error, access });
+    Ok(())
+}
+
+/// `--capture-output`: point fds 1 and 2 at the error log file, so `print()` lands there.
+pub fn capture_output() -> io::Result<()> {
+    let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(State { error: Sink { file: Some(file), .. }, .. }) = state.as_ref() {
+        for target in [1, 2] {
+            // SAFETY: dup2 on a file descriptor we own onto the standard descriptors.
+            if unsafe { libc::dup2(file.as_raw_fd(), target) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// USR1: reopen log files (after logrotate renamed them).
+pub fn reopen() -> io::Result<()> {
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(state) = state.as_mut() {
+        state.error.reopen()?;
+        if let Some(access) = state.access.as_mut() {
+            access.reopen()?;
+        }
+    }
+    Ok(())
+}
+
+/// Is `level` logged?
+pub fn enabled(level: LogLevel) -> bool {
+    let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    state.as_ref().map_or(level >= LogLevel::Info, |s| level >= s.level)
+}
+
+fn level_name(level: LogLevel) -> &'static str {
+    match level {
+        LogLevel::Debug => "DEBUG",
+        LogLevel::Info => "INFO",
+        LogLevel::Warning => "WARNING",
+        LogLevel::Error => "ERROR",
+        LogLevel::Critical => "CRITICAL",
+    }
+}
+
+/// Write one error-log record (several lines if `message` has newlines, e.g. a traceback).
+pub fn log(level: LogLevel, message: &str) {
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let threshold = state.as_ref().map_or(LogLevel::Info, |s| s.level);
+    if level < threshold {
+        return;
+    }
+    let mut line = format!("{} [{}] [{}] {}", timestamp("[%Y-%m-%d %H:%M:%S %z]"), std::process::id(), level_name(level), message);
+    if !line.ends_with('\n') {
+        line.push('\n');
+    }
+    match state.as_mut() {
+        Some(state) => state.error.write_all(line.as_bytes()),
+        None => {
+            let _ = io::stderr().write_all(line.as_bytes());
+        }
+    }
+}
+
+/// Raw bytes to the error log stream (`wsgi.errors`, `print` to stderr under capture).
+pub fn write_error_stream(bytes: &[u8]) {
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    match state.as_mut() {
+        Some(state) => state.error.write_all(bytes),
+        None => {
+            let _ = io::stderr().write_all(bytes);
+        }
+    }
+}
+
+/// Write one access-log line (newline added). No-op when there is no access log.
+pub fn write_access(line: &str) {
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(access) = state.as_mut().and_then(|s| s.access.as_mut()) {
+        let mut bytes = Vec::with_capacity(line.len() + 1);
+        bytes.extend_from_slice(line.as_bytes());
+        bytes.push(b'\n');
+        access.write_all(&bytes);
+    }
+}
+
+/// Is there an access log?
+pub fn has_access_log() -> bool {
+    let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    state.as_ref().is_some_and(|s| s.access.is_some())
+}
+
+/// Local time formatted with `strftime(3)` (the `%z` offset needs the C library's tz data).
+pub fn timestamp(format: &str) -> String {
+    let Ok(fmt) = std::ffi::CString::new(format) else { return String::new() };
+    let mut buf = [0u8; 64];
+    // SAFETY: `time`, `localtime_r` and `strftime` get valid pointers to live locals; strftime
+    // writes at most `buf.len()` bytes and returns how many it wrote.
+    let written = unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return String::new();
+        }
+        libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm)
+    };
+    String::from_utf8_lossy(&buf[..written]).into_owned()
+}
+
+/// Raw stderr for the last words of a process whose log is not configured yet.
+pub fn stderr_line(message: &str) {
+    // SAFETY: fd 2 is the process's stderr for its whole life; ManuallyDrop keeps it open.
+    let mut err = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(2) });
+    let _ = writeln!(err, "{message}");
+}
+
+#[macro_export]
+macro_rules! debug { ($($t:tt)*) => { if $crate::log::enabled($crate::config::LogLevel::Debug) { $crate::log::log($crate::config::LogLevel::Debug, &format!($($t)*)) } } }
+#[macro_export]
+macro_rules! info { ($($t:tt)*) => { $crate::log::log($crate::config::LogLevel::Info, &format!($($t)*)) } }
+#[macro_export]
+macro_rules! warning { ($($t:tt)*) => { $crate::log::log($crate::config::LogLevel::Warning, &format!($($t)*)) } }
+#[macro_export]
+macro_rules! error { ($($t:tt)*) => { $crate::log::log($crate::config::LogLevel::Error, &format!($($t)*)) } }
+#[macro_export]
+macro_rules! critical { ($($t:tt)*) => { $crate::log::log($crate::config::LogLevel::Critical, &format!($($t)*)) } }

@@ -1,0 +1,1 @@
+//! Access-log lines from Gunicorn's atoms.
