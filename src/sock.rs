@@ -1,1 +1,332 @@
-//! TODO
+//! Listeners: bind or inherit them (`HOST:PORT`, `[V6]:PORT`, `unix:PATH`, `fd://N`,
+//! systemd's `LISTEN_FDS`, Gunicorn's `GUNICORN_FD`), and accept on them.
+//!
+//! Knows sockets only — no HTTP, no Python. Follows `gunicorn/sock.py` and `util.parse_address`
+//! (`reference/gunicorn.md` §8): SO_REUSEADDR always, SO_REUSEPORT on request, TCP_NODELAY on TCP,
+//! non-blocking, an existing *socket* file at a Unix path removed first.
+
+use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage};
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::FileTypeExt;
+use std::path::PathBuf;
+
+/// A listen address as written in `--bind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    Tcp(SocketAddr),
+    /// A hostname to resolve at bind time (Gunicorn binds names as IPv4).
+    TcpHost(String, u16),
+    Unix(PathBuf),
+    Fd(RawFd),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SockError {
+    #[error("Invalid address: {0}")]
+    InvalidAddress(String),
+    #[error("Can't connect to {0}")]
+    CantConnect(String),
+    #[error("{addr}: {err}")]
+    Io { addr: String, err: io::Error },
+}
+
+/// Parse one `--bind` value, Gunicorn's `util.parse_address` rules.
+pub fn parse_address(raw: &str) -> Result<Address, SockError> {
+    let invalid = || SockError::InvalidAddress(raw.to_string());
+    if let Some(path) = raw.strip_prefix("unix://").or_else(|| raw.strip_prefix("unix:")) {
+        if path.is_empty() {
+            return Err(invalid());
+        }
+        return Ok(Address::Unix(PathBuf::from(path)));
+    }
+    if let Some(fd) = raw.strip_prefix("fd://") {
+        return fd.parse().map(Address::Fd).map_err(|_| invalid());
+    }
+    let rest = raw.strip_prefix("tcp://").unwrap_or(raw);
+    if rest.is_empty() {
+        return Ok(Address::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8000)));
+    }
+    let (host, port) = split_host_port(rest).ok_or_else(invalid)?;
+    let port = match port {
+        Some(p) => p.parse::<u16>().map_err(|_| invalid())?,
+        None => 8000,
+    };
+    let host = host.to_ascii_lowercase();
+    match host.parse::<IpAddr>() {
+        Ok(ip) => Ok(Address::Tcp(SocketAddr::new(ip, port))),
+        Err(_) if host == "localhost" => Ok(Address::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))),
+        Err(_) if host.is_empty() => Ok(Address::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))),
+        Err(_) => Ok(Address::TcpHost(host, port)),
+    }
+}
+
+fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(v6) = s.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        return match after.strip_prefix(':') {
+            Some(port) => Some((host, Some(port))),
+            None if after.is_empty() => Some((host, None)),
+            None => None,
+        };
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) => Some((host, Some(port))),
+        None => Some((s, None)),
+    }
+}
+
+/// What a listener is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bound {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+/// A listening socket shared by the master and every worker.
+#[derive(Debug)]
+pub struct Listener {
+    fd: OwnedFd,
+    pub bound: Bound,
+    /// Created by us (unlink the Unix path on final shutdown) rather than inherited.
+    pub owned_path: bool,
+}
+
+impl fmt::Display for Listener {
+    /// Gunicorn's `Listening at:` form.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.bound {
+            Bound::Tcp(SocketAddr::V4(a)) => write!(f, "http://{a}"),
+            Bound::Tcp(SocketAddr::V6(a)) => write!(f, "http://[{}]:{}", a.ip(), a.port()),
+            Bound::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// A connected client socket and who is on the other end.
+pub struct Accepted {
+    pub fd: OwnedFd,
+    /// `None` for a Unix-socket peer.
+    pub peer: Option<SocketAddr>,
+}
+
+impl Listener {
+    /// Accept one connection, or `WouldBlock` when another worker was faster.
+    pub fn accept(&self) -> io::Result<Accepted> {
+        let raw = socket::accept4(self.fd.as_raw_fd(), SockFlag::SOCK_CLOEXEC).map_err(io::Error::from)?;
+        // SAFETY: accept4 returned a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let peer = match self.bound {
+            Bound::Tcp(_) => {
+                let addr: SockaddrStorage = socket::getpeername(fd.as_raw_fd()).map_err(io::Error::from)?;
+                to_socket_addr(&addr)
+            }
+            Bound::Unix(_) => None,
+        };
+        if peer.is_some() {
+            // Responses are written whole; Nagle would only delay the last segment.
+            let _ = socket::setsockopt(&fd, sockopt::TcpNoDelay, &true);
+        }
+        Ok(Accepted { fd, peer })
+    }
+
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Remove the Unix socket file (final shutdown only; not on USR2 hand-over or inherited fds).
+    pub fn unlink(&self) {
+        if let (Bound::Unix(path), true) = (&self.bound, self.owned_path) {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+fn to_socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::from((v4.ip(), v4.port())));
+    }
+    addr.as_sockaddr_in6().map(|v6| SocketAddr::from((v6.ip(), v6.port())))
+}
+
+/// Bind settings.
+#[derive(Debug, Clone, Copy)]
+pub struct BindOptions {
+    pub backlog: i32,
+    pub reuse_port: bool,
+    pub umask: u32,
+}
+
+/// Bind (or adopt) one listener.
+pub fn bind(address: &Address, opts: BindOptions) -> Result<Listener, SockError> {
+    let name = describe(address);
+    let io_err = |err: io::Error| SockError::Io { addr: name.clone(), err };
+    match address {
+        Address::Tcp(sa) => bind_tcp(*sa, opts).map_err(io_err),
+        Address::TcpHost(host, port) => {
+            let resolved = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), *port))
+                .map_err(io_err)?
+                .find(SocketAddr::is_ipv4)
+                .ok_or_else(|| SockError::InvalidAddress(name.clone()))?;
+            bind_tcp(resolved, opts).map_err(io_err)
+        }
+        Address::Unix(path) => bind_unix(path, opts).map_err(io_err),
+        Address::Fd(fd) => adopt(*fd, opts).map_err(io_err),
+    }
+}
+
+fn describe(address: &Address) -> String {
+    match address {
+        Address::Tcp(sa) => sa.to_string(),
+        Address::TcpHost(h, p) => format!("{h}:{p}"),
+        Address::Unix(p) => format!("unix:{}", p.display()),
+        Address::Fd(fd) => format!("fd://{fd}"),
+    }
+}
+
+fn new_socket(family: AddressFamily) -> io::Result<OwnedFd> {
+    socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None).map_err(io::Error::from)
+}
+
+fn listen(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
+    let backlog = Backlog::new(backlog.max(1)).unwrap_or(Backlog::MAXCONN);
+    socket::listen(fd, backlog).map_err(io::Error::from)
+}
+
+fn bind_tcp(sa: SocketAddr, opts: BindOptions) -> io::Result<Listener> {
+    let family = if sa.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let fd = new_socket(family)?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(io::Error::from)?;
+    if opts.reuse_port {
+        // ENOPROTOOPT/EINVAL: the kernel lacks it; Gunicorn ignores that too.
+        let _ = socket::setsockopt(&fd, sockopt::ReusePort, &true);
+    }
+    if sa.is_ipv6() {
+        let _ = socket::setsockopt(&fd, sockopt::Ipv6V6Only, &true);
+    }
+    socket::setsockopt(&fd, sockopt::TcpNoDelay, &true).map_err(io::Error::from)?;
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(sa)).map_err(io::Error::from)?;
+    listen(&fd, opts.backlog)?;
+    let bound: SockaddrStorage = socket::getsockname(fd.as_raw_fd()).map_err(io::Error::from)?;
+    let bound = to_socket_addr(&bound).unwrap_or(sa);
+    Ok(Listener { fd, bound: Bound::Tcp(bound), owned_path: false })
+}
+
+fn bind_unix(path: &std::path::Path, opts: BindOptions) -> io::Result<Listener> {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a socket"));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let fd = new_socket(AddressFamily::Unix)?;
+    let addr = socket::UnixAddr::new(path).map_err(io::Error::from)?;
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(opts.umask as libc::mode_t));
+    let bound = socket::bind(fd.as_raw_fd(), &addr).map_err(io::Error::from);
+    nix::sys::stat::umask(old);
+    bound?;
+    listen(&fd, opts.backlog)?;
+    Ok(Listener { fd, bound: Bound::Unix(path.to_path_buf()), owned_path: true })
+}
+
+/// Take over an inherited listening descriptor (`fd://N`, systemd, USR2 hand-over).
+pub fn adopt(raw: RawFd, opts: BindOptions) -> io::Result<Listener> {
+    // SAFETY: the descriptor was handed to this process to own (by the user or a parent).
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let addr: SockaddrStorage = socket::getsockname(raw).map_err(io::Error::from)?;
+    let bound = match (to_socket_addr(&addr), addr.as_unix_addr()) {
+        (Some(sa), _) => Bound::Tcp(sa),
+        (None, Some(ua)) => Bound::Unix(ua.path().map(PathBuf::from).unwrap_or_default()),
+        (None, None) => return Err(io::Error::new(io::ErrorKind::InvalidInput, "not an INET or Unix socket")),
+    };
+    set_cloexec_nonblock(raw)?;
+    // Gunicorn 27: no second listen() on a socket that already listens (systemd-passed).
+    if !socket::getsockopt(&fd, sockopt::AcceptConn).unwrap_or(false) {
+        listen(&fd, opts.backlog)?;
+    }
+    Ok(Listener { fd, bound, owned_path: false })
+}
+
+fn set_cloexec_nonblock(fd: RawFd) -> io::Result<()> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
+    // SAFETY: `fd` is open for the duration of this call (owned by the caller).
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
+    let flags = OFlag::from_bits_truncate(fcntl(borrowed, FcntlArg::F_GETFL).map_err(io::Error::from)?);
+    fcntl(borrowed, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map_err(io::Error::from)?;
+    Ok(())
+}
+
+/// systemd socket activation (`sd_listen_fds(3)`): fds 3.. when `LISTEN_PID` is this process.
+pub fn systemd_fds() -> Vec<RawFd> {
+    let pid_matches = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
+    if !pid_matches || count <= 0 {
+        return Vec::new();
+    }
+    std::env::remove_var("LISTEN_PID");
+    std::env::remove_var("LISTEN_FDS");
+    (3..3 + count).collect()
+}
+
+/// Bind every address, retrying a busy one as Gunicorn does (5 tries, 1 s apart).
+pub fn bind_all(addresses: &[Address], opts: BindOptions, on_retry: &mut dyn FnMut(&str)) -> Result<Vec<Listener>, SockError> {
+    let mut listeners = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let mut attempt = 0;
+        loop {
+            match bind(address, opts) {
+                Ok(l) => break listeners.push(l),
+                Err(SockError::Io { addr, err }) if err.kind() == io::ErrorKind::AddrInUse && attempt < 4 => {
+                    on_retry(&format!("Connection in use: {addr}"));
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+                Err(SockError::Io { addr, err }) if err.kind() == io::ErrorKind::AddrInUse => {
+                    on_retry(&format!("Connection in use: {addr}"));
+                    return Err(SockError::CantConnect(addr));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(listeners)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_gunicorn_address_forms() {
+        assert_eq!(parse_address("127.0.0.1:8000").unwrap(), Address::Tcp("127.0.0.1:8000".parse().unwrap()));
+        assert_eq!(parse_address("[::1]:9000").unwrap(), Address::Tcp("[::1]:9000".parse().unwrap()));
+        assert_eq!(parse_address("unix:/tmp/x.sock").unwrap(), Address::Unix("/tmp/x.sock".into()));
+        assert_eq!(parse_address("unix:///tmp/x.sock").unwrap(), Address::Unix("/tmp/x.sock".into()));
+        assert_eq!(parse_address("fd://3").unwrap(), Address::Fd(3));
+        assert_eq!(parse_address("tcp://0.0.0.0:80").unwrap(), Address::Tcp("0.0.0.0:80".parse().unwrap()));
+        assert_eq!(parse_address("10.0.0.1").unwrap(), Address::Tcp("10.0.0.1:8000".parse().unwrap()));
+        assert_eq!(parse_address("localhost:5000").unwrap(), Address::Tcp("127.0.0.1:5000".parse().unwrap()));
+        assert_eq!(parse_address("example.com:81").unwrap(), Address::TcpHost("example.com".into(), 81));
+        assert!(parse_address("127.0.0.1:http").is_err());
+        assert!(parse_address("[::1:80").is_err());
+        assert!(parse_address("fd://x").is_err());
+    }
+
+    #[test]
+    fn binds_port_zero_and_reports_the_real_port() {
+        let opts = BindOptions { backlog: 16, reuse_port: false, umask: 0 };
+        let l = bind(&parse_address("127.0.0.1:0").unwrap(), opts).unwrap();
+        let Bound::Tcp(sa) = l.bound else { panic!("tcp") };
+        assert_ne!(sa.port(), 0);
+        assert_eq!(l.to_string(), format!("http://127.0.0.1:{}", sa.port()));
+    }
+}
