@@ -1,1 +1,203 @@
-//! TODO
+//! Response heads and body framing (RFC 9112 §6, §7; RFC 9110 §6.4.1, §7.6.1).
+//!
+//! Pure: builds bytes. The worker decides when to write them.
+
+use std::io::Write;
+
+/// Hop-by-hop fields an app may not set (RFC 9110 §7.6.1); the server owns them. Gunicorn also
+/// drops `Server` and `Date`, which it always writes itself.
+const HOP_BY_HOP: [&str; 10] =
+    ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade", "server", "date"];
+
+/// Does the server drop this app header?
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// How the response body is delimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// HEAD, 1xx, 204, 304: no body bytes at all (RFC 9110 §6.4.1, §9.3.2).
+    NoBody,
+    /// The app's Content-Length; never more than that is written.
+    Length(u64),
+    /// HTTP/1.1 without a length (RFC 9112 §7.1).
+    Chunked,
+    /// HTTP/1.0 without a length: the end of the body is the close.
+    Close,
+}
+
+impl Framing {
+    pub fn decide(is_head: bool, version: (u8, u8), status: u16, content_length: Option<u64>) -> Framing {
+        if is_head || (100..200).contains(&status) || status == 204 || status == 304 {
+            return Framing::NoBody;
+        }
+        match content_length {
+            Some(n) => Framing::Length(n),
+            None if version >= (1, 1) => Framing::Chunked,
+            None => Framing::Close,
+        }
+    }
+}
+
+/// The status code of a `"DDD reason"` status line (already validated by the bridge).
+pub fn status_code(status: &str) -> u16 {
+    status.get(..3).and_then(|s| s.parse().ok()).unwrap_or(500)
+}
+
+/// Write a response head: status line with the request's version, `Server`, `Date`,
+/// `Connection`, `Transfer-Encoding` when chunked, then the app's headers in order
+/// (Gunicorn's order, `reference/gunicorn.md` §6 "Response writing").
+pub fn write_head(out: &mut Vec<u8>, version: (u8, u8), status: &str, date: &str, connection: &str, framing: Framing, headers: &[(String, Vec<u8>)]) {
+    let _ = write!(out, "HTTP/{}.{} {}\r\nServer: gunicorn-rs\r\nDate: {}\r\nConnection: {}\r\n", version.0, version.1, status, date, connection);
+    if framing == Framing::Chunked {
+        out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+    }
+    let drop_length = matches!(framing, Framing::NoBody) && !keeps_length(status);
+    for (name, value) in headers {
+        if is_hop_by_hop(name) || (drop_length && name.eq_ignore_ascii_case("content-length")) {
+            continue;
+        }
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// 304 and HEAD keep Content-Length (it describes the representation); 1xx and 204 must not
+/// carry one (RFC 9110 §8.6).
+fn keeps_length(status: &str) -> bool {
+    let code = status_code(status);
+    !((100..200).contains(&code) || code == 204)
+}
+
+/// One chunk of a chunked body (RFC 9112 §7.1): size in hex, CRLF, data, CRLF.
+pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
+    if data.is_empty() {
+        return; // a zero-size chunk would end the body
+    }
+    let _ = write!(out, "{:x}\r\n", data.len());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The last chunk and the end of the (empty) trailer section.
+pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
+
+/// `HTTP/1.1 100 Continue`, sent before the app reads a body it was asked to wait for.
+pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// An IMF-fixdate for the `Date` header (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+pub fn http_date(unix_secs: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let days = unix_secs.div_euclid(86_400);
+    let secs = unix_secs.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{}, {:02} {} {} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        day,
+        MONTHS[(month - 1) as usize],
+        year,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// Days since 1970-01-01 → (year, month 1-12, day 1-31); Howard Hinnant's civil-from-days.
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// A complete error response in Gunicorn's shape: no `Server`/`Date`, `Connection: close`,
+/// a small HTML page with the HTML-escaped message.
+pub fn error_page(status: u16, reason: &str, message: &str) -> Vec<u8> {
+    let body = format!(
+        "<html>\n  <head>\n    <title>{reason}</title>\n  </head>\n  <body>\n    <h1><p>{reason}</p></h1>\n    {}\n  </body>\n</html>\n",
+        html_escape(message)
+    );
+    let mut out = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
+    out.extend_from_slice(body.as_bytes());
+    out
+}
+
+/// Python's `html.escape(s, quote=True)`.
+pub fn html_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_imf_fixdate() {
+        assert_eq!(http_date(784_111_777), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(1_795_744_800), "Fri, 27 Nov 2026 02:00:00 GMT");
+    }
+
+    #[test]
+    fn framing_follows_rfc9110() {
+        assert_eq!(Framing::decide(true, (1, 1), 200, Some(5)), Framing::NoBody);
+        assert_eq!(Framing::decide(false, (1, 1), 204, None), Framing::NoBody);
+        assert_eq!(Framing::decide(false, (1, 1), 304, None), Framing::NoBody);
+        assert_eq!(Framing::decide(false, (1, 1), 200, None), Framing::Chunked);
+        assert_eq!(Framing::decide(false, (1, 0), 200, None), Framing::Close);
+        assert_eq!(Framing::decide(false, (1, 0), 200, Some(3)), Framing::Length(3));
+    }
+
+    #[test]
+    fn head_drops_hop_by_hop_and_keeps_order() {
+        let mut out = Vec::new();
+        let headers = vec![
+            ("Content-Type".to_string(), b"text/plain".to_vec()),
+            ("Connection".to_string(), b"keep-alive".to_vec()),
+            ("X-A".to_string(), b"1".to_vec()),
+            ("Transfer-Encoding".to_string(), b"gzip".to_vec()),
+        ];
+        write_head(&mut out, (1, 1), "200 OK", "D", "close", Framing::Chunked, &headers);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 200 OK\r\nServer: gunicorn-rs\r\nDate: D\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\nX-A: 1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn no_length_on_204() {
+        let mut out = Vec::new();
+        write_head(&mut out, (1, 1), "204 No Content", "D", "close", Framing::NoBody, &[("Content-Length".into(), b"0".to_vec())]);
+        assert!(!String::from_utf8(out).unwrap().contains("Content-Length"));
+    }
+
+    #[test]
+    fn error_page_matches_gunicorn() {
+        let page = error_page(400, "Bad Request", "Invalid HTTP header name: 'Bad Header'");
+        let text = String::from_utf8(page).unwrap();
+        assert!(text.starts_with("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: 169\r\n\r\n"));
+        assert!(text.contains("Invalid HTTP header name: &#x27;Bad Header&#x27;"));
+    }
+}

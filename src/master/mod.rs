@@ -1,1 +1,239 @@
-//! TODO
+//! The master ("arbiter"): binds nothing itself (main hands it the listeners), forks the
+//! workers and keeps their number, and turns signals into actions.
+//!
+//! ONE thread, one poll loop, no tokio, never draws (DESIGN.md §1, §3). Knows config, sockets,
+//! the scoreboard and processes — not HTTP, not WSGI, not Python: the worker entry point and
+//! the fork hooks are handed in by `main`. The loop reads as Gunicorn's arbiter:
+//! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.
+
+mod reap;
+mod signals;
+mod spawn;
+
+use crate::config::Config;
+use crate::scoreboard::{Scoreboard, Slot};
+use crate::sock::Listener;
+use nix::sys::signal::Signal;
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+
+pub use signals::{block_all, restore_mask};
+
+/// A worker that failed to boot: the master halts with this code instead of respawning.
+pub const WORKER_BOOT_ERROR: i32 = 3;
+/// A worker that could not load the app: the master halts with this code.
+pub const APP_LOAD_ERROR: i32 = 4;
+
+/// What the master calls around `fork(2)` without knowing what it is for (CPython's
+/// `PyOS_BeforeFork` / `PyOS_AfterFork_*`, wired in by `main`).
+pub trait ForkHooks {
+    fn before_fork(&self);
+    fn after_fork_parent(&self);
+    fn after_fork_child(&self);
+}
+
+/// Everything a new worker process starts with.
+pub struct WorkerContext<'a> {
+    pub config: &'a Config,
+    pub listeners: &'a [Listener],
+    pub slot: &'a Slot,
+    /// Spawn counter: older workers have smaller ages (Gunicorn's `worker.age`).
+    pub age: u64,
+    pub master_pid: Pid,
+}
+
+/// The worker's main; its return value is the process exit code.
+pub type WorkerEntry<'a> = &'a dyn Fn(WorkerContext<'_>) -> i32;
+
+/// The master's handle on one worker process.
+#[derive(Debug)]
+struct Worker {
+    pid: Pid,
+    slot: usize,
+    age: u64,
+    /// When the timeout kill began (SIGABRT sent); SIGKILL follows.
+    aborted: Option<Instant>,
+    /// Asked to stop (TERM): replaced by a newer worker or surplus.
+    retiring: bool,
+    /// Waiting for its replacement to boot before it is retired (HUP).
+    replace: bool,
+}
+
+/// Where the master is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Running,
+    /// Workers were told to stop; SIGKILL for the rest at `deadline`.
+    Stopping { graceful: bool, deadline: Instant },
+}
+
+/// The master process.
+pub struct Master<'a> {
+    cfg: Config,
+    listeners: Vec<Listener>,
+    scoreboard: Scoreboard,
+    hooks: &'a dyn ForkHooks,
+    entry: WorkerEntry<'a>,
+    signals: signals::SignalQueue,
+    workers: Vec<Worker>,
+    num_workers: usize,
+    last_age: u64,
+    phase: Phase,
+    /// Set when a worker exits with a boot or app-load error: halt with it.
+    halt: Option<(i32, &'static str)>,
+    pid: Pid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    #[error("cannot set up the master: {0}")]
+    Setup(#[from] std::io::Error),
+    #[error("cannot set up the master: {0}")]
+    Os(#[from] nix::Error),
+}
+
+impl<'a> Master<'a> {
+    pub fn new(cfg: Config, listeners: Vec<Listener>, hooks: &'a dyn ForkHooks, entry: WorkerEntry<'a>) -> Result<Self, MasterError> {
+        let pid = nix::unistd::getpid();
+        // Room for TTIN growth and for a full second generation during a HUP reload.
+        let capacity = (cfg.workers * 4).max(64);
+        let scoreboard = Scoreboard::new(capacity, pid.as_raw())?;
+        let signals = signals::SignalQueue::install()?;
+        let num_workers = cfg.workers;
+        Ok(Master { cfg, listeners, scoreboard, hooks, entry, signals, workers: Vec::new(), num_workers, last_age: 0, phase: Phase::Running, halt: None, pid })
+    }
+
+    /// Run until stopped; returns the process exit code.
+    pub fn run(mut self) -> i32 {
+        crate::proctitle::set(&format!("gunicorn-rs: master [{}]", self.cfg.proc_name()));
+        let listening: Vec<String> = self.listeners.iter().map(|l| l.to_string()).collect();
+        crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
+        crate::info!("Using worker: sync");
+        self.maintain_worker_count();
+        loop {
+            self.sleep();
+            for sig in self.signals.drain() {
+                self.handle_signal(sig);
+            }
+            self.reap_workers();
+            if let Some((code, reason)) = self.halt {
+                return self.halt_with(code, Some(reason));
+            }
+            if let Phase::Stopping { deadline, .. } = self.phase {
+                if self.workers.is_empty() {
+                    return self.halt_with(0, None);
+                }
+                if Instant::now() >= deadline {
+                    self.kill_all(Signal::SIGKILL);
+                    self.wait_for_all();
+                    return self.halt_with(0, None);
+                }
+                continue;
+            }
+            self.murder_workers();
+            self.maintain_worker_count();
+        }
+    }
+
+    /// Wait for a signal, at most one second (the heartbeat check's resolution).
+    fn sleep(&self) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(1000u16));
+    }
+
+    fn handle_signal(&mut self, sig: Signal) {
+        if sig == Signal::SIGCHLD {
+            return crate::debug!("Handling signal: chld");
+        }
+        let name = sig.as_str().trim_start_matches("SIG").to_ascii_lowercase();
+        crate::info!("Handling signal: {name}");
+        match sig {
+            Signal::SIGTERM => self.stop(true),
+            Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
+            Signal::SIGHUP => self.reload(),
+            Signal::SIGTTIN => self.num_workers += 1,
+            Signal::SIGTTOU => self.num_workers = self.num_workers.saturating_sub(1).max(1),
+            Signal::SIGUSR1 => self.reopen_logs(),
+            Signal::SIGWINCH => crate::debug!("SIGWINCH ignored. Not daemonized"),
+            Signal::SIGUSR2 => crate::warning!("USR2 (binary upgrade) is not supported yet by gunicorn-rs; ignored"),
+            _ => {}
+        }
+    }
+
+    /// TERM: graceful (workers finish what they serve); INT/QUIT: quick.
+    fn stop(&mut self, graceful: bool) {
+        if let Phase::Stopping { graceful: false, .. } = self.phase {
+            return;
+        }
+        if let Phase::Stopping { graceful: true, .. } = self.phase {
+            if graceful {
+                return;
+            }
+            crate::info!("Quick shutdown requested");
+        }
+        self.close_listeners();
+        let deadline = Instant::now() + if graceful { self.cfg.graceful_timeout } else { self.cfg.graceful_timeout.min(Duration::from_secs(2)) };
+        self.phase = Phase::Stopping { graceful, deadline };
+        self.kill_all(if graceful { Signal::SIGTERM } else { Signal::SIGQUIT });
+    }
+
+    /// Refuse new clients at once: `shutdown(2)` on a listening socket stops it listening for
+    /// every process that shares it, so nobody is left waiting in the backlog.
+    fn close_listeners(&mut self) {
+        for listener in self.listeners.drain(..) {
+            let _ = nix::sys::socket::shutdown(listener.raw_fd(), nix::sys::socket::Shutdown::Both);
+            listener.unlink();
+        }
+    }
+
+    /// HUP: a new generation of workers; each old one retires once a replacement has booted,
+    /// so no request is refused (the listeners stay open throughout).
+    fn reload(&mut self) {
+        crate::info!("Hang up: Master");
+        for worker in self.workers.iter_mut().filter(|w| !w.retiring) {
+            worker.replace = true;
+        }
+    }
+
+    fn reopen_logs(&mut self) {
+        if let Err(e) = crate::log::reopen() {
+            crate::error!("Cannot reopen log files: {e}");
+        }
+        self.kill_all(Signal::SIGUSR1);
+    }
+
+    fn kill_all(&self, sig: Signal) {
+        for worker in &self.workers {
+            let _ = nix::sys::signal::kill(worker.pid, sig);
+        }
+    }
+
+    fn halt_with(mut self, code: i32, reason: Option<&str>) -> i32 {
+        if !self.workers.is_empty() {
+            self.close_listeners();
+            self.kill_all(Signal::SIGTERM);
+            let deadline = Instant::now() + self.cfg.graceful_timeout;
+            while !self.workers.is_empty() && Instant::now() < deadline {
+                self.sleep();
+                self.reap_workers();
+            }
+            self.kill_all(Signal::SIGKILL);
+            self.wait_for_all();
+        }
+        self.close_listeners();
+        if code == 0 {
+            crate::info!("Shutting down: Master");
+        } else {
+            crate::error!("Shutting down: Master");
+        }
+        if let Some(reason) = reason {
+            crate::error!("Reason: {reason}");
+        }
+        code
+    }
+
+    fn slot(&self, index: usize) -> Option<&Slot> {
+        self.scoreboard.slot(index)
+    }
+}

@@ -1,0 +1,98 @@
+//! The one `fork(2)`, and keeping the number of workers.
+
+use super::{signals, Master, Worker, WorkerContext};
+use nix::sys::signal::Signal;
+use nix::unistd::{fork, ForkResult};
+
+impl Master<'_> {
+    /// Spawn or retire workers until `num_workers` booted, non-retiring workers run; retire a
+    /// worker marked for replacement (HUP) only once enough new ones have booted.
+    pub(super) fn maintain_worker_count(&mut self) {
+        let current = || self.workers.iter().filter(|w| !w.retiring && !w.replace).count();
+        let mut missing = self.num_workers.saturating_sub(current());
+        while missing > 0 {
+            if !self.spawn_worker() {
+                break;
+            }
+            missing -= 1;
+        }
+        let booted = self.workers.iter().filter(|w| !w.retiring && !w.replace && self.is_booted(w)).count();
+        let replaceable: Vec<usize> = (0..self.workers.len()).filter(|&i| self.workers[i].replace).collect();
+        for &i in replaceable.iter().take(booted) {
+            self.retire(i);
+        }
+        // Surplus (TTOU): retire the oldest first, as Gunicorn does.
+        let mut active: Vec<usize> = (0..self.workers.len()).filter(|&i| !self.workers[i].retiring && !self.workers[i].replace).collect();
+        active.sort_by_key(|&i| self.workers[i].age);
+        let surplus = active.len().saturating_sub(self.num_workers);
+        for &i in active.iter().take(surplus) {
+            self.retire(i);
+        }
+    }
+
+    fn is_booted(&self, worker: &Worker) -> bool {
+        self.slot(worker.slot).is_some_and(|s| s.state() != crate::scoreboard::WorkerState::Booting)
+    }
+
+    fn retire(&mut self, index: usize) {
+        let worker = &mut self.workers[index];
+        worker.replace = false;
+        worker.retiring = true;
+        let _ = nix::sys::signal::kill(worker.pid, Signal::SIGTERM);
+    }
+
+    /// Fork one worker. The child never returns from here: it runs the worker entry and
+    /// ends in `process::exit` (Pitfalls §4: a child that unwinds runs the parent's code).
+    fn spawn_worker(&mut self) -> bool {
+        let Some(slot_index) = self.scoreboard.free_slot() else {
+            crate::error!("No free scoreboard slot for a new worker");
+            return false;
+        };
+        self.last_age += 1;
+        let age = self.last_age;
+        if let Some(slot) = self.slot(slot_index) {
+            slot.claim(-1);
+        }
+        let mask = signals::block_all();
+        self.hooks.before_fork();
+        // SAFETY: the master is single-threaded (DESIGN §1): no other thread can hold a lock
+        // the child would inherit held. The child only runs the worker entry and exits.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => self.run_child(slot_index, age, &mask),
+            Ok(ForkResult::Parent { child }) => {
+                self.hooks.after_fork_parent();
+                signals::restore_mask(&mask);
+                if let Some(slot) = self.slot(slot_index) {
+                    slot.set_pid(child.as_raw());
+                }
+                self.workers.push(Worker { pid: child, slot: slot_index, age, aborted: None, retiring: false, replace: false });
+                true
+            }
+            Err(e) => {
+                self.hooks.after_fork_parent();
+                signals::restore_mask(&mask);
+                if let Some(slot) = self.slot(slot_index) {
+                    slot.release();
+                }
+                crate::error!("Cannot fork a worker: {e}");
+                false
+            }
+        }
+    }
+
+    fn run_child(&self, slot_index: usize, age: u64, mask: &nix::sys::signal::SigSet) -> ! {
+        self.hooks.after_fork_child();
+        signals::reset_in_child();
+        self.signals.close_in_child();
+        signals::restore_mask(mask);
+        let code = match self.slot(slot_index) {
+            Some(slot) => {
+                slot.set_pid(nix::unistd::getpid().as_raw());
+                let ctx = WorkerContext { config: &self.cfg, listeners: &self.listeners, slot, age, master_pid: self.pid };
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.entry)(ctx))).unwrap_or(super::WORKER_BOOT_ERROR)
+            }
+            None => super::WORKER_BOOT_ERROR,
+        };
+        std::process::exit(code)
+    }
+}
