@@ -14,3 +14,31 @@ pub mod response;
 pub use body::{BodyDecoder, Step};
 pub use error::ParseError;
 pub use request::{parse_head, BodyKind, ParserConfig, PeerTrust, ProxyInfo, RequestHead};
+
+/// Percent-decode a request path (RFC 3986 §2.1) into bytes; a `%` not followed by two hex
+/// digits stays as it is (Python's `unquote_to_bytes`). WSGI then reads the bytes as latin-1.
+pub fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%' {
+            if let (Some(h), Some(l)) = (input.get(i + 1).copied().and_then(hex), input.get(i + 2).copied().and_then(hex)) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(input[i]);
+        i += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_decoding_is_unquote_to_bytes() {
+        assert_eq!(super::percent_decode(b"/a%20b%C3%A9%zz%4"), b"/a b\xc3\xa9%zz%4".to_vec());
+    }
+}

@@ -133,6 +133,23 @@ pub fn error_page(status: u16, reason: &str, message: &str) -> Vec<u8> {
     out
 }
 
+/// The reason phrase of a status the server itself answers with (RFC 9110 §15).
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        408 => "Request Timeout",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        505 => "HTTP Version Not Supported",
+        _ => "Error",
+    }
+}
+
 /// Python's `html.escape(s, quote=True)`.
 pub fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -1,1 +1,49 @@
-//! TODO
+//! Workers: one module per kind on a shared connection layer. `sync` exists so far.
+//!
+//! Joins `http` (parsing), `wsgi` (the app) and `sock` (the listeners it inherited). Runs in a
+//! forked child; never returns to the master's code (the master's spawn ends in `exit`).
+
+mod conn;
+mod signals;
+mod sink;
+mod sync;
+
+use crate::master::WorkerContext;
+use crate::wsgi::App;
+
+/// Run a worker to its end; the return value is the process exit code.
+///
+/// `preloaded` is the app the master imported before fork (`--preload`); otherwise the worker
+/// imports it now, and an import failure exits with `APP_LOAD_ERROR` so the master halts.
+pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>) -> i32 {
+    let pid = std::process::id();
+    crate::proctitle::set(&format!("gunicorn-rs: worker [{}]", ctx.config.proc_name()));
+    crate::info!("Booting worker with pid: {pid}");
+    if let Err(e) = signals::install() {
+        crate::error!("Exception in worker process\n{e}");
+        return crate::master::WORKER_BOOT_ERROR;
+    }
+    let loaded;
+    let app = match preloaded {
+        Some(app) => app,
+        None => match App::load(ctx.config.app_uri.as_deref().unwrap_or_default()) {
+            Ok(app) => {
+                loaded = app;
+                &loaded
+            }
+            Err(e) => {
+                crate::error!("{e}");
+                return crate::master::APP_LOAD_ERROR;
+            }
+        },
+    };
+    let code = sync::SyncWorker::new(&ctx, app).map(|mut w| w.run());
+    crate::info!("Worker exiting (pid: {pid})");
+    match code {
+        Ok(code) => code,
+        Err(e) => {
+            crate::error!("Exception in worker process\n{e}");
+            crate::master::WORKER_BOOT_ERROR
+        }
+    }
+}

@@ -1,0 +1,99 @@
+//! A worker's signals (Gunicorn's `Worker.init_signals`): TERM = finish the current request
+//! then exit; INT/QUIT = exit now; ABRT = the master's timeout kill; USR1 = reopen logs.
+//! Handlers only set flags and poke the wake pipe.
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+static ALIVE: AtomicBool = AtomicBool::new(true);
+static REOPEN: AtomicBool = AtomicBool::new(false);
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+static mut WAKE_READ: Option<OwnedFd> = None;
+
+fn poke() {
+    let fd = WAKE_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: write(2) is async-signal-safe; errno is preserved for the interrupted code.
+        unsafe {
+            let errno = *libc::__errno_location();
+            libc::write(fd, b"x".as_ptr().cast(), 1);
+            *libc::__errno_location() = errno;
+        }
+    }
+}
+
+extern "C" fn on_term(_: libc::c_int) {
+    ALIVE.store(false, Ordering::Relaxed);
+    poke();
+}
+
+extern "C" fn on_quit(_: libc::c_int) {
+    // SAFETY: _exit(2) is async-signal-safe. A quick stop means now (Gunicorn: sys.exit(0)).
+    unsafe { libc::_exit(0) }
+}
+
+extern "C" fn on_abort(_: libc::c_int) {
+    // SAFETY: _exit(2) is async-signal-safe. The master's timeout kill: exit 1 as Gunicorn's
+    // worker does after SIGABRT (no core dump of a stuck worker).
+    unsafe { libc::_exit(1) }
+}
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    REOPEN.store(true, Ordering::Relaxed);
+    poke();
+}
+
+/// Install the handlers and the wake pipe.
+pub fn install() -> std::io::Result<()> {
+    let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
+    WAKE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
+    std::mem::forget(write);
+    // SAFETY: written once, before any handler that reads WAKE_FD can run for this pipe, and
+    // only read through `wake_fd` on the worker's single loop thread.
+    unsafe { WAKE_READ = Some(read) };
+    let set = |sig, handler: extern "C" fn(libc::c_int), flags| {
+        let action = SigAction::new(SigHandler::Handler(handler), flags, SigSet::empty());
+        // SAFETY: every handler here is async-signal-safe (atomics, write(2), _exit(2)).
+        unsafe { signal::sigaction(sig, &action) }.map(|_| ())
+    };
+    set(Signal::SIGTERM, on_term, SaFlags::SA_RESTART)?;
+    set(Signal::SIGINT, on_quit, SaFlags::empty())?;
+    set(Signal::SIGQUIT, on_quit, SaFlags::empty())?;
+    set(Signal::SIGABRT, on_abort, SaFlags::empty())?;
+    set(Signal::SIGUSR1, on_usr1, SaFlags::SA_RESTART)?;
+    // SAFETY: SIG_IGN is always a valid disposition.
+    unsafe { signal::signal(Signal::SIGWINCH, SigHandler::SigIgn) }?;
+    // A closed client socket must be an EPIPE error on write, not a death.
+    // SAFETY: as above.
+    unsafe { signal::signal(Signal::SIGPIPE, SigHandler::SigIgn) }?;
+    Ok(())
+}
+
+/// The read end of the wake pipe.
+pub fn wake_fd() -> i32 {
+    // SAFETY: set once in `install` before the loop starts; read-only afterwards.
+    unsafe { (*std::ptr::addr_of!(WAKE_READ)).as_ref().map_or(-1, |fd| fd.as_raw_fd()) }
+}
+
+/// Drain the wake pipe after a wake-up.
+pub fn drain_wake() {
+    let mut buf = [0u8; 64];
+    // SAFETY: reading into a local buffer from our own non-blocking pipe.
+    while unsafe { libc::read(wake_fd(), buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}
+
+pub fn is_alive() -> bool {
+    ALIVE.load(Ordering::Relaxed)
+}
+
+/// Stop after the current request (max-requests, parent gone).
+pub fn stop() {
+    ALIVE.store(false, Ordering::Relaxed);
+}
+
+/// Was USR1 received since the last call?
+pub fn take_reopen() -> bool {
+    REOPEN.swap(false, Ordering::Relaxed)
+}

@@ -1,0 +1,158 @@
+//! The response side of a connection: a [`ResponseSink`] that frames what the app produces.
+//!
+//! The head is held back and leaves in the same `write(2)` as the first body bytes (PEP 3333:
+//! headers go out with the first non-empty body chunk), so a small response is one syscall.
+
+use super::conn::Stream;
+use crate::http::response::{self, Framing};
+use crate::wsgi::{HeaderPair, ResponseSink};
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+
+/// Where the response is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writing {
+    /// Nothing sent; `start` not called yet.
+    Init,
+    /// Head queued or sent; body bytes go out with `framing`.
+    Body(Framing),
+    /// Complete.
+    Done,
+}
+
+pub struct Sink<'a> {
+    stream: &'a Stream,
+    version: (u8, u8),
+    is_head: bool,
+    connection: &'static str,
+    date: String,
+    state: Writing,
+    out: Vec<u8>,
+    /// Bytes of body the client was sent (for the access log's `b`).
+    pub body_bytes: u64,
+    /// Left of a Content-Length body.
+    remaining: u64,
+    pub status: u16,
+    warned_no_body: bool,
+}
+
+impl<'a> Sink<'a> {
+    pub fn new(stream: &'a Stream, version: (u8, u8), is_head: bool, date: String) -> Sink<'a> {
+        Sink { stream, version, is_head, connection: "close", date, state: Writing::Init, out: Vec::with_capacity(1024), body_bytes: 0, remaining: 0, status: 0, warned_no_body: false }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result = self.stream.write_all(&self.out);
+        self.out.clear();
+        result
+    }
+
+    fn framing(&self) -> io::Result<Framing> {
+        match self.state {
+            Writing::Body(f) => Ok(f),
+            Writing::Init => Err(io::Error::other("body before start_response")),
+            Writing::Done => Err(io::Error::other("response already complete")),
+        }
+    }
+
+    /// A body on a response that cannot have one: dropped, with one warning (Gunicorn 27).
+    fn drop_body(&mut self, len: usize) {
+        if len > 0 && !self.warned_no_body {
+            self.warned_no_body = true;
+            crate::warning!("WSGI app sent body bytes on a no-body response (status={}); dropping per RFC 9110.", self.status);
+        }
+    }
+}
+
+fn content_length(headers: &[HeaderPair]) -> Option<u64> {
+    let (_, value) = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length"))?;
+    std::str::from_utf8(value).ok()?.trim().parse().ok()
+}
+
+impl ResponseSink for Sink<'_> {
+    fn start(&mut self, status: &str, headers: &[HeaderPair]) -> io::Result<()> {
+        self.status = response::status_code(status);
+        let length = content_length(headers);
+        let framing = Framing::decide(self.is_head, self.version, self.status, length);
+        self.remaining = length.unwrap_or(0);
+        response::write_head(&mut self.out, self.version, status, &self.date, self.connection, framing, headers);
+        self.state = Writing::Body(framing);
+        Ok(())
+    }
+
+    fn write(&mut self, data: &[u8]) -> io::Result<()> {
+        match self.framing()? {
+            Framing::NoBody => self.drop_body(data.len()),
+            Framing::Length(_) => {
+                // Never more than the app's Content-Length: the excess would be a second,
+                // smuggled message on a kept-alive connection.
+                let n = (data.len() as u64).min(self.remaining) as usize;
+                self.out.extend_from_slice(&data[..n]);
+                self.remaining -= n as u64;
+                self.body_bytes += n as u64;
+            }
+            Framing::Chunked => {
+                response::write_chunk(&mut self.out, data);
+                self.body_bytes += data.len() as u64;
+            }
+            Framing::Close => {
+                self.out.extend_from_slice(data);
+                self.body_bytes += data.len() as u64;
+            }
+        }
+        self.flush()
+    }
+
+    fn sendfile(&mut self, fd: RawFd, offset: u64, count: Option<u64>) -> io::Result<u64> {
+        let framing = self.framing()?;
+        let count = match (framing, count) {
+            (Framing::NoBody, _) => return Ok(0),
+            (Framing::Length(_), c) => c.unwrap_or(u64::MAX).min(self.remaining),
+            (_, Some(c)) => c,
+            (_, None) => return Err(io::ErrorKind::Unsupported.into()),
+        };
+        if framing == Framing::Chunked {
+            if count == 0 {
+                return Ok(0);
+            }
+            self.out.extend_from_slice(format!("{count:x}\r\n").as_bytes());
+        }
+        self.flush()?;
+        // SAFETY: the bridge keeps the file object (and so `fd`) open for this call.
+        let file = unsafe { BorrowedFd::borrow_raw(fd) };
+        let sent = self.stream.sendfile(file, offset, count)?;
+        self.body_bytes += sent;
+        if let Framing::Length(_) = framing {
+            self.remaining -= sent.min(self.remaining);
+        }
+        if framing == Framing::Chunked {
+            if sent != count {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than its chunk"));
+            }
+            self.stream.write_all(b"\r\n")?;
+        }
+        Ok(sent)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        let framing = self.framing()?;
+        if framing == Framing::Chunked {
+            self.out.extend_from_slice(response::LAST_CHUNK);
+        }
+        self.flush()?;
+        self.state = Writing::Done;
+        match framing {
+            // A body shorter than its Content-Length must end in a cut connection, never in
+            // a response that looks complete.
+            Framing::Length(_) if self.remaining > 0 => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "response shorter than its Content-Length")),
+            _ => Ok(()),
+        }
+    }
+
+    fn started(&self) -> bool {
+        self.state != Writing::Init
+    }
+}

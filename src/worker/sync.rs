@@ -1,0 +1,297 @@
+//! The `sync` worker: one request at a time, one request per connection, `Connection: close`
+//! (Gunicorn's semantics). Accepts on every inherited listener through epoll with
+//! `EPOLLEXCLUSIVE`, so a new connection wakes one idle worker, not all of them.
+
+use super::conn::{self, Body, HeadError, Stream};
+use super::signals;
+use super::sink::Sink;
+use crate::config::Config;
+use crate::http::{self, BodyDecoder, ParseError, ParserConfig, PeerTrust, RequestHead};
+use crate::log::access::{AccessFormat, AccessRecord};
+use crate::master::WorkerContext;
+use crate::scoreboard::{Slot, WorkerState};
+use crate::sock::{Accepted, Bound, Listener};
+use crate::wsgi::{App, AppError, BodyError, ConnInfo, Outcome, Peer};
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+use std::os::fd::BorrowedFd;
+use std::time::{Duration, Instant};
+
+/// Wake-up token of the signal pipe in the epoll set (listeners use their index).
+const WAKE_TOKEN: u64 = u64::MAX;
+
+pub struct SyncWorker<'a> {
+    cfg: &'a Config,
+    listeners: &'a [Listener],
+    slot: &'a Slot,
+    app: &'a App,
+    master_pid: nix::unistd::Pid,
+    parser: ParserConfig,
+    access: Option<AccessFormat>,
+    environ_keys: Vec<String>,
+    epoll: Epoll,
+    /// Requests left before a graceful recycle (`max_requests` + jitter); `None` = never.
+    requests_left: Option<u64>,
+    date: (i64, String),
+}
+
+impl<'a> SyncWorker<'a> {
+    pub fn new(ctx: &WorkerContext<'a>, app: &'a App) -> std::io::Result<SyncWorker<'a>> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        for (i, l) in ctx.listeners.iter().enumerate() {
+            epoll.add(l, EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, i as u64))?;
+        }
+        // SAFETY: the wake pipe lives as long as the process (installed before this).
+        let wake = unsafe { BorrowedFd::borrow_raw(signals::wake_fd()) };
+        epoll.add(wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))?;
+        let access = crate::log::has_access_log().then(|| AccessFormat::parse(&ctx.config.access_log_format));
+        let environ_keys = access.as_ref().map(AccessFormat::environ_keys).unwrap_or_default();
+        Ok(SyncWorker {
+            cfg: ctx.config,
+            listeners: ctx.listeners,
+            slot: ctx.slot,
+            app,
+            master_pid: ctx.master_pid,
+            parser: parser_config(ctx.config),
+            access,
+            environ_keys,
+            epoll,
+            requests_left: max_requests(ctx.config),
+            date: (0, String::new()),
+        })
+    }
+
+    /// Serve until told to stop; returns the exit code.
+    pub fn run(&mut self) -> i32 {
+        self.slot.set_state(WorkerState::Idle);
+        let wait = self.cfg.timeout.map_or(Duration::from_secs(1), |t| (t / 2).min(Duration::from_secs(1)));
+        let mut events = [EpollEvent::empty(); 8];
+        while signals::is_alive() {
+            self.slot.notify();
+            if !self.is_parent_alive() {
+                break;
+            }
+            if signals::take_reopen() {
+                let _ = crate::log::reopen();
+            }
+            let timeout = EpollTimeout::try_from(wait).unwrap_or(EpollTimeout::NONE);
+            let n = match self.epoll.wait(&mut events, timeout) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    crate::error!("epoll_wait failed: {e}");
+                    return 1;
+                }
+            };
+            for event in &events[..n] {
+                match event.data() {
+                    WAKE_TOKEN => signals::drain_wake(),
+                    i => self.accept_all(i as usize),
+                }
+            }
+        }
+        self.slot.set_state(WorkerState::Dead);
+        0
+    }
+
+    /// Gunicorn's `is_parent_alive`: a worker whose master died exits.
+    fn is_parent_alive(&self) -> bool {
+        if nix::unistd::getppid() == self.master_pid {
+            return true;
+        }
+        crate::info!("Parent changed, shutting down: {}", std::process::id());
+        false
+    }
+
+    /// Accept and serve until the listener has nothing queued (no epoll round trip per
+    /// connection under load).
+    fn accept_all(&mut self, index: usize) {
+        let Some(listener) = self.listeners.get(index) else { return };
+        while signals::is_alive() {
+            match listener.accept() {
+                Ok(accepted) => {
+                    self.handle(accepted, listener);
+                    self.slot.notify();
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    // The master shut the listener down (graceful stop): stop watching it.
+                    let _ = self.epoll.delete(listener);
+                    break;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) => {
+                    crate::debug!("accept failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn date(&mut self) -> String {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        if self.date.0 != now {
+            self.date = (now, http::response::http_date(now));
+        }
+        self.date.1.clone()
+    }
+
+    /// One connection: read the head, run the app, answer, close.
+    fn handle(&mut self, accepted: Accepted, listener: &Listener) {
+        let started = Instant::now();
+        self.slot.set_state(WorkerState::Reading);
+        let stream = Stream::new(accepted.fd, self.cfg.timeout.unwrap_or(Duration::from_secs(30)));
+        let peer_ip = accepted.peer.map(|a| a.ip());
+        let trust = PeerTrust { forwarded: self.cfg.forwarded_allow_ips.allows(peer_ip), proxy: self.cfg.proxy_allow_ips.allows(peer_ip) };
+        let deadline = started + self.cfg.header_timeout;
+        let (head, buf, consumed) = match conn::read_head(&stream, &self.parser, trust, deadline) {
+            Ok(parts) => parts,
+            Err(e) => return self.head_failed(e, stream, peer_ip),
+        };
+        self.slot.request_started();
+        self.slot.set_state(WorkerState::App);
+        if head.expect_continue && stream.write_all(http::response::CONTINUE).is_err() {
+            return self.slot.set_state(WorkerState::Idle);
+        }
+        let info = conn_info(self.cfg, listener, accepted.peer);
+        let decoder = BodyDecoder::new(head.body, &self.parser);
+        let mut body = Body::new(&stream, buf, consumed, decoder, self.cfg.header_timeout);
+        let mut sink = Sink::new(&stream, head.version, head.method == "HEAD", self.date());
+        let outcome = self.app.call(&head, &info, &mut body, &mut sink, &self.environ_keys);
+        self.slot.set_state(WorkerState::Writing);
+        let status = self.finish_response(&head, &outcome, &stream, &mut sink, peer_ip);
+        self.access_log(&head, peer_ip, status, &sink, &outcome, started.elapsed());
+        let consumed = body.is_consumed();
+        drop(sink);
+        drop(body);
+        if consumed {
+            drop(stream);
+        } else {
+            stream.lingering_close();
+        }
+        self.slot.request_finished();
+        self.slot.set_state(WorkerState::Idle);
+        self.count_request();
+    }
+
+    /// After the app: answer its errors. Returns the status for the access log.
+    fn finish_response(&self, head: &RequestHead, outcome: &Outcome, stream: &Stream, sink: &mut Sink<'_>, peer: Option<std::net::IpAddr>) -> u16 {
+        let Some(error) = &outcome.error else { return sink.status };
+        match error {
+            AppError::Body(BodyError::Parse(e)) => {
+                crate::warning!("Invalid request from ip={}: {e}", peer.map(|ip| ip.to_string()).unwrap_or_default());
+                return answer_if_unstarted(sink, stream, e.status().unwrap_or(400), &error_page(e));
+            }
+            AppError::Body(e) => crate::debug!("Ignored premature client disconnection. {e}"),
+            AppError::ClientGone(e) => crate::debug!("Ignoring EPIPE: {e}"),
+            AppError::Exception(tb) => crate::error!("Error handling request {} {}\n{}", head.method, head.uri, tb.trim_end()),
+            other => crate::error!("Error handling request {} {}\n{other}", head.method, head.uri),
+        }
+        match error {
+            AppError::Body(_) | AppError::ClientGone(_) => sink.status,
+            _ => answer_if_unstarted(sink, stream, 500, &http::response::error_page(500, "Internal Server Error", "")),
+        }
+    }
+
+    fn head_failed(&self, error: HeadError, stream: Stream, peer: Option<std::net::IpAddr>) {
+        match error {
+            HeadError::Parse(e) => {
+                let ip = peer.map(|ip| ip.to_string()).unwrap_or_default();
+                match e.status() {
+                    Some(_) => {
+                        crate::warning!("Invalid request from ip={ip}: {e}");
+                        let _ = stream.write_all(&error_page(&e));
+                        stream.lingering_close();
+                    }
+                    None => crate::debug!("Ignored premature client disconnection. {e}"),
+                }
+            }
+            HeadError::Closed => crate::debug!("Ignored premature client disconnection."),
+            HeadError::TimedOut => crate::debug!("Closing connection: no complete request head within {:?}", self.cfg.header_timeout),
+            HeadError::Io(e) => crate::debug!("Socket error reading the request head: {e}"),
+        }
+        self.slot.set_state(WorkerState::Idle);
+    }
+
+    fn access_log(&self, head: &RequestHead, peer: Option<std::net::IpAddr>, status: u16, sink: &Sink<'_>, outcome: &Outcome, duration: Duration) {
+        let Some(format) = &self.access else { return };
+        let path_info = String::from_utf8_lossy(&http::percent_decode(head.path.as_bytes())).into_owned();
+        let record = AccessRecord {
+            peer,
+            method: &head.method,
+            uri: &head.uri,
+            path_info: &path_info,
+            query: &head.query,
+            version: head.version,
+            request_headers: &head.headers,
+            status,
+            bytes: Some(sink.body_bytes),
+            response_headers: &outcome.headers,
+            duration,
+            environ: &outcome.environ_values,
+        };
+        crate::log::write_access(&format.render(&record));
+    }
+
+    fn count_request(&mut self) {
+        if let Some(left) = self.requests_left.as_mut() {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                crate::info!("Autorestarting worker after current request.");
+                signals::stop();
+            }
+        }
+    }
+}
+
+fn error_page(e: &ParseError) -> Vec<u8> {
+    let status = e.status().unwrap_or(400);
+    http::response::error_page(status, http::response::reason_phrase(status), &e.to_string())
+}
+
+/// Send an error page if nothing of the response went out yet; else the connection is cut
+/// (the truncation stays visible to the client). Returns the status that was logged.
+fn answer_if_unstarted(sink: &Sink<'_>, stream: &Stream, status: u16, page: &[u8]) -> u16 {
+    use crate::wsgi::ResponseSink;
+    if sink.started() {
+        return sink.status;
+    }
+    let _ = stream.write_all(page);
+    status
+}
+
+fn conn_info(cfg: &Config, listener: &Listener, peer: Option<std::net::SocketAddr>) -> ConnInfo {
+    let (server, unix_path) = match &listener.bound {
+        Bound::Tcp(sa) => (Some(*sa), None),
+        Bound::Unix(p) => (None, Some(p.display().to_string())),
+    };
+    ConnInfo { peer: peer.map_or(Peer::Unix, Peer::Tcp), server, unix_path, is_tls: false, multiprocess: cfg.workers > 1, multithread: false }
+}
+
+pub fn parser_config(cfg: &Config) -> ParserConfig {
+    ParserConfig {
+        limit_request_line: cfg.limit_request_line,
+        limit_request_fields: cfg.limit_request_fields,
+        limit_request_field_size: cfg.limit_request_field_size,
+        permit_obsolete_folding: cfg.permit_obsolete_folding,
+        strip_header_spaces: cfg.strip_header_spaces,
+        permit_unconventional_http_method: cfg.permit_unconventional_http_method,
+        permit_unconventional_http_version: cfg.permit_unconventional_http_version,
+        casefold_http_method: cfg.casefold_http_method,
+        header_map: cfg.header_map,
+        forwarder_headers: cfg.forwarder_headers.clone(),
+        secure_scheme_headers: cfg.secure_scheme_headers.clone(),
+        proxy_protocol: cfg.proxy_protocol,
+    }
+}
+
+/// `max_requests + randint(0, jitter)` (jitter only when max_requests > 0).
+fn max_requests(cfg: &Config) -> Option<u64> {
+    if cfg.max_requests == 0 {
+        return None;
+    }
+    let mut seed = [0u8; 8];
+    // SAFETY: getrandom(2) fills the local 8-byte buffer it is given.
+    let _ = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), seed.len(), 0) };
+    let jitter = if cfg.max_requests_jitter > 0 { u64::from_ne_bytes(seed) % (cfg.max_requests_jitter + 1) } else { 0 };
+    Some(cfg.max_requests + jitter)
+}
