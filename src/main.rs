@@ -1,1 +1,124 @@
-fn main() {}
+//! `gunicorn-rs [OPTIONS] [APP]`: parse → Config → serve; map every error to one line and an
+//! exit code. The only place that wires the layers together (DESIGN.md §2).
+
+use gunicorn_rs::config::{self, Command, Config};
+use gunicorn_rs::master::{self, ForkHooks, Master, WorkerContext};
+use gunicorn_rs::wsgi::{interpreter, App};
+use gunicorn_rs::{error, info, log, proctitle, sock, worker};
+use std::process::ExitCode;
+
+/// Exit code for a configuration or start-up problem (Gunicorn exits 1 too).
+const CONFIG_ERROR: u8 = 1;
+
+/// CPython's fork hooks, given to the master, which does not know they are Python's.
+struct PythonForkHooks;
+
+impl ForkHooks for PythonForkHooks {
+    fn before_fork(&self) {
+        interpreter::before_fork();
+    }
+    fn after_fork_parent(&self) {
+        interpreter::after_fork_parent();
+    }
+    fn after_fork_child(&self) {
+        interpreter::after_fork_child();
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    proctitle::init();
+    // Python first: the config file is Python (DESIGN §7).
+    if let Err(e) = interpreter::initialize() {
+        return fail(&e.to_string());
+    }
+    let command = match config::load(args) {
+        Ok(command) => command,
+        Err(e) => return fail(&e.to_string()),
+    };
+    match command {
+        Command::Help(text) | Command::Version(text) => {
+            println!("{}", text.trim_end());
+            ExitCode::SUCCESS
+        }
+        Command::PrintConfig(cfg, text) => {
+            println!("{}", text.trim_end());
+            check_app(&cfg)
+        }
+        Command::CheckConfig(cfg) => check_app(&cfg),
+        Command::Serve(cfg) => ExitCode::from(serve(*cfg) as u8),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    log::stderr_line(&format!("Error: {message}"));
+    ExitCode::from(CONFIG_ERROR)
+}
+
+/// `--check-config`: the app must import.
+fn check_app(cfg: &Config) -> ExitCode {
+    prepare_python(cfg);
+    match App::load(cfg.app_uri.as_deref().unwrap_or_default()) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => fail(&e.to_string()),
+    }
+}
+
+fn prepare_python(cfg: &Config) {
+    for (key, value) in &cfg.raw_env {
+        interpreter::set_environ(key, value);
+    }
+    let mut path = vec![cfg.chdir.clone()];
+    path.extend(cfg.pythonpath.iter().cloned());
+    interpreter::add_sys_path(&path);
+}
+
+fn serve(cfg: Config) -> i32 {
+    if let Err(e) = log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref()) {
+        log::stderr_line(&format!("Error: cannot open log file: {e}"));
+        return i32::from(CONFIG_ERROR);
+    }
+    prepare_python(&cfg);
+    info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
+    let listeners = match bind(&cfg) {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            error!("{e}");
+            return i32::from(CONFIG_ERROR);
+        }
+    };
+    if cfg.capture_output {
+        if let Err(e) = log::capture_output() {
+            error!("Cannot capture output: {e}");
+        }
+    }
+    let preloaded = match cfg.preload_app.then(|| App::load(cfg.app_uri.as_deref().unwrap_or_default())).transpose() {
+        Ok(app) => app,
+        Err(e) => {
+            error!("{e}");
+            for l in &listeners {
+                l.unlink();
+            }
+            return master::APP_LOAD_ERROR;
+        }
+    };
+    let entry = |ctx: WorkerContext<'_>| worker::run(ctx, preloaded.as_ref());
+    match Master::new(cfg, listeners, &PythonForkHooks, &entry) {
+        Ok(master) => master.run(),
+        Err(e) => {
+            error!("{e}");
+            i32::from(CONFIG_ERROR)
+        }
+    }
+}
+
+/// Every listener before the first fork: inherited ones (systemd `LISTEN_FDS`) replace `bind`.
+fn bind(cfg: &Config) -> Result<Vec<sock::Listener>, sock::SockError> {
+    let opts = sock::BindOptions { backlog: cfg.backlog, reuse_port: cfg.reuse_port, umask: cfg.umask };
+    let inherited = sock::systemd_fds();
+    if !inherited.is_empty() {
+        return inherited.into_iter().map(|fd| sock::adopt(fd, opts).map_err(|err| sock::SockError::Io { addr: format!("fd://{fd}"), err })).collect();
+    }
+    let addresses = cfg.bind.iter().map(|b| sock::parse_address(b)).collect::<Result<Vec<_>, _>>()?;
+    sock::bind_all(&addresses, opts, &mut |msg| error!("{msg}"))
+}
