@@ -219,7 +219,7 @@ def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/":
         return text(start_response, "Hello, World!\n")
-    if path == "/env":
+    if path == "/env" or path.startswith("/env/"):
         return env_route(environ, start_response)
     if path == "/sys":
         return sys_route(environ, start_response)

@@ -46,9 +46,9 @@ def readline(environ, start_response):
 
 def readlines(environ, start_response):
     inp = environ["wsgi.input"]
-    first = inp.readlines(1)  # hint: stop after the first line
+    first = inp.readlines(1)  # a hint: the server may honour it (stop after a line) or not
     rest = inp.readlines()
-    return ok(start_response, repr([first, rest]).encode())
+    return ok(start_response, repr(first + rest).encode())
 
 
 def iterate(environ, start_response):

@@ -1,0 +1,326 @@
+//! Serving requests: the response framing of the sync worker, the WSGI environ, request bodies
+//! (length, chunked, 100-continue, streamed uploads, truncation), unix sockets, slow clients and
+//! PEP 3333 conformance through `wsgiref.validate`.
+
+use crate::support::*;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::time::{Duration, Instant};
+
+#[test]
+fn hello_has_gunicorn_response_headers() {
+    let server = Server::hello(&[], 1);
+    let raw = server.http(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+    assert_eq!(count_status_lines(&raw), 1, "{}", String::from_utf8_lossy(&raw));
+    let resp = parse_one(&raw, false);
+    assert_eq!(resp.version, "HTTP/1.1");
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "Hello, World!\n");
+    assert_eq!(resp.header("Content-Length"), Some("14"));
+    assert_eq!(resp.header("Server"), Some("gunicorn-rs"));
+    assert_eq!(resp.header("Connection"), Some("close"), "sync worker: one request per connection");
+    let date = resp.header("Date").expect("Date header");
+    assert!(date.ends_with(" GMT") && date.len() == 29, "RFC 7231 IMF-fixdate, got {date:?}");
+    assert_eq!(resp.header_count("Server"), 1);
+    assert!(resp.complete);
+}
+
+#[test]
+fn access_log_uses_gunicorn_default_format() {
+    let server = Server::hello(&["--access-logfile", "-"], 1);
+    let raw = server.http(
+        b"GET /?a=1 HTTP/1.1\r\nHost: localhost\r\nReferer: http://ref.example/\r\nUser-Agent: test-agent/1.0\r\n\r\n",
+    );
+    assert_eq!(parse_one(&raw, false).status, 200);
+    let tail = r#"] "GET /?a=1 HTTP/1.1" 200 14 "http://ref.example/" "test-agent/1.0""#;
+    let line = server
+        .stdout
+        .find_from(0, tail, WAIT)
+        .unwrap_or_else(|| panic!("no access-log line ending {tail:?} on stdout:\n{}", server.stdout.text()));
+    assert!(line.starts_with("127.0.0.1 - - ["), "h l u atoms: {line:?}");
+    // [27/Nov/2026:01:17:04 +0000]
+    let t = &line["127.0.0.1 - - [".len()..line.find(tail).unwrap()];
+    assert_eq!(t.len(), 26, "%(t)s is [dd/Mon/yyyy:HH:MM:SS +zzzz], got {t:?}");
+    assert_eq!(&t[2..3], "/");
+    assert!(line.ends_with(tail), "{line:?}");
+}
+
+#[test]
+fn environ_matches_gunicorn() {
+    let server = Server::hello(&[], 2);
+    let mut stream = server.connect();
+    let local_port = stream.local_addr().unwrap().port();
+    let mut req = b"GET /env/caf%C3%A9/a%20b?x=%20y&z HTTP/1.1\r\nHost: example.com:9999\r\n".to_vec();
+    req.extend_from_slice(b"X-Multi: a\r\nX-Multi: b\r\nX_Under: dropped\r\nX-Latin: caf\xe9\r\n\r\n");
+    stream.write_all(&req).unwrap();
+    let resp = parse_one(&read_all(&mut stream), false);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let env = resp.json();
+    let s = |k: &str| env.get(k).and_then(|v| v.as_str()).map(str::to_string);
+
+    assert_eq!(s("REQUEST_METHOD").as_deref(), Some("GET"));
+    assert_eq!(s("SCRIPT_NAME").as_deref(), Some(""));
+    // Percent-decoded bytes, as latin-1 code points (PEP 3333): %C3%A9 → "Ã©".
+    assert_eq!(s("PATH_INFO").as_deref(), Some("/env/caf\u{c3}\u{a9}/a b"));
+    assert_eq!(s("QUERY_STRING").as_deref(), Some("x=%20y&z"), "QUERY_STRING is raw");
+    assert_eq!(s("RAW_URI").as_deref(), Some("/env/caf%C3%A9/a%20b?x=%20y&z"));
+    assert_eq!(s("SERVER_PROTOCOL").as_deref(), Some("HTTP/1.1"));
+    // From the bound socket, not from the Host header.
+    assert_eq!(s("SERVER_NAME").as_deref(), Some("127.0.0.1"));
+    assert_eq!(s("SERVER_PORT"), Some(server.port().to_string()));
+    assert_eq!(s("HTTP_HOST").as_deref(), Some("example.com:9999"));
+    assert_eq!(s("REMOTE_ADDR").as_deref(), Some("127.0.0.1"));
+    assert_eq!(s("REMOTE_PORT"), Some(local_port.to_string()));
+    assert_eq!(s("HTTP_X_MULTI").as_deref(), Some("a,b"), "repeated fields joined with ','");
+    assert_eq!(s("HTTP_X_LATIN").as_deref(), Some("caf\u{e9}"), "header values are latin-1");
+    assert_eq!(s("wsgi.url_scheme").as_deref(), Some("http"));
+    let keys: Vec<&str> = env["__keys__"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
+    assert!(!keys.iter().any(|k| k.contains("UNDER")), "headers with '_' are dropped: {keys:?}");
+    assert!(!keys.contains(&"CONTENT_LENGTH"), "CONTENT_LENGTH only when sent: {keys:?}");
+    for key in ["wsgi.input", "wsgi.errors", "wsgi.file_wrapper", "wsgi.input_terminated", "wsgi.version"] {
+        assert!(keys.contains(&key), "environ lacks {key}: {keys:?}");
+    }
+    let wsgi = &env["__wsgi__"];
+    assert_eq!(wsgi["version"], serde_json::json!([1, 0]));
+    assert_eq!(wsgi["multiprocess"], serde_json::json!(true), "2 workers");
+    assert_eq!(wsgi["multithread"], serde_json::json!(false), "sync worker");
+    assert_eq!(wsgi["run_once"], serde_json::json!(false));
+    assert_eq!(wsgi["input_terminated"], serde_json::json!(true));
+
+    let raw = server.http(b"POST /env HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello");
+    let env = parse_one(&raw, false).json();
+    assert_eq!(env["CONTENT_LENGTH"], "5");
+    assert_eq!(env["CONTENT_TYPE"], "text/plain");
+    let keys = env["__keys__"].as_array().unwrap();
+    assert!(!keys.iter().any(|k| k == "HTTP_CONTENT_LENGTH" || k == "HTTP_CONTENT_TYPE"), "{keys:?}");
+}
+
+#[test]
+fn post_bodies_with_length_and_chunked() {
+    let server = Server::hello(&[], 1);
+    let resp = parse_one(&server.http(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"), false);
+    assert_eq!((resp.status, resp.text().as_str()), (200, "hello world"));
+    assert_eq!(resp.header("X-Content-Length"), Some("11"));
+
+    let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let mut req = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", binary.len()).into_bytes();
+    req.extend_from_slice(&binary);
+    let resp = parse_one(&server.http(&req), false);
+    assert_eq!(resp.status, 200);
+    assert!(resp.body == binary, "70000 binary octets echoed exactly (got {})", resp.body.len());
+
+    let chunked = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+        5\r\nhello\r\n6;ext=1\r\n world\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n";
+    let resp = parse_one(&server.http(chunked), false);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.text(), "hello world0123456789");
+    assert_eq!(resp.header("X-Len"), Some("21"));
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body_is_sent() {
+    let server = Server::hello(&[], 1);
+    let mut stream = server.connect();
+    stream
+        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
+    // The server must say 100 Continue while we hold the body back (RFC 9110 §10.1.1).
+    let interim = read_until(&mut stream, b"\r\n\r\n");
+    assert_eq!(String::from_utf8_lossy(&interim), "HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(b"hello").unwrap();
+    let resp = parse_one(&read_all(&mut stream), false);
+    assert_eq!((resp.status, resp.text().as_str()), (200, "hello"));
+
+    let raw = server.http(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: something-else\r\n\r\nhello");
+    let resp = parse_one(&raw, false);
+    assert_eq!(resp.status, 417);
+}
+
+#[test]
+fn head_sends_headers_only() {
+    let server = Server::hello(&[], 1);
+    let get = server.get("/head");
+    assert_eq!(get.status, 200);
+    assert!(!get.body.is_empty());
+    let raw = server.http(b"HEAD /head HTTP/1.1\r\nHost: x\r\n\r\n");
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
+    assert_eq!(&raw[end..], b"", "HEAD response carries no body bytes");
+    let head = parse_one(&raw, true);
+    assert_eq!(head.status, 200);
+    if let Some(cl) = head.header("Content-Length") {
+        assert_eq!(cl, get.body.len().to_string(), "HEAD's Content-Length is the GET body's");
+    }
+}
+
+#[test]
+fn chunked_response_when_an_http11_app_gives_no_length() {
+    let server = Server::hello(&[], 1);
+    let resp = server.get("/nolength");
+    assert_eq!(resp.status, 200);
+    assert!(resp.chunked, "Transfer-Encoding: chunked expected, headers {:?}", resp.headers);
+    assert!(resp.complete, "terminal chunk present");
+    assert_eq!(resp.header("Content-Length"), None);
+    assert_eq!(resp.text(), "part1part2", "an empty app chunk must not end the chunked body");
+}
+
+#[test]
+fn http10_response_is_close_delimited() {
+    let server = Server::hello(&[], 1);
+    let raw = server.http(b"GET /nolength HTTP/1.0\r\n\r\n");
+    let resp = parse_one(&raw, false);
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.header("Transfer-Encoding"), None, "no chunked coding for HTTP/1.0");
+    assert_eq!(resp.text(), "part1part2");
+    assert_eq!(resp.header("Connection"), Some("close"));
+}
+
+#[test]
+fn unix_socket_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.sock");
+    let bind = format!("unix:{}", path.display());
+    let apps = apps();
+    let mut server = Server::start(&["-b", &bind, "-w", "1", "--chdir", &apps, "hello:app"], &[]);
+    assert!(server.listening().starts_with("unix:"), "Listening at: {}", server.listening());
+    assert!(server.listening().ends_with("g.sock"));
+    let raw = http_unix(&path, b"GET /env HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
+    let env = parse_one(&raw, false).json();
+    assert_eq!(env["REMOTE_ADDR"], "", "no peer address on a unix socket");
+    assert_eq!(env["SERVER_NAME"], "example.com", "unix socket: SERVER_NAME from Host");
+    assert_eq!(env["SERVER_PORT"], "8080");
+    assert!(server.stop().success());
+    assert!(!path.exists(), "the socket file is removed on shutdown");
+}
+
+/// 64 KiB blocks of consecutive little-endian u64s: block i starts at i*8192, so a reordered,
+/// lost or repeated block changes the hash.
+fn upload_block(i: u64, buf: &mut [u8]) {
+    for (j, word) in buf.chunks_exact_mut(8).enumerate() {
+        word.copy_from_slice(&(i * 8192 + j as u64).to_le_bytes());
+    }
+}
+
+#[test]
+fn large_upload_is_streamed_not_buffered() {
+    const BLOCKS: u64 = 4096; // 256 MiB
+    let expected = std::thread::spawn(|| {
+        let script = "import array,hashlib\nh=hashlib.sha256()\nfor i in range(4096):\n    h.update(array.array('Q', range(i*8192,(i+1)*8192)).tobytes())\nprint(h.hexdigest())";
+        let out = std::process::Command::new("python3").args(["-c", script]).output().expect("python3 for the expected hash");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    });
+    let server = Server::hello(&[], 1);
+    let mut stream = server.connect();
+    let total = BLOCKS * 65536;
+    stream
+        .write_all(format!("POST /upload-hash HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut block = vec![0u8; 65536];
+    for i in 0..BLOCKS {
+        upload_block(i, &mut block);
+        stream.write_all(&block).unwrap();
+    }
+    let resp = parse_one(&read_all(&mut stream), false);
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    let result = resp.json();
+    assert_eq!(result["total"], serde_json::json!(total));
+    assert_eq!(result["sha256"].as_str(), Some(expected.join().unwrap().as_str()), "every byte arrived, in order");
+    let pid = result["pid"].as_u64().unwrap() as u32;
+    let peak_kib = proc_status_kb(pid, "VmHWM").expect("worker still alive with a VmHWM");
+    assert!(peak_kib < 80 * 1024, "worker peak RSS {peak_kib} KiB for a 256 MiB upload: the body was buffered");
+}
+
+#[test]
+fn body_cut_short_by_the_client_is_never_presented_as_complete() {
+    let server = Server::hello(&[], 1);
+    for (name, req) in [
+        ("content-length", &b"POST /truncated HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nhello"[..]),
+        ("chunked", &b"POST /truncated HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"[..]),
+    ] {
+        let _ = std::fs::remove_file(server.dir.path().join("truncated"));
+        let mut stream = server.connect();
+        let raw = send_and_half_close(&mut stream, req);
+        // The server closed the connection, so the app (if it ran) has written its marker.
+        if let Some(seen) = server.marker("truncated") {
+            let seen: serde_json::Value = serde_json::from_str(&seen).unwrap();
+            assert!(!seen["error"].is_null(), "{name}: the app read a truncated body without an error: {seen}");
+        }
+        if !raw.is_empty() {
+            let resp = parse_one(&raw, false);
+            assert_ne!(resp.status, 200, "{name}: a truncated body was answered 200: {}", resp.text());
+        }
+    }
+    assert_eq!(server.get("/").status, 200, "the worker keeps serving");
+}
+
+#[test]
+fn slow_header_clients_do_not_starve_the_workers() {
+    // 4 clients trickle a header line every 200 ms, twice as many as workers; with a 1 s
+    // head-read deadline each is dropped after ~1 s, so a normal request waits ~2 s at most.
+    // (Gunicorn 27 loses each worker for the whole --timeout: 30 s.)
+    let server = Server::hello(&["--header-timeout", "1"], 2);
+    let port = server.port();
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+            s.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+            let mut dripper = s.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let until = Instant::now() + Duration::from_secs(10);
+                while Instant::now() < until && dripper.write_all(b"X-Drip: 1\r\n").is_ok() {
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            });
+            s
+        })
+        .collect();
+    let started = Instant::now();
+    let resp = server.get("/");
+    let waited = started.elapsed();
+    assert_eq!(resp.status, 200);
+    assert!(waited < Duration::from_secs(5), "a normal request waited {waited:?} behind 4 slow clients");
+    for mut s in slow {
+        // Each slow client is closed (possibly after a 408), never served a 200.
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        assert!(!buf.starts_with(b"HTTP/1.1 200"), "a slow client was served: {:?}", String::from_utf8_lossy(&buf));
+        let _ = s.shutdown(Shutdown::Both);
+    }
+}
+
+#[test]
+fn validator_app_runs_every_route_without_assertion() {
+    let mut server = Server::app("validate_routes:app", &[], 1);
+    let check = |raw: &[u8], head: bool, status: u16, body: &str| {
+        let resp = parse_one(&server.http(raw), head);
+        assert_eq!(resp.status, status, "{:?} → {}", String::from_utf8_lossy(raw), resp.text());
+        assert_eq!(resp.text(), body, "{:?}", String::from_utf8_lossy(raw));
+        assert!(resp.complete);
+    };
+    check(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, "validated");
+    check(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", true, 200, "");
+    check(b"POST /read-length HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", false, 200, "len=5 body=hello");
+    check(
+        b"POST /read-chunked HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n012\r\nd\r\n3456789abcdef\r\n0\r\n\r\n",
+        false,
+        200,
+        "len=16 terminated=True body=0123456789abcdef",
+    );
+    check(b"POST /readline HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nab\ncdef\ngh\n", false, 200, r"[b'ab\n', b'cde', b'f\n']");
+    check(b"POST /readlines HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\na\nb\nc\n", false, 200, r"[b'a\n', b'b\n', b'c\n']");
+    check(b"POST /iter HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nx\ny\nz", false, 200, r"[b'x\n', b'y\n', b'z']");
+    check(b"GET /write HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, "written and returned");
+    check(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, "chunk0;chunk1;chunk2;chunk3;chunk4;");
+    let source = std::fs::read_to_string(apps_dir().join("validate_routes.py")).unwrap();
+    check(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, &source);
+    check(b"GET /exc-info HTTP/1.1\r\nHost: x\r\n\r\n", false, 500, "handled");
+    check(b"GET /204 HTTP/1.1\r\nHost: x\r\n\r\n", false, 204, "");
+    check(b"GET /errors HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, "errors written");
+    server.wait_for("validate_routes: a line on wsgi.errors", WAIT);
+    server.stop();
+    let log = server.log();
+    for bad in ["AssertionError", "WSGIWarning", "garbage collected without being closed", "Error handling request"] {
+        assert!(!log.contains(bad), "{bad} in the error log:\n{log}");
+    }
+}
