@@ -1,7 +1,16 @@
 //! Request body framing: Content-Length and chunked decoding (RFC 9112 §6, §7).
+//!
+//! The decoder never buffers: framing is consumed only once complete (a chunk-size line, a
+//! data CRLF, the trailer section), so the caller keeps partial framing in its own buffer and
+//! calls again with more bytes. Every framing element is bounded by the parser limits, and
+//! the result is the same whatever the input chunking.
 
+use super::chunk::parse_size_line;
 use super::error::ParseError;
-use super::request::{BodyKind, ParserConfig};
+use super::fields::{parse_fields, Limits, Progress, Syntax};
+use super::repr::latin1;
+use super::request::{BodyKind, HeaderMap, ParserConfig};
+use memchr::memmem;
 use std::ops::Range;
 
 /// The result of one [`BodyDecoder::decode`] call.
@@ -13,38 +22,186 @@ pub struct Step {
     pub data: Range<usize>,
 }
 
+/// Where the decoder is in the body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Content-Length: this many bytes still to come.
+    Length(u64),
+    /// Expecting a chunk-size line.
+    Size,
+    /// Inside chunk data.
+    Data(u64),
+    /// Expecting the CRLF after chunk data.
+    DataEnd,
+    /// After the last chunk: trailer fields, then the final CRLF.
+    Trailers,
+    Done,
+}
+
 /// Decodes a request body incrementally, from whatever bytes arrive.
 #[derive(Debug)]
 pub struct BodyDecoder {
-    _kind: BodyKind,
+    state: State,
+    limits: Limits,
+    syntax: Syntax,
+    header_map: HeaderMap,
+    trailers: Vec<(String, Vec<u8>)>,
 }
 
 impl BodyDecoder {
     pub fn new(kind: BodyKind, cfg: &ParserConfig) -> Self {
-        let _ = cfg;
-        BodyDecoder { _kind: kind }
+        let state = match kind {
+            BodyKind::Empty | BodyKind::Length(0) => State::Done,
+            BodyKind::Length(n) => State::Length(n),
+            BodyKind::Chunked => State::Size,
+        };
+        BodyDecoder {
+            state,
+            limits: cfg.limits(),
+            syntax: cfg.syntax(),
+            header_map: cfg.header_map,
+            trailers: Vec::new(),
+        }
     }
 
     /// Decode from `input`. Each call yields at most one contiguous run of payload bytes;
     /// call again with the rest. With an empty input it returns a zero step.
+    /// A zero step on non-empty input means the framing element is incomplete: read more.
     pub fn decode(&mut self, input: &[u8]) -> Result<Step, ParseError> {
-        let _ = input;
-        todo!("http::body::BodyDecoder::decode")
+        let mut at = 0;
+        loop {
+            let rest = &input[at..];
+            let used = match self.state {
+                State::Done => 0,
+                State::Length(left) | State::Data(left) => return Ok(self.take_data(at, rest, left)),
+                State::Size => self.size_line(rest)?,
+                State::DataEnd => self.data_end(rest)?,
+                State::Trailers => self.trailer_section(rest)?,
+            };
+            if used == 0 {
+                return Ok(Step { consumed: at, data: at..at });
+            }
+            at += used;
+        }
+    }
+
+    /// Payload bytes from `rest` (which starts at `at`), up to `left`.
+    fn take_data(&mut self, at: usize, rest: &[u8], left: u64) -> Step {
+        let n = usize::try_from(left).map_or(rest.len(), |left| left.min(rest.len()));
+        let left = left - n as u64;
+        self.state = match self.state {
+            State::Length(_) if left == 0 => State::Done,
+            State::Length(_) => State::Length(left),
+            _ if left == 0 => State::DataEnd,
+            _ => State::Data(left),
+        };
+        Step { consumed: at + n, data: at..at + n }
+    }
+
+    /// A complete chunk-size line, bounded by `limit_request_field_size` (Gunicorn 27).
+    fn size_line(&mut self, rest: &[u8]) -> Result<usize, ParseError> {
+        let limit = self.limits.field_size;
+        let too_long = || ParseError::InvalidChunkSize("chunk size line too long".into());
+        let Some(end) = memmem::find(rest, b"\r\n") else {
+            let cr = usize::from(rest.ends_with(b"\r"));
+            return if rest.len() - cr > limit { Err(too_long()) } else { Ok(0) };
+        };
+        if end > limit {
+            return Err(too_long());
+        }
+        // RFC 9112 §7.1: the line ends in CRLF; a bare LF inside is not a terminator and
+        // fails the hex/extension checks.
+        self.state = match parse_size_line(&rest[..end])? {
+            0 => State::Trailers,
+            size => State::Data(size),
+        };
+        Ok(end + 2)
+    }
+
+    /// RFC 9112 §7.1: chunk-data is followed by CRLF; judged once both bytes are here.
+    fn data_end(&mut self, rest: &[u8]) -> Result<usize, ParseError> {
+        match rest.get(..2) {
+            None => Ok(0),
+            Some(b"\r\n") => {
+                self.state = State::Size;
+                Ok(2)
+            }
+            Some(other) => Err(ParseError::ChunkMissingTerminator(latin1(other))),
+        }
+    }
+
+    /// RFC 9112 §7.1.2: trailer fields, parsed and bounded like header fields.
+    fn trailer_section(&mut self, rest: &[u8]) -> Result<usize, ParseError> {
+        if rest.starts_with(b"\r\n") {
+            self.state = State::Done;
+            return Ok(2);
+        }
+        let (limits, syntax, header_map) = (self.limits, self.syntax, self.header_map);
+        if let Some(end) = memmem::find(rest, b"\r\n\r\n") {
+            let trailers = &mut self.trailers;
+            let mut accept = |name: String, value| accept_trailer(trailers, header_map, name, value);
+            parse_fields(&rest[..end], true, &limits, syntax, &mut accept)?;
+            self.state = State::Done;
+            return Ok(end + 4);
+        }
+        let last_line = memmem::rfind(rest, b"\r\n").map_or(rest, |i| &rest[i + 2..]);
+        let cr = usize::from(last_line.ends_with(b"\r"));
+        if last_line.len() - cr + 2 > limits.field_size || rest.len() > limits.max_head {
+            // Report the first error in wire order, as if the whole section had arrived.
+            let mut seen = Vec::new();
+            let mut accept = |name: String, value| accept_trailer(&mut seen, header_map, name, value);
+            let progress = parse_fields(rest, false, &limits, syntax, &mut accept)?;
+            if progress == Progress::Incomplete && rest.len() > limits.max_head {
+                return Err(ParseError::LimitRequestHeaders("max buffer headers"));
+            }
+        }
+        Ok(0)
     }
 
     /// All of the body (and any trailer section) has been read.
     pub fn is_done(&self) -> bool {
-        todo!("http::body::BodyDecoder::is_done")
+        self.state == State::Done
     }
 
     /// The peer closed the connection: an error unless the body was complete
     /// (a short body must never look complete).
     pub fn eof(&self) -> Result<(), ParseError> {
-        todo!("http::body::BodyDecoder::eof")
+        match self.state {
+            State::Done => Ok(()),
+            State::Length(_) | State::Size | State::Data(_) => Err(ParseError::NoMoreData(String::new())),
+            State::DataEnd | State::Trailers => Err(ParseError::ChunkMissingTerminator(String::new())),
+        }
     }
 
     /// Trailer fields of a chunked body (upper-cased names), once done.
     pub fn trailers(&self) -> &[(String, Vec<u8>)] {
-        &[]
+        if self.is_done() {
+            &self.trailers
+        } else {
+            &[]
+        }
     }
+}
+
+/// RFC 9110 §6.5.1: fields that frame, route or authenticate the message must not arrive as
+/// trailers (they would be processed after the decisions they affect).
+fn accept_trailer(
+    trailers: &mut Vec<(String, Vec<u8>)>,
+    header_map: HeaderMap,
+    name: String,
+    value: Vec<u8>,
+) -> Result<(), ParseError> {
+    const FORBIDDEN: [&str; 6] = ["HOST", "CONTENT-LENGTH", "TRANSFER-ENCODING", "TRAILER", "AUTHORIZATION", "TE"];
+    if FORBIDDEN.contains(&name.as_str()) {
+        return Err(ParseError::InvalidHeaderName(name));
+    }
+    if name.contains('_') {
+        match header_map {
+            HeaderMap::Dangerous => {}
+            HeaderMap::Drop => return Ok(()),
+            HeaderMap::Refuse => return Err(ParseError::InvalidHeaderName(name)),
+        }
+    }
+    trailers.push((name, value));
+    Ok(())
 }

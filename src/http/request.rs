@@ -1,6 +1,11 @@
 //! Request heads: request line, header fields, body framing, persistence (RFC 9112 §3–§6).
 
 use super::error::ParseError;
+use super::fields::{parse_fields, Limits, Progress, Syntax};
+use super::framing::{body_framing, expects_continue, must_close, HeadFields};
+use super::proxy::{parse_proxy, Proxy};
+use super::request_line::{parse_request_line, MethodRules, RequestLine};
+use memchr::memmem;
 
 pub use crate::config::{HeaderMap, ProxyProtocol};
 
@@ -115,12 +120,133 @@ impl RequestHead {
 /// `Ok(Some((head, consumed)))`: `consumed` bytes (including any PROXY header and the blank
 /// line) form the head; the body starts at `buf[consumed..]`.
 /// `first_on_connection`: a PROXY protocol header is only looked for on the first request.
+///
+/// Limits are enforced on incomplete input too, so a client cannot make the caller buffer
+/// more than the request-line limit plus `fields * (field_size + 2) + 4` bytes.
 pub fn parse_head(
     buf: &[u8],
     cfg: &ParserConfig,
     trust: PeerTrust,
     first_on_connection: bool,
 ) -> Result<Option<(RequestHead, usize)>, ParseError> {
-    let _ = (buf, cfg, trust, first_on_connection);
-    todo!("http::request::parse_head")
+    let limits = cfg.limits();
+    let mut pos = 0;
+    let mut proxy = None;
+    if first_on_connection && cfg.proxy_protocol != ProxyProtocol::Off {
+        match parse_proxy(buf, cfg.proxy_protocol, trust, limits.line)? {
+            Proxy::Incomplete => return Ok(None),
+            Proxy::Absent => {}
+            Proxy::Found(info, len) => {
+                proxy = Some(info);
+                pos = len;
+            }
+        }
+    }
+    // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line;
+    // Gunicorn 27 ignores exactly one.
+    if buf[pos..].starts_with(b"\r\n") {
+        pos += 2;
+    }
+    let Some(line_len) = find_request_line(&buf[pos..], limits.line)? else {
+        return Ok(None);
+    };
+    let line = parse_request_line(&buf[pos..pos + line_len], cfg.method_rules())?;
+    let fields_start = pos + line_len + 2;
+    let mut fields = HeadFields::new(cfg, trust);
+    let Some(consumed) = parse_field_section(&buf[fields_start..], cfg, &limits, &mut fields)? else {
+        return Ok(None);
+    };
+    let head = build_head(line, fields, proxy)?;
+    Ok(Some((head, fields_start + consumed)))
+}
+
+/// The request-line length, once its CRLF is here (RFC 9112 §3, §2.2: no bare LF).
+fn find_request_line(data: &[u8], limit: usize) -> Result<Option<usize>, ParseError> {
+    match memmem::find(data, b"\r\n") {
+        Some(len) if len > limit => Err(ParseError::LimitRequestLine { size: len, limit }),
+        Some(len) if data[..len].contains(&b'\n') => {
+            Err(ParseError::InvalidRequestLine("bare LF as line terminator".into()))
+        }
+        Some(len) => Ok(Some(len)),
+        // Too long already, even if the last byte is the CR of the CRLF.
+        None if data.len() > limit + 1 => Err(ParseError::LimitRequestLine { size: data.len(), limit }),
+        None => Ok(None),
+    }
+}
+
+/// Parse the field section at the start of `data` into `fields`; returns the bytes it used
+/// (blank line included), or `None` if it is not complete yet.
+fn parse_field_section(
+    data: &[u8],
+    cfg: &ParserConfig,
+    limits: &Limits,
+    fields: &mut HeadFields<'_>,
+) -> Result<Option<usize>, ParseError> {
+    let mut accept = |name, value| fields.accept(name, value);
+    // RFC 9112 §2.1: the section ends at the first empty line.
+    if data.starts_with(b"\r\n") {
+        return Ok(Some(2));
+    }
+    if let Some(end) = memmem::find(data, b"\r\n\r\n") {
+        parse_fields(&data[..end], true, limits, cfg.syntax(), &mut accept)?;
+        return Ok(Some(end + 4));
+    }
+    if section_outgrows_limits(data, limits) {
+        // Report the first error in wire order, as if the whole section had arrived.
+        if parse_fields(data, false, limits, cfg.syntax(), &mut accept)? == Progress::Incomplete
+            && data.len() > limits.max_head
+        {
+            return Err(ParseError::LimitRequestHeaders("max buffer headers"));
+        }
+    }
+    Ok(None)
+}
+
+/// Cheap test on an incomplete section: is its last line, or the whole, over a limit?
+fn section_outgrows_limits(data: &[u8], limits: &Limits) -> bool {
+    let last_line = memmem::rfind(data, b"\r\n").map_or(data, |i| &data[i + 2..]);
+    let cr = usize::from(last_line.ends_with(b"\r"));
+    last_line.len() - cr + 2 > limits.field_size || data.len() > limits.max_head
+}
+
+fn build_head(line: RequestLine, fields: HeadFields<'_>, proxy: Option<ProxyInfo>) -> Result<RequestHead, ParseError> {
+    let (body, force_close) = body_framing(&fields.headers, line.version)?;
+    let expect_continue = expects_continue(&fields.headers, line.version)?;
+    let must_close = must_close(&fields.headers, line.version, &line.method, force_close);
+    Ok(RequestHead {
+        method: line.method,
+        uri: line.uri,
+        path: line.path,
+        query: line.query,
+        fragment: line.fragment,
+        version: line.version,
+        headers: fields.headers,
+        body,
+        expect_continue,
+        must_close,
+        secure_scheme: fields.secure_scheme,
+        proxy,
+    })
+}
+
+impl ParserConfig {
+    /// The limits in force, normalised as Gunicorn does (idempotent).
+    pub(crate) fn limits(&self) -> Limits {
+        Limits::new(self.limit_request_line, self.limit_request_fields, self.limit_request_field_size)
+    }
+
+    pub(crate) fn syntax(&self) -> Syntax {
+        Syntax {
+            strip_header_spaces: self.strip_header_spaces,
+            permit_obsolete_folding: self.permit_obsolete_folding,
+        }
+    }
+
+    fn method_rules(&self) -> MethodRules {
+        MethodRules {
+            permit_unconventional_http_method: self.permit_unconventional_http_method,
+            casefold_http_method: self.casefold_http_method,
+            permit_unconventional_http_version: self.permit_unconventional_http_version,
+        }
+    }
 }
