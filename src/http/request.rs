@@ -160,6 +160,18 @@ pub fn parse_head(
     Ok(Some((head, fields_start + consumed)))
 }
 
+/// The peer closed with `buf` unparsed: `None` if nothing was pending (a clean close between
+/// requests), else Gunicorn's `NoMoreData` (no response is sent) holding the bytes after the
+/// request-line, as Gunicorn reports them.
+pub fn head_eof(buf: &[u8]) -> Option<ParseError> {
+    if buf.is_empty() {
+        return None;
+    }
+    let start = buf.strip_prefix(b"\r\n").unwrap_or(buf);
+    let rest = memmem::find(start, b"\r\n").map_or(start, |i| &start[i + 2..]);
+    Some(ParseError::NoMoreData(super::repr::latin1(rest)))
+}
+
 /// The request-line length, once its CRLF is here (RFC 9112 §3, §2.2: no bare LF).
 fn find_request_line(data: &[u8], limit: usize) -> Result<Option<usize>, ParseError> {
     match memmem::find(data, b"\r\n") {
