@@ -4,7 +4,9 @@
 //! head, decode its body, go on with the next request until one must close.
 
 use gunicorn_rs::config::{HeaderMap, ProxyProtocol};
-use gunicorn_rs::http::{head_eof, parse_head, BodyDecoder, ParseError, ParserConfig, PeerTrust, RequestHead};
+use gunicorn_rs::http::{
+    head_eof, parse_head, BodyDecoder, ParseError, ParserConfig, PeerTrust, RequestHead,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -27,8 +29,13 @@ fn wire_bytes(text: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = bytes.get(i + 2..i + 4).and_then(|h| std::str::from_utf8(h).ok());
-        match (bytes[i..].starts_with(b"\\x"), hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+        let hex = bytes
+            .get(i + 2..i + 4)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (
+            bytes[i..].starts_with(b"\\x"),
+            hex.and_then(|h| u8::from_str_radix(h, 16).ok()),
+        ) {
             (true, Some(byte)) if hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())) => {
                 out.push(byte);
                 i += 4;
@@ -39,7 +46,10 @@ fn wire_bytes(text: &[u8]) -> Vec<u8> {
             }
         }
     }
-    assert!(!out.contains(&b'\\'), "a backslash escape survived the conversion");
+    assert!(
+        !out.contains(&b'\\'),
+        "a backslash escape survived the conversion"
+    );
     out
 }
 
@@ -62,10 +72,20 @@ fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 /// address is unknown (Gunicorn's test parser: PROXY allowed, forwarded only with `*`).
 fn settings(config: Option<&Value>) -> (ParserConfig, PeerTrust) {
     let mut cfg = ParserConfig::default();
-    let mut trust = PeerTrust { forwarded: false, proxy: true };
-    let Some(Value::Object(map)) = config else { return (cfg, trust) };
+    let mut trust = PeerTrust {
+        forwarded: false,
+        proxy: true,
+    };
+    let Some(Value::Object(map)) = config else {
+        return (cfg, trust);
+    };
     for (key, value) in map {
-        let num = || value.as_u64().and_then(|n| usize::try_from(n).ok()).expect("numeric setting");
+        let num = || {
+            value
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .expect("numeric setting")
+        };
         let flag = || value.as_bool().expect("boolean setting");
         match key.as_str() {
             "limit_request_line" => cfg.limit_request_line = num(),
@@ -93,7 +113,9 @@ fn settings(config: Option<&Value>) -> (ParserConfig, PeerTrust) {
                 }
             }
             "forwarded_allow_ips" => {
-                trust.forwarded = value.as_array().is_some_and(|ips| ips.iter().any(|ip| ip == "*"))
+                trust.forwarded = value
+                    .as_array()
+                    .is_some_and(|ips| ips.iter().any(|ip| ip == "*"))
             }
             other => panic!("fixture setting {other} not handled"),
         }
@@ -122,7 +144,11 @@ struct Outcome {
 fn serve(pieces: &[&[u8]], cfg: &ParserConfig, trust: PeerTrust) -> Outcome {
     let mut feed = pieces.iter();
     let mut buf: Vec<u8> = Vec::new();
-    let mut out = Outcome { requests: Vec::new(), error: None, partial_body: Vec::new() };
+    let mut out = Outcome {
+        requests: Vec::new(),
+        error: None,
+        partial_body: Vec::new(),
+    };
     loop {
         let first = out.requests.is_empty();
         let head = loop {
@@ -165,7 +191,11 @@ fn serve(pieces: &[&[u8]], cfg: &ParserConfig, trust: PeerTrust) -> Outcome {
             }
         }
         let must_close = head.must_close;
-        out.requests.push(Seen { head, body, trailers: decoder.trailers().to_vec() });
+        out.requests.push(Seen {
+            head,
+            body,
+            trailers: decoder.trailers().to_vec(),
+        });
         if must_close {
             return out;
         }
@@ -231,7 +261,12 @@ fn expected_pairs(value: &Value) -> Vec<(String, String)> {
     let list = value.as_array().map(Vec::as_slice).unwrap_or_default();
     list.iter()
         .map(|pair| {
-            let s = |i: usize| pair[i].as_str().expect("header pair of strings").to_string();
+            let s = |i: usize| {
+                pair[i]
+                    .as_str()
+                    .expect("header pair of strings")
+                    .to_string()
+            };
             (s(0), s(1))
         })
         .collect()
@@ -255,15 +290,28 @@ fn compare(seen: &Seen, want: &Value) -> Result<(), String> {
         }
     }
     let version = [u64::from(h.version.0), u64::from(h.version.1)];
-    let want_version: Vec<u64> = want["version"].as_array().into_iter().flatten().filter_map(Value::as_u64).collect();
+    let want_version: Vec<u64> = want["version"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect();
     if version[..] != want_version[..] {
         return Err(format!("version: got {version:?}, want {want_version:?}"));
     }
     if pairs(&h.headers) != expected_pairs(&want["headers"]) {
-        return Err(format!("headers: got {:?}, want {}", pairs(&h.headers), want["headers"]));
+        return Err(format!(
+            "headers: got {:?}, want {}",
+            pairs(&h.headers),
+            want["headers"]
+        ));
     }
     if pairs(&seen.trailers) != expected_pairs(&want["trailers"]) {
-        return Err(format!("trailers: got {:?}, want {}", pairs(&seen.trailers), want["trailers"]));
+        return Err(format!(
+            "trailers: got {:?}, want {}",
+            pairs(&seen.trailers),
+            want["trailers"]
+        ));
     }
     compare_proxy(seen, &want["proxy_protocol_info"])
 }
@@ -275,7 +323,11 @@ fn compare_proxy(seen: &Seen, want: &Value) -> Result<(), String> {
             "proxy_addr": p.proxy_addr, "proxy_port": p.proxy_port,
         })
     });
-    let want = if want.is_null() { None } else { Some(want.clone()) };
+    let want = if want.is_null() {
+        None
+    } else {
+        Some(want.clone())
+    };
     if got != want {
         return Err(format!("proxy: got {got:?}, want {want:?}"));
     }
@@ -300,12 +352,18 @@ fn check_valid(name: &str, fixture: &Value, bytes: &[u8]) -> Vec<String> {
                 continue;
             }
             (err, _) => {
-                failures.push(fail(format!("error {err:?} (truncated-body fixture: {truncated})")));
+                failures.push(fail(format!(
+                    "error {err:?} (truncated-body fixture: {truncated})"
+                )));
                 continue;
             }
         }
         if out.requests.len() != want.len() {
-            failures.push(fail(format!("{} requests, want {}", out.requests.len(), want.len())));
+            failures.push(fail(format!(
+                "{} requests, want {}",
+                out.requests.len(),
+                want.len()
+            )));
             continue;
         }
         for (i, (seen, exp)) in out.requests.iter().zip(want).enumerate() {
@@ -319,7 +377,12 @@ fn check_valid(name: &str, fixture: &Value, bytes: &[u8]) -> Vec<String> {
 
 /// Kind and status must match in every chunking; the message is checked on the whole feed
 /// (Gunicorn's own messages for limit errors depend on how much it had read).
-fn check_invalid(name: &str, fixture: &Value, bytes: &[u8], messages: &mut Vec<String>) -> Vec<String> {
+fn check_invalid(
+    name: &str,
+    fixture: &Value,
+    bytes: &[u8],
+    messages: &mut Vec<String>,
+) -> Vec<String> {
     let (cfg, trust) = settings(fixture.get("config"));
     let kind = fixture["exception"].as_str().expect("exception");
     let status = fixture["http_status"].as_u64().map(|s| s as u16);
@@ -331,9 +394,19 @@ fn check_invalid(name: &str, fixture: &Value, bytes: &[u8], messages: &mut Vec<S
             continue;
         };
         if err.kind() != kind || err.status() != status {
-            failures.push(format!("invalid/{name} ({how}): {} {:?} ({err}), want {kind} {status:?}", err.kind(), err.status()));
-        } else if how == "whole" && err.to_string() != fixture["message"].as_str().unwrap_or_default() {
-            messages.push(format!("invalid/{name}: message {:?}, Gunicorn {}", err.to_string(), fixture["message"]));
+            failures.push(format!(
+                "invalid/{name} ({how}): {} {:?} ({err}), want {kind} {status:?}",
+                err.kind(),
+                err.status()
+            ));
+        } else if how == "whole"
+            && err.to_string() != fixture["message"].as_str().unwrap_or_default()
+        {
+            messages.push(format!(
+                "invalid/{name}: message {:?}, Gunicorn {}",
+                err.to_string(),
+                fixture["message"]
+            ));
         }
     }
     failures
@@ -341,15 +414,21 @@ fn check_invalid(name: &str, fixture: &Value, bytes: &[u8], messages: &mut Vec<S
 
 #[test]
 fn gunicorn_request_corpus() {
-    let expected: Value =
-        serde_json::from_slice(&std::fs::read(corpus().join("expected.json")).expect("expected.json")).expect("json");
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(corpus().join("expected.json")).expect("expected.json"),
+    )
+    .expect("json");
     let mut failures = Vec::new();
     let mut messages = Vec::new();
     let mut counts = (0, 0);
-    for (dir, table) in [("valid", &expected["valid"]), ("invalid", &expected["invalid"])] {
+    for (dir, table) in [
+        ("valid", &expected["valid"]),
+        ("invalid", &expected["invalid"]),
+    ] {
         let table = table.as_object().expect("fixture table");
         for (name, fixture) in table {
-            let bytes = wire_bytes(&std::fs::read(corpus().join(dir).join(name)).expect("fixture file"));
+            let bytes =
+                wire_bytes(&std::fs::read(corpus().join(dir).join(name)).expect("fixture file"));
             let found = if dir == "valid" {
                 check_valid(name, fixture, &bytes)
             } else {
@@ -362,13 +441,25 @@ fn gunicorn_request_corpus() {
             failures.extend(found);
         }
     }
-    eprintln!("corpus: {} of {} fixtures pass in every chunking", counts.0, counts.1);
+    eprintln!(
+        "corpus: {} of {} fixtures pass in every chunking",
+        counts.0, counts.1
+    );
     failures.extend(messages);
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
 fn corpus_is_complete() {
-    let count = |dir: &str| std::fs::read_dir(corpus().join(dir)).map(|d| d.count()).unwrap_or(0);
+    let count = |dir: &str| {
+        std::fs::read_dir(corpus().join(dir))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
     assert_eq!((count("valid"), count("invalid")), (62, 81));
 }

@@ -73,13 +73,18 @@ impl BodyDecoder {
             let rest = &input[at..];
             let used = match self.state {
                 State::Done => 0,
-                State::Length(left) | State::Data(left) => return Ok(self.take_data(at, rest, left)),
+                State::Length(left) | State::Data(left) => {
+                    return Ok(self.take_data(at, rest, left))
+                }
                 State::Size => self.size_line(rest)?,
                 State::DataEnd => self.data_end(rest)?,
                 State::Trailers => self.trailer_section(rest)?,
             };
             if used == 0 {
-                return Ok(Step { consumed: at, data: at..at });
+                return Ok(Step {
+                    consumed: at,
+                    data: at..at,
+                });
             }
             at += used;
         }
@@ -95,7 +100,10 @@ impl BodyDecoder {
             _ if left == 0 => State::DataEnd,
             _ => State::Data(left),
         };
-        Step { consumed: at + n, data: at..at + n }
+        Step {
+            consumed: at + n,
+            data: at..at + n,
+        }
     }
 
     /// A complete chunk-size line, bounded by `limit_request_field_size` (Gunicorn 27).
@@ -106,7 +114,11 @@ impl BodyDecoder {
         let too_long = || ParseError::InvalidChunkSize("chunk size line too long".into());
         let Some(lf) = memchr::memchr(b'\n', rest) else {
             let cr = usize::from(rest.ends_with(b"\r"));
-            return if rest.len() - cr > limit { Err(too_long()) } else { Ok(0) };
+            return if rest.len() - cr > limit {
+                Err(too_long())
+            } else {
+                Ok(0)
+            };
         };
         let has_cr = lf > 0 && rest[lf - 1] == b'\r';
         let line = &rest[..lf - usize::from(has_cr)];
@@ -144,7 +156,8 @@ impl BodyDecoder {
         let (limits, syntax, header_map) = (self.limits, self.syntax, self.header_map);
         if let Some(end) = memmem::find(rest, b"\r\n\r\n") {
             let trailers = &mut self.trailers;
-            let mut accept = |name: String, value| accept_trailer(trailers, header_map, name, value);
+            let mut accept =
+                |name: String, value| accept_trailer(trailers, header_map, name, value);
             parse_fields(&rest[..end], true, &limits, syntax, &mut accept)?;
             self.state = State::Done;
             return Ok(end + 4);
@@ -154,7 +167,8 @@ impl BodyDecoder {
         if last_line.len() - cr + 2 > limits.field_size || rest.len() > limits.max_head {
             // Report the first error in wire order, as if the whole section had arrived.
             let mut seen = Vec::new();
-            let mut accept = |name: String, value| accept_trailer(&mut seen, header_map, name, value);
+            let mut accept =
+                |name: String, value| accept_trailer(&mut seen, header_map, name, value);
             let progress = parse_fields(rest, false, &limits, syntax, &mut accept)?;
             if progress == Progress::Incomplete && rest.len() > limits.max_head {
                 return Err(ParseError::LimitRequestHeaders("max buffer headers"));
@@ -173,8 +187,12 @@ impl BodyDecoder {
     pub fn eof(&self) -> Result<(), ParseError> {
         match self.state {
             State::Done => Ok(()),
-            State::Length(_) | State::Size | State::Data(_) => Err(ParseError::NoMoreData(String::new())),
-            State::DataEnd | State::Trailers => Err(ParseError::ChunkMissingTerminator(String::new())),
+            State::Length(_) | State::Size | State::Data(_) => {
+                Err(ParseError::NoMoreData(String::new()))
+            }
+            State::DataEnd | State::Trailers => {
+                Err(ParseError::ChunkMissingTerminator(String::new()))
+            }
         }
     }
 
@@ -204,7 +222,14 @@ fn accept_trailer(
     name: String,
     value: Vec<u8>,
 ) -> Result<(), ParseError> {
-    const FORBIDDEN: [&str; 6] = ["HOST", "CONTENT-LENGTH", "TRANSFER-ENCODING", "TRAILER", "AUTHORIZATION", "TE"];
+    const FORBIDDEN: [&str; 6] = [
+        "HOST",
+        "CONTENT-LENGTH",
+        "TRANSFER-ENCODING",
+        "TRAILER",
+        "AUTHORIZATION",
+        "TE",
+    ];
     if FORBIDDEN.contains(&name.as_str()) {
         return Err(ParseError::InvalidHeaderName(name));
     }
@@ -225,7 +250,11 @@ mod tests {
     use super::*;
 
     /// Decode `input` split into `piece`-byte reads; the body and trailers, or the error.
-    fn decode_in(kind: BodyKind, input: &[u8], piece: usize) -> Result<(Vec<u8>, usize), ParseError> {
+    fn decode_in(
+        kind: BodyKind,
+        input: &[u8],
+        piece: usize,
+    ) -> Result<(Vec<u8>, usize), ParseError> {
         let mut decoder = BodyDecoder::new(kind, &ParserConfig::default());
         let (mut buf, mut body, mut fed) = (Vec::new(), Vec::new(), 0);
         while !decoder.is_done() {
@@ -248,7 +277,11 @@ mod tests {
     fn chunked(input: &[u8]) -> Result<(Vec<u8>, usize), ParseError> {
         let whole = decode_in(BodyKind::Chunked, input, input.len().max(1));
         for piece in [1, 2, 3, 7] {
-            assert_eq!(decode_in(BodyKind::Chunked, input, piece), whole, "piece {piece}");
+            assert_eq!(
+                decode_in(BodyKind::Chunked, input, piece),
+                whole,
+                "piece {piece}"
+            );
         }
         whole
     }
@@ -261,46 +294,102 @@ mod tests {
     fn valid_chunked_bodies() {
         let (body, trailers) = chunked(b"a;x=\"q\\\"\"\r\n\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\r\n00\r\nX: GET / HTTP/1.1\r\n\r\n").expect("ok");
         assert_eq!((body.len(), trailers), (10, 1));
-        assert_eq!(chunked(b"5\r\nhello\r\n0\r\n\r\nGET").map(|r| r.0), Ok(b"hello".to_vec()));
+        assert_eq!(
+            chunked(b"5\r\nhello\r\n0\r\n\r\nGET").map(|r| r.0),
+            Ok(b"hello".to_vec())
+        );
     }
 
     #[test]
     fn chunk_size_attacks() {
-        assert_eq!(chunked_kind(b"10000000000000000\r\n"), "InvalidChunkSize", "2^64 must not wrap");
-        assert_eq!(chunked_kind(b"0x5\r\nhello\r\n0\r\n\r\n"), "InvalidChunkSize");
+        assert_eq!(
+            chunked_kind(b"10000000000000000\r\n"),
+            "InvalidChunkSize",
+            "2^64 must not wrap"
+        );
+        assert_eq!(
+            chunked_kind(b"0x5\r\nhello\r\n0\r\n\r\n"),
+            "InvalidChunkSize"
+        );
         assert_eq!(chunked_kind(b"0_2e\r\n"), "InvalidChunkSize");
-        assert_eq!(chunked_kind(b"5 \r\nhello\r\n0\r\n\r\n"), "InvalidChunkSize");
-        assert_eq!(chunked_kind(b"5\r\r\nhello\r\n0\r\n\r\n"), "InvalidChunkSize");
+        assert_eq!(
+            chunked_kind(b"5 \r\nhello\r\n0\r\n\r\n"),
+            "InvalidChunkSize"
+        );
+        assert_eq!(
+            chunked_kind(b"5\r\r\nhello\r\n0\r\n\r\n"),
+            "InvalidChunkSize"
+        );
         let long = [&b"1"[..], &[b'0'; 9000][..], b"\r\n"].concat();
-        assert_eq!(chunked_kind(&long[..8500]), "InvalidChunkSize", "bounded before the CRLF");
+        assert_eq!(
+            chunked_kind(&long[..8500]),
+            "InvalidChunkSize",
+            "bounded before the CRLF"
+        );
     }
 
     #[test]
     fn chunk_framing_attacks() {
-        assert_eq!(chunked_kind(b"5\nhello\n0\n\n"), "InvalidChunkSize", "LF-only lines");
-        assert_eq!(chunked_kind(b"3\r\nhello\r\n0\r\n\r\n"), "ChunkMissingTerminator", "data longer than size");
-        assert_eq!(chunked_kind(b"5\r\nhello\n0\r\n\r\n"), "ChunkMissingTerminator");
-        assert_eq!(chunked_kind(b"5;a\nb\r\nhello\r\n0\r\n\r\n"), "InvalidChunkExtension");
-        assert_eq!(chunked_kind(b"5;a\x00\r\nhello\r\n0\r\n\r\n"), "InvalidChunkExtension");
-        assert_eq!(chunked_kind(b"5\r\nhello\r\n0\r\nAuthorization: x\r\n\r\n"), "InvalidHeaderName");
-        assert_eq!(chunked_kind(b"5\r\nhello\r\n0\r\nTrailer: x\r\n\r\n"), "InvalidHeaderName");
+        assert_eq!(
+            chunked_kind(b"5\nhello\n0\n\n"),
+            "InvalidChunkSize",
+            "LF-only lines"
+        );
+        assert_eq!(
+            chunked_kind(b"3\r\nhello\r\n0\r\n\r\n"),
+            "ChunkMissingTerminator",
+            "data longer than size"
+        );
+        assert_eq!(
+            chunked_kind(b"5\r\nhello\n0\r\n\r\n"),
+            "ChunkMissingTerminator"
+        );
+        assert_eq!(
+            chunked_kind(b"5;a\nb\r\nhello\r\n0\r\n\r\n"),
+            "InvalidChunkExtension"
+        );
+        assert_eq!(
+            chunked_kind(b"5;a\x00\r\nhello\r\n0\r\n\r\n"),
+            "InvalidChunkExtension"
+        );
+        assert_eq!(
+            chunked_kind(b"5\r\nhello\r\n0\r\nAuthorization: x\r\n\r\n"),
+            "InvalidHeaderName"
+        );
+        assert_eq!(
+            chunked_kind(b"5\r\nhello\r\n0\r\nTrailer: x\r\n\r\n"),
+            "InvalidHeaderName"
+        );
     }
 
     #[test]
     fn truncated_bodies_never_look_complete() {
         assert_eq!(chunked_kind(b"5\r\nhel"), "NoMoreData");
-        assert_eq!(chunked_kind(b"5\r\nhello\r\n"), "NoMoreData", "no last-chunk");
-        assert_eq!(chunked_kind(b"5\r\nhello\r\n0\r\n"), "ChunkMissingTerminator", "no final CRLF");
+        assert_eq!(
+            chunked_kind(b"5\r\nhello\r\n"),
+            "NoMoreData",
+            "no last-chunk"
+        );
+        assert_eq!(
+            chunked_kind(b"5\r\nhello\r\n0\r\n"),
+            "ChunkMissingTerminator",
+            "no final CRLF"
+        );
         let short = decode_in(BodyKind::Length(10), b"hello", 2);
         assert_eq!(short.map_err(|e| e.kind()), Err("NoMoreData"));
-        assert_eq!(decode_in(BodyKind::Length(5), b"helloGET", 3).map(|r| r.0), Ok(b"hello".to_vec()));
+        assert_eq!(
+            decode_in(BodyKind::Length(5), b"helloGET", 3).map(|r| r.0),
+            Ok(b"hello".to_vec())
+        );
     }
 
     #[test]
     fn trailer_section_is_bounded() {
-        let mut cfg = ParserConfig::default();
-        cfg.limit_request_fields = 2;
-        cfg.limit_request_field_size = 20;
+        let cfg = ParserConfig {
+            limit_request_fields: 2,
+            limit_request_field_size: 20,
+            ..ParserConfig::default()
+        };
         let mut decoder = BodyDecoder::new(BodyKind::Chunked, &cfg);
         let input = [&b"0\r\n"[..], &b"A: b\r\n".repeat(12)].concat();
         let step = decoder.decode(&input[..3]).expect("size line");

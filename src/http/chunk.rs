@@ -24,12 +24,19 @@ pub(crate) fn parse_size_line(line: &[u8]) -> Result<u64, ParseError> {
     }
     // §7.1: "recipients MUST anticipate potentially large hexadecimal numerals and prevent
     // parsing errors due to integer conversion overflows". Leading zeros are fine.
-    let significant = size.iter().position(|&b| b != b'0').map_or(&size[size.len()..], |i| &size[i..]);
+    let significant = size
+        .iter()
+        .position(|&b| b != b'0')
+        .map_or(&size[size.len()..], |i| &size[i..]);
     if significant.len() > 16 {
         return Err(invalid());
     }
     let digits = std::str::from_utf8(significant).map_err(|_| invalid())?;
-    let value = if digits.is_empty() { 0 } else { u64::from_str_radix(digits, 16).map_err(|_| invalid())? };
+    let value = if digits.is_empty() {
+        0
+    } else {
+        u64::from_str_radix(digits, 16).map_err(|_| invalid())?
+    };
     if let Some(ext) = ext {
         check_extensions(ext)?;
     }
@@ -50,7 +57,8 @@ fn check_extensions(ext: &[u8]) -> Result<(), ParseError> {
     let mut rest = ext;
     loop {
         rest = skip_bws(rest);
-        rest = take_token(rest).ok_or(ParseError::InvalidChunkExtension("invalid extension name"))?;
+        rest =
+            take_token(rest).ok_or(ParseError::InvalidChunkExtension("invalid extension name"))?;
         rest = skip_bws(rest);
         if let [b'=', after @ ..] = rest {
             let after = skip_bws(after);
@@ -64,7 +72,11 @@ fn check_extensions(ext: &[u8]) -> Result<(), ParseError> {
         match rest {
             [] => return Ok(()),
             [b';', after @ ..] => rest = after,
-            _ => return Err(ParseError::InvalidChunkExtension("invalid extension syntax")),
+            _ => {
+                return Err(ParseError::InvalidChunkExtension(
+                    "invalid extension syntax",
+                ))
+            }
         }
     }
 }
@@ -105,11 +117,28 @@ mod tests {
         assert_eq!(parse_size_line(b"5 ;a=b"), Ok(5));
         assert_eq!(parse_size_line(b"5;a=\"x y\"; b"), Ok(5));
         assert_eq!(parse_size_line(b"ffffffffffffffff"), Ok(u64::MAX));
-        for bad in [&b"10000000000000000"[..], b"0x5", b"+5", b"-5", b"5 ", b" 5", b"0_2e", b""] {
-            assert_eq!(parse_size_line(bad).map_err(|e| e.kind()), Err("InvalidChunkSize"), "{bad:?}");
+        for bad in [
+            &b"10000000000000000"[..],
+            b"0x5",
+            b"+5",
+            b"-5",
+            b"5 ",
+            b" 5",
+            b"0_2e",
+            b"",
+        ] {
+            assert_eq!(
+                parse_size_line(bad).map_err(|e| e.kind()),
+                Err("InvalidChunkSize"),
+                "{bad:?}"
+            );
         }
         for bad in [&b"5;a\x00"[..], b"5;a=\"x", b"5;", b"5;a b", b"5;a=\x80"] {
-            assert_eq!(parse_size_line(bad).map_err(|e| e.kind()), Err("InvalidChunkExtension"), "{bad:?}");
+            assert_eq!(
+                parse_size_line(bad).map_err(|e| e.kind()),
+                Err("InvalidChunkExtension"),
+                "{bad:?}"
+            );
         }
     }
 }

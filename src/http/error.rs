@@ -80,10 +80,17 @@ impl ParseError {
             // RFC 9112 §6.1: a transfer coding we do not understand → 501.
             UnsupportedTransferCoding(_) => Some(501),
             ForbiddenProxyRequest => Some(403),
-            InvalidRequestLine(_) | InvalidRequestMethod(_) | InvalidHTTPVersion(_)
-            | InvalidHeader(_) | InvalidHeaderName(_) | ObsoleteFolding(_)
-            | InvalidChunkSize(_) | ChunkMissingTerminator(_) | InvalidChunkExtension(_)
-            | InvalidProxyLine(_) | InvalidSchemeHeaders => Some(400),
+            InvalidRequestLine(_)
+            | InvalidRequestMethod(_)
+            | InvalidHTTPVersion(_)
+            | InvalidHeader(_)
+            | InvalidHeaderName(_)
+            | ObsoleteFolding(_)
+            | InvalidChunkSize(_)
+            | ChunkMissingTerminator(_)
+            | InvalidChunkExtension(_)
+            | InvalidProxyLine(_)
+            | InvalidSchemeHeaders => Some(400),
         }
     }
 
@@ -157,6 +164,8 @@ impl ParseError {
             html.chars().count()
         );
         // Gunicorn encodes the page as latin-1; our messages are latin-1 decoded bytes.
-        page.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
+        page.chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect()
     }
 }

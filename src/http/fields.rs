@@ -26,14 +26,27 @@ impl Limits {
         const MAX_REQUEST_LINE: usize = 8190;
         const MAX_HEADERS: usize = 32768;
         const DEFAULT_FIELD_SIZE: usize = 8190;
-        let fields = if fields == 0 || fields > MAX_HEADERS { MAX_HEADERS } else { fields };
-        let field_size = if field_size == 0 { DEFAULT_FIELD_SIZE } else { field_size };
+        let fields = if fields == 0 || fields > MAX_HEADERS {
+            MAX_HEADERS
+        } else {
+            fields
+        };
+        let field_size = if field_size == 0 {
+            DEFAULT_FIELD_SIZE
+        } else {
+            field_size
+        };
         let max_head = fields * (field_size + 2) + 4;
         let line = match line {
             0 => max_head,
             n => n.min(MAX_REQUEST_LINE),
         };
-        Limits { line, fields, field_size, max_head }
+        Limits {
+            line,
+            fields,
+            field_size,
+            max_head,
+        }
     }
 }
 
@@ -90,10 +103,16 @@ fn split_lines(section: &[u8], complete: bool) -> Vec<Line<'_>> {
     let mut lines = Vec::new();
     let mut start = 0;
     for idx in memmem::find_iter(section, b"\r\n") {
-        lines.push(Line { bytes: &section[start..idx], complete: true });
+        lines.push(Line {
+            bytes: &section[start..idx],
+            complete: true,
+        });
         start = idx + 2;
     }
-    lines.push(Line { bytes: &section[start..], complete });
+    lines.push(Line {
+        bytes: &section[start..],
+        complete,
+    });
     lines
 }
 
@@ -113,7 +132,9 @@ pub(crate) fn parse_fields(
     while i < lines.len() {
         // Fields dropped by `header_map` still count (they were buffered all the same).
         if count >= limits.fields {
-            return Err(ParseError::LimitRequestHeaders("limit request headers fields"));
+            return Err(ParseError::LimitRequestHeaders(
+                "limit request headers fields",
+            ));
         }
         let first = &lines[i];
         i += 1;
@@ -125,7 +146,10 @@ pub(crate) fn parse_fields(
         let (name, colon) = field_name(first.bytes, syntax)?;
         let mut value = trim_ows(&first.bytes[colon + 1..]).to_vec();
         // RFC 9112 §5.2: obs-fold is refused, or (when permitted) replaced by one SP.
-        while let Some(next) = lines.get(i).filter(|l| l.bytes.starts_with(b" ") || l.bytes.starts_with(b"\t")) {
+        while let Some(next) = lines
+            .get(i)
+            .filter(|l| l.bytes.starts_with(b" ") || l.bytes.starts_with(b"\t"))
+        {
             if !syntax.permit_obsolete_folding {
                 return Err(ParseError::ObsoleteFolding(name));
             }
@@ -135,11 +159,14 @@ pub(crate) fn parse_fields(
                 return Ok(Progress::Incomplete);
             }
             value.push(b' ');
-            value.extend_from_slice(trim_ows(&next.bytes));
+            value.extend_from_slice(trim_ows(next.bytes));
             i += 1;
         }
         // An empty unterminated line may still become a continuation line.
-        if lines.get(i).is_some_and(|l| !l.complete && l.bytes.is_empty()) {
+        if lines
+            .get(i)
+            .is_some_and(|l| !l.complete && l.bytes.is_empty())
+        {
             return Ok(Progress::Incomplete);
         }
         let value = trim_ows(&value).to_vec();
@@ -155,7 +182,9 @@ pub(crate) fn parse_fields(
 
 fn check_field_size(size: usize, limits: &Limits) -> Result<(), ParseError> {
     if size > limits.field_size {
-        return Err(ParseError::LimitRequestHeaders("limit request headers fields size"));
+        return Err(ParseError::LimitRequestHeaders(
+            "limit request headers fields size",
+        ));
     }
     Ok(())
 }

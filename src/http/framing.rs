@@ -16,7 +16,12 @@ pub(crate) struct HeadFields<'a> {
 
 impl<'a> HeadFields<'a> {
     pub(crate) fn new(cfg: &'a ParserConfig, trust: PeerTrust) -> Self {
-        HeadFields { cfg, trust, headers: Vec::new(), secure_scheme: None }
+        HeadFields {
+            cfg,
+            trust,
+            headers: Vec::new(),
+            secure_scheme: None,
+        }
     }
 
     pub(crate) fn accept(&mut self, name: String, value: Vec<u8>) -> Result<(), ParseError> {
@@ -26,7 +31,9 @@ impl<'a> HeadFields<'a> {
         }
         // RFC 9110 §5.3: Host and Content-Type are singletons; a second one is an attack
         // vector (RFC 9112 §3.2 for Host), refused since Gunicorn 26.1.
-        if (name == "HOST" || name == "CONTENT-TYPE") && self.headers.iter().any(|(n, _)| *n == name) {
+        if (name == "HOST" || name == "CONTENT-TYPE")
+            && self.headers.iter().any(|(n, _)| *n == name)
+        {
             return Err(ParseError::InvalidHeader(name));
         }
         self.headers.push((name, value));
@@ -38,7 +45,12 @@ impl<'a> HeadFields<'a> {
         if !self.trust.forwarded {
             return Ok(());
         }
-        let Some((_, https_value)) = self.cfg.secure_scheme_headers.iter().find(|(n, _)| n == name) else {
+        let Some((_, https_value)) = self
+            .cfg
+            .secure_scheme_headers
+            .iter()
+            .find(|(n, _)| n == name)
+        else {
             return Ok(());
         };
         let https = value == https_value.as_bytes();
@@ -108,8 +120,13 @@ pub(crate) fn body_framing(
         // RFC 9110 §8.6: 1*DIGIT; no sign, no list, no whitespace; overflow refused.
         Some(value) => {
             let digits = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
-            let length = std::str::from_utf8(value).ok().filter(|_| digits).and_then(|s| s.parse::<u64>().ok());
-            length.map(|n| (BodyKind::Length(n), false)).ok_or_else(bad_cl)
+            let length = std::str::from_utf8(value)
+                .ok()
+                .filter(|_| digits)
+                .and_then(|s| s.parse::<u64>().ok());
+            length
+                .map(|n| (BodyKind::Length(n), false))
+                .ok_or_else(bad_cl)
         }
         // RFC 9112 §6.3(7): a request without CL or TE has no body.
         None => Ok((BodyKind::Empty, false)),
@@ -130,7 +147,11 @@ fn transfer_codings(value: &[u8], chunked: &mut bool) -> Result<bool, ParseError
             b"chunked" => *chunked = true,
             b"identity" => {}
             b"compress" | b"deflate" | b"gzip" => force_close = true,
-            _ => return Err(ParseError::UnsupportedTransferCoding(super::repr::latin1(value))),
+            _ => {
+                return Err(ParseError::UnsupportedTransferCoding(super::repr::latin1(
+                    value,
+                )))
+            }
         }
     }
     Ok(force_close)
@@ -147,7 +168,10 @@ fn trim(mut s: &[u8]) -> &[u8] {
 }
 
 /// RFC 9110 §10.1.1: `100-continue` is the only expectation; ignored in HTTP/1.0.
-pub(crate) fn expects_continue(headers: &[(String, Vec<u8>)], version: (u8, u8)) -> Result<bool, ParseError> {
+pub(crate) fn expects_continue(
+    headers: &[(String, Vec<u8>)],
+    version: (u8, u8),
+) -> Result<bool, ParseError> {
     let mut expect_continue = false;
     for (_, value) in headers.iter().filter(|(n, _)| n == "EXPECT") {
         if !value.eq_ignore_ascii_case(b"100-continue") {
@@ -160,7 +184,12 @@ pub(crate) fn expects_continue(headers: &[(String, Vec<u8>)], version: (u8, u8))
 
 /// Gunicorn's `should_close`: a compression coding or CONNECT closes; then the first
 /// Connection field decides `close`/`keep-alive`; otherwise HTTP/1.0 closes (RFC 9112 §9.3).
-pub(crate) fn must_close(headers: &[(String, Vec<u8>)], version: (u8, u8), method: &str, force: bool) -> bool {
+pub(crate) fn must_close(
+    headers: &[(String, Vec<u8>)],
+    version: (u8, u8),
+    method: &str,
+    force: bool,
+) -> bool {
     if force || method == "CONNECT" {
         return true;
     }

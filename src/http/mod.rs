@@ -20,4 +20,6 @@ pub mod response;
 
 pub use body::{BodyDecoder, Step};
 pub use error::{ParseError, VersionText};
-pub use request::{head_eof, parse_head, BodyKind, ParserConfig, PeerTrust, ProxyInfo, RequestHead};
+pub use request::{
+    head_eof, parse_head, BodyKind, ParserConfig, PeerTrust, ProxyInfo, RequestHead,
+};

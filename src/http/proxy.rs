@@ -55,12 +55,18 @@ pub(crate) fn parse_proxy(
 fn parse_v1(buf: &[u8], line_limit: usize) -> Result<Proxy, ParseError> {
     let Some(end) = memmem::find(buf, b"\r\n") else {
         if buf.len() > line_limit + 1 {
-            return Err(ParseError::LimitRequestLine { size: buf.len(), limit: line_limit });
+            return Err(ParseError::LimitRequestLine {
+                size: buf.len(),
+                limit: line_limit,
+            });
         }
         return Ok(Proxy::Incomplete);
     };
     if end > line_limit {
-        return Err(ParseError::LimitRequestLine { size: end, limit: line_limit });
+        return Err(ParseError::LimitRequestLine {
+            size: end,
+            limit: line_limit,
+        });
     }
     let line = latin1(&buf[..end]);
     let bits: Vec<&str> = line.split_ascii_whitespace().collect();
@@ -81,7 +87,11 @@ fn parse_v1(buf: &[u8], line_limit: usize) -> Result<Proxy, ParseError> {
     let valid_addrs = match proto {
         "TCP4" => src.parse::<Ipv4Addr>().is_ok() && dst.parse::<Ipv4Addr>().is_ok(),
         "TCP6" => src.parse::<Ipv6Addr>().is_ok() && dst.parse::<Ipv6Addr>().is_ok(),
-        _ => return Err(ParseError::InvalidProxyLine(format!("protocol '{proto}' not supported"))),
+        _ => {
+            return Err(ParseError::InvalidProxyLine(format!(
+                "protocol '{proto}' not supported"
+            )))
+        }
     };
     if !valid_addrs {
         return Err(ParseError::InvalidProxyLine(line.clone()));
@@ -123,8 +133,12 @@ fn parse_v2(buf: &[u8]) -> Result<Proxy, ParseError> {
         // LOCAL: the proxy's own connection (health check); addresses are ignored.
         (0x0, _, _) => unknown_info("LOCAL"),
         (0x1, 0x0, _) => unknown_info("UNKNOWN"),
-        (0x1, 0x1, 0x1) => inet_info("TCP4", addrs, 4).ok_or_else(|| invalid("short PROXY v2 address"))?,
-        (0x1, 0x2, 0x1) => inet_info("TCP6", addrs, 16).ok_or_else(|| invalid("short PROXY v2 address"))?,
+        (0x1, 0x1, 0x1) => {
+            inet_info("TCP4", addrs, 4).ok_or_else(|| invalid("short PROXY v2 address"))?
+        }
+        (0x1, 0x2, 0x1) => {
+            inet_info("TCP6", addrs, 16).ok_or_else(|| invalid("short PROXY v2 address"))?
+        }
         (0x1, _, _) => return Err(invalid("unsupported PROXY v2 family or protocol")),
         _ => return Err(invalid("unsupported PROXY v2 command")),
     };

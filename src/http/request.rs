@@ -110,7 +110,10 @@ pub struct RequestHead {
 impl RequestHead {
     /// The first value of a header, by upper-case name.
     pub fn header(&self, upper_name: &str) -> Option<&[u8]> {
-        self.headers.iter().find(|(n, _)| n == upper_name).map(|(_, v)| v.as_slice())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == upper_name)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
@@ -153,7 +156,8 @@ pub fn parse_head(
     let line = parse_request_line(&buf[pos..pos + line_len], cfg.method_rules())?;
     let fields_start = pos + line_len + 2;
     let mut fields = HeadFields::new(cfg, trust);
-    let Some(consumed) = parse_field_section(&buf[fields_start..], cfg, &limits, &mut fields)? else {
+    let Some(consumed) = parse_field_section(&buf[fields_start..], cfg, &limits, &mut fields)?
+    else {
         return Ok(None);
     };
     let head = build_head(line, fields, proxy)?;
@@ -176,12 +180,15 @@ pub fn head_eof(buf: &[u8]) -> Option<ParseError> {
 fn find_request_line(data: &[u8], limit: usize) -> Result<Option<usize>, ParseError> {
     match memmem::find(data, b"\r\n") {
         Some(len) if len > limit => Err(ParseError::LimitRequestLine { size: len, limit }),
-        Some(len) if data[..len].contains(&b'\n') => {
-            Err(ParseError::InvalidRequestLine("bare LF as line terminator".into()))
-        }
+        Some(len) if data[..len].contains(&b'\n') => Err(ParseError::InvalidRequestLine(
+            "bare LF as line terminator".into(),
+        )),
         Some(len) => Ok(Some(len)),
         // Too long already, even if the last byte is the CR of the CRLF.
-        None if data.len() > limit + 1 => Err(ParseError::LimitRequestLine { size: data.len(), limit }),
+        None if data.len() > limit + 1 => Err(ParseError::LimitRequestLine {
+            size: data.len(),
+            limit,
+        }),
         None => Ok(None),
     }
 }
@@ -221,7 +228,11 @@ fn section_outgrows_limits(data: &[u8], limits: &Limits) -> bool {
     last_line.len() - cr + 2 > limits.field_size || data.len() > limits.max_head
 }
 
-fn build_head(line: RequestLine, fields: HeadFields<'_>, proxy: Option<ProxyInfo>) -> Result<RequestHead, ParseError> {
+fn build_head(
+    line: RequestLine,
+    fields: HeadFields<'_>,
+    proxy: Option<ProxyInfo>,
+) -> Result<RequestHead, ParseError> {
     let (body, force_close) = body_framing(&fields.headers, line.version)?;
     let expect_continue = expects_continue(&fields.headers, line.version)?;
     let must_close = must_close(&fields.headers, line.version, &line.method, force_close);
@@ -244,7 +255,11 @@ fn build_head(line: RequestLine, fields: HeadFields<'_>, proxy: Option<ProxyInfo
 impl ParserConfig {
     /// The limits in force, normalised as Gunicorn does (idempotent).
     pub(crate) fn limits(&self) -> Limits {
-        Limits::new(self.limit_request_line, self.limit_request_fields, self.limit_request_field_size)
+        Limits::new(
+            self.limit_request_line,
+            self.limit_request_fields,
+            self.limit_request_field_size,
+        )
     }
 
     pub(crate) fn syntax(&self) -> Syntax {
@@ -302,24 +317,44 @@ mod tests {
             (b"Transfer-Encoding: identity", "InvalidHeader"),
             (b"Transfer-Encoding: xchunked", "UnsupportedTransferCoding"),
             (b"Transfer-Encoding: ", "UnsupportedTransferCoding"),
-            (b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked", "InvalidHeader"),
+            (
+                b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked",
+                "InvalidHeader",
+            ),
         ];
         for (field, want) in cases {
             let raw = [&b"POST / HTTP/1.1\r\nHost: a\r\n"[..], field, b"\r\n\r\n"].concat();
             assert_eq!(kind(&raw), want, "{}", String::from_utf8_lossy(field));
         }
         let raw = b"POST / HTTP/1.1\r\nTransfer_Encoding: chunked\r\n\r\n";
-        assert_eq!(head(raw).body, BodyKind::Empty, "`_` names are dropped, never framing");
+        assert_eq!(
+            head(raw).body,
+            BodyKind::Empty,
+            "`_` names are dropped, never framing"
+        );
     }
 
     #[test]
     fn te_on_http10_is_refused() {
-        assert_eq!(kind(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"), "InvalidHeader");
+        assert_eq!(
+            kind(b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            "InvalidHeader"
+        );
     }
 
     #[test]
     fn content_length_syntax() {
-        for bad in ["+5", "-1", "0x5", "1 0", "", "1_0", "5, 5", "18446744073709551616", "5 5"] {
+        for bad in [
+            "+5",
+            "-1",
+            "0x5",
+            "1 0",
+            "",
+            "1_0",
+            "5, 5",
+            "18446744073709551616",
+            "5 5",
+        ] {
             let raw = format!("POST / HTTP/1.1\r\nContent-Length: {bad}\r\n\r\n");
             assert_eq!(kind(raw.as_bytes()), "InvalidHeader", "{bad:?}");
         }
@@ -334,34 +369,54 @@ mod tests {
         let long = |n: usize| format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(n));
         let err = parse(&long(10_000).as_bytes()[..5000]).expect_err("too long");
         assert_eq!((err.kind(), err.status()), ("LimitRequestLine", Some(414)));
-        assert_eq!(parse(long(70_000).as_bytes()).map_err(|e| e.status()).err(), Some(Some(414)));
-        let mut cfg = ParserConfig::default();
-        cfg.limit_request_line = 8190;
-        assert!(parse_head(long(7000).as_bytes(), &cfg, PeerTrust::default(), true).is_ok_and(|h| h.is_some()));
-        let err = parse_head(long(10_000).as_bytes(), &cfg, PeerTrust::default(), true).expect_err("414");
+        assert_eq!(
+            parse(long(70_000).as_bytes()).map_err(|e| e.status()).err(),
+            Some(Some(414))
+        );
+        let cfg = ParserConfig {
+            limit_request_line: 8190,
+            ..ParserConfig::default()
+        };
+        assert!(
+            parse_head(long(7000).as_bytes(), &cfg, PeerTrust::default(), true)
+                .is_ok_and(|h| h.is_some())
+        );
+        let err =
+            parse_head(long(10_000).as_bytes(), &cfg, PeerTrust::default(), true).expect_err("414");
         assert_eq!(err.status(), Some(414));
     }
 
     #[test]
     fn field_limits_are_431_before_the_blank_line() {
         let big = format!("GET / HTTP/1.1\r\nX: {}", "b".repeat(9000));
-        assert_eq!(parse(big.as_bytes()).map_err(|e| e.status()).err(), Some(Some(431)));
+        assert_eq!(
+            parse(big.as_bytes()).map_err(|e| e.status()).err(),
+            Some(Some(431))
+        );
         let ok = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "b".repeat(4000));
         assert_eq!(kind(ok.as_bytes()), "ok");
         let many: String = (0..101).map(|i| format!("X-{i}: v\r\n")).collect();
         let raw = format!("GET / HTTP/1.1\r\n{many}\r\n");
-        assert_eq!(parse(raw.as_bytes()).map_err(|e| e.status()).err(), Some(Some(431)));
+        assert_eq!(
+            parse(raw.as_bytes()).map_err(|e| e.status()).err(),
+            Some(Some(431))
+        );
         // Dropped `_` names still count toward the limit.
         let dropped: String = (0..101).map(|i| format!("X_{i}: v\r\n")).collect();
         let raw = format!("GET / HTTP/1.1\r\n{dropped}\r\n");
-        assert_eq!(parse(raw.as_bytes()).map_err(|e| e.status()).err(), Some(Some(431)));
+        assert_eq!(
+            parse(raw.as_bytes()).map_err(|e| e.status()).err(),
+            Some(Some(431))
+        );
     }
 
     #[test]
     fn head_buffer_is_bounded() {
-        let mut cfg = ParserConfig::default();
-        cfg.limit_request_fields = 2;
-        cfg.limit_request_field_size = 20;
+        let cfg = ParserConfig {
+            limit_request_fields: 2,
+            limit_request_field_size: 20,
+            ..ParserConfig::default()
+        };
         // 2 * (20 + 2) + 4 = 48 bytes of field section, never more.
         let raw = [&b"GET / HTTP/1.1\r\n"[..], &b"A: b\r\n".repeat(9)].concat();
         let err = parse_head(&raw, &cfg, PeerTrust::default(), true).expect_err("bounded");
@@ -376,22 +431,47 @@ mod tests {
         assert_eq!(kind(b"GET /a b HTTP/1.1\r\n\r\n"), "InvalidHTTPVersion");
         assert_eq!(kind(b"GET /\x7f HTTP/1.1\r\n\r\n"), "InvalidRequestLine");
         assert_eq!(kind(b"GET / HTTP/1.1\rX\r\n\r\n"), "InvalidHTTPVersion");
-        assert_eq!(kind(b"GET / HTTP/1.1\n\n"), "incomplete", "bare LF never ends a line");
-        assert_eq!(kind(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"), "InvalidRequestLine");
+        assert_eq!(
+            kind(b"GET / HTTP/1.1\n\n"),
+            "incomplete",
+            "bare LF never ends a line"
+        );
+        assert_eq!(
+            kind(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
+            "InvalidRequestLine"
+        );
         let h = head(b"GET //x?a=1#f HTTP/1.1\r\n\r\n");
-        assert_eq!((h.path.as_str(), h.query.as_str(), h.fragment.as_str()), ("//x", "a=1", "f"));
+        assert_eq!(
+            (h.path.as_str(), h.query.as_str(), h.fragment.as_str()),
+            ("//x", "a=1", "f")
+        );
     }
 
     #[test]
     fn field_syntax() {
-        assert_eq!(kind(b"GET / HTTP/1.1\r\n Host: a\r\n\r\n"), "InvalidHeaderName");
+        assert_eq!(
+            kind(b"GET / HTTP/1.1\r\n Host: a\r\n\r\n"),
+            "InvalidHeaderName"
+        );
         assert_eq!(kind(b"GET / HTTP/1.1\r\n: a\r\n\r\n"), "InvalidHeader");
         assert_eq!(kind(b"GET / HTTP/1.1\r\nNoColon\r\n\r\n"), "InvalidHeader");
-        assert_eq!(kind(b"GET / HTTP/1.1\r\nX\x85: a\r\n\r\n"), "InvalidHeaderName");
+        assert_eq!(
+            kind(b"GET / HTTP/1.1\r\nX\x85: a\r\n\r\n"),
+            "InvalidHeaderName"
+        );
         assert_eq!(kind(b"GET / HTTP/1.1\r\nX: a\rb\r\n\r\n"), "InvalidHeader");
-        assert_eq!(kind(b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n"), "InvalidHeader");
+        assert_eq!(
+            kind(b"GET / HTTP/1.1\r\nX: a\x00b\r\n\r\n"),
+            "InvalidHeader"
+        );
         let h = head(b"GET / HTTP/1.1\r\nX: caf\xe9\r\nX: 2\r\n\r\n");
-        assert_eq!(h.headers, vec![("X".into(), b"caf\xe9".to_vec()), ("X".into(), b"2".to_vec())]);
+        assert_eq!(
+            h.headers,
+            vec![
+                ("X".into(), b"caf\xe9".to_vec()),
+                ("X".into(), b"2".to_vec())
+            ]
+        );
     }
 
     #[test]
@@ -412,23 +492,46 @@ mod tests {
     fn trusted_scheme_and_forwarder_headers() {
         let raw = b"GET / HTTP/1.1\r\nX-Forwarded-Proto: https\r\nSCRIPT_NAME: /app\r\n\r\n";
         let h = head(raw);
-        assert_eq!((h.secure_scheme, h.headers.len()), (None, 1), "untrusted: ignored, `_` dropped");
-        let trust = PeerTrust { forwarded: true, proxy: false };
-        let (h, _) = parse_head(raw, &ParserConfig::default(), trust, true).expect("ok").expect("complete");
-        assert_eq!((h.secure_scheme, h.header("SCRIPT_NAME")), (Some(true), Some(&b"/app"[..])));
+        assert_eq!(
+            (h.secure_scheme, h.headers.len()),
+            (None, 1),
+            "untrusted: ignored, `_` dropped"
+        );
+        let trust = PeerTrust {
+            forwarded: true,
+            proxy: false,
+        };
+        let (h, _) = parse_head(raw, &ParserConfig::default(), trust, true)
+            .expect("ok")
+            .expect("complete");
+        assert_eq!(
+            (h.secure_scheme, h.header("SCRIPT_NAME")),
+            (Some(true), Some(&b"/app"[..]))
+        );
     }
 
     #[test]
     fn proxy_protocol_needs_trust_and_first_request() {
-        let mut cfg = ParserConfig::default();
-        cfg.proxy_protocol = ProxyProtocol::Auto;
+        let cfg = ParserConfig {
+            proxy_protocol: ProxyProtocol::Auto,
+            ..ParserConfig::default()
+        };
         let raw = b"PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nGET / HTTP/1.1\r\n\r\n";
         let err = parse_head(raw, &cfg, PeerTrust::default(), true).expect_err("forbidden");
         assert_eq!(err.status(), Some(403));
         let err = parse_head(raw, &cfg, PeerTrust::default(), false).expect_err("not first");
-        assert_eq!(err.kind(), "InvalidRequestLine", "PROXY is read as a method, TCP4 as a target");
-        let trust = PeerTrust { forwarded: false, proxy: true };
-        let (h, used) = parse_head(raw, &cfg, trust, true).expect("ok").expect("complete");
+        assert_eq!(
+            err.kind(),
+            "InvalidRequestLine",
+            "PROXY is read as a method, TCP4 as a target"
+        );
+        let trust = PeerTrust {
+            forwarded: false,
+            proxy: true,
+        };
+        let (h, used) = parse_head(raw, &cfg, trust, true)
+            .expect("ok")
+            .expect("complete");
         assert_eq!((h.proxy.map(|p| p.client_port), used), (Some(1), raw.len()));
     }
 
@@ -442,12 +545,17 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&page), want);
         let page = ParseError::UnsupportedTransferCoding("br".into()).error_page();
         assert!(page.starts_with(b"HTTP/1.1 501 Not Implemented\r\n"));
-        assert!(ParseError::NoMoreData(String::new()).error_page().is_empty());
+        assert!(ParseError::NoMoreData(String::new())
+            .error_page()
+            .is_empty());
     }
 
     #[test]
     fn clean_close_and_mid_head_close() {
         assert_eq!(head_eof(b""), None);
-        assert_eq!(head_eof(b"GET / HTTP/1.1\r\nHo"), Some(ParseError::NoMoreData("Ho".into())));
+        assert_eq!(
+            head_eof(b"GET / HTTP/1.1\r\nHo"),
+            Some(ParseError::NoMoreData("Ho".into()))
+        );
     }
 }

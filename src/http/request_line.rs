@@ -26,11 +26,15 @@ pub(crate) struct MethodRules {
     pub permit_unconventional_http_version: bool,
 }
 
-pub(crate) fn parse_request_line(line: &[u8], rules: MethodRules) -> Result<RequestLine, ParseError> {
+pub(crate) fn parse_request_line(
+    line: &[u8],
+    rules: MethodRules,
+) -> Result<RequestLine, ParseError> {
     let bad_line = || ParseError::InvalidRequestLine(latin1(line));
     // RFC 9112 §3: method SP request-target SP HTTP-version, single spaces.
     let mut bits = line.splitn(3, |&b| b == b' ');
-    let (Some(method), Some(target), Some(version)) = (bits.next(), bits.next(), bits.next()) else {
+    let (Some(method), Some(target), Some(version)) = (bits.next(), bits.next(), bits.next())
+    else {
         return Err(bad_line());
     };
     let method = check_method(method, rules)?;
@@ -38,7 +42,14 @@ pub(crate) fn parse_request_line(line: &[u8], rules: MethodRules) -> Result<Requ
     let uri = latin1(target);
     let (path, query, fragment) = split_target(&uri).map_err(|()| bad_line())?;
     let version = check_version(version, rules)?;
-    Ok(RequestLine { method, uri, path, query, fragment, version })
+    Ok(RequestLine {
+        method,
+        uri,
+        path,
+        query,
+        fragment,
+        version,
+    })
 }
 
 /// RFC 9110 §9.1: the method is a case-sensitive token. Gunicorn additionally refuses
@@ -56,7 +67,11 @@ fn check_method(method: &[u8], rules: MethodRules) -> Result<String, ParseError>
     }
     let method = latin1(method);
     // RFC 9110 §9.1 says methods are case-sensitive; folding is an explicit opt-in.
-    Ok(if rules.casefold_http_method { method.to_ascii_uppercase() } else { method })
+    Ok(if rules.casefold_http_method {
+        method.to_ascii_uppercase()
+    } else {
+        method
+    })
 }
 
 /// RFC 9112 §3.2: the four target forms, and nothing but visible ASCII (Gunicorn 27).
@@ -83,14 +98,20 @@ fn check_target(target: &[u8], method: &str) -> Result<(), ()> {
 /// `HTTP/<digit>.<digit>` (RFC 9112 §2.3); 1.0 ≤ version < 2.0 unless permitted.
 fn check_version(version: &[u8], rules: MethodRules) -> Result<(u8, u8), ParseError> {
     let &[b'H', b'T', b'T', b'P', b'/', major, b'.', minor] = version else {
-        return Err(ParseError::InvalidHTTPVersion(VersionText::Raw(latin1(version))));
+        return Err(ParseError::InvalidHTTPVersion(VersionText::Raw(latin1(
+            version,
+        ))));
     };
     if !major.is_ascii_digit() || !minor.is_ascii_digit() {
-        return Err(ParseError::InvalidHTTPVersion(VersionText::Raw(latin1(version))));
+        return Err(ParseError::InvalidHTTPVersion(VersionText::Raw(latin1(
+            version,
+        ))));
     }
     let parsed = (major - b'0', minor - b'0');
     if parsed.0 != 1 && !rules.permit_unconventional_http_version {
-        return Err(ParseError::InvalidHTTPVersion(VersionText::Parsed(parsed.0, parsed.1)));
+        return Err(ParseError::InvalidHTTPVersion(VersionText::Parsed(
+            parsed.0, parsed.1,
+        )));
     }
     Ok(parsed)
 }
@@ -115,10 +136,17 @@ pub(crate) fn split_target(uri: &str) -> Result<(String, String, String), ()> {
 
 /// urlsplit's scheme rule: `ALPHA *(ALPHA / DIGIT / "+" / "-" / ".")` before the first `:`.
 fn strip_scheme(uri: &str) -> &str {
-    let Some(colon) = uri.find(':') else { return uri };
+    let Some(colon) = uri.find(':') else {
+        return uri;
+    };
     let scheme = &uri[..colon];
-    let starts_alpha = scheme.bytes().next().is_some_and(|b| b.is_ascii_alphabetic());
-    let all_scheme = scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+    let starts_alpha = scheme
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic());
+    let all_scheme = scheme
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
     if starts_alpha && all_scheme {
         &uri[colon + 1..]
     } else {
