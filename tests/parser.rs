@@ -171,25 +171,10 @@ fn serve(pieces: &[&[u8]], cfg: &ParserConfig, trust: PeerTrust) -> Outcome {
             }
         };
         let mut decoder = BodyDecoder::new(head.body, cfg);
-        let mut body = Vec::new();
-        while !decoder.is_done() {
-            let step = match decoder.decode(&buf) {
-                Ok(step) => step,
-                Err(e) => return fail(out, e, body),
-            };
-            body.extend_from_slice(&buf[step.data.clone()]);
-            buf.drain(..step.consumed);
-            if step.consumed == 0 && !decoder.is_done() {
-                match feed.next() {
-                    Some(piece) => buf.extend_from_slice(piece),
-                    None => {
-                        if let Err(e) = decoder.eof() {
-                            return fail(out, e, body);
-                        }
-                    }
-                }
-            }
-        }
+        let body = match read_body(&mut decoder, &mut buf, &mut feed) {
+            Ok(body) => body,
+            Err((e, partial)) => return fail(out, e, partial),
+        };
         let must_close = head.must_close;
         out.requests.push(Seen {
             head,
@@ -200,6 +185,30 @@ fn serve(pieces: &[&[u8]], cfg: &ParserConfig, trust: PeerTrust) -> Outcome {
             return out;
         }
     }
+}
+
+/// Decode one body from `buf`, reading more pieces as needed; on error, the body so far.
+fn read_body<'a>(
+    decoder: &mut BodyDecoder,
+    buf: &mut Vec<u8>,
+    feed: &mut impl Iterator<Item = &'a &'a [u8]>,
+) -> Result<Vec<u8>, (ParseError, Vec<u8>)> {
+    let mut body = Vec::new();
+    while !decoder.is_done() {
+        let step = match decoder.decode(buf) {
+            Ok(step) => step,
+            Err(e) => return Err((e, body)),
+        };
+        body.extend_from_slice(&buf[step.data.clone()]);
+        buf.drain(..step.consumed);
+        if step.consumed == 0 && !decoder.is_done() {
+            match feed.next() {
+                Some(piece) => buf.extend_from_slice(piece),
+                None => decoder.eof().map_err(|e| (e, std::mem::take(&mut body)))?,
+            }
+        }
+    }
+    Ok(body)
 }
 
 fn fail(mut out: Outcome, e: ParseError, body: Vec<u8>) -> Outcome {

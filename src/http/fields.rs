@@ -138,29 +138,15 @@ pub(crate) fn parse_fields(
         }
         let first = &lines[i];
         i += 1;
-        let mut size = first.min_size();
+        let size = first.min_size();
         check_field_size(size, limits)?;
         if !first.complete {
             return Ok(Progress::Incomplete);
         }
         let (name, colon) = field_name(first.bytes, syntax)?;
         let mut value = trim_ows(&first.bytes[colon + 1..]).to_vec();
-        // RFC 9112 §5.2: obs-fold is refused, or (when permitted) replaced by one SP.
-        while let Some(next) = lines
-            .get(i)
-            .filter(|l| l.bytes.starts_with(b" ") || l.bytes.starts_with(b"\t"))
-        {
-            if !syntax.permit_obsolete_folding {
-                return Err(ParseError::ObsoleteFolding(name));
-            }
-            size += next.min_size();
-            check_field_size(size, limits)?;
-            if !next.complete {
-                return Ok(Progress::Incomplete);
-            }
-            value.push(b' ');
-            value.extend_from_slice(trim_ows(next.bytes));
-            i += 1;
+        if !fold_continuations(&lines, &mut i, &name, &mut value, size, limits, syntax)? {
+            return Ok(Progress::Incomplete);
         }
         // An empty unterminated line may still become a continuation line.
         if lines
@@ -178,6 +164,36 @@ pub(crate) fn parse_fields(
         accept(name, value)?;
     }
     Ok(Progress::Complete)
+}
+
+/// RFC 9112 §5.2: obs-fold lines after `lines[*i - 1]` are refused, or (when permitted)
+/// joined to `value` with one SP, counting toward the field's size. `false` if incomplete.
+fn fold_continuations(
+    lines: &[Line<'_>],
+    i: &mut usize,
+    name: &str,
+    value: &mut Vec<u8>,
+    mut size: usize,
+    limits: &Limits,
+    syntax: Syntax,
+) -> Result<bool, ParseError> {
+    while let Some(next) = lines
+        .get(*i)
+        .filter(|l| l.bytes.starts_with(b" ") || l.bytes.starts_with(b"\t"))
+    {
+        if !syntax.permit_obsolete_folding {
+            return Err(ParseError::ObsoleteFolding(name.to_string()));
+        }
+        size += next.min_size();
+        check_field_size(size, limits)?;
+        if !next.complete {
+            return Ok(false);
+        }
+        value.push(b' ');
+        value.extend_from_slice(trim_ows(next.bytes));
+        *i += 1;
+    }
+    Ok(true)
 }
 
 fn check_field_size(size: usize, limits: &Limits) -> Result<(), ParseError> {
