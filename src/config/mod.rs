@@ -4,7 +4,12 @@
 //! Two stages (ripgrep's low/high args): the raw values as given, then a `Config` holding
 //! ready-to-use values. Nothing here binds a socket or forks.
 
+mod allow_ips;
+mod cli;
 pub mod settings;
+mod value;
+
+pub use allow_ips::AllowIps;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -63,43 +68,6 @@ pub enum ProxyProtocol {
     V1,
     V2,
     Auto,
-}
-
-/// An allow-list of peers (`forwarded_allow_ips`, `proxy_allow_ips`): `*`, addresses or CIDRs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowIps {
-    Any,
-    Nets(Vec<(std::net::IpAddr, u8)>),
-}
-
-impl AllowIps {
-    /// Is `peer` on the list? Unix-socket peers (`None`) are always trusted, as in Gunicorn.
-    pub fn allows(&self, peer: Option<std::net::IpAddr>) -> bool {
-        let Some(peer) = peer else { return true };
-        match self {
-            AllowIps::Any => true,
-            AllowIps::Nets(nets) => nets.iter().any(|(net, prefix)| in_network(peer, *net, *prefix)),
-        }
-    }
-}
-
-fn in_network(peer: std::net::IpAddr, net: std::net::IpAddr, prefix: u8) -> bool {
-    use std::net::IpAddr;
-    let peer = match (peer, net) {
-        (IpAddr::V6(v6), IpAddr::V4(_)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer),
-        _ => peer,
-    };
-    match (peer, net) {
-        (IpAddr::V4(p), IpAddr::V4(n)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
-            u32::from(p) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(p), IpAddr::V6(n)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0);
-            u128::from(p) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
 }
 
 /// The validated configuration. Every field corresponds to a Gunicorn setting of the same
@@ -176,7 +144,11 @@ pub enum ConfigError {
     #[error("{0}")]
     Usage(String),
     #[error("Invalid value for {setting}: {value}: {reason}")]
-    InvalidValue { setting: String, value: String, reason: String },
+    InvalidValue {
+        setting: String,
+        value: String,
+        reason: String,
+    },
     #[error("setting '{0}' is not supported yet by gunicorn-rs")]
     Unsupported(String),
     #[error("config file {path}: {message}")]
