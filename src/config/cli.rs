@@ -67,11 +67,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Parsed, ConfigError> {
     }))
 }
 
-/// The `--help` text.
-pub fn help() -> String {
-    command().render_help().to_string()
-}
-
 fn clap_outcome(err: clap::Error) -> Result<Parsed, ConfigError> {
     match err.kind() {
         ErrorKind::DisplayHelp => Ok(Parsed::Help(err.to_string())),
@@ -267,7 +262,6 @@ mod tests {
         }
         assert!(text.contains("--limit-request-field_size"));
         assert!(text.contains("not supported yet"));
-        assert_eq!(help(), help());
     }
 
     #[test]
