@@ -126,6 +126,7 @@ pub fn command() -> clap::Command {
         .after_help(config_file_only_help())
         .arg(
             Arg::new(APP_MODULE)
+                .help("The WSGI app: MODULE[:VARIABLE] (VARIABLE defaults to application)")
                 .num_args(0..)
                 .action(ArgAction::Append)
                 .value_parser(clap::value_parser!(String)),
@@ -219,10 +220,24 @@ fn default_hint(setting: &Setting) -> String {
 
 /// The settings a config file can set but the command line cannot (hooks, dictionaries, …).
 fn config_file_only_help() -> String {
-    let mut text = String::from("Config file only (set in gunicorn.conf.py):\n");
-    for setting in SETTINGS.iter().filter(|s| !s.is_cli()) {
-        text.push_str(&format!("  {:<22} {}\n", setting.name, help_line(setting)));
+    let only_in_file = || SETTINGS.iter().filter(|s| !s.is_cli());
+    let mut text = String::from("Config file only (gunicorn.conf.py):\n");
+    for setting in only_in_file().filter(|s| s.kind != Kind::Hook) {
+        let note = if setting.support == Support::NotYet {
+            " (not supported yet)"
+        } else {
+            ""
+        };
+        text.push_str(&format!("  {:<22} {}{note}\n", setting.name, setting.help));
     }
+    let hooks: Vec<&str> = only_in_file()
+        .filter(|s| s.kind == Kind::Hook)
+        .map(|s| s.name)
+        .collect();
+    text.push_str(&format!(
+        "  Server hooks (not supported yet): {}\n",
+        hooks.join(", ")
+    ));
     text
 }
 

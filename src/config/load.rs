@@ -57,7 +57,10 @@ fn env_args(env: &Env) -> Result<Parsed, ConfigError> {
         .chain(words)
         .map(OsString::from)
         .collect();
-    cli::parse(args)
+    cli::parse(args).map_err(|err| match err {
+        ConfigError::Usage(message) => ConfigError::Usage(format!("GUNICORN_CMD_ARGS: {message}")),
+        other => other,
+    })
 }
 
 /// Which config file to read, if any.

@@ -202,7 +202,7 @@ fn validate_string(value: Value) -> Result<Value, String> {
 
 fn validate_choice(setting: &Setting, words: &[&str], value: Value) -> Result<Value, String> {
     let Value::Str(s) = validate_string(value)? else {
-        return Ok(Value::Str(words.first().map_or("", |w| w).to_string()));
+        return Ok(Value::None);
     };
     let s = s.to_lowercase();
     if words.contains(&s.as_str()) {
