@@ -45,7 +45,12 @@ fn exception(py: Python<'_>, err: &PyErr) -> AppError {
 /// Compile `import_app.py` as a private module.
 fn import_helper(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
     let code = CString::new(IMPORT_APP_PY)?;
-    PyModule::from_code(py, &code, c"gunicorn_rs/import_app.py", c"_gunicorn_rs_import_app")
+    PyModule::from_code(
+        py,
+        &code,
+        c"gunicorn_rs/import_app.py",
+        c"_gunicorn_rs_import_app",
+    )
 }
 
 impl App {
@@ -58,7 +63,9 @@ impl App {
             let app = match loaded {
                 Ok(app) => app,
                 Err(err) => {
-                    let usage = helper.getattr("AppImportError").is_ok_and(|t| err.matches(py, t).unwrap_or(false));
+                    let usage = helper
+                        .getattr("AppImportError")
+                        .is_ok_and(|t| err.matches(py, t).unwrap_or(false));
                     return Err(match usage {
                         true => LoadError::Message(err.value(py).to_string()),
                         false => as_exception(err),
@@ -66,7 +73,10 @@ impl App {
                 }
             };
             let errors = Py::new(py, ErrorStream).map_err(as_exception)?;
-            Ok(App { app: app.unbind(), errors })
+            Ok(App {
+                app: app.unbind(),
+                errors,
+            })
         })
     }
 
@@ -80,10 +90,16 @@ impl App {
         environ_keys: &[String],
     ) -> Outcome {
         Python::attach(|py| {
-            let (input, responder) = match InputGuard::new(py, body).and_then(|i| Ok((i, Responder::new(py, sink)?))) {
-                Ok(pair) => pair,
-                Err(err) => return Outcome { error: Some(exception(py, &err)), ..Outcome::default() },
-            };
+            let (input, responder) =
+                match InputGuard::new(py, body).and_then(|i| Ok((i, Responder::new(py, sink)?))) {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        return Outcome {
+                            error: Some(exception(py, &err)),
+                            ..Outcome::default()
+                        }
+                    }
+                };
             let file_wrapper = py.get_type::<FileWrapper>();
             let streams = Streams {
                 input: input.object(py).as_any(),
@@ -98,17 +114,38 @@ impl App {
                 Err(err) => (None, Some(err)),
             };
             // What the app's own calls ran into outranks the exception it raised because of it.
-            let error = input.take_error().map(AppError::Body).or_else(|| responder.take_error()).or(error);
+            let error = input
+                .take_error()
+                .map(AppError::Body)
+                .or_else(|| responder.take_error())
+                .or(error);
             let (status, headers) = responder.status_and_headers();
-            let environ_values = environ_keys.iter().map(|key| lookup(environ.as_ref(), key)).collect();
-            Outcome { status, headers, environ_values, error }
+            let environ_values = environ_keys
+                .iter()
+                .map(|key| lookup(environ.as_ref(), key))
+                .collect();
+            Outcome {
+                status,
+                headers,
+                environ_values,
+                error,
+            }
         })
     }
 
     /// Call the app, send what it returns, and always call the result's `close()`
     /// (PEP 3333: "the server must call close() upon completion", also on error).
-    fn run(&self, py: Python<'_>, environ: &Bound<'_, PyDict>, responder: &Responder<'_>) -> Result<(), AppError> {
-        let result = self.app.bind(py).call1((environ, responder.object(py))).map_err(|e| exception(py, &e))?;
+    fn run(
+        &self,
+        py: Python<'_>,
+        environ: &Bound<'_, PyDict>,
+        responder: &Responder<'_>,
+    ) -> Result<(), AppError> {
+        let result = self
+            .app
+            .bind(py)
+            .call1((environ, responder.object(py)))
+            .map_err(|e| exception(py, &e))?;
         let sent = send_result(py, &result, responder);
         let closed = close_result(&result).map_err(|e| exception(py, &e));
         sent.and(closed)
@@ -118,7 +155,11 @@ impl App {
 /// Send the app's iterable: the head before the first non-empty chunk, or at the end for an
 /// empty body (PEP 3333 "Buffering and Streaming"). A `wsgi.file_wrapper` goes by sendfile
 /// when it can.
-fn send_result(py: Python<'_>, result: &Bound<'_, PyAny>, responder: &Responder<'_>) -> Result<(), AppError> {
+fn send_result(
+    py: Python<'_>,
+    result: &Bound<'_, PyAny>,
+    responder: &Responder<'_>,
+) -> Result<(), AppError> {
     if let Ok(wrapper) = result.cast::<FileWrapper>() {
         if let Some(sent) = file_wrapper::try_sendfile(py, wrapper, responder) {
             return sent;
@@ -128,8 +169,13 @@ fn send_result(py: Python<'_>, result: &Bound<'_, PyAny>, responder: &Responder<
         let item = item.map_err(|e| exception(py, &e))?;
         // PEP 3333 "Unicode Issues": body chunks are bytestrings, never str.
         let Ok(chunk) = item.cast::<PyBytes>() else {
-            let kind = item.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string());
-            return Err(AppError::InvalidResponse(format!("response body items must be bytes, not {kind}")));
+            let kind = item
+                .get_type()
+                .name()
+                .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+            return Err(AppError::InvalidResponse(format!(
+                "response body items must be bytes, not {kind}"
+            )));
         };
         if !chunk.as_bytes().is_empty() {
             responder.send(py, chunk.as_bytes())?;

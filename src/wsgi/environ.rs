@@ -83,7 +83,11 @@ fn percent_decode(path: &str) -> Vec<u8> {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| char::from(b).to_digit(16);
-        let pair = bytes.get(i + 1).copied().and_then(hex).zip(bytes.get(i + 2).copied().and_then(hex));
+        let pair = bytes
+            .get(i + 1)
+            .copied()
+            .and_then(hex)
+            .zip(bytes.get(i + 2).copied().and_then(hex));
         match (bytes[i], pair) {
             (b'%', Some((hi, lo))) => {
                 out.push((hi * 16 + lo) as u8);
@@ -101,7 +105,9 @@ fn percent_decode(path: &str) -> Vec<u8> {
 /// `PATH_INFO`: the raw path minus `SCRIPT_NAME`, then percent-decoded and latin-1 decoded.
 fn path_info(path: &str, script_name: &str) -> Result<String, AppError> {
     let rest = path.strip_prefix(script_name).ok_or_else(|| {
-        AppError::Configuration(format!("Request path '{path}' does not start with SCRIPT_NAME '{script_name}'"))
+        AppError::Configuration(format!(
+            "Request path '{path}' does not start with SCRIPT_NAME '{script_name}'"
+        ))
     })?;
     Ok(latin1(&percent_decode(rest)))
 }
@@ -122,7 +128,8 @@ fn server_name_port(conn: &ConnInfo, host: Option<&str>, https: bool) -> (String
         return pair;
     }
     match host.filter(|h| !h.is_empty()) {
-        Some(host) => split(host).unwrap_or_else(|| (host.to_owned(), if https { "443" } else { "80" }.to_owned())),
+        Some(host) => split(host)
+            .unwrap_or_else(|| (host.to_owned(), if https { "443" } else { "80" }.to_owned())),
         None => (path, String::new()),
     }
 }
@@ -137,7 +144,11 @@ pub(crate) fn build<'py>(
 ) -> Result<Bound<'py, PyDict>, AppError> {
     let fields = collect_fields(head);
     let env_script_name = std::env::var_os("SCRIPT_NAME").map(|s| s.to_string_lossy().into_owned());
-    let script_name = fields.script_name.clone().or(env_script_name).unwrap_or_default();
+    let script_name = fields
+        .script_name
+        .clone()
+        .or(env_script_name)
+        .unwrap_or_default();
     let path_info = path_info(&head.path, &script_name)?;
     let environ = PyDict::new(py);
     fill(&environ, head, conn, streams, &fields)
@@ -171,7 +182,10 @@ fn fill(
     env.set_item(intern!(py, "QUERY_STRING"), &head.query)?;
     env.set_item(intern!(py, "RAW_URI"), &head.uri)?;
     let (major, minor) = head.version;
-    env.set_item(intern!(py, "SERVER_PROTOCOL"), format!("HTTP/{major}.{minor}"))?;
+    env.set_item(
+        intern!(py, "SERVER_PROTOCOL"),
+        format!("HTTP/{major}.{minor}"),
+    )?;
     if let Some(value) = &fields.content_type {
         env.set_item(intern!(py, "CONTENT_TYPE"), value)?;
     }
@@ -184,7 +198,10 @@ fn fill(
     }
     // A trusted secure-scheme header decides either way; otherwise the listener does.
     let https = head.secure_scheme.unwrap_or(conn.is_tls);
-    env.set_item(intern!(py, "wsgi.url_scheme"), if https { "https" } else { "http" })?;
+    env.set_item(
+        intern!(py, "wsgi.url_scheme"),
+        if https { "https" } else { "http" },
+    )?;
     match conn.peer {
         Peer::Tcp(addr) => {
             env.set_item(intern!(py, "REMOTE_ADDR"), addr.ip().to_string())?;
@@ -199,7 +216,9 @@ fn fill(
 
 /// A PROXY protocol header overrides the peer (gunicorn `proxy_environ`).
 fn proxy(env: &Bound<'_, PyDict>, head: &RequestHead) -> PyResult<()> {
-    let Some(info) = &head.proxy else { return Ok(()) };
+    let Some(info) = &head.proxy else {
+        return Ok(());
+    };
     let py = env.py();
     env.set_item(intern!(py, "PROXY_PROTOCOL"), &info.protocol)?;
     env.set_item(intern!(py, "REMOTE_ADDR"), &info.client_addr)?;
@@ -221,7 +240,13 @@ mod tests {
 
     #[test]
     fn script_name_is_stripped_or_refused() {
-        assert_eq!(path_info("/app/x%20y", "/app").ok(), Some("/x y".to_owned()));
-        assert!(matches!(path_info("/other", "/app"), Err(AppError::Configuration(_))));
+        assert_eq!(
+            path_info("/app/x%20y", "/app").ok(),
+            Some("/x y".to_owned())
+        );
+        assert!(matches!(
+            path_info("/other", "/app"),
+            Err(AppError::Configuration(_))
+        ));
     }
 }

@@ -24,7 +24,9 @@ impl ErrorStream {
             (bytes.as_bytes().to_vec(), bytes.as_bytes().len())
         } else {
             let kind = data.get_type().name()?;
-            return Err(PyTypeError::new_err(format!("write() argument must be str, not {kind}")));
+            return Err(PyTypeError::new_err(format!(
+                "write() argument must be str, not {kind}"
+            )));
         };
         // Detached: the error log may be a pipe that blocks when full.
         py.detach(|| crate::log::write_error_stream(&bytes));

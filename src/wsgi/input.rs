@@ -76,7 +76,9 @@ impl InputState {
         if self.eof {
             return Ok(false);
         }
-        let Some(reader) = self.reader.as_mut() else { return Err(ReadFailure::Closed) };
+        let Some(reader) = self.reader.as_mut() else {
+            return Err(ReadFailure::Closed);
+        };
         self.buf.drain(..self.pos);
         self.pos = 0;
         let old = self.buf.len();
@@ -230,8 +232,16 @@ impl<'a> InputGuard<'a> {
             error: None,
             failed: None,
         };
-        let input = Py::new(py, Input { state: Mutex::new(state) })?;
-        Ok(InputGuard { input, _reader: PhantomData })
+        let input = Py::new(
+            py,
+            Input {
+                state: Mutex::new(state),
+            },
+        )?;
+        Ok(InputGuard {
+            input,
+            _reader: PhantomData,
+        })
     }
 
     pub(crate) fn object<'py>(&self, py: Python<'py>) -> &Bound<'py, Input> {

@@ -31,7 +31,9 @@ pub enum InitError {
 
 /// Initialize CPython once, honouring `$VIRTUAL_ENV`. Idempotent.
 pub fn initialize() -> Result<(), InitError> {
-    let venv = std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let venv = std::env::var_os("VIRTUAL_ENV")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     initialize_with(venv.as_deref())
 }
 
@@ -60,7 +62,10 @@ pub fn initialize_with(venv: Option<&Path>) -> Result<(), InitError> {
     Ok(())
 }
 
-fn configure_and_start(config: &mut ffi::PyConfig, program: Option<&Path>) -> Result<(), InitError> {
+fn configure_and_start(
+    config: &mut ffi::PyConfig,
+    program: Option<&Path>,
+) -> Result<(), InitError> {
     config.install_signal_handlers = 0;
     // Our command line is not Python's: never let CPython interpret it.
     config.parse_argv = 0;
@@ -82,9 +87,12 @@ fn configure_and_start(config: &mut ffi::PyConfig, program: Option<&Path>) -> Re
 
 /// `sys.argv` is our command line, as under Gunicorn (apps sometimes read it).
 fn set_argv(config: &mut ffi::PyConfig) -> Result<(), InitError> {
-    let args: Vec<CString> = std::env::args_os().map(|a| cstring(&a)).collect::<Result<_, _>>()?;
+    let args: Vec<CString> = std::env::args_os()
+        .map(|a| cstring(&a))
+        .collect::<Result<_, _>>()?;
     let mut ptrs: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-    let argc = ffi::Py_ssize_t::try_from(ptrs.len()).map_err(|e| InitError::Status(e.to_string()))?;
+    let argc =
+        ffi::Py_ssize_t::try_from(ptrs.len()).map_err(|e| InitError::Status(e.to_string()))?;
     // SAFETY: `ptrs` holds `argc` valid C strings that outlive the call; CPython copies them.
     check(unsafe { ffi::PyConfig_SetBytesArgv(config, argc, ptrs.as_mut_ptr()) })
 }
@@ -118,12 +126,18 @@ fn check(status: ffi::PyStatus) -> Result<(), InitError> {
 /// binary was built against (`build.rs`), so `sys.executable` is never gunicorn-rs.
 fn choose_program(venv: Option<&Path>) -> Option<PathBuf> {
     if let Some(venv) = venv {
-        let found = ["python", "python3"].iter().map(|n| venv.join("bin").join(n)).find(|p| p.is_file());
+        let found = ["python", "python3"]
+            .iter()
+            .map(|n| venv.join("bin").join(n))
+            .find(|p| p.is_file());
         match found {
             Some(python) => return Some(python),
             None => crate::log::log(
                 crate::config::LogLevel::Warning,
-                &format!("virtualenv {} has no bin/python; ignoring it", venv.display()),
+                &format!(
+                    "virtualenv {} has no bin/python; ignoring it",
+                    venv.display()
+                ),
             ),
         }
     }
@@ -138,7 +152,9 @@ fn choose_program(venv: Option<&Path>) -> Option<PathBuf> {
 /// `bin/`). A non-venv `python3` is ignored: it may be another CPython than the one we linked.
 fn venv_python_on_path() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    let python = std::env::split_paths(&path).map(|d| d.join("python3")).find(|p| p.is_file())?;
+    let python = std::env::split_paths(&path)
+        .map(|d| d.join("python3"))
+        .find(|p| p.is_file())?;
     let bin = python.parent()?;
     let is_venv = bin.join("pyvenv.cfg").is_file() || bin.parent()?.join("pyvenv.cfg").is_file();
     is_venv.then_some(python)
@@ -165,9 +181,16 @@ pub fn add_sys_path(dirs: &[PathBuf]) -> Result<(), InitError> {
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
     let formatted = py
         .import("traceback")
-        .and_then(|tb| tb.call_method1("format_exception", (err.value(py),)))
+        // Type, value and traceback separately: on 3.11 a fetched error's traceback is not
+        // necessarily on the value's `__traceback__`.
+        .and_then(|tb| {
+            tb.call_method1(
+                "format_exception",
+                (err.get_type(py), err.value(py), err.traceback(py)),
+            )
+        })
         .and_then(|lines| PyString::new(py, "").call_method1("join", (lines,)))
-        .and_then(|text| text.extract::<String>().map_err(PyErr::from));
+        .and_then(|text| text.extract::<String>());
     match formatted {
         Ok(text) => text.trim_end_matches('\n').to_owned(),
         // Formatting itself failed (traceback broken?): fall back to `Type: message`.
@@ -199,7 +222,9 @@ pub fn before_fork() {
 
 /// Call in the parent right after fork(2): run the `after_in_parent` hooks, release the GIL.
 pub fn after_fork_parent() {
-    let Some(state) = FORK_GIL.with(Cell::take) else { return };
+    let Some(state) = FORK_GIL.with(Cell::take) else {
+        return;
+    };
     // SAFETY: before_fork left this thread holding the GIL after PyOS_BeforeFork.
     unsafe { ffi::PyOS_AfterFork_Parent() };
     // SAFETY: releases exactly the Ensure taken in before_fork.
@@ -209,7 +234,9 @@ pub fn after_fork_parent() {
 /// Call first thing in the child after fork(2): reinitialise CPython's locks and thread state,
 /// run the `after_in_child` hooks (reseeding `random`), then release the GIL.
 pub fn after_fork_child() {
-    let Some(state) = FORK_GIL.with(Cell::take) else { return };
+    let Some(state) = FORK_GIL.with(Cell::take) else {
+        return;
+    };
     // SAFETY: the child's only thread is the one that held the GIL at fork, as
     // PyOS_AfterFork_Child requires; it must run before any other Python call.
     unsafe { ffi::PyOS_AfterFork_Child() };

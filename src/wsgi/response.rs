@@ -48,7 +48,9 @@ impl SendError {
     pub(crate) fn into_app_error(self) -> AppError {
         match self {
             SendError::NoStartResponse => AppError::NoStartResponse,
-            SendError::Closed => AppError::ClientGone(io::Error::other("response already complete")),
+            SendError::Closed => {
+                AppError::ClientGone(io::Error::other("response already complete"))
+            }
             SendError::Unsupported => AppError::ClientGone(io::ErrorKind::Unsupported.into()),
             SendError::Io(err) => AppError::ClientGone(err),
         }
@@ -80,14 +82,17 @@ impl ResponseState {
 
     /// Send the head if it has not gone out yet.
     fn start(&mut self) -> Result<(), SendError> {
-        let Some(ptr) = self.sink.as_mut() else { return Err(SendError::Closed) };
+        let Some(ptr) = self.sink.as_mut() else {
+            return Err(SendError::Closed);
+        };
         // SAFETY: as in `sink()`; a separate borrow so status and headers can be read.
         let sink = unsafe { ptr.0.as_mut() };
         if sink.started() {
             return Ok(());
         }
         let status = self.status.as_ref().ok_or(SendError::NoStartResponse)?;
-        sink.start(&status.line, &self.headers).map_err(SendError::Io)
+        sink.start(&status.line, &self.headers)
+            .map_err(SendError::Io)
     }
 
     fn write(&mut self, data: &[u8]) -> Result<(), SendError> {
@@ -133,20 +138,23 @@ impl StartResponse {
         exc_info: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let this = slf.get();
+        let exc_info = match exc_info {
+            Some(exc_info) if exc_info.is_truthy()? => Some(exc_info),
+            _ => None,
+        };
         match exc_info {
             // PEP 3333: with exc_info, replace the status unless the head is already out; then
             // re-raise the app's exception so the server can abort the response.
-            Some(exc_info) if exc_info.is_truthy()? => {
-                if this.lock().started() {
-                    return Err(PyErr::from_value(exc_info.get_item(1)?));
-                }
+            Some(exc_info) if this.lock().started() => {
+                return Err(PyErr::from_value(exc_info.get_item(1)?));
             }
-            _ if this.lock().status.is_some() => {
+            None if this.lock().status.is_some() => {
                 return Err(PyAssertionError::new_err("Response headers already set!"));
             }
             _ => {}
         }
-        let parsed = super::validate::status(status).and_then(|s| Ok((s, super::validate::headers(headers)?)));
+        let parsed = super::validate::status(status)
+            .and_then(|s| Ok((s, super::validate::headers(headers)?)));
         let mut state = this.lock();
         match parsed {
             Ok((status, (headers, content_length))) => {
@@ -158,7 +166,9 @@ impl StartResponse {
                 }
             }
             Err(invalid) => {
-                state.error.get_or_insert(AppError::InvalidResponse(invalid.message().to_owned()));
+                state
+                    .error
+                    .get_or_insert(AppError::InvalidResponse(invalid.message().to_owned()));
                 return Err(invalid.into());
             }
         }
@@ -171,7 +181,9 @@ impl StartResponse {
     fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let Ok(bytes) = data.cast::<PyBytes>() else {
             let kind = data.get_type().name()?;
-            return Err(PyTypeError::new_err(format!("write() argument must be bytes, not {kind}")));
+            return Err(PyTypeError::new_err(format!(
+                "write() argument must be bytes, not {kind}"
+            )));
         };
         let data = bytes.as_bytes();
         if data.is_empty() {
@@ -180,13 +192,17 @@ impl StartResponse {
         // Detached: the socket write may block on a slow client.
         match py.detach(|| self.lock().write(data)) {
             Ok(()) => Ok(()),
-            Err(SendError::NoStartResponse) => Err(PyAssertionError::new_err("write() before start_response()")),
+            Err(SendError::NoStartResponse) => {
+                Err(PyAssertionError::new_err("write() before start_response()"))
+            }
             Err(SendError::Io(err)) => {
                 let raised = PyOSError::new_err(err.to_string());
                 self.lock().error.get_or_insert(AppError::ClientGone(err));
                 Err(raised)
             }
-            Err(_) => Err(PyValueError::new_err("write() after the response was complete")),
+            Err(_) => Err(PyValueError::new_err(
+                "write() after the response was complete",
+            )),
         }
     }
 }
@@ -212,8 +228,16 @@ impl<'a> Responder<'a> {
             content_length: None,
             error: None,
         };
-        let obj = Py::new(py, StartResponse { state: Mutex::new(state) })?;
-        Ok(Responder { obj, _sink: PhantomData })
+        let obj = Py::new(
+            py,
+            StartResponse {
+                state: Mutex::new(state),
+            },
+        )?;
+        Ok(Responder {
+            obj,
+            _sink: PhantomData,
+        })
     }
 
     pub(crate) fn object<'py>(&self, py: Python<'py>) -> &Bound<'py, StartResponse> {
@@ -230,7 +254,8 @@ impl<'a> Responder<'a> {
 
     /// Send one body chunk (and the head first if needed), detached from the interpreter.
     pub(crate) fn send(&self, py: Python<'_>, data: &[u8]) -> Result<(), AppError> {
-        py.detach(|| self.lock().write(data)).map_err(SendError::into_app_error)
+        py.detach(|| self.lock().write(data))
+            .map_err(SendError::into_app_error)
     }
 
     pub(crate) fn sendfile(&self, py: Python<'_>, fd: RawFd, offset: u64) -> Result<(), SendError> {
@@ -239,7 +264,8 @@ impl<'a> Responder<'a> {
 
     /// End of the body: the head if it never went out (empty body), then the sink's finish.
     pub(crate) fn finish(&self, py: Python<'_>) -> Result<(), AppError> {
-        py.detach(|| self.lock().finish()).map_err(SendError::into_app_error)
+        py.detach(|| self.lock().finish())
+            .map_err(SendError::into_app_error)
     }
 
     /// The error recorded from the app's own calls (invalid status/header, failed write()).
@@ -261,9 +287,15 @@ impl Drop for Responder<'_> {
 }
 
 /// `str` check shared by the validators: PEP 3333 "native strings" for status and headers.
-pub(crate) fn native_str<'a, 'py>(obj: &'a Bound<'py, PyAny>, what: &str) -> Result<&'a Bound<'py, PyString>, String> {
+pub(crate) fn native_str<'a, 'py>(
+    obj: &'a Bound<'py, PyAny>,
+    what: &str,
+) -> Result<&'a Bound<'py, PyString>, String> {
     obj.cast::<PyString>().map_err(|_| {
-        let kind = obj.get_type().name().map_or_else(|_| "?".to_owned(), |n| n.to_string());
+        let kind = obj
+            .get_type()
+            .name()
+            .map_or_else(|_| "?".to_owned(), |n| n.to_string());
         format!("{what} must be str, not {kind}")
     })
 }
