@@ -1,1 +1,1 @@
-
+mod wsgi_bridge;
