@@ -346,6 +346,17 @@ mod load {
     }
 
     #[test]
+    fn describe_and_threads() {
+        setup();
+        assert!(
+            interpreter::describe().starts_with("Python 3."),
+            "{}",
+            interpreter::describe()
+        );
+        assert!(interpreter::active_threads() >= 1);
+    }
+
+    #[test]
     fn sys_executable_is_a_python_not_this_binary() {
         setup();
         let exe: String =
@@ -572,6 +583,22 @@ mod input {
             assert_clean(&run);
             assert_eq!(body_text(&run), "6,6,3", "{route}");
         }
+    }
+
+    #[test]
+    fn limits_and_hints() {
+        let run = post(&features(), "/input_calls", b"abcdef\nxy\nz\nrest");
+        assert_clean(&run);
+        assert_eq!(
+            body_text(&run),
+            r"[b'abcd', b'ef\n', b'', b'x', b'y\n', [b'z\n'], b'rest', b'', b'']"
+        );
+    }
+
+    #[test]
+    fn app_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<App>();
     }
 
     #[test]

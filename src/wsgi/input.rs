@@ -86,7 +86,7 @@ impl InputState {
         // SAFETY: the pointer is live while `reader` is Some (InputGuard's contract) and the
         // mutex around this state gives us exclusive access to it.
         let result = unsafe { reader.0.as_mut() }.read(&mut self.buf[old..]);
-        let n = *result.as_ref().unwrap_or(&0);
+        let n = result.as_ref().map_or(0, |&n| n.min(CHUNK));
         self.buf.truncate(old + n);
         match result {
             Ok(0) => {

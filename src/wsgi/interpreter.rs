@@ -177,6 +177,34 @@ pub fn add_sys_path(dirs: &[PathBuf]) -> Result<(), InitError> {
     })
 }
 
+/// `Python 3.11.7 (main, …) [GCC …] at /prefix`: what a worker logs at boot, so a wrong
+/// interpreter or venv shows up at once (aesthetics "Pitfalls" 6).
+pub fn describe() -> String {
+    Python::attach(|py| {
+        let sys = py.import("sys")?;
+        let version: String = sys.getattr("version")?.extract()?;
+        let prefix: String = sys.getattr("prefix")?.extract()?;
+        Ok::<_, PyErr>(format!("Python {} at {prefix}", version.replace('\n', " ")))
+    })
+    .unwrap_or_else(|err| format!("Python (unknown: {err})"))
+}
+
+/// How many Python threads are running; `0` if Python was never started. Forking with more
+/// than one (an SDK imported under `--preload` may start some) is unsafe, so the master can
+/// warn before its first fork (aesthetics "Pitfalls" 1).
+pub fn active_threads() -> usize {
+    // SAFETY: may be called any time.
+    if unsafe { ffi::Py_IsInitialized() } == 0 {
+        return 0;
+    }
+    Python::attach(|py| {
+        let count = py
+            .import("threading")
+            .and_then(|t| t.call_method0("active_count"));
+        count.and_then(|c| c.extract::<usize>()).unwrap_or(0)
+    })
+}
+
 /// The full traceback of `err`, as `traceback.format_exception` prints it, for the error log.
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
     let formatted = py

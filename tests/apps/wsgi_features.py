@@ -123,8 +123,18 @@ def count(environ, start_response):
     return [str(total).encode()]
 
 
+def input_calls(environ, start_response):
+    """readline/read/readlines with limits and hints, on the body b"abcdef\\nxy\\nz\\nrest"."""
+    inp = environ["wsgi.input"]
+    calls = [inp.readline(4), inp.readline(-1), inp.readline(0), inp.read(1), inp.readline(None)]
+    calls += [inp.readlines(1), inp.read(None), inp.read(), inp.readline()]
+    start_response("200 OK", TEXT)
+    return [repr(calls).encode()]
+
+
 ROUTES = {
     "/count": count,
+    "/input_calls": input_calls,
     "/catch_body_error": catch_body_error,
     "/keep_input": keep_input,
     "/use_kept": use_kept,
