@@ -75,31 +75,9 @@ fn collect_fields(head: &RequestHead) -> Fields {
     fields
 }
 
-/// Percent-decode like `urllib.parse.unquote_to_bytes`: `%XX` with two hex digits becomes
-/// the byte, anything else stays as it is.
+/// `unquote_to_bytes` of a `&str` path (the parser keeps targets ASCII).
 fn percent_decode(path: &str) -> Vec<u8> {
-    let bytes = path.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| char::from(b).to_digit(16);
-        let pair = bytes
-            .get(i + 1)
-            .copied()
-            .and_then(hex)
-            .zip(bytes.get(i + 2).copied().and_then(hex));
-        match (bytes[i], pair) {
-            (b'%', Some((hi, lo))) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
+    crate::http::percent_decode(path.as_bytes())
 }
 
 /// `PATH_INFO`: the raw path minus `SCRIPT_NAME`, then percent-decoded and latin-1 decoded.

@@ -177,6 +177,18 @@ pub fn add_sys_path(dirs: &[PathBuf]) -> Result<(), InitError> {
     })
 }
 
+/// `os.environ[key] = value` (`--env`): Python's copy of the environment and the process's
+/// (through `putenv`) both change, so the app and any child process see it.
+pub fn set_environ(key: &str, value: &str) -> Result<(), InitError> {
+    Python::attach(|py| {
+        let set = || -> PyResult<()> {
+            py.import("os")?.getattr("environ")?.set_item(key, value)?;
+            Ok(())
+        };
+        set().map_err(|e| InitError::Python(format_exception(py, &e)))
+    })
+}
+
 /// `Python 3.11.7 (main, …) [GCC …] at /prefix`: what a worker logs at boot, so a wrong
 /// interpreter or venv shows up at once (aesthetics "Pitfalls" 6).
 pub fn describe() -> String {
