@@ -57,20 +57,25 @@ fn fail(message: &str) -> ExitCode {
 
 /// `--check-config`: the app must import.
 fn check_app(cfg: &Config) -> ExitCode {
-    prepare_python(cfg);
+    if let Err(e) = prepare_python(cfg) {
+        return fail(&e);
+    }
     match App::load(cfg.app_uri.as_deref().unwrap_or_default()) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
     }
 }
 
-fn prepare_python(cfg: &Config) {
+/// Gunicorn's order after loading the config: chdir, `--env`, then `sys.path` gets the chdir
+/// directory and `--pythonpath` in front.
+fn prepare_python(cfg: &Config) -> Result<(), String> {
+    std::env::set_current_dir(&cfg.chdir).map_err(|e| format!("cannot change directory to {}: {e}", cfg.chdir.display()))?;
     for (key, value) in &cfg.raw_env {
-        interpreter::set_environ(key, value);
+        interpreter::set_environ(key, value).map_err(|e| e.to_string())?;
     }
     let mut path = vec![cfg.chdir.clone()];
     path.extend(cfg.pythonpath.iter().cloned());
-    interpreter::add_sys_path(&path);
+    interpreter::add_sys_path(&path).map_err(|e| e.to_string())
 }
 
 fn serve(cfg: Config) -> i32 {
@@ -78,8 +83,12 @@ fn serve(cfg: Config) -> i32 {
         log::stderr_line(&format!("Error: cannot open log file: {e}"));
         return i32::from(CONFIG_ERROR);
     }
-    prepare_python(&cfg);
+    if let Err(e) = prepare_python(&cfg) {
+        log::stderr_line(&format!("Error: {e}"));
+        return i32::from(CONFIG_ERROR);
+    }
     info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
+    gunicorn_rs::debug!("{}", interpreter::describe());
     let listeners = match bind(&cfg) {
         Ok(listeners) => listeners,
         Err(e) => {

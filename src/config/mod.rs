@@ -1,10 +1,47 @@
 //! Settings: declared once in [`settings`], read from the command line, `GUNICORN_CMD_ARGS`
 //! and the Python config file, and validated into one [`Config`].
 //!
-//! Two stages (ripgrep's low/high args): the raw values as given, then a `Config` holding
-//! ready-to-use values. Nothing here binds a socket or forks.
+//! Two stages (ripgrep's low/high args): every setting's value as Gunicorn would hold it
+//! ([`resolved`], what `--print-config` prints), then a `Config` holding ready-to-use values
+//! ([`high`]). Nothing here binds a socket, forks or changes the process's directory.
+//!
+//! - [`settings`]: the table of every setting (Gunicorn 27's 120 and gunicorn-rs's own)
+//! - [`cli`]: the command line and `GUNICORN_CMD_ARGS`, built from the table with clap
+//! - [`pyfile`]: the Python config file, executed with pyo3
+//! - [`value`]: values, Gunicorn's validators, env-var defaults
+//! - [`load`]: the order in which sources override each other
 
+mod allow_ips;
+mod cli;
+mod high;
+mod load;
+mod pyfile;
+mod resolved;
 pub mod settings;
+mod value;
+
+pub use allow_ips::AllowIps;
+pub use load::load_from;
+pub use value::Env;
+
+use std::ffi::OsString;
+
+/// Loads the configuration the way Gunicorn does, from `args` (the whole command line,
+/// program name first, as `std::env::args_os()` gives it), the process's environment
+/// (`GUNICORN_CMD_ARGS`, `PORT`, `WEB_CONCURRENCY`, `FORWARDED_ALLOW_IPS`, `SENDFILE`) and its
+/// working directory (`./gunicorn.conf.py`).
+///
+/// A Python config file is executed in the embedded interpreter, so the caller initialises it
+/// first. The caller then changes into `Config::chdir`, as Gunicorn does once its config is
+/// loaded, before binding sockets or importing the app.
+pub fn load(args: Vec<OsString>) -> Result<Command, ConfigError> {
+    let env: Env = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    let cwd = std::env::current_dir()
+        .map_err(|err| ConfigError::Usage(format!("cannot read the current directory: {err}")))?;
+    load_from(args, &env, &cwd)
+}
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -65,43 +102,6 @@ pub enum ProxyProtocol {
     Auto,
 }
 
-/// An allow-list of peers (`forwarded_allow_ips`, `proxy_allow_ips`): `*`, addresses or CIDRs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AllowIps {
-    Any,
-    Nets(Vec<(std::net::IpAddr, u8)>),
-}
-
-impl AllowIps {
-    /// Is `peer` on the list? Unix-socket peers (`None`) are always trusted, as in Gunicorn.
-    pub fn allows(&self, peer: Option<std::net::IpAddr>) -> bool {
-        let Some(peer) = peer else { return true };
-        match self {
-            AllowIps::Any => true,
-            AllowIps::Nets(nets) => nets.iter().any(|(net, prefix)| in_network(peer, *net, *prefix)),
-        }
-    }
-}
-
-fn in_network(peer: std::net::IpAddr, net: std::net::IpAddr, prefix: u8) -> bool {
-    use std::net::IpAddr;
-    let peer = match (peer, net) {
-        (IpAddr::V6(v6), IpAddr::V4(_)) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(peer),
-        _ => peer,
-    };
-    match (peer, net) {
-        (IpAddr::V4(p), IpAddr::V4(n)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(prefix.min(32))).unwrap_or(0);
-            u32::from(p) & mask == u32::from(n) & mask
-        }
-        (IpAddr::V6(p), IpAddr::V6(n)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(prefix.min(128))).unwrap_or(0);
-            u128::from(p) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
-}
-
 /// The validated configuration. Every field corresponds to a Gunicorn setting of the same
 /// name (see `settings::SETTINGS`); values are already normalised (limits clamped the way
 /// Gunicorn clamps them, durations as `Duration`, `0` meaning "off" turned into `None`).
@@ -129,16 +129,20 @@ pub struct Config {
     pub limit_request_line: usize,
     pub limit_request_fields: usize,
     pub limit_request_field_size: usize,
+    /// Absolute; the caller changes into it once the config is loaded (as Gunicorn does).
     pub chdir: PathBuf,
+    /// `pythonpath`, split on commas, absolute (relative ones against `chdir`).
     pub pythonpath: Vec<PathBuf>,
     /// `raw_env` as `(KEY, VALUE)`.
     pub raw_env: Vec<(String, String)>,
     pub preload_app: bool,
     pub sendfile: bool,
     pub proc_name: Option<String>,
-    /// `default_proc_name`: the app URI when no `--name`.
+    /// `default_proc_name`: the positional APP_MODULE (Gunicorn leaves `gunicorn` when the app
+    /// comes from `wsgi_app`), unless a config file sets it.
     pub default_proc_name: String,
     pub loglevel: LogLevel,
+    /// `errorlog`; a relative file path is made absolute against `chdir`.
     pub errorlog: LogTarget,
     /// `None` = no access log (Gunicorn's default).
     pub accesslog: Option<LogTarget>,
@@ -176,9 +180,20 @@ pub enum ConfigError {
     #[error("{0}")]
     Usage(String),
     #[error("Invalid value for {setting}: {value}: {reason}")]
-    InvalidValue { setting: String, value: String, reason: String },
+    InvalidValue {
+        setting: String,
+        value: String,
+        reason: String,
+    },
     #[error("setting '{0}' is not supported yet by gunicorn-rs")]
     Unsupported(String),
+    /// A supported setting with a value gunicorn-rs cannot act on yet (`-k gevent`).
+    #[error("{setting} = {value:?} is not supported yet by gunicorn-rs: {why}")]
+    UnsupportedValue {
+        setting: String,
+        value: String,
+        why: String,
+    },
     #[error("config file {path}: {message}")]
     ConfigFile { path: String, message: String },
     #[error("No application module specified.")]

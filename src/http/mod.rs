@@ -2,18 +2,27 @@
 //!
 //! No sockets, no Python, no clocks. Every malformed input is a [`ParseError`], and
 //! [`ParseError::status`] is the one place an error becomes a status code. The rules are RFC 9112
-//! with Gunicorn 27's limits and strictness (`reference/gunicorn.md` §6); httparse does the
-//! tokenising and this module does every check httparse leaves to the server
-//! (`reference/reliability.md` §5).
+//! with Gunicorn 27's limits and strictness (`reference/gunicorn.md` §6). Tokenising is done
+//! here rather than by httparse: Gunicorn's error classes and their order depend on exactly
+//! how lines are split, and httparse's leniencies (`reference/reliability.md` §5) would need
+//! re-checking anyway.
 
 pub mod body;
+mod chunk;
 pub mod error;
+mod fields;
+mod framing;
+mod proxy;
+mod repr;
 pub mod request;
+mod request_line;
 pub mod response;
 
 pub use body::{BodyDecoder, Step};
-pub use error::ParseError;
-pub use request::{parse_head, BodyKind, ParserConfig, PeerTrust, ProxyInfo, RequestHead};
+pub use error::{ParseError, VersionText};
+pub use request::{
+    head_eof, parse_head, BodyKind, ParserConfig, PeerTrust, ProxyInfo, RequestHead,
+};
 
 /// Percent-decode a request path (RFC 3986 §2.1) into bytes; a `%` not followed by two hex
 /// digits stays as it is (Python's `unquote_to_bytes`). WSGI then reads the bytes as latin-1.

@@ -1,7 +1,7 @@
 //! The master ("arbiter"): binds nothing itself (main hands it the listeners), forks the
 //! workers and keeps their number, and turns signals into actions.
 //!
-//! ONE thread, one poll loop, no tokio, never draws (DESIGN.md §1, §3). Knows config, sockets,
+//! ONE thread, one poll loop, no async runtime, never draws (DESIGN.md §1, §3). Knows config, sockets,
 //! the scoreboard and processes — not HTTP, not WSGI, not Python: the worker entry point and
 //! the fork hooks are handed in by `main`. The loop reads as Gunicorn's arbiter:
 //! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.

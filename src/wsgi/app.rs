@@ -1,11 +1,30 @@
 //! Loading the app (`module:name`, `module`, `module:factory(args)`) and calling it per request.
+//!
+//! Loading follows Gunicorn's `util.import_app` (the Python half is `import_app.py`, since
+//! parsing `factory(args)` is Python's `ast` job). A call builds the environ, runs the app and
+//! sends its result through the worker's sink (PEP 3333 "Specification Details"); whatever
+//! the app does, the result's `close()` is called and the outcome comes back as data.
 
-use super::{BodyRead, ConnInfo, Outcome, ResponseSink};
+use std::ffi::CString;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyModule};
+
+use super::environ::{self, Streams};
+use super::errors::ErrorStream;
+use super::file_wrapper::{self, FileWrapper};
+use super::input::InputGuard;
+use super::interpreter::format_exception;
+use super::response::Responder;
+use super::{AppError, BodyRead, ConnInfo, Outcome, ResponseSink};
 use crate::http::RequestHead;
+
+const IMPORT_APP_PY: &str = include_str!("import_app.py");
 
 /// The loaded WSGI callable.
 pub struct App {
-    _private: (),
+    app: Py<PyAny>,
+    errors: Py<ErrorStream>,
 }
 
 /// Why the app could not be loaded (worker exit code 4, Gunicorn's APP_LOAD_ERROR).
@@ -19,11 +38,46 @@ pub enum LoadError {
     Exception(String),
 }
 
+fn exception(py: Python<'_>, err: &PyErr) -> AppError {
+    AppError::Exception(format_exception(py, err))
+}
+
+/// Compile `import_app.py` as a private module.
+fn import_helper(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let code = CString::new(IMPORT_APP_PY)?;
+    PyModule::from_code(
+        py,
+        &code,
+        c"gunicorn_rs/import_app.py",
+        c"_gunicorn_rs_import_app",
+    )
+}
+
 impl App {
     /// Import the app named by `uri`. Needs the interpreter initialised.
     pub fn load(uri: &str) -> Result<App, LoadError> {
-        let _ = uri;
-        todo!("wsgi::App::load")
+        Python::attach(|py| {
+            let as_exception = |err: PyErr| LoadError::Exception(format_exception(py, &err));
+            let helper = import_helper(py).map_err(as_exception)?;
+            let loaded = helper.getattr("import_app").and_then(|f| f.call1((uri,)));
+            let app = match loaded {
+                Ok(app) => app,
+                Err(err) => {
+                    let usage = helper
+                        .getattr("AppImportError")
+                        .is_ok_and(|t| err.matches(py, t).unwrap_or(false));
+                    return Err(match usage {
+                        true => LoadError::Message(err.value(py).to_string()),
+                        false => as_exception(err),
+                    });
+                }
+            };
+            let errors = Py::new(py, ErrorStream).map_err(as_exception)?;
+            Ok(App {
+                app: app.unbind(),
+                errors,
+            })
+        })
     }
 
     /// Run one request through the app.
@@ -35,7 +89,111 @@ impl App {
         sink: &mut dyn ResponseSink,
         environ_keys: &[String],
     ) -> Outcome {
-        let _ = (head, conn, body, sink, environ_keys);
-        todo!("wsgi::App::call")
+        Python::attach(|py| {
+            let (input, responder) =
+                match InputGuard::new(py, body).and_then(|i| Ok((i, Responder::new(py, sink)?))) {
+                    Ok(pair) => pair,
+                    Err(err) => {
+                        return Outcome {
+                            error: Some(exception(py, &err)),
+                            ..Outcome::default()
+                        }
+                    }
+                };
+            let file_wrapper = py.get_type::<FileWrapper>();
+            let streams = Streams {
+                input: input.object(py).as_any(),
+                errors: self.errors.bind(py).as_any(),
+                file_wrapper: file_wrapper.as_any(),
+            };
+            let (environ, error) = match environ::build(py, head, conn, &streams) {
+                Ok(environ) => {
+                    let error = self.run(py, &environ, &responder).err();
+                    (Some(environ), error)
+                }
+                Err(err) => (None, Some(err)),
+            };
+            // What the app's own calls ran into outranks the exception it raised because of it.
+            let error = input
+                .take_error()
+                .map(AppError::Body)
+                .or_else(|| responder.take_error())
+                .or(error);
+            let (status, headers) = responder.status_and_headers();
+            let environ_values = environ_keys
+                .iter()
+                .map(|key| lookup(environ.as_ref(), key))
+                .collect();
+            Outcome {
+                status,
+                headers,
+                environ_values,
+                error,
+            }
+        })
     }
+
+    /// Call the app, send what it returns, and always call the result's `close()`
+    /// (PEP 3333: "the server must call close() upon completion", also on error).
+    fn run(
+        &self,
+        py: Python<'_>,
+        environ: &Bound<'_, PyDict>,
+        responder: &Responder<'_>,
+    ) -> Result<(), AppError> {
+        let result = self
+            .app
+            .bind(py)
+            .call1((environ, responder.object(py)))
+            .map_err(|e| exception(py, &e))?;
+        let sent = send_result(py, &result, responder);
+        let closed = close_result(&result).map_err(|e| exception(py, &e));
+        sent.and(closed)
+    }
+}
+
+/// Send the app's iterable: the head before the first non-empty chunk, or at the end for an
+/// empty body (PEP 3333 "Buffering and Streaming"). A `wsgi.file_wrapper` goes by sendfile
+/// when it can.
+fn send_result(
+    py: Python<'_>,
+    result: &Bound<'_, PyAny>,
+    responder: &Responder<'_>,
+) -> Result<(), AppError> {
+    if let Ok(wrapper) = result.cast::<FileWrapper>() {
+        if let Some(sent) = file_wrapper::try_sendfile(py, wrapper, responder) {
+            return sent;
+        }
+    }
+    for item in result.try_iter().map_err(|e| exception(py, &e))? {
+        let item = item.map_err(|e| exception(py, &e))?;
+        // PEP 3333 "Unicode Issues": body chunks are bytestrings, never str.
+        let Ok(chunk) = item.cast::<PyBytes>() else {
+            let kind = item
+                .get_type()
+                .name()
+                .map_or_else(|_| "?".to_owned(), |n| n.to_string());
+            return Err(AppError::InvalidResponse(format!(
+                "response body items must be bytes, not {kind}"
+            )));
+        };
+        if !chunk.as_bytes().is_empty() {
+            responder.send(py, chunk.as_bytes())?;
+        }
+    }
+    responder.finish(py)
+}
+
+fn close_result(result: &Bound<'_, PyAny>) -> PyResult<()> {
+    let py = result.py();
+    if result.hasattr(pyo3::intern!(py, "close"))? {
+        result.call_method0(pyo3::intern!(py, "close"))?;
+    }
+    Ok(())
+}
+
+/// An environ value for the access log's `{key}e` atom, as `str(value)`.
+fn lookup(environ: Option<&Bound<'_, PyDict>>, key: &str) -> Option<String> {
+    let value = environ?.get_item(key).ok()??;
+    value.str().ok().map(|s| s.to_string())
 }

@@ -12,6 +12,7 @@ pub mod file_wrapper;
 pub mod input;
 pub mod interpreter;
 pub mod response;
+mod validate;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -100,6 +101,10 @@ pub enum AppError {
     /// Writing to the client failed (it went away); `close()` was still called.
     #[error("{0}")]
     ClientGone(io::Error),
+    /// The request path does not start with `SCRIPT_NAME` (Gunicorn's `ConfigurationProblem`,
+    /// answered with 500). The app was not called.
+    #[error("Configuration problem: {0}")]
+    Configuration(String),
 }
 
 /// The result of one request through the app.

@@ -1,0 +1,310 @@
+//! The high stage: a [`Config`] of ready-to-use values from the resolved settings, with
+//! Gunicorn's normalisations (the clamping its parser does in `gunicorn/http/message.py`, the
+//! `SENDFILE` environment variable, `-` for stdout/stderr) done once, here.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::resolved::{invalid, setting, Resolved};
+use super::value::{absolute, Env, Value};
+use super::{
+    AllowIps, Config, ConfigError, HeaderMap, LogLevel, LogTarget, ProxyProtocol, WorkerClass,
+};
+
+/// Gunicorn's caps (`gunicorn/http/message.py`).
+const MAX_REQUEST_LINE: usize = 8190;
+const MAX_HEADERS: usize = 32768;
+const DEFAULT_MAX_HEADERFIELD_SIZE: usize = 8190;
+
+/// Builds the [`Config`] for `app_uri` from validated settings.
+pub fn config(
+    r: &Resolved,
+    app_uri: String,
+    config_file: Option<PathBuf>,
+    env: &Env,
+) -> Result<Config, ConfigError> {
+    let chdir = PathBuf::from(string(r, "chdir").unwrap_or("/"));
+    Ok(Config {
+        app_uri: Some(app_uri),
+        config_file,
+        bind: list(r, "bind").to_vec(),
+        backlog: i32::try_from(int(r, "backlog")).unwrap_or(i32::MAX),
+        reuse_port: flag(r, "reuse_port"),
+        workers: at_least_one(r, "workers")?,
+        worker_class: worker_class(r)?,
+        threads: int(r, "threads").max(1) as usize,
+        worker_connections: int(r, "worker_connections") as usize,
+        timeout: Some(seconds(r, "timeout")).filter(|t| !t.is_zero()),
+        graceful_timeout: seconds(r, "graceful_timeout"),
+        keepalive: seconds(r, "keepalive"),
+        max_requests: int(r, "max_requests") as u64,
+        max_requests_jitter: int(r, "max_requests_jitter") as u64,
+        limit_request_line: limit_request_line(int(r, "limit_request_line")),
+        limit_request_fields: limit_request_fields(int(r, "limit_request_fields")),
+        limit_request_field_size: limit_request_field_size(int(r, "limit_request_field_size")),
+        pythonpath: pythonpath(string(r, "pythonpath"), &chdir),
+        raw_env: raw_env(r)?,
+        preload_app: flag(r, "preload_app"),
+        sendfile: sendfile(r.get("sendfile"), env),
+        proc_name: string(r, "proc_name").map(String::from),
+        default_proc_name: string(r, "default_proc_name").unwrap_or("gunicorn").into(),
+        loglevel: loglevel(r)?,
+        errorlog: log_target(string(r, "errorlog"), LogTarget::Stderr, &chdir)
+            .unwrap_or(LogTarget::Stderr),
+        accesslog: log_target(string(r, "accesslog"), LogTarget::Stdout, &chdir),
+        access_log_format: string(r, "access_log_format").unwrap_or_default().into(),
+        capture_output: flag(r, "capture_output"),
+        forwarded_allow_ips: allow_ips(r, "forwarded_allow_ips")?,
+        proxy_allow_ips: allow_ips(r, "proxy_allow_ips")?,
+        proxy_protocol: proxy_protocol(r),
+        secure_scheme_headers: secure_scheme_headers(r),
+        forwarder_headers: list(r, "forwarder_headers")
+            .iter()
+            .map(|h| h.to_uppercase())
+            .collect(),
+        header_map: header_map(r),
+        permit_obsolete_folding: flag(r, "permit_obsolete_folding"),
+        strip_header_spaces: flag(r, "strip_header_spaces"),
+        permit_unconventional_http_method: flag(r, "permit_unconventional_http_method"),
+        permit_unconventional_http_version: flag(r, "permit_unconventional_http_version"),
+        casefold_http_method: flag(r, "casefold_http_method"),
+        umask: u32::try_from(int(r, "umask")).map_err(|_| {
+            invalid(
+                setting("umask"),
+                &int(r, "umask").to_string(),
+                "too large".into(),
+            )
+        })?,
+        header_timeout: Duration::from_secs(at_least_one(r, "header_timeout")? as u64),
+        chdir,
+    })
+}
+
+/// `limit_request_line`: 0 is unlimited; negative or at least 8190 means 8190.
+pub fn limit_request_line(n: i64) -> usize {
+    match usize::try_from(n) {
+        Ok(n) if n < MAX_REQUEST_LINE => n,
+        _ => MAX_REQUEST_LINE,
+    }
+}
+
+/// `limit_request_fields`: 0, negative or above 32768 means 32768.
+pub fn limit_request_fields(n: i64) -> usize {
+    match usize::try_from(n) {
+        Ok(n) if n > 0 && n <= MAX_HEADERS => n,
+        _ => MAX_HEADERS,
+    }
+}
+
+/// `limit_request_field_size`: 0 or negative means 8190 (not unlimited, whatever the docs say).
+pub fn limit_request_field_size(n: i64) -> usize {
+    match usize::try_from(n) {
+        Ok(n) if n > 0 => n,
+        _ => DEFAULT_MAX_HEADERFIELD_SIZE,
+    }
+}
+
+fn int(r: &Resolved, name: &str) -> i64 {
+    match r.get(name) {
+        Value::Int(n) => *n,
+        Value::Bool(b) => i64::from(*b),
+        _ => 0,
+    }
+}
+
+fn flag(r: &Resolved, name: &str) -> bool {
+    matches!(r.get(name), Value::Bool(true))
+}
+
+fn string<'r>(r: &'r Resolved, name: &str) -> Option<&'r str> {
+    match r.get(name) {
+        Value::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn list<'r>(r: &'r Resolved, name: &str) -> &'r [String] {
+    match r.get(name) {
+        Value::List(items) => items,
+        _ => &[],
+    }
+}
+
+fn seconds(r: &Resolved, name: &str) -> Duration {
+    Duration::from_secs(int(r, name).max(0) as u64)
+}
+
+fn at_least_one(r: &Resolved, name: &str) -> Result<usize, ConfigError> {
+    match int(r, name) {
+        n if n >= 1 => Ok(n as usize),
+        n => Err(invalid(
+            setting(name),
+            &n.to_string(),
+            "must be at least 1".into(),
+        )),
+    }
+}
+
+/// Only `sync` exists so far; Gunicorn turns `sync` with `threads > 1` into `gthread`.
+fn worker_class(r: &Resolved) -> Result<WorkerClass, ConfigError> {
+    let class = string(r, "worker_class").unwrap_or("None");
+    let unsupported = |why: &str| ConfigError::UnsupportedValue {
+        setting: "worker_class".into(),
+        value: class.into(),
+        why: why.into(),
+    };
+    if class != "sync" && !class.ends_with("SyncWorker") {
+        return Err(unsupported("only the sync worker exists so far"));
+    }
+    if int(r, "threads") > 1 {
+        return Err(unsupported(
+            "sync with threads > 1 is Gunicorn's gthread worker, which does not exist yet",
+        ));
+    }
+    Ok(WorkerClass::Sync)
+}
+
+fn pythonpath(value: Option<&str>, chdir: &Path) -> Vec<PathBuf> {
+    let dirs = value
+        .unwrap_or("")
+        .split(',')
+        .filter(|d| !d.trim().is_empty());
+    dirs.map(|d| absolute(chdir, Path::new(d.trim()))).collect()
+}
+
+fn raw_env(r: &Resolved) -> Result<Vec<(String, String)>, ConfigError> {
+    let parse = |entry: &String| match entry.split_once('=') {
+        Some((key, value)) => Ok((key.to_string(), value.to_string())),
+        None => Err(invalid(
+            setting("raw_env"),
+            entry,
+            "expected KEY=VALUE".into(),
+        )),
+    };
+    list(r, "raw_env").iter().map(parse).collect()
+}
+
+/// `--no-sendfile` turns it off; otherwise `$SENDFILE` (`y`, `1`, `yes`, `true`) decides when
+/// set, and it is on by default. (Gunicorn also turns it off for `sendfile = True` in a config
+/// file — any non-None value — which gunicorn-rs does not copy.)
+fn sendfile(value: &Value, env: &Env) -> bool {
+    match (value, env.get("SENDFILE")) {
+        (Value::Bool(on), _) => *on,
+        (_, Some(var)) => matches!(var.to_lowercase().as_str(), "y" | "1" | "yes" | "true"),
+        _ => true,
+    }
+}
+
+/// Gunicorn quietly falls back to `info` for an unknown level; gunicorn-rs says so instead.
+fn loglevel(r: &Resolved) -> Result<LogLevel, ConfigError> {
+    let level = string(r, "loglevel").unwrap_or("info");
+    Ok(match level.to_lowercase().as_str() {
+        "debug" => LogLevel::Debug,
+        "info" => LogLevel::Info,
+        "warning" => LogLevel::Warning,
+        "error" => LogLevel::Error,
+        "critical" => LogLevel::Critical,
+        _ => {
+            let reason = "expected debug, info, warning, error or critical".into();
+            return Err(invalid(setting("loglevel"), level, reason));
+        }
+    })
+}
+
+/// `-` is the process's own stream; a path is made absolute against `chdir` (where Gunicorn
+/// would open it); `None` (or empty) is no log.
+fn log_target(value: Option<&str>, dash: LogTarget, chdir: &Path) -> Option<LogTarget> {
+    match value? {
+        "" => None,
+        "-" => Some(dash),
+        path => Some(LogTarget::File(absolute(chdir, Path::new(path)))),
+    }
+}
+
+fn allow_ips(r: &Resolved, name: &str) -> Result<AllowIps, ConfigError> {
+    let entries = list(r, name);
+    AllowIps::parse(entries).map_err(|reason| invalid(setting(name), &entries.join(","), reason))
+}
+
+fn proxy_protocol(r: &Resolved) -> ProxyProtocol {
+    match string(r, "proxy_protocol") {
+        Some("v1") => ProxyProtocol::V1,
+        Some("v2") => ProxyProtocol::V2,
+        Some("auto") => ProxyProtocol::Auto,
+        _ => ProxyProtocol::Off,
+    }
+}
+
+fn secure_scheme_headers(r: &Resolved) -> Vec<(String, String)> {
+    match r.get("secure_scheme_headers") {
+        Value::Map(pairs) => pairs
+            .iter()
+            .map(|(k, v)| (k.to_uppercase(), v.clone()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn header_map(r: &Resolved) -> HeaderMap {
+    match string(r, "header_map") {
+        Some("refuse") => HeaderMap::Refuse,
+        Some("dangerous") => HeaderMap::Dangerous,
+        _ => HeaderMap::Drop,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_limits_clamp_like_gunicorn() {
+        assert_eq!(limit_request_line(0), 0);
+        assert_eq!(limit_request_line(100), 100);
+        assert_eq!(limit_request_line(8189), 8189);
+        assert_eq!(limit_request_line(8190), 8190);
+        assert_eq!(limit_request_line(100_000), 8190);
+        assert_eq!(limit_request_line(-1), 8190);
+        assert_eq!(limit_request_fields(0), 32768);
+        assert_eq!(limit_request_fields(-5), 32768);
+        assert_eq!(limit_request_fields(40_000), 32768);
+        assert_eq!(limit_request_fields(32768), 32768);
+        assert_eq!(limit_request_fields(10), 10);
+        assert_eq!(limit_request_field_size(0), 8190);
+        assert_eq!(limit_request_field_size(-1), 8190);
+        assert_eq!(limit_request_field_size(20_000), 20_000);
+    }
+
+    #[test]
+    fn sendfile_env() {
+        let env = |v: &str| Env::from([("SENDFILE".to_string(), v.to_string())]);
+        assert!(sendfile(&Value::None, &Env::new()));
+        assert!(sendfile(&Value::None, &env("Yes")));
+        assert!(!sendfile(&Value::None, &env("0")));
+        assert!(!sendfile(&Value::Bool(false), &env("1")));
+    }
+
+    #[test]
+    fn log_targets() {
+        let chdir = Path::new("/srv");
+        assert_eq!(
+            log_target(Some("-"), LogTarget::Stderr, chdir),
+            Some(LogTarget::Stderr)
+        );
+        assert_eq!(
+            log_target(Some("-"), LogTarget::Stdout, chdir),
+            Some(LogTarget::Stdout)
+        );
+        assert_eq!(
+            log_target(Some("log/a.log"), LogTarget::Stdout, chdir),
+            Some(LogTarget::File("/srv/log/a.log".into()))
+        );
+        assert_eq!(log_target(None, LogTarget::Stdout, chdir), None);
+    }
+
+    #[test]
+    fn pythonpath_is_comma_separated_relative_to_chdir() {
+        let dirs = pythonpath(Some("lib, /opt/x,"), Path::new("/srv"));
+        assert_eq!(dirs, [PathBuf::from("/srv/lib"), PathBuf::from("/opt/x")]);
+    }
+}

@@ -1,0 +1,506 @@
+//! Gunicorn's loading order (`gunicorn/app/base.py`, `Application.load_config`), step by step:
+//! parse the command line; defaults (some from the environment); the positional APP_MODULE as
+//! `default_proc_name`; the config file (`-c` on the command line, else `-c` in
+//! `GUNICORN_CMD_ARGS`, else `./gunicorn.conf.py` if it exists); then every option of
+//! `GUNICORN_CMD_ARGS`; then every option of the command line. Each later source overrides.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use super::cli::{self, Args, Parsed, PROG};
+use super::pyfile::{self, Location};
+use super::resolved::{setting, Resolved};
+use super::value::{Env, Value};
+use super::{high, Command, ConfigError};
+
+/// [`super::load`] with the environment and working directory passed in (so tests need not
+/// touch the process's). `cwd` is where `./gunicorn.conf.py` and relative paths are looked for.
+pub fn load_from(args: Vec<OsString>, env: &Env, cwd: &Path) -> Result<Command, ConfigError> {
+    let argv = match cli::parse(args)? {
+        Parsed::Args(argv) => argv,
+        Parsed::Help(text) => return Ok(Command::Help(text)),
+        Parsed::Version(text) => return Ok(Command::Version(text)),
+    };
+    let env_args = match env_args(env)? {
+        Parsed::Args(env_args) => env_args,
+        Parsed::Help(text) => return Ok(Command::Help(text)),
+        Parsed::Version(text) => return Ok(Command::Version(text)),
+    };
+    let mut resolved = Resolved::defaults(env, cwd)?;
+    let app_uri = argv.positionals.first().cloned();
+    if let Some(app) = &app_uri {
+        resolved.set(setting("default_proc_name"), Value::Str(app.clone()))?;
+    }
+    let config_file = config_location(&argv, &env_args, cwd);
+    if let Some(location) = &config_file {
+        for (setting, value) in pyfile::read(location, cwd)? {
+            resolved.set(setting, value)?;
+        }
+    }
+    for (setting, value) in env_args.values.into_iter().chain(argv.values) {
+        resolved.set(setting, value)?;
+    }
+    command(resolved, app_uri, config_file, env)
+}
+
+/// `GUNICORN_CMD_ARGS`, split like `shlex.split` and parsed like the command line.
+fn env_args(env: &Env) -> Result<Parsed, ConfigError> {
+    let Some(line) = env.get("GUNICORN_CMD_ARGS") else {
+        return Ok(Parsed::Args(Args::default()));
+    };
+    let words = shlex::split(line).ok_or_else(|| {
+        ConfigError::Usage(format!(
+            "GUNICORN_CMD_ARGS: cannot split {line:?} (unbalanced quotes?)"
+        ))
+    })?;
+    let args = std::iter::once(PROG.to_string())
+        .chain(words)
+        .map(OsString::from)
+        .collect();
+    cli::parse(args).map_err(|err| match err {
+        ConfigError::Usage(message) => ConfigError::Usage(format!("GUNICORN_CMD_ARGS: {message}")),
+        other => other,
+    })
+}
+
+/// Which config file to read, if any.
+fn config_location(argv: &Args, env_args: &Args, cwd: &Path) -> Option<Location> {
+    let given = argv.get("config").or_else(|| env_args.get("config"));
+    if let Some(Value::Str(config)) = given {
+        return Some(Location::parse(config.trim(), cwd));
+    }
+    let default = cwd.join("gunicorn.conf.py");
+    default.exists().then_some(Location::File(default))
+}
+
+/// The app (positional, else `wsgi_app`), the `Config`, and what was asked for.
+fn command(
+    resolved: Resolved,
+    app_uri: Option<String>,
+    file: Option<Location>,
+    env: &Env,
+) -> Result<Command, ConfigError> {
+    let app_uri = match (app_uri, resolved.get("wsgi_app")) {
+        (Some(app), _) => app,
+        (None, Value::Str(app)) if !app.is_empty() => app.clone(),
+        _ => return Err(ConfigError::NoApp),
+    };
+    let config_file = match file {
+        Some(Location::File(path)) => Some(path),
+        _ => None::<PathBuf>,
+    };
+    let config = Box::new(high::config(&resolved, app_uri, config_file, env)?);
+    Ok(if resolved.get("print_config") == &Value::Bool(true) {
+        Command::PrintConfig(config, resolved.render())
+    } else if resolved.get("check_config") == &Value::Bool(true) {
+        Command::CheckConfig(config)
+    } else {
+        Command::Serve(config)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{AllowIps, Config, HeaderMap, LogTarget, ProxyProtocol, WorkerClass};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    /// A fresh directory to be `cwd`, removed afterwards.
+    struct Dir(PathBuf);
+
+    impl Dir {
+        fn new() -> Dir {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let path =
+                std::env::temp_dir().join(format!("gunicorn-rs-config-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&path).expect("temp dir");
+            Dir(path)
+        }
+
+        fn write(&self, name: &str, text: &str) -> &Dir {
+            std::fs::write(self.0.join(name), text).expect("write test file");
+            self
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn run(dir: &Dir, env: &Env, args: &[&str]) -> Result<Command, ConfigError> {
+        pyo3::Python::initialize();
+        let args = std::iter::once(PROG)
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect();
+        load_from(args, env, &dir.0)
+    }
+
+    fn serve(dir: &Dir, env: &Env, args: &[&str]) -> Config {
+        match run(dir, env, args) {
+            Ok(Command::Serve(config)) => *config,
+            other => panic!("expected a config to serve, got {other:?}"),
+        }
+    }
+
+    fn error(dir: &Dir, env: &Env, args: &[&str]) -> String {
+        match run(dir, env, args) {
+            Err(err) => err.to_string(),
+            Ok(other) => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn file_then_env_var_then_command_line() {
+        let dir = Dir::new();
+        dir.write(
+            "gunicorn.conf.py",
+            "workers = 2\ntimeout = 5\nbind = '0.0.0.0:1'\n",
+        );
+        let cmd_args = env(&[("GUNICORN_CMD_ARGS", "-w 3 --timeout 6")]);
+        assert_eq!(serve(&dir, &Env::new(), &["app"]).workers, 2);
+        assert_eq!(serve(&dir, &cmd_args, &["app"]).workers, 3);
+        let config = serve(&dir, &cmd_args, &["app", "-w", "4"]);
+        assert_eq!(
+            (config.workers, config.timeout),
+            (4, Some(Duration::from_secs(6)))
+        );
+        assert_eq!(config.bind, ["0.0.0.0:1"]);
+        assert_eq!(config.config_file, Some(dir.0.join("gunicorn.conf.py")));
+    }
+
+    #[test]
+    fn defaults_and_env_defaults() {
+        let dir = Dir::new();
+        let config = serve(&dir, &Env::new(), &["app:wsgi"]);
+        assert_eq!(
+            (config.bind.as_slice(), config.workers),
+            (&["127.0.0.1:8000".to_string()][..], 1)
+        );
+        assert_eq!(
+            (config.app_uri.as_deref(), config.proc_name()),
+            (Some("app:wsgi"), "app:wsgi")
+        );
+        assert_eq!(
+            (config.chdir.as_path(), config.config_file.as_ref()),
+            (dir.0.as_path(), None)
+        );
+        assert_eq!(
+            (config.errorlog, config.accesslog),
+            (LogTarget::Stderr, None)
+        );
+        assert!(config.sendfile);
+        let paas = env(&[
+            ("PORT", "5000"),
+            ("WEB_CONCURRENCY", "3"),
+            ("SENDFILE", "no"),
+        ]);
+        let config = serve(&dir, &paas, &["app"]);
+        assert_eq!(
+            (config.bind.as_slice(), config.workers),
+            (&["0.0.0.0:5000".to_string()][..], 3)
+        );
+        assert!(!config.sendfile);
+        assert_eq!(serve(&dir, &paas, &["app", "-b", ":9"]).bind, [":9"]);
+    }
+
+    #[test]
+    fn normalisations() {
+        let dir = Dir::new();
+        let args = [
+            "app",
+            "-t",
+            "0",
+            "--access-logfile",
+            "-",
+            "--error-logfile",
+            "err.log",
+            "-m",
+            "0027",
+            "--limit-request-line",
+            "9000",
+            "--limit-request-fields",
+            "0",
+            "--limit-request-field_size",
+            "0",
+            "--forwarded-allow-ips",
+            "10.0.0.0/8, ::1",
+            "--proxy-protocol",
+            "--header-map",
+            "REFUSE",
+        ];
+        let config = serve(&dir, &Env::new(), &args);
+        assert_eq!(config.timeout, None);
+        assert_eq!(config.accesslog, Some(LogTarget::Stdout));
+        assert_eq!(config.errorlog, LogTarget::File(dir.0.join("err.log")));
+        assert_eq!(config.umask, 0o27);
+        assert_eq!(
+            (
+                config.limit_request_line,
+                config.limit_request_fields,
+                config.limit_request_field_size
+            ),
+            (8190, 32768, 8190)
+        );
+        assert!(config
+            .forwarded_allow_ips
+            .allows(Some("10.9.9.9".parse().expect("ip"))));
+        assert!(!config
+            .forwarded_allow_ips
+            .allows(Some("11.0.0.1".parse().expect("ip"))));
+        assert_eq!(
+            (config.proxy_protocol, config.header_map),
+            (ProxyProtocol::Auto, HeaderMap::Refuse)
+        );
+        assert_eq!(
+            serve(&dir, &Env::new(), &["app", "--limit-request-line", "0"]).limit_request_line,
+            0
+        );
+        assert_eq!(
+            serve(&dir, &env(&[("FORWARDED_ALLOW_IPS", "*")]), &["app"]).forwarded_allow_ips,
+            AllowIps::Any
+        );
+        assert!(error(&dir, &Env::new(), &["app", "-w", "0"]).contains("workers"));
+        assert!(error(
+            &dir,
+            &Env::new(),
+            &["app", "--forwarded-allow-ips", "10.0.0.1/8"]
+        )
+        .contains("forwarded_allow_ips"));
+    }
+
+    #[test]
+    fn config_file_values_from_python() {
+        let dir = Dir::new();
+        dir.write(
+            "gunicorn.conf.py",
+            concat!(
+                "import os\n",
+                "wsgi_app = 'site:app'\n",
+                "chdir = os.path.dirname(__file__)\n",
+                "preload_app = 'true'\n",
+                "raw_env = ['A=1', 'B=x=y']\n",
+                "umask = '0o22'\n",
+                "secure_scheme_headers = {'x-proto': 'https'}\n",
+                "forwarder_headers = 'script_name'\n",
+                "Workers = 'ignored: not a setting name'\n",
+            ),
+        );
+        let config = serve(&dir, &Env::new(), &[]);
+        assert_eq!(
+            (config.app_uri.as_deref(), config.proc_name()),
+            (Some("site:app"), "gunicorn")
+        );
+        assert_eq!(config.chdir, dir.0);
+        assert!(config.preload_app);
+        assert_eq!(
+            config.raw_env,
+            [("A".into(), "1".into()), ("B".into(), "x=y".into())]
+        );
+        assert_eq!(config.umask, 0o22);
+        assert_eq!(
+            config.secure_scheme_headers,
+            [("X-PROTO".into(), "https".into())]
+        );
+        assert_eq!(config.forwarder_headers, ["SCRIPT_NAME"]);
+    }
+
+    #[test]
+    fn where_the_config_file_comes_from() {
+        let dir = Dir::new();
+        dir.write("a.py", "workers = 2\n")
+            .write("b.conf", "workers = 3\n");
+        assert_eq!(serve(&dir, &Env::new(), &["app", "-c", "a.py"]).workers, 2);
+        assert_eq!(
+            serve(&dir, &Env::new(), &["app", "--config", "file:b.conf"]).workers,
+            3
+        );
+        assert_eq!(
+            serve(&dir, &env(&[("GUNICORN_CMD_ARGS", "-c b.conf")]), &["app"]).workers,
+            3
+        );
+        assert_eq!(
+            serve(
+                &dir,
+                &env(&[("GUNICORN_CMD_ARGS", "-c b.conf")]),
+                &["app", "-c", "a.py"]
+            )
+            .workers,
+            2
+        );
+        let missing = error(&dir, &Env::new(), &["app", "-c", "nope.py"]);
+        assert!(
+            missing.contains("nope.py") && missing.contains("doesn't exist"),
+            "{missing}"
+        );
+    }
+
+    #[test]
+    fn python_module_config() {
+        let dir = Dir::new();
+        let module = format!("gunicorn_rs_test_conf_{}", std::process::id());
+        dir.write(&format!("{module}.py"), "workers = 5\n");
+        assert_eq!(
+            serve(
+                &dir,
+                &Env::new(),
+                &["app", "-c", &format!("python:{module}")]
+            )
+            .workers,
+            5
+        );
+        let missing = error(
+            &dir,
+            &Env::new(),
+            &["app", "-c", "python:no_such_module_here"],
+        );
+        assert!(missing.contains("ModuleNotFoundError"), "{missing}");
+    }
+
+    #[test]
+    fn a_config_file_that_raises() {
+        let dir = Dir::new();
+        dir.write("gunicorn.conf.py", "workers = 1 / 0\n");
+        let message = error(&dir, &Env::new(), &["app"]);
+        assert!(
+            message.ends_with("gunicorn.conf.py: ZeroDivisionError: division by zero"),
+            "{message}"
+        );
+        dir.write("gunicorn.conf.py", "workers = (\n");
+        assert!(error(&dir, &Env::new(), &["app"]).contains("SyntaxError"));
+    }
+
+    #[test]
+    fn unsupported_settings_refused_from_every_source() {
+        let dir = Dir::new();
+        let refused = "setting 'reload' is not supported yet by gunicorn-rs";
+        assert_eq!(error(&dir, &Env::new(), &["app", "--reload"]), refused);
+        assert_eq!(
+            error(&dir, &env(&[("GUNICORN_CMD_ARGS", "--reload")]), &["app"]),
+            refused
+        );
+        dir.write("gunicorn.conf.py", "reload = True\n");
+        assert_eq!(error(&dir, &Env::new(), &["app"]), refused);
+        dir.write(
+            "gunicorn.conf.py",
+            "reload = False\ndirty_workers = 0\nkeyfile = None\n",
+        );
+        assert_eq!(
+            serve(&dir, &Env::new(), &["app", "--dirty-workers", "0"]).workers,
+            1
+        );
+        dir.write(
+            "gunicorn.conf.py",
+            "def post_fork(server, worker):\n    pass\n",
+        );
+        assert_eq!(
+            error(&dir, &Env::new(), &["app"]),
+            "setting 'post_fork' is not supported yet by gunicorn-rs"
+        );
+        dir.write("gunicorn.conf.py", "workers = 2\n");
+        assert!(error(
+            &dir,
+            &Env::new(),
+            &["app", "-c", "gunicorn.conf.py", "--daemon"]
+        )
+        .contains("'daemon'"));
+    }
+
+    #[test]
+    fn worker_classes() {
+        let dir = Dir::new();
+        assert_eq!(
+            serve(&dir, &Env::new(), &["app", "-k", "sync", "--threads", "1"]).worker_class,
+            WorkerClass::Sync
+        );
+        assert!(error(&dir, &Env::new(), &["app", "-k", "gevent"])
+            .contains("worker_class = \"gevent\" is not supported yet"));
+        assert!(error(&dir, &Env::new(), &["app", "--threads", "4"]).contains("gthread"));
+    }
+
+    #[test]
+    fn bad_values() {
+        let dir = Dir::new();
+        let bad = error(&dir, &Env::new(), &["app", "--workers", "two"]);
+        assert_eq!(bad, "Invalid value for workers: two: invalid int value");
+        assert!(error(&dir, &Env::new(), &["app", "--log-level", "loud"])
+            .starts_with("Invalid value for loglevel: loud"));
+        assert!(error(&dir, &Env::new(), &["app", "--chdir", "nowhere"])
+            .contains("can't chdir to 'nowhere'"));
+        dir.write("gunicorn.conf.py", "timeout = 1.5\n");
+        assert_eq!(
+            error(&dir, &Env::new(), &["app"]),
+            "Invalid value for timeout: 1.5: not an integer: 1.5"
+        );
+        dir.write("gunicorn.conf.py", "preload_app = 'yes'\n");
+        assert!(error(&dir, &Env::new(), &["app"]).contains("Invalid boolean: yes"));
+        dir.write("gunicorn.conf.py", "umask = '0022'\n");
+        assert!(error(&dir, &Env::new(), &["app"]).starts_with("Invalid value for umask"));
+        dir.write("gunicorn.conf.py", "");
+        assert!(error(&dir, &Env::new(), &["app", "-e", "NOEQUALS"]).contains("KEY=VALUE"));
+        assert!(
+            error(&dir, &env(&[("GUNICORN_CMD_ARGS", "--bind 'x")]), &["app"])
+                .contains("GUNICORN_CMD_ARGS")
+        );
+        assert!(matches!(
+            run(&dir, &Env::new(), &["app", "--nope"]),
+            Err(ConfigError::Usage(_))
+        ));
+    }
+
+    #[test]
+    fn commands() {
+        let dir = Dir::new();
+        assert!(matches!(
+            run(&dir, &Env::new(), &[]),
+            Err(ConfigError::NoApp)
+        ));
+        assert!(matches!(
+            run(&dir, &Env::new(), &["--print-config"]),
+            Err(ConfigError::NoApp)
+        ));
+        assert!(matches!(
+            run(&dir, &Env::new(), &["app", "--check-config"]),
+            Ok(Command::CheckConfig(_))
+        ));
+        assert!(matches!(
+            run(&dir, &Env::new(), &["--help"]),
+            Ok(Command::Help(_))
+        ));
+        assert!(matches!(
+            run(&dir, &env(&[("GUNICORN_CMD_ARGS", "-v")]), &["app"]),
+            Ok(Command::Version(_))
+        ));
+        let Ok(Command::PrintConfig(_, text)) =
+            run(&dir, &Env::new(), &["app", "--print-config", "-w", "2"])
+        else {
+            panic!("--print-config prints")
+        };
+        assert!(
+            text.lines()
+                .any(|l| l == "workers                            = 2"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l == "default_proc_name                  = app"),
+            "{text}"
+        );
+        assert!(
+            text.lines()
+                .any(|l| l == "print_config                       = True"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,225 @@
+//! Field lines → (NAME, value) pairs, shared by the header section and the chunked trailer
+//! section (RFC 9112 §5, §7.1.2). Knows limits and syntax; what a field *means* (framing,
+//! scheme, `_` policy, forbidden trailers) is the caller's, through the `accept` callback.
+//!
+//! Per line the order is: field count, line size, then syntax. Checking sizes first makes the
+//! outcome the same whether the section arrives whole or a byte at a time: an oversized line
+//! is refused before its end is seen (Gunicorn checks the size last, after the syntax).
+
+use super::error::ParseError;
+use super::repr::latin1;
+use memchr::memmem;
+
+/// Limits shared by heads and trailers, normalised like Gunicorn's `Message.__init__`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Request-line bytes; never 0 here (0 = "unlimited" is capped at `max_head`).
+    pub line: usize,
+    pub fields: usize,
+    pub field_size: usize,
+    /// `fields * (field_size + 2) + 4`: the most a field section may buffer.
+    pub max_head: usize,
+}
+
+impl Limits {
+    pub(crate) fn new(line: usize, fields: usize, field_size: usize) -> Limits {
+        const MAX_REQUEST_LINE: usize = 8190;
+        const MAX_HEADERS: usize = 32768;
+        const DEFAULT_FIELD_SIZE: usize = 8190;
+        let fields = if fields == 0 || fields > MAX_HEADERS {
+            MAX_HEADERS
+        } else {
+            fields
+        };
+        let field_size = if field_size == 0 {
+            DEFAULT_FIELD_SIZE
+        } else {
+            field_size
+        };
+        let max_head = fields * (field_size + 2) + 4;
+        let line = match line {
+            0 => max_head,
+            n => n.min(MAX_REQUEST_LINE),
+        };
+        Limits {
+            line,
+            fields,
+            field_size,
+            max_head,
+        }
+    }
+}
+
+/// Syntax switches for field lines.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Syntax {
+    pub strip_header_spaces: bool,
+    pub permit_obsolete_folding: bool,
+}
+
+/// Whether a field section was parsed to its end or stopped at an incomplete line.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Progress {
+    Complete,
+    Incomplete,
+}
+
+/// RFC 9110 §5.6.2 tchar.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// RFC 9110 §5.5: CTLs other than HTAB are not allowed in a field value (obs-text is).
+fn is_forbidden_in_value(b: u8) -> bool {
+    (b < 0x20 && b != b'\t') || b == 0x7f
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// A line and whether its CRLF has been seen.
+struct Line<'a> {
+    bytes: &'a [u8],
+    complete: bool,
+}
+
+impl Line<'_> {
+    /// The least this line will cost, CRLF included (a trailing CR may be half a CRLF).
+    fn min_size(&self) -> usize {
+        let cr = usize::from(!self.complete && self.bytes.ends_with(b"\r"));
+        self.bytes.len() - cr + 2
+    }
+}
+
+/// Split on CRLF (RFC 9112 §2.2); with `complete == false` the last piece is unterminated.
+fn split_lines(section: &[u8], complete: bool) -> Vec<Line<'_>> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for idx in memmem::find_iter(section, b"\r\n") {
+        lines.push(Line {
+            bytes: &section[start..idx],
+            complete: true,
+        });
+        start = idx + 2;
+    }
+    lines.push(Line {
+        bytes: &section[start..],
+        complete,
+    });
+    lines
+}
+
+/// Parse a field section. `section` is everything before the blank line when `complete`,
+/// or all bytes so far when not (then parsing stops at the unterminated line, after checking
+/// its size). Each field goes to `accept(NAME, value)` in wire order.
+pub(crate) fn parse_fields(
+    section: &[u8],
+    complete: bool,
+    limits: &Limits,
+    syntax: Syntax,
+    accept: &mut dyn FnMut(String, Vec<u8>) -> Result<(), ParseError>,
+) -> Result<Progress, ParseError> {
+    let lines = split_lines(section, complete);
+    let mut i = 0;
+    let mut count = 0;
+    while i < lines.len() {
+        // Fields dropped by `header_map` still count (they were buffered all the same).
+        if count >= limits.fields {
+            return Err(ParseError::LimitRequestHeaders(
+                "limit request headers fields",
+            ));
+        }
+        let first = &lines[i];
+        i += 1;
+        let size = first.min_size();
+        check_field_size(size, limits)?;
+        if !first.complete {
+            return Ok(Progress::Incomplete);
+        }
+        let (name, colon) = field_name(first.bytes, syntax)?;
+        let mut value = trim_ows(&first.bytes[colon + 1..]).to_vec();
+        if !fold_continuations(&lines, &mut i, &name, &mut value, size, limits, syntax)? {
+            return Ok(Progress::Incomplete);
+        }
+        // An empty unterminated line may still become a continuation line.
+        if lines
+            .get(i)
+            .is_some_and(|l| !l.complete && l.bytes.is_empty())
+        {
+            return Ok(Progress::Incomplete);
+        }
+        let value = trim_ows(&value).to_vec();
+        // RFC 9110 §5.5: CR, LF and NUL MUST be refused; other CTLs too (Gunicorn 27).
+        if value.iter().any(|&b| is_forbidden_in_value(b)) {
+            return Err(ParseError::InvalidHeader(name));
+        }
+        count += 1;
+        accept(name, value)?;
+    }
+    Ok(Progress::Complete)
+}
+
+/// RFC 9112 §5.2: obs-fold lines after `lines[*i - 1]` are refused, or (when permitted)
+/// joined to `value` with one SP, counting toward the field's size. `false` if incomplete.
+fn fold_continuations(
+    lines: &[Line<'_>],
+    i: &mut usize,
+    name: &str,
+    value: &mut Vec<u8>,
+    mut size: usize,
+    limits: &Limits,
+    syntax: Syntax,
+) -> Result<bool, ParseError> {
+    while let Some(next) = lines
+        .get(*i)
+        .filter(|l| l.bytes.starts_with(b" ") || l.bytes.starts_with(b"\t"))
+    {
+        if !syntax.permit_obsolete_folding {
+            return Err(ParseError::ObsoleteFolding(name.to_string()));
+        }
+        size += next.min_size();
+        check_field_size(size, limits)?;
+        if !next.complete {
+            return Ok(false);
+        }
+        value.push(b' ');
+        value.extend_from_slice(trim_ows(next.bytes));
+        *i += 1;
+    }
+    Ok(true)
+}
+
+fn check_field_size(size: usize, limits: &Limits) -> Result<(), ParseError> {
+    if size > limits.field_size {
+        return Err(ParseError::LimitRequestHeaders(
+            "limit request headers fields size",
+        ));
+    }
+    Ok(())
+}
+
+/// The upper-cased field name of a line and where its colon is (RFC 9112 §5.1: no whitespace before the colon,
+/// the name is a token).
+fn field_name(line: &[u8], syntax: Syntax) -> Result<(String, usize), ParseError> {
+    let colon = match line.iter().position(|&b| b == b':') {
+        Some(pos) if pos > 0 => pos,
+        _ => return Err(ParseError::InvalidHeader(latin1(line))),
+    };
+    let mut name = &line[..colon];
+    if syntax.strip_header_spaces {
+        while let [rest @ .., b' ' | b'\t'] = name {
+            name = rest;
+        }
+    }
+    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+        return Err(ParseError::InvalidHeaderName(latin1(name)));
+    }
+    Ok((latin1(name).to_ascii_uppercase(), colon))
+}

@@ -1,0 +1,474 @@
+//! Gunicorn's HTTP/1 request corpus (`tests/requests/`), checked against what gunicorn 27.0.1's
+//! own parser produced (`expected.json`), with the bytes fed whole, line by line, byte by byte
+//! and in seeded random splits. The parser is driven like a server drives it: buffer, parse a
+//! head, decode its body, go on with the next request until one must close.
+
+use gunicorn_rs::config::{HeaderMap, ProxyProtocol};
+use gunicorn_rs::http::{
+    head_eof, parse_head, BodyDecoder, ParseError, ParserConfig, PeerTrust, RequestHead,
+};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+/// Valid fixtures whose body is shorter than its Content-Length: Gunicorn hands the app the
+/// truncated body; we refuse it at EOF (reliability.md §3 "never run the app on a truncated
+/// body"). The received bytes must still match Gunicorn's.
+const TRUNCATED_BODY: &[&str] = &["099.http"];
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/requests")
+}
+
+/// The `.http` → wire bytes conversion of `tests/requests/README.md`.
+fn wire_bytes(text: &[u8]) -> Vec<u8> {
+    let no_lf: Vec<u8> = text.iter().copied().filter(|&b| b != b'\n').collect();
+    let mut bytes = replace(&no_lf, b"\\r\\n", b"\r\n");
+    for (from, to) in [(&b"\\0"[..], &b"\0"[..]), (b"\\n", b"\n"), (b"\\t", b"\t")] {
+        bytes = replace(&bytes, from, to);
+    }
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 2..i + 4)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (
+            bytes[i..].starts_with(b"\\x"),
+            hex.and_then(|h| u8::from_str_radix(h, 16).ok()),
+        ) {
+            (true, Some(byte)) if hex.is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit())) => {
+                out.push(byte);
+                i += 4;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    assert!(
+        !out.contains(&b'\\'),
+        "a backslash escape survived the conversion"
+    );
+    out
+}
+
+fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The fixture's settings applied to Gunicorn's defaults, and the trust of a peer whose
+/// address is unknown (Gunicorn's test parser: PROXY allowed, forwarded only with `*`).
+fn settings(config: Option<&Value>) -> (ParserConfig, PeerTrust) {
+    let mut cfg = ParserConfig::default();
+    let mut trust = PeerTrust {
+        forwarded: false,
+        proxy: true,
+    };
+    let Some(Value::Object(map)) = config else {
+        return (cfg, trust);
+    };
+    for (key, value) in map {
+        let num = || {
+            value
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .expect("numeric setting")
+        };
+        let flag = || value.as_bool().expect("boolean setting");
+        match key.as_str() {
+            "limit_request_line" => cfg.limit_request_line = num(),
+            "limit_request_fields" => cfg.limit_request_fields = num(),
+            "limit_request_field_size" => cfg.limit_request_field_size = num(),
+            "permit_obsolete_folding" => cfg.permit_obsolete_folding = flag(),
+            "strip_header_spaces" => cfg.strip_header_spaces = flag(),
+            "permit_unconventional_http_method" => cfg.permit_unconventional_http_method = flag(),
+            "permit_unconventional_http_version" => cfg.permit_unconventional_http_version = flag(),
+            "casefold_http_method" => cfg.casefold_http_method = flag(),
+            "header_map" => {
+                cfg.header_map = match value.as_str() {
+                    Some("drop") => HeaderMap::Drop,
+                    Some("refuse") => HeaderMap::Refuse,
+                    Some("dangerous") => HeaderMap::Dangerous,
+                    other => panic!("header_map {other:?}"),
+                }
+            }
+            "proxy_protocol" => {
+                cfg.proxy_protocol = match value.as_str() {
+                    Some("v1") => ProxyProtocol::V1,
+                    Some("v2") => ProxyProtocol::V2,
+                    Some("auto") => ProxyProtocol::Auto,
+                    other => panic!("proxy_protocol {other:?}"),
+                }
+            }
+            "forwarded_allow_ips" => {
+                trust.forwarded = value
+                    .as_array()
+                    .is_some_and(|ips| ips.iter().any(|ip| ip == "*"))
+            }
+            other => panic!("fixture setting {other} not handled"),
+        }
+    }
+    (cfg, trust)
+}
+
+/// One request as the server saw it.
+#[derive(Debug)]
+struct Seen {
+    head: RequestHead,
+    body: Vec<u8>,
+    trailers: Vec<(String, Vec<u8>)>,
+}
+
+/// What a connection fed these pieces produced: the requests, then the error if any.
+#[derive(Debug)]
+struct Outcome {
+    requests: Vec<Seen>,
+    error: Option<ParseError>,
+    /// Body bytes of a request cut short by an error (for truncated-body fixtures).
+    partial_body: Vec<u8>,
+}
+
+/// Drive parse_head + BodyDecoder over `pieces` like a keep-alive connection would.
+fn serve(pieces: &[&[u8]], cfg: &ParserConfig, trust: PeerTrust) -> Outcome {
+    let mut feed = pieces.iter();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut out = Outcome {
+        requests: Vec::new(),
+        error: None,
+        partial_body: Vec::new(),
+    };
+    loop {
+        let first = out.requests.is_empty();
+        let head = loop {
+            match parse_head(&buf, cfg, trust, first) {
+                Ok(Some((head, used))) => {
+                    buf.drain(..used);
+                    break head;
+                }
+                Ok(None) => match feed.next() {
+                    Some(piece) => buf.extend_from_slice(piece),
+                    None => {
+                        out.error = head_eof(&buf);
+                        return out;
+                    }
+                },
+                Err(e) => {
+                    out.error = Some(e);
+                    return out;
+                }
+            }
+        };
+        let mut decoder = BodyDecoder::new(head.body, cfg);
+        let body = match read_body(&mut decoder, &mut buf, &mut feed) {
+            Ok(body) => body,
+            Err((e, partial)) => return fail(out, e, partial),
+        };
+        let must_close = head.must_close;
+        out.requests.push(Seen {
+            head,
+            body,
+            trailers: decoder.trailers().to_vec(),
+        });
+        if must_close {
+            return out;
+        }
+    }
+}
+
+/// Decode one body from `buf`, reading more pieces as needed; on error, the body so far.
+fn read_body<'a>(
+    decoder: &mut BodyDecoder,
+    buf: &mut Vec<u8>,
+    feed: &mut impl Iterator<Item = &'a &'a [u8]>,
+) -> Result<Vec<u8>, (ParseError, Vec<u8>)> {
+    let mut body = Vec::new();
+    while !decoder.is_done() {
+        let step = match decoder.decode(buf) {
+            Ok(step) => step,
+            Err(e) => return Err((e, body)),
+        };
+        body.extend_from_slice(&buf[step.data.clone()]);
+        buf.drain(..step.consumed);
+        if step.consumed == 0 && !decoder.is_done() {
+            match feed.next() {
+                Some(piece) => buf.extend_from_slice(piece),
+                None => decoder.eof().map_err(|e| (e, std::mem::take(&mut body)))?,
+            }
+        }
+    }
+    Ok(body)
+}
+
+fn fail(mut out: Outcome, e: ParseError, body: Vec<u8>) -> Outcome {
+    out.error = Some(e);
+    out.partial_body = body;
+    out
+}
+
+/// A tiny deterministic PRNG (xorshift64*), so random splits are reproducible.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// The ways of cutting the bytes into reads, each with a name for failure messages.
+fn chunkings(bytes: &[u8]) -> Vec<(String, Vec<&[u8]>)> {
+    let mut ways = vec![("whole".to_string(), vec![bytes])];
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for i in 0..bytes.len() {
+        if bytes[i] == b'\n' && i > 0 && bytes[i - 1] == b'\r' {
+            lines.push(&bytes[start..=i]);
+            start = i + 1;
+        }
+    }
+    lines.push(&bytes[start..]);
+    ways.push(("line by line".to_string(), lines));
+    ways.push(("byte by byte".to_string(), bytes.chunks(1).collect()));
+    for seed in 1..=5u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut pieces = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let n = (1 + rng.next() % 64) as usize;
+            let n = n.min(rest.len());
+            pieces.push(&rest[..n]);
+            rest = &rest[n..];
+        }
+        ways.push((format!("random seed {seed}"), pieces));
+    }
+    ways
+}
+
+fn latin1(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}
+
+fn pairs(list: &[(String, Vec<u8>)]) -> Vec<(String, String)> {
+    list.iter().map(|(n, v)| (n.clone(), latin1(v))).collect()
+}
+
+fn expected_pairs(value: &Value) -> Vec<(String, String)> {
+    let list = value.as_array().map(Vec::as_slice).unwrap_or_default();
+    list.iter()
+        .map(|pair| {
+            let s = |i: usize| {
+                pair[i]
+                    .as_str()
+                    .expect("header pair of strings")
+                    .to_string()
+            };
+            (s(0), s(1))
+        })
+        .collect()
+}
+
+/// Compare one request with its expectation; returns a description of the first difference.
+fn compare(seen: &Seen, want: &Value) -> Result<(), String> {
+    let h = &seen.head;
+    let text = |k: &str| want[k].as_str().unwrap_or_default().to_string();
+    let checks: [(&str, String, String); 6] = [
+        ("method", h.method.clone(), text("method")),
+        ("uri", h.uri.clone(), text("uri")),
+        ("path", h.path.clone(), text("path")),
+        ("query", h.query.clone(), text("query")),
+        ("fragment", h.fragment.clone(), text("fragment")),
+        ("body", latin1(&seen.body), text("body")),
+    ];
+    for (what, got, exp) in checks {
+        if got != exp {
+            return Err(format!("{what}: got {got:?}, want {exp:?}"));
+        }
+    }
+    let version = [u64::from(h.version.0), u64::from(h.version.1)];
+    let want_version: Vec<u64> = want["version"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_u64)
+        .collect();
+    if version[..] != want_version[..] {
+        return Err(format!("version: got {version:?}, want {want_version:?}"));
+    }
+    if pairs(&h.headers) != expected_pairs(&want["headers"]) {
+        return Err(format!(
+            "headers: got {:?}, want {}",
+            pairs(&h.headers),
+            want["headers"]
+        ));
+    }
+    if pairs(&seen.trailers) != expected_pairs(&want["trailers"]) {
+        return Err(format!(
+            "trailers: got {:?}, want {}",
+            pairs(&seen.trailers),
+            want["trailers"]
+        ));
+    }
+    compare_proxy(seen, &want["proxy_protocol_info"])
+}
+
+fn compare_proxy(seen: &Seen, want: &Value) -> Result<(), String> {
+    let got = seen.head.proxy.as_ref().map(|p| {
+        serde_json::json!({
+            "proxy_protocol": p.protocol, "client_addr": p.client_addr, "client_port": p.client_port,
+            "proxy_addr": p.proxy_addr, "proxy_port": p.proxy_port,
+        })
+    });
+    let want = if want.is_null() {
+        None
+    } else {
+        Some(want.clone())
+    };
+    if got != want {
+        return Err(format!("proxy: got {got:?}, want {want:?}"));
+    }
+    Ok(())
+}
+
+fn check_valid(name: &str, fixture: &Value, bytes: &[u8]) -> Vec<String> {
+    let (cfg, trust) = settings(fixture.get("config"));
+    let want = fixture["requests"].as_array().expect("requests list");
+    let mut failures = Vec::new();
+    for (how, pieces) in chunkings(bytes) {
+        let out = serve(&pieces, &cfg, trust);
+        let fail = |msg: String| format!("valid/{name} ({how}): {msg}");
+        let truncated = TRUNCATED_BODY.contains(&name);
+        match (&out.error, truncated) {
+            (None, false) => {}
+            (Some(_), true) if out.requests.is_empty() => {
+                let exp = want[0]["body"].as_str().unwrap_or_default();
+                if latin1(&out.partial_body) != exp {
+                    failures.push(fail("truncated body differs".into()));
+                }
+                continue;
+            }
+            (err, _) => {
+                failures.push(fail(format!(
+                    "error {err:?} (truncated-body fixture: {truncated})"
+                )));
+                continue;
+            }
+        }
+        if out.requests.len() != want.len() {
+            failures.push(fail(format!(
+                "{} requests, want {}",
+                out.requests.len(),
+                want.len()
+            )));
+            continue;
+        }
+        for (i, (seen, exp)) in out.requests.iter().zip(want).enumerate() {
+            if let Err(msg) = compare(seen, exp) {
+                failures.push(fail(format!("request {i}: {msg}")));
+            }
+        }
+    }
+    failures
+}
+
+/// Kind and status must match in every chunking; the message is checked on the whole feed
+/// (Gunicorn's own messages for limit errors depend on how much it had read).
+fn check_invalid(
+    name: &str,
+    fixture: &Value,
+    bytes: &[u8],
+    messages: &mut Vec<String>,
+) -> Vec<String> {
+    let (cfg, trust) = settings(fixture.get("config"));
+    let kind = fixture["exception"].as_str().expect("exception");
+    let status = fixture["http_status"].as_u64().map(|s| s as u16);
+    let mut failures = Vec::new();
+    for (how, pieces) in chunkings(bytes) {
+        let out = serve(&pieces, &cfg, trust);
+        let Some(err) = out.error else {
+            failures.push(format!("invalid/{name} ({how}): accepted, want {kind}"));
+            continue;
+        };
+        if err.kind() != kind || err.status() != status {
+            failures.push(format!(
+                "invalid/{name} ({how}): {} {:?} ({err}), want {kind} {status:?}",
+                err.kind(),
+                err.status()
+            ));
+        } else if how == "whole"
+            && err.to_string() != fixture["message"].as_str().unwrap_or_default()
+        {
+            messages.push(format!(
+                "invalid/{name}: message {:?}, Gunicorn {}",
+                err.to_string(),
+                fixture["message"]
+            ));
+        }
+    }
+    failures
+}
+
+#[test]
+fn gunicorn_request_corpus() {
+    let expected: Value = serde_json::from_slice(
+        &std::fs::read(corpus().join("expected.json")).expect("expected.json"),
+    )
+    .expect("json");
+    let mut failures = Vec::new();
+    let mut messages = Vec::new();
+    let mut counts = (0, 0);
+    for (dir, table) in [
+        ("valid", &expected["valid"]),
+        ("invalid", &expected["invalid"]),
+    ] {
+        let table = table.as_object().expect("fixture table");
+        for (name, fixture) in table {
+            let bytes =
+                wire_bytes(&std::fs::read(corpus().join(dir).join(name)).expect("fixture file"));
+            let found = if dir == "valid" {
+                check_valid(name, fixture, &bytes)
+            } else {
+                check_invalid(name, fixture, &bytes, &mut messages)
+            };
+            if found.is_empty() {
+                counts.0 += 1;
+            }
+            counts.1 += 1;
+            failures.extend(found);
+        }
+    }
+    eprintln!(
+        "corpus: {} of {} fixtures pass in every chunking",
+        counts.0, counts.1
+    );
+    failures.extend(messages);
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn corpus_is_complete() {
+    let count = |dir: &str| {
+        std::fs::read_dir(corpus().join(dir))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    assert_eq!((count("valid"), count("invalid")), (62, 81));
+}
