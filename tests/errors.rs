@@ -7,42 +7,89 @@ use std::io::{Read, Write};
 /// Sends `raw`, expects exactly one response with `status` and `Connection: close`.
 fn expect_refused(server: &Server, raw: &[u8], status: u16) -> Response {
     let reply = server.http(raw);
-    assert_eq!(count_status_lines(&reply), 1, "one response only for {:?}: {:?}", show(raw), String::from_utf8_lossy(&reply));
+    assert_eq!(
+        count_status_lines(&reply),
+        1,
+        "one response only for {:?}: {:?}",
+        show(raw),
+        String::from_utf8_lossy(&reply)
+    );
     let resp = parse_one(&reply, false);
-    assert_eq!(resp.status, status, "{:?} → {:?}", show(raw), String::from_utf8_lossy(&reply));
+    assert_eq!(
+        resp.status,
+        status,
+        "{:?} → {:?}",
+        show(raw),
+        String::from_utf8_lossy(&reply)
+    );
     assert_eq!(resp.header("Connection"), Some("close"), "{:?}", show(raw));
     resp
 }
 
 fn show(raw: &[u8]) -> String {
     let s = String::from_utf8_lossy(raw);
-    if s.len() > 120 { format!("{}…", &s[..120]) } else { s.into_owned() }
+    if s.len() > 120 {
+        format!("{}…", &s[..120])
+    } else {
+        s.into_owned()
+    }
 }
 
 #[test]
 fn malformed_requests_get_the_gunicorn_status() {
     let server = Server::hello(&[], 1);
     let mark = server.mark();
-    expect_refused(&server, b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", 400);
+    expect_refused(
+        &server,
+        b"GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n",
+        400,
+    );
     server.wait_for_from(mark, "Invalid request from ip=127.0.0.1", WAIT);
 
     expect_refused(&server, b"GET / HTTP/1.1\nHost: x\n\n", 400); // bare LF
     expect_refused(&server, b"get / HTTP/1.1\r\nHost: x\r\n\r\n", 400); // lowercase method
-    expect_refused(&server, b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n", 400); // obs-fold
-    expect_refused(&server, b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n", 400); // NUL in a value
-    expect_refused(&server, b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400);
+    expect_refused(
+        &server,
+        b"GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",
+        400,
+    ); // obs-fold
+    expect_refused(
+        &server,
+        b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
+        400,
+    ); // NUL in a value
+    expect_refused(
+        &server,
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello",
+        400,
+    );
 
     let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(5000));
     expect_refused(&server, long_target.as_bytes(), 414);
     let ok_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(4000));
-    assert_eq!(parse_one(&server.http(ok_target.as_bytes()), false).status, 404, "a 4 KB target is within the limit");
+    assert_eq!(
+        parse_one(&server.http(ok_target.as_bytes()), false).status,
+        404,
+        "a 4 KB target is within the limit"
+    );
 
-    let big_field = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "b".repeat(9000));
+    let big_field = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(9000)
+    );
     expect_refused(&server, big_field.as_bytes(), 431);
     let many: String = (0..101).map(|i| format!("X-F{i}: v\r\n")).collect();
-    expect_refused(&server, format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(), 431);
+    expect_refused(
+        &server,
+        format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n").as_bytes(),
+        431,
+    );
 
-    expect_refused(&server, b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx", 417);
+    expect_refused(
+        &server,
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nExpect: teapot\r\nContent-Length: 1\r\n\r\nx",
+        417,
+    );
     expect_refused(
         &server,
         b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: foo, chunked\r\n\r\n0\r\n\r\n",
@@ -77,11 +124,20 @@ fn smuggled_requests_are_never_served() {
     // Even a valid request followed by a pipelined one gets one response on a sync worker.
     let pipelined = format!("GET / HTTP/1.1\r\nHost: x\r\n\r\n{smuggled}");
     let reply = server.http(pipelined.as_bytes());
-    assert_eq!(count_status_lines(&reply), 1, "{}", String::from_utf8_lossy(&reply));
+    assert_eq!(
+        count_status_lines(&reply),
+        1,
+        "{}",
+        String::from_utf8_lossy(&reply)
+    );
     assert_eq!(parse_one(&reply, false).header("Connection"), Some("close"));
 
     assert_eq!(server.get("/").status, 200);
-    assert_eq!(server.markers("mark-smuggled"), Vec::<String>::new(), "a smuggled request reached the app");
+    assert_eq!(
+        server.markers("mark-smuggled"),
+        Vec::<String>::new(),
+        "a smuggled request reached the app"
+    );
 }
 
 #[test]
@@ -91,15 +147,26 @@ fn app_exception_before_start_response_is_a_500_and_the_worker_survives() {
     let raw = server.http(b"GET /fault/raise HTTP/1.1\r\nHost: x\r\n\r\n");
     let resp = parse_one(&raw, false);
     assert_eq!(resp.status, 500);
-    assert!(resp.header("Content-Length").is_some(), "a 500 with a length: {:?}", resp.headers);
+    assert!(
+        resp.header("Content-Length").is_some(),
+        "a 500 with a length: {:?}",
+        resp.headers
+    );
     assert!(resp.complete);
-    assert!(!resp.text().contains("boom"), "the exception text is not sent to the client");
+    assert!(
+        !resp.text().contains("boom"),
+        "the exception text is not sent to the client"
+    );
     server.wait_for_from(mark, "Error handling request GET /fault/raise", WAIT);
     server.wait_for_from(mark, "Traceback (most recent call last)", WAIT);
     server.wait_for_from(mark, "RuntimeError: boom before start_response", WAIT);
     let pid_before = server.get("/pid").text();
     assert_eq!(server.get("/").status, 200);
-    assert_eq!(server.get("/pid").text(), pid_before, "same worker, not a respawn");
+    assert_eq!(
+        server.get("/pid").text(),
+        pid_before,
+        "same worker, not a respawn"
+    );
 }
 
 #[test]
@@ -107,7 +174,12 @@ fn app_exception_after_headers_truncates_visibly() {
     let server = Server::hello(&[], 1);
     // Content-Length 100, 8 octets, then the app raises: the short body must show.
     let raw = server.http(b"GET /fault/raise-after-start HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(count_status_lines(&raw), 1, "never a 500 appended: {}", String::from_utf8_lossy(&raw));
+    assert_eq!(
+        count_status_lines(&raw),
+        1,
+        "never a 500 appended: {}",
+        String::from_utf8_lossy(&raw)
+    );
     let resp = parse_one(&raw, false);
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("Content-Length"), Some("100"));
@@ -116,12 +188,21 @@ fn app_exception_after_headers_truncates_visibly() {
 
     // No length: chunked, and no terminal chunk.
     let raw = server.http(b"GET /fault/raise-after-start?chunked=1 HTTP/1.1\r\nHost: x\r\n\r\n");
-    assert_eq!(count_status_lines(&raw), 1, "{}", String::from_utf8_lossy(&raw));
+    assert_eq!(
+        count_status_lines(&raw),
+        1,
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
     let resp = parse_one(&raw, false);
     assert_eq!(resp.status, 200);
     assert!(resp.chunked);
     assert_eq!(resp.text(), "12345678");
-    assert!(!resp.complete, "the terminal chunk must be missing: {:?}", String::from_utf8_lossy(&raw));
+    assert!(
+        !resp.complete,
+        "the terminal chunk must be missing: {:?}",
+        String::from_utf8_lossy(&raw)
+    );
     server.wait_for("RuntimeError: boom after the headers were sent", WAIT);
     assert_eq!(server.get("/").status, 200);
 }
@@ -131,7 +212,10 @@ fn app_that_never_calls_start_response_gets_a_500() {
     let server = Server::hello(&[], 1);
     let resp = server.get("/fault/no-start");
     assert_eq!(resp.status, 500);
-    assert!(!resp.text().contains("never called"), "the app's body is not sent");
+    assert!(
+        !resp.text().contains("never called"),
+        "the app's body is not sent"
+    );
     assert_eq!(server.get("/").status, 200);
 }
 
@@ -163,17 +247,28 @@ fn client_disconnect_mid_stream_still_closes_the_iterable() {
     let marker = server.dir.path().join("stream-closed");
     // 100,000 chunks of 16 KiB: far more than socket buffers, so the worker is still writing.
     let mut stream = server.connect();
-    stream.write_all(b"GET /stream?n=100000&size=16384 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    stream
+        .write_all(b"GET /stream?n=100000&size=16384 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut first = [0u8; 4096];
     stream.read_exact(&mut first).unwrap();
     assert!(first.starts_with(b"HTTP/1.1 200"));
     drop(stream);
-    let sent: u64 = poll(WAIT, "the stream's close() marker", || std::fs::read_to_string(&marker).ok())
-        .trim()
-        .parse()
-        .unwrap();
-    assert!(sent < 100_000, "iteration stopped when the client went away (produced {sent} chunks)");
+    let sent: u64 = poll(WAIT, "the stream's close() marker", || {
+        std::fs::read_to_string(&marker).ok()
+    })
+    .trim()
+    .parse()
+    .unwrap();
+    assert!(
+        sent < 100_000,
+        "iteration stopped when the client went away (produced {sent} chunks)"
+    );
     assert_eq!(server.get("/").status, 200, "the worker keeps serving");
     // No log storm: a disconnect is not an application error.
-    assert!(!server.log().contains("Error handling request GET /stream"), "{}", server.log());
+    assert!(
+        !server.log().contains("Error handling request GET /stream"),
+        "{}",
+        server.log()
+    );
 }

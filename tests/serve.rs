@@ -11,16 +11,28 @@ use std::time::{Duration, Instant};
 fn hello_has_gunicorn_response_headers() {
     let server = Server::hello(&[], 1);
     let raw = server.http(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
-    assert_eq!(count_status_lines(&raw), 1, "{}", String::from_utf8_lossy(&raw));
+    assert_eq!(
+        count_status_lines(&raw),
+        1,
+        "{}",
+        String::from_utf8_lossy(&raw)
+    );
     let resp = parse_one(&raw, false);
     assert_eq!(resp.version, "HTTP/1.1");
     assert_eq!(resp.status, 200);
     assert_eq!(resp.text(), "Hello, World!\n");
     assert_eq!(resp.header("Content-Length"), Some("14"));
     assert_eq!(resp.header("Server"), Some("gunicorn-rs"));
-    assert_eq!(resp.header("Connection"), Some("close"), "sync worker: one request per connection");
+    assert_eq!(
+        resp.header("Connection"),
+        Some("close"),
+        "sync worker: one request per connection"
+    );
     let date = resp.header("Date").expect("Date header");
-    assert!(date.ends_with(" GMT") && date.len() == 29, "RFC 7231 IMF-fixdate, got {date:?}");
+    assert!(
+        date.ends_with(" GMT") && date.len() == 29,
+        "RFC 7231 IMF-fixdate, got {date:?}"
+    );
     assert_eq!(resp.header_count("Server"), 1);
     assert!(resp.complete);
 }
@@ -33,14 +45,20 @@ fn access_log_uses_gunicorn_default_format() {
     );
     assert_eq!(parse_one(&raw, false).status, 200);
     let tail = r#"] "GET /?a=1 HTTP/1.1" 200 14 "http://ref.example/" "test-agent/1.0""#;
-    let line = server
-        .stdout
-        .find_from(0, tail, WAIT)
-        .unwrap_or_else(|| panic!("no access-log line ending {tail:?} on stdout:\n{}", server.stdout.text()));
+    let line = server.stdout.find_from(0, tail, WAIT).unwrap_or_else(|| {
+        panic!(
+            "no access-log line ending {tail:?} on stdout:\n{}",
+            server.stdout.text()
+        )
+    });
     assert!(line.starts_with("127.0.0.1 - - ["), "h l u atoms: {line:?}");
     // [27/Nov/2026:01:17:04 +0000]
     let t = &line["127.0.0.1 - - [".len()..line.find(tail).unwrap()];
-    assert_eq!(t.len(), 26, "%(t)s is [dd/Mon/yyyy:HH:MM:SS +zzzz], got {t:?}");
+    assert_eq!(
+        t.len(),
+        26,
+        "%(t)s is [dd/Mon/yyyy:HH:MM:SS +zzzz], got {t:?}"
+    );
     assert_eq!(&t[2..3], "/");
     assert!(line.ends_with(tail), "{line:?}");
 }
@@ -50,8 +68,11 @@ fn environ_matches_gunicorn() {
     let server = Server::hello(&[], 2);
     let mut stream = server.connect();
     let local_port = stream.local_addr().unwrap().port();
-    let mut req = b"GET /env/caf%C3%A9/a%20b?x=%20y&z HTTP/1.1\r\nHost: example.com:9999\r\n".to_vec();
-    req.extend_from_slice(b"X-Multi: a\r\nX-Multi: b\r\nX_Under: dropped\r\nX-Latin: caf\xe9\r\n\r\n");
+    let mut req =
+        b"GET /env/caf%C3%A9/a%20b?x=%20y&z HTTP/1.1\r\nHost: example.com:9999\r\n".to_vec();
+    req.extend_from_slice(
+        b"X-Multi: a\r\nX-Multi: b\r\nX_Under: dropped\r\nX-Latin: caf\xe9\r\n\r\n",
+    );
     stream.write_all(&req).unwrap();
     let resp = parse_one(&read_all(&mut stream), false);
     assert_eq!(resp.status, 200, "{}", resp.text());
@@ -62,8 +83,15 @@ fn environ_matches_gunicorn() {
     assert_eq!(s("SCRIPT_NAME").as_deref(), Some(""));
     // Percent-decoded bytes, as latin-1 code points (PEP 3333): %C3%A9 → "Ã©".
     assert_eq!(s("PATH_INFO").as_deref(), Some("/env/caf\u{c3}\u{a9}/a b"));
-    assert_eq!(s("QUERY_STRING").as_deref(), Some("x=%20y&z"), "QUERY_STRING is raw");
-    assert_eq!(s("RAW_URI").as_deref(), Some("/env/caf%C3%A9/a%20b?x=%20y&z"));
+    assert_eq!(
+        s("QUERY_STRING").as_deref(),
+        Some("x=%20y&z"),
+        "QUERY_STRING is raw"
+    );
+    assert_eq!(
+        s("RAW_URI").as_deref(),
+        Some("/env/caf%C3%A9/a%20b?x=%20y&z")
+    );
     assert_eq!(s("SERVER_PROTOCOL").as_deref(), Some("HTTP/1.1"));
     // From the bound socket, not from the Host header.
     assert_eq!(s("SERVER_NAME").as_deref(), Some("127.0.0.1"));
@@ -71,13 +99,38 @@ fn environ_matches_gunicorn() {
     assert_eq!(s("HTTP_HOST").as_deref(), Some("example.com:9999"));
     assert_eq!(s("REMOTE_ADDR").as_deref(), Some("127.0.0.1"));
     assert_eq!(s("REMOTE_PORT"), Some(local_port.to_string()));
-    assert_eq!(s("HTTP_X_MULTI").as_deref(), Some("a,b"), "repeated fields joined with ','");
-    assert_eq!(s("HTTP_X_LATIN").as_deref(), Some("caf\u{e9}"), "header values are latin-1");
+    assert_eq!(
+        s("HTTP_X_MULTI").as_deref(),
+        Some("a,b"),
+        "repeated fields joined with ','"
+    );
+    assert_eq!(
+        s("HTTP_X_LATIN").as_deref(),
+        Some("caf\u{e9}"),
+        "header values are latin-1"
+    );
     assert_eq!(s("wsgi.url_scheme").as_deref(), Some("http"));
-    let keys: Vec<&str> = env["__keys__"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
-    assert!(!keys.iter().any(|k| k.contains("UNDER")), "headers with '_' are dropped: {keys:?}");
-    assert!(!keys.contains(&"CONTENT_LENGTH"), "CONTENT_LENGTH only when sent: {keys:?}");
-    for key in ["wsgi.input", "wsgi.errors", "wsgi.file_wrapper", "wsgi.input_terminated", "wsgi.version"] {
+    let keys: Vec<&str> = env["__keys__"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(
+        !keys.iter().any(|k| k.contains("UNDER")),
+        "headers with '_' are dropped: {keys:?}"
+    );
+    assert!(
+        !keys.contains(&"CONTENT_LENGTH"),
+        "CONTENT_LENGTH only when sent: {keys:?}"
+    );
+    for key in [
+        "wsgi.input",
+        "wsgi.errors",
+        "wsgi.file_wrapper",
+        "wsgi.input_terminated",
+        "wsgi.version",
+    ] {
         assert!(keys.contains(&key), "environ lacks {key}: {keys:?}");
     }
     let wsgi = &env["__wsgi__"];
@@ -92,22 +145,38 @@ fn environ_matches_gunicorn() {
     assert_eq!(env["CONTENT_LENGTH"], "5");
     assert_eq!(env["CONTENT_TYPE"], "text/plain");
     let keys = env["__keys__"].as_array().unwrap();
-    assert!(!keys.iter().any(|k| k == "HTTP_CONTENT_LENGTH" || k == "HTTP_CONTENT_TYPE"), "{keys:?}");
+    assert!(
+        !keys
+            .iter()
+            .any(|k| k == "HTTP_CONTENT_LENGTH" || k == "HTTP_CONTENT_TYPE"),
+        "{keys:?}"
+    );
 }
 
 #[test]
 fn post_bodies_with_length_and_chunked() {
     let server = Server::hello(&[], 1);
-    let resp = parse_one(&server.http(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"), false);
+    let resp = parse_one(
+        &server.http(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world"),
+        false,
+    );
     assert_eq!((resp.status, resp.text().as_str()), (200, "hello world"));
     assert_eq!(resp.header("X-Content-Length"), Some("11"));
 
     let binary: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
-    let mut req = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", binary.len()).into_bytes();
+    let mut req = format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        binary.len()
+    )
+    .into_bytes();
     req.extend_from_slice(&binary);
     let resp = parse_one(&server.http(&req), false);
     assert_eq!(resp.status, 200);
-    assert!(resp.body == binary, "70000 binary octets echoed exactly (got {})", resp.body.len());
+    assert!(
+        resp.body == binary,
+        "70000 binary octets echoed exactly (got {})",
+        resp.body.len()
+    );
 
     let chunked = b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
         5\r\nhello\r\n6;ext=1\r\n world\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n";
@@ -122,11 +191,16 @@ fn expect_100_continue_is_answered_before_the_body_is_sent() {
     let server = Server::hello(&[], 1);
     let mut stream = server.connect();
     stream
-        .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        .write_all(
+            b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        )
         .unwrap();
     // The server must say 100 Continue while we hold the body back (RFC 9110 §10.1.1).
     let interim = read_until(&mut stream, b"\r\n\r\n");
-    assert_eq!(String::from_utf8_lossy(&interim), "HTTP/1.1 100 Continue\r\n\r\n");
+    assert_eq!(
+        String::from_utf8_lossy(&interim),
+        "HTTP/1.1 100 Continue\r\n\r\n"
+    );
     stream.write_all(b"hello").unwrap();
     let resp = parse_one(&read_all(&mut stream), false);
     assert_eq!((resp.status, resp.text().as_str()), (200, "hello"));
@@ -143,12 +217,20 @@ fn head_sends_headers_only() {
     assert_eq!(get.status, 200);
     assert!(!get.body.is_empty());
     let raw = server.http(b"HEAD /head HTTP/1.1\r\nHost: x\r\n\r\n");
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a response head")
+        + 4;
     assert_eq!(&raw[end..], b"", "HEAD response carries no body bytes");
     let head = parse_one(&raw, true);
     assert_eq!(head.status, 200);
     if let Some(cl) = head.header("Content-Length") {
-        assert_eq!(cl, get.body.len().to_string(), "HEAD's Content-Length is the GET body's");
+        assert_eq!(
+            cl,
+            get.body.len().to_string(),
+            "HEAD's Content-Length is the GET body's"
+        );
     }
 }
 
@@ -157,10 +239,18 @@ fn chunked_response_when_an_http11_app_gives_no_length() {
     let server = Server::hello(&[], 1);
     let resp = server.get("/nolength");
     assert_eq!(resp.status, 200);
-    assert!(resp.chunked, "Transfer-Encoding: chunked expected, headers {:?}", resp.headers);
+    assert!(
+        resp.chunked,
+        "Transfer-Encoding: chunked expected, headers {:?}",
+        resp.headers
+    );
     assert!(resp.complete, "terminal chunk present");
     assert_eq!(resp.header("Content-Length"), None);
-    assert_eq!(resp.text(), "part1part2", "an empty app chunk must not end the chunked body");
+    assert_eq!(
+        resp.text(),
+        "part1part2",
+        "an empty app chunk must not end the chunked body"
+    );
 }
 
 #[test]
@@ -169,7 +259,11 @@ fn http10_response_is_close_delimited() {
     let raw = server.http(b"GET /nolength HTTP/1.0\r\n\r\n");
     let resp = parse_one(&raw, false);
     assert_eq!(resp.status, 200);
-    assert_eq!(resp.header("Transfer-Encoding"), None, "no chunked coding for HTTP/1.0");
+    assert_eq!(
+        resp.header("Transfer-Encoding"),
+        None,
+        "no chunked coding for HTTP/1.0"
+    );
     assert_eq!(resp.text(), "part1part2");
     assert_eq!(resp.header("Connection"), Some("close"));
 }
@@ -180,13 +274,26 @@ fn unix_socket_listener() {
     let path = dir.path().join("g.sock");
     let bind = format!("unix:{}", path.display());
     let apps = apps();
-    let mut server = Server::start(&["-b", &bind, "-w", "1", "--chdir", &apps, "hello:app"], &[]);
-    assert!(server.listening().starts_with("unix:"), "Listening at: {}", server.listening());
+    let mut server = Server::start(
+        &["-b", &bind, "-w", "1", "--chdir", &apps, "hello:app"],
+        &[],
+    );
+    assert!(
+        server.listening().starts_with("unix:"),
+        "Listening at: {}",
+        server.listening()
+    );
     assert!(server.listening().ends_with("g.sock"));
-    let raw = http_unix(&path, b"GET /env HTTP/1.1\r\nHost: example.com:8080\r\n\r\n");
+    let raw = http_unix(
+        &path,
+        b"GET /env HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+    );
     let env = parse_one(&raw, false).json();
     assert_eq!(env["REMOTE_ADDR"], "", "no peer address on a unix socket");
-    assert_eq!(env["SERVER_NAME"], "example.com", "unix socket: SERVER_NAME from Host");
+    assert_eq!(
+        env["SERVER_NAME"], "example.com",
+        "unix socket: SERVER_NAME from Host"
+    );
     assert_eq!(env["SERVER_PORT"], "8080");
     assert!(server.stop().success());
     assert!(!path.exists(), "the socket file is removed on shutdown");
@@ -205,15 +312,25 @@ fn large_upload_is_streamed_not_buffered() {
     const BLOCKS: u64 = 4096; // 256 MiB
     let expected = std::thread::spawn(|| {
         let script = "import array,hashlib\nh=hashlib.sha256()\nfor i in range(4096):\n    h.update(array.array('Q', range(i*8192,(i+1)*8192)).tobytes())\nprint(h.hexdigest())";
-        let out = std::process::Command::new("python3").args(["-c", script]).output().expect("python3 for the expected hash");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new("python3")
+            .args(["-c", script])
+            .output()
+            .expect("python3 for the expected hash");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     });
     let server = Server::hello(&[], 1);
     let mut stream = server.connect();
     let total = BLOCKS * 65536;
     stream
-        .write_all(format!("POST /upload-hash HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n").as_bytes())
+        .write_all(
+            format!("POST /upload-hash HTTP/1.1\r\nHost: x\r\nContent-Length: {total}\r\n\r\n")
+                .as_bytes(),
+        )
         .unwrap();
     let mut block = vec![0u8; 65536];
     for i in 0..BLOCKS {
@@ -224,10 +341,17 @@ fn large_upload_is_streamed_not_buffered() {
     assert_eq!(resp.status, 200, "{}", resp.text());
     let result = resp.json();
     assert_eq!(result["total"], serde_json::json!(total));
-    assert_eq!(result["sha256"].as_str(), Some(expected.join().unwrap().as_str()), "every byte arrived, in order");
+    assert_eq!(
+        result["sha256"].as_str(),
+        Some(expected.join().unwrap().as_str()),
+        "every byte arrived, in order"
+    );
     let pid = result["pid"].as_u64().unwrap() as u32;
     let peak_kib = proc_status_kb(pid, "VmHWM").expect("worker still alive with a VmHWM");
-    assert!(peak_kib < 80 * 1024, "worker peak RSS {peak_kib} KiB for a 256 MiB upload: the body was buffered");
+    assert!(
+        peak_kib < 80 * 1024,
+        "worker peak RSS {peak_kib} KiB for a 256 MiB upload: the body was buffered"
+    );
 }
 
 #[test]
@@ -279,12 +403,19 @@ fn slow_header_clients_do_not_starve_the_workers() {
     let resp = server.get("/");
     let waited = started.elapsed();
     assert_eq!(resp.status, 200);
-    assert!(waited < Duration::from_secs(5), "a normal request waited {waited:?} behind 4 slow clients");
+    assert!(
+        waited < Duration::from_secs(5),
+        "a normal request waited {waited:?} behind 4 slow clients"
+    );
     for mut s in slow {
         // Each slow client is closed (possibly after a 408), never served a 200.
         let mut buf = Vec::new();
         let _ = s.read_to_end(&mut buf);
-        assert!(!buf.starts_with(b"HTTP/1.1 200"), "a slow client was served: {:?}", String::from_utf8_lossy(&buf));
+        assert!(
+            !buf.starts_with(b"HTTP/1.1 200"),
+            "a slow client was served: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
         let _ = s.shutdown(Shutdown::Both);
     }
 }
@@ -296,55 +427,142 @@ fn validator_app_runs_every_route_without_assertion() {
     let mut server = Server::app("validator_app:app", &[], 1);
     let exchange = |raw: &[u8], head: bool| -> Response {
         let reply = server.http(raw);
-        assert_eq!(count_status_lines(&reply), 1, "{:?}: {:?}", String::from_utf8_lossy(raw), String::from_utf8_lossy(&reply));
+        assert_eq!(
+            count_status_lines(&reply),
+            1,
+            "{:?}: {:?}",
+            String::from_utf8_lossy(raw),
+            String::from_utf8_lossy(&reply)
+        );
         parse_one(&reply, head)
     };
     let check = |raw: &[u8], head: bool, status: u16, body: &str| {
         let resp = exchange(raw, head);
-        assert_eq!(resp.status, status, "{:?} → {}", String::from_utf8_lossy(raw), resp.text());
+        assert_eq!(
+            resp.status,
+            status,
+            "{:?} → {}",
+            String::from_utf8_lossy(raw),
+            resp.text()
+        );
         assert_eq!(resp.text(), body, "{:?}", String::from_utf8_lossy(raw));
         assert!(resp.complete, "{:?}", String::from_utf8_lossy(raw));
     };
     let lines = "ab\ncdef\ngh";
     let chunked_lines = b"3\r\nab\n\r\n8\r\ncdef\ngh\n\r\n0\r\n\r\n";
-    check(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, "Hello, World!");
+    check(
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        200,
+        "Hello, World!",
+    );
     check(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", true, 200, "");
-    check(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", false, 200, "hello world");
-    check(b"POST /echo/sized?n=3 HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world", false, 200, "hello world");
+    check(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
+        false,
+        200,
+        "hello world",
+    );
+    check(
+        b"POST /echo/sized?n=3 HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world",
+        false,
+        200,
+        "hello world",
+    );
     for route in ["/readline", "/readlines", "/iter"] {
-        let with_length = format!("POST {route} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{lines}", lines.len());
+        let with_length = format!(
+            "POST {route} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{lines}",
+            lines.len()
+        );
         check(with_length.as_bytes(), false, 200, "3,5,2");
-        let mut chunked = format!("POST {route} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n").into_bytes();
+        let mut chunked =
+            format!("POST {route} HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+                .into_bytes();
         chunked.extend_from_slice(chunked_lines);
         check(&chunked, false, 200, "3,5,3");
     }
     let env = exchange(b"GET /environ/x?q=1 HTTP/1.1\r\nHost: x\r\n\r\n", false).json();
     assert_eq!(env["PATH_INFO"], "/environ/x");
     assert_eq!(env["wsgi.input_terminated"], serde_json::json!(true));
-    check(b"GET /write HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, "written with write()");
-    check(b"GET /stream?n=3 HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, "chunk 0\nchunk 1\nchunk 2\n");
+    check(
+        b"GET /write HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        200,
+        "written with write()",
+    );
+    check(
+        b"GET /stream?n=3 HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        200,
+        "chunk 0\nchunk 1\nchunk 2\n",
+    );
     check(b"GET /closed HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, "1");
     let source = std::fs::read_to_string(apps_dir().join("validator_app.py")).unwrap();
-    check(b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, &source);
-    check(b"GET /file?offset=100 HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, &source[100..]);
-    check(b"GET /raw/file?offset=100 HTTP/1.1\r\nHost: x\r\n\r\n", false, 200, &source[100..]);
-    check(b"GET /exc_info HTTP/1.1\r\nHost: x\r\n\r\n", false, 500, "error page");
+    check(
+        b"GET /file HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        200,
+        &source,
+    );
+    check(
+        b"GET /file?offset=100 HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        200,
+        &source[100..],
+    );
+    check(
+        b"GET /raw/file?offset=100 HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        200,
+        &source[100..],
+    );
+    check(
+        b"GET /exc_info HTTP/1.1\r\nHost: x\r\n\r\n",
+        false,
+        500,
+        "error page",
+    );
     check(b"GET /204 HTTP/1.1\r\nHost: x\r\n\r\n", false, 204, "");
     let late = exchange(b"GET /exc_info/late HTTP/1.1\r\nHost: x\r\n\r\n", false);
-    assert_eq!((late.status, late.text().as_str(), late.complete), (200, "partial", false));
+    assert_eq!(
+        (late.status, late.text().as_str(), late.complete),
+        (200, "partial", false)
+    );
     let before = exchange(b"GET /raise/before HTTP/1.1\r\nHost: x\r\n\r\n", false);
     assert_eq!(before.status, 500);
     let after = exchange(b"GET /raise/after HTTP/1.1\r\nHost: x\r\n\r\n", false);
-    assert_eq!((after.status, after.text().as_str(), after.complete), (200, "first", false));
-    for bad in ["/bad/no-start", "/bad/status", "/bad/header-name", "/bad/crlf", "/bad/str-body"] {
+    assert_eq!(
+        (after.status, after.text().as_str(), after.complete),
+        (200, "first", false)
+    );
+    for bad in [
+        "/bad/no-start",
+        "/bad/status",
+        "/bad/header-name",
+        "/bad/crlf",
+        "/bad/str-body",
+    ] {
         let raw = server.http(format!("GET {bad} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
-        assert!(!String::from_utf8_lossy(&raw).contains("injected"), "{bad}: {:?}", String::from_utf8_lossy(&raw));
+        assert!(
+            !String::from_utf8_lossy(&raw).contains("injected"),
+            "{bad}: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
         let resp = parse_one(&raw, false);
-        assert!(resp.status == 500 || (resp.status == 200 && !resp.complete), "{bad}: {} {}", resp.status, resp.text());
+        assert!(
+            resp.status == 500 || (resp.status == 200 && !resp.complete),
+            "{bad}: {} {}",
+            resp.status,
+            resp.text()
+        );
     }
     server.stop();
     let log = server.log();
-    for bad in ["AssertionError", "WSGIWarning", "garbage collected without being closed"] {
+    for bad in [
+        "AssertionError",
+        "WSGIWarning",
+        "garbage collected without being closed",
+    ] {
         assert!(!log.contains(bad), "{bad} in the error log:\n{log}");
     }
 }

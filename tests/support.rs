@@ -62,7 +62,10 @@ pub struct Lines {
 
 impl Lines {
     fn spawn(source: impl Read + Send + 'static) -> Arc<Lines> {
-        let lines = Arc::new(Lines { state: Mutex::new((Vec::new(), false)), cond: Condvar::new() });
+        let lines = Arc::new(Lines {
+            state: Mutex::new((Vec::new(), false)),
+            cond: Condvar::new(),
+        });
         let sink = Arc::clone(&lines);
         std::thread::spawn(move || {
             let mut reader = BufReader::new(source);
@@ -72,7 +75,9 @@ impl Lines {
                 match reader.read_until(b'\n', &mut buf) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
-                        let line = String::from_utf8_lossy(&buf).trim_end_matches(['\r', '\n']).to_string();
+                        let line = String::from_utf8_lossy(&buf)
+                            .trim_end_matches(['\r', '\n'])
+                            .to_string();
                         sink.state.lock().unwrap().0.push(line);
                         sink.cond.notify_all();
                     }
@@ -101,7 +106,11 @@ impl Lines {
     }
 
     /// Waits until `done(lines)` holds; `None` on timeout or when the stream ended without it.
-    pub fn wait_until<T>(&self, timeout: Duration, mut done: impl FnMut(&[String]) -> Option<T>) -> Option<T> {
+    pub fn wait_until<T>(
+        &self,
+        timeout: Duration,
+        mut done: impl FnMut(&[String]) -> Option<T>,
+    ) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let mut state = self.state.lock().unwrap();
         loop {
@@ -118,19 +127,34 @@ impl Lines {
 
     /// The first line at index ≥ `from` containing `pattern`.
     pub fn find_from(&self, from: usize, pattern: &str, timeout: Duration) -> Option<String> {
-        self.wait_until(timeout, |lines| lines.iter().skip(from).find(|l| l.contains(pattern)).cloned())
+        self.wait_until(timeout, |lines| {
+            lines
+                .iter()
+                .skip(from)
+                .find(|l| l.contains(pattern))
+                .cloned()
+        })
     }
 
     /// Waits for `n` lines containing `pattern`, returns them all once there are at least `n`.
     pub fn count(&self, pattern: &str, n: usize, timeout: Duration) -> Option<Vec<String>> {
         self.wait_until(timeout, |lines| {
-            let hits: Vec<String> = lines.iter().filter(|l| l.contains(pattern)).cloned().collect();
+            let hits: Vec<String> = lines
+                .iter()
+                .filter(|l| l.contains(pattern))
+                .cloned()
+                .collect();
             (hits.len() >= n).then_some(hits)
         })
     }
 
     pub fn contains(&self, pattern: &str) -> bool {
-        self.state.lock().unwrap().0.iter().any(|l| l.contains(pattern))
+        self.state
+            .lock()
+            .unwrap()
+            .0
+            .iter()
+            .any(|l| l.contains(pattern))
     }
 }
 
@@ -141,7 +165,10 @@ pub fn poll<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<
         if let Some(v) = check() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -158,7 +185,10 @@ pub struct Opts {
 
 impl Opts {
     pub fn new(args: &[&str]) -> Opts {
-        Opts { args: args.iter().map(|s| s.to_string()).collect(), ..Opts::default() }
+        Opts {
+            args: args.iter().map(|s| s.to_string()).collect(),
+            ..Opts::default()
+        }
     }
     pub fn env(mut self, key: &str, value: &str) -> Opts {
         self.env.push((key.into(), value.into()));
@@ -175,7 +205,15 @@ impl Opts {
 }
 
 /// Settings from the test runner's environment that would change what the binary does.
-const SCRUBBED_ENV: &[&str] = &["GUNICORN_CMD_ARGS", "WEB_CONCURRENCY", "PORT", "VIRTUAL_ENV", "PYTHONPATH", "LISTEN_FDS", "LISTEN_PID"];
+const SCRUBBED_ENV: &[&str] = &[
+    "GUNICORN_CMD_ARGS",
+    "WEB_CONCURRENCY",
+    "PORT",
+    "VIRTUAL_ENV",
+    "PYTHONPATH",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+];
 
 pub struct Server {
     child: Child,
@@ -191,14 +229,21 @@ pub struct Server {
 impl Server {
     /// Spawns the binary and returns at once (no readiness wait): for boot failures and exits.
     pub fn spawn(opts: Opts) -> Server {
-        let dir = tempfile::Builder::new().prefix("gunicorn-rs-test-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("gunicorn-rs-test-")
+            .tempdir()
+            .expect("temp dir");
         let mut cmd = Command::new(bin());
         cmd.args(&opts.args)
             .current_dir(opts.cwd.as_deref().unwrap_or(dir.path()))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for key in SCRUBBED_ENV.iter().copied().chain(opts.env_remove.iter().map(String::as_str)) {
+        for key in SCRUBBED_ENV
+            .iter()
+            .copied()
+            .chain(opts.env_remove.iter().map(String::as_str))
+        {
             cmd.env_remove(key);
         }
         cmd.env("TEST_MARKER_DIR", dir.path());
@@ -209,7 +254,15 @@ impl Server {
         let stderr = Lines::spawn(child.stderr.take().unwrap());
         let stdout = Lines::spawn(child.stdout.take().unwrap());
         let pid = child.id();
-        Server { child, stderr, stdout, dir, pid, listening: None, status: None }
+        Server {
+            child,
+            stderr,
+            stdout,
+            dir,
+            pid,
+            listening: None,
+            status: None,
+        }
     }
 
     /// Starts the binary and waits for `Listening at:`; from then on connections queue in the
@@ -226,7 +279,12 @@ impl Server {
         let mut server = Server::spawn(opts);
         let line = server.wait_for("Listening at: ", WAIT);
         let rest = &line[line.find("Listening at: ").unwrap() + "Listening at: ".len()..];
-        server.listening = Some(rest.rsplit_once(" (").map(|(a, _)| a).unwrap_or(rest).to_string());
+        server.listening = Some(
+            rest.rsplit_once(" (")
+                .map(|(a, _)| a)
+                .unwrap_or(rest)
+                .to_string(),
+        );
         server
     }
 
@@ -262,14 +320,17 @@ impl Server {
 
     /// What `Listening at:` announced (first listener), e.g. `http://127.0.0.1:41234`.
     pub fn listening(&self) -> &str {
-        self.listening.as_deref().expect("server announced a listener")
+        self.listening
+            .as_deref()
+            .expect("server announced a listener")
     }
 
     /// The real port of a `-b 127.0.0.1:0` listener, from the `Listening at:` line.
     pub fn port(&self) -> u16 {
         let first = self.listening().split(',').next().unwrap();
         let port = first.rsplit(':').next().unwrap();
-        port.parse().unwrap_or_else(|_| panic!("no port in 'Listening at: {first}'"))
+        port.parse()
+            .unwrap_or_else(|_| panic!("no port in 'Listening at: {first}'"))
     }
 
     /// Waits for a stderr line containing `pattern`; panics with the whole log on timeout.
@@ -281,7 +342,10 @@ impl Server {
     pub fn wait_for_from(&self, from: usize, pattern: &str, timeout: Duration) -> String {
         match self.stderr.find_from(from, pattern, timeout) {
             Some(line) => line,
-            None => panic!("no log line containing {pattern:?} within {timeout:?}; log:\n{}", self.stderr.text()),
+            None => panic!(
+                "no log line containing {pattern:?} within {timeout:?}; log:\n{}",
+                self.stderr.text()
+            ),
         }
     }
 
@@ -289,7 +353,10 @@ impl Server {
     pub fn wait_count(&self, pattern: &str, n: usize, timeout: Duration) -> Vec<String> {
         match self.stderr.count(pattern, n, timeout) {
             Some(lines) => lines,
-            None => panic!("fewer than {n} log lines containing {pattern:?} within {timeout:?}; log:\n{}", self.stderr.text()),
+            None => panic!(
+                "fewer than {n} log lines containing {pattern:?} within {timeout:?}; log:\n{}",
+                self.stderr.text()
+            ),
         }
     }
 
@@ -393,11 +460,16 @@ impl Server {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 self.status = Some(status);
                 // Drain the pipes so the log is complete for the assertions that follow.
-                self.stderr.wait_until(Duration::from_secs(5), |_| None::<()>);
+                self.stderr
+                    .wait_until(Duration::from_secs(5), |_| None::<()>);
                 return status;
             }
             if Instant::now() >= deadline {
-                panic!("master {} still running after {timeout:?}; log:\n{}", self.pid, self.stderr.text());
+                panic!(
+                    "master {} still running after {timeout:?}; log:\n{}",
+                    self.pid,
+                    self.stderr.text()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -430,7 +502,8 @@ impl Server {
                 let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
             }
         }
-        self.stderr.wait_until(Duration::from_secs(5), |_| None::<()>);
+        self.stderr
+            .wait_until(Duration::from_secs(5), |_| None::<()>);
         self.status.expect("exit status")
     }
 }
@@ -443,13 +516,19 @@ impl Drop for Server {
 
 /// Is `pid` a live gunicorn-rs process (so a recycled pid is never signalled)?
 fn is_our_process(pid: u32) -> bool {
-    proc_state(pid).is_some_and(|s| s != 'Z') && cmdline(pid).is_some_and(|c| c.contains("gunicorn-rs"))
+    proc_state(pid).is_some_and(|s| s != 'Z')
+        && cmdline(pid).is_some_and(|c| c.contains("gunicorn-rs"))
 }
 
 /// `/proc/PID/cmdline` with NULs as spaces (process titles overwrite argv).
 pub fn cmdline(pid: u32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    Some(String::from_utf8_lossy(&raw).replace('\0', " ").trim().to_string())
+    Some(
+        String::from_utf8_lossy(&raw)
+            .replace('\0', " ")
+            .trim()
+            .to_string(),
+    )
 }
 
 /// (state, ppid) from /proc/PID/stat; the comm field may contain spaces and parentheses.
@@ -474,9 +553,17 @@ pub fn is_alive(pid: u32) -> bool {
 /// Live (non-zombie) children of `parent`.
 pub fn children(parent: u32) -> BTreeSet<u32> {
     let mut out = BTreeSet::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return out };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return out;
+    };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if let Some((state, ppid)) = stat(pid) {
             if ppid == parent && state != 'Z' {
                 out.insert(pid);
@@ -502,9 +589,14 @@ pub fn read_all(stream: &mut impl Read) -> Vec<u8> {
             Ok(0) => return out,
             Ok(n) => out.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => return out,
+            Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::BrokenPipe) => {
+                return out
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                panic!("server did not close the connection within {IO_TIMEOUT:?}; got so far: {:?}", String::from_utf8_lossy(&out))
+                panic!(
+                    "server did not close the connection within {IO_TIMEOUT:?}; got so far: {:?}",
+                    String::from_utf8_lossy(&out)
+                )
             }
             Err(e) => panic!("read failed: {e}"),
         }
@@ -520,7 +612,11 @@ pub fn read_until(stream: &mut impl Read, needle: &[u8]) -> Vec<u8> {
             Ok(0) => break,
             Ok(_) => out.push(byte[0]),
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => panic!("reading until {:?}: {e}; got {:?}", String::from_utf8_lossy(needle), String::from_utf8_lossy(&out)),
+            Err(e) => panic!(
+                "reading until {:?}: {e}; got {:?}",
+                String::from_utf8_lossy(needle),
+                String::from_utf8_lossy(&out)
+            ),
         }
     }
     out
@@ -529,7 +625,9 @@ pub fn read_until(stream: &mut impl Read, needle: &[u8]) -> Vec<u8> {
 pub fn try_get(port: u16, path: &str) -> Option<Response> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes()).ok()?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .ok()?;
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).ok()?;
     let (resp, _) = parse_response(&raw, false)?;
@@ -567,16 +665,23 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn header_count(&self, name: &str) -> usize {
-        self.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name)).count()
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("response body is not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("response body is not JSON ({e}): {}", self.text()))
     }
 }
 
@@ -603,12 +708,22 @@ pub fn parse_response(raw: &[u8], head_request: bool) -> Option<(Response, usize
         let (name, value) = line.split_once(':')?;
         headers.push((name.to_string(), value.trim().to_string()));
     }
-    let mut resp = Response { version, status, reason, headers, body: Vec::new(), complete: true, chunked: false };
+    let mut resp = Response {
+        version,
+        status,
+        reason,
+        headers,
+        body: Vec::new(),
+        complete: true,
+        chunked: false,
+    };
     let mut pos = end + 4;
     if head_request || status < 200 || status == 204 || status == 304 {
         return Some((resp, pos));
     }
-    let te = resp.header("Transfer-Encoding").map(|v| v.to_ascii_lowercase());
+    let te = resp
+        .header("Transfer-Encoding")
+        .map(|v| v.to_ascii_lowercase());
     if te.as_deref().is_some_and(|t| t.ends_with("chunked")) {
         resp.chunked = true;
         let (body, used, complete) = decode_chunked(&raw[pos..]);
@@ -633,15 +748,21 @@ pub fn decode_chunked(raw: &[u8]) -> (Vec<u8>, usize, bool) {
     let mut body = Vec::new();
     let mut pos = 0;
     loop {
-        let Some(eol) = find(&raw[pos..], b"\r\n") else { return (body, raw.len(), false) };
+        let Some(eol) = find(&raw[pos..], b"\r\n") else {
+            return (body, raw.len(), false);
+        };
         let line = String::from_utf8_lossy(&raw[pos..pos + eol]).to_string();
         let size_text = line.split(';').next().unwrap().trim();
-        let Ok(size) = usize::from_str_radix(size_text, 16) else { return (body, raw.len(), false) };
+        let Ok(size) = usize::from_str_radix(size_text, 16) else {
+            return (body, raw.len(), false);
+        };
         pos += eol + 2;
         if size == 0 {
             // Trailer section, ended by an empty line.
             loop {
-                let Some(eol) = find(&raw[pos..], b"\r\n") else { return (body, raw.len(), false) };
+                let Some(eol) = find(&raw[pos..], b"\r\n") else {
+                    return (body, raw.len(), false);
+                };
                 pos += eol + 2;
                 if eol == 0 {
                     return (body, pos, true);
@@ -664,7 +785,13 @@ pub fn decode_chunked(raw: &[u8]) -> (Vec<u8>, usize, bool) {
 pub fn parse_one(raw: &[u8], head_request: bool) -> Response {
     let responses = parse_all(raw, head_request);
     let finals: Vec<&Response> = responses.iter().filter(|r| r.status >= 200).collect();
-    assert_eq!(finals.len(), 1, "expected exactly one final response, got {}: {:?}", finals.len(), String::from_utf8_lossy(raw));
+    assert_eq!(
+        finals.len(),
+        1,
+        "expected exactly one final response, got {}: {:?}",
+        finals.len(),
+        String::from_utf8_lossy(raw)
+    );
     finals[0].clone()
 }
 
@@ -703,29 +830,38 @@ pub fn count_status_lines(raw: &[u8]) -> usize {
 
 /// A port that was free a moment ago (bind to 0, read, close).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Runs the binary to completion (bounded) and returns (status, stdout, stderr).
 pub fn run(opts: Opts) -> (ExitStatus, String, String) {
     let mut server = Server::spawn(opts);
     let status = server.wait_exit(WAIT);
-    server.stdout.wait_until(Duration::from_secs(5), |_| None::<()>);
+    server
+        .stdout
+        .wait_until(Duration::from_secs(5), |_| None::<()>);
     (status, server.stdout.text(), server.stderr.text())
 }
 
 /// `GET path` in a loop on its own thread until `stop` is set: (successes, failures, pids seen).
 pub struct Load {
     stop: Arc<std::sync::atomic::AtomicBool>,
+    successes: Arc<std::sync::atomic::AtomicUsize>,
     handles: Vec<std::thread::JoinHandle<(usize, Vec<String>, BTreeSet<String>)>>,
 }
 
 impl Load {
     pub fn start(port: u16, path: &str, threads: usize) -> Load {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let successes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let handles = (0..threads)
             .map(|_| {
                 let stop = Arc::clone(&stop);
+                let successes = Arc::clone(&successes);
                 let path = path.to_string();
                 std::thread::spawn(move || {
                     let (mut ok, mut failed, mut bodies) = (0, Vec::new(), BTreeSet::new());
@@ -733,6 +869,7 @@ impl Load {
                         match try_get(port, &path) {
                             Some(r) if r.status == 200 => {
                                 ok += 1;
+                                successes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                                 bodies.insert(r.text());
                             }
                             Some(r) => failed.push(format!("status {}", r.status)),
@@ -743,7 +880,19 @@ impl Load {
                 })
             })
             .collect();
-        Load { stop, handles }
+        Load {
+            stop,
+            successes,
+            handles,
+        }
+    }
+
+    /// Waits until `n` more requests have succeeded than when called: the load is flowing.
+    pub fn wait_successes(&self, n: usize) {
+        let target = self.successes.load(std::sync::atomic::Ordering::Relaxed) + n;
+        poll(WAIT, &format!("{n} successful requests under load"), || {
+            (self.successes.load(std::sync::atomic::Ordering::Relaxed) >= target).then_some(())
+        });
     }
 
     /// Stops the load; returns (successes, failure descriptions, distinct bodies).
