@@ -43,7 +43,7 @@ fn bad_value_is_one_line_and_exit_1_before_binding() {
     let unix = format!("unix:{}", sock.display());
     let (status, _, stderr) = run(Opts::new(&hello_args(
         &apps,
-        &["-b", &unix, "--timeout", "-x"],
+        &["-b", &unix, "--timeout", "soon"],
     )));
     assert_config_error(status, &stderr, &["timeout"]);
     assert!(
@@ -67,22 +67,12 @@ fn unsupported_settings_are_refused_wherever_they_come_from() {
         ("--certfile", "x.pem", "certfile"),
     ] {
         let (status, _, stderr) = run(Opts::new(&hello_args(&apps, &["-b", &bind, flag, value])));
-        assert_config_error(
-            status,
-            &stderr,
-            &[&format!(
-                "setting '{name}' is not supported yet by gunicorn-rs"
-            )],
-        );
+        assert_config_error(status, &stderr, &["not supported yet by gunicorn-rs", name]);
 
         let env = format!("{flag} {value}");
         let (status, _, stderr) =
             run(Opts::new(&hello_args(&apps, &["-b", &bind])).env("GUNICORN_CMD_ARGS", &env));
-        assert_config_error(
-            status,
-            &stderr,
-            &[&format!("setting '{name}' is not supported yet")],
-        );
+        assert_config_error(status, &stderr, &["not supported yet", name]);
     }
     let (status, _, stderr) = run(Opts::new(&hello_args(
         &apps,
@@ -99,7 +89,7 @@ fn unsupported_settings_are_refused_wherever_they_come_from() {
     std::fs::write(&conf, "threads = 4\n").unwrap();
     let conf = conf.to_string_lossy().into_owned();
     let (status, _, stderr) = run(Opts::new(&hello_args(&apps, &["-b", &bind, "-c", &conf])));
-    assert_config_error(status, &stderr, &["setting 'threads' is not supported yet"]);
+    assert_config_error(status, &stderr, &["not supported yet", "threads"]);
 }
 
 fn printed_workers(opts: Opts) -> String {

@@ -46,7 +46,7 @@ fn malformed_requests_get_the_gunicorn_status() {
     );
     server.wait_for_from(mark, "Invalid request from ip=127.0.0.1", WAIT);
 
-    expect_refused(&server, b"GET / HTTP/1.1\nHost: x\n\n", 400); // bare LF
+    expect_refused(&server, b"GET / HTTP/1.1\nHost: x\r\n\r\n", 400); // bare LF
     expect_refused(&server, b"get / HTTP/1.1\r\nHost: x\r\n\r\n", 400); // lowercase method
     expect_refused(
         &server,
@@ -97,6 +97,26 @@ fn malformed_requests_get_the_gunicorn_status() {
     );
     // The worker survived all of it.
     assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn head_with_only_bare_lf_line_ends_is_refused_at_once() {
+    // No CRLF CRLF ever comes: the server must not wait for one until the head timeout
+    // (Gunicorn 27 answers 400 "bare LF as line terminator" at once).
+    let server = Server::hello(&[], 1);
+    for raw in [
+        &b"GET / HTTP/1.1\nHost: x\n\n"[..],
+        b"GET / HTTP/1.1\r\nHost: x\n\r\n",
+    ] {
+        let started = std::time::Instant::now();
+        expect_refused(&server, raw, 400);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{:?} took {:?}",
+            show(raw),
+            started.elapsed()
+        );
+    }
 }
 
 #[test]

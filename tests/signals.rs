@@ -42,7 +42,7 @@ fn term_is_graceful_and_closes_the_listener_at_once() {
     );
     let (resp, finished_at) = request.join().unwrap();
     let resp = resp.expect("the in-flight request completes during a graceful stop");
-    assert_eq!((resp.status, resp.text().as_str()), (200, "slept 2"));
+    assert_eq!((resp.status, resp.text().as_str()), (200, "slept 2.0"));
     assert!(
         refused_at < finished_at,
         "connects were refused while the in-flight request was still running"
