@@ -37,6 +37,73 @@ fn hello_has_gunicorn_response_headers() {
     assert!(resp.complete);
 }
 
+/// `[2026-11-27 01:16:57 +0000] [PID] [LEVEL] message` → (pid, level, message).
+fn parse_log_line(line: &str) -> Option<(u32, &str, &str)> {
+    let b = line.as_bytes();
+    let date_ok = b.len() > 28
+        && b[0] == b'['
+        && b[5] == b'-'
+        && b[8] == b'-'
+        && b[11] == b' '
+        && b[14] == b':'
+        && b[17] == b':'
+        && b[20] == b' '
+        && (b[21] == b'+' || b[21] == b'-')
+        && b[26] == b']'
+        && b[27] == b' ';
+    if !date_ok {
+        return None;
+    }
+    let rest = line[28..].strip_prefix('[')?;
+    let (pid, rest) = rest.split_once("] [")?;
+    let (level, message) = rest.split_once("] ")?;
+    Some((pid.parse().ok()?, level, message))
+}
+
+#[test]
+fn error_log_lines_in_gunicorn_format() {
+    let mut server = Server::hello(&[], 2);
+    let master = server.master_pid();
+    let workers = server.worker_pids();
+    server.stop();
+    let lines = server.stderr.snapshot();
+    let parsed: Vec<(u32, &str, &str)> = lines
+        .iter()
+        .map(|l| parse_log_line(l).unwrap_or_else(|| panic!("not Gunicorn's log format: {l:?}")))
+        .collect();
+    let has = |pid: u32, level: &str, message: &str| {
+        parsed
+            .iter()
+            .any(|&(p, l, m)| p == pid && l == level && m == message)
+    };
+    assert!(
+        has(master, "INFO", "Starting gunicorn-rs 0.1.0"),
+        "{lines:#?}"
+    );
+    let listening = format!(
+        "Listening at: http://127.0.0.1:{} ({master})",
+        server.port()
+    );
+    assert!(has(master, "INFO", &listening), "{lines:#?}");
+    assert!(has(master, "INFO", "Using worker: sync"), "{lines:#?}");
+    for &w in &workers {
+        assert!(
+            has(w, "INFO", &format!("Booting worker with pid: {w}")),
+            "worker {w}: {lines:#?}"
+        );
+        assert!(
+            has(w, "INFO", &format!("Worker exiting (pid: {w})")),
+            "worker {w}: {lines:#?}"
+        );
+    }
+    assert!(has(master, "INFO", "Handling signal: term"), "{lines:#?}");
+    assert!(has(master, "INFO", "Shutting down: Master"), "{lines:#?}");
+    let order: Vec<&str> = parsed.iter().map(|&(_, _, m)| m).collect();
+    let pos = |m: &str| order.iter().position(|x| x.starts_with(m)).unwrap();
+    assert!(pos("Starting") < pos("Listening at") && pos("Listening at") < pos("Booting worker"));
+    assert!(pos("Handling signal: term") < pos("Shutting down: Master"));
+}
+
 #[test]
 fn access_log_uses_gunicorn_default_format() {
     let server = Server::hello(&["--access-logfile", "-"], 1);

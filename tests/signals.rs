@@ -235,6 +235,7 @@ fn app_that_fails_to_import_stops_the_server_with_code_4() {
     );
     let log = server.log();
     assert!(log.contains("Reason: App failed to load."), "{log}");
+    assert!(log.contains("exited with code 4."), "{log}");
     assert!(
         log.contains("RuntimeError: boot_fail: this app fails at import on purpose"),
         "{log}"
