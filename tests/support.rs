@@ -908,3 +908,32 @@ impl Load {
         total
     }
 }
+
+/// The harness's own parser must be able to say "incomplete" and "two responses", or the
+/// truncation and smuggling tests that rely on it could not fail.
+#[cfg(test)]
+mod harness_self_test {
+    use super::*;
+
+    #[test]
+    fn response_parser_detects_truncation_and_extra_responses() {
+        let short = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello";
+        let (r, _) = parse_response(short, false).unwrap();
+        assert!(!r.complete && r.body == b"hello");
+
+        let no_last_chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n";
+        let (r, _) = parse_response(no_last_chunk, false).unwrap();
+        assert!(r.chunked && !r.complete && r.body == b"hello");
+
+        let full =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nT: 1\r\n\r\n";
+        let (r, used) = parse_response(full, false).unwrap();
+        assert!(r.complete && used == full.len());
+
+        let two = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        assert_eq!(parse_all(two, false).len(), 2);
+        assert_eq!(count_status_lines(two), 2);
+        let glued = b"HTTP/1.1 200 OK\r\n\r\nbodyHTTP/1.1 200 OK\r\n\r\n\nHTTP/1.1 500 X\r\n";
+        assert_eq!(count_status_lines(glued), 2);
+    }
+}
