@@ -5,7 +5,7 @@
 //! response Gunicorn's `Worker.handle_error` writes. Payload strings hold the offending bytes
 //! latin-1 decoded (one char per byte), exactly like Gunicorn's `bytes_to_str`.
 
-use super::repr::{html_escape, repr_bytes, repr_str};
+use super::repr::{repr_bytes, repr_str};
 
 /// A malformed or refused request. Names follow Gunicorn's `http/errors.py`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,14 +97,7 @@ impl ParseError {
     /// The reason phrase of [`status`](Self::status). Gunicorn says `Bad Request` for its 501;
     /// we say `Not Implemented` (RFC 9110 §15.6.2), a deliberate difference.
     pub fn reason(&self) -> &'static str {
-        match self.status() {
-            Some(414) => "URI Too Long",
-            Some(431) => "Request Header Fields Too Large",
-            Some(417) => "Expectation Failed",
-            Some(501) => "Not Implemented",
-            Some(403) => "Forbidden",
-            _ => "Bad Request",
-        }
+        super::response::reason_phrase(self.status().unwrap_or(400))
     }
 
     /// Gunicorn's exception class name (for the conformance corpus and logs).
@@ -149,23 +142,9 @@ impl ParseError {
     /// Gunicorn's `util.write_error` sends: `Connection: close`, no `Server`/`Date`.
     /// `NoMoreData` has no response; it yields an empty vector.
     pub fn error_page(&self) -> Vec<u8> {
-        let Some(status) = self.status() else {
-            return Vec::new();
-        };
-        let reason = self.reason();
-        let html = format!(
-            "<html>\n  <head>\n    <title>{reason}</title>\n  </head>\n  <body>\n    \
-             <h1><p>{reason}</p></h1>\n    {}\n  </body>\n</html>\n",
-            html_escape(&self.page_message())
-        );
-        let page = format!(
-            "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: text/html\r\n\
-             Content-Length: {}\r\n\r\n{html}",
-            html.chars().count()
-        );
-        // Gunicorn encodes the page as latin-1; our messages are latin-1 decoded bytes.
-        page.chars()
-            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
-            .collect()
+        match self.status() {
+            Some(status) => super::response::error_page(status, self.reason(), &self.page_message()),
+            None => Vec::new(),
+        }
     }
 }

@@ -121,19 +121,23 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
-/// A complete error response in Gunicorn's shape: no `Server`/`Date`, `Connection: close`,
-/// a small HTML page with the HTML-escaped message.
+/// A complete error response in Gunicorn's shape (`util.write_error`): no `Server`/`Date`,
+/// `Connection: close`, a small HTML page with the HTML-escaped message. The page is latin-1,
+/// as Gunicorn encodes it: messages carry request bytes decoded as latin-1.
 pub fn error_page(status: u16, reason: &str, message: &str) -> Vec<u8> {
-    let body = format!(
+    let html = format!(
         "<html>\n  <head>\n    <title>{reason}</title>\n  </head>\n  <body>\n    <h1><p>{reason}</p></h1>\n    {}\n  </body>\n</html>\n",
-        html_escape(message)
+        super::repr::html_escape(message)
     );
-    let mut out = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n", body.len()).into_bytes();
-    out.extend_from_slice(body.as_bytes());
-    out
+    let page = format!(
+        "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{html}",
+        html.chars().count()
+    );
+    page.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
 }
 
-/// The reason phrase of a status the server itself answers with (RFC 9110 §15).
+/// The reason phrase of a status the server itself answers with (RFC 9110 §15). 501 says
+/// "Not Implemented" where Gunicorn's WSGI path says "Bad Request" (a documented difference).
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {
         400 => "Bad Request",
@@ -148,22 +152,6 @@ pub fn reason_phrase(status: u16) -> &'static str {
         505 => "HTTP Version Not Supported",
         _ => "Error",
     }
-}
-
-/// Python's `html.escape(s, quote=True)`.
-pub fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#x27;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

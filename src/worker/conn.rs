@@ -129,7 +129,8 @@ pub fn read_head(stream: &Stream, cfg: &ParserConfig, trust: PeerTrust, deadline
         };
         buf.truncate(filled + n);
         if n == 0 {
-            return Err(HeadError::Closed);
+            // Closed between requests is quiet; closed mid-head is Gunicorn's NoMoreData.
+            return Err(http::head_eof(&buf).map_or(HeadError::Closed, HeadError::Parse));
         }
         match http::parse_head(&buf, cfg, trust, true) {
             Ok(Some((head, consumed))) => return Ok((head, buf, consumed)),

@@ -6,7 +6,7 @@ use super::conn::{self, Body, HeadError, Stream};
 use super::signals;
 use super::sink::Sink;
 use crate::config::Config;
-use crate::http::{self, BodyDecoder, ParseError, ParserConfig, PeerTrust, RequestHead};
+use crate::http::{self, BodyDecoder, ParserConfig, PeerTrust, RequestHead};
 use crate::log::access::{AccessFormat, AccessRecord};
 use crate::master::WorkerContext;
 use crate::scoreboard::{Slot, WorkerState};
@@ -179,7 +179,7 @@ impl<'a> SyncWorker<'a> {
         match error {
             AppError::Body(BodyError::Parse(e)) => {
                 crate::warning!("Invalid request from ip={}: {e}", peer.map(|ip| ip.to_string()).unwrap_or_default());
-                return answer_if_unstarted(sink, stream, e.status().unwrap_or(400), &error_page(e));
+                return answer_if_unstarted(sink, stream, e.status().unwrap_or(400), &e.error_page());
             }
             AppError::Body(e) => crate::debug!("Ignored premature client disconnection. {e}"),
             AppError::ClientGone(e) => crate::debug!("Ignoring EPIPE: {e}"),
@@ -199,7 +199,7 @@ impl<'a> SyncWorker<'a> {
                 match e.status() {
                     Some(_) => {
                         crate::warning!("Invalid request from ip={ip}: {e}");
-                        let _ = stream.write_all(&error_page(&e));
+                        let _ = stream.write_all(&e.error_page());
                         stream.lingering_close();
                     }
                     None => crate::debug!("Ignored premature client disconnection. {e}"),
@@ -241,11 +241,6 @@ impl<'a> SyncWorker<'a> {
             }
         }
     }
-}
-
-fn error_page(e: &ParseError) -> Vec<u8> {
-    let status = e.status().unwrap_or(400);
-    http::response::error_page(status, http::response::reason_phrase(status), &e.to_string())
 }
 
 /// Send an error page if nothing of the response went out yet; else the connection is cut
