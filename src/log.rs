@@ -34,7 +34,10 @@ impl Sink {
         // only choice that does not take the server down.
         let _ = match (&mut self.file, &self.target) {
             (Some(file), _) => file.write_all(bytes),
-            (None, LogTarget::Stdout) => io::stdout().lock().write_all(bytes).and_then(|_| io::stdout().flush()),
+            (None, LogTarget::Stdout) => io::stdout()
+                .lock()
+                .write_all(bytes)
+                .and_then(|_| io::stdout().flush()),
             (None, _) => io::stderr().lock().write_all(bytes),
         };
     }
@@ -56,18 +59,32 @@ struct State {
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 
 /// Open the log files. Called by the master before binding, so a bad path is reported early.
-pub fn configure(level: LogLevel, errorlog: &LogTarget, accesslog: Option<&LogTarget>) -> io::Result<()> {
+pub fn configure(
+    level: LogLevel,
+    errorlog: &LogTarget,
+    accesslog: Option<&LogTarget>,
+) -> io::Result<()> {
     let error = Sink::open(errorlog.clone())?;
     let access = accesslog.map(|t| Sink::open(t.clone())).transpose()?;
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    *state = Some(State { level, error, access });
+    *state = Some(State {
+        level,
+        error,
+        access,
+    });
     Ok(())
 }
 
 /// `--capture-output`: point fds 1 and 2 at the error log file, so `print()` lands there.
 pub fn capture_output() -> io::Result<()> {
     let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(State { error: Sink { file: Some(file), .. }, .. }) = state.as_ref() {
+    if let Some(State {
+        error: Sink {
+            file: Some(file), ..
+        },
+        ..
+    }) = state.as_ref()
+    {
         for target in [1, 2] {
             // SAFETY: dup2 on a file descriptor we own onto the standard descriptors.
             if unsafe { libc::dup2(file.as_raw_fd(), target) } < 0 {
@@ -93,7 +110,9 @@ pub fn reopen() -> io::Result<()> {
 /// Is `level` logged?
 pub fn enabled(level: LogLevel) -> bool {
     let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    state.as_ref().map_or(level >= LogLevel::Info, |s| level >= s.level)
+    state
+        .as_ref()
+        .map_or(level >= LogLevel::Info, |s| level >= s.level)
 }
 
 fn level_name(level: LogLevel) -> &'static str {
@@ -113,7 +132,13 @@ pub fn log(level: LogLevel, message: &str) {
     if level < threshold {
         return;
     }
-    let mut line = format!("{} [{}] [{}] {}", timestamp("[%Y-%m-%d %H:%M:%S %z]"), std::process::id(), level_name(level), message);
+    let mut line = format!(
+        "{} [{}] [{}] {}",
+        timestamp("[%Y-%m-%d %H:%M:%S %z]"),
+        std::process::id(),
+        level_name(level),
+        message
+    );
     if !line.ends_with('\n') {
         line.push('\n');
     }
@@ -155,7 +180,9 @@ pub fn has_access_log() -> bool {
 
 /// Local time formatted with `strftime(3)` (the `%z` offset needs the C library's tz data).
 pub fn timestamp(format: &str) -> String {
-    let Ok(fmt) = std::ffi::CString::new(format) else { return String::new() };
+    let Ok(fmt) = std::ffi::CString::new(format) else {
+        return String::new();
+    };
     let mut buf = [0u8; 64];
     // SAFETY: `time`, `localtime_r` and `strftime` get valid pointers to live locals; strftime
     // writes at most `buf.len()` bytes and returns how many it wrote.

@@ -69,7 +69,8 @@ fn check_app(cfg: &Config) -> ExitCode {
 /// Gunicorn's order after loading the config: chdir, `--env`, then `sys.path` gets the chdir
 /// directory and `--pythonpath` in front.
 fn prepare_python(cfg: &Config) -> Result<(), String> {
-    std::env::set_current_dir(&cfg.chdir).map_err(|e| format!("cannot change directory to {}: {e}", cfg.chdir.display()))?;
+    std::env::set_current_dir(&cfg.chdir)
+        .map_err(|e| format!("cannot change directory to {}: {e}", cfg.chdir.display()))?;
     for (key, value) in &cfg.raw_env {
         interpreter::set_environ(key, value).map_err(|e| e.to_string())?;
     }
@@ -101,7 +102,11 @@ fn serve(cfg: Config) -> i32 {
             error!("Cannot capture output: {e}");
         }
     }
-    let preloaded = match cfg.preload_app.then(|| App::load(cfg.app_uri.as_deref().unwrap_or_default())).transpose() {
+    let preloaded = match cfg
+        .preload_app
+        .then(|| App::load(cfg.app_uri.as_deref().unwrap_or_default()))
+        .transpose()
+    {
         Ok(app) => app,
         Err(e) => {
             error!("{e}");
@@ -123,11 +128,27 @@ fn serve(cfg: Config) -> i32 {
 
 /// Every listener before the first fork: inherited ones (systemd `LISTEN_FDS`) replace `bind`.
 fn bind(cfg: &Config) -> Result<Vec<sock::Listener>, sock::SockError> {
-    let opts = sock::BindOptions { backlog: cfg.backlog, reuse_port: cfg.reuse_port, umask: cfg.umask };
+    let opts = sock::BindOptions {
+        backlog: cfg.backlog,
+        reuse_port: cfg.reuse_port,
+        umask: cfg.umask,
+    };
     let inherited = sock::systemd_fds();
     if !inherited.is_empty() {
-        return inherited.into_iter().map(|fd| sock::adopt(fd, opts).map_err(|err| sock::SockError::Io { addr: format!("fd://{fd}"), err })).collect();
+        return inherited
+            .into_iter()
+            .map(|fd| {
+                sock::adopt(fd, opts).map_err(|err| sock::SockError::Io {
+                    addr: format!("fd://{fd}"),
+                    err,
+                })
+            })
+            .collect();
     }
-    let addresses = cfg.bind.iter().map(|b| sock::parse_address(b)).collect::<Result<Vec<_>, _>>()?;
+    let addresses = cfg
+        .bind
+        .iter()
+        .map(|b| sock::parse_address(b))
+        .collect::<Result<Vec<_>, _>>()?;
     sock::bind_all(&addresses, opts, &mut |msg| error!("{msg}"))
 }

@@ -31,7 +31,9 @@ fn memory_layout() -> Option<[usize; 4]> {
 
 /// Make the argv+environ area writable as one title buffer. Call once, single-threaded.
 pub fn init() {
-    let Some([arg_start, arg_end, env_start, env_end]) = memory_layout() else { return };
+    let Some([arg_start, arg_end, env_start, env_end]) = memory_layout() else {
+        return;
+    };
     if arg_end <= arg_start || env_start < arg_end || env_end < env_start {
         return;
     }

@@ -78,7 +78,8 @@ unsafe impl Sync for Scoreboard {}
 /// CLOCK_MONOTONIC in milliseconds.
 pub fn now_ms() -> u64 {
     let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC);
-    ts.map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000).unwrap_or(0)
+    ts.map(|t| t.tv_sec() as u64 * 1000 + t.tv_nsec() as u64 / 1_000_000)
+        .unwrap_or(0)
 }
 
 impl Scoreboard {
@@ -96,7 +97,11 @@ impl Scoreboard {
             )
         }
         .map_err(io::Error::from)?;
-        let board = Scoreboard { base: ptr.cast(), len, slots };
+        let board = Scoreboard {
+            base: ptr.cast(),
+            len,
+            slots,
+        };
         let header = board.header();
         header.magic.store(MAGIC, Ordering::Relaxed);
         header.version.store(LAYOUT_VERSION, Ordering::Relaxed);
@@ -121,7 +126,12 @@ impl Scoreboard {
         }
         // SAFETY: index < slots, and the mapping has room for `slots + 1` slots (the first
         // holds the header), each aligned to its own 64-byte line.
-        Some(unsafe { &*(self.base.as_ptr().add(std::mem::size_of::<Slot>() * (index + 1)) as *const Slot) })
+        Some(unsafe {
+            &*(self
+                .base
+                .as_ptr()
+                .add(std::mem::size_of::<Slot>() * (index + 1)) as *const Slot)
+        })
     }
 
     /// A slot no live worker uses, for the next spawn.
@@ -145,7 +155,8 @@ impl Slot {
         self.boot_ms.store(now, Ordering::Relaxed);
         self.request_start_ms.store(0, Ordering::Relaxed);
         self.requests.store(0, Ordering::Relaxed);
-        self.state.store(WorkerState::Booting as u8, Ordering::Relaxed);
+        self.state
+            .store(WorkerState::Booting as u8, Ordering::Relaxed);
         self.pid.store(pid, Ordering::Release);
     }
 

@@ -5,7 +5,9 @@
 //! (`reference/gunicorn.md` §8): SO_REUSEADDR always, SO_REUSEPORT on request, TCP_NODELAY on TCP,
 //! non-blocking, an existing *socket* file at a Unix path removed first.
 
-use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage};
+use nix::sys::socket::{
+    self, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage,
+};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -36,7 +38,10 @@ pub enum SockError {
 /// Parse one `--bind` value, Gunicorn's `util.parse_address` rules.
 pub fn parse_address(raw: &str) -> Result<Address, SockError> {
     let invalid = || SockError::InvalidAddress(raw.to_string());
-    if let Some(path) = raw.strip_prefix("unix://").or_else(|| raw.strip_prefix("unix:")) {
+    if let Some(path) = raw
+        .strip_prefix("unix://")
+        .or_else(|| raw.strip_prefix("unix:"))
+    {
         if path.is_empty() {
             return Err(invalid());
         }
@@ -47,7 +52,10 @@ pub fn parse_address(raw: &str) -> Result<Address, SockError> {
     }
     let rest = raw.strip_prefix("tcp://").unwrap_or(raw);
     if rest.is_empty() {
-        return Ok(Address::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 8000)));
+        return Ok(Address::Tcp(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            8000,
+        )));
     }
     let (host, port) = split_host_port(rest).ok_or_else(invalid)?;
     let port = match port {
@@ -57,8 +65,14 @@ pub fn parse_address(raw: &str) -> Result<Address, SockError> {
     let host = host.to_ascii_lowercase();
     match host.parse::<IpAddr>() {
         Ok(ip) => Ok(Address::Tcp(SocketAddr::new(ip, port))),
-        Err(_) if host == "localhost" => Ok(Address::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port))),
-        Err(_) if host.is_empty() => Ok(Address::Tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port))),
+        Err(_) if host == "localhost" => Ok(Address::Tcp(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+        ))),
+        Err(_) if host.is_empty() => Ok(Address::Tcp(SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port,
+        ))),
         Err(_) => Ok(Address::TcpHost(host, port)),
     }
 }
@@ -121,12 +135,14 @@ pub struct Accepted {
 impl Listener {
     /// Accept one connection, or `WouldBlock` when another worker was faster.
     pub fn accept(&self) -> io::Result<Accepted> {
-        let raw = socket::accept4(self.fd.as_raw_fd(), SockFlag::SOCK_CLOEXEC).map_err(io::Error::from)?;
+        let raw = socket::accept4(self.fd.as_raw_fd(), SockFlag::SOCK_CLOEXEC)
+            .map_err(io::Error::from)?;
         // SAFETY: accept4 returned a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let peer = match self.bound {
             Bound::Tcp(_) => {
-                let addr: SockaddrStorage = socket::getpeername(fd.as_raw_fd()).map_err(io::Error::from)?;
+                let addr: SockaddrStorage =
+                    socket::getpeername(fd.as_raw_fd()).map_err(io::Error::from)?;
                 to_socket_addr(&addr)
             }
             Bound::Unix(_) => None,
@@ -154,7 +170,8 @@ fn to_socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {
     if let Some(v4) = addr.as_sockaddr_in() {
         return Some(SocketAddr::from((v4.ip(), v4.port())));
     }
-    addr.as_sockaddr_in6().map(|v6| SocketAddr::from((v6.ip(), v6.port())))
+    addr.as_sockaddr_in6()
+        .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
 }
 
 /// Bind settings.
@@ -168,7 +185,10 @@ pub struct BindOptions {
 /// Bind (or adopt) one listener.
 pub fn bind(address: &Address, opts: BindOptions) -> Result<Listener, SockError> {
     let name = describe(address);
-    let io_err = |err: io::Error| SockError::Io { addr: name.clone(), err };
+    let io_err = |err: io::Error| SockError::Io {
+        addr: name.clone(),
+        err,
+    };
     match address {
         Address::Tcp(sa) => bind_tcp(*sa, opts).map_err(io_err),
         Address::TcpHost(host, port) => {
@@ -193,7 +213,13 @@ fn describe(address: &Address) -> String {
 }
 
 fn new_socket(family: AddressFamily) -> io::Result<OwnedFd> {
-    socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None).map_err(io::Error::from)
+    socket::socket(
+        family,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+    .map_err(io::Error::from)
 }
 
 fn listen(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
@@ -202,7 +228,11 @@ fn listen(fd: &OwnedFd, backlog: i32) -> io::Result<()> {
 }
 
 fn bind_tcp(sa: SocketAddr, opts: BindOptions) -> io::Result<Listener> {
-    let family = if sa.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let family = if sa.is_ipv4() {
+        AddressFamily::Inet
+    } else {
+        AddressFamily::Inet6
+    };
     let fd = new_socket(family)?;
     socket::setsockopt(&fd, sockopt::ReuseAddr, &true).map_err(io::Error::from)?;
     if opts.reuse_port {
@@ -217,24 +247,37 @@ fn bind_tcp(sa: SocketAddr, opts: BindOptions) -> io::Result<Listener> {
     listen(&fd, opts.backlog)?;
     let bound: SockaddrStorage = socket::getsockname(fd.as_raw_fd()).map_err(io::Error::from)?;
     let bound = to_socket_addr(&bound).unwrap_or(sa);
-    Ok(Listener { fd, bound: Bound::Tcp(bound), owned_path: false })
+    Ok(Listener {
+        fd,
+        bound: Bound::Tcp(bound),
+        owned_path: false,
+    })
 }
 
 fn bind_unix(path: &std::path::Path, opts: BindOptions) -> io::Result<Listener> {
     if let Ok(meta) = std::fs::symlink_metadata(path) {
         if !meta.file_type().is_socket() {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "exists and is not a socket"));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a socket",
+            ));
         }
         std::fs::remove_file(path)?;
     }
     let fd = new_socket(AddressFamily::Unix)?;
     let addr = socket::UnixAddr::new(path).map_err(io::Error::from)?;
-    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(opts.umask as libc::mode_t));
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
+        opts.umask as libc::mode_t,
+    ));
     let bound = socket::bind(fd.as_raw_fd(), &addr).map_err(io::Error::from);
     nix::sys::stat::umask(old);
     bound?;
     listen(&fd, opts.backlog)?;
-    Ok(Listener { fd, bound: Bound::Unix(path.to_path_buf()), owned_path: true })
+    Ok(Listener {
+        fd,
+        bound: Bound::Unix(path.to_path_buf()),
+        owned_path: true,
+    })
 }
 
 /// Take over an inherited listening descriptor (`fd://N`, systemd, USR2 hand-over).
@@ -245,14 +288,23 @@ pub fn adopt(raw: RawFd, opts: BindOptions) -> io::Result<Listener> {
     let bound = match (to_socket_addr(&addr), addr.as_unix_addr()) {
         (Some(sa), _) => Bound::Tcp(sa),
         (None, Some(ua)) => Bound::Unix(ua.path().map(PathBuf::from).unwrap_or_default()),
-        (None, None) => return Err(io::Error::new(io::ErrorKind::InvalidInput, "not an INET or Unix socket")),
+        (None, None) => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not an INET or Unix socket",
+            ))
+        }
     };
     set_cloexec_nonblock(raw)?;
     // Gunicorn 27: no second listen() on a socket that already listens (systemd-passed).
     if !socket::getsockopt(&fd, sockopt::AcceptConn).unwrap_or(false) {
         listen(&fd, opts.backlog)?;
     }
-    Ok(Listener { fd, bound, owned_path: false })
+    Ok(Listener {
+        fd,
+        bound,
+        owned_path: false,
+    })
 }
 
 fn set_cloexec_nonblock(fd: RawFd) -> io::Result<()> {
@@ -260,15 +312,22 @@ fn set_cloexec_nonblock(fd: RawFd) -> io::Result<()> {
     // SAFETY: `fd` is open for the duration of this call (owned by the caller).
     let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
     fcntl(borrowed, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).map_err(io::Error::from)?;
-    let flags = OFlag::from_bits_truncate(fcntl(borrowed, FcntlArg::F_GETFL).map_err(io::Error::from)?);
+    let flags =
+        OFlag::from_bits_truncate(fcntl(borrowed, FcntlArg::F_GETFL).map_err(io::Error::from)?);
     fcntl(borrowed, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map_err(io::Error::from)?;
     Ok(())
 }
 
 /// systemd socket activation (`sd_listen_fds(3)`): fds 3.. when `LISTEN_PID` is this process.
 pub fn systemd_fds() -> Vec<RawFd> {
-    let pid_matches = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
-    let count = std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse::<i32>().ok()).unwrap_or(0);
+    let pid_matches = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
+    let count = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse::<i32>().ok())
+        .unwrap_or(0);
     if !pid_matches || count <= 0 {
         return Vec::new();
     }
@@ -278,14 +337,20 @@ pub fn systemd_fds() -> Vec<RawFd> {
 }
 
 /// Bind every address, retrying a busy one as Gunicorn does (5 tries, 1 s apart).
-pub fn bind_all(addresses: &[Address], opts: BindOptions, on_retry: &mut dyn FnMut(&str)) -> Result<Vec<Listener>, SockError> {
+pub fn bind_all(
+    addresses: &[Address],
+    opts: BindOptions,
+    on_retry: &mut dyn FnMut(&str),
+) -> Result<Vec<Listener>, SockError> {
     let mut listeners = Vec::with_capacity(addresses.len());
     for address in addresses {
         let mut attempt = 0;
         loop {
             match bind(address, opts) {
                 Ok(l) => break listeners.push(l),
-                Err(SockError::Io { addr, err }) if err.kind() == io::ErrorKind::AddrInUse && attempt < 4 => {
+                Err(SockError::Io { addr, err })
+                    if err.kind() == io::ErrorKind::AddrInUse && attempt < 4 =>
+                {
                     on_retry(&format!("Connection in use: {addr}"));
                     attempt += 1;
                     std::thread::sleep(std::time::Duration::from_secs(1));
@@ -307,15 +372,39 @@ mod tests {
 
     #[test]
     fn parses_gunicorn_address_forms() {
-        assert_eq!(parse_address("127.0.0.1:8000").unwrap(), Address::Tcp("127.0.0.1:8000".parse().unwrap()));
-        assert_eq!(parse_address("[::1]:9000").unwrap(), Address::Tcp("[::1]:9000".parse().unwrap()));
-        assert_eq!(parse_address("unix:/tmp/x.sock").unwrap(), Address::Unix("/tmp/x.sock".into()));
-        assert_eq!(parse_address("unix:///tmp/x.sock").unwrap(), Address::Unix("/tmp/x.sock".into()));
+        assert_eq!(
+            parse_address("127.0.0.1:8000").unwrap(),
+            Address::Tcp("127.0.0.1:8000".parse().unwrap())
+        );
+        assert_eq!(
+            parse_address("[::1]:9000").unwrap(),
+            Address::Tcp("[::1]:9000".parse().unwrap())
+        );
+        assert_eq!(
+            parse_address("unix:/tmp/x.sock").unwrap(),
+            Address::Unix("/tmp/x.sock".into())
+        );
+        assert_eq!(
+            parse_address("unix:///tmp/x.sock").unwrap(),
+            Address::Unix("/tmp/x.sock".into())
+        );
         assert_eq!(parse_address("fd://3").unwrap(), Address::Fd(3));
-        assert_eq!(parse_address("tcp://0.0.0.0:80").unwrap(), Address::Tcp("0.0.0.0:80".parse().unwrap()));
-        assert_eq!(parse_address("10.0.0.1").unwrap(), Address::Tcp("10.0.0.1:8000".parse().unwrap()));
-        assert_eq!(parse_address("localhost:5000").unwrap(), Address::Tcp("127.0.0.1:5000".parse().unwrap()));
-        assert_eq!(parse_address("example.com:81").unwrap(), Address::TcpHost("example.com".into(), 81));
+        assert_eq!(
+            parse_address("tcp://0.0.0.0:80").unwrap(),
+            Address::Tcp("0.0.0.0:80".parse().unwrap())
+        );
+        assert_eq!(
+            parse_address("10.0.0.1").unwrap(),
+            Address::Tcp("10.0.0.1:8000".parse().unwrap())
+        );
+        assert_eq!(
+            parse_address("localhost:5000").unwrap(),
+            Address::Tcp("127.0.0.1:5000".parse().unwrap())
+        );
+        assert_eq!(
+            parse_address("example.com:81").unwrap(),
+            Address::TcpHost("example.com".into(), 81)
+        );
         assert!(parse_address("127.0.0.1:http").is_err());
         assert!(parse_address("[::1:80").is_err());
         assert!(parse_address("fd://x").is_err());
@@ -323,9 +412,15 @@ mod tests {
 
     #[test]
     fn binds_port_zero_and_reports_the_real_port() {
-        let opts = BindOptions { backlog: 16, reuse_port: false, umask: 0 };
+        let opts = BindOptions {
+            backlog: 16,
+            reuse_port: false,
+            umask: 0,
+        };
         let l = bind(&parse_address("127.0.0.1:0").unwrap(), opts).unwrap();
-        let Bound::Tcp(sa) = l.bound else { panic!("tcp") };
+        let Bound::Tcp(sa) = l.bound else {
+            panic!("tcp")
+        };
         assert_ne!(sa.port(), 0);
         assert_eq!(l.to_string(), format!("http://127.0.0.1:{}", sa.port()));
     }

@@ -143,7 +143,9 @@ impl ParseError {
     /// `NoMoreData` has no response; it yields an empty vector.
     pub fn error_page(&self) -> Vec<u8> {
         match self.status() {
-            Some(status) => super::response::error_page(status, self.reason(), &self.page_message()),
+            Some(status) => {
+                super::response::error_page(status, self.reason(), &self.page_message())
+            }
             None => Vec::new(),
         }
     }

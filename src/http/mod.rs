@@ -32,7 +32,10 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
     let mut i = 0;
     while i < input.len() {
         if input[i] == b'%' {
-            if let (Some(h), Some(l)) = (input.get(i + 1).copied().and_then(hex), input.get(i + 2).copied().and_then(hex)) {
+            if let (Some(h), Some(l)) = (
+                input.get(i + 1).copied().and_then(hex),
+                input.get(i + 2).copied().and_then(hex),
+            ) {
                 out.push(h << 4 | l);
                 i += 3;
                 continue;
@@ -48,6 +51,9 @@ pub fn percent_decode(input: &[u8]) -> Vec<u8> {
 mod tests {
     #[test]
     fn percent_decoding_is_unquote_to_bytes() {
-        assert_eq!(super::percent_decode(b"/a%20b%C3%A9%zz%4"), b"/a b\xc3\xa9%zz%4".to_vec());
+        assert_eq!(
+            super::percent_decode(b"/a%20b%C3%A9%zz%4"),
+            b"/a b\xc3\xa9%zz%4".to_vec()
+        );
     }
 }

@@ -189,6 +189,11 @@ fn find_request_line(data: &[u8], limit: usize) -> Result<Option<usize>, ParseEr
             size: data.len(),
             limit,
         }),
+        // No CRLF yet, so any LF is bare: refuse it now rather than wait for a CRLF that a
+        // client using LF line ends will never send (RFC 9112 §2.2).
+        None if memchr::memchr(b'\n', data).is_some() => Err(ParseError::InvalidRequestLine(
+            "bare LF as line terminator".into(),
+        )),
         None => Ok(None),
     }
 }
@@ -210,6 +215,16 @@ fn parse_field_section(
         parse_fields(&data[..end], true, limits, cfg.syntax(), &mut accept)?;
         return Ok(Some(end + 4));
     }
+    // A bare LF never ends a line (RFC 9112 §2.2), so a head written with LF line ends never
+    // completes: refuse it as soon as the LF arrives. The error is the one the whole head would
+    // give, so every chunking still gets the same answer.
+    if let Some(lf) = first_bare_lf(data) {
+        let end = memmem::find(&data[lf..], b"\r\n").map_or(data.len(), |i| lf + i);
+        parse_fields(&data[..end], true, limits, cfg.syntax(), &mut accept)?;
+        return Err(ParseError::InvalidHeader(
+            "bare LF as line terminator".into(),
+        ));
+    }
     if section_outgrows_limits(data, limits) {
         // Report the first error in wire order, as if the whole section had arrived.
         if parse_fields(data, false, limits, cfg.syntax(), &mut accept)? == Progress::Incomplete
@@ -219,6 +234,11 @@ fn parse_field_section(
         }
     }
     Ok(None)
+}
+
+/// The first LF not preceded by CR.
+fn first_bare_lf(data: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', data).find(|&i| i == 0 || data[i - 1] != b'\r')
 }
 
 /// Cheap test on an incomplete section: is its last line, or the whole, over a limit?
@@ -433,9 +453,10 @@ mod tests {
         assert_eq!(kind(b"GET / HTTP/1.1\rX\r\n\r\n"), "InvalidHTTPVersion");
         assert_eq!(
             kind(b"GET / HTTP/1.1\n\n"),
-            "incomplete",
-            "bare LF never ends a line"
+            "InvalidRequestLine",
+            "bare LF never ends a line, and is refused as soon as it arrives"
         );
+        assert_eq!(kind(b"GET / HTTP/1.1\r\nHost: x\n"), "InvalidHeader");
         assert_eq!(
             kind(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"),
             "InvalidRequestLine"

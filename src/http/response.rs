@@ -6,8 +6,18 @@ use std::io::Write;
 
 /// Hop-by-hop fields an app may not set (RFC 9110 §7.6.1); the server owns them. Gunicorn also
 /// drops `Server` and `Date`, which it always writes itself.
-const HOP_BY_HOP: [&str; 10] =
-    ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding", "upgrade", "server", "date"];
+const HOP_BY_HOP: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "server",
+    "date",
+];
 
 /// Does the server drop this app header?
 pub fn is_hop_by_hop(name: &str) -> bool {
@@ -28,7 +38,12 @@ pub enum Framing {
 }
 
 impl Framing {
-    pub fn decide(is_head: bool, version: (u8, u8), status: u16, content_length: Option<u64>) -> Framing {
+    pub fn decide(
+        is_head: bool,
+        version: (u8, u8),
+        status: u16,
+        content_length: Option<u64>,
+    ) -> Framing {
         if is_head || (100..200).contains(&status) || status == 204 || status == 304 {
             return Framing::NoBody;
         }
@@ -48,8 +63,22 @@ pub fn status_code(status: &str) -> u16 {
 /// Write a response head: status line with the request's version, `Server`, `Date`,
 /// `Connection`, `Transfer-Encoding` when chunked, then the app's headers in order
 /// (Gunicorn's order, `reference/gunicorn.md` §6 "Response writing").
-pub fn write_head(out: &mut Vec<u8>, version: (u8, u8), status: &str, date: &str, connection: &str, framing: Framing, headers: &[(String, Vec<u8>)]) {
-    let _ = write!(out, "HTTP/{}.{} {}\r\nServer: gunicorn-rs\r\nDate: {}\r\nConnection: {}\r\n", version.0, version.1, status, date, connection);
+pub fn write_head(
+    out: &mut Vec<u8>,
+    version: (u8, u8),
+    status: &str,
+    date: &str,
+    connection: &str,
+    framing: Framing,
+    headers: &[(String, Vec<u8>)],
+) {
+    // RFC 9112 §4: the SP after the status code stays even when the reason phrase is empty.
+    let sep = if status.contains(' ') { "" } else { " " };
+    let _ = write!(
+        out,
+        "HTTP/{}.{} {}{sep}\r\nServer: gunicorn-rs\r\nDate: {}\r\nConnection: {}\r\n",
+        version.0, version.1, status, date, connection
+    );
     if framing == Framing::Chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }
@@ -92,7 +121,9 @@ pub const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// An IMF-fixdate for the `Date` header (RFC 9110 §5.6.7), e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
 pub fn http_date(unix_secs: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let days = unix_secs.div_euclid(86_400);
     let secs = unix_secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
@@ -133,7 +164,9 @@ pub fn error_page(status: u16, reason: &str, message: &str) -> Vec<u8> {
         "HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{html}",
         html.chars().count()
     );
-    page.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect()
+    page.chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect()
 }
 
 /// The reason phrase of a status the server itself answers with (RFC 9110 §15). 501 says
@@ -172,7 +205,10 @@ mod tests {
         assert_eq!(Framing::decide(false, (1, 1), 304, None), Framing::NoBody);
         assert_eq!(Framing::decide(false, (1, 1), 200, None), Framing::Chunked);
         assert_eq!(Framing::decide(false, (1, 0), 200, None), Framing::Close);
-        assert_eq!(Framing::decide(false, (1, 0), 200, Some(3)), Framing::Length(3));
+        assert_eq!(
+            Framing::decide(false, (1, 0), 200, Some(3)),
+            Framing::Length(3)
+        );
     }
 
     #[test]
@@ -184,7 +220,15 @@ mod tests {
             ("X-A".to_string(), b"1".to_vec()),
             ("Transfer-Encoding".to_string(), b"gzip".to_vec()),
         ];
-        write_head(&mut out, (1, 1), "200 OK", "D", "close", Framing::Chunked, &headers);
+        write_head(
+            &mut out,
+            (1, 1),
+            "200 OK",
+            "D",
+            "close",
+            Framing::Chunked,
+            &headers,
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 200 OK\r\nServer: gunicorn-rs\r\nDate: D\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\nX-A: 1\r\n\r\n"
@@ -194,7 +238,15 @@ mod tests {
     #[test]
     fn no_length_on_204() {
         let mut out = Vec::new();
-        write_head(&mut out, (1, 1), "204 No Content", "D", "close", Framing::NoBody, &[("Content-Length".into(), b"0".to_vec())]);
+        write_head(
+            &mut out,
+            (1, 1),
+            "204 No Content",
+            "D",
+            "close",
+            Framing::NoBody,
+            &[("Content-Length".into(), b"0".to_vec())],
+        );
         assert!(!String::from_utf8(out).unwrap().contains("Content-Length"));
     }
 

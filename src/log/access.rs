@@ -51,7 +51,9 @@ impl AccessFormat {
             if let Some(after) = rest.strip_prefix('%') {
                 literal.push('%');
                 rest = after;
-            } else if let Some((name, after)) = rest.strip_prefix('(').and_then(|r| r.split_once(')')) {
+            } else if let Some((name, after)) =
+                rest.strip_prefix('(').and_then(|r| r.split_once(')'))
+            {
                 // The conversion letter (s, d, r…) after the name; every atom renders as text.
                 let conv = after.chars().next().map_or(0, char::len_utf8);
                 pieces.push(Piece::Literal(std::mem::take(&mut literal)));
@@ -72,7 +74,10 @@ impl AccessFormat {
         self.pieces
             .iter()
             .filter_map(|p| match p {
-                Piece::Atom(a) => a.strip_prefix('{').and_then(|a| a.strip_suffix("}e")).map(str::to_string),
+                Piece::Atom(a) => a
+                    .strip_prefix('{')
+                    .and_then(|a| a.strip_suffix("}e"))
+                    .map(str::to_string),
                 Piece::Literal(_) => None,
             })
             .collect()
@@ -100,7 +105,10 @@ fn escape(s: &str) -> String {
 }
 
 fn header<'h>(headers: &'h [(String, Vec<u8>)], name: &str) -> Option<&'h [u8]> {
-    headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_slice())
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_slice())
 }
 
 fn latin1(bytes: &[u8]) -> String {
@@ -114,7 +122,10 @@ fn atom(out: &mut String, name: &str, rec: &AccessRecord<'_>) {
         "l" => "-".into(),
         "u" => basic_auth_user(rec.request_headers).unwrap_or_else(|| "-".into()),
         "t" => crate::log::timestamp("[%d/%b/%Y:%H:%M:%S %z]"),
-        "r" => format!("{} {} HTTP/{}.{}", rec.method, rec.uri, rec.version.0, rec.version.1),
+        "r" => format!(
+            "{} {} HTTP/{}.{}",
+            rec.method, rec.uri, rec.version.0, rec.version.1
+        ),
         "s" => rec.status.to_string(),
         "m" => rec.method.into(),
         "U" => rec.path_info.into(),
@@ -129,7 +140,9 @@ fn atom(out: &mut String, name: &str, rec: &AccessRecord<'_>) {
         "L" => format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000),
         "p" => format!("<{}>", std::process::id()),
         _ => match name.strip_prefix('{').and_then(|n| n.rsplit_once('}')) {
-            Some((h, "i")) => header(rec.request_headers, &h.replace('_', "-")).map_or("-".into(), latin1),
+            Some((h, "i")) => {
+                header(rec.request_headers, &h.replace('_', "-")).map_or("-".into(), latin1)
+            }
             Some((h, "o")) => header(rec.response_headers, h).map_or("-".into(), latin1),
             _ => "-".into(),
         },
@@ -146,7 +159,10 @@ fn basic_auth_user(headers: &[(String, Vec<u8>)]) -> Option<String> {
     }
     let decoded = base64_decode(token.trim())?;
     let text = String::from_utf8(decoded).ok()?;
-    Some(text.split_once(':').map_or(text.clone(), |(u, _)| u.to_string()))
+    Some(
+        text.split_once(':')
+            .map_or(text.clone(), |(u, _)| u.to_string()),
+    )
 }
 
 fn base64_decode(s: &str) -> Option<Vec<u8>> {
@@ -175,7 +191,10 @@ fn base64_decode(s: &str) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn record<'a>(headers: &'a [(String, Vec<u8>)], environ: &'a [Option<String>]) -> AccessRecord<'a> {
+    fn record<'a>(
+        headers: &'a [(String, Vec<u8>)],
+        environ: &'a [Option<String>],
+    ) -> AccessRecord<'a> {
         AccessRecord {
             peer: Some("127.0.0.1".parse().unwrap()),
             method: "GET",
@@ -194,25 +213,40 @@ mod tests {
 
     #[test]
     fn default_format_renders_like_gunicorn() {
-        let fmt = AccessFormat::parse(r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#);
+        let fmt =
+            AccessFormat::parse(r#"%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s""#);
         let headers = vec![("USER-AGENT".to_string(), b"curl \"x\"".to_vec())];
         let line = fmt.render(&record(&headers, &[]));
         assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
-        assert!(line.ends_with(r#""GET /a?b=1 HTTP/1.1" 200 0 "-" "curl \"x\"""#), "{line}");
+        assert!(
+            line.ends_with(r#""GET /a?b=1 HTTP/1.1" 200 0 "-" "curl \"x\"""#),
+            "{line}"
+        );
     }
 
     #[test]
     fn durations_headers_environ_and_unknown_atoms() {
-        let fmt = AccessFormat::parse("%(T)s %(M)s %(D)s %(L)s %({x-id}i)s %({REMOTE_USER}e)s %(zz)s 100%%");
+        let fmt = AccessFormat::parse(
+            "%(T)s %(M)s %(D)s %(L)s %({x-id}i)s %({REMOTE_USER}e)s %(zz)s 100%%",
+        );
         let headers = vec![("X-ID".to_string(), b"7".to_vec())];
         let env = vec![Some("bob".to_string())];
         assert_eq!(fmt.environ_keys(), vec!["REMOTE_USER".to_string()]);
-        assert_eq!(fmt.render(&record(&headers, &env)), "1 1500 1500042 1.500042 7 bob - 100%");
+        assert_eq!(
+            fmt.render(&record(&headers, &env)),
+            "1 1500 1500042 1.500042 7 bob - 100%"
+        );
     }
 
     #[test]
     fn basic_auth_user_atom() {
-        let headers = vec![("AUTHORIZATION".to_string(), b"Basic YWxhZGRpbjpvcGVuc2VzYW1l".to_vec())];
-        assert_eq!(AccessFormat::parse("%(u)s").render(&record(&headers, &[])), "aladdin");
+        let headers = vec![(
+            "AUTHORIZATION".to_string(),
+            b"Basic YWxhZGRpbjpvcGVuc2VzYW1l".to_vec(),
+        )];
+        assert_eq!(
+            AccessFormat::parse("%(u)s").render(&record(&headers, &[])),
+            "aladdin"
+        );
     }
 }

@@ -64,7 +64,10 @@ struct Worker {
 enum Phase {
     Running,
     /// Workers were told to stop; SIGKILL for the rest at `deadline`.
-    Stopping { graceful: bool, deadline: Instant },
+    Stopping {
+        graceful: bool,
+        deadline: Instant,
+    },
 }
 
 /// The master process.
@@ -93,14 +96,32 @@ pub enum MasterError {
 }
 
 impl<'a> Master<'a> {
-    pub fn new(cfg: Config, listeners: Vec<Listener>, hooks: &'a dyn ForkHooks, entry: WorkerEntry<'a>) -> Result<Self, MasterError> {
+    pub fn new(
+        cfg: Config,
+        listeners: Vec<Listener>,
+        hooks: &'a dyn ForkHooks,
+        entry: WorkerEntry<'a>,
+    ) -> Result<Self, MasterError> {
         let pid = nix::unistd::getpid();
         // Room for TTIN growth and for a full second generation during a HUP reload.
         let capacity = (cfg.workers * 4).max(64);
         let scoreboard = Scoreboard::new(capacity, pid.as_raw())?;
         let signals = signals::SignalQueue::install()?;
         let num_workers = cfg.workers;
-        Ok(Master { cfg, listeners, scoreboard, hooks, entry, signals, workers: Vec::new(), num_workers, last_age: 0, phase: Phase::Running, halt: None, pid })
+        Ok(Master {
+            cfg,
+            listeners,
+            scoreboard,
+            hooks,
+            entry,
+            signals,
+            workers: Vec::new(),
+            num_workers,
+            last_age: 0,
+            phase: Phase::Running,
+            halt: None,
+            pid,
+        })
     }
 
     /// Run until stopped; returns the process exit code.
@@ -156,14 +177,19 @@ impl<'a> Master<'a> {
             Signal::SIGTTOU => self.num_workers = self.num_workers.saturating_sub(1).max(1),
             Signal::SIGUSR1 => self.reopen_logs(),
             Signal::SIGWINCH => crate::debug!("SIGWINCH ignored. Not daemonized"),
-            Signal::SIGUSR2 => crate::warning!("USR2 (binary upgrade) is not supported yet by gunicorn-rs; ignored"),
+            Signal::SIGUSR2 => crate::warning!(
+                "USR2 (binary upgrade) is not supported yet by gunicorn-rs; ignored"
+            ),
             _ => {}
         }
     }
 
     /// TERM: graceful (workers finish what they serve); INT/QUIT: quick.
     fn stop(&mut self, graceful: bool) {
-        if let Phase::Stopping { graceful: false, .. } = self.phase {
+        if let Phase::Stopping {
+            graceful: false, ..
+        } = self.phase
+        {
             return;
         }
         if let Phase::Stopping { graceful: true, .. } = self.phase {
@@ -173,9 +199,18 @@ impl<'a> Master<'a> {
             crate::info!("Quick shutdown requested");
         }
         self.close_listeners();
-        let deadline = Instant::now() + if graceful { self.cfg.graceful_timeout } else { self.cfg.graceful_timeout.min(Duration::from_secs(2)) };
+        let deadline = Instant::now()
+            + if graceful {
+                self.cfg.graceful_timeout
+            } else {
+                self.cfg.graceful_timeout.min(Duration::from_secs(2))
+            };
         self.phase = Phase::Stopping { graceful, deadline };
-        self.kill_all(if graceful { Signal::SIGTERM } else { Signal::SIGQUIT });
+        self.kill_all(if graceful {
+            Signal::SIGTERM
+        } else {
+            Signal::SIGQUIT
+        });
     }
 
     /// Refuse new clients at once: `shutdown(2)` on a listening socket stops it listening for

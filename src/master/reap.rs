@@ -24,7 +24,9 @@ impl Master<'_> {
 
     fn worker_exited(&mut self, pid: nix::unistd::Pid, code: Option<i32>, sig: Option<Signal>) {
         let Some(index) = self.workers.iter().position(|w| w.pid == pid) else {
-            return crate::debug!("Reaped unknown child process (pid:{pid}, status:{code:?}{sig:?})");
+            return crate::debug!(
+                "Reaped unknown child process (pid:{pid}, status:{code:?}{sig:?})"
+            );
         };
         let worker = self.workers.swap_remove(index);
         if let Some(slot) = self.slot(worker.slot) {
@@ -44,7 +46,9 @@ impl Master<'_> {
             (None, Some(Signal::SIGKILL)) if worker.aborted.is_some() => {
                 crate::error!("Worker (pid:{pid}) was killed (SIGKILL) after WORKER TIMEOUT");
             }
-            (None, Some(Signal::SIGKILL)) => crate::error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?"),
+            (None, Some(Signal::SIGKILL)) => {
+                crate::error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?")
+            }
             (None, Some(Signal::SIGTERM)) => crate::info!("Worker (pid:{pid}) was sent SIGTERM!"),
             (None, Some(sig)) => crate::warning!("Worker (pid:{pid}) was sent {}!", sig.as_str()),
             (None, None) => {}
@@ -54,12 +58,20 @@ impl Master<'_> {
     /// The heartbeat check (Gunicorn's `murder_workers`): a worker silent for longer than
     /// `timeout` gets SIGABRT, and SIGKILL if it is still there a second later.
     pub(super) fn murder_workers(&mut self) {
-        let Some(timeout) = self.cfg.timeout else { return };
+        let Some(timeout) = self.cfg.timeout else {
+            return;
+        };
         let now = now_ms();
         let limit = timeout.as_millis() as u64;
         for i in 0..self.workers.len() {
-            let (pid, slot, aborted) = (self.workers[i].pid, self.workers[i].slot, self.workers[i].aborted);
-            let Some(last) = self.slot(slot).map(|s| s.last_heartbeat_ms()) else { continue };
+            let (pid, slot, aborted) = (
+                self.workers[i].pid,
+                self.workers[i].slot,
+                self.workers[i].aborted,
+            );
+            let Some(last) = self.slot(slot).map(|s| s.last_heartbeat_ms()) else {
+                continue;
+            };
             if now.saturating_sub(last) <= limit {
                 continue;
             }

@@ -49,7 +49,11 @@ impl SignalQueue {
     pub fn install() -> std::io::Result<SignalQueue> {
         let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
         WAKE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
-        let action = SigAction::new(SigHandler::Handler(on_signal), SaFlags::SA_RESTART, SigSet::empty());
+        let action = SigAction::new(
+            SigHandler::Handler(on_signal),
+            SaFlags::SA_RESTART,
+            SigSet::empty(),
+        );
         for sig in HANDLED {
             // SAFETY: `on_signal` is async-signal-safe (it only calls write(2)).
             unsafe { signal::sigaction(sig, &action) }?;
@@ -66,7 +70,11 @@ impl SignalQueue {
         let mut buf = [0u8; 64];
         let mut out = Vec::new();
         while let Ok(n @ 1..) = nix::unistd::read(&self.read, &mut buf) {
-            out.extend(buf[..n].iter().filter_map(|&b| Signal::try_from(i32::from(b)).ok()));
+            out.extend(
+                buf[..n]
+                    .iter()
+                    .filter_map(|&b| Signal::try_from(i32::from(b)).ok()),
+            );
         }
         out
     }
@@ -76,7 +84,11 @@ impl SignalQueue {
 /// runs the master's handlers before it has installed its own.
 pub fn block_all() -> SigSet {
     let mut old = SigSet::empty();
-    let _ = signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old));
+    let _ = signal::sigprocmask(
+        signal::SigmaskHow::SIG_SETMASK,
+        Some(&SigSet::all()),
+        Some(&mut old),
+    );
     old
 }
 

@@ -8,7 +8,12 @@ impl Master<'_> {
     /// Spawn or retire workers until `num_workers` booted, non-retiring workers run; retire a
     /// worker marked for replacement (HUP) only once enough new ones have booted.
     pub(super) fn maintain_worker_count(&mut self) {
-        let current = || self.workers.iter().filter(|w| !w.retiring && !w.replace).count();
+        let current = || {
+            self.workers
+                .iter()
+                .filter(|w| !w.retiring && !w.replace)
+                .count()
+        };
         let mut missing = self.num_workers.saturating_sub(current());
         while missing > 0 {
             if !self.spawn_worker() {
@@ -16,13 +21,21 @@ impl Master<'_> {
             }
             missing -= 1;
         }
-        let booted = self.workers.iter().filter(|w| !w.retiring && !w.replace && self.is_booted(w)).count();
-        let replaceable: Vec<usize> = (0..self.workers.len()).filter(|&i| self.workers[i].replace).collect();
+        let booted = self
+            .workers
+            .iter()
+            .filter(|w| !w.retiring && !w.replace && self.is_booted(w))
+            .count();
+        let replaceable: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| self.workers[i].replace)
+            .collect();
         for &i in replaceable.iter().take(booted) {
             self.retire(i);
         }
         // Surplus (TTOU): retire the oldest first, as Gunicorn does.
-        let mut active: Vec<usize> = (0..self.workers.len()).filter(|&i| !self.workers[i].retiring && !self.workers[i].replace).collect();
+        let mut active: Vec<usize> = (0..self.workers.len())
+            .filter(|&i| !self.workers[i].retiring && !self.workers[i].replace)
+            .collect();
         active.sort_by_key(|&i| self.workers[i].age);
         let surplus = active.len().saturating_sub(self.num_workers);
         for &i in active.iter().take(surplus) {
@@ -31,7 +44,8 @@ impl Master<'_> {
     }
 
     fn is_booted(&self, worker: &Worker) -> bool {
-        self.slot(worker.slot).is_some_and(|s| s.state() != crate::scoreboard::WorkerState::Booting)
+        self.slot(worker.slot)
+            .is_some_and(|s| s.state() != crate::scoreboard::WorkerState::Booting)
     }
 
     fn retire(&mut self, index: usize) {
@@ -65,7 +79,14 @@ impl Master<'_> {
                 if let Some(slot) = self.slot(slot_index) {
                     slot.set_pid(child.as_raw());
                 }
-                self.workers.push(Worker { pid: child, slot: slot_index, age, aborted: None, retiring: false, replace: false });
+                self.workers.push(Worker {
+                    pid: child,
+                    slot: slot_index,
+                    age,
+                    aborted: None,
+                    retiring: false,
+                    replace: false,
+                });
                 true
             }
             Err(e) => {
@@ -88,8 +109,15 @@ impl Master<'_> {
         let code = match self.slot(slot_index) {
             Some(slot) => {
                 slot.set_pid(nix::unistd::getpid().as_raw());
-                let ctx = WorkerContext { config: &self.cfg, listeners: &self.listeners, slot, age, master_pid: self.pid };
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.entry)(ctx))).unwrap_or(super::WORKER_BOOT_ERROR)
+                let ctx = WorkerContext {
+                    config: &self.cfg,
+                    listeners: &self.listeners,
+                    slot,
+                    age,
+                    master_pid: self.pid,
+                };
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.entry)(ctx)))
+                    .unwrap_or(super::WORKER_BOOT_ERROR)
             }
             None => super::WORKER_BOOT_ERROR,
         };

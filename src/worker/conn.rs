@@ -4,8 +4,8 @@
 use crate::http::{self, BodyDecoder, ParseError, ParserConfig, PeerTrust, RequestHead};
 use crate::wsgi::{BodyError, BodyRead};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::ops::Range;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 /// Read buffer size: one read gets a typical request head whole.
@@ -25,9 +25,20 @@ impl Stream {
 
     fn set_timeout(&self, opt: libc::c_int, d: Duration) -> io::Result<()> {
         let d = d.max(Duration::from_millis(1));
-        let tv = libc::timeval { tv_sec: d.as_secs() as libc::time_t, tv_usec: d.subsec_micros() as libc::suseconds_t };
+        let tv = libc::timeval {
+            tv_sec: d.as_secs() as libc::time_t,
+            tv_usec: d.subsec_micros() as libc::suseconds_t,
+        };
         // SAFETY: setsockopt with a pointer to a live timeval and its exact size.
-        let rc = unsafe { libc::setsockopt(self.fd.as_raw_fd(), libc::SOL_SOCKET, opt, (&tv as *const libc::timeval).cast(), std::mem::size_of::<libc::timeval>() as libc::socklen_t) };
+        let rc = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                opt,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -61,7 +72,12 @@ impl Stream {
     }
 
     /// sendfile(2) `count` bytes of `file` from `offset`; returns the bytes sent.
-    pub fn sendfile(&self, file: std::os::fd::BorrowedFd<'_>, offset: u64, count: u64) -> io::Result<u64> {
+    pub fn sendfile(
+        &self,
+        file: std::os::fd::BorrowedFd<'_>,
+        offset: u64,
+        count: u64,
+    ) -> io::Result<u64> {
         let mut off = offset as libc::off64_t;
         let mut sent = 0u64;
         while sent < count {
@@ -113,7 +129,12 @@ pub enum HeadError {
 /// Read and parse one request head within `deadline` (the head-read timeout: a client that
 /// trickles its head cannot hold a sync worker). Returns the head and the buffer, whose bytes
 /// past `consumed` already belong to the body.
-pub fn read_head(stream: &Stream, cfg: &ParserConfig, trust: PeerTrust, deadline: Instant) -> Result<(RequestHead, Vec<u8>, usize), HeadError> {
+pub fn read_head(
+    stream: &Stream,
+    cfg: &ParserConfig,
+    trust: PeerTrust,
+    deadline: Instant,
+) -> Result<(RequestHead, Vec<u8>, usize), HeadError> {
     let mut buf = Vec::with_capacity(READ_CHUNK);
     loop {
         let filled = buf.len();
@@ -152,8 +173,21 @@ pub struct Body<'a> {
 }
 
 impl<'a> Body<'a> {
-    pub fn new(stream: &'a Stream, buf: Vec<u8>, pos: usize, decoder: BodyDecoder, idle_timeout: Duration) -> Body<'a> {
-        Body { stream, buf, pos, pending: 0..0, decoder, idle_timeout }
+    pub fn new(
+        stream: &'a Stream,
+        buf: Vec<u8>,
+        pos: usize,
+        decoder: BodyDecoder,
+        idle_timeout: Duration,
+    ) -> Body<'a> {
+        Body {
+            stream,
+            buf,
+            pos,
+            pending: 0..0,
+            decoder,
+            idle_timeout,
+        }
     }
 
     /// Were all of the body's bytes (and nothing more) read? Then a plain close is safe.
@@ -166,7 +200,9 @@ impl<'a> Body<'a> {
         self.pos = 0;
         let filled = self.buf.len();
         self.buf.resize(filled + READ_CHUNK * 4, 0);
-        let n = self.stream.read_timeout(&mut self.buf[filled..], self.idle_timeout);
+        let n = self
+            .stream
+            .read_timeout(&mut self.buf[filled..], self.idle_timeout);
         self.buf.truncate(filled + *n.as_ref().unwrap_or(&0));
         match n {
             // A short body must never look complete (reliability.md §3, "Incomplete + EOF").

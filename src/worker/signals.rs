@@ -74,7 +74,11 @@ pub fn install() -> std::io::Result<()> {
 /// The read end of the wake pipe.
 pub fn wake_fd() -> i32 {
     // SAFETY: set once in `install` before the loop starts; read-only afterwards.
-    unsafe { (*std::ptr::addr_of!(WAKE_READ)).as_ref().map_or(-1, |fd| fd.as_raw_fd()) }
+    unsafe {
+        (*std::ptr::addr_of!(WAKE_READ))
+            .as_ref()
+            .map_or(-1, |fd| fd.as_raw_fd())
+    }
 }
 
 /// Drain the wake pipe after a wake-up.

@@ -38,7 +38,19 @@ pub struct Sink<'a> {
 
 impl<'a> Sink<'a> {
     pub fn new(stream: &'a Stream, version: (u8, u8), is_head: bool, date: String) -> Sink<'a> {
-        Sink { stream, version, is_head, connection: "close", date, state: Writing::Init, out: Vec::with_capacity(1024), body_bytes: 0, remaining: 0, status: 0, warned_no_body: false }
+        Sink {
+            stream,
+            version,
+            is_head,
+            connection: "close",
+            date,
+            state: Writing::Init,
+            out: Vec::with_capacity(1024),
+            body_bytes: 0,
+            remaining: 0,
+            status: 0,
+            warned_no_body: false,
+        }
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -68,7 +80,9 @@ impl<'a> Sink<'a> {
 }
 
 fn content_length(headers: &[HeaderPair]) -> Option<u64> {
-    let (_, value) = headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("content-length"))?;
+    let (_, value) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))?;
     std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
 
@@ -78,7 +92,15 @@ impl ResponseSink for Sink<'_> {
         let length = content_length(headers);
         let framing = Framing::decide(self.is_head, self.version, self.status, length);
         self.remaining = length.unwrap_or(0);
-        response::write_head(&mut self.out, self.version, status, &self.date, self.connection, framing, headers);
+        response::write_head(
+            &mut self.out,
+            self.version,
+            status,
+            &self.date,
+            self.connection,
+            framing,
+            headers,
+        );
         self.state = Writing::Body(framing);
         Ok(())
     }
@@ -118,7 +140,8 @@ impl ResponseSink for Sink<'_> {
             if count == 0 {
                 return Ok(0);
             }
-            self.out.extend_from_slice(format!("{count:x}\r\n").as_bytes());
+            self.out
+                .extend_from_slice(format!("{count:x}\r\n").as_bytes());
         }
         self.flush()?;
         // SAFETY: the bridge keeps the file object (and so `fd`) open for this call.
@@ -130,7 +153,10 @@ impl ResponseSink for Sink<'_> {
         }
         if framing == Framing::Chunked {
             if sent != count {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "file shorter than its chunk"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "file shorter than its chunk",
+                ));
             }
             self.stream.write_all(b"\r\n")?;
         }
@@ -147,7 +173,10 @@ impl ResponseSink for Sink<'_> {
         match framing {
             // A body shorter than its Content-Length must end in a cut connection, never in
             // a response that looks complete.
-            Framing::Length(_) if self.remaining > 0 => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "response shorter than its Content-Length")),
+            Framing::Length(_) if self.remaining > 0 => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "response shorter than its Content-Length",
+            )),
             _ => Ok(()),
         }
     }

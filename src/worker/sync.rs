@@ -38,13 +38,20 @@ impl<'a> SyncWorker<'a> {
     pub fn new(ctx: &WorkerContext<'a>, app: &'a App) -> std::io::Result<SyncWorker<'a>> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         for (i, l) in ctx.listeners.iter().enumerate() {
-            epoll.add(l, EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, i as u64))?;
+            epoll.add(
+                l,
+                EpollEvent::new(EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE, i as u64),
+            )?;
         }
         // SAFETY: the wake pipe lives as long as the process (installed before this).
         let wake = unsafe { BorrowedFd::borrow_raw(signals::wake_fd()) };
         epoll.add(wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))?;
-        let access = crate::log::has_access_log().then(|| AccessFormat::parse(&ctx.config.access_log_format));
-        let environ_keys = access.as_ref().map(AccessFormat::environ_keys).unwrap_or_default();
+        let access = crate::log::has_access_log()
+            .then(|| AccessFormat::parse(&ctx.config.access_log_format));
+        let environ_keys = access
+            .as_ref()
+            .map(AccessFormat::environ_keys)
+            .unwrap_or_default();
         Ok(SyncWorker {
             cfg: ctx.config,
             listeners: ctx.listeners,
@@ -63,7 +70,9 @@ impl<'a> SyncWorker<'a> {
     /// Serve until told to stop; returns the exit code.
     pub fn run(&mut self) -> i32 {
         self.slot.set_state(WorkerState::Idle);
-        let wait = self.cfg.timeout.map_or(Duration::from_secs(1), |t| (t / 2).min(Duration::from_secs(1)));
+        let wait = self.cfg.timeout.map_or(Duration::from_secs(1), |t| {
+            (t / 2).min(Duration::from_secs(1))
+        });
         let mut events = [EpollEvent::empty(); 8];
         while signals::is_alive() {
             self.slot.notify();
@@ -105,7 +114,9 @@ impl<'a> SyncWorker<'a> {
     /// Accept and serve until the listener has nothing queued (no epoll round trip per
     /// connection under load).
     fn accept_all(&mut self, index: usize) {
-        let Some(listener) = self.listeners.get(index) else { return };
+        let Some(listener) = self.listeners.get(index) else {
+            return;
+        };
         while signals::is_alive() {
             match listener.accept() {
                 Ok(accepted) => {
@@ -128,7 +139,9 @@ impl<'a> SyncWorker<'a> {
     }
 
     fn date(&mut self) -> String {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         if self.date.0 != now {
             self.date = (now, http::response::http_date(now));
         }
@@ -139,9 +152,15 @@ impl<'a> SyncWorker<'a> {
     fn handle(&mut self, accepted: Accepted, listener: &Listener) {
         let started = Instant::now();
         self.slot.set_state(WorkerState::Reading);
-        let stream = Stream::new(accepted.fd, self.cfg.timeout.unwrap_or(Duration::from_secs(30)));
+        let stream = Stream::new(
+            accepted.fd,
+            self.cfg.timeout.unwrap_or(Duration::from_secs(30)),
+        );
         let peer_ip = accepted.peer.map(|a| a.ip());
-        let trust = PeerTrust { forwarded: self.cfg.forwarded_allow_ips.allows(peer_ip), proxy: self.cfg.proxy_allow_ips.allows(peer_ip) };
+        let trust = PeerTrust {
+            forwarded: self.cfg.forwarded_allow_ips.allows(peer_ip),
+            proxy: self.cfg.proxy_allow_ips.allows(peer_ip),
+        };
         let deadline = started + self.cfg.header_timeout;
         let (head, buf, consumed) = match conn::read_head(&stream, &self.parser, trust, deadline) {
             Ok(parts) => parts,
@@ -156,7 +175,9 @@ impl<'a> SyncWorker<'a> {
         let decoder = BodyDecoder::new(head.body, &self.parser);
         let mut body = Body::new(&stream, buf, consumed, decoder, self.cfg.header_timeout);
         let mut sink = Sink::new(&stream, head.version, head.method == "HEAD", self.date());
-        let outcome = self.app.call(&head, &info, &mut body, &mut sink, &self.environ_keys);
+        let outcome = self
+            .app
+            .call(&head, &info, &mut body, &mut sink, &self.environ_keys);
         self.slot.set_state(WorkerState::Writing);
         let status = self.finish_response(&head, &outcome, &stream, &mut sink, peer_ip);
         self.access_log(&head, peer_ip, status, &sink, &outcome, started.elapsed());
@@ -174,21 +195,52 @@ impl<'a> SyncWorker<'a> {
     }
 
     /// After the app: answer its errors. Returns the status for the access log.
-    fn finish_response(&self, head: &RequestHead, outcome: &Outcome, stream: &Stream, sink: &mut Sink<'_>, peer: Option<std::net::IpAddr>) -> u16 {
-        let Some(error) = &outcome.error else { return sink.status };
+    fn finish_response(
+        &self,
+        head: &RequestHead,
+        outcome: &Outcome,
+        stream: &Stream,
+        sink: &mut Sink<'_>,
+        peer: Option<std::net::IpAddr>,
+    ) -> u16 {
+        let Some(error) = &outcome.error else {
+            return sink.status;
+        };
         match error {
             AppError::Body(BodyError::Parse(e)) => {
-                crate::warning!("Invalid request from ip={}: {e}", peer.map(|ip| ip.to_string()).unwrap_or_default());
-                return answer_if_unstarted(sink, stream, e.status().unwrap_or(400), &e.error_page());
+                crate::warning!(
+                    "Invalid request from ip={}: {e}",
+                    peer.map(|ip| ip.to_string()).unwrap_or_default()
+                );
+                return answer_if_unstarted(
+                    sink,
+                    stream,
+                    e.status().unwrap_or(400),
+                    &e.error_page(),
+                );
             }
             AppError::Body(e) => crate::debug!("Ignored premature client disconnection. {e}"),
             AppError::ClientGone(e) => crate::debug!("Ignoring EPIPE: {e}"),
-            AppError::Exception(tb) => crate::error!("Error handling request {} {}\n{}", head.method, head.uri, tb.trim_end()),
-            other => crate::error!("Error handling request {} {}\n{other}", head.method, head.uri),
+            AppError::Exception(tb) => crate::error!(
+                "Error handling request {} {}\n{}",
+                head.method,
+                head.uri,
+                tb.trim_end()
+            ),
+            other => crate::error!(
+                "Error handling request {} {}\n{other}",
+                head.method,
+                head.uri
+            ),
         }
         match error {
             AppError::Body(_) | AppError::ClientGone(_) => sink.status,
-            _ => answer_if_unstarted(sink, stream, 500, &http::response::error_page(500, "Internal Server Error", "")),
+            _ => answer_if_unstarted(
+                sink,
+                stream,
+                500,
+                &http::response::error_page(500, "Internal Server Error", ""),
+            ),
         }
     }
 
@@ -206,15 +258,27 @@ impl<'a> SyncWorker<'a> {
                 }
             }
             HeadError::Closed => crate::debug!("Ignored premature client disconnection."),
-            HeadError::TimedOut => crate::debug!("Closing connection: no complete request head within {:?}", self.cfg.header_timeout),
+            HeadError::TimedOut => crate::debug!(
+                "Closing connection: no complete request head within {:?}",
+                self.cfg.header_timeout
+            ),
             HeadError::Io(e) => crate::debug!("Socket error reading the request head: {e}"),
         }
         self.slot.set_state(WorkerState::Idle);
     }
 
-    fn access_log(&self, head: &RequestHead, peer: Option<std::net::IpAddr>, status: u16, sink: &Sink<'_>, outcome: &Outcome, duration: Duration) {
+    fn access_log(
+        &self,
+        head: &RequestHead,
+        peer: Option<std::net::IpAddr>,
+        status: u16,
+        sink: &Sink<'_>,
+        outcome: &Outcome,
+        duration: Duration,
+    ) {
         let Some(format) = &self.access else { return };
-        let path_info = String::from_utf8_lossy(&http::percent_decode(head.path.as_bytes())).into_owned();
+        let path_info =
+            String::from_utf8_lossy(&http::percent_decode(head.path.as_bytes())).into_owned();
         let record = AccessRecord {
             peer,
             method: &head.method,
@@ -259,7 +323,14 @@ fn conn_info(cfg: &Config, listener: &Listener, peer: Option<std::net::SocketAdd
         Bound::Tcp(sa) => (Some(*sa), None),
         Bound::Unix(p) => (None, Some(p.display().to_string())),
     };
-    ConnInfo { peer: peer.map_or(Peer::Unix, Peer::Tcp), server, unix_path, is_tls: false, multiprocess: cfg.workers > 1, multithread: false }
+    ConnInfo {
+        peer: peer.map_or(Peer::Unix, Peer::Tcp),
+        server,
+        unix_path,
+        is_tls: false,
+        multiprocess: cfg.workers > 1,
+        multithread: false,
+    }
 }
 
 pub fn parser_config(cfg: &Config) -> ParserConfig {
@@ -287,6 +358,10 @@ fn max_requests(cfg: &Config) -> Option<u64> {
     let mut seed = [0u8; 8];
     // SAFETY: getrandom(2) fills the local 8-byte buffer it is given.
     let _ = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), seed.len(), 0) };
-    let jitter = if cfg.max_requests_jitter > 0 { u64::from_ne_bytes(seed) % (cfg.max_requests_jitter + 1) } else { 0 };
+    let jitter = if cfg.max_requests_jitter > 0 {
+        u64::from_ne_bytes(seed) % (cfg.max_requests_jitter + 1)
+    } else {
+        0
+    };
     Some(cfg.max_requests + jitter)
 }
