@@ -230,13 +230,16 @@ fn config_file_only_help() -> String {
         };
         text.push_str(&format!("  {:<22} {}{note}\n", setting.name, setting.help));
     }
-    let hooks: Vec<&str> = only_in_file()
-        .filter(|s| s.kind == Kind::Hook)
-        .map(|s| s.name)
-        .collect();
+    let hooks = |support: bool| -> Vec<&str> {
+        only_in_file()
+            .filter(|s| s.kind == Kind::Hook && (s.support != Support::NotYet) == support)
+            .map(|s| s.name)
+            .collect()
+    };
+    text.push_str(&format!("  Server hooks: {}\n", hooks(true).join(", ")));
     text.push_str(&format!(
-        "  Server hooks (not supported yet): {}\n",
-        hooks.join(", ")
+        "  Hooks not supported yet: {}\n",
+        hooks(false).join(", ")
     ));
     text
 }

@@ -77,6 +77,8 @@ pub fn config(
         })?,
         header_timeout: Duration::from_secs(at_least_one(r, "header_timeout")? as u64),
         chdir,
+        values: r.values(),
+        hooks: Default::default(),
     })
 }
 

@@ -8,6 +8,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::cli::{self, Args, Parsed, PROG};
+use super::hooks::Hooks;
 use super::pyfile::{self, Location};
 use super::resolved::{setting, Resolved};
 use super::value::{Env, Value};
@@ -32,15 +33,24 @@ pub fn load_from(args: Vec<OsString>, env: &Env, cwd: &Path) -> Result<Command, 
         resolved.set(setting("default_proc_name"), Value::Str(app.clone()))?;
     }
     let config_file = config_location(&argv, &env_args, cwd);
+    let mut hooks = Hooks::default();
     if let Some(location) = &config_file {
-        for (setting, value) in pyfile::read(location, cwd)? {
+        let (settings, file_hooks) = pyfile::read(location, cwd)?;
+        for (setting, value) in settings {
             resolved.set(setting, value)?;
         }
+        hooks = file_hooks;
     }
     for (setting, value) in env_args.values.into_iter().chain(argv.values) {
         resolved.set(setting, value)?;
     }
-    command(resolved, app_uri, config_file, env)
+    let mut command = command(resolved, app_uri, config_file, env)?;
+    if let Command::Serve(config) | Command::CheckConfig(config) | Command::PrintConfig(config, _) =
+        &mut command
+    {
+        config.hooks = hooks;
+    }
+    Ok(command)
 }
 
 /// `GUNICORN_CMD_ARGS`, split like `shlex.split` and parsed like the command line.
@@ -402,11 +412,11 @@ mod tests {
         );
         dir.write(
             "gunicorn.conf.py",
-            "def post_fork(server, worker):\n    pass\n",
+            "def ssl_context(config, factory):\n    pass\n",
         );
         assert_eq!(
             error(&dir, &Env::new(), &["app"]),
-            "setting 'post_fork' is not supported yet by gunicorn-rs"
+            "setting 'ssl_context' is not supported yet by gunicorn-rs"
         );
         dir.write("gunicorn.conf.py", "workers = 2\n");
         assert!(error(
@@ -501,6 +511,29 @@ mod tests {
             text.lines()
                 .any(|l| l == "print_config                       = True"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn hooks_are_carried_and_arity_checked() {
+        let dir = Dir::new();
+        dir.write(
+            "gunicorn.conf.py",
+            "def post_fork(server, worker):\n    pass\n\
+             def post_request(worker, req):\n    pass\n\
+             on_exit = 'os.path.basename'\n",
+        );
+        let config = serve(&dir, &Env::new(), &["app"]);
+        assert!(config.hooks.get("post_fork").is_some());
+        assert_eq!(config.hooks.get("post_request").map(|h| h.arity), Some(2));
+        assert!(config.hooks.get("on_exit").is_some());
+        assert!(config.hooks.get("pre_fork").is_none());
+        dir.write("gunicorn.conf.py", "def post_fork(server):\n    pass\n");
+        let message = error(&dir, &Env::new(), &["app"]);
+        assert!(
+            message.starts_with("Invalid value for post_fork: <function post_fork at 0x")
+                && message.ends_with(": Value must have an arity of: 2"),
+            "{message}"
         );
     }
 }

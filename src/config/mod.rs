@@ -8,12 +8,14 @@
 //! - [`settings`]: the table of every setting (Gunicorn 27's 120 and gunicorn-rs's own)
 //! - [`cli`]: the command line and `GUNICORN_CMD_ARGS`, built from the table with clap
 //! - [`pyfile`]: the Python config file, executed with pyo3
+//! - [`hooks`]: the server hooks it defines, resolved and arity-checked
 //! - [`value`]: values, Gunicorn's validators, env-var defaults
 //! - [`load`]: the order in which sources override each other
 
 mod allow_ips;
 mod cli;
 mod high;
+pub mod hooks;
 mod load;
 mod pyfile;
 mod resolved;
@@ -21,8 +23,9 @@ pub mod settings;
 mod value;
 
 pub use allow_ips::AllowIps;
+pub use hooks::{Hook, Hooks};
 pub use load::load_from;
-pub use value::Env;
+pub use value::{Env, Value};
 
 use std::ffi::OsString;
 
@@ -165,6 +168,11 @@ pub struct Config {
     /// Seconds a client gets to send a complete request head (beyond Gunicorn: a trickling
     /// client cannot hold a sync worker for the whole `timeout`).
     pub header_timeout: Duration,
+    /// Every setting's validated value by name, as Gunicorn's `cfg.NAME` returns it (for the
+    /// hooks' `server.cfg`).
+    pub values: Vec<(&'static str, Value)>,
+    /// The server hooks the config file set (Python callables).
+    pub hooks: Hooks,
 }
 
 impl Config {

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple, PyType};
 
-use super::settings::{self, Kind, Setting};
+use super::hooks::{self, Hooks};
+use super::resolved::invalid;
+use super::settings::{self, Kind, Setting, Support};
 use super::value::Value;
 use super::ConfigError;
 
@@ -38,10 +40,13 @@ impl Location {
 /// The settings a config file sets, in the order it defines them.
 pub type FileSettings = Vec<(&'static Setting, Value)>;
 
+/// What a config file yields: its settings' values, and the hook callables among them.
+pub type FileContents = (FileSettings, Hooks);
+
 /// Executes the config file at `location` and collects its settings. `cwd` goes first on
 /// `sys.path` (Gunicorn's `chdir()` puts it there before reading the file), so a config file
 /// can import its neighbours and `python:MODULE` finds modules in the working directory.
-pub fn read(location: &Location, cwd: &Path) -> Result<FileSettings, ConfigError> {
+pub fn read(location: &Location, cwd: &Path) -> Result<FileContents, ConfigError> {
     let shown = match location {
         Location::File(path) => {
             if !path.exists() {
@@ -59,7 +64,7 @@ pub fn read(location: &Location, cwd: &Path) -> Result<FileSettings, ConfigError
             path: shown.clone(),
             message: one_line(py, &err),
         })?;
-        Ok(settings_in(&namespace))
+        settings_in(&namespace)
     })
 }
 
@@ -117,8 +122,9 @@ fn one_line(py: Python<'_>, err: &PyErr) -> String {
     }
 }
 
-fn settings_in(namespace: &Bound<'_, PyDict>) -> FileSettings {
+fn settings_in(namespace: &Bound<'_, PyDict>) -> Result<FileContents, ConfigError> {
     let mut found = Vec::new();
+    let mut hooks = Hooks::default();
     for (name, value) in namespace.iter() {
         let Ok(name) = name.cast_into::<PyString>() else {
             continue;
@@ -126,9 +132,17 @@ fn settings_in(namespace: &Bound<'_, PyDict>) -> FileSettings {
         let Some(setting) = name.to_str().ok().and_then(settings::find) else {
             continue;
         };
+        if setting.kind == Kind::Hook && setting.support != Support::NotYet {
+            let hook = hooks::resolve(setting.name, &value)
+                .map_err(|reason| invalid(setting, &hooks::show(&value), reason))?;
+            let qualname = attr(hook.func.bind(value.py()), "__qualname__");
+            hooks.set(setting.name, hook);
+            found.push((setting, Value::Callable(qualname)));
+            continue;
+        }
         found.push((setting, to_value(setting, &value)));
     }
-    found
+    Ok((found, hooks))
 }
 
 /// The Python value as a [`Value`]; types no validator accepts become [`Value::Other`].

@@ -49,6 +49,15 @@ impl Resolved {
         &self.values[position(name)]
     }
 
+    /// Every setting's value by name (what the hooks' `server.cfg.NAME` reads).
+    pub fn values(&self) -> Vec<(&'static str, Value)> {
+        SETTINGS
+            .iter()
+            .map(|s| s.name)
+            .zip(self.values.iter().cloned())
+            .collect()
+    }
+
     /// `--print-config`: `name = value` for every setting, sorted, names padded to one width
     /// (Gunicorn's `Config.__str__`).
     pub fn render(&self) -> String {
@@ -120,8 +129,11 @@ mod tests {
             refused.map_err(|e| e.to_string()),
             Err("setting 'reload' is not supported yet by gunicorn-rs".into())
         );
+        assert!(r
+            .set(setting("post_fork"), Value::Callable("post_fork".into()))
+            .is_ok());
         assert!(matches!(
-            r.set(setting("post_fork"), Value::Callable("post_fork".into())),
+            r.set(setting("ssl_context"), Value::Callable("ctx".into())),
             Err(ConfigError::Unsupported(_))
         ));
     }
