@@ -2,7 +2,10 @@
 //! exit code. The only place that wires the layers together (DESIGN.md §2).
 
 use gunicorn_rs::config::{self, Command, Config};
-use gunicorn_rs::master::{self, ForkHooks, Master, WorkerContext};
+use gunicorn_rs::master::{
+    self, ForkHooks, Master, ServerHooks, ServerView, WorkerContext, WorkerView,
+};
+use gunicorn_rs::wsgi::hooks::{PyHooks, ServerFacts, WorkerFacts};
 use gunicorn_rs::wsgi::{interpreter, App};
 use gunicorn_rs::{error, info, log, proctitle, sock, worker};
 use std::process::ExitCode;
@@ -10,10 +13,11 @@ use std::process::ExitCode;
 /// Exit code for a configuration or start-up problem (Gunicorn exits 1 too).
 const CONFIG_ERROR: u8 = 1;
 
-/// CPython's fork hooks, given to the master, which does not know they are Python's.
-struct PythonForkHooks;
+/// CPython's fork hooks and the config file's server hooks, given to the master, which does
+/// not know they are Python's.
+struct PythonHooks(PyHooks);
 
-impl ForkHooks for PythonForkHooks {
+impl ForkHooks for PythonHooks {
     fn before_fork(&self) {
         interpreter::before_fork();
     }
@@ -22,6 +26,54 @@ impl ForkHooks for PythonForkHooks {
     }
     fn after_fork_child(&self) {
         interpreter::after_fork_child();
+    }
+}
+
+impl ServerHooks for PythonHooks {
+    fn on_starting(&self, server: &ServerView<'_>) {
+        self.0.on_starting(&facts(server));
+    }
+    fn when_ready(&self, server: &ServerView<'_>) {
+        self.0.when_ready(&facts(server));
+    }
+    fn on_reload(&self, server: &ServerView<'_>) {
+        self.0.on_reload(&facts(server));
+    }
+    fn pre_fork(&self, server: &ServerView<'_>, worker: &WorkerView) {
+        self.0.pre_fork(&facts(server), &worker_facts(worker));
+    }
+    fn child_exit(&self, server: &ServerView<'_>, worker: &WorkerView) {
+        self.0.child_exit(&facts(server), &worker_facts(worker));
+    }
+    fn nworkers_changed(&self, server: &ServerView<'_>, new: usize, old: Option<usize>) {
+        self.0.nworkers_changed(&facts(server), new, old);
+    }
+    fn pre_exec(&self, server: &ServerView<'_>) {
+        self.0.pre_exec(&facts(server));
+    }
+    fn on_exit(&self, server: &ServerView<'_>) {
+        self.0.on_exit(&facts(server));
+    }
+    fn take_num_workers(&self) -> Option<usize> {
+        self.0.take_num_workers()
+    }
+}
+
+fn facts<'a>(server: &ServerView<'a>) -> ServerFacts<'a> {
+    ServerFacts {
+        pid: server.pid,
+        num_workers: server.num_workers,
+        workers: server.workers.iter().map(worker_facts).collect(),
+        cfg: server.cfg,
+    }
+}
+
+fn worker_facts(worker: &WorkerView) -> WorkerFacts {
+    WorkerFacts {
+        pid: worker.pid,
+        age: worker.age,
+        booted: worker.booted,
+        aborted: worker.aborted,
     }
 }
 
@@ -90,6 +142,8 @@ fn serve(cfg: Config) -> i32 {
     }
     info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
     gunicorn_rs::debug!("{}", interpreter::describe());
+    let hooks = PythonHooks(PyHooks::new());
+    starting(&hooks, &cfg);
     let listeners = match bind(&cfg) {
         Ok(listeners) => listeners,
         Err(e) => {
@@ -116,14 +170,27 @@ fn serve(cfg: Config) -> i32 {
             return master::APP_LOAD_ERROR;
         }
     };
-    let entry = |ctx: WorkerContext<'_>| worker::run(ctx, preloaded.as_ref());
-    match Master::new(cfg, listeners, &PythonForkHooks, &entry) {
+    let entry = |ctx: WorkerContext<'_>| worker::run(ctx, preloaded.as_ref(), &hooks.0);
+    match Master::new(cfg, listeners, &hooks, &entry) {
         Ok(master) => master.run(),
         Err(e) => {
             error!("{e}");
             i32::from(CONFIG_ERROR)
         }
     }
+}
+
+/// Gunicorn's arbiter setup: `num_workers` is first assigned (`nworkers_changed` with `old`
+/// `None`), then `on_starting`, before any listener is bound.
+fn starting(hooks: &PythonHooks, cfg: &Config) {
+    let server = ServerView {
+        pid: std::process::id() as i32,
+        num_workers: cfg.workers,
+        workers: Vec::new(),
+        cfg,
+    };
+    hooks.nworkers_changed(&server, cfg.workers, None);
+    hooks.on_starting(&server);
 }
 
 /// Every listener before the first fork: inherited ones (systemd `LISTEN_FDS`) replace `bind`.

@@ -6,6 +6,7 @@
 //! the fork hooks are handed in by `main`. The loop reads as Gunicorn's arbiter:
 //! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.
 
+mod hooks;
 mod reap;
 mod signals;
 mod spawn;
@@ -17,6 +18,7 @@ use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 use std::time::{Duration, Instant};
 
+pub use hooks::{NoHooks, ServerHooks, ServerView, WorkerView};
 pub use signals::{block_all, restore_mask};
 
 /// A worker that failed to boot: the master halts with this code instead of respawning.
@@ -75,7 +77,7 @@ pub struct Master<'a> {
     cfg: Config,
     listeners: Vec<Listener>,
     scoreboard: Scoreboard,
-    hooks: &'a dyn ForkHooks,
+    hooks: &'a dyn ServerHooks,
     entry: WorkerEntry<'a>,
     signals: signals::SignalQueue,
     workers: Vec<Worker>,
@@ -99,7 +101,7 @@ impl<'a> Master<'a> {
     pub fn new(
         cfg: Config,
         listeners: Vec<Listener>,
-        hooks: &'a dyn ForkHooks,
+        hooks: &'a dyn ServerHooks,
         entry: WorkerEntry<'a>,
     ) -> Result<Self, MasterError> {
         let pid = nix::unistd::getpid();
@@ -130,12 +132,14 @@ impl<'a> Master<'a> {
         let listening: Vec<String> = self.listeners.iter().map(|l| l.to_string()).collect();
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
         crate::info!("Using worker: sync");
+        self.hooks.when_ready(&self.view());
         self.maintain_worker_count();
         loop {
             self.sleep();
             for sig in self.signals.drain() {
                 self.handle_signal(sig);
             }
+            self.apply_requested_num_workers();
             self.reap_workers();
             if let Some((code, reason)) = self.halt {
                 return self.halt_with(code, Some(reason));
@@ -173,8 +177,8 @@ impl<'a> Master<'a> {
             Signal::SIGTERM => self.stop(true),
             Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
             Signal::SIGHUP => self.reload(),
-            Signal::SIGTTIN => self.num_workers += 1,
-            Signal::SIGTTOU => self.num_workers = self.num_workers.saturating_sub(1).max(1),
+            Signal::SIGTTIN => self.set_num_workers(self.num_workers + 1),
+            Signal::SIGTTOU if self.num_workers > 1 => self.set_num_workers(self.num_workers - 1),
             Signal::SIGUSR1 => self.reopen_logs(),
             Signal::SIGWINCH => crate::debug!("SIGWINCH ignored. Not daemonized"),
             Signal::SIGUSR2 => crate::warning!(
@@ -226,6 +230,7 @@ impl<'a> Master<'a> {
     /// so no request is refused (the listeners stay open throughout).
     fn reload(&mut self) {
         crate::info!("Hang up: Master");
+        self.hooks.on_reload(&self.view());
         for worker in self.workers.iter_mut().filter(|w| !w.retiring) {
             worker.replace = true;
         }
@@ -265,6 +270,7 @@ impl<'a> Master<'a> {
         if let Some(reason) = reason {
             crate::error!("Reason: {reason}");
         }
+        self.hooks.on_exit(&self.view());
         code
     }
 

@@ -29,6 +29,7 @@ impl Master<'_> {
             );
         };
         let worker = self.workers.swap_remove(index);
+        let view = self.worker_view(&worker);
         if let Some(slot) = self.slot(worker.slot) {
             slot.release();
         }
@@ -53,6 +54,7 @@ impl Master<'_> {
             (None, Some(sig)) => crate::warning!("Worker (pid:{pid}) was sent {}!", sig.as_str()),
             (None, None) => {}
         }
+        self.hooks.child_exit(&self.view(), &view);
     }
 
     /// The heartbeat check (Gunicorn's `murder_workers`): a worker silent for longer than

@@ -43,7 +43,7 @@ impl Master<'_> {
         }
     }
 
-    fn is_booted(&self, worker: &Worker) -> bool {
+    pub(super) fn is_booted(&self, worker: &Worker) -> bool {
         self.slot(worker.slot)
             .is_some_and(|s| s.state() != crate::scoreboard::WorkerState::Booting)
     }
@@ -67,6 +67,13 @@ impl Master<'_> {
         if let Some(slot) = self.slot(slot_index) {
             slot.claim(-1);
         }
+        let booting = super::WorkerView {
+            pid: None,
+            age,
+            booted: false,
+            aborted: false,
+        };
+        self.hooks.pre_fork(&self.view(), &booting);
         let mask = signals::block_all();
         self.hooks.before_fork();
         // SAFETY: the master is single-threaded (DESIGN §1): no other thread can hold a lock

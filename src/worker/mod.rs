@@ -9,17 +9,32 @@ mod sink;
 mod sync;
 
 use crate::master::WorkerContext;
+use crate::wsgi::hooks::{PyHooks, WorkerHooks};
 use crate::wsgi::App;
 
 /// Run a worker to its end; the return value is the process exit code.
 ///
 /// `preloaded` is the app the master imported before fork (`--preload`); otherwise the worker
 /// imports it now, and an import failure exits with `APP_LOAD_ERROR` so the master halts.
-pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>) -> i32 {
+/// `hooks` are the master's server hooks, inherited through fork.
+pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>, hooks: &PyHooks) -> i32 {
     let pid = std::process::id();
     crate::proctitle::set(&format!("gunicorn-rs: worker [{}]", ctx.config.proc_name()));
     crate::info!("Booting worker with pid: {pid}");
+    let master_pid = ctx.master_pid.as_raw();
+    let hooks = match hooks.for_worker(ctx.config, ctx.age, master_pid, signals::stop) {
+        Ok(hooks) => hooks,
+        Err(e) => {
+            crate::error!("Exception in worker process\n{e}");
+            return crate::master::WORKER_BOOT_ERROR;
+        }
+    };
+    hooks.post_fork();
     if let Err(e) = signals::install() {
+        crate::error!("Exception in worker process\n{e}");
+        return crate::master::WORKER_BOOT_ERROR;
+    }
+    if let Err(e) = hooks.install_signal_handlers(signals::wake_write_fd()) {
         crate::error!("Exception in worker process\n{e}");
         return crate::master::WORKER_BOOT_ERROR;
     }
@@ -37,10 +52,17 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>) -> i32 {
             }
         },
     };
-    let code = sync::SyncWorker::new(&ctx, app).map(|mut w| w.run());
+    hooks.post_worker_init(app);
+    let code = sync::SyncWorker::new(&ctx, app, &hooks).map(|mut w| w.run());
     crate::info!("Worker exiting (pid: {pid})");
+    hooks.worker_exit();
+    exit_code(code, &hooks)
+}
+
+/// The loop's exit code, unless a signal handler (`worker_int`/`worker_abort`) chose one.
+fn exit_code(code: std::io::Result<i32>, hooks: &WorkerHooks) -> i32 {
     match code {
-        Ok(code) => code,
+        Ok(code) => hooks.exit_code().unwrap_or(code),
         Err(e) => {
             crate::error!("Exception in worker process\n{e}");
             crate::master::WORKER_BOOT_ERROR

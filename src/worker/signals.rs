@@ -71,6 +71,11 @@ pub fn install() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The write end of the wake pipe (Python's `signal.set_wakeup_fd`, for hooks' handlers).
+pub fn wake_write_fd() -> i32 {
+    WAKE_FD.load(Ordering::Relaxed)
+}
+
 /// The read end of the wake pipe.
 pub fn wake_fd() -> i32 {
     // SAFETY: set once in `install` before the loop starts; read-only afterwards.

@@ -11,6 +11,7 @@ use crate::log::access::{AccessFormat, AccessRecord};
 use crate::master::WorkerContext;
 use crate::scoreboard::{Slot, WorkerState};
 use crate::sock::{Accepted, Bound, Listener};
+use crate::wsgi::hooks::WorkerHooks;
 use crate::wsgi::{App, AppError, BodyError, ConnInfo, Outcome, Peer};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use std::os::fd::BorrowedFd;
@@ -24,6 +25,7 @@ pub struct SyncWorker<'a> {
     listeners: &'a [Listener],
     slot: &'a Slot,
     app: &'a App,
+    hooks: &'a WorkerHooks,
     master_pid: nix::unistd::Pid,
     parser: ParserConfig,
     access: Option<AccessFormat>,
@@ -35,7 +37,11 @@ pub struct SyncWorker<'a> {
 }
 
 impl<'a> SyncWorker<'a> {
-    pub fn new(ctx: &WorkerContext<'a>, app: &'a App) -> std::io::Result<SyncWorker<'a>> {
+    pub fn new(
+        ctx: &WorkerContext<'a>,
+        app: &'a App,
+        hooks: &'a WorkerHooks,
+    ) -> std::io::Result<SyncWorker<'a>> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         for (i, l) in ctx.listeners.iter().enumerate() {
             epoll.add(
@@ -57,6 +63,7 @@ impl<'a> SyncWorker<'a> {
             listeners: ctx.listeners,
             slot: ctx.slot,
             app,
+            hooks,
             master_pid: ctx.master_pid,
             parser: parser_config(ctx.config),
             access,
@@ -93,7 +100,10 @@ impl<'a> SyncWorker<'a> {
             };
             for event in &events[..n] {
                 match event.data() {
-                    WAKE_TOKEN => signals::drain_wake(),
+                    WAKE_TOKEN => {
+                        signals::drain_wake();
+                        self.hooks.check_signals();
+                    }
                     i => self.accept_all(i as usize),
                 }
             }
@@ -175,9 +185,14 @@ impl<'a> SyncWorker<'a> {
         let decoder = BodyDecoder::new(head.body, &self.parser);
         let mut body = Body::new(&stream, buf, consumed, decoder, self.cfg.header_timeout);
         let mut sink = Sink::new(&stream, head.version, head.method == "HEAD", self.date());
-        let outcome = self
-            .app
-            .call(&head, &info, &mut body, &mut sink, &self.environ_keys);
+        let outcome = self.app.call_with_hooks(
+            &head,
+            &info,
+            &mut body,
+            &mut sink,
+            &self.environ_keys,
+            Some(self.hooks),
+        );
         self.slot.set_state(WorkerState::Writing);
         let status = self.finish_response(&head, &outcome, &stream, &mut sink, peer_ip);
         self.access_log(&head, peer_ip, status, &sink, &outcome, started.elapsed());

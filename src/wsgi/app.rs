@@ -13,6 +13,7 @@ use pyo3::types::{PyBytes, PyDict, PyModule};
 use super::environ::{self, Streams};
 use super::errors::ErrorStream;
 use super::file_wrapper::{self, FileWrapper};
+use super::hooks::WorkerHooks;
 use super::input::InputGuard;
 use super::interpreter::format_exception;
 use super::response::Responder;
@@ -80,6 +81,11 @@ impl App {
         })
     }
 
+    /// The WSGI callable (for the hooks' `worker.wsgi`).
+    pub(crate) fn callable(&self) -> &Py<PyAny> {
+        &self.app
+    }
+
     /// Run one request through the app.
     pub fn call(
         &self,
@@ -88,6 +94,19 @@ impl App {
         body: &mut dyn BodyRead,
         sink: &mut dyn ResponseSink,
         environ_keys: &[String],
+    ) -> Outcome {
+        self.call_with_hooks(head, conn, body, sink, environ_keys, None)
+    }
+
+    /// Run one request through the app, between the `pre_request` and `post_request` hooks.
+    pub fn call_with_hooks(
+        &self,
+        head: &RequestHead,
+        conn: &ConnInfo,
+        body: &mut dyn BodyRead,
+        sink: &mut dyn ResponseSink,
+        environ_keys: &[String],
+        hooks: Option<&WorkerHooks>,
     ) -> Outcome {
         Python::attach(|py| {
             let (input, responder) =
@@ -106,13 +125,23 @@ impl App {
                 errors: self.errors.bind(py).as_any(),
                 file_wrapper: file_wrapper.as_any(),
             };
-            let (environ, error) = match environ::build(py, head, conn, &streams) {
-                Ok(environ) => {
-                    let error = self.run(py, &environ, &responder).err();
-                    (Some(environ), error)
-                }
-                Err(err) => (None, Some(err)),
+            let req = hooks
+                .map(|h| h.pre_request(py, head, conn.is_tls))
+                .transpose();
+            let (req, environ, error) = match req {
+                Err(err) => (None, None, Some(exception(py, &err))),
+                Ok(req) => match environ::build(py, head, conn, &streams) {
+                    Ok(environ) => {
+                        let error = self.run(py, &environ, &responder).err();
+                        (req.flatten(), Some(environ), error)
+                    }
+                    Err(err) => (req.flatten(), None, Some(err)),
+                },
             };
+            if let Some(hooks) = hooks {
+                let resp = environ.as_ref().map(|_| &responder);
+                hooks.post_request(py, req.as_ref(), environ.as_ref(), resp);
+            }
             // What the app's own calls ran into outranks the exception it raised because of it.
             let error = input
                 .take_error()

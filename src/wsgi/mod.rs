@@ -1,5 +1,6 @@
 //! The Python bridge (PEP 3333): interpreter start and fork hooks, app loading, environ,
-//! `start_response`, `wsgi.input`, response iteration, `wsgi.file_wrapper`.
+//! `start_response`, `wsgi.input`, response iteration, `wsgi.file_wrapper`, and the server
+//! hooks of the config file with the objects they are given ([`hooks`]).
 //!
 //! Knows pyo3 and `http` heads; not sockets, not fork, not the master. Python objects never
 //! leave this module: only bytes, numbers and header pairs cross it. The worker hands in a
@@ -9,6 +10,7 @@ pub mod app;
 pub mod environ;
 pub mod errors;
 pub mod file_wrapper;
+pub mod hooks;
 pub mod input;
 pub mod interpreter;
 pub mod response;

@@ -64,6 +64,8 @@ struct ResponseState {
     headers: Vec<HeaderPair>,
     /// The app's Content-Length, which bounds a sendfile.
     content_length: Option<u64>,
+    /// Body bytes handed to the sink (Gunicorn's `resp.sent`).
+    sent: u64,
     /// An invalid `start_response` or a failed `write()` seen from Python; reported even if
     /// the app catches the exception it raised.
     error: Option<AppError>,
@@ -97,14 +99,19 @@ impl ResponseState {
 
     fn write(&mut self, data: &[u8]) -> Result<(), SendError> {
         self.start()?;
-        self.sink()?.write(data).map_err(SendError::Io)
+        self.sink()?.write(data).map_err(SendError::Io)?;
+        self.sent += data.len() as u64;
+        Ok(())
     }
 
     fn sendfile(&mut self, fd: RawFd, offset: u64) -> Result<(), SendError> {
         self.start()?;
         let count = self.content_length;
         match self.sink()?.sendfile(fd, offset, count) {
-            Ok(_) => Ok(()),
+            Ok(n) => {
+                self.sent += n;
+                Ok(())
+            }
             Err(err) if err.kind() == io::ErrorKind::Unsupported => Err(SendError::Unsupported),
             Err(err) => Err(SendError::Io(err)),
         }
@@ -226,6 +233,7 @@ impl<'a> Responder<'a> {
             status: None,
             headers: Vec::new(),
             content_length: None,
+            sent: 0,
             error: None,
         };
         let obj = Py::new(
@@ -277,6 +285,28 @@ impl<'a> Responder<'a> {
     pub(crate) fn status_and_headers(&self) -> (Option<u16>, Vec<HeaderPair>) {
         let state = self.lock();
         (state.status.as_ref().map(|s| s.code), state.headers.clone())
+    }
+}
+
+/// The response as it stood when the app was done (for `post_request`'s `resp`).
+pub(crate) struct SentResponse {
+    pub status: Option<Status>,
+    pub headers: Vec<HeaderPair>,
+    pub sent: u64,
+    pub content_length: Option<u64>,
+    pub headers_sent: bool,
+}
+
+impl Responder<'_> {
+    pub(crate) fn sent_response(&self) -> SentResponse {
+        let mut state = self.lock();
+        SentResponse {
+            status: state.status.clone(),
+            headers: state.headers.clone(),
+            sent: state.sent,
+            content_length: state.content_length,
+            headers_sent: state.started(),
+        }
     }
 }
 
