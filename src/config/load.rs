@@ -412,9 +412,9 @@ mod tests {
         assert!(error(
             &dir,
             &Env::new(),
-            &["app", "-c", "gunicorn.conf.py", "--daemon"]
+            &["app", "-c", "gunicorn.conf.py", "--spew"]
         )
-        .contains("'daemon'"));
+        .contains("'spew'"));
     }
 
     #[test]

@@ -6,9 +6,14 @@
 //! the fork hooks are handed in by `main`. The loop reads as Gunicorn's arbiter:
 //! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.
 
+pub mod daemon;
+mod memory;
+mod pidfile;
 mod reap;
 mod signals;
 mod spawn;
+mod systemd;
+pub mod upgrade;
 
 use crate::config::Config;
 use crate::scoreboard::{Scoreboard, Slot};
@@ -85,6 +90,11 @@ pub struct Master<'a> {
     /// Set when a worker exits with a boot or app-load error: halt with it.
     halt: Option<(i32, &'static str)>,
     pid: Pid,
+    /// USR2 hand-over state, the pidfile, `Type=notify` and `--max-worker-memory`.
+    upgrade: upgrade::Upgrade,
+    pidfile: Option<pidfile::Pidfile>,
+    notify: systemd::Notifier,
+    memory: memory::MemoryWatch,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +118,14 @@ impl<'a> Master<'a> {
         let scoreboard = Scoreboard::new(capacity, pid.as_raw())?;
         let signals = signals::SignalQueue::install()?;
         let num_workers = cfg.workers;
+        let upgrade = upgrade::Upgrade::from_env();
+        let pidfile = match &cfg.pidfile {
+            Some(path) => {
+                let name = format!("{}{}", path.display(), upgrade.suffix());
+                Some(pidfile::Pidfile::create(std::path::Path::new(&name), pid)?)
+            }
+            None => None,
+        };
         Ok(Master {
             cfg,
             listeners,
@@ -121,12 +139,16 @@ impl<'a> Master<'a> {
             phase: Phase::Running,
             halt: None,
             pid,
+            upgrade,
+            pidfile,
+            notify: systemd::Notifier::from_env(),
+            memory: memory::MemoryWatch::new(),
         })
     }
 
     /// Run until stopped; returns the process exit code.
     pub fn run(mut self) -> i32 {
-        crate::proctitle::set(&format!("gunicorn-rs: master [{}]", self.cfg.proc_name()));
+        crate::proctitle::set(&self.master_title());
         let listening: Vec<String> = self.listeners.iter().map(|l| l.to_string()).collect();
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
         crate::info!("Using worker: sync");
@@ -152,7 +174,10 @@ impl<'a> Master<'a> {
                 continue;
             }
             self.murder_workers();
+            self.check_worker_memory();
             self.maintain_worker_count();
+            self.maybe_promote_master();
+            self.notify_status();
         }
     }
 
@@ -170,16 +195,23 @@ impl<'a> Master<'a> {
         let name = sig.as_str().trim_start_matches("SIG").to_ascii_lowercase();
         crate::info!("Handling signal: {name}");
         match sig {
-            Signal::SIGTERM => self.stop(true),
-            Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
-            Signal::SIGHUP => self.reload(),
+            Signal::SIGTERM => {
+                self.notify_stopping();
+                self.stop(true)
+            }
+            Signal::SIGINT | Signal::SIGQUIT => {
+                self.notify_stopping();
+                self.stop(false)
+            }
+            Signal::SIGHUP => {
+                self.notify_reloading();
+                self.reload()
+            }
             Signal::SIGTTIN => self.num_workers += 1,
             Signal::SIGTTOU => self.num_workers = self.num_workers.saturating_sub(1).max(1),
             Signal::SIGUSR1 => self.reopen_logs(),
-            Signal::SIGWINCH => crate::debug!("SIGWINCH ignored. Not daemonized"),
-            Signal::SIGUSR2 => crate::warning!(
-                "USR2 (binary upgrade) is not supported yet by gunicorn-rs; ignored"
-            ),
+            Signal::SIGWINCH => self.handle_winch(),
+            Signal::SIGUSR2 => self.reexec(),
             _ => {}
         }
     }
@@ -214,12 +246,28 @@ impl<'a> Master<'a> {
     }
 
     /// Refuse new clients at once: `shutdown(2)` on a listening socket stops it listening for
-    /// every process that shares it, so nobody is left waiting in the backlog.
+    /// every process that shares it, so nobody is left waiting in the backlog. Not when another
+    /// master (USR2) or systemd shares the sockets: then only our descriptors close.
     fn close_listeners(&mut self) {
+        let shared = self.upgrade.shares_listeners();
         for listener in self.listeners.drain(..) {
-            let _ = nix::sys::socket::shutdown(listener.raw_fd(), nix::sys::socket::Shutdown::Both);
-            listener.unlink();
+            if !shared {
+                let _ =
+                    nix::sys::socket::shutdown(listener.raw_fd(), nix::sys::socket::Shutdown::Both);
+                listener.unlink();
+            }
         }
+    }
+
+    /// WINCH (Gunicorn): a daemonized master stops its workers but keeps the listeners, e.g.
+    /// to leave a USR2 child serving alone while keeping the old master for a rollback (HUP).
+    fn handle_winch(&mut self) {
+        if !self.cfg.daemon {
+            return crate::debug!("SIGWINCH ignored. Not daemonized");
+        }
+        crate::info!("graceful stop of workers");
+        self.num_workers = 0;
+        self.kill_all(Signal::SIGTERM);
     }
 
     /// HUP: a new generation of workers; each old one retires once a replacement has booted,
@@ -264,6 +312,9 @@ impl<'a> Master<'a> {
         }
         if let Some(reason) = reason {
             crate::error!("Reason: {reason}");
+        }
+        if let Some(pidfile) = &self.pidfile {
+            pidfile.unlink();
         }
         code
     }
