@@ -144,13 +144,19 @@ fn bind(cfg: &Config) -> Result<Vec<sock::Listener>, sock::SockError> {
     };
     // systemd's LISTEN_FDS, or an old master's GUNICORN_FD after USR2.
     if let Some(inherited) = master::upgrade::inherited_fds() {
+        // A Unix socket handed over by an old master is ours to unlink once we are the last
+        // master (Gunicorn unlinks on the final stop); systemd's never is.
+        let from_old_master =
+            master::upgrade::listener_source() == master::upgrade::ListenerSource::OldMaster;
         return inherited
             .into_iter()
             .map(|fd| {
-                sock::adopt(fd, opts).map_err(|err| sock::SockError::Io {
+                let mut listener = sock::adopt(fd, opts).map_err(|err| sock::SockError::Io {
                     addr: format!("fd://{fd}"),
                     err,
-                })
+                })?;
+                listener.owned_path = from_old_master;
+                Ok(listener)
             })
             .collect();
     }
