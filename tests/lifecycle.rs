@@ -492,7 +492,18 @@ fn user_and_group_switch_the_workers_and_own_the_socket() {
     let unix = format!("unix:{}", sock.display());
     // No marker files: the temp dir is root's.
     let opts = Opts::default().env("TEST_MARKER_DIR", "");
-    let extra = ["-u", "nobody", "-g", "nogroup", "--initgroups", "-b", &unix];
+    // --preload: root imports the app; the standard library under /root may be unreadable to
+    // nobody, so a worker importing it lazily could not boot on this machine.
+    let extra = [
+        "-u",
+        "nobody",
+        "-g",
+        "nogroup",
+        "--initgroups",
+        "--preload",
+        "-b",
+        &unix,
+    ];
     let server = Server::app_with("lifecycle_app:app", &extra, 1, opts);
     let worker = *server.worker_pids().first().unwrap();
     assert_eq!(status_ids(worker, "Uid"), "65534");
@@ -514,40 +525,47 @@ fn user_and_group_switch_the_workers_and_own_the_socket() {
 
 #[test]
 fn max_worker_memory_recycles_a_leaking_worker_without_failing_a_request() {
-    let limit_mib = 64;
+    let limit_mib: u64 = 64;
     let limit = limit_mib.to_string();
     let server = Server::app("lifecycle_app:app", &["--max-worker-memory", &limit], 2);
-    let load = Load::start(server.port(), "/leak?256", 2);
-    let mut max_rss_kib = 0;
-    poll(Duration::from_secs(60), "3 recycled workers", || {
+    // 1 MiB leaked per request, at most 50 requests a second: a fast leak, but one the
+    // once-a-second sampling can keep up with (unpaced, this machine leaks 600 MiB/s).
+    let (mut ok, mut failed, mut max_rss_kib) = (0u64, Vec::new(), 0);
+    while ok < 4 * limit_mib
+        || server
+            .stderr
+            .count("recycled: RSS", 3, Duration::ZERO)
+            .is_none()
+    {
+        assert!(
+            ok < 2000,
+            "no 3 recycles after {ok} MiB leaked:\n{}",
+            server.log()
+        );
+        match try_get(server.port(), "/leak?1024") {
+            Some(r) if r.status == 200 => ok += 1,
+            other => failed.push(other.map(|r| r.status)),
+        }
         for pid in server.worker_pids() {
             max_rss_kib = max_rss_kib.max(proc_status_kb(pid, "VmRSS").unwrap_or(0));
         }
-        (server.stderr.count("recycled: RSS", 3, Duration::ZERO)).map(|_| ())
-    });
-    let (ok, failed, _) = load.finish();
+        std::thread::sleep(Duration::from_millis(20)); // pacing the leak, not waiting for readiness
+    }
     assert!(
         failed.is_empty(),
         "{} of {} requests failed: {failed:?}",
         failed.len(),
-        ok + failed.len()
+        ok
     );
     let line = server.wait_for("recycled: RSS", WAIT);
     assert!(
         line.contains(&format!("MiB over --max-worker-memory {limit_mib} MiB")),
         "{line}"
     );
-    let leaked_mib = ok / 4;
     let max_rss_mib = max_rss_kib / 1024;
-    eprintln!(
-        "leaked {leaked_mib} MiB in {ok} requests; largest worker RSS seen {max_rss_mib} MiB"
-    );
+    eprintln!("leaked {ok} MiB; largest worker RSS seen {max_rss_mib} MiB");
     assert!(
-        leaked_mib > 4 * limit_mib as usize,
-        "the app leaked far more than the limit"
-    );
-    assert!(
-        max_rss_mib < 4 * limit_mib,
+        max_rss_mib < 3 * limit_mib,
         "RSS stays bounded: {max_rss_mib} MiB"
     );
     assert_eq!(server.wait_live_workers(2).len(), 2);

@@ -181,11 +181,15 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Wait for a signal, at most one second (the heartbeat check's resolution).
+    /// Wait for a signal, at most one second (the heartbeat check's resolution); 100 ms while
+    /// a worker waits for its successor to boot, so it is retired soon after (no signal says
+    /// "booted"; a recycled leaking worker keeps growing until then).
     fn sleep(&self) {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
-        let _ = poll(&mut fds, PollTimeout::from(1000u16));
+        let replacing = self.workers.iter().any(|w| w.replace);
+        let ms: u16 = if replacing { 100 } else { 1000 };
+        let _ = poll(&mut fds, PollTimeout::from(ms));
     }
 
     fn handle_signal(&mut self, sig: Signal) {
