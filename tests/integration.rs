@@ -14,3 +14,5 @@ mod errors;
 mod python;
 mod serve;
 mod signals;
+// --reload and HUP re-reading the configuration.
+mod reload;

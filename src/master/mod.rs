@@ -7,6 +7,7 @@
 //! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.
 
 mod reap;
+mod reload;
 mod signals;
 mod spawn;
 
@@ -44,6 +45,9 @@ pub struct WorkerContext<'a> {
 
 /// The worker's main; its return value is the process exit code.
 pub type WorkerEntry<'a> = &'a dyn Fn(WorkerContext<'_>) -> i32;
+
+/// Reads the configuration again (HUP), from the same sources as at start.
+pub type ConfigReloader<'a> = &'a dyn Fn() -> Result<Config, String>;
 
 /// The master's handle on one worker process.
 #[derive(Debug)]
@@ -85,6 +89,7 @@ pub struct Master<'a> {
     /// Set when a worker exits with a boot or app-load error: halt with it.
     halt: Option<(i32, &'static str)>,
     pid: Pid,
+    config_reloader: Option<ConfigReloader<'a>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +126,7 @@ impl<'a> Master<'a> {
             phase: Phase::Running,
             halt: None,
             pid,
+            config_reloader: None,
         })
     }
 
@@ -226,6 +232,7 @@ impl<'a> Master<'a> {
     /// so no request is refused (the listeners stay open throughout).
     fn reload(&mut self) {
         crate::info!("Hang up: Master");
+        self.reload_config();
         for worker in self.workers.iter_mut().filter(|w| !w.retiring) {
             worker.replace = true;
         }
