@@ -16,3 +16,5 @@ mod serve;
 mod signals;
 // --reload and HUP re-reading the configuration.
 mod reload;
+// Faults under load: repeated HUPs, a leaking app recycled by --max-requests.
+mod faults;
