@@ -18,3 +18,5 @@ mod signals;
 mod reload;
 // Faults under load: repeated HUPs, a leaking app recycled by --max-requests.
 mod faults;
+// App factory forms and fd:// listeners.
+mod binding;
