@@ -236,6 +236,12 @@ pub struct Server {
 impl Server {
     /// Spawns the binary and returns at once (no readiness wait): for boot failures and exits.
     pub fn spawn(opts: Opts) -> Server {
+        Server::spawn_program(bin(), opts)
+    }
+
+    /// Like [`Server::spawn`] with another program in front (a launcher that execs the server;
+    /// the pid is then the server's after the exec).
+    pub fn spawn_program(program: &str, opts: Opts) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("gunicorn-rs-test-")
             .tempdir()
@@ -246,7 +252,7 @@ impl Server {
                 cmd.args(prefix);
                 cmd
             }
-            None => Command::new(bin()),
+            None => Command::new(program),
         };
         cmd.args(&opts.args)
             .current_dir(opts.cwd.as_deref().unwrap_or(dir.path()))
@@ -462,6 +468,14 @@ impl Server {
             .collect();
         names.sort();
         names
+    }
+
+    /// The master's exit status if it has exited, without waiting.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("try_wait");
+        }
+        self.status
     }
 
     /// Polls the master's exit status; panics (with the log) if it is still running after `timeout`.

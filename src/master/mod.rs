@@ -10,6 +10,7 @@ pub mod daemon;
 mod memory;
 mod pidfile;
 mod reap;
+mod reload;
 mod signals;
 mod spawn;
 mod systemd;
@@ -49,6 +50,9 @@ pub struct WorkerContext<'a> {
 
 /// The worker's main; its return value is the process exit code.
 pub type WorkerEntry<'a> = &'a dyn Fn(WorkerContext<'_>) -> i32;
+
+/// Reads the configuration again (HUP), from the same sources as at start.
+pub type ConfigReloader<'a> = &'a dyn Fn() -> Result<Config, String>;
 
 /// The master's handle on one worker process.
 #[derive(Debug)]
@@ -90,6 +94,7 @@ pub struct Master<'a> {
     /// Set when a worker exits with a boot or app-load error: halt with it.
     halt: Option<(i32, &'static str)>,
     pid: Pid,
+    config_reloader: Option<ConfigReloader<'a>>,
     /// USR2 hand-over state, the pidfile, `Type=notify` and `--max-worker-memory`.
     upgrade: upgrade::Upgrade,
     pidfile: Option<pidfile::Pidfile>,
@@ -139,6 +144,7 @@ impl<'a> Master<'a> {
             phase: Phase::Running,
             halt: None,
             pid,
+            config_reloader: None,
             upgrade,
             pidfile,
             notify: systemd::Notifier::from_env(),
@@ -278,6 +284,7 @@ impl<'a> Master<'a> {
     /// so no request is refused (the listeners stay open throughout).
     fn reload(&mut self) {
         crate::info!("Hang up: Master");
+        self.reload_config();
         for worker in self.workers.iter_mut().filter(|w| !w.retiring) {
             worker.replace = true;
         }

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod file_wrapper;
 pub mod input;
 pub mod interpreter;
+pub mod modules;
 pub mod response;
 mod validate;
 
