@@ -211,6 +211,10 @@ fn usr2_upgrades_to_the_replaced_binary_without_failing_a_request() {
         failed.len(),
         ok + failed.len()
     );
+    eprintln!(
+        "USR2 + TERM old under load: {ok} requests, {} failed",
+        failed.len()
+    );
     let served: BTreeSet<u32> = bodies.iter().filter_map(|b| b.parse().ok()).collect();
     let new_workers = children(new_pid);
     assert!(!served.is_disjoint(&old_workers) && !served.is_disjoint(&new_workers));
