@@ -13,6 +13,12 @@ use std::process::ExitCode;
 /// Exit code for a configuration or start-up problem (Gunicorn exits 1 too).
 const CONFIG_ERROR: u8 = 1;
 
+/// How the server was started: what HUP reads the configuration from again.
+struct Launch {
+    args: Vec<std::ffi::OsString>,
+    dir: std::path::PathBuf,
+}
+
 /// CPython's fork hooks and the config file's server hooks, given to the master, which does
 /// not know they are Python's.
 struct PythonHooks(PyHooks);
@@ -79,12 +85,18 @@ fn worker_facts(worker: &WorkerView) -> WorkerFacts {
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Before anything changes the directory or the environment: what USR2 re-executes.
+    master::upgrade::capture_start_context(&args);
+    let launch = Launch {
+        args: args.clone(),
+        dir: std::env::current_dir().unwrap_or_default(),
+    };
     proctitle::init();
     // Python first: the config file is Python (DESIGN §7).
     if let Err(e) = interpreter::initialize() {
         return fail(&e.to_string());
     }
-    let command = match config::load(args) {
+    let command = match config::load(args.clone()) {
         Ok(command) => command,
         Err(e) => return fail(&e.to_string()),
     };
@@ -98,7 +110,7 @@ fn main() -> ExitCode {
             check_app(&cfg)
         }
         Command::CheckConfig(cfg) => check_app(&cfg),
-        Command::Serve(cfg) => ExitCode::from(serve(*cfg) as u8),
+        Command::Serve(cfg) => ExitCode::from(serve(*cfg, &launch) as u8),
     }
 }
 
@@ -131,7 +143,14 @@ fn prepare_python(cfg: &Config) -> Result<(), String> {
     interpreter::add_sys_path(&path).map_err(|e| e.to_string())
 }
 
-fn serve(cfg: Config) -> i32 {
+fn serve(cfg: Config, launch: &Launch) -> i32 {
+    let hooks = PythonHooks(PyHooks::new());
+    if cfg.daemon {
+        if let Err(e) = master::daemon::daemonize(cfg.enable_stdio_inheritance, &hooks) {
+            log::stderr_line(&format!("Error: cannot daemonize: {e}"));
+            return i32::from(CONFIG_ERROR);
+        }
+    }
     if let Err(e) = log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref()) {
         log::stderr_line(&format!("Error: cannot open log file: {e}"));
         return i32::from(CONFIG_ERROR);
@@ -142,7 +161,6 @@ fn serve(cfg: Config) -> i32 {
     }
     info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
     gunicorn_rs::debug!("{}", interpreter::describe());
-    let hooks = PythonHooks(PyHooks::new());
     starting(&hooks, &cfg);
     let listeners = match bind(&cfg) {
         Ok(listeners) => listeners,
@@ -151,6 +169,7 @@ fn serve(cfg: Config) -> i32 {
             return i32::from(CONFIG_ERROR);
         }
     };
+    chown_for_workers(&cfg, &listeners);
     if cfg.capture_output {
         if let Err(e) = log::capture_output() {
             error!("Cannot capture output: {e}");
@@ -171,8 +190,21 @@ fn serve(cfg: Config) -> i32 {
         }
     };
     let entry = |ctx: WorkerContext<'_>| worker::run(ctx, preloaded.as_ref(), &hooks.0);
+    // HUP reads the config from the same sources again. The app is imported again by the new
+    // workers — unless it was preloaded: then, as in Gunicorn, HUP cannot reload its code
+    // (USR2 starts a new master that imports it afresh).
+    let (args, launch_dir) = (launch.args.to_vec(), launch.dir.clone());
+    let reload_config = move || -> Result<Config, String> {
+        match config::load_in(args.clone(), &launch_dir).map_err(|e| e.to_string())? {
+            Command::Serve(cfg) => {
+                prepare_python(&cfg)?;
+                Ok(*cfg)
+            }
+            _ => Err("the command line no longer starts a server".into()),
+        }
+    };
     match Master::new(cfg, listeners, &hooks, &entry) {
-        Ok(master) => master.run(),
+        Ok(master) => master.with_config_reloader(&reload_config).run(),
         Err(e) => {
             error!("{e}");
             i32::from(CONFIG_ERROR)
@@ -200,15 +232,21 @@ fn bind(cfg: &Config) -> Result<Vec<sock::Listener>, sock::SockError> {
         reuse_port: cfg.reuse_port,
         umask: cfg.umask,
     };
-    let inherited = sock::systemd_fds();
-    if !inherited.is_empty() {
+    // systemd's LISTEN_FDS, or an old master's GUNICORN_FD after USR2.
+    if let Some(inherited) = master::upgrade::inherited_fds() {
+        // A Unix socket handed over by an old master is ours to unlink once we are the last
+        // master (Gunicorn unlinks on the final stop); systemd's never is.
+        let from_old_master =
+            master::upgrade::listener_source() == master::upgrade::ListenerSource::OldMaster;
         return inherited
             .into_iter()
             .map(|fd| {
-                sock::adopt(fd, opts).map_err(|err| sock::SockError::Io {
+                let mut listener = sock::adopt(fd, opts).map_err(|err| sock::SockError::Io {
                     addr: format!("fd://{fd}"),
                     err,
-                })
+                })?;
+                listener.owned_path = from_old_master;
+                Ok(listener)
             })
             .collect();
     }
@@ -218,4 +256,25 @@ fn bind(cfg: &Config) -> Result<Vec<sock::Listener>, sock::SockError> {
         .map(|b| sock::parse_address(b))
         .collect::<Result<Vec<_>, _>>()?;
     sock::bind_all(&addresses, opts, &mut |msg| error!("{msg}"))
+}
+
+/// Unix socket files and log files, so workers running as `--user`/`--group` can use them.
+fn chown_for_workers(cfg: &Config, listeners: &[sock::Listener]) {
+    let mut paths: Vec<&std::path::Path> = listeners
+        .iter()
+        .filter(|l| l.owned_path)
+        .filter_map(|l| match &l.bound {
+            sock::Bound::Unix(path) => Some(path.as_path()),
+            sock::Bound::Tcp(_) => None,
+        })
+        .collect();
+    for target in [Some(&cfg.errorlog), cfg.accesslog.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if let config::LogTarget::File(path) = target {
+            paths.push(path);
+        }
+    }
+    master::daemon::chown_for_workers(&paths, cfg.uid, cfg.gid);
 }

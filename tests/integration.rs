@@ -11,6 +11,13 @@ mod support;
 
 mod config_cli;
 mod errors;
+mod lifecycle;
 mod python;
 mod serve;
 mod signals;
+// --reload and HUP re-reading the configuration.
+mod reload;
+// Faults under load: repeated HUPs, a leaking app recycled by --max-requests.
+mod faults;
+// App factory forms and fd:// listeners.
+mod binding;

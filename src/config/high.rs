@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::resolved::{invalid, setting, Resolved};
 use super::value::{absolute, Env, Value};
 use super::{
-    AllowIps, Config, ConfigError, HeaderMap, LogLevel, LogTarget, ProxyProtocol, WorkerClass,
+    AllowIps, Config, ConfigError, HeaderMap, LogLevel, LogTarget, ProxyProtocol, Reload,
+    ReloadEngine, WorkerClass,
 };
 
 /// Gunicorn's caps (`gunicorn/http/message.py`).
@@ -45,6 +46,7 @@ pub fn config(
         pythonpath: pythonpath(string(r, "pythonpath"), &chdir),
         raw_env: raw_env(r)?,
         preload_app: flag(r, "preload_app"),
+        reload: reload(r),
         sendfile: sendfile(r.get("sendfile"), env),
         proc_name: string(r, "proc_name").map(String::from),
         default_proc_name: string(r, "default_proc_name").unwrap_or("gunicorn").into(),
@@ -76,9 +78,32 @@ pub fn config(
             )
         })?,
         header_timeout: Duration::from_secs(at_least_one(r, "header_timeout")? as u64),
+        pidfile: string(r, "pidfile").map(|p| absolute(&chdir, Path::new(p))),
+        daemon: flag(r, "daemon"),
+        enable_stdio_inheritance: flag(r, "enable_stdio_inheritance"),
+        uid: id(r, "user")?,
+        gid: id(r, "group")?,
+        initgroups: flag(r, "initgroups"),
+        worker_tmp_dir: string(r, "worker_tmp_dir").map(PathBuf::from),
+        max_worker_memory: Some(int(r, "max_worker_memory"))
+            .filter(|&mib| mib > 0)
+            .map(|mib| (mib as u64).saturating_mul(1024 * 1024)),
         chdir,
         values: r.values(),
         hooks: Default::default(),
+    })
+}
+
+/// `reload`, `reload_engine`, `reload_extra_files`.
+fn reload(r: &Resolved) -> Option<Reload> {
+    let engine = match string(r, "reload_engine") {
+        Some("poll") => ReloadEngine::Poll,
+        _ => ReloadEngine::Inotify,
+    };
+    let extra_files = list(r, "reload_extra_files").to_vec();
+    flag(r, "reload").then_some(Reload {
+        engine,
+        extra_files,
     })
 }
 
@@ -145,6 +170,12 @@ fn at_least_one(r: &Resolved, name: &str) -> Result<usize, ConfigError> {
             "must be at least 1".into(),
         )),
     }
+}
+
+/// `user` / `group`, already turned into ids by the validator.
+fn id(r: &Resolved, name: &str) -> Result<u32, ConfigError> {
+    let n = int(r, name);
+    u32::try_from(n).map_err(|_| invalid(setting(name), &n.to_string(), "not an id".into()))
 }
 
 /// Only `sync` exists so far; Gunicorn turns `sync` with `threads > 1` into `gthread`.

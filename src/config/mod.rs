@@ -38,12 +38,18 @@ use std::ffi::OsString;
 /// first. The caller then changes into `Config::chdir`, as Gunicorn does once its config is
 /// loaded, before binding sockets or importing the app.
 pub fn load(args: Vec<OsString>) -> Result<Command, ConfigError> {
+    let cwd = std::env::current_dir()
+        .map_err(|err| ConfigError::Usage(format!("cannot read the current directory: {err}")))?;
+    load_in(args, &cwd)
+}
+
+/// [`load`] with relative paths taken from `cwd` (the launch directory, on HUP after a chdir)
+/// and the process's current environment.
+pub fn load_in(args: Vec<OsString>, cwd: &std::path::Path) -> Result<Command, ConfigError> {
     let env: Env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    let cwd = std::env::current_dir()
-        .map_err(|err| ConfigError::Usage(format!("cannot read the current directory: {err}")))?;
-    load_from(args, &env, &cwd)
+    load_from(args, &env, cwd)
 }
 
 use std::path::PathBuf;
@@ -86,6 +92,23 @@ pub enum LogLevel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerClass {
     Sync,
+}
+
+/// `reload_engine`: how the reloader notices changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadEngine {
+    /// inotify(7), on Linux always there (`auto` picks it).
+    Inotify,
+    /// Compare modification times once a second.
+    Poll,
+}
+
+/// The `--reload` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reload {
+    pub engine: ReloadEngine,
+    /// `reload_extra_files`: paths or glob patterns, re-expanded at every check.
+    pub extra_files: Vec<String>,
 }
 
 /// `header_map`: what happens to a header name containing `_`.
@@ -139,6 +162,8 @@ pub struct Config {
     /// `raw_env` as `(KEY, VALUE)`.
     pub raw_env: Vec<(String, String)>,
     pub preload_app: bool,
+    /// `--reload`: each worker watches the app's files and exits to be replaced on a change.
+    pub reload: Option<Reload>,
     pub sendfile: bool,
     pub proc_name: Option<String>,
     /// `default_proc_name`: the positional APP_MODULE (Gunicorn leaves `gunicorn` when the app
@@ -168,6 +193,19 @@ pub struct Config {
     /// Seconds a client gets to send a complete request head (beyond Gunicorn: a trickling
     /// client cannot hold a sync worker for the whole `timeout`).
     pub header_timeout: Duration,
+    /// Process management (`reference/gunicorn.md` §2 "Server Mechanics"): the `pidfile`, made
+    /// absolute against `chdir`; `.2` is appended while a USR2 child waits for promotion.
+    pub pidfile: Option<PathBuf>,
+    pub daemon: bool,
+    pub enable_stdio_inheritance: bool,
+    /// `user`/`group` as ids; workers switch to them after fork.
+    pub uid: u32,
+    pub gid: u32,
+    pub initgroups: bool,
+    /// `worker_tmp_dir`: accepted and unused (the heartbeat lives in the scoreboard).
+    pub worker_tmp_dir: Option<PathBuf>,
+    /// `max_worker_memory` in bytes (gunicorn-rs only); `None` when 0.
+    pub max_worker_memory: Option<u64>,
     /// Every setting's validated value by name, as Gunicorn's `cfg.NAME` returns it (for the
     /// hooks' `server.cfg`).
     pub values: Vec<(&'static str, Value)>,

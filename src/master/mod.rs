@@ -6,10 +6,16 @@
 //! the fork hooks are handed in by `main`. The loop reads as Gunicorn's arbiter:
 //! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.
 
+pub mod daemon;
 mod hooks;
+mod memory;
+mod pidfile;
 mod reap;
+mod reload;
 mod signals;
 mod spawn;
+mod systemd;
+pub mod upgrade;
 
 use crate::config::Config;
 use crate::scoreboard::{Scoreboard, Slot};
@@ -46,6 +52,9 @@ pub struct WorkerContext<'a> {
 
 /// The worker's main; its return value is the process exit code.
 pub type WorkerEntry<'a> = &'a dyn Fn(WorkerContext<'_>) -> i32;
+
+/// Reads the configuration again (HUP), from the same sources as at start.
+pub type ConfigReloader<'a> = &'a dyn Fn() -> Result<Config, String>;
 
 /// The master's handle on one worker process.
 #[derive(Debug)]
@@ -87,6 +96,12 @@ pub struct Master<'a> {
     /// Set when a worker exits with a boot or app-load error: halt with it.
     halt: Option<(i32, &'static str)>,
     pid: Pid,
+    config_reloader: Option<ConfigReloader<'a>>,
+    /// USR2 hand-over state, the pidfile, `Type=notify` and `--max-worker-memory`.
+    upgrade: upgrade::Upgrade,
+    pidfile: Option<pidfile::Pidfile>,
+    notify: systemd::Notifier,
+    memory: memory::MemoryWatch,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +125,14 @@ impl<'a> Master<'a> {
         let scoreboard = Scoreboard::new(capacity, pid.as_raw())?;
         let signals = signals::SignalQueue::install()?;
         let num_workers = cfg.workers;
+        let upgrade = upgrade::Upgrade::from_env();
+        let pidfile = match &cfg.pidfile {
+            Some(path) => {
+                let name = format!("{}{}", path.display(), upgrade.suffix());
+                Some(pidfile::Pidfile::create(std::path::Path::new(&name), pid)?)
+            }
+            None => None,
+        };
         Ok(Master {
             cfg,
             listeners,
@@ -123,12 +146,17 @@ impl<'a> Master<'a> {
             phase: Phase::Running,
             halt: None,
             pid,
+            config_reloader: None,
+            upgrade,
+            pidfile,
+            notify: systemd::Notifier::from_env(),
+            memory: memory::MemoryWatch::new(),
         })
     }
 
     /// Run until stopped; returns the process exit code.
     pub fn run(mut self) -> i32 {
-        crate::proctitle::set(&format!("gunicorn-rs: master [{}]", self.cfg.proc_name()));
+        crate::proctitle::set(&self.master_title());
         let listening: Vec<String> = self.listeners.iter().map(|l| l.to_string()).collect();
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
         crate::info!("Using worker: sync");
@@ -156,15 +184,22 @@ impl<'a> Master<'a> {
                 continue;
             }
             self.murder_workers();
+            self.check_worker_memory();
             self.maintain_worker_count();
+            self.maybe_promote_master();
+            self.notify_status();
         }
     }
 
-    /// Wait for a signal, at most one second (the heartbeat check's resolution).
+    /// Wait for a signal, at most one second (the heartbeat check's resolution); 100 ms while
+    /// a worker waits for its successor to boot, so it is retired soon after (no signal says
+    /// "booted"; a recycled leaking worker keeps growing until then).
     fn sleep(&self) {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
-        let _ = poll(&mut fds, PollTimeout::from(1000u16));
+        let replacing = self.workers.iter().any(|w| w.replace);
+        let ms: u16 = if replacing { 100 } else { 1000 };
+        let _ = poll(&mut fds, PollTimeout::from(ms));
     }
 
     fn handle_signal(&mut self, sig: Signal) {
@@ -174,16 +209,23 @@ impl<'a> Master<'a> {
         let name = sig.as_str().trim_start_matches("SIG").to_ascii_lowercase();
         crate::info!("Handling signal: {name}");
         match sig {
-            Signal::SIGTERM => self.stop(true),
-            Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
-            Signal::SIGHUP => self.reload(),
+            Signal::SIGTERM => {
+                self.notify_stopping();
+                self.stop(true)
+            }
+            Signal::SIGINT | Signal::SIGQUIT => {
+                self.notify_stopping();
+                self.stop(false)
+            }
+            Signal::SIGHUP => {
+                self.notify_reloading();
+                self.reload()
+            }
             Signal::SIGTTIN => self.set_num_workers(self.num_workers + 1),
             Signal::SIGTTOU if self.num_workers > 1 => self.set_num_workers(self.num_workers - 1),
             Signal::SIGUSR1 => self.reopen_logs(),
-            Signal::SIGWINCH => crate::debug!("SIGWINCH ignored. Not daemonized"),
-            Signal::SIGUSR2 => crate::warning!(
-                "USR2 (binary upgrade) is not supported yet by gunicorn-rs; ignored"
-            ),
+            Signal::SIGWINCH => self.handle_winch(),
+            Signal::SIGUSR2 => self.reexec(),
             _ => {}
         }
     }
@@ -218,18 +260,35 @@ impl<'a> Master<'a> {
     }
 
     /// Refuse new clients at once: `shutdown(2)` on a listening socket stops it listening for
-    /// every process that shares it, so nobody is left waiting in the backlog.
+    /// every process that shares it, so nobody is left waiting in the backlog. Not when another
+    /// master (USR2) or systemd shares the sockets: then only our descriptors close.
     fn close_listeners(&mut self) {
+        let shared = self.upgrade.shares_listeners();
         for listener in self.listeners.drain(..) {
-            let _ = nix::sys::socket::shutdown(listener.raw_fd(), nix::sys::socket::Shutdown::Both);
-            listener.unlink();
+            if !shared {
+                let _ =
+                    nix::sys::socket::shutdown(listener.raw_fd(), nix::sys::socket::Shutdown::Both);
+                listener.unlink();
+            }
         }
+    }
+
+    /// WINCH (Gunicorn): a daemonized master stops its workers but keeps the listeners, e.g.
+    /// to leave a USR2 child serving alone while keeping the old master for a rollback (HUP).
+    fn handle_winch(&mut self) {
+        if !self.cfg.daemon {
+            return crate::debug!("SIGWINCH ignored. Not daemonized");
+        }
+        crate::info!("graceful stop of workers");
+        self.set_num_workers(0);
+        self.kill_all(Signal::SIGTERM);
     }
 
     /// HUP: a new generation of workers; each old one retires once a replacement has booted,
     /// so no request is refused (the listeners stay open throughout).
     fn reload(&mut self) {
         crate::info!("Hang up: Master");
+        self.reload_config();
         self.hooks.on_reload(&self.view());
         for worker in self.workers.iter_mut().filter(|w| !w.retiring) {
             worker.replace = true;
@@ -269,6 +328,9 @@ impl<'a> Master<'a> {
         }
         if let Some(reason) = reason {
             crate::error!("Reason: {reason}");
+        }
+        if let Some(pidfile) = &self.pidfile {
+            pidfile.unlink();
         }
         self.hooks.on_exit(&self.view());
         code

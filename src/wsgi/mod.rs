@@ -13,6 +13,7 @@ pub mod file_wrapper;
 pub mod hooks;
 pub mod input;
 pub mod interpreter;
+pub mod modules;
 pub mod response;
 mod validate;
 

@@ -92,6 +92,11 @@ impl WorkerHooks {
         Python::attach(|py| self.worker.bind(py).borrow_mut().booted = true);
     }
 
+    /// `--reload` saw a change: the worker is about to exit (Gunicorn calls `worker_int`).
+    pub fn worker_int(&self) {
+        self.call("worker_int", false);
+    }
+
     /// The worker is ending: `worker_exit(server, worker)`.
     pub fn worker_exit(&self) {
         if self.hooks.worker_exit.is_some() {
