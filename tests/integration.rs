@@ -11,6 +11,7 @@ mod support;
 
 mod config_cli;
 mod errors;
+mod hooks;
 mod lifecycle;
 mod python;
 mod serve;

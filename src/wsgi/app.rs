@@ -125,17 +125,18 @@ impl App {
                 errors: self.errors.bind(py).as_any(),
                 file_wrapper: file_wrapper.as_any(),
             };
-            let req = hooks
-                .map(|h| h.pre_request(py, head, conn.is_tls))
-                .transpose();
-            let (req, environ, error) = match req {
-                Err(err) => (None, None, Some(exception(py, &err))),
-                Ok(req) => match environ::build(py, head, conn, &streams) {
+            let (req, pre) = match hooks {
+                Some(hooks) => hooks.pre_request(py, head, conn.is_tls),
+                None => (None, Ok(())),
+            };
+            let (environ, error) = match pre {
+                Err(err) => (None, Some(exception(py, &err))),
+                Ok(()) => match environ::build(py, head, conn, &streams) {
                     Ok(environ) => {
                         let error = self.run(py, &environ, &responder).err();
-                        (req.flatten(), Some(environ), error)
+                        (Some(environ), error)
                     }
-                    Err(err) => (req.flatten(), None, Some(err)),
+                    Err(err) => (None, Some(err)),
                 },
             };
             if let Some(hooks) = hooks {

@@ -174,25 +174,29 @@ impl WorkerHooks {
     }
 
     /// `pre_request(worker, req)`; without one, Gunicorn's default DEBUG line `METHOD path`.
-    /// Counts the request in `worker.nr`. An exception fails the request (as in Gunicorn).
+    /// Counts the request in `worker.nr`. Returns `req` for `post_request` (if a request hook
+    /// is set) and what `pre_request` raised, which fails the request (as in Gunicorn).
     pub(crate) fn pre_request<'py>(
         &self,
         py: Python<'py>,
         head: &RequestHead,
         is_tls: bool,
-    ) -> Result<Option<Bound<'py, Request>>, PyErr> {
+    ) -> (Option<Bound<'py, Request>>, PyResult<()>) {
         if !self.wants_request() {
             crate::debug!("{} {}", head.method, head.path);
-            return Ok(None);
+            return (None, Ok(()));
         }
         let worker = self.worker.bind(py);
-        let req = Bound::new(py, Request::new(py, head, is_tls)?)?;
-        match &self.hooks.pre_request {
-            Some(hook) => call_request_hook(py, hook, &[worker.as_any(), req.as_any()])?,
-            None => crate::debug!("{} {}", head.method, head.path),
-        }
+        let req = match Request::new(py, head, is_tls).and_then(|r| Bound::new(py, r)) {
+            Ok(req) => req,
+            Err(err) => return (None, Err(err)),
+        };
+        let called = match &self.hooks.pre_request {
+            Some(hook) => call_request_hook(py, hook, &[worker.as_any(), req.as_any()]),
+            None => Ok(crate::debug!("{} {}", head.method, head.path)),
+        };
         worker.borrow_mut().nr += 1;
-        Ok(Some(req))
+        (Some(req), called)
     }
 
     /// `post_request(worker, req, environ, resp)` (2–4 arguments per its arity); also after

@@ -1,0 +1,371 @@
+//! Gunicorn's server hooks through the real binary: `tests/apps/hooks_conf.py` defines every
+//! hook and appends one JSON line per call (hook, pid, attributes) to `$HOOKS_LOG`; the tests
+//! check call points, order, arguments and attributes, that a raising hook is logged and the
+//! server keeps serving, and that a wrong arity is refused at start.
+
+use crate::support::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde_json::Value;
+use std::path::PathBuf;
+
+/// The JSON lines the hooks wrote.
+struct HookLog {
+    dir: tempfile::TempDir,
+}
+
+impl HookLog {
+    fn new() -> HookLog {
+        let dir = tempfile::Builder::new()
+            .prefix("gunicorn-rs-hooks-")
+            .tempdir()
+            .expect("temp dir");
+        HookLog { dir }
+    }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join("hooks.jsonl")
+    }
+
+    fn calls(&self) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.path()).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    fn of(&self, hook: &str) -> Vec<Value> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c["hook"] == hook)
+            .collect()
+    }
+
+    /// Waits until `hook` was called `n` times; returns those calls.
+    fn wait(&self, hook: &str, n: usize) -> Vec<Value> {
+        poll(WAIT, &format!("{n} calls of {hook}"), || {
+            let calls = self.of(hook);
+            (calls.len() >= n).then_some(calls)
+        })
+    }
+
+    /// The hook names in call order.
+    fn names(&self) -> Vec<String> {
+        self.calls()
+            .iter()
+            .map(|c| c["hook"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+}
+
+fn hooked(extra: &[&str], workers: usize, env: &[(&str, &str)]) -> (Server, HookLog) {
+    let log = HookLog::new();
+    let conf = apps_dir().join("hooks_conf.py");
+    let mut args = vec!["-c", conf.to_str().expect("utf-8 path")];
+    args.extend_from_slice(extra);
+    let mut opts = Opts::default().env("HOOKS_LOG", log.path().to_str().expect("utf-8 path"));
+    for (k, v) in env {
+        opts = opts.env(k, v);
+    }
+    let server = Server::app_with("hello:app", &args, workers, opts);
+    (server, log)
+}
+
+fn pid_of(call: &Value, key: &str) -> u32 {
+    call[key].as_u64().expect("a pid") as u32
+}
+
+#[test]
+fn master_hooks_run_in_order_with_the_server_object() {
+    let (mut server, log) = hooked(&["-n", "hooked"], 2, &[]);
+    log.wait("post_worker_init", 2);
+    let master = server.master_pid();
+    let names = log.names();
+    assert_eq!(
+        names[..4],
+        ["nworkers_changed", "on_starting", "when_ready", "pre_fork"],
+        "{names:?}"
+    );
+    let first = &log.of("nworkers_changed")[0];
+    assert_eq!(
+        (&first["new"], &first["old"]),
+        (&Value::from(2), &Value::Null)
+    );
+    let starting = &log.of("on_starting")[0];
+    assert_eq!(pid_of(starting, "pid"), master);
+    assert_eq!(pid_of(starting, "server_pid"), master);
+    assert_eq!(starting["cfg_workers"], 2);
+    assert_eq!(starting["cfg_bind"], serde_json::json!(["127.0.0.1:0"]));
+    assert_eq!(starting["proc_name"], "hooked");
+    assert_eq!(starting["timeout"], 30);
+    assert_eq!(starting["app_cfg_workers"], 2);
+    server.wait_for("] [INFO] on_starting says hello to hooked", WAIT);
+    let ready = &log.of("when_ready")[0];
+    assert_eq!(
+        (&ready["num_workers"], &ready["workers"]),
+        (&Value::from(2), &serde_json::json!([]))
+    );
+    // pre_fork in the master with a worker not yet forked; the same object reaches the child.
+    let pre_fork = log.of("pre_fork");
+    assert_eq!(pre_fork.len(), 2);
+    for (call, age) in pre_fork.iter().zip([1, 2]) {
+        assert_eq!(pid_of(call, "pid"), master);
+        assert_eq!(
+            (&call["worker_pid"], &call["age"]),
+            (&Value::from("[booting]"), &Value::from(age))
+        );
+        assert_eq!(call["stash"], "kept");
+    }
+    server.signal(Signal::SIGTERM);
+    assert_eq!(server.wait_exit(WAIT).code(), Some(0));
+    let exits = log.wait("child_exit", 2);
+    assert!(exits.iter().all(|c| pid_of(c, "pid") == master));
+    let on_exit = log.wait("on_exit", 1);
+    assert_eq!(pid_of(&on_exit[0], "server_pid"), master);
+    assert_eq!(log.names().last().map(String::as_str), Some("on_exit"));
+}
+
+#[test]
+fn worker_hooks_run_in_the_worker_around_requests() {
+    let (server, log) = hooked(&[], 1, &[]);
+    let init = log.wait("post_worker_init", 1);
+    let worker = pid_of(&init[0], "pid");
+    let master = server.master_pid();
+    let post_fork = &log.of("post_fork")[0];
+    assert_eq!(pid_of(post_fork, "pid"), worker);
+    assert_eq!(pid_of(post_fork, "worker_pid"), worker);
+    assert_eq!(
+        (pid_of(post_fork, "ppid"), pid_of(post_fork, "server_pid")),
+        (master, master)
+    );
+    assert_eq!(
+        (&post_fork["age"], &post_fork["stash"]),
+        (&Value::from(1), &Value::from("kept"))
+    );
+    assert_eq!(post_fork["tmp"], Value::Null);
+    server.wait_for(&format!("[{worker}] [WARNING] post_fork in {worker}"), WAIT);
+    assert_eq!(
+        (&init[0]["wsgi"], &init[0]["app_wsgi"]),
+        (&Value::Bool(true), &Value::Bool(true))
+    );
+    assert_eq!(
+        (&init[0]["booted"], &init[0]["alive"]),
+        (&Value::Bool(false), &Value::Bool(true))
+    );
+
+    let resp = server.http(b"GET /pid?a=1 HTTP/1.1\r\nHost: example\r\nX-Custom: v\r\n\r\n");
+    assert_eq!(parse_one(&resp, false).status, 200);
+    let pre = &log.wait("pre_request", 1)[0];
+    assert_eq!(pid_of(pre, "pid"), worker);
+    assert_eq!(
+        (&pre["method"], &pre["path"], &pre["query"]),
+        (
+            &Value::from("GET"),
+            &Value::from("/pid"),
+            &Value::from("a=1")
+        )
+    );
+    assert_eq!(
+        (&pre["uri"], &pre["scheme"], &pre["nr"]),
+        (
+            &Value::from("/pid?a=1"),
+            &Value::from("http"),
+            &Value::from(0)
+        )
+    );
+    assert_eq!(pre["version"], serde_json::json!([1, 1]));
+    assert_eq!(
+        pre["headers"],
+        serde_json::json!([["HOST", "example"], ["X-CUSTOM", "v"]])
+    );
+    let post = &log.wait("post_request", 1)[0];
+    assert_eq!(
+        (&post["environ_path"], &post["environ_method"]),
+        (&Value::from("/pid"), &Value::from("GET"))
+    );
+    assert_eq!(
+        (&post["status"], &post["status_code"]),
+        (&Value::from("200 OK"), &Value::from(200))
+    );
+    let body_len = worker.to_string().len() as u64;
+    assert_eq!(
+        (&post["sent"], &post["response_length"]),
+        (&Value::from(body_len), &Value::from(body_len))
+    );
+    assert_eq!(
+        post["headers"][0],
+        serde_json::json!(["Content-Type", "text/plain"])
+    );
+    assert_eq!(post["nr"], 1);
+
+    // The app raises: post_request still runs, with the status the app never set.
+    assert_eq!(server.get("/fault/raise").status, 500);
+    let post = &log.wait("post_request", 2)[1];
+    assert_eq!(
+        (&post["path"], &post["status"]),
+        (&Value::from("/fault/raise"), &Value::Null)
+    );
+}
+
+#[test]
+fn worker_alive_false_in_post_request_recycles_the_worker() {
+    let (server, log) = hooked(&[], 1, &[]);
+    let first = pid_of(&log.wait("post_worker_init", 1)[0], "pid");
+    assert_eq!(server.get("/retire").status, 404);
+    let exit = &log.wait("worker_exit", 1)[0];
+    assert_eq!(
+        (pid_of(exit, "pid"), &exit["alive"]),
+        (first, &Value::Bool(false))
+    );
+    assert_eq!(pid_of(&log.wait("child_exit", 1)[0], "worker_pid"), first);
+    let second = pid_of(&log.wait("post_worker_init", 2)[1], "pid");
+    assert_ne!(first, second);
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn ttin_ttou_hup_and_num_workers_from_a_hook() {
+    let (server, log) = hooked(&[], 1, &[("HOOKS_WORKERS", "2")]);
+    // when_ready set server.num_workers = 2: the master applies it like Gunicorn's setter.
+    server.wait_live_workers(2);
+    let changes = log.wait("nworkers_changed", 2);
+    assert_eq!(
+        (&changes[1]["new"], &changes[1]["old"]),
+        (&Value::from(2), &Value::from(1))
+    );
+    server.signal(Signal::SIGTTIN);
+    let changes = log.wait("nworkers_changed", 3);
+    assert_eq!(
+        (&changes[2]["new"], &changes[2]["old"]),
+        (&Value::from(3), &Value::from(2))
+    );
+    log.wait("post_worker_init", 3);
+    server.signal(Signal::SIGTTOU);
+    let changes = log.wait("nworkers_changed", 4);
+    assert_eq!(
+        (&changes[3]["new"], &changes[3]["old"]),
+        (&Value::from(2), &Value::from(3))
+    );
+    let gone = &log.wait("child_exit", 1)[0];
+    // The oldest worker retires; the master's WORKERS no longer lists it.
+    assert_eq!(gone["age"], 1);
+    let gone_pid = gone["worker_pid"].clone();
+    assert!(!gone["workers"]
+        .as_array()
+        .expect("a list")
+        .contains(&gone_pid));
+    assert_eq!(log.wait("worker_exit", 1)[0]["worker_pid"], gone_pid);
+    server.signal(Signal::SIGHUP);
+    let reload = &log.wait("on_reload", 1)[0];
+    assert_eq!(pid_of(reload, "pid"), server.master_pid());
+    assert_eq!(reload["cfg_workers"], 1);
+}
+
+#[test]
+fn worker_int_and_worker_abort_run_in_the_worker() {
+    let (server, log) = hooked(&[], 1, &[]);
+    let worker = pid_of(&log.wait("post_worker_init", 1)[0], "pid");
+    kill(Pid::from_raw(worker as i32), Signal::SIGQUIT).expect("signal the worker");
+    let int = &log.wait("worker_int", 1)[0];
+    assert_eq!(
+        (pid_of(int, "pid"), &int["alive"]),
+        (worker, &Value::Bool(false))
+    );
+    assert_eq!(pid_of(&log.wait("worker_exit", 1)[0], "pid"), worker);
+    // INT/QUIT exit 0: the master says nothing about the exit, and respawns.
+    let worker = pid_of(&log.wait("post_worker_init", 2)[1], "pid");
+    assert!(
+        !server.log().contains("exited with code"),
+        "{}",
+        server.log()
+    );
+
+    // ABRT while the app runs Python: SystemExit inside the request, a 500, exit code 1.
+    let port = server.port();
+    let request = std::thread::spawn(move || try_get(port, "/sleep?s=5"));
+    poll(WAIT, "the /sleep request to reach the app", || {
+        server.markers("sleeping-").pop()
+    });
+    kill(Pid::from_raw(worker as i32), Signal::SIGABRT).expect("signal the worker");
+    let abort = &log.wait("worker_abort", 1)[0];
+    assert_eq!(pid_of(abort, "pid"), worker);
+    let resp = request.join().expect("client thread").expect("a response");
+    assert_eq!(resp.status, 500);
+    server.wait_for(&format!("Worker (pid:{worker}) exited with code 1."), WAIT);
+    assert!(server.log().contains("SystemExit: 1"), "{}", server.log());
+    log.wait("post_worker_init", 3);
+    assert_eq!(server.get("/").status, 200);
+}
+
+#[test]
+fn a_raising_hook_is_logged_and_the_server_keeps_serving() {
+    let raise = "when_ready,pre_fork,post_fork,post_worker_init,post_request,child_exit";
+    let (server, log) = hooked(&[], 1, &[("HOOKS_RAISE", raise)]);
+    log.wait("post_worker_init", 1);
+    assert_eq!(server.get("/").status, 200);
+    assert_eq!(server.get("/").status, 200);
+    log.wait("post_request", 2);
+    for hook in [
+        "when_ready",
+        "pre_fork",
+        "post_fork",
+        "post_worker_init",
+        "post_request",
+    ] {
+        let line = server.wait_for(&format!("] [ERROR] Exception in {hook} hook"), WAIT);
+        assert!(!line.is_empty());
+        server.wait_for(&format!("RuntimeError: raised by {hook}"), WAIT);
+    }
+    assert!(server.log().contains("Traceback (most recent call last):"));
+}
+
+#[test]
+fn a_raising_pre_request_fails_only_that_request() {
+    let (server, log) = hooked(&[], 1, &[("HOOKS_RAISE", "pre_request")]);
+    log.wait("post_worker_init", 1);
+    assert_eq!(server.get("/").status, 500);
+    server.wait_for("RuntimeError: raised by pre_request", WAIT);
+    // post_request still runs, without a response (as Gunicorn's `finally`).
+    let post = &log.wait("post_request", 1)[0];
+    assert_eq!(
+        (&post["status"], &post["environ_path"]),
+        (&Value::Null, &Value::Null)
+    );
+}
+
+#[test]
+fn default_pre_request_logs_method_and_path_at_debug() {
+    let server = Server::hello(&["--log-level", "debug"], 1);
+    assert_eq!(server.get("/some/path?q=1").status, 404);
+    server.wait_for("] [DEBUG] GET /some/path", WAIT);
+}
+
+#[test]
+fn wrong_arity_is_refused_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("conf.py");
+    std::fs::write(&conf, "def post_fork(server):\n    pass\n").expect("write config");
+    let (status, _, stderr) = run(Opts::new(&[
+        "-c",
+        conf.to_str().expect("utf-8"),
+        "hello:app",
+    ]));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Error: Invalid value for post_fork: <function post_fork at 0x")
+            && stderr.contains(": Value must have an arity of: 2"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    std::fs::write(&conf, "post_request = 'os.nosuch'\n").expect("write config");
+    let (status, _, stderr) = run(Opts::new(&[
+        "-c",
+        conf.to_str().expect("utf-8"),
+        "hello:app",
+    ]));
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("Can not load 'nosuch' from 'os'"),
+        "{stderr}"
+    );
+}
