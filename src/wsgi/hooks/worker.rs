@@ -193,7 +193,10 @@ impl WorkerHooks {
         };
         let called = match &self.hooks.pre_request {
             Some(hook) => call_request_hook(py, hook, &[worker.as_any(), req.as_any()]),
-            None => Ok(crate::debug!("{} {}", head.method, head.path)),
+            None => {
+                crate::debug!("{} {}", head.method, head.path);
+                Ok(())
+            }
         };
         worker.borrow_mut().nr += 1;
         (Some(req), called)
