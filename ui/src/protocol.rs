@@ -31,7 +31,7 @@ pub use action::{
     Dump, DumpData, ServerAction, Subscribed, WorkerAction, WorkerAdded, WorkerRemoved,
 };
 pub use command::{
-    Command, DumpTarget, ShowTarget, ShutdownMode, Subscription, DEFAULT_SNAPSHOT_MS,
+    Command, DumpTarget, KillSignal, ShowTarget, ShutdownMode, Subscription, DEFAULT_SNAPSHOT_MS,
     MIN_SNAPSHOT_MS,
 };
 pub use data::{

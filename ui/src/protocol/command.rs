@@ -30,6 +30,13 @@ pub enum DumpTarget {
     All,
 }
 
+/// The signal `worker kill` sends. Gunicorn sends TERM only; `KILL` is the dashboard's `X`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillSignal {
+    Term,
+    Kill,
+}
+
 /// What a `subscribe` asks the server to push (see [`super::Push`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subscription {
@@ -64,8 +71,9 @@ pub enum Command {
     Show(ShowTarget),
     WorkerAdd(u32),
     WorkerRemove(u32),
-    /// SIGTERM to one worker; the master respawns it (Gunicorn's `worker kill`).
-    WorkerKill(i32),
+    /// `worker kill PID [TERM|KILL]`: a signal to one worker; the master respawns it. TERM (the
+    /// default) is Gunicorn's `worker kill`.
+    WorkerKill(i32, KillSignal),
     /// Replace one worker: the new one is up before the old one retires.
     WorkerRestart(i32),
     Reload,
@@ -120,7 +128,10 @@ impl Command {
             Command::Show(t) => (show_words(*t), vec![]),
             Command::WorkerAdd(n) => ("worker add", vec![n.to_string()]),
             Command::WorkerRemove(n) => ("worker remove", vec![n.to_string()]),
-            Command::WorkerKill(pid) => ("worker kill", vec![pid.to_string()]),
+            Command::WorkerKill(pid, KillSignal::Term) => ("worker kill", vec![pid.to_string()]),
+            Command::WorkerKill(pid, KillSignal::Kill) => {
+                ("worker kill", vec![pid.to_string(), s("KILL")])
+            }
             Command::WorkerRestart(pid) => ("worker restart", vec![pid.to_string()]),
             Command::Reload => ("reload", vec![]),
             Command::Reopen => ("reopen", vec![]),
@@ -182,10 +193,22 @@ fn parse_worker(rest: &[&str]) -> Result<Command, String> {
         ["add", n, ..] => Ok(Command::WorkerAdd(parse_count(n)?)),
         ["remove"] => Ok(Command::WorkerRemove(1)),
         ["remove", n, ..] => Ok(Command::WorkerRemove(parse_count(n)?)),
-        ["kill", pid, ..] => Ok(Command::WorkerKill(parse_pid(pid)?)),
+        ["kill", pid] => Ok(Command::WorkerKill(parse_pid(pid)?, KillSignal::Term)),
+        ["kill", pid, sig] => Ok(Command::WorkerKill(
+            parse_pid(pid)?,
+            parse_kill_signal(sig)?,
+        )),
         ["restart", pid, ..] => Ok(Command::WorkerRestart(parse_pid(pid)?)),
         ["kill" | "restart"] => Err("Invalid argument: Missing PID".into()),
         _ => Err("Invalid argument: worker add [N]|remove [N]|kill PID|restart PID".into()),
+    }
+}
+
+fn parse_kill_signal(word: &str) -> Result<KillSignal, String> {
+    match word.trim_start_matches("sig") {
+        "term" | "15" => Ok(KillSignal::Term),
+        "kill" | "9" => Ok(KillSignal::Kill),
+        _ => Err(format!("Invalid argument: signal {word:?} (TERM|KILL)")),
     }
 }
 

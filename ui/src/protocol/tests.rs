@@ -21,7 +21,8 @@ fn every_command_round_trips_through_a_request() {
         Command::Show(ShowTarget::Listeners),
         Command::WorkerAdd(3),
         Command::WorkerRemove(1),
-        Command::WorkerKill(pid),
+        Command::WorkerKill(pid, KillSignal::Term),
+        Command::WorkerKill(pid, KillSignal::Kill),
         Command::WorkerRestart(pid),
         Command::Reload,
         Command::Reopen,
@@ -61,7 +62,7 @@ fn gunicornc_sends_the_whole_line_in_command() {
     assert_eq!(req.parse(), Ok(Command::Show(ShowTarget::Workers)));
     // Gunicorn str()s the args, so numbers are accepted.
     let req: Request = decode(br#"{"id": 3, "command": "worker kill", "args": [123]}"#).unwrap();
-    assert_eq!(req.parse(), Ok(Command::WorkerKill(123)));
+    assert_eq!(req.parse(), Ok(Command::WorkerKill(123, KillSignal::Term)));
 }
 
 #[test]
@@ -95,6 +96,7 @@ fn bad_commands_are_errors_not_panics() {
         "worker kill",
         "worker kill abc",
         "worker kill -5",
+        "worker kill 5 HUP",
         "dump",
         "dump 1 2",
         "shutdown now",
