@@ -176,13 +176,11 @@ pub fn scenario_busy() -> FakeSource {
 /// Slot 2 stuck in `/export` for 29 s of its 30 s timeout: it sorts first, in red.
 pub fn scenario_stuck() -> FakeSource {
     let workers = vec![
-        idle(0, 4101, 60),
-        busy(1, 4102, 63, "/api/cart", 0.004),
-        WorkerInfo {
-            state: WorkerState::App,
-            ..busy(2, 4103, 61, "/export/orders.csv", 29.0)
-        },
-        idle(3, 4104, 62),
+        idle(0, 4101, 120),
+        busy(1, 4102, 123, "/api/cart", 0.004),
+        // Stuck: no request finished since the last snapshot.
+        busy(2, 4103, 91, "/export/orders.csv", 29.0),
+        idle(3, 4104, 122),
     ];
     scenario_busy().at(5, snapshot(500, workers))
 }
@@ -219,10 +217,10 @@ pub fn scenario_dead() -> FakeSource {
         ..idle(2, 4105, 0)
     };
     let workers = vec![
-        idle(0, 4101, 70),
-        idle(1, 4102, 75),
+        idle(0, 4101, 140),
+        idle(1, 4102, 145),
         replacement,
-        idle(3, 4104, 72),
+        idle(3, 4104, 142),
     ];
     scenario_stuck()
         .at(6, Event::ServerEvent(ServerEvent::DumpTaken { dump }))

@@ -11,6 +11,9 @@ mod overlay;
 pub mod style;
 pub mod table;
 
+#[cfg(test)]
+mod tests;
+
 use ratatui::Frame;
 
 use crate::app::{App, Modal, Screen};

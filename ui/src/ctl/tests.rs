@@ -7,7 +7,7 @@ use std::thread;
 use serde_json::json;
 
 use super::*;
-use crate::protocol::{decode_request, Push, Snapshot};
+use crate::protocol::{decode_request, Push};
 
 /// Serves one connection: answers each request with `answer(command line)`, pushing a snapshot
 /// first when asked to subscribe. Returns the socket path and the lines it received.
@@ -27,7 +27,7 @@ fn fake_server(
             let req = decode_request(&payload).unwrap();
             let line = req.words().join(" ");
             if line.starts_with("subscribe") {
-                write_frame(&mut stream, &Push::Snapshot(Box::new(Snapshot::default()))).unwrap();
+                write_frame(&mut stream, &Push::Snapshot(Box::default())).unwrap();
             }
             let mut reply = answer(&line);
             reply.id = req.id;

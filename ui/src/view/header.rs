@@ -82,8 +82,6 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
         Span::raw(fmt::opt(s.p99_ms, fmt::millis)),
         label("  backlog "),
         Span::raw(fmt::opt(s.backlog, |b| b.to_string())),
-        label("  served "),
-        Span::raw(fmt::count(s.requests)),
     ];
     let lines = Paragraph::new(vec![Line::from(server), Line::from(totals)]);
     frame.render_widget(

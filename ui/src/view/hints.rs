@@ -9,18 +9,21 @@ use ratatui::Frame;
 use super::style::Theme;
 use crate::app::{App, Modal, Screen};
 
+/// Most useful first: the bar is cut at the terminal's width, and `?` shows the rest.
 const TABLE_HINTS: &[(&str, &str)] = &[
     ("↑↓", "select"),
     ("⏎", "detail"),
     ("d", "dump"),
     ("x", "stop"),
     ("X", "kill"),
-    ("r", "replace"),
     ("+-", "workers"),
-    ("/", "search"),
     ("?", "help"),
     ("q", "quit"),
     ("Q", "detach"),
+    ("/", "search"),
+    ("r", "replace"),
+    ("R", "reload"),
+    ("space", "freeze"),
 ];
 
 const DETAIL_HINTS: &[(&str, &str)] = &[

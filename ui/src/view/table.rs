@@ -67,10 +67,12 @@ pub fn columns(width: u16) -> Vec<(Col, &'static str, u16)> {
         if col == Col::Request {
             continue;
         }
-        if prio == 0 || used + w + 1 <= width {
-            used += w + 1;
-            chosen.push(col);
+        // Strict priority: once a column does not fit, no less important one is shown.
+        if prio > 0 && used + w + 1 > width {
+            break;
         }
+        used += w + 1;
+        chosen.push(col);
     }
     COLUMNS
         .iter()
