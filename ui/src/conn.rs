@@ -211,6 +211,50 @@ mod tests {
         assert_eq!(s, ConnState::Disconnected(BACKOFF_MAX));
     }
 
+    /// A server that answers hello and subscribe, pushes one snapshot, then hangs up.
+    fn serve_once(listener: &std::os::unix::net::UnixListener) {
+        use crate::protocol::{decode_request, Reply, Snapshot};
+        let (mut stream, _) = listener.accept().unwrap();
+        for _ in 0..2 {
+            let req = decode_request(&read_frame(&mut stream).unwrap()).unwrap();
+            write_frame(
+                &mut stream,
+                &Reply::ok(
+                    req.id,
+                    &Hello {
+                        pid: 7,
+                        ..Default::default()
+                    },
+                ),
+            )
+            .unwrap();
+        }
+        write_frame(&mut stream, &Push::Snapshot(Box::<Snapshot>::default())).unwrap();
+    }
+
+    #[test]
+    fn connects_subscribes_and_reconnects_after_the_server_goes_away() {
+        let dir = std::env::temp_dir().join(format!("gunicorn-rs-conn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let conn = Conn::spawn(path.clone(), Subscription::default(), tx);
+        let next = || rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        serve_once(&listener);
+        assert!(matches!(next(), Event::Connected(h) if h.pid == 7));
+        assert!(matches!(next(), Event::Snapshot(_)));
+        assert!(
+            matches!(next(), Event::Disconnected(_)),
+            "the server hung up"
+        );
+        serve_once(&listener);
+        assert!(matches!(next(), Event::Connected(_)), "and came back");
+        conn.stop();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn gunicorn_without_hello_still_connects() {
         let ev = reply_event(Command::Hello, Err("Unknown command: hello".into()));

@@ -235,3 +235,56 @@ fn spawn_output_reader(output: Box<dyn Read + Send>, tx: Sender<Event>) {
         .name("gunicorn-rs-output".into())
         .spawn(read);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use ratatui::backend::TestBackend;
+
+    use super::*;
+    use crate::protocol::ShutdownMode;
+    use crate::testing::{self, key};
+
+    /// Records what the loop would have sent to the server.
+    #[derive(Default)]
+    struct FakeSink(RefCell<Vec<Command>>);
+
+    impl CommandSink for FakeSink {
+        fn send(&self, command: Command) -> Result<(), String> {
+            self.0.borrow_mut().push(command);
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_loop_draws_performs_effects_and_quits() {
+        let (tx, rx) = mpsc::channel();
+        for event in [
+            testing::hello(),
+            testing::logs(),
+            testing::snapshot(10, vec![testing::idle(0, 4101, 1)]),
+        ] {
+            tx.send(event).unwrap();
+        }
+        tx.send(key('+')).unwrap();
+        tx.send(key('q')).unwrap();
+        let mut terminal = Terminal::new(TestBackend::new(80, 24)).unwrap();
+        let mut app = testing::app(80, 24);
+        let sink = FakeSink::default();
+        let mut sampled = Vec::new();
+        let exit = event_loop(&mut terminal, &mut app, &rx, &sink, &mut |pids| {
+            sampled.extend_from_slice(pids);
+            HashMap::new()
+        });
+        assert_eq!(exit.unwrap(), Exit::Quit);
+        assert_eq!(
+            *sink.0.borrow(),
+            [
+                Command::WorkerAdd(1),
+                Command::Shutdown(ShutdownMode::Graceful)
+            ]
+        );
+        assert!(terminal.backend().to_string().contains("shop"));
+    }
+}
