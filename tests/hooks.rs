@@ -369,3 +369,26 @@ fn wrong_arity_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+#[test]
+fn pre_exec_runs_in_the_usr2_child_before_it_execs() {
+    let (server, log) = hooked(&[], 1, &[]);
+    log.wait("post_worker_init", 1);
+    let master = server.master_pid();
+    server.signal(Signal::SIGUSR2);
+    let pre_exec = &log.wait("pre_exec", 1)[0];
+    let child = pid_of(pre_exec, "pid");
+    assert_ne!(child, master);
+    assert_eq!(pid_of(pre_exec, "server_pid"), master);
+    // exec keeps the pid: the new master's own on_starting comes from the same process.
+    let new_master = poll(WAIT, "the new master's on_starting", || {
+        log.of("on_starting")
+            .into_iter()
+            .find(|c| pid_of(c, "pid") == child)
+    });
+    assert_eq!(pid_of(&new_master, "server_pid"), child);
+    let _ = kill(Pid::from_raw(child as i32), Signal::SIGTERM);
+    poll(WAIT, "the new master to exit", || {
+        (!is_alive(child)).then_some(())
+    });
+}

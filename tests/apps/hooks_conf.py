@@ -58,6 +58,10 @@ def when_ready(server):
         server.num_workers = int(os.environ["HOOKS_WORKERS"])
 
 
+def pre_exec(server):
+    record("pre_exec", **server_attrs(server))
+
+
 def on_reload(server):
     record("on_reload", **server_attrs(server))
 

@@ -7,7 +7,7 @@
 //! [`WorkerHooks`]. A hook that raises is logged at ERROR with its traceback
 //! (`Exception in <name> hook`) and the server carries on.
 //!
-//! Python is only entered for hooks the config file set.
+//! The master enters Python only for the hooks the config file set.
 
 mod facades;
 mod request;
