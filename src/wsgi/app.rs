@@ -125,24 +125,7 @@ impl App {
                 errors: self.errors.bind(py).as_any(),
                 file_wrapper: file_wrapper.as_any(),
             };
-            let (req, pre) = match hooks {
-                Some(hooks) => hooks.pre_request(py, head, conn.is_tls),
-                None => (None, Ok(())),
-            };
-            let (environ, error) = match pre {
-                Err(err) => (None, Some(exception(py, &err))),
-                Ok(()) => match environ::build(py, head, conn, &streams) {
-                    Ok(environ) => {
-                        let error = self.run(py, &environ, &responder).err();
-                        (Some(environ), error)
-                    }
-                    Err(err) => (None, Some(err)),
-                },
-            };
-            if let Some(hooks) = hooks {
-                let resp = environ.as_ref().map(|_| &responder);
-                hooks.post_request(py, req.as_ref(), environ.as_ref(), resp);
-            }
+            let (environ, error) = self.run_hooked(py, head, conn, &streams, &responder, hooks);
             // What the app's own calls ran into outranks the exception it raised because of it.
             let error = input
                 .take_error()
@@ -161,6 +144,38 @@ impl App {
                 error,
             }
         })
+    }
+
+    /// `pre_request`, the environ and the app, then `post_request` (also after errors, as
+    /// Gunicorn's `finally`). Returns the environ (if built) and what went wrong.
+    fn run_hooked<'py>(
+        &self,
+        py: Python<'py>,
+        head: &RequestHead,
+        conn: &ConnInfo,
+        streams: &Streams<'_, 'py>,
+        responder: &Responder<'_>,
+        hooks: Option<&WorkerHooks>,
+    ) -> (Option<Bound<'py, PyDict>>, Option<AppError>) {
+        let (req, pre) = match hooks {
+            Some(hooks) => hooks.pre_request(py, head, conn.is_tls),
+            None => (None, Ok(())),
+        };
+        let (environ, error) = match pre {
+            Err(err) => (None, Some(exception(py, &err))),
+            Ok(()) => match environ::build(py, head, conn, streams) {
+                Ok(environ) => {
+                    let error = self.run(py, &environ, responder).err();
+                    (Some(environ), error)
+                }
+                Err(err) => (None, Some(err)),
+            },
+        };
+        if let Some(hooks) = hooks {
+            let resp = environ.as_ref().map(|_| responder);
+            hooks.post_request(py, req.as_ref(), environ.as_ref(), resp);
+        }
+        (environ, error)
     }
 
     /// Call the app, send what it returns, and always call the result's `close()`
