@@ -398,6 +398,12 @@ pub static SETTINGS: &[Setting] = &[
     // gunicorn-rs only.
     row("header_timeout", SECURITY, &["--header-timeout"], "SECONDS", Int, D::Int(10), RsOnly,
         "Seconds a client gets to send a complete request head (gunicorn-rs only)."),
+    row("request_timeout", WORKERS, &["--request-timeout"], "SECONDS", Int, D::Int(0), RsOnly,
+        "A request running longer is answered 504, its stack logged, the app interrupted; 0 = off (gunicorn-rs only)."),
+    row("dump_signal", DEBUGGING, &["--dump-signal"], "SIGNAL", Str, D::Str("SIGRTMIN+2"), RsOnly,
+        "The signal on which a worker writes the Python stacks of all its threads (gunicorn-rs only)."),
+    row("worker_abort_timeout", WORKERS, &["--worker-abort-timeout"], "SECONDS", Int, D::Int(3), RsOnly,
+        "After a WORKER TIMEOUT's SIGABRT, seconds before SIGKILL (gunicorn-rs only)."),
 ];
 
 #[cfg(test)]
@@ -407,7 +413,7 @@ mod tests {
 
     #[test]
     fn declares_gunicorns_120_settings_and_header_timeout() {
-        assert_eq!(SETTINGS.len(), 121);
+        assert_eq!(SETTINGS.len(), 124);
         assert_eq!(
             SETTINGS
                 .iter()

@@ -6,9 +6,12 @@
 //! the fork hooks are handed in by `main`. The loop reads as Gunicorn's arbiter:
 //! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.
 
+pub mod dump;
+mod logpipe;
 mod reap;
 mod signals;
 mod spawn;
+mod timeout;
 
 use crate::config::Config;
 use crate::scoreboard::{Scoreboard, Slot};
@@ -40,6 +43,8 @@ pub struct WorkerContext<'a> {
     /// Spawn counter: older workers have smaller ages (Gunicorn's `worker.age`).
     pub age: u64,
     pub master_pid: Pid,
+    /// The slot's stack-dump memfd, for `faulthandler.register` (DESIGN §6).
+    pub dump_fd: Option<std::os::fd::RawFd>,
 }
 
 /// The worker's main; its return value is the process exit code.
@@ -85,6 +90,9 @@ pub struct Master<'a> {
     /// Set when a worker exits with a boot or app-load error: halt with it.
     halt: Option<(i32, &'static str)>,
     pid: Pid,
+    /// Workers' fds 1 and 2, drained in `sleep`.
+    logs: logpipe::LogPipes,
+    dumps: dump::DumpFiles,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +129,8 @@ impl<'a> Master<'a> {
             phase: Phase::Running,
             halt: None,
             pid,
+            logs: logpipe::LogPipes::default(),
+            dumps: dump::DumpFiles::default(),
         })
     }
 
@@ -156,11 +166,15 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Wait for a signal, at most one second (the heartbeat check's resolution).
-    fn sleep(&self) {
+    /// Wait for a signal or worker output, at most one second (the heartbeat check's
+    /// resolution); then forward what the workers wrote.
+    fn sleep(&mut self) {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+        fds.extend(self.logs.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
         let _ = poll(&mut fds, PollTimeout::from(1000u16));
+        drop(fds);
+        self.logs.drain_all();
     }
 
     fn handle_signal(&mut self, sig: Signal) {

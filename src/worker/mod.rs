@@ -7,8 +7,10 @@ mod conn;
 mod signals;
 mod sink;
 mod sync;
+mod watchdog;
 
 use crate::master::WorkerContext;
+use crate::scoreboard::ExitReason;
 use crate::wsgi::App;
 
 /// Run a worker to its end; the return value is the process exit code.
@@ -21,8 +23,10 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>) -> i32 {
     crate::info!("Booting worker with pid: {pid}");
     if let Err(e) = signals::install() {
         crate::error!("Exception in worker process\n{e}");
+        ctx.slot.set_exit_reason(ExitReason::BootFailed);
         return crate::master::WORKER_BOOT_ERROR;
     }
+    register_dump(&ctx);
     let loaded;
     let app = match preloaded {
         Some(app) => app,
@@ -33,6 +37,7 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>) -> i32 {
             }
             Err(e) => {
                 crate::error!("{e}");
+                ctx.slot.set_exit_reason(ExitReason::AppLoadFailed);
                 return crate::master::APP_LOAD_ERROR;
             }
         },
@@ -43,7 +48,21 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>) -> i32 {
         Ok(code) => code,
         Err(e) => {
             crate::error!("Exception in worker process\n{e}");
+            ctx.slot.set_exit_reason(ExitReason::BootFailed);
             crate::master::WORKER_BOOT_ERROR
         }
+    }
+}
+
+/// Before the app loads: faulthandler dumps every thread's stack into the slot's memfd on the
+/// dump signal (DESIGN §6), so the master can say what this worker is doing even while C code
+/// holds the GIL.
+fn register_dump(ctx: &WorkerContext<'_>) {
+    let Some(fd) = ctx.dump_fd else { return };
+    let signal = ctx.config.dump_signal;
+    signals::unblock(signal);
+    match crate::wsgi::faulthandler::register_dump(signal, fd) {
+        Ok(()) => ctx.slot.set_dump_ready(),
+        Err(e) => crate::warning!("No stack dumps for this worker: {e}"),
     }
 }

@@ -5,15 +5,16 @@
 use super::conn::{self, Body, HeadError, Stream};
 use super::signals;
 use super::sink::Sink;
+use super::watchdog::{self, Watchdog};
 use crate::config::Config;
 use crate::http::{self, BodyDecoder, ParserConfig, PeerTrust, RequestHead};
 use crate::log::access::{AccessFormat, AccessRecord};
 use crate::master::WorkerContext;
-use crate::scoreboard::{Slot, WorkerState};
+use crate::scoreboard::{ExitReason, RequestLine, Slot, WorkerState};
 use crate::sock::{Accepted, Bound, Listener};
 use crate::wsgi::{App, AppError, BodyError, ConnInfo, Outcome, Peer};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 /// Wake-up token of the signal pipe in the epoll set (listeners use their index).
@@ -32,6 +33,8 @@ pub struct SyncWorker<'a> {
     /// Requests left before a graceful recycle (`max_requests` + jitter); `None` = never.
     requests_left: Option<u64>,
     date: (i64, String),
+    /// `--request-timeout`'s thread, when set.
+    watchdog: Option<Watchdog>,
 }
 
 impl<'a> SyncWorker<'a> {
@@ -59,6 +62,7 @@ impl<'a> SyncWorker<'a> {
             app,
             master_pid: ctx.master_pid,
             parser: parser_config(ctx.config),
+            watchdog: start_watchdog(ctx, access.clone())?,
             access,
             environ_keys,
             epoll,
@@ -88,6 +92,7 @@ impl<'a> SyncWorker<'a> {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
                     crate::error!("epoll_wait failed: {e}");
+                    self.slot.set_exit_reason(ExitReason::LoopFailed);
                     return 1;
                 }
             };
@@ -98,6 +103,7 @@ impl<'a> SyncWorker<'a> {
                 }
             }
         }
+        self.slot.set_exit_reason_once(ExitReason::Shutdown);
         self.slot.set_state(WorkerState::Dead);
         0
     }
@@ -108,6 +114,7 @@ impl<'a> SyncWorker<'a> {
             return true;
         }
         crate::info!("Parent changed, shutting down: {}", std::process::id());
+        self.slot.set_exit_reason_once(ExitReason::ParentGone);
         false
     }
 
@@ -166,21 +173,39 @@ impl<'a> SyncWorker<'a> {
             Ok(parts) => parts,
             Err(e) => return self.head_failed(e, stream, peer_ip),
         };
-        self.slot.request_started();
+        let mut client = [0u8; 64];
+        self.slot.request_started(&RequestLine {
+            method: head.method.as_bytes(),
+            path: head.uri.as_bytes(),
+            client: format_peer(accepted.peer, &mut client),
+            version: head.version,
+        });
         self.slot.set_state(WorkerState::App);
         if head.expect_continue && stream.write_all(http::response::CONTINUE).is_err() {
+            self.slot.request_finished(0, false);
             return self.slot.set_state(WorkerState::Idle);
         }
         let info = conn_info(self.cfg, listener, accepted.peer);
         let decoder = BodyDecoder::new(head.body, &self.parser);
         let mut body = Body::new(&stream, buf, consumed, decoder, self.cfg.header_timeout);
         let mut sink = Sink::new(&stream, head.version, head.method == "HEAD", self.date());
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.arm(stream.as_fd().as_raw_fd(), started);
+        }
         let outcome = self
             .app
             .call(&head, &info, &mut body, &mut sink, &self.environ_keys);
+        let timed_out = self.watchdog.as_ref().is_some_and(Watchdog::disarm);
         self.slot.set_state(WorkerState::Writing);
-        let status = self.finish_response(&head, &outcome, &stream, &mut sink, peer_ip);
-        self.access_log(&head, peer_ip, status, &sink, &outcome, started.elapsed());
+        let status = if timed_out {
+            // The watchdog answered 504, logged the stacks and the access line.
+            crate::debug!("Request {} {} ended after its 504", head.method, head.uri);
+            504
+        } else {
+            let status = self.finish_response(&head, &outcome, &stream, &mut sink, peer_ip);
+            self.access_log(&head, peer_ip, status, &sink, &outcome, started.elapsed());
+            status
+        };
         let consumed = body.is_consumed();
         drop(sink);
         drop(body);
@@ -189,7 +214,7 @@ impl<'a> SyncWorker<'a> {
         } else {
             stream.lingering_close();
         }
-        self.slot.request_finished();
+        self.slot.request_finished(status, is_app_fault(&outcome));
         self.slot.set_state(WorkerState::Idle);
         self.count_request();
     }
@@ -301,6 +326,7 @@ impl<'a> SyncWorker<'a> {
             *left = left.saturating_sub(1);
             if *left == 0 {
                 crate::info!("Autorestarting worker after current request.");
+                self.slot.set_exit_reason_once(ExitReason::Recycled);
                 signals::stop();
             }
         }
@@ -316,6 +342,53 @@ fn answer_if_unstarted(sink: &Sink<'_>, stream: &Stream, status: u16, page: &[u8
     }
     let _ = stream.write_all(page);
     status
+}
+
+/// Did the app fail (raise, skip or botch `start_response`), for the slot's counter?
+fn is_app_fault(outcome: &Outcome) -> bool {
+    matches!(
+        outcome.error,
+        Some(AppError::Exception(_) | AppError::NoStartResponse | AppError::InvalidResponse(_))
+    )
+}
+
+/// `ip:port` into `buf`, without allocating; empty for a Unix-socket peer.
+fn format_peer(peer: Option<std::net::SocketAddr>, buf: &mut [u8; 64]) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    if let Some(peer) = peer {
+        let _ = write!(cursor, "{peer}");
+    }
+    let n = cursor.position() as usize;
+    &buf[..n]
+}
+
+/// `--request-timeout`: the interrupt handler in Python, then the thread.
+fn start_watchdog(
+    ctx: &WorkerContext<'_>,
+    access: Option<AccessFormat>,
+) -> std::io::Result<Option<Watchdog>> {
+    let Some(limit) = ctx.config.request_timeout else {
+        return Ok(None);
+    };
+    let interrupt = crate::config::signum::request_timeout_signal();
+    signals::unblock(interrupt);
+    crate::wsgi::faulthandler::install_request_timeout(interrupt, limit.as_secs())
+        .map_err(std::io::Error::other)?;
+    // SAFETY: the slot lives in the scoreboard mapping, which this process never unmaps (a
+    // worker ends in process::exit), so it outlives the watchdog thread.
+    let slot: &'static Slot = unsafe { &*(ctx.slot as *const Slot) };
+    let dump = slot
+        .is_dump_ready()
+        .then_some(ctx.dump_fd.map(|fd| (fd, ctx.config.dump_signal)))
+        .flatten();
+    let settings = watchdog::Settings {
+        limit,
+        dump,
+        interrupt,
+        access,
+    };
+    Watchdog::start(slot, settings).map(Some)
 }
 
 fn conn_info(cfg: &Config, listener: &Listener, peer: Option<std::net::SocketAddr>) -> ConnInfo {

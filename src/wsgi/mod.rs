@@ -8,6 +8,7 @@
 pub mod app;
 pub mod environ;
 pub mod errors;
+pub mod faulthandler;
 pub mod file_wrapper;
 pub mod input;
 pub mod interpreter;
