@@ -14,3 +14,4 @@ mod errors;
 mod python;
 mod serve;
 mod signals;
+mod stuck;

@@ -5,7 +5,7 @@
 use super::conn::{self, Body, HeadError, Stream};
 use super::signals;
 use super::sink::Sink;
-use super::watchdog::{self, Watchdog};
+use super::watchdog::{self, Fired, Watchdog};
 use crate::config::Config;
 use crate::http::{self, BodyDecoder, ParserConfig, PeerTrust, RequestHead};
 use crate::log::access::{AccessFormat, AccessRecord};
@@ -192,12 +192,18 @@ impl<'a> SyncWorker<'a> {
         if let Some(watchdog) = &self.watchdog {
             watchdog.arm(stream.as_fd().as_raw_fd(), started);
         }
-        let outcome = self
+        let mut outcome = self
             .app
             .call(&head, &info, &mut body, &mut sink, &self.environ_keys);
-        let timed_out = self.watchdog.as_ref().is_some_and(Watchdog::disarm);
+        let fired = self.watchdog.as_ref().map_or(Fired::No, Watchdog::disarm);
+        if fired == Fired::Cut {
+            // The watchdog logged the stacks; the interrupt's traceback adds nothing.
+            if let Some(error) = outcome.error.take() {
+                crate::debug!("After --request-timeout cut {}: {error}", head.uri);
+            }
+        }
         self.slot.set_state(WorkerState::Writing);
-        let status = if timed_out {
+        let status = if fired == Fired::Answered {
             // The watchdog answered 504, logged the stacks and the access line.
             crate::debug!("Request {} {} ended after its 504", head.method, head.uri);
             504

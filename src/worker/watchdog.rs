@@ -78,6 +78,16 @@ struct Context {
     main: libc::pthread_t,
 }
 
+/// What the watchdog did to a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fired {
+    No,
+    /// It answered 504 and wrote the access-log line: the response is not the main thread's.
+    Answered,
+    /// The response was under way; it cut the connection. The main thread logs the request.
+    Cut,
+}
+
 pub struct Watchdog {
     shared: Arc<Shared>,
     limit: Duration,
@@ -125,13 +135,16 @@ impl Watchdog {
         self.shared.wake.notify_one();
     }
 
-    /// Main thread, after the app: returns `true` when the watchdog answered this request with
-    /// a 504 — its response is then not the main thread's to finish or log.
-    pub fn disarm(&self) -> bool {
+    /// Main thread, after the app: did the watchdog fire for this request?
+    pub fn disarm(&self) -> Fired {
         // Taking the lock waits for a firing watchdog to finish with the socket.
         lock(&self.shared).take();
         faulthandler::set_timeout_pending(false);
-        RESPONSE.swap(IDLE, Ordering::AcqRel) == TIMED_OUT
+        match RESPONSE.swap(IDLE, Ordering::AcqRel) {
+            TIMED_OUT => Fired::Answered,
+            CUT => Fired::Cut,
+            _ => Fired::No,
+        }
     }
 }
 
