@@ -10,6 +10,12 @@ use std::process::ExitCode;
 /// Exit code for a configuration or start-up problem (Gunicorn exits 1 too).
 const CONFIG_ERROR: u8 = 1;
 
+/// How the server was started: what HUP reads the configuration from again.
+struct Launch {
+    args: Vec<std::ffi::OsString>,
+    dir: std::path::PathBuf,
+}
+
 /// CPython's fork hooks, given to the master, which does not know they are Python's.
 struct PythonForkHooks;
 
@@ -27,12 +33,16 @@ impl ForkHooks for PythonForkHooks {
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let launch = Launch {
+        args: args.clone(),
+        dir: std::env::current_dir().unwrap_or_default(),
+    };
     proctitle::init();
     // Python first: the config file is Python (DESIGN §7).
     if let Err(e) = interpreter::initialize() {
         return fail(&e.to_string());
     }
-    let command = match config::load(args) {
+    let command = match config::load(args.clone()) {
         Ok(command) => command,
         Err(e) => return fail(&e.to_string()),
     };
@@ -46,7 +56,7 @@ fn main() -> ExitCode {
             check_app(&cfg)
         }
         Command::CheckConfig(cfg) => check_app(&cfg),
-        Command::Serve(cfg) => ExitCode::from(serve(*cfg) as u8),
+        Command::Serve(cfg) => ExitCode::from(serve(*cfg, &launch) as u8),
     }
 }
 
@@ -79,7 +89,7 @@ fn prepare_python(cfg: &Config) -> Result<(), String> {
     interpreter::add_sys_path(&path).map_err(|e| e.to_string())
 }
 
-fn serve(cfg: Config) -> i32 {
+fn serve(cfg: Config, launch: &Launch) -> i32 {
     if let Err(e) = log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref()) {
         log::stderr_line(&format!("Error: cannot open log file: {e}"));
         return i32::from(CONFIG_ERROR);
@@ -117,8 +127,21 @@ fn serve(cfg: Config) -> i32 {
         }
     };
     let entry = |ctx: WorkerContext<'_>| worker::run(ctx, preloaded.as_ref());
+    // HUP reads the config from the same sources again. The app is imported again by the new
+    // workers — unless it was preloaded: then, as in Gunicorn, HUP cannot reload its code
+    // (USR2 starts a new master that imports it afresh).
+    let (args, launch_dir) = (launch.args.to_vec(), launch.dir.clone());
+    let reload_config = move || -> Result<Config, String> {
+        match config::load_in(args.clone(), &launch_dir).map_err(|e| e.to_string())? {
+            Command::Serve(cfg) => {
+                prepare_python(&cfg)?;
+                Ok(*cfg)
+            }
+            _ => Err("the command line no longer starts a server".into()),
+        }
+    };
     match Master::new(cfg, listeners, &PythonForkHooks, &entry) {
-        Ok(master) => master.run(),
+        Ok(master) => master.with_config_reloader(&reload_config).run(),
         Err(e) => {
             error!("{e}");
             i32::from(CONFIG_ERROR)

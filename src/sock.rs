@@ -158,6 +158,13 @@ impl Listener {
         self.fd.as_raw_fd()
     }
 
+    /// After a rebind: remove this (old) Unix socket's file unless a new listener took its path.
+    pub fn unlink_if_rebound(&self, new: &[Listener]) {
+        if !new.iter().any(|l| l.bound == self.bound) {
+            self.unlink();
+        }
+    }
+
     /// Remove the Unix socket file (final shutdown only; not on USR2 hand-over or inherited fds).
     pub fn unlink(&self) {
         if let (Bound::Unix(path), true) = (&self.bound, self.owned_path) {

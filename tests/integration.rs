@@ -14,4 +14,11 @@ mod errors;
 mod python;
 mod serve;
 mod signals;
+// --reload and HUP re-reading the configuration.
+mod reload;
+// Faults under load: repeated HUPs, a leaking app recycled by --max-requests.
+mod faults;
+// App factory forms and fd:// listeners.
+mod binding;
+// Stuck workers explained: WORKER TIMEOUT block, --request-timeout, deaths, worker output.
 mod stuck;

@@ -229,11 +229,17 @@ pub struct Server {
 impl Server {
     /// Spawns the binary and returns at once (no readiness wait): for boot failures and exits.
     pub fn spawn(opts: Opts) -> Server {
+        Server::spawn_program(bin(), opts)
+    }
+
+    /// Like [`Server::spawn`] with another program in front (a launcher that execs the server;
+    /// the pid is then the server's after the exec).
+    pub fn spawn_program(program: &str, opts: Opts) -> Server {
         let dir = tempfile::Builder::new()
             .prefix("gunicorn-rs-test-")
             .tempdir()
             .expect("temp dir");
-        let mut cmd = Command::new(bin());
+        let mut cmd = Command::new(program);
         cmd.args(&opts.args)
             .current_dir(opts.cwd.as_deref().unwrap_or(dir.path()))
             .stdin(Stdio::null())
@@ -448,6 +454,14 @@ impl Server {
             .collect();
         names.sort();
         names
+    }
+
+    /// The master's exit status if it has exited, without waiting.
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().expect("try_wait");
+        }
+        self.status
     }
 
     /// Polls the master's exit status; panics (with the log) if it is still running after `timeout`.

@@ -8,7 +8,8 @@ use std::time::Duration;
 use super::resolved::{invalid, setting, Resolved};
 use super::value::{absolute, Env, Value};
 use super::{
-    AllowIps, Config, ConfigError, HeaderMap, LogLevel, LogTarget, ProxyProtocol, WorkerClass,
+    AllowIps, Config, ConfigError, HeaderMap, LogLevel, LogTarget, ProxyProtocol, Reload,
+    ReloadEngine, WorkerClass,
 };
 
 /// Gunicorn's caps (`gunicorn/http/message.py`).
@@ -45,6 +46,7 @@ pub fn config(
         pythonpath: pythonpath(string(r, "pythonpath"), &chdir),
         raw_env: raw_env(r)?,
         preload_app: flag(r, "preload_app"),
+        reload: reload(r),
         sendfile: sendfile(r.get("sendfile"), env),
         proc_name: string(r, "proc_name").map(String::from),
         default_proc_name: string(r, "default_proc_name").unwrap_or("gunicorn").into(),
@@ -80,6 +82,19 @@ pub fn config(
         dump_signal: dump_signal(r)?,
         worker_abort_timeout: seconds(r, "worker_abort_timeout"),
         chdir,
+    })
+}
+
+/// `reload`, `reload_engine`, `reload_extra_files`.
+fn reload(r: &Resolved) -> Option<Reload> {
+    let engine = match string(r, "reload_engine") {
+        Some("poll") => ReloadEngine::Poll,
+        _ => ReloadEngine::Inotify,
+    };
+    let extra_files = list(r, "reload_extra_files").to_vec();
+    flag(r, "reload").then_some(Reload {
+        engine,
+        extra_files,
     })
 }
 

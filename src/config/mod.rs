@@ -36,12 +36,18 @@ use std::ffi::OsString;
 /// first. The caller then changes into `Config::chdir`, as Gunicorn does once its config is
 /// loaded, before binding sockets or importing the app.
 pub fn load(args: Vec<OsString>) -> Result<Command, ConfigError> {
+    let cwd = std::env::current_dir()
+        .map_err(|err| ConfigError::Usage(format!("cannot read the current directory: {err}")))?;
+    load_in(args, &cwd)
+}
+
+/// [`load`] with relative paths taken from `cwd` (the launch directory, on HUP after a chdir)
+/// and the process's current environment.
+pub fn load_in(args: Vec<OsString>, cwd: &std::path::Path) -> Result<Command, ConfigError> {
     let env: Env = std::env::vars_os()
         .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
         .collect();
-    let cwd = std::env::current_dir()
-        .map_err(|err| ConfigError::Usage(format!("cannot read the current directory: {err}")))?;
-    load_from(args, &env, &cwd)
+    load_from(args, &env, cwd)
 }
 
 use std::path::PathBuf;
@@ -84,6 +90,23 @@ pub enum LogLevel {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerClass {
     Sync,
+}
+
+/// `reload_engine`: how the reloader notices changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadEngine {
+    /// inotify(7), on Linux always there (`auto` picks it).
+    Inotify,
+    /// Compare modification times once a second.
+    Poll,
+}
+
+/// The `--reload` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reload {
+    pub engine: ReloadEngine,
+    /// `reload_extra_files`: paths or glob patterns, re-expanded at every check.
+    pub extra_files: Vec<String>,
 }
 
 /// `header_map`: what happens to a header name containing `_`.
@@ -137,6 +160,8 @@ pub struct Config {
     /// `raw_env` as `(KEY, VALUE)`.
     pub raw_env: Vec<(String, String)>,
     pub preload_app: bool,
+    /// `--reload`: each worker watches the app's files and exits to be replaced on a change.
+    pub reload: Option<Reload>,
     pub sendfile: bool,
     pub proc_name: Option<String>,
     /// `default_proc_name`: the positional APP_MODULE (Gunicorn leaves `gunicorn` when the app

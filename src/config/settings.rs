@@ -1,5 +1,5 @@
 //! Every setting, declared once: Gunicorn 27.0.1's 120 (`gunicorn/config.py`, in its order) plus
-//! gunicorn-rs's own `header_timeout`.
+//! gunicorn-rs's own `header_timeout`, `request_timeout`, `dump_signal` and `worker_abort_timeout`.
 //!
 //! The command line, `--help`, `--print-config`, the config-file reader and the "not supported
 //! yet" check are all derived from [`SETTINGS`]. This module knows no parsing and no Python.
@@ -187,11 +187,11 @@ pub static SETTINGS: &[Setting] = &[
         "Limit the number of HTTP headers fields in a request."),
     row("limit_request_field_size", SECURITY, &["--limit-request-field_size"], "INT", Int, D::Int(8190), Yes,
         "Limit the allowed size of an HTTP request header field."),
-    row("reload", DEBUGGING, &["--reload"], "", Flag, D::Bool(false), NotYet,
+    row("reload", DEBUGGING, &["--reload"], "", Flag, D::Bool(false), Yes,
         "Restart workers when code changes."),
-    row("reload_engine", DEBUGGING, &["--reload-engine"], "STRING", Choice(&["auto", "poll", "inotify"]), D::Str("auto"), NotYet,
+    row("reload_engine", DEBUGGING, &["--reload-engine"], "STRING", Choice(&["auto", "poll", "inotify"]), D::Str("auto"), Yes,
         "The implementation that should be used to power reload."),
-    row("reload_extra_files", DEBUGGING, &["--reload-extra-file"], "FILES", List, D::List(&[]), NotYet,
+    row("reload_extra_files", DEBUGGING, &["--reload-extra-file"], "FILES", List, D::List(&[]), Yes,
         "Extra files (or glob patterns) the reloader also watches."),
     row("spew", DEBUGGING, &["--spew"], "", Flag, D::Bool(false), NotYet,
         "Install a trace function that spews every line executed by the server."),

@@ -9,6 +9,7 @@
 pub mod dump;
 mod logpipe;
 mod reap;
+mod reload;
 mod signals;
 mod spawn;
 mod timeout;
@@ -49,6 +50,9 @@ pub struct WorkerContext<'a> {
 
 /// The worker's main; its return value is the process exit code.
 pub type WorkerEntry<'a> = &'a dyn Fn(WorkerContext<'_>) -> i32;
+
+/// Reads the configuration again (HUP), from the same sources as at start.
+pub type ConfigReloader<'a> = &'a dyn Fn() -> Result<Config, String>;
 
 /// The master's handle on one worker process.
 #[derive(Debug)]
@@ -93,6 +97,7 @@ pub struct Master<'a> {
     /// Workers' fds 1 and 2, drained in `sleep`.
     logs: logpipe::LogPipes,
     dumps: dump::DumpFiles,
+    config_reloader: Option<ConfigReloader<'a>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +136,7 @@ impl<'a> Master<'a> {
             pid,
             logs: logpipe::LogPipes::default(),
             dumps: dump::DumpFiles::default(),
+            config_reloader: None,
         })
     }
 
@@ -240,6 +246,7 @@ impl<'a> Master<'a> {
     /// so no request is refused (the listeners stay open throughout).
     fn reload(&mut self) {
         crate::info!("Hang up: Master");
+        self.reload_config();
         for worker in self.workers.iter_mut().filter(|w| !w.retiring) {
             worker.replace = true;
         }

@@ -307,9 +307,13 @@ impl Slot {
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Worker: the request is done; `status` 0 means no response was sent.
-    pub fn request_finished(&self, status: u16, exception: bool) {
+    /// Worker: the request is done (its connection closed).
+    pub fn request_finished(&self) {
         self.request.end();
+    }
+
+    /// Worker: the response status of the current request, and whether the app failed.
+    pub fn count_response(&self, status: u16, exception: bool) {
         let class = usize::from(status / 100);
         if let Some(counter) = class.checked_sub(1).and_then(|i| self.status.get(i)) {
             counter.fetch_add(1, Ordering::Relaxed);
@@ -412,15 +416,17 @@ mod tests {
         assert!(!snap.request_timed_out);
         slot.mark_timed_out();
         assert!(slot.snapshot().request_timed_out);
-        slot.request_finished(504, true);
+        slot.count_response(504, true);
+        slot.request_finished();
         slot.request_started(&line);
         assert!(
             !slot.snapshot().request_timed_out,
             "only the request it answered"
         );
-        slot.request_finished(200, false);
+        slot.count_response(200, false);
+        slot.request_finished();
         slot.request_started(&line);
-        slot.request_finished(0, false);
+        slot.request_finished();
         let snap = slot.snapshot();
         assert_eq!(snap.request, None);
         assert_eq!(snap.status, [0, 1, 0, 0, 1]);

@@ -4,6 +4,7 @@
 //! forked child; never returns to the master's code (the master's spawn ends in `exit`).
 
 mod conn;
+mod reloader;
 mod signals;
 mod sink;
 mod sync;
@@ -16,7 +17,8 @@ use crate::wsgi::App;
 /// Run a worker to its end; the return value is the process exit code.
 ///
 /// `preloaded` is the app the master imported before fork (`--preload`); otherwise the worker
-/// imports it now, and an import failure exits with `APP_LOAD_ERROR` so the master halts.
+/// imports it now, and an import failure exits with `APP_LOAD_ERROR` so the master halts —
+/// except under `--reload`, where the worker shows the traceback and waits for the fix.
 pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>) -> i32 {
     let pid = std::process::id();
     crate::proctitle::set(&format!("gunicorn-rs: worker [{}]", ctx.config.proc_name()));
@@ -27,13 +29,20 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>) -> i32 {
         return crate::master::WORKER_BOOT_ERROR;
     }
     register_dump(&ctx);
-    let loaded;
+    let imported;
     let app = match preloaded {
-        Some(app) => app,
+        Some(app) => Ok(app),
         None => match App::load(ctx.config.app_uri.as_deref().unwrap_or_default()) {
             Ok(app) => {
-                loaded = app;
-                &loaded
+                imported = app;
+                Ok(&imported)
+            }
+            Err(e) if ctx.config.reload.is_some() => {
+                crate::error!("{e}");
+                crate::error!(
+                    "The app failed to load; waiting for a change to its files (--reload)"
+                );
+                Err(e.to_string())
             }
             Err(e) => {
                 crate::error!("{e}");
@@ -42,7 +51,14 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>) -> i32 {
             }
         },
     };
-    let code = sync::SyncWorker::new(&ctx, app).map(|mut w| w.run());
+    let reloader = match start_reloader(&ctx, &app) {
+        Ok(reloader) => reloader,
+        Err(e) => {
+            crate::error!("Exception in worker process\ncannot start the reloader: {e}");
+            return crate::master::WORKER_BOOT_ERROR;
+        }
+    };
+    let code = sync::SyncWorker::new(&ctx, app, reloader).map(|mut w| w.run());
     crate::info!("Worker exiting (pid: {pid})");
     match code {
         Ok(code) => code,
@@ -65,4 +81,19 @@ fn register_dump(ctx: &WorkerContext<'_>) {
         Ok(()) => ctx.slot.set_dump_ready(),
         Err(e) => crate::warning!("No stack dumps for this worker: {e}"),
     }
+}
+
+/// `--reload`: watch every imported module's file, and the files of a failed import.
+fn start_reloader(
+    ctx: &WorkerContext<'_>,
+    app: &Result<&App, String>,
+) -> std::io::Result<Option<reloader::Reloader>> {
+    let Some(settings) = &ctx.config.reload else {
+        return Ok(None);
+    };
+    let mut files = crate::wsgi::modules::module_files();
+    if let Err(traceback) = app {
+        files.extend(crate::wsgi::modules::traceback_files(traceback));
+    }
+    reloader::Reloader::new(settings, files).map(Some)
 }

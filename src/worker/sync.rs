@@ -3,6 +3,7 @@
 //! `EPOLLEXCLUSIVE`, so a new connection wakes one idle worker, not all of them.
 
 use super::conn::{self, Body, HeadError, Stream};
+use super::reloader::Reloader;
 use super::signals;
 use super::sink::Sink;
 use super::watchdog::{self, Fired, Watchdog};
@@ -19,12 +20,23 @@ use std::time::{Duration, Instant};
 
 /// Wake-up token of the signal pipe in the epoll set (listeners use their index).
 const WAKE_TOKEN: u64 = u64::MAX;
+/// Token of the reloader's inotify descriptor.
+const RELOAD_TOKEN: u64 = u64::MAX - 1;
+
+/// What one request carries through the worker besides its sockets.
+struct Request<'h> {
+    head: &'h RequestHead,
+    peer: Option<std::net::SocketAddr>,
+    started: Instant,
+}
 
 pub struct SyncWorker<'a> {
     cfg: &'a Config,
     listeners: &'a [Listener],
     slot: &'a Slot,
-    app: &'a App,
+    /// The app, or the traceback of its failed import (`--reload` waits for a fix).
+    app: Result<&'a App, String>,
+    reloader: Option<Reloader>,
     master_pid: nix::unistd::Pid,
     parser: ParserConfig,
     access: Option<AccessFormat>,
@@ -38,7 +50,11 @@ pub struct SyncWorker<'a> {
 }
 
 impl<'a> SyncWorker<'a> {
-    pub fn new(ctx: &WorkerContext<'a>, app: &'a App) -> std::io::Result<SyncWorker<'a>> {
+    pub fn new(
+        ctx: &WorkerContext<'a>,
+        app: Result<&'a App, String>,
+        reloader: Option<Reloader>,
+    ) -> std::io::Result<SyncWorker<'a>> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         for (i, l) in ctx.listeners.iter().enumerate() {
             epoll.add(
@@ -49,6 +65,9 @@ impl<'a> SyncWorker<'a> {
         // SAFETY: the wake pipe lives as long as the process (installed before this).
         let wake = unsafe { BorrowedFd::borrow_raw(signals::wake_fd()) };
         epoll.add(wake, EpollEvent::new(EpollFlags::EPOLLIN, WAKE_TOKEN))?;
+        if let Some(fd) = reloader.as_ref().and_then(Reloader::fd) {
+            epoll.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, RELOAD_TOKEN))?;
+        }
         let access = crate::log::has_access_log()
             .then(|| AccessFormat::parse(&ctx.config.access_log_format));
         let environ_keys = access
@@ -60,6 +79,7 @@ impl<'a> SyncWorker<'a> {
             listeners: ctx.listeners,
             slot: ctx.slot,
             app,
+            reloader,
             master_pid: ctx.master_pid,
             parser: parser_config(ctx.config),
             watchdog: start_watchdog(ctx, access.clone())?,
@@ -99,13 +119,23 @@ impl<'a> SyncWorker<'a> {
             for event in &events[..n] {
                 match event.data() {
                     WAKE_TOKEN => signals::drain_wake(),
+                    RELOAD_TOKEN => {}
                     i => self.accept_all(i as usize),
                 }
             }
+            self.check_reload();
         }
         self.slot.set_exit_reason_once(ExitReason::Shutdown);
         self.slot.set_state(WorkerState::Dead);
         0
+    }
+
+    /// `--reload`: exit (to be replaced with fresh code) when a watched file changed.
+    fn check_reload(&mut self) {
+        if let Some(path) = self.reloader.as_mut().and_then(Reloader::changed) {
+            crate::info!("Worker reloading: {} modified", path.display());
+            signals::stop();
+        }
     }
 
     /// Gunicorn's `is_parent_alive`: a worker whose master died exits.
@@ -159,10 +189,8 @@ impl<'a> SyncWorker<'a> {
     fn handle(&mut self, accepted: Accepted, listener: &Listener) {
         let started = Instant::now();
         self.slot.set_state(WorkerState::Reading);
-        let stream = Stream::new(
-            accepted.fd,
-            self.cfg.timeout.unwrap_or(Duration::from_secs(30)),
-        );
+        let send_timeout = self.cfg.timeout.unwrap_or(Duration::from_secs(30));
+        let stream = Stream::new(accepted.fd, send_timeout);
         let peer_ip = accepted.peer.map(|a| a.ip());
         let trust = PeerTrust {
             forwarded: self.cfg.forwarded_allow_ips.allows(peer_ip),
@@ -181,48 +209,96 @@ impl<'a> SyncWorker<'a> {
             version: head.version,
         });
         self.slot.set_state(WorkerState::App);
-        if head.expect_continue && stream.write_all(http::response::CONTINUE).is_err() {
-            self.slot.request_finished(0, false);
-            return self.slot.set_state(WorkerState::Idle);
-        }
-        let info = conn_info(self.cfg, listener, accepted.peer);
-        let decoder = BodyDecoder::new(head.body, &self.parser);
-        let mut body = Body::new(&stream, buf, consumed, decoder, self.cfg.header_timeout);
-        let mut sink = Sink::new(&stream, head.version, head.method == "HEAD", self.date());
-        if let Some(watchdog) = &self.watchdog {
-            watchdog.arm(stream.as_fd().as_raw_fd(), started);
-        }
-        let mut outcome = self
-            .app
-            .call(&head, &info, &mut body, &mut sink, &self.environ_keys);
-        let fired = self.watchdog.as_ref().map_or(Fired::No, Watchdog::disarm);
-        if fired == Fired::Cut {
-            // The watchdog logged the stacks; the interrupt's traceback adds nothing.
-            if let Some(error) = outcome.error.take() {
-                crate::debug!("After --request-timeout cut {}: {error}", head.uri);
-            }
-        }
-        self.slot.set_state(WorkerState::Writing);
-        let status = if fired == Fired::Answered {
-            // The watchdog answered 504, logged the stacks and the access line.
-            crate::debug!("Request {} {} ended after its 504", head.method, head.uri);
-            504
-        } else {
-            let status = self.finish_response(&head, &outcome, &stream, &mut sink, peer_ip);
-            self.access_log(&head, peer_ip, status, &sink, &outcome, started.elapsed());
-            status
+        let request = Request {
+            head: &head,
+            peer: accepted.peer,
+            started,
         };
-        let consumed = body.is_consumed();
-        drop(sink);
-        drop(body);
-        if consumed {
+        let clean = match &self.app {
+            _ if head.expect_continue && stream.write_all(http::response::CONTINUE).is_err() => {
+                true
+            }
+            Ok(app) => self.serve(app, &stream, &request, listener, buf, consumed),
+            Err(traceback) => self.answer_load_error(&stream, &request, &traceback.clone()),
+        };
+        if clean {
             drop(stream);
         } else {
             stream.lingering_close();
         }
-        self.slot.request_finished(status, is_app_fault(&outcome));
+        self.slot.request_finished();
         self.slot.set_state(WorkerState::Idle);
         self.count_request();
+    }
+
+    /// Run the app for one request; `true` when the request's bytes were all read (a plain
+    /// close is then safe).
+    fn serve(
+        &mut self,
+        app: &App,
+        stream: &Stream,
+        req: &Request<'_>,
+        listener: &Listener,
+        buf: Vec<u8>,
+        consumed: usize,
+    ) -> bool {
+        let head = req.head;
+        let info = conn_info(self.cfg, listener, req.peer);
+        let decoder = BodyDecoder::new(head.body, &self.parser);
+        let mut body = Body::new(stream, buf, consumed, decoder, self.cfg.header_timeout);
+        let mut sink = Sink::new(stream, head.version, head.method == "HEAD", self.date());
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.arm(stream.as_fd().as_raw_fd(), req.started);
+        }
+        let mut outcome = app.call(head, &info, &mut body, &mut sink, &self.environ_keys);
+        let fired = self.watchdog.as_ref().map_or(Fired::No, Watchdog::disarm);
+        self.slot.set_state(WorkerState::Writing);
+        if fired == Fired::Answered {
+            // The watchdog answered 504 and logged the stacks and the access line.
+            crate::debug!("Request {} {} ended after its 504", head.method, head.uri);
+            self.slot.count_response(504, is_app_fault(&outcome));
+            return body.is_consumed();
+        }
+        if let (Fired::Cut, Some(error)) = (fired, outcome.error.take()) {
+            // The watchdog logged the stacks; the interrupt's traceback adds nothing.
+            crate::debug!("After --request-timeout cut {}: {error}", head.uri);
+        }
+        let peer_ip = req.peer.map(|a| a.ip());
+        let status = self.finish_response(head, &outcome, stream, &mut sink, peer_ip);
+        self.slot.count_response(status, is_app_fault(&outcome));
+        let bytes = Some(sink.body_bytes);
+        self.access_log(
+            head,
+            peer_ip,
+            status,
+            bytes,
+            &outcome,
+            req.started.elapsed(),
+        );
+        body.is_consumed()
+    }
+
+    /// `--reload` after a failed import: every request gets a 500 with the traceback, until a
+    /// change to the app's files replaces this worker (Gunicorn serves the traceback too).
+    fn answer_load_error(&self, stream: &Stream, req: &Request<'_>, traceback: &str) -> bool {
+        let body = format!("The application failed to load; gunicorn-rs reloads it when its files change.\n\n{traceback}\n");
+        let head = format!(
+            "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        let _ = stream.write_all(&[head.as_bytes(), body.as_bytes()].concat());
+        let outcome = Outcome::default();
+        self.slot.count_response(500, true);
+        let peer_ip = req.peer.map(|a| a.ip());
+        self.access_log(
+            req.head,
+            peer_ip,
+            500,
+            Some(body.len() as u64),
+            &outcome,
+            req.started.elapsed(),
+        );
+        false
     }
 
     /// After the app: answer its errors. Returns the status for the access log.
@@ -303,7 +379,7 @@ impl<'a> SyncWorker<'a> {
         head: &RequestHead,
         peer: Option<std::net::IpAddr>,
         status: u16,
-        sink: &Sink<'_>,
+        bytes: Option<u64>,
         outcome: &Outcome,
         duration: Duration,
     ) {
@@ -319,7 +395,7 @@ impl<'a> SyncWorker<'a> {
             version: head.version,
             request_headers: &head.headers,
             status,
-            bytes: Some(sink.body_bytes),
+            bytes,
             response_headers: &outcome.headers,
             duration,
             environ: &outcome.environ_values,

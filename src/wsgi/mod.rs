@@ -12,6 +12,7 @@ pub mod faulthandler;
 pub mod file_wrapper;
 pub mod input;
 pub mod interpreter;
+pub mod modules;
 pub mod response;
 mod validate;
 

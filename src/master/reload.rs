@@ -1,0 +1,67 @@
+//! HUP re-reads the configuration, as Gunicorn's `Arbiter.reload` does: new settings, log files
+//! reopened with the new levels and paths, listeners rebound only if `bind` changed; then the
+//! caller replaces every worker. A configuration that no longer loads is logged and the running
+//! one kept — a typo in a config file must not take a live server down.
+
+use super::{ConfigReloader, Master};
+use crate::config::Config;
+use crate::sock;
+
+impl<'a> Master<'a> {
+    /// Give the master a way to read the configuration again on HUP.
+    pub fn with_config_reloader(mut self, reloader: ConfigReloader<'a>) -> Self {
+        self.config_reloader = Some(reloader);
+        self
+    }
+
+    pub(super) fn reload_config(&mut self) {
+        let Some(reloader) = self.config_reloader else {
+            return;
+        };
+        let cfg = match reloader() {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                return crate::error!("Reload failed, keeping the running configuration: {e}")
+            }
+        };
+        if let Err(e) = crate::log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref()) {
+            return crate::error!(
+                "Reload failed, keeping the running configuration: cannot open log file: {e}"
+            );
+        }
+        if cfg.bind != self.cfg.bind && !self.rebind(&cfg) {
+            return;
+        }
+        self.num_workers = cfg.workers;
+        self.cfg = cfg;
+    }
+
+    /// Bind the new addresses; the old listeners close in the master at once and in each old
+    /// worker as it retires. On failure the old listeners stay.
+    fn rebind(&mut self, cfg: &Config) -> bool {
+        let opts = sock::BindOptions {
+            backlog: cfg.backlog,
+            reuse_port: cfg.reuse_port,
+            umask: cfg.umask,
+        };
+        let addresses: Result<Vec<_>, _> =
+            cfg.bind.iter().map(|b| sock::parse_address(b)).collect();
+        let bound =
+            addresses.and_then(|a| sock::bind_all(&a, opts, &mut |msg| crate::error!("{msg}")));
+        match bound {
+            Ok(listeners) => {
+                let listening: Vec<String> = listeners.iter().map(|l| l.to_string()).collect();
+                crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
+                for old in std::mem::replace(&mut self.listeners, listeners) {
+                    // Old workers still hold it open and finish what they accepted.
+                    old.unlink_if_rebound(&self.listeners);
+                }
+                true
+            }
+            Err(e) => {
+                crate::error!("Reload failed, keeping the running configuration: {e}");
+                false
+            }
+        }
+    }
+}
