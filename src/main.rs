@@ -33,6 +33,8 @@ impl ForkHooks for PythonForkHooks {
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // Before anything changes the directory or the environment: what USR2 re-executes.
+    master::upgrade::capture_start_context(&args);
     let launch = Launch {
         args: args.clone(),
         dir: std::env::current_dir().unwrap_or_default(),
@@ -90,6 +92,12 @@ fn prepare_python(cfg: &Config) -> Result<(), String> {
 }
 
 fn serve(cfg: Config, launch: &Launch) -> i32 {
+    if cfg.daemon {
+        if let Err(e) = master::daemon::daemonize(cfg.enable_stdio_inheritance, &PythonForkHooks) {
+            log::stderr_line(&format!("Error: cannot daemonize: {e}"));
+            return i32::from(CONFIG_ERROR);
+        }
+    }
     if let Err(e) = log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref()) {
         log::stderr_line(&format!("Error: cannot open log file: {e}"));
         return i32::from(CONFIG_ERROR);
@@ -107,6 +115,7 @@ fn serve(cfg: Config, launch: &Launch) -> i32 {
             return i32::from(CONFIG_ERROR);
         }
     };
+    chown_for_workers(&cfg, &listeners);
     if cfg.capture_output {
         if let Err(e) = log::capture_output() {
             error!("Cannot capture output: {e}");
@@ -156,15 +165,21 @@ fn bind(cfg: &Config) -> Result<Vec<sock::Listener>, sock::SockError> {
         reuse_port: cfg.reuse_port,
         umask: cfg.umask,
     };
-    let inherited = sock::systemd_fds();
-    if !inherited.is_empty() {
+    // systemd's LISTEN_FDS, or an old master's GUNICORN_FD after USR2.
+    if let Some(inherited) = master::upgrade::inherited_fds() {
+        // A Unix socket handed over by an old master is ours to unlink once we are the last
+        // master (Gunicorn unlinks on the final stop); systemd's never is.
+        let from_old_master =
+            master::upgrade::listener_source() == master::upgrade::ListenerSource::OldMaster;
         return inherited
             .into_iter()
             .map(|fd| {
-                sock::adopt(fd, opts).map_err(|err| sock::SockError::Io {
+                let mut listener = sock::adopt(fd, opts).map_err(|err| sock::SockError::Io {
                     addr: format!("fd://{fd}"),
                     err,
-                })
+                })?;
+                listener.owned_path = from_old_master;
+                Ok(listener)
             })
             .collect();
     }
@@ -174,4 +189,25 @@ fn bind(cfg: &Config) -> Result<Vec<sock::Listener>, sock::SockError> {
         .map(|b| sock::parse_address(b))
         .collect::<Result<Vec<_>, _>>()?;
     sock::bind_all(&addresses, opts, &mut |msg| error!("{msg}"))
+}
+
+/// Unix socket files and log files, so workers running as `--user`/`--group` can use them.
+fn chown_for_workers(cfg: &Config, listeners: &[sock::Listener]) {
+    let mut paths: Vec<&std::path::Path> = listeners
+        .iter()
+        .filter(|l| l.owned_path)
+        .filter_map(|l| match &l.bound {
+            sock::Bound::Unix(path) => Some(path.as_path()),
+            sock::Bound::Tcp(_) => None,
+        })
+        .collect();
+    for target in [Some(&cfg.errorlog), cfg.accesslog.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if let config::LogTarget::File(path) = target {
+            paths.push(path);
+        }
+    }
+    master::daemon::chown_for_workers(&paths, cfg.uid, cfg.gid);
 }

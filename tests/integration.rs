@@ -11,6 +11,7 @@ mod support;
 
 mod config_cli;
 mod errors;
+mod lifecycle;
 mod python;
 mod serve;
 mod signals;

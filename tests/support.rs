@@ -181,6 +181,9 @@ pub struct Opts {
     pub env_remove: Vec<String>,
     /// Working directory; default: the server's own temp dir.
     pub cwd: Option<PathBuf>,
+    /// What to run instead of the built binary (a copy of it, or a launcher followed by it);
+    /// `args` follow.
+    pub program: Vec<String>,
 }
 
 impl Opts {
@@ -200,6 +203,10 @@ impl Opts {
     }
     pub fn cwd(mut self, dir: &Path) -> Opts {
         self.cwd = Some(dir.to_path_buf());
+        self
+    }
+    pub fn program(mut self, program: &[&str]) -> Opts {
+        self.program = program.iter().map(|s| s.to_string()).collect();
         self
     }
 }
@@ -239,7 +246,14 @@ impl Server {
             .prefix("gunicorn-rs-test-")
             .tempdir()
             .expect("temp dir");
-        let mut cmd = Command::new(program);
+        let mut cmd = match opts.program.split_first() {
+            Some((program, prefix)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(prefix);
+                cmd
+            }
+            None => Command::new(program),
+        };
         cmd.args(&opts.args)
             .current_dir(opts.cwd.as_deref().unwrap_or(dir.path()))
             .stdin(Stdio::null())
@@ -490,7 +504,11 @@ impl Server {
     }
 
     pub fn is_running(&mut self) -> bool {
-        self.status.is_none() && self.child.try_wait().expect("try_wait").is_none()
+        if self.status.is_none() {
+            // Keep the status: `stop` (and Drop) must not wait for a child already reaped.
+            self.status = self.child.try_wait().expect("try_wait");
+        }
+        self.status.is_none()
     }
 
     /// TERM, wait (bounded), then KILL; also KILLs any worker left behind. Returns the exit status.

@@ -81,6 +81,16 @@ pub fn config(
         request_timeout: Some(seconds(r, "request_timeout")).filter(|t| !t.is_zero()),
         dump_signal: dump_signal(r)?,
         worker_abort_timeout: seconds(r, "worker_abort_timeout"),
+        pidfile: string(r, "pidfile").map(|p| absolute(&chdir, Path::new(p))),
+        daemon: flag(r, "daemon"),
+        enable_stdio_inheritance: flag(r, "enable_stdio_inheritance"),
+        uid: id(r, "user")?,
+        gid: id(r, "group")?,
+        initgroups: flag(r, "initgroups"),
+        worker_tmp_dir: string(r, "worker_tmp_dir").map(PathBuf::from),
+        max_worker_memory: Some(int(r, "max_worker_memory"))
+            .filter(|&mib| mib > 0)
+            .map(|mib| (mib as u64).saturating_mul(1024 * 1024)),
         chdir,
     })
 }
@@ -166,6 +176,12 @@ fn at_least_one(r: &Resolved, name: &str) -> Result<usize, ConfigError> {
             "must be at least 1".into(),
         )),
     }
+}
+
+/// `user` / `group`, already turned into ids by the validator.
+fn id(r: &Resolved, name: &str) -> Result<u32, ConfigError> {
+    let n = int(r, name);
+    u32::try_from(n).map_err(|_| invalid(setting(name), &n.to_string(), "not an id".into()))
 }
 
 /// Only `sync` exists so far; Gunicorn turns `sync` with `threads > 1` into `gthread`.

@@ -384,17 +384,17 @@ mod tests {
     #[test]
     fn unsupported_settings_refused_from_every_source() {
         let dir = Dir::new();
-        let refused = "setting 'reload' is not supported yet by gunicorn-rs";
-        assert_eq!(error(&dir, &Env::new(), &["app", "--reload"]), refused);
+        let refused = "setting 'spew' is not supported yet by gunicorn-rs";
+        assert_eq!(error(&dir, &Env::new(), &["app", "--spew"]), refused);
         assert_eq!(
-            error(&dir, &env(&[("GUNICORN_CMD_ARGS", "--reload")]), &["app"]),
+            error(&dir, &env(&[("GUNICORN_CMD_ARGS", "--spew")]), &["app"]),
             refused
         );
-        dir.write("gunicorn.conf.py", "reload = True\n");
+        dir.write("gunicorn.conf.py", "spew = True\n");
         assert_eq!(error(&dir, &Env::new(), &["app"]), refused);
         dir.write(
             "gunicorn.conf.py",
-            "reload = False\ndirty_workers = 0\nkeyfile = None\n",
+            "spew = False\ndirty_workers = 0\nkeyfile = None\n",
         );
         assert_eq!(
             serve(&dir, &Env::new(), &["app", "--dirty-workers", "0"]).workers,
@@ -412,9 +412,9 @@ mod tests {
         assert!(error(
             &dir,
             &Env::new(),
-            &["app", "-c", "gunicorn.conf.py", "--daemon"]
+            &["app", "-c", "gunicorn.conf.py", "--log-syslog"]
         )
-        .contains("'daemon'"));
+        .contains("'syslog'"));
     }
 
     #[test]

@@ -200,6 +200,19 @@ pub struct Config {
     /// `--worker-abort-timeout` (gunicorn-rs only): after a WORKER TIMEOUT's SIGABRT, how long
     /// the worker gets (for `worker_abort`) before SIGKILL.
     pub worker_abort_timeout: Duration,
+    /// Process management (`reference/gunicorn.md` §2 "Server Mechanics"): the `pidfile`, made
+    /// absolute against `chdir`; `.2` is appended while a USR2 child waits for promotion.
+    pub pidfile: Option<PathBuf>,
+    pub daemon: bool,
+    pub enable_stdio_inheritance: bool,
+    /// `user`/`group` as ids; workers switch to them after fork.
+    pub uid: u32,
+    pub gid: u32,
+    pub initgroups: bool,
+    /// `worker_tmp_dir`: accepted and unused (the heartbeat lives in the scoreboard).
+    pub worker_tmp_dir: Option<PathBuf>,
+    /// `max_worker_memory` in bytes (gunicorn-rs only); `None` when 0.
+    pub max_worker_memory: Option<u64>,
 }
 
 impl Config {

@@ -113,12 +113,12 @@ mod tests {
     #[test]
     fn unsupported_default_values_pass_other_values_fail() {
         let mut r = resolved();
-        assert!(r.set(setting("reload"), Value::Bool(false)).is_ok());
+        assert!(r.set(setting("spew"), Value::Bool(false)).is_ok());
         assert!(r.set(setting("dirty_workers"), Value::Int(0)).is_ok());
-        let refused = r.set(setting("reload"), Value::Bool(true));
+        let refused = r.set(setting("spew"), Value::Bool(true));
         assert_eq!(
             refused.map_err(|e| e.to_string()),
-            Err("setting 'reload' is not supported yet by gunicorn-rs".into())
+            Err("setting 'spew' is not supported yet by gunicorn-rs".into())
         );
         assert!(matches!(
             r.set(setting("post_fork"), Value::Callable("post_fork".into())),

@@ -1,5 +1,6 @@
 //! Every setting, declared once: Gunicorn 27.0.1's 120 (`gunicorn/config.py`, in its order) plus
-//! gunicorn-rs's own `header_timeout`, `request_timeout`, `dump_signal` and `worker_abort_timeout`.
+//! gunicorn-rs's own (`header_timeout`, `max_worker_memory`, `request_timeout`, `dump_signal`,
+//! `worker_abort_timeout`).
 //!
 //! The command line, `--help`, `--print-config`, the config-file reader and the "not supported
 //! yet" check are all derived from [`SETTINGS`]. This module knows no parsing and no Python.
@@ -207,21 +208,21 @@ pub static SETTINGS: &[Setting] = &[
         "Set the SO_REUSEPORT flag on the listening socket."),
     row("chdir", MECHANICS, &["--chdir"], "CHDIR", Chdir, D::Cwd, Yes,
         "Change directory to specified directory before loading apps."),
-    row("daemon", MECHANICS, &["-D", "--daemon"], "", Flag, D::Bool(false), NotYet,
+    row("daemon", MECHANICS, &["-D", "--daemon"], "", Flag, D::Bool(false), Yes,
         "Daemonize the Gunicorn process."),
     row("raw_env", MECHANICS, &["-e", "--env"], "ENV", List, D::List(&[]), Yes,
         "Set environment variables in the execution environment."),
-    row("pidfile", MECHANICS, &["-p", "--pid"], "FILE", Str, D::None, NotYet,
+    row("pidfile", MECHANICS, &["-p", "--pid"], "FILE", Str, D::None, Yes,
         "A filename to use for the PID file."),
-    row("worker_tmp_dir", MECHANICS, &["--worker-tmp-dir"], "DIR", Str, D::None, NotYet,
-        "A directory to use for the worker heartbeat temporary file."),
-    row("user", MECHANICS, &["-u", "--user"], "USER", User, D::Euid, NotYet,
+    row("worker_tmp_dir", MECHANICS, &["--worker-tmp-dir"], "DIR", Str, D::None, Yes,
+        "Accepted for compatibility: gunicorn-rs keeps the heartbeat in shared memory, no temp file."),
+    row("user", MECHANICS, &["-u", "--user"], "USER", User, D::Euid, Yes,
         "Switch worker processes to run as this user."),
-    row("group", MECHANICS, &["-g", "--group"], "GROUP", Group, D::Egid, NotYet,
+    row("group", MECHANICS, &["-g", "--group"], "GROUP", Group, D::Egid, Yes,
         "Switch worker process to run as this group."),
     row("umask", MECHANICS, &["-m", "--umask"], "INT", Octal, D::Int(0), Yes,
         "A bit mask for the file mode on files written by Gunicorn."),
-    row("initgroups", MECHANICS, &["--initgroups"], "", Flag, D::Bool(false), NotYet,
+    row("initgroups", MECHANICS, &["--initgroups"], "", Flag, D::Bool(false), Yes,
         "Set the worker's group access list to all the groups of the worker user."),
     row("tmp_upload_dir", MECHANICS, &[], "DIR", Str, D::None, NotYet,
         "Directory for temporary request data."),
@@ -257,7 +258,7 @@ pub static SETTINGS: &[Setting] = &[
         "Makes Gunicorn use the parameter as program-name in the syslog entries."),
     row("syslog_facility", LOGGING, &["--log-syslog-facility"], "SYSLOG_FACILITY", Str, D::Str("user"), NotYet,
         "Syslog facility name."),
-    row("enable_stdio_inheritance", LOGGING, &["-R", "--enable-stdio-inheritance"], "", Flag, D::Bool(false), NotYet,
+    row("enable_stdio_inheritance", LOGGING, &["-R", "--enable-stdio-inheritance"], "", Flag, D::Bool(false), Yes,
         "Enable stdio inheritance."),
     row("statsd_host", LOGGING, &["--statsd-host"], "STATSD_ADDR", Str, D::None, NotYet,
         "The address of the StatsD server to log to."),
@@ -404,6 +405,8 @@ pub static SETTINGS: &[Setting] = &[
         "The signal on which a worker writes the Python stacks of all its threads (gunicorn-rs only)."),
     row("worker_abort_timeout", WORKERS, &["--worker-abort-timeout"], "SECONDS", Int, D::Int(3), RsOnly,
         "After a WORKER TIMEOUT's SIGABRT, seconds before SIGKILL (gunicorn-rs only)."),
+    row("max_worker_memory", WORKERS, &["--max-worker-memory"], "MiB", Int, D::Int(0), RsOnly,
+        "Recycle a worker whose RSS passes this many MiB, gracefully; 0 = never (gunicorn-rs only)."),
 ];
 
 #[cfg(test)]
@@ -412,8 +415,8 @@ mod tests {
     use std::collections::HashSet;
 
     #[test]
-    fn declares_gunicorns_120_settings_and_header_timeout() {
-        assert_eq!(SETTINGS.len(), 124);
+    fn declares_gunicorns_120_settings_and_our_own() {
+        assert_eq!(SETTINGS.len(), 125);
         assert_eq!(
             SETTINGS
                 .iter()

@@ -6,13 +6,18 @@
 //! the fork hooks are handed in by `main`. The loop reads as Gunicorn's arbiter:
 //! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.
 
+pub mod daemon;
 pub mod dump;
 mod logpipe;
+mod memory;
+mod pidfile;
 mod reap;
 mod reload;
 mod signals;
 mod spawn;
+mod systemd;
 mod timeout;
+pub mod upgrade;
 
 use crate::config::Config;
 use crate::scoreboard::{Scoreboard, Slot};
@@ -98,6 +103,11 @@ pub struct Master<'a> {
     logs: logpipe::LogPipes,
     dumps: dump::DumpFiles,
     config_reloader: Option<ConfigReloader<'a>>,
+    /// USR2 hand-over state, the pidfile, `Type=notify` and `--max-worker-memory`.
+    upgrade: upgrade::Upgrade,
+    pidfile: Option<pidfile::Pidfile>,
+    notify: systemd::Notifier,
+    memory: memory::MemoryWatch,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +131,14 @@ impl<'a> Master<'a> {
         let scoreboard = Scoreboard::new(capacity, pid.as_raw())?;
         let signals = signals::SignalQueue::install()?;
         let num_workers = cfg.workers;
+        let upgrade = upgrade::Upgrade::from_env();
+        let pidfile = match &cfg.pidfile {
+            Some(path) => {
+                let name = format!("{}{}", path.display(), upgrade.suffix());
+                Some(pidfile::Pidfile::create(std::path::Path::new(&name), pid)?)
+            }
+            None => None,
+        };
         Ok(Master {
             cfg,
             listeners,
@@ -137,12 +155,16 @@ impl<'a> Master<'a> {
             logs: logpipe::LogPipes::default(),
             dumps: dump::DumpFiles::default(),
             config_reloader: None,
+            upgrade,
+            pidfile,
+            notify: systemd::Notifier::from_env(),
+            memory: memory::MemoryWatch::new(),
         })
     }
 
     /// Run until stopped; returns the process exit code.
     pub fn run(mut self) -> i32 {
-        crate::proctitle::set(&format!("gunicorn-rs: master [{}]", self.cfg.proc_name()));
+        crate::proctitle::set(&self.master_title());
         let listening: Vec<String> = self.listeners.iter().map(|l| l.to_string()).collect();
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
         crate::info!("Using worker: sync");
@@ -168,17 +190,24 @@ impl<'a> Master<'a> {
                 continue;
             }
             self.murder_workers();
+            self.check_worker_memory();
             self.maintain_worker_count();
+            self.maybe_promote_master();
+            self.notify_status();
         }
     }
 
     /// Wait for a signal or worker output, at most one second (the heartbeat check's
-    /// resolution); then forward what the workers wrote.
+    /// resolution), then forward what the workers wrote; 100 ms while a worker waits for its
+    /// successor to boot, so it is retired soon after (no signal says "booted"; a recycled
+    /// leaking worker keeps growing until then).
     fn sleep(&mut self) {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
         fds.extend(self.logs.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
-        let _ = poll(&mut fds, PollTimeout::from(1000u16));
+        let replacing = self.workers.iter().any(|w| w.replace);
+        let ms: u16 = if replacing { 100 } else { 1000 };
+        let _ = poll(&mut fds, PollTimeout::from(ms));
         drop(fds);
         self.logs.drain_all();
     }
@@ -190,16 +219,23 @@ impl<'a> Master<'a> {
         let name = sig.as_str().trim_start_matches("SIG").to_ascii_lowercase();
         crate::info!("Handling signal: {name}");
         match sig {
-            Signal::SIGTERM => self.stop(true),
-            Signal::SIGINT | Signal::SIGQUIT => self.stop(false),
-            Signal::SIGHUP => self.reload(),
+            Signal::SIGTERM => {
+                self.notify_stopping();
+                self.stop(true)
+            }
+            Signal::SIGINT | Signal::SIGQUIT => {
+                self.notify_stopping();
+                self.stop(false)
+            }
+            Signal::SIGHUP => {
+                self.notify_reloading();
+                self.reload()
+            }
             Signal::SIGTTIN => self.num_workers += 1,
             Signal::SIGTTOU => self.num_workers = self.num_workers.saturating_sub(1).max(1),
             Signal::SIGUSR1 => self.reopen_logs(),
-            Signal::SIGWINCH => crate::debug!("SIGWINCH ignored. Not daemonized"),
-            Signal::SIGUSR2 => crate::warning!(
-                "USR2 (binary upgrade) is not supported yet by gunicorn-rs; ignored"
-            ),
+            Signal::SIGWINCH => self.handle_winch(),
+            Signal::SIGUSR2 => self.reexec(),
             _ => {}
         }
     }
@@ -234,12 +270,28 @@ impl<'a> Master<'a> {
     }
 
     /// Refuse new clients at once: `shutdown(2)` on a listening socket stops it listening for
-    /// every process that shares it, so nobody is left waiting in the backlog.
+    /// every process that shares it, so nobody is left waiting in the backlog. Not when another
+    /// master (USR2) or systemd shares the sockets: then only our descriptors close.
     fn close_listeners(&mut self) {
+        let shared = self.upgrade.shares_listeners();
         for listener in self.listeners.drain(..) {
-            let _ = nix::sys::socket::shutdown(listener.raw_fd(), nix::sys::socket::Shutdown::Both);
-            listener.unlink();
+            if !shared {
+                let _ =
+                    nix::sys::socket::shutdown(listener.raw_fd(), nix::sys::socket::Shutdown::Both);
+                listener.unlink();
+            }
         }
+    }
+
+    /// WINCH (Gunicorn): a daemonized master stops its workers but keeps the listeners, e.g.
+    /// to leave a USR2 child serving alone while keeping the old master for a rollback (HUP).
+    fn handle_winch(&mut self) {
+        if !self.cfg.daemon {
+            return crate::debug!("SIGWINCH ignored. Not daemonized");
+        }
+        crate::info!("graceful stop of workers");
+        self.num_workers = 0;
+        self.kill_all(Signal::SIGTERM);
     }
 
     /// HUP: a new generation of workers; each old one retires once a replacement has booted,
@@ -285,6 +337,9 @@ impl<'a> Master<'a> {
         }
         if let Some(reason) = reason {
             crate::error!("Reason: {reason}");
+        }
+        if let Some(pidfile) = &self.pidfile {
+            pidfile.unlink();
         }
         code
     }

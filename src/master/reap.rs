@@ -20,6 +20,9 @@ impl Master<'_> {
     }
 
     fn worker_exited(&mut self, pid: nix::unistd::Pid, code: Option<i32>, sig: Option<Signal>) {
+        if self.reexec_child_exited(pid) {
+            return;
+        }
         let Some(index) = self.workers.iter().position(|w| w.pid == pid) else {
             return crate::debug!(
                 "Reaped unknown child process (pid:{pid}, status:{code:?}{sig:?})"

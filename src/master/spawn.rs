@@ -29,7 +29,10 @@ impl Master<'_> {
         let replaceable: Vec<usize> = (0..self.workers.len())
             .filter(|&i| self.workers[i].replace)
             .collect();
-        for &i in replaceable.iter().take(booted) {
+        // Keep at least `num_workers` booted workers serving: a worker recycled alone
+        // (`--max-worker-memory`) waits for its own successor, not for its healthy siblings.
+        let retirable = (booted + replaceable.len()).saturating_sub(self.num_workers);
+        for &i in replaceable.iter().take(retirable) {
             self.retire(i);
         }
         // Surplus (TTOU): retire the oldest first, as Gunicorn does.
@@ -43,7 +46,7 @@ impl Master<'_> {
         }
     }
 
-    fn is_booted(&self, worker: &Worker) -> bool {
+    pub(super) fn is_booted(&self, worker: &Worker) -> bool {
         self.slot(worker.slot)
             .is_some_and(|s| s.state() != crate::scoreboard::WorkerState::Booting)
     }
@@ -132,6 +135,11 @@ impl Master<'_> {
         signals::reset_in_child();
         self.signals.close_in_child();
         signals::restore_mask(mask);
+        let cfg = &self.cfg;
+        if let Err(e) = super::daemon::set_owner_process(cfg.uid, cfg.gid, cfg.initgroups) {
+            crate::error!("Cannot switch to user {} / group {}: {e}", cfg.uid, cfg.gid);
+            std::process::exit(super::WORKER_BOOT_ERROR);
+        }
         let code = match self.slot(slot_index) {
             Some(slot) => {
                 slot.set_pid(nix::unistd::getpid().as_raw());

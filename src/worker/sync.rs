@@ -150,11 +150,16 @@ impl<'a> SyncWorker<'a> {
 
     /// Accept and serve until the listener has nothing queued (no epoll round trip per
     /// connection under load).
+    ///
+    /// The first accept happens even when the worker was just told to stop: with
+    /// `EPOLLEXCLUSIVE` this worker alone was woken for the connection, and no sibling will be
+    /// until the next one arrives, so leaving it would strand a client in the backlog.
     fn accept_all(&mut self, index: usize) {
         let Some(listener) = self.listeners.get(index) else {
             return;
         };
-        while signals::is_alive() {
+        let mut first = true;
+        while std::mem::take(&mut first) || signals::is_alive() {
             match listener.accept() {
                 Ok(accepted) => {
                     self.handle(accepted, listener);
