@@ -46,6 +46,14 @@ fn file_size(fd: BorrowedFd<'_>) -> io::Result<u64> {
     Ok(nix::sys::stat::fstat(fd)?.st_size.max(0) as u64)
 }
 
+/// The master ignores the dump signal (its default action would kill it), and so does a new
+/// worker until its faulthandler takes the signal over: a dump asked too early is lost, never
+/// fatal.
+pub(super) fn ignore_dump_signal(signal: i32) {
+    // SAFETY: SIG_IGN is always a valid disposition; `signal` was validated by the config.
+    unsafe { libc::signal(signal, libc::SIG_IGN) };
+}
+
 /// The master's memfds, one per scoreboard slot, made on first use and reused by every worker
 /// that takes the slot.
 #[derive(Default)]

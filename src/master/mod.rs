@@ -130,6 +130,7 @@ impl<'a> Master<'a> {
         let capacity = (cfg.workers * 4).max(64);
         let scoreboard = Scoreboard::new(capacity, pid.as_raw())?;
         let signals = signals::SignalQueue::install()?;
+        dump::ignore_dump_signal(cfg.dump_signal);
         let num_workers = cfg.workers;
         let upgrade = upgrade::Upgrade::from_env();
         let pidfile = match &cfg.pidfile {

@@ -24,6 +24,7 @@ impl Master<'_> {
         let Some(snap) = self.scoreboard.snapshot(slot) else {
             return crate::critical!("WORKER TIMEOUT (pid:{pid})");
         };
+        let asked = std::time::Instant::now();
         let stacks = match snap.dump_ready {
             true => self
                 .dumps
@@ -31,6 +32,11 @@ impl Master<'_> {
                 .map_err(|e| format!("not available: {e}")),
             false => Err("not available: the worker had not installed its dump handler".into()),
         };
+        let size = stacks.as_ref().map_or(0, String::len);
+        crate::debug!(
+            "Stack dump of pid {pid}: {size} bytes in {:?}",
+            asked.elapsed()
+        );
         self.logs.drain_all();
         let lines = self.logs.last_lines(pid, LAST_LINES);
         let now = now_ms();

@@ -264,9 +264,11 @@ impl<'a> SyncWorker<'a> {
             self.slot.count_response(504, is_app_fault(&outcome));
             return body.is_consumed();
         }
-        if let (Fired::Cut, Some(error)) = (fired, outcome.error.take()) {
+        if fired == Fired::Cut {
             // The watchdog logged the stacks; the interrupt's traceback adds nothing.
-            crate::debug!("After --request-timeout cut {}: {error}", head.uri);
+            if let Some(error) = outcome.error.take() {
+                crate::debug!("After --request-timeout cut {}: {error}", head.uri);
+            }
         }
         let peer_ip = req.peer.map(|a| a.ip());
         let status = self.finish_response(head, &outcome, stream, &mut sink, peer_ip);
