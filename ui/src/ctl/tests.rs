@@ -1,0 +1,153 @@
+//! `ctl` against a tiny fake server thread speaking the framing.
+
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
+use std::thread;
+
+use serde_json::json;
+
+use super::*;
+use crate::protocol::{decode_request, Push};
+
+/// Serves one connection: answers each request with `answer(command line)`, pushing a snapshot
+/// first when asked to subscribe. Returns the socket path and the lines it received.
+fn fake_server(
+    name: &str,
+    answer: fn(&str) -> Reply,
+) -> (PathBuf, thread::JoinHandle<Vec<String>>) {
+    let dir = std::env::temp_dir().join(format!("gunicorn-rs-ctl-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fake.sock");
+    let listener = UnixListener::bind(&path).unwrap();
+    let handle = thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut seen = Vec::new();
+        while let Ok(payload) = read_frame(&mut stream) {
+            let req = decode_request(&payload).unwrap();
+            let line = req.words().join(" ");
+            if line.starts_with("subscribe") {
+                write_frame(&mut stream, &Push::Snapshot(Box::default())).unwrap();
+            }
+            let mut reply = answer(&line);
+            reply.id = req.id;
+            write_frame(&mut stream, &reply).unwrap();
+            seen.push(line);
+            if seen.last().is_some_and(|l| l.starts_with("subscribe")) {
+                break;
+            }
+        }
+        seen
+    });
+    (path, handle)
+}
+
+fn answer(line: &str) -> Reply {
+    match line {
+        "show workers" => Reply::ok(
+            0,
+            &json!({"workers": [{"pid": 11, "age": 1, "booted": true, "aborted": false,
+            "last_heartbeat": 0.2, "slot": 0, "state": "app", "request": {"method": "GET", "path": "/slow",
+            "client": "127.0.0.1", "elapsed": 29.0}, "timeout_in": 1.0, "requests": 7}], "count": 1}),
+        ),
+        "worker add 2" => Reply::ok(0, &json!({"added": 2, "previous": 1, "total": 3})),
+        "reload" => Reply::ok(0, &json!({})),
+        "subscribe" => Reply::ok(
+            0,
+            &json!({"snapshot_ms": 250, "events": true, "logs": true}),
+        ),
+        other => Reply::error(0, format!("Unknown command: {other}")),
+    }
+}
+
+#[test]
+fn one_shot_text_json_and_errors() {
+    let (path, server) = fake_server("oneshot", answer);
+    let mut client = Client::connect(&path).unwrap();
+    let mut out = Vec::new();
+    execute(&mut client, "show workers", false, &mut out).unwrap();
+    execute(&mut client, "worker add 2", true, &mut out).unwrap();
+    execute(&mut client, "reload", false, &mut out).unwrap();
+    assert_eq!(
+        execute(&mut client, "frobnicate", false, &mut out),
+        Err("Unknown command: frobnicate".into())
+    );
+    execute(&mut client, "subscribe", false, &mut out).unwrap_err(); // the server hangs up after the push
+    drop(client);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("0    11       app       GET /slow"), "{text}");
+    assert!(text.contains("29.0s") && text.contains("T-1.0s"), "{text}");
+    assert!(text.contains("\"added\": 2"), "{text}");
+    assert!(text.contains("OK\n"), "{text}");
+    assert!(text.contains("{\"push\":\"snapshot\""), "{text}");
+    assert_eq!(
+        server.join().unwrap(),
+        [
+            "show workers",
+            "worker add 2",
+            "reload",
+            "frobnicate",
+            "subscribe"
+        ]
+    );
+}
+
+#[test]
+fn run_command_exit_status() {
+    let (path, server) = fake_server("status", answer);
+    assert_eq!(
+        run_command(&path, "worker add 2", false, &mut Vec::new()),
+        0
+    );
+    server.join().unwrap();
+    assert_eq!(
+        run_command(
+            &path.with_file_name("missing.sock"),
+            "reload",
+            false,
+            &mut Vec::new()
+        ),
+        1
+    );
+}
+
+#[test]
+fn interactive_prompt_runs_lines_until_quit() {
+    let (path, server) = fake_server("interactive", answer);
+    let mut input = &b"show workers\n\nworker add 2\nquit\nreload\n"[..];
+    let mut out = Vec::new();
+    assert_eq!(run_interactive(&path, false, &mut input, &mut out), 0);
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.starts_with("Connected to "), "{text}");
+    assert_eq!(text.matches("gunicorn-rs> ").count(), 4, "{text}");
+    assert_eq!(server.join().unwrap(), ["show workers", "worker add 2"]);
+}
+
+#[test]
+fn gunicornc_options_and_plain_arguments() {
+    let a = |v: &[&str]| parse_args(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    let run = |socket: Option<&str>, command: Option<&str>, json| {
+        Ok(Parsed::Run(Args {
+            socket: socket.map(PathBuf::from),
+            command: command.map(String::from),
+            json,
+        }))
+    };
+    assert_eq!(
+        a(&["-s", "/tmp/x.sock", "-c", "show stats", "-j"]),
+        run(Some("/tmp/x.sock"), Some("show stats"), true)
+    );
+    assert_eq!(
+        a(&["/run/a.sock", "worker", "add", "2"]),
+        run(Some("/run/a.sock"), Some("worker add 2"), false)
+    );
+    assert_eq!(
+        a(&["show", "workers"]),
+        run(None, Some("show workers"), false)
+    );
+    assert_eq!(a(&[]), run(None, None, false));
+    assert_eq!(a(&["--help"]), Ok(Parsed::Help));
+    assert!(a(&["-s"]).is_err());
+    assert!(a(&["--frob"]).is_err());
+    assert!(a(&["-c", "reload", "reopen"]).is_err());
+}

@@ -1,0 +1,181 @@
+//! The worker detail card (Enter): the worker's figures, the request in flight, the last stack
+//! dump, and the post-mortem of the slot's previous worker (exit reason, last request, its last
+//! stack and log lines) — "what was this worker doing?" answered on one screen.
+
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+
+use super::fmt;
+use super::style::Theme;
+use crate::app::{App, PostMortem, Row};
+use crate::protocol::{Dump, RequestInfo};
+
+/// Log lines of a dead worker shown on its post-mortem card.
+const POST_MORTEM_LINES: usize = 5;
+
+pub fn render(frame: &mut Frame, area: Rect, app: &App, slot: u32, theme: Theme) {
+    let row = app.shown().rows.get(&slot);
+    let title = match row {
+        Some(r) => format!(
+            " Worker slot {slot} · pid {} · {} (Esc: back) ",
+            r.info.pid,
+            r.info.state.label()
+        ),
+        None => format!(" Worker slot {slot} · gone (Esc: back) "),
+    };
+    let mut lines = Vec::new();
+    if let Some(row) = row {
+        summary(&mut lines, row, theme);
+        request(&mut lines, row, theme);
+        stack(&mut lines, app, row, theme);
+    }
+    if let Some(death) = app.history.last_death(slot) {
+        post_mortem(&mut lines, app, death, theme);
+    }
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(Span::styled(title, theme.title()));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn pair(label: &'static str, value: String, theme: Theme) -> [Span<'static>; 2] {
+    [Span::styled(label, theme.label()), Span::raw(value)]
+}
+
+fn summary(lines: &mut Vec<Line<'static>>, row: &Row, theme: Theme) {
+    let i = &row.info;
+    let s = i.status;
+    let mut first = vec![Span::styled(
+        i.state.label().to_string(),
+        theme.state(i.state),
+    )];
+    first.extend(pair("  up ", fmt::age(i.uptime), theme));
+    first.extend(pair("  requests ", i.requests.to_string(), theme));
+    first.extend(pair("  req/s ", fmt::opt(row.rate, fmt::rate), theme));
+    first.extend(pair("  p50 ", fmt::opt(i.p50_ms, fmt::millis), theme));
+    first.extend(pair("  p99 ", fmt::opt(i.p99_ms, fmt::millis), theme));
+    let mut second = Vec::new();
+    second.extend(pair(
+        "2xx/3xx/4xx/5xx ",
+        format!("{}/{}/{}/{}", s.s2xx, s.s3xx, s.s4xx, s.s5xx),
+        theme,
+    ));
+    second.extend(pair(
+        "  cpu ",
+        fmt::opt(row.cpu_percent(), |c| format!("{c:.0}%")),
+        theme,
+    ));
+    second.extend(pair("  rss ", fmt::opt(row.rss_bytes(), fmt::bytes), theme));
+    second.extend(pair("  restarts ", i.restarts.to_string(), theme));
+    second.extend(pair(
+        "  heartbeat ",
+        fmt::opt(i.last_heartbeat, |h| format!("{} ago", fmt::duration(h))),
+        theme,
+    ));
+    second.extend(pair("  gen ", i.generation.to_string(), theme));
+    lines.push(Line::from(first));
+    lines.push(Line::from(second));
+}
+
+fn request_text(r: &RequestInfo) -> String {
+    let client = if r.client.is_empty() {
+        String::new()
+    } else {
+        format!(" from {}", r.client)
+    };
+    format!("{} {}{client}", r.method, r.path)
+}
+
+fn request(lines: &mut Vec<Line<'static>>, row: &Row, theme: Theme) {
+    let Some(r) = row
+        .info
+        .request
+        .as_ref()
+        .filter(|_| row.info.state.is_busy())
+    else {
+        lines.push(Line::styled("no request in flight", theme.dim()));
+        return;
+    };
+    let mut spans = vec![
+        Span::styled("request ", theme.label()),
+        Span::styled(request_text(r), theme.key()),
+    ];
+    spans.extend(pair("  running ", fmt::duration(r.elapsed), theme));
+    if let Some(t) = row.info.timeout_in {
+        spans.push(Span::styled(
+            format!("  kill {}", fmt::countdown(t)),
+            theme.error(),
+        ));
+    }
+    lines.push(Line::from(spans));
+    for extra in row.info.threads.iter().skip(1) {
+        lines.push(Line::raw(format!(
+            "  + {} — {}",
+            request_text(extra),
+            fmt::duration(extra.elapsed)
+        )));
+    }
+}
+
+fn stack(lines: &mut Vec<Line<'static>>, app: &App, row: &Row, theme: Theme) {
+    lines.push(Line::raw(""));
+    let pid = row.info.pid;
+    match app.history.dump_of(pid) {
+        _ if app.history.is_dumping(pid) => {
+            lines.push(Line::styled("dumping Python stacks…", theme.dim()))
+        }
+        Some(dump) => dump_lines(lines, dump, "Python stacks", theme),
+        None => lines.push(Line::styled(
+            "no stack dump yet — d dumps this worker's Python stacks",
+            theme.dim(),
+        )),
+    }
+}
+
+fn dump_lines(lines: &mut Vec<Line<'static>>, dump: &Dump, what: &str, theme: Theme) {
+    let during = dump
+        .request
+        .as_ref()
+        .map(|r| format!(" during {}", request_text(r)))
+        .unwrap_or_default();
+    lines.push(Line::styled(
+        format!("{what} of pid {}{during}:", dump.pid),
+        theme.title(),
+    ));
+    if let Some(err) = &dump.error {
+        lines.push(Line::styled(format!("  {err}"), theme.error()));
+    }
+    lines.extend(dump.stack.lines().map(|l| Line::raw(format!("  {l}"))));
+}
+
+fn post_mortem(lines: &mut Vec<Line<'static>>, app: &App, death: &PostMortem, theme: Theme) {
+    lines.push(Line::raw(""));
+    let during = death
+        .last_request
+        .as_ref()
+        .map(|r| format!(" while serving {}", request_text(r)))
+        .unwrap_or_default();
+    lines.push(Line::styled(
+        format!(
+            "post-mortem: worker {} died: {}{during}",
+            death.pid,
+            death.reason.describe()
+        ),
+        theme.error(),
+    ));
+    if let Some(dump) = app.history.dump_of(death.pid) {
+        dump_lines(lines, dump, "last stacks", theme);
+    }
+    let tail = app
+        .logs
+        .tail_of_pid(death.slot, death.pid, POST_MORTEM_LINES);
+    if !tail.is_empty() {
+        lines.push(Line::styled(
+            format!("last output of pid {}:", death.pid),
+            theme.label(),
+        ));
+        lines.extend(tail.iter().map(|e| Line::raw(format!("  {}", e.line))));
+    }
+}

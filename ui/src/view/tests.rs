@@ -1,0 +1,168 @@
+//! Screen tests: whole screens through `TestBackend` as insta text snapshots at 80×24 and
+//! 120×40 (the scenarios come from `testing.rs` on a fixed clock, so they are deterministic),
+//! and single widgets against a `Buffer`.
+
+use crossterm::event::KeyCode;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Constraint;
+use ratatui::layout::Rect;
+use ratatui::widgets::Row as TableRow;
+use ratatui::widgets::{Table, Widget};
+
+use super::style::Theme;
+use super::table::{self, Col};
+use crate::app::{App, Event};
+use crate::testing::*;
+
+fn screen(source: FakeSource, width: u16, height: u16, keys: &[Event]) -> String {
+    let mut app: App = app(width, height);
+    source.play(&mut app);
+    for k in keys {
+        app.update(k.clone());
+    }
+    draw(&app)
+}
+
+macro_rules! both_sizes {
+    ($name:ident, $source:expr, $keys:expr) => {
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(
+                concat!(stringify!($name), "_80x24"),
+                screen($source, 80, 24, $keys)
+            );
+            insta::assert_snapshot!(
+                concat!(stringify!($name), "_120x40"),
+                screen($source, 120, 40, $keys)
+            );
+        }
+    };
+}
+
+both_sizes!(idle_workers, scenario_idle(), &[]);
+both_sizes!(busy_workers, scenario_busy(), &[]);
+both_sizes!(stuck_29_of_30, scenario_stuck(), &[key('g')]);
+both_sizes!(
+    dead_worker_post_mortem,
+    scenario_dead(),
+    &[key('g'), key('j'), key('j'), code(KeyCode::Enter)]
+);
+both_sizes!(
+    disconnected_banner,
+    scenario_idle()
+        .at(
+            9,
+            Event::Disconnected("Connection refused (os error 111)".into())
+        )
+        .at(21, Event::Tick(std::time::Duration::from_secs(21))),
+    &[]
+);
+both_sizes!(help_overlay, scenario_idle(), &[key('?')]);
+both_sizes!(confirm_kill, scenario_stuck(), &[key('g'), key('X')]);
+both_sizes!(
+    search_prompt,
+    scenario_idle(),
+    &[key('/'), key('r'), key('e'), key('p')]
+);
+
+#[test]
+fn tiny_terminal_does_not_panic() {
+    for (w, h) in [(1, 1), (20, 5), (40, 10), (80, 3)] {
+        screen(scenario_dead(), w, h, &[key('?')]);
+        screen(scenario_dead(), w, h, &[code(KeyCode::Enter)]);
+    }
+}
+
+#[test]
+fn columns_drop_by_priority_and_keep_the_request() {
+    let names = |w| {
+        table::columns(w)
+            .iter()
+            .map(|c| c.1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        names(78),
+        "# PID STATE REQUEST ELAPSED KILL IN REQS REQ/S CPU% RSS"
+    );
+    assert_eq!(names(40), "# PID STATE REQUEST");
+    assert_eq!(names(52), "# PID STATE REQUEST ELAPSED KILL IN");
+    assert!(
+        names(118).contains("2XX/4XX/5XX")
+            && names(118).contains("P99")
+            && names(118).contains("LAST EXIT")
+    );
+    assert!(table::columns(10).iter().any(|c| c.0 == Col::Request));
+}
+
+/// One row rendered into a buffer: the request, its elapsed time and the countdown.
+fn row_buffer(info: crate::protocol::WorkerInfo, cols: &[Col], width: u16) -> Buffer {
+    let row = crate::app::Row {
+        info,
+        rate: Some(2.5),
+        proc: None,
+    };
+    let theme = Theme { color: true };
+    let cells: Vec<_> = cols
+        .iter()
+        .map(|c| table::cell(*c, &row, TIMEOUT, theme))
+        .collect();
+    let widths = [
+        Constraint::Length(7),
+        Constraint::Length(20),
+        Constraint::Length(7),
+        Constraint::Length(8),
+    ];
+    let mut buf = Buffer::empty(Rect::new(0, 0, width, 1));
+    Widget::render(
+        Table::new([TableRow::new(cells)], widths),
+        buf.area,
+        &mut buf,
+    );
+    buf
+}
+
+#[test]
+fn stuck_row_shows_request_elapsed_and_countdown_in_red() {
+    let cols = [Col::State, Col::Request, Col::Elapsed, Col::KillIn];
+    let buf = row_buffer(busy(2, 4103, 61, "/export/orders.csv", 29.0), &cols, 46);
+    let text: String = (0..46).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+    assert_eq!(text, "app     GET /export/orders.c 29.0s   T-1.0s   ");
+    assert_eq!(
+        buf[(29, 0)].fg,
+        ratatui::style::Color::Red,
+        "elapsed is red near the timeout"
+    );
+    assert_eq!(
+        buf[(37, 0)].fg,
+        ratatui::style::Color::Red,
+        "so is the countdown"
+    );
+}
+
+#[test]
+fn idle_row_has_no_request_and_dashes() {
+    let cols = [Col::State, Col::Request, Col::Elapsed, Col::KillIn];
+    let buf = row_buffer(idle(0, 4101, 5), &cols, 46);
+    let text: String = (0..46).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+    assert_eq!(text.trim_end(), "idle                         -       -");
+    assert_eq!(buf[(0, 0)].fg, ratatui::style::Color::Green);
+}
+
+#[test]
+fn no_color_uses_no_colours_at_all() {
+    let mut app = app(80, 24);
+    app.color = false;
+    scenario_dead().play(&mut app);
+    app.update(Event::Disconnected("gone".into()));
+    let mut terminal = ratatui::Terminal::new(ratatui::backend::TestBackend::new(80, 24)).unwrap();
+    terminal.draw(|f| super::render(f, &app)).unwrap();
+    let buf = terminal.backend().buffer();
+    let coloured = buf
+        .content()
+        .iter()
+        .filter(|c| c.fg != ratatui::style::Color::Reset || c.bg != ratatui::style::Color::Reset)
+        .count();
+    assert_eq!(coloured, 0);
+}
