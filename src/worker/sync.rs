@@ -82,7 +82,7 @@ impl<'a> SyncWorker<'a> {
             reloader,
             master_pid: ctx.master_pid,
             parser: parser_config(ctx.config),
-            watchdog: start_watchdog(ctx, access.clone())?,
+            watchdog: watchdog::start_for(ctx, access.clone())?,
             access,
             environ_keys,
             epoll,
@@ -450,34 +450,6 @@ fn format_peer(peer: Option<std::net::SocketAddr>, buf: &mut [u8; 64]) -> &[u8] 
     }
     let n = cursor.position() as usize;
     &buf[..n]
-}
-
-/// `--request-timeout`: the interrupt handler in Python, then the thread.
-fn start_watchdog(
-    ctx: &WorkerContext<'_>,
-    access: Option<AccessFormat>,
-) -> std::io::Result<Option<Watchdog>> {
-    let Some(limit) = ctx.config.request_timeout else {
-        return Ok(None);
-    };
-    let interrupt = crate::config::signum::request_timeout_signal();
-    signals::unblock(interrupt);
-    crate::wsgi::faulthandler::install_request_timeout(interrupt, limit.as_secs())
-        .map_err(std::io::Error::other)?;
-    // SAFETY: the slot lives in the scoreboard mapping, which this process never unmaps (a
-    // worker ends in process::exit), so it outlives the watchdog thread.
-    let slot: &'static Slot = unsafe { &*(ctx.slot as *const Slot) };
-    let dump = slot
-        .is_dump_ready()
-        .then_some(ctx.dump_fd.map(|fd| (fd, ctx.config.dump_signal)))
-        .flatten();
-    let settings = watchdog::Settings {
-        limit,
-        dump,
-        interrupt,
-        access,
-    };
-    Watchdog::start(slot, settings).map(Some)
 }
 
 fn conn_info(cfg: &Config, listener: &Listener, peer: Option<std::net::SocketAddr>) -> ConnInfo {

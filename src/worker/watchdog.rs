@@ -10,6 +10,7 @@
 //! blocks every signal, so signals keep going to the main thread as in a single-threaded worker.
 
 use crate::log::access::{AccessFormat, PartialRequest};
+use crate::master::WorkerContext;
 use crate::scoreboard::Slot;
 use crate::wsgi::faulthandler;
 use std::io;
@@ -146,6 +147,34 @@ impl Watchdog {
             _ => Fired::No,
         }
     }
+}
+
+/// `--request-timeout`: the interrupt handler in Python, then the thread.
+pub fn start_for(
+    ctx: &WorkerContext<'_>,
+    access: Option<AccessFormat>,
+) -> std::io::Result<Option<Watchdog>> {
+    let Some(limit) = ctx.config.request_timeout else {
+        return Ok(None);
+    };
+    let interrupt = crate::config::signum::request_timeout_signal();
+    super::signals::unblock(interrupt);
+    crate::wsgi::faulthandler::install_request_timeout(interrupt, limit.as_secs())
+        .map_err(std::io::Error::other)?;
+    // SAFETY: the slot lives in the scoreboard mapping, which this process never unmaps (a
+    // worker ends in process::exit), so it outlives the watchdog thread.
+    let slot: &'static Slot = unsafe { &*(ctx.slot as *const Slot) };
+    let dump = slot
+        .is_dump_ready()
+        .then_some(ctx.dump_fd.map(|fd| (fd, ctx.config.dump_signal)))
+        .flatten();
+    let settings = Settings {
+        limit,
+        dump,
+        interrupt,
+        access,
+    };
+    Watchdog::start(slot, settings).map(Some)
 }
 
 fn lock(shared: &Shared) -> MutexGuard<'_, Option<Armed>> {
