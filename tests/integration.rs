@@ -22,3 +22,5 @@ mod reload;
 mod faults;
 // App factory forms and fd:// listeners.
 mod binding;
+// Stuck workers explained: WORKER TIMEOUT block, --request-timeout, deaths, worker output.
+mod stuck;

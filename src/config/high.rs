@@ -78,6 +78,9 @@ pub fn config(
             )
         })?,
         header_timeout: Duration::from_secs(at_least_one(r, "header_timeout")? as u64),
+        request_timeout: Some(seconds(r, "request_timeout")).filter(|t| !t.is_zero()),
+        dump_signal: dump_signal(r)?,
+        worker_abort_timeout: seconds(r, "worker_abort_timeout"),
         pidfile: string(r, "pidfile").map(|p| absolute(&chdir, Path::new(p))),
         daemon: flag(r, "daemon"),
         enable_stdio_inheritance: flag(r, "enable_stdio_inheritance"),
@@ -159,6 +162,11 @@ fn list<'r>(r: &'r Resolved, name: &str) -> &'r [String] {
 
 fn seconds(r: &Resolved, name: &str) -> Duration {
     Duration::from_secs(int(r, name).max(0) as u64)
+}
+
+fn dump_signal(r: &Resolved) -> Result<i32, ConfigError> {
+    let text = string(r, "dump_signal").unwrap_or(super::signum::DEFAULT_DUMP_SIGNAL);
+    super::signum::parse_dump_signal(text).map_err(|why| invalid(setting("dump_signal"), text, why))
 }
 
 fn at_least_one(r: &Resolved, name: &str) -> Result<usize, ConfigError> {

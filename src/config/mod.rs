@@ -20,6 +20,7 @@ mod load;
 mod pyfile;
 mod resolved;
 pub mod settings;
+pub mod signum;
 mod value;
 
 pub use allow_ips::AllowIps;
@@ -193,6 +194,15 @@ pub struct Config {
     /// Seconds a client gets to send a complete request head (beyond Gunicorn: a trickling
     /// client cannot hold a sync worker for the whole `timeout`).
     pub header_timeout: Duration,
+    /// `--request-timeout` (gunicorn-rs only): a request running longer is answered 504 and
+    /// interrupted; `None` when 0 (off).
+    pub request_timeout: Option<Duration>,
+    /// `--dump-signal` (gunicorn-rs only): the signal a worker's faulthandler dumps its Python
+    /// stacks on.
+    pub dump_signal: i32,
+    /// `--worker-abort-timeout` (gunicorn-rs only): after a WORKER TIMEOUT's SIGABRT, how long
+    /// the worker gets (for `worker_abort`) before SIGKILL.
+    pub worker_abort_timeout: Duration,
     /// Process management (`reference/gunicorn.md` §2 "Server Mechanics"): the `pidfile`, made
     /// absolute against `chdir`; `.2` is appended while a USR2 child waits for promotion.
     pub pidfile: Option<PathBuf>,

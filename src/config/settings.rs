@@ -1,5 +1,6 @@
 //! Every setting, declared once: Gunicorn 27.0.1's 120 (`gunicorn/config.py`, in its order) plus
-//! gunicorn-rs's own (`header_timeout`, `max_worker_memory`).
+//! gunicorn-rs's own (`header_timeout`, `max_worker_memory`, `request_timeout`, `dump_signal`,
+//! `worker_abort_timeout`).
 //!
 //! The command line, `--help`, `--print-config`, the config-file reader and the "not supported
 //! yet" check are all derived from [`SETTINGS`]. This module knows no parsing and no Python.
@@ -398,6 +399,12 @@ pub static SETTINGS: &[Setting] = &[
     // gunicorn-rs only.
     row("header_timeout", SECURITY, &["--header-timeout"], "SECONDS", Int, D::Int(10), RsOnly,
         "Seconds a client gets to send a complete request head (gunicorn-rs only)."),
+    row("request_timeout", WORKERS, &["--request-timeout"], "SECONDS", Int, D::Int(0), RsOnly,
+        "A request running longer is answered 504, its stack logged, the app interrupted; 0 = off (gunicorn-rs only)."),
+    row("dump_signal", DEBUGGING, &["--dump-signal"], "SIGNAL", Str, D::Str("SIGRTMIN+2"), RsOnly,
+        "The signal on which a worker writes the Python stacks of all its threads (gunicorn-rs only)."),
+    row("worker_abort_timeout", WORKERS, &["--worker-abort-timeout"], "SECONDS", Int, D::Int(3), RsOnly,
+        "After a WORKER TIMEOUT's SIGABRT, seconds before SIGKILL (gunicorn-rs only)."),
     row("max_worker_memory", WORKERS, &["--max-worker-memory"], "MiB", Int, D::Int(0), RsOnly,
         "Recycle a worker whose RSS passes this many MiB, gracefully; 0 = never (gunicorn-rs only)."),
 ];
@@ -409,7 +416,7 @@ mod tests {
 
     #[test]
     fn declares_gunicorns_120_settings_and_our_own() {
-        assert_eq!(SETTINGS.len(), 122);
+        assert_eq!(SETTINGS.len(), 125);
         assert_eq!(
             SETTINGS
                 .iter()

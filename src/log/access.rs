@@ -150,6 +150,49 @@ fn atom(out: &mut String, name: &str, rec: &AccessRecord<'_>) {
     let _ = write!(out, "{}", escape(&text));
 }
 
+/// A request known only from the scoreboard (the master's line for a request it killed, the
+/// watchdog's 504): method, target, version and client, no headers.
+pub struct PartialRequest<'a> {
+    pub method: &'a str,
+    /// The request target as received (path and query).
+    pub uri: &'a str,
+    pub version: (u8, u8),
+    /// `ip:port` (TCP) or empty (Unix socket).
+    pub client: &'a str,
+}
+
+impl AccessFormat {
+    /// The line for `req` answered with `status`; the body size is unknown (`-`).
+    pub fn render_partial(
+        &self,
+        req: &PartialRequest<'_>,
+        status: u16,
+        duration: Duration,
+    ) -> String {
+        let (path, query) = req.uri.split_once('?').unwrap_or((req.uri, ""));
+        let peer = req
+            .client
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .ok();
+        let environ = vec![None; self.environ_keys().len()];
+        self.render(&AccessRecord {
+            peer,
+            method: req.method,
+            uri: req.uri,
+            path_info: path,
+            query,
+            version: req.version,
+            request_headers: &[],
+            status,
+            bytes: None,
+            response_headers: &[],
+            duration,
+            environ: &environ,
+        })
+    }
+}
+
 /// The user of `Authorization: Basic …` (RFC 7617), for the `u` atom.
 fn basic_auth_user(headers: &[(String, Vec<u8>)]) -> Option<String> {
     let value = header(headers, "AUTHORIZATION")?;
@@ -235,6 +278,23 @@ mod tests {
         assert_eq!(
             fmt.render(&record(&headers, &env)),
             "1 1500 1500042 1.500042 7 bob - 100%"
+        );
+    }
+
+    #[test]
+    fn partial_request_has_no_bytes_and_no_headers() {
+        let fmt = AccessFormat::parse(
+            r#"%(h)s %(l)s %(u)s "%(r)s" %(s)s %(b)s "%(a)s" %(U)s %(q)s %(T)s"#,
+        );
+        let req = PartialRequest {
+            method: "GET",
+            uri: "/stuck?n=1",
+            version: (1, 1),
+            client: "127.0.0.1:4000",
+        };
+        assert_eq!(
+            fmt.render_partial(&req, 504, Duration::from_secs(3)),
+            r#"127.0.0.1 - - "GET /stuck?n=1 HTTP/1.1" 504 - "-" /stuck n=1 3"#
         );
     }
 

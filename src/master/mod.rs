@@ -7,7 +7,9 @@
 //! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.
 
 pub mod daemon;
+pub mod dump;
 mod hooks;
+mod logpipe;
 mod memory;
 mod pidfile;
 mod reap;
@@ -15,6 +17,7 @@ mod reload;
 mod signals;
 mod spawn;
 mod systemd;
+mod timeout;
 pub mod upgrade;
 
 use crate::config::Config;
@@ -48,6 +51,8 @@ pub struct WorkerContext<'a> {
     /// Spawn counter: older workers have smaller ages (Gunicorn's `worker.age`).
     pub age: u64,
     pub master_pid: Pid,
+    /// The slot's stack-dump memfd, for `faulthandler.register` (DESIGN §6).
+    pub dump_fd: Option<std::os::fd::RawFd>,
 }
 
 /// The worker's main; its return value is the process exit code.
@@ -96,6 +101,9 @@ pub struct Master<'a> {
     /// Set when a worker exits with a boot or app-load error: halt with it.
     halt: Option<(i32, &'static str)>,
     pid: Pid,
+    /// Workers' fds 1 and 2, drained in `sleep`.
+    logs: logpipe::LogPipes,
+    dumps: dump::DumpFiles,
     config_reloader: Option<ConfigReloader<'a>>,
     /// USR2 hand-over state, the pidfile, `Type=notify` and `--max-worker-memory`.
     upgrade: upgrade::Upgrade,
@@ -124,6 +132,7 @@ impl<'a> Master<'a> {
         let capacity = (cfg.workers * 4).max(64);
         let scoreboard = Scoreboard::new(capacity, pid.as_raw())?;
         let signals = signals::SignalQueue::install()?;
+        dump::ignore_dump_signal(cfg.dump_signal);
         let num_workers = cfg.workers;
         let upgrade = upgrade::Upgrade::from_env();
         let pidfile = match &cfg.pidfile {
@@ -146,6 +155,8 @@ impl<'a> Master<'a> {
             phase: Phase::Running,
             halt: None,
             pid,
+            logs: logpipe::LogPipes::default(),
+            dumps: dump::DumpFiles::default(),
             config_reloader: None,
             upgrade,
             pidfile,
@@ -191,15 +202,19 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Wait for a signal, at most one second (the heartbeat check's resolution); 100 ms while
-    /// a worker waits for its successor to boot, so it is retired soon after (no signal says
-    /// "booted"; a recycled leaking worker keeps growing until then).
-    fn sleep(&self) {
+    /// Wait for a signal or worker output, at most one second (the heartbeat check's
+    /// resolution), then forward what the workers wrote; 100 ms while a worker waits for its
+    /// successor to boot, so it is retired soon after (no signal says "booted"; a recycled
+    /// leaking worker keeps growing until then).
+    fn sleep(&mut self) {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let mut fds = [PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
+        fds.extend(self.logs.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
         let replacing = self.workers.iter().any(|w| w.replace);
         let ms: u16 = if replacing { 100 } else { 1000 };
         let _ = poll(&mut fds, PollTimeout::from(ms));
+        drop(fds);
+        self.logs.drain_all();
     }
 
     fn handle_signal(&mut self, sig: Signal) {

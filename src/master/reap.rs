@@ -1,13 +1,10 @@
 //! Reaping dead workers (explaining every death) and murdering stuck ones (the heartbeat).
 
 use super::{Master, Phase, APP_LOAD_ERROR, WORKER_BOOT_ERROR};
-use crate::scoreboard::now_ms;
+use crate::scoreboard::{now_ms, ExitReason};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-use std::time::{Duration, Instant};
-
-/// After SIGABRT, how long a timed-out worker gets before SIGKILL (Gunicorn: the next pass).
-const ABORT_GRACE: Duration = Duration::from_secs(1);
+use std::time::Instant;
 
 impl Master<'_> {
     /// Collect every exited child; log why it died; free its slot.
@@ -33,35 +30,39 @@ impl Master<'_> {
         };
         let worker = self.workers.swap_remove(index);
         let view = self.worker_view(&worker);
+        self.logs.worker_exited(pid.as_raw());
+        let (reason, requests) = self
+            .slot(worker.slot)
+            .map_or((ExitReason::Unknown, 0), |s| {
+                (s.exit_reason(), s.requests())
+            });
         if let Some(slot) = self.slot(worker.slot) {
             slot.release();
         }
         let stopping = matches!(self.phase, Phase::Stopping { .. });
-        match (code, sig) {
-            (Some(0), _) => {}
-            (Some(code), _) => {
-                crate::error!("Worker (pid:{pid}) exited with code {code}.");
-                if code == WORKER_BOOT_ERROR && !stopping {
-                    self.halt = Some((code, "Worker failed to boot."));
-                } else if code == APP_LOAD_ERROR && !stopping {
-                    self.halt = Some((code, "App failed to load."));
-                }
+        let death = Death {
+            code,
+            sig,
+            timed_out: worker.aborted.is_some(),
+            // The master's own SIGKILLs: end of the graceful timeout, or a halt.
+            killed_by_master: stopping || self.halt.is_some(),
+            reason,
+            requests,
+        };
+        log_death(pid, &death);
+        if let Some(code) = code.filter(|_| !stopping) {
+            if code == WORKER_BOOT_ERROR {
+                self.halt = Some((code, "Worker failed to boot."));
+            } else if code == APP_LOAD_ERROR {
+                self.halt = Some((code, "App failed to load."));
             }
-            (None, Some(Signal::SIGKILL)) if worker.aborted.is_some() => {
-                crate::error!("Worker (pid:{pid}) was killed (SIGKILL) after WORKER TIMEOUT");
-            }
-            (None, Some(Signal::SIGKILL)) => {
-                crate::error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?")
-            }
-            (None, Some(Signal::SIGTERM)) => crate::info!("Worker (pid:{pid}) was sent SIGTERM!"),
-            (None, Some(sig)) => crate::warning!("Worker (pid:{pid}) was sent {}!", sig.as_str()),
-            (None, None) => {}
         }
         self.hooks.child_exit(&self.view(), &view);
     }
 
     /// The heartbeat check (Gunicorn's `murder_workers`): a worker silent for longer than
-    /// `timeout` gets SIGABRT, and SIGKILL if it is still there a second later.
+    /// `timeout` is explained (request, stacks, last output), gets SIGABRT (so `worker_abort`
+    /// can run), and SIGKILL if it is still there `worker_abort_timeout` later.
     pub(super) fn murder_workers(&mut self) {
         let Some(timeout) = self.cfg.timeout else {
             return;
@@ -82,11 +83,11 @@ impl Master<'_> {
             }
             match aborted {
                 None => {
-                    crate::critical!("WORKER TIMEOUT (pid:{pid})");
+                    self.explain_timeout(i);
                     self.workers[i].aborted = Some(Instant::now());
                     let _ = nix::sys::signal::kill(pid, Signal::SIGABRT);
                 }
-                Some(at) if at.elapsed() >= ABORT_GRACE => {
+                Some(at) if at.elapsed() >= self.cfg.worker_abort_timeout => {
                     let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
                 }
                 Some(_) => {}
@@ -104,5 +105,54 @@ impl Master<'_> {
                 Err(_) => break,
             }
         }
+    }
+}
+
+/// How a worker ended, as the master knows it.
+struct Death {
+    code: Option<i32>,
+    sig: Option<Signal>,
+    /// Killed for a missed heartbeat (WORKER TIMEOUT).
+    timed_out: bool,
+    killed_by_master: bool,
+    reason: ExitReason,
+    requests: u64,
+}
+
+/// Every death gets a line that says why (Gunicorn #2762); "Perhaps out of memory?" only for
+/// a SIGKILL nobody here sent (Gunicorn says it after its own timeout kill too).
+fn log_death(pid: nix::unistd::Pid, d: &Death) {
+    let said = match d.reason {
+        ExitReason::Unknown => String::new(),
+        reason => format!(" Exit reason: {}.", reason.describe()),
+    };
+    match (d.code, d.sig) {
+        (Some(code), _) if d.timed_out => crate::error!(
+            "Worker (pid:{pid}) exited with code {code} after WORKER TIMEOUT (SIGABRT)."
+        ),
+        (Some(0), _) => match d.reason {
+            ExitReason::Recycled => crate::info!(
+                "Worker (pid:{pid}) recycled after {} requests (max_requests).",
+                d.requests
+            ),
+            ExitReason::ParentGone => {
+                crate::info!("Worker (pid:{pid}) exited: its master went away.")
+            }
+            _ => crate::debug!("Worker (pid:{pid}) exited.{said}"),
+        },
+        (Some(code), _) => crate::error!("Worker (pid:{pid}) exited with code {code}.{said}"),
+        (None, Some(sig)) if d.timed_out => crate::error!(
+            "Worker (pid:{pid}) was killed ({}) after WORKER TIMEOUT.",
+            sig.as_str()
+        ),
+        (None, Some(Signal::SIGKILL)) if d.killed_by_master => crate::warning!(
+            "Worker (pid:{pid}) was killed (SIGKILL) by the master: it did not stop in time."
+        ),
+        (None, Some(Signal::SIGKILL)) => {
+            crate::error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?")
+        }
+        (None, Some(Signal::SIGTERM)) => crate::info!("Worker (pid:{pid}) was sent SIGTERM!"),
+        (None, Some(sig)) => crate::error!("Worker (pid:{pid}) was sent {}!{said}", sig.as_str()),
+        (None, None) => {}
     }
 }

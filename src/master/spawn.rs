@@ -70,6 +70,20 @@ impl Master<'_> {
         if let Some(slot) = self.slot(slot_index) {
             slot.claim(-1);
         }
+        let dump_fd = self.dumps.prepare(slot_index);
+        if let Err(e) = &dump_fd {
+            crate::warning!("No stack dumps for the next worker: {e}");
+        }
+        let ends = match self.logs.prepare(slot_index) {
+            Ok(ends) => ends,
+            Err(e) => {
+                crate::error!("Cannot create a worker's log pipes: {e}");
+                if let Some(slot) = self.slot(slot_index) {
+                    slot.release();
+                }
+                return false;
+            }
+        };
         let booting = super::WorkerView {
             pid: None,
             age,
@@ -82,10 +96,15 @@ impl Master<'_> {
         // SAFETY: the master is single-threaded (DESIGN §1): no other thread can hold a lock
         // the child would inherit held. The child only runs the worker entry and exits.
         match unsafe { fork() } {
-            Ok(ForkResult::Child) => self.run_child(slot_index, age, &mask),
+            Ok(ForkResult::Child) => {
+                self.logs.attach_child(&ends);
+                self.dumps.close_in_child(slot_index);
+                self.run_child(slot_index, age, &mask, dump_fd.ok())
+            }
             Ok(ForkResult::Parent { child }) => {
                 self.hooks.after_fork_parent();
                 signals::restore_mask(&mask);
+                self.logs.started(slot_index, Some(child.as_raw()), ends);
                 if let Some(slot) = self.slot(slot_index) {
                     slot.set_pid(child.as_raw());
                 }
@@ -102,6 +121,7 @@ impl Master<'_> {
             Err(e) => {
                 self.hooks.after_fork_parent();
                 signals::restore_mask(&mask);
+                self.logs.started(slot_index, None, ends);
                 if let Some(slot) = self.slot(slot_index) {
                     slot.release();
                 }
@@ -111,7 +131,13 @@ impl Master<'_> {
         }
     }
 
-    fn run_child(&self, slot_index: usize, age: u64, mask: &nix::sys::signal::SigSet) -> ! {
+    fn run_child(
+        &self,
+        slot_index: usize,
+        age: u64,
+        mask: &nix::sys::signal::SigSet,
+        dump_fd: Option<std::os::fd::RawFd>,
+    ) -> ! {
         self.hooks.after_fork_child();
         signals::reset_in_child();
         self.signals.close_in_child();
@@ -130,6 +156,7 @@ impl Master<'_> {
                     slot,
                     age,
                     master_pid: self.pid,
+                    dump_fd,
                 };
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (self.entry)(ctx)))
                     .unwrap_or(super::WORKER_BOOT_ERROR)

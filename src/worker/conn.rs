@@ -59,6 +59,9 @@ impl Stream {
     }
 
     pub fn write_all(&self, mut data: &[u8]) -> io::Result<()> {
+        if !super::watchdog::may_write() {
+            return Err(timed_out());
+        }
         while !data.is_empty() {
             match nix::unistd::write(&self.fd, data) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -78,6 +81,9 @@ impl Stream {
         offset: u64,
         count: u64,
     ) -> io::Result<u64> {
+        if !super::watchdog::may_write() {
+            return Err(timed_out());
+        }
         let mut off = offset as libc::off64_t;
         let mut sent = 0u64;
         while sent < count {
@@ -108,6 +114,14 @@ impl Stream {
             }
         }
     }
+}
+
+/// Writing after `--request-timeout` answered or cut the request.
+fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "request timed out (--request-timeout)",
+    )
 }
 
 impl AsFd for Stream {

@@ -8,8 +8,10 @@ mod reloader;
 mod signals;
 mod sink;
 mod sync;
+mod watchdog;
 
 use crate::master::WorkerContext;
+use crate::scoreboard::ExitReason;
 use crate::wsgi::hooks::{PyHooks, WorkerHooks};
 use crate::wsgi::App;
 
@@ -34,12 +36,15 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>, hooks: &PyHooks) -> 
     hooks.post_fork();
     if let Err(e) = signals::install() {
         crate::error!("Exception in worker process\n{e}");
+        ctx.slot.set_exit_reason(ExitReason::BootFailed);
         return crate::master::WORKER_BOOT_ERROR;
     }
     if let Err(e) = hooks.install_signal_handlers(signals::wake_write_fd()) {
         crate::error!("Exception in worker process\n{e}");
+        ctx.slot.set_exit_reason(ExitReason::BootFailed);
         return crate::master::WORKER_BOOT_ERROR;
     }
+    register_dump(&ctx);
     let imported;
     let app = match preloaded {
         Some(app) => Ok(app),
@@ -57,6 +62,7 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>, hooks: &PyHooks) -> 
             }
             Err(e) => {
                 crate::error!("{e}");
+                ctx.slot.set_exit_reason(ExitReason::AppLoadFailed);
                 return crate::master::APP_LOAD_ERROR;
             }
         },
@@ -74,17 +80,31 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>, hooks: &PyHooks) -> 
     let code = sync::SyncWorker::new(&ctx, app, reloader, &hooks).map(|mut w| w.run());
     crate::info!("Worker exiting (pid: {pid})");
     hooks.worker_exit();
-    exit_code(code, &hooks)
+    exit_code(code, &hooks, ctx.slot)
 }
 
 /// The loop's exit code, unless a signal handler (`worker_int`/`worker_abort`) chose one.
-fn exit_code(code: std::io::Result<i32>, hooks: &WorkerHooks) -> i32 {
+fn exit_code(code: std::io::Result<i32>, hooks: &WorkerHooks, slot: &crate::scoreboard::Slot) -> i32 {
     match code {
         Ok(code) => hooks.exit_code().unwrap_or(code),
         Err(e) => {
             crate::error!("Exception in worker process\n{e}");
+            slot.set_exit_reason(ExitReason::BootFailed);
             crate::master::WORKER_BOOT_ERROR
         }
+    }
+}
+
+/// Before the app loads: faulthandler dumps every thread's stack into the slot's memfd on the
+/// dump signal (DESIGN §6), so the master can say what this worker is doing even while C code
+/// holds the GIL.
+fn register_dump(ctx: &WorkerContext<'_>) {
+    let Some(fd) = ctx.dump_fd else { return };
+    let signal = ctx.config.dump_signal;
+    signals::unblock(signal);
+    match crate::wsgi::faulthandler::register_dump(signal, fd) {
+        Ok(()) => ctx.slot.set_dump_ready(),
+        Err(e) => crate::warning!("No stack dumps for this worker: {e}"),
     }
 }
 

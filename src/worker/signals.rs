@@ -106,3 +106,16 @@ pub fn stop() {
 pub fn take_reopen() -> bool {
     REOPEN.swap(false, Ordering::Relaxed)
 }
+
+/// Let `signum` through to this thread (the dump and request-timeout signals: a worker forked
+/// while the master blocked everything must not keep them blocked).
+pub fn unblock(signum: i32) {
+    // SAFETY: sigemptyset/sigaddset/pthread_sigmask on a local sigset_t; an invalid number only
+    // makes sigaddset fail, which leaves the set empty.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signum);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
+}

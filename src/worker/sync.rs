@@ -6,16 +6,17 @@ use super::conn::{self, Body, HeadError, Stream};
 use super::reloader::Reloader;
 use super::signals;
 use super::sink::Sink;
+use super::watchdog::{self, Fired, Watchdog};
 use crate::config::Config;
 use crate::http::{self, BodyDecoder, ParserConfig, PeerTrust, RequestHead};
 use crate::log::access::{AccessFormat, AccessRecord};
 use crate::master::WorkerContext;
-use crate::scoreboard::{Slot, WorkerState};
+use crate::scoreboard::{ExitReason, RequestLine, Slot, WorkerState};
 use crate::sock::{Accepted, Bound, Listener};
 use crate::wsgi::hooks::WorkerHooks;
 use crate::wsgi::{App, AppError, BodyError, ConnInfo, Outcome, Peer};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 /// Wake-up token of the signal pipe in the epoll set (listeners use their index).
@@ -46,6 +47,8 @@ pub struct SyncWorker<'a> {
     /// Requests left before a graceful recycle (`max_requests` + jitter); `None` = never.
     requests_left: Option<u64>,
     date: (i64, String),
+    /// `--request-timeout`'s thread, when set.
+    watchdog: Option<Watchdog>,
 }
 
 impl<'a> SyncWorker<'a> {
@@ -83,6 +86,7 @@ impl<'a> SyncWorker<'a> {
             hooks,
             master_pid: ctx.master_pid,
             parser: parser_config(ctx.config),
+            watchdog: watchdog::start_for(ctx, access.clone())?,
             access,
             environ_keys,
             epoll,
@@ -112,6 +116,7 @@ impl<'a> SyncWorker<'a> {
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => {
                     crate::error!("epoll_wait failed: {e}");
+                    self.slot.set_exit_reason(ExitReason::LoopFailed);
                     return 1;
                 }
             };
@@ -127,6 +132,7 @@ impl<'a> SyncWorker<'a> {
             }
             self.check_reload();
         }
+        self.slot.set_exit_reason_once(ExitReason::Shutdown);
         self.slot.set_state(WorkerState::Dead);
         0
     }
@@ -146,6 +152,7 @@ impl<'a> SyncWorker<'a> {
             return true;
         }
         crate::info!("Parent changed, shutting down: {}", std::process::id());
+        self.slot.set_exit_reason_once(ExitReason::ParentGone);
         false
     }
 
@@ -207,7 +214,13 @@ impl<'a> SyncWorker<'a> {
             Ok(parts) => parts,
             Err(e) => return self.head_failed(e, stream, peer_ip),
         };
-        self.slot.request_started();
+        let mut client = [0u8; 64];
+        self.slot.request_started(&RequestLine {
+            method: head.method.as_bytes(),
+            path: head.uri.as_bytes(),
+            client: format_peer(accepted.peer, &mut client),
+            version: head.version,
+        });
         self.slot.set_state(WorkerState::App);
         let request = Request {
             head: &head,
@@ -247,7 +260,10 @@ impl<'a> SyncWorker<'a> {
         let decoder = BodyDecoder::new(head.body, &self.parser);
         let mut body = Body::new(stream, buf, consumed, decoder, self.cfg.header_timeout);
         let mut sink = Sink::new(stream, head.version, head.method == "HEAD", self.date());
-        let outcome = app.call_with_hooks(
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.arm(stream.as_fd().as_raw_fd(), req.started);
+        }
+        let mut outcome = app.call_with_hooks(
             head,
             &info,
             &mut body,
@@ -255,9 +271,23 @@ impl<'a> SyncWorker<'a> {
             &self.environ_keys,
             Some(self.hooks),
         );
+        let fired = self.watchdog.as_ref().map_or(Fired::No, Watchdog::disarm);
         self.slot.set_state(WorkerState::Writing);
+        if fired == Fired::Answered {
+            // The watchdog answered 504 and logged the stacks and the access line.
+            crate::debug!("Request {} {} ended after its 504", head.method, head.uri);
+            self.slot.count_response(504, is_app_fault(&outcome));
+            return body.is_consumed();
+        }
+        if fired == Fired::Cut {
+            // The watchdog logged the stacks; the interrupt's traceback adds nothing.
+            if let Some(error) = outcome.error.take() {
+                crate::debug!("After --request-timeout cut {}: {error}", head.uri);
+            }
+        }
         let peer_ip = req.peer.map(|a| a.ip());
         let status = self.finish_response(head, &outcome, stream, &mut sink, peer_ip);
+        self.slot.count_response(status, is_app_fault(&outcome));
         let bytes = Some(sink.body_bytes);
         self.access_log(
             head,
@@ -280,6 +310,7 @@ impl<'a> SyncWorker<'a> {
         );
         let _ = stream.write_all(&[head.as_bytes(), body.as_bytes()].concat());
         let outcome = Outcome::default();
+        self.slot.count_response(500, true);
         let peer_ip = req.peer.map(|a| a.ip());
         self.access_log(
             req.head,
@@ -399,6 +430,7 @@ impl<'a> SyncWorker<'a> {
             *left = left.saturating_sub(1);
             if *left == 0 {
                 crate::info!("Autorestarting worker after current request.");
+                self.slot.set_exit_reason_once(ExitReason::Recycled);
                 signals::stop();
             }
         }
@@ -414,6 +446,25 @@ fn answer_if_unstarted(sink: &Sink<'_>, stream: &Stream, status: u16, page: &[u8
     }
     let _ = stream.write_all(page);
     status
+}
+
+/// Did the app fail (raise, skip or botch `start_response`), for the slot's counter?
+fn is_app_fault(outcome: &Outcome) -> bool {
+    matches!(
+        outcome.error,
+        Some(AppError::Exception(_) | AppError::NoStartResponse | AppError::InvalidResponse(_))
+    )
+}
+
+/// `ip:port` into `buf`, without allocating; empty for a Unix-socket peer.
+fn format_peer(peer: Option<std::net::SocketAddr>, buf: &mut [u8; 64]) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    if let Some(peer) = peer {
+        let _ = write!(cursor, "{peer}");
+    }
+    let n = cursor.position() as usize;
+    &buf[..n]
 }
 
 fn conn_info(cfg: &Config, listener: &Listener, peer: Option<std::net::SocketAddr>) -> ConnInfo {

@@ -1,0 +1,84 @@
+//! The worker's Python side of "what is this stuck worker doing?": `faulthandler` on the dump
+//! signal, writing into the slot's memfd (DESIGN §6), and the `RequestTimeout` exception that
+//! `--request-timeout` raises in the app.
+//!
+//! faulthandler's handler is C: it dumps every thread while a C extension holds the GIL,
+//! where a Python-level handler would never run (`reference/tui.md` §3.2, checked). The
+//! timeout interrupt, in contrast, must be Python-level — raising an exception is only
+//! possible between bytecodes — so it takes effect once the app is back in Python.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use super::interpreter::format_exception;
+
+/// Set by the worker's watchdog just before it signals the main thread; taken by the Python
+/// handler, so a signal that lands after the request ended (or twice) raises nothing.
+static TIMEOUT_PENDING: AtomicBool = AtomicBool::new(false);
+
+const SETUP_PY: &str = r#"
+import signal, sys, types
+
+class RequestTimeout(Exception):
+    """The request ran past --request-timeout; gunicorn-rs has already answered 504."""
+
+RequestTimeout.__module__ = "gunicorn_rs"
+_module = sys.modules.setdefault("gunicorn_rs", types.ModuleType("gunicorn_rs"))
+_module.RequestTimeout = RequestTimeout
+
+def install(signum, take_pending, seconds):
+    def on_request_timeout(signum, frame):
+        if take_pending():
+            raise RequestTimeout(f"request exceeded --request-timeout {seconds}")
+    signal.signal(signum, on_request_timeout)
+"#;
+
+/// `faulthandler.register(signum, file=fd, all_threads=True, chain=False)`. An app that
+/// registers the same signal itself replaces this.
+pub fn register_dump(signum: i32, fd: RawFd) -> Result<(), String> {
+    Python::attach(|py| {
+        let register = || -> PyResult<()> {
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("file", fd)?;
+            kwargs.set_item("all_threads", true)?;
+            kwargs.set_item("chain", false)?;
+            py.import("faulthandler")?
+                .call_method("register", (signum,), Some(&kwargs))?;
+            Ok(())
+        };
+        register().map_err(|e| format_exception(py, &e))
+    })
+}
+
+#[pyfunction]
+fn take_timeout_pending() -> bool {
+    TIMEOUT_PENDING.swap(false, Ordering::SeqCst)
+}
+
+/// Install the Python-level handler of `signum` that raises `gunicorn_rs.RequestTimeout` in
+/// the main thread when a timeout is pending. Main thread only (Python's rule for handlers).
+pub fn install_request_timeout(signum: i32, seconds: u64) -> Result<(), String> {
+    Python::attach(|py| {
+        let install = || -> PyResult<()> {
+            let code = std::ffi::CString::new(SETUP_PY)?;
+            let module = PyModule::from_code(
+                py,
+                &code,
+                c"gunicorn_rs/request_timeout.py",
+                c"_gunicorn_rs_request_timeout",
+            )?;
+            let take = wrap_pyfunction!(take_timeout_pending, py)?;
+            module.call_method1("install", (signum, take, seconds))?;
+            Ok(())
+        };
+        install().map_err(|e| format_exception(py, &e))
+    })
+}
+
+/// Watchdog: the next run of the handler raises. Async-signal-safe and GIL-free (an atomic).
+pub fn set_timeout_pending(pending: bool) {
+    TIMEOUT_PENDING.store(pending, Ordering::SeqCst);
+}
