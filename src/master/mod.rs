@@ -6,11 +6,12 @@
 //! the fork hooks are handed in by `main`. The loop reads as Gunicorn's arbiter:
 //! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.
 
+mod control;
 pub mod daemon;
 pub mod dump;
 mod hooks;
 mod logpipe;
-mod memory;
+pub(crate) mod memory;
 mod pidfile;
 mod reap;
 mod reload;
@@ -62,7 +63,7 @@ pub type WorkerEntry<'a> = &'a dyn Fn(WorkerContext<'_>) -> i32;
 pub type ConfigReloader<'a> = &'a dyn Fn() -> Result<Config, String>;
 
 /// The master's handle on one worker process.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Worker {
     pid: Pid,
     slot: usize,
@@ -73,6 +74,14 @@ struct Worker {
     retiring: bool,
     /// Waiting for its replacement to boot before it is retired (HUP).
     replace: bool,
+    /// The reload generation it was spawned in.
+    generation: u64,
+    /// `hold PID`: no timeout kill while someone debugs it.
+    held: bool,
+    /// `release PID`: the heartbeat clock counts from here at the earliest (monotonic ms).
+    grace_from_ms: u64,
+    /// Why the master asked it to stop, for its exit reason.
+    stop_cause: Option<ui::protocol::ExitCause>,
 }
 
 /// Where the master is in its life.
@@ -110,6 +119,9 @@ pub struct Master<'a> {
     pidfile: Option<pidfile::Pidfile>,
     notify: systemd::Notifier,
     memory: memory::MemoryWatch,
+    /// The control socket (DESIGN §5), `None` when off or when it could not be opened.
+    control: Option<control::ControlServer>,
+    book: control::Book,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +174,8 @@ impl<'a> Master<'a> {
             pidfile,
             notify: systemd::Notifier::from_env(),
             memory: memory::MemoryWatch::new(),
+            control: None,
+            book: control::Book::new(),
         })
     }
 
@@ -171,6 +185,12 @@ impl<'a> Master<'a> {
         let listening: Vec<String> = self.listeners.iter().map(|l| l.to_string()).collect();
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
         crate::info!("Using worker: sync");
+        self.control = control::ControlServer::open(
+            &self.cfg,
+            self.pid.as_raw() as u32,
+            self.upgrade.suffix(),
+        );
+        self.book.control_path = self.control.as_ref().map(|c| c.path().to_owned());
         self.hooks.when_ready(&self.view());
         self.maintain_worker_count();
         loop {
@@ -202,8 +222,9 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Wait for a signal or worker output, at most one second (the heartbeat check's
-    /// resolution), then forward what the workers wrote; 100 ms while a worker waits for its
+    /// Wait for a signal, worker output or a control client, at most one second (the
+    /// heartbeat check's resolution) or until a subscriber's snapshot is due; then forward what
+    /// the workers wrote and serve the control socket. 100 ms while a worker waits for its
     /// successor to boot, so it is retired soon after (no signal says "booted"; a recycled
     /// leaking worker keeps growing until then).
     fn sleep(&mut self) {
@@ -211,10 +232,24 @@ impl<'a> Master<'a> {
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
         fds.extend(self.logs.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
         let replacing = self.workers.iter().any(|w| w.replace);
-        let ms: u16 = if replacing { 100 } else { 1000 };
+        let mut ms: u16 = if replacing { 100 } else { 1000 };
+        if let Some(server) = &self.control {
+            fds.extend(server.poll_fds().map(|(fd, out)| {
+                let events = if out {
+                    PollFlags::POLLIN | PollFlags::POLLOUT
+                } else {
+                    PollFlags::POLLIN
+                };
+                PollFd::new(fd, events)
+            }));
+            if let Some(due) = server.next_push_in(Instant::now()) {
+                ms = ms.min(u16::try_from(due.as_millis()).unwrap_or(u16::MAX));
+            }
+        }
         let _ = poll(&mut fds, PollTimeout::from(ms));
         drop(fds);
         self.logs.drain_all();
+        self.serve_control();
     }
 
     fn handle_signal(&mut self, sig: Signal) {
@@ -260,6 +295,12 @@ impl<'a> Master<'a> {
             crate::info!("Quick shutdown requested");
         }
         self.close_listeners();
+        let mode = if graceful { "graceful" } else { "quick" };
+        self.book
+            .event(ui::protocol::Event::Shutdown { mode: mode.into() });
+        for worker in &mut self.workers {
+            worker.stop_cause = Some(ui::protocol::ExitCause::Shutdown);
+        }
         let deadline = Instant::now()
             + if graceful {
                 self.cfg.graceful_timeout
@@ -305,21 +346,30 @@ impl<'a> Master<'a> {
         crate::info!("Hang up: Master");
         self.reload_config();
         self.hooks.on_reload(&self.view());
+        self.book.generation += 1;
+        let generation = self.book.generation;
+        self.book.event(ui::protocol::Event::Reload { generation });
         for worker in self.workers.iter_mut().filter(|w| !w.retiring) {
             worker.replace = true;
+            worker.stop_cause = Some(ui::protocol::ExitCause::Reload);
         }
     }
 
     fn reopen_logs(&mut self) {
+        self.book.event(ui::protocol::Event::Reopen);
         if let Err(e) = crate::log::reopen() {
             crate::error!("Cannot reopen log files: {e}");
         }
         self.kill_all(Signal::SIGUSR1);
     }
 
-    fn kill_all(&self, sig: Signal) {
+    fn kill_all(&mut self, sig: Signal) {
         for worker in &self.workers {
             let _ = nix::sys::signal::kill(worker.pid, sig);
+        }
+        if matches!(sig, Signal::SIGTERM | Signal::SIGKILL) {
+            // Gunicorn's `workers_killed` counts TERMs and KILLs.
+            self.book.killed += self.workers.len() as u64;
         }
     }
 
@@ -346,6 +396,9 @@ impl<'a> Master<'a> {
         }
         if let Some(pidfile) = &self.pidfile {
             pidfile.unlink();
+        }
+        if let Some(server) = self.control.take() {
+            server.close();
         }
         self.hooks.on_exit(&self.view());
         code
