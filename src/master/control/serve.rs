@@ -10,6 +10,8 @@ use ui::protocol::{encode, Command, Push, Reply, Request, Subscribed, Subscripti
 
 /// Log lines kept for subscribers between two passes; older ones are dropped first.
 pub(in crate::master) const LOG_BACKLOG: usize = 10_000;
+/// Log lines per push.
+const LOG_BATCH: usize = 500;
 
 impl Master<'_> {
     /// Serve the control socket once (called from `sleep` after every poll).
@@ -55,9 +57,9 @@ impl Master<'_> {
         for event in std::mem::take(&mut self.book.events) {
             server.push(|s| s.events, &Push::Event(event));
         }
-        let lines = self.logs.take_tapped();
-        if !lines.is_empty() {
-            server.push(|s| s.logs, &Push::Logs(lines));
+        // In batches: one push never outgrows a client's queue, however much was written.
+        for batch in self.logs.take_tapped().chunks(LOG_BATCH) {
+            server.push(|s| s.logs, &Push::Logs(batch.to_vec()));
         }
         let now = Instant::now();
         if server.next_push_in(now) == Some(Duration::ZERO) {
