@@ -215,3 +215,98 @@ impl Client {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ui::protocol::{read_frame, ServerMessage};
+
+    fn pair() -> (Client, UnixStream) {
+        let (ours, theirs) = UnixStream::pair().expect("socketpair");
+        ours.set_nonblocking(true).expect("non-blocking");
+        (Client::new(1, ours), theirs)
+    }
+
+    fn push_frame(bytes: usize) -> Vec<u8> {
+        let line = ui::protocol::LogLine {
+            line: "x".repeat(bytes),
+            ..Default::default()
+        };
+        encode(&Push::Logs(vec![line])).expect("encode")
+    }
+
+    #[test]
+    fn pushes_over_the_soft_cap_are_dropped_then_announced_as_lagged() {
+        let (mut client, mut peer) = pair();
+        let frame = push_frame(64 * 1024);
+        // Nothing is flushed: the queue only grows.
+        let fits = SOFT_CAP / frame.len();
+        for _ in 0..fits + 3 {
+            client.send_push(&frame);
+        }
+        assert_eq!(client.lagged, 3);
+        // The peer reads everything; the next push is preceded by the notice.
+        peer.set_nonblocking(true).unwrap();
+        let now = Instant::now();
+        let mut sink = vec![0u8; 1 << 20];
+        while client.pending() > 0 {
+            client.flush(now);
+            let _ = peer.read(&mut sink);
+        }
+        client.send_push(&frame);
+        client.flush(now);
+        peer.set_nonblocking(false).unwrap();
+        let payload = read_frame(&mut peer).expect("a frame");
+        let message = ServerMessage::from_payload(&payload).expect("a push");
+        assert_eq!(message, ServerMessage::Push(Push::Lagged(3)));
+        assert!(!client.is_done());
+    }
+
+    #[test]
+    fn a_client_that_takes_nothing_is_dropped_after_the_stall_limit() {
+        let (mut client, _peer) = pair();
+        let frame = push_frame(256 * 1024);
+        let start = Instant::now();
+        for _ in 0..8 {
+            client.send_push(&frame);
+            client.flush(start);
+        }
+        assert!(client.wants_write(), "the socket buffer is full");
+        client.flush(start + STALL_LIMIT / 2);
+        assert!(!client.is_done());
+        client.flush(start + STALL_LIMIT + Duration::from_millis(1));
+        assert!(client.is_done());
+        assert!(client
+            .dropped
+            .as_deref()
+            .is_some_and(|w| w.starts_with("not reading")));
+    }
+
+    #[test]
+    fn replies_past_the_hard_cap_drop_the_client() {
+        let (mut client, _peer) = pair();
+        let reply = Reply::ok(1, &"y".repeat(1 << 20));
+        for _ in 0..5 {
+            client.send_reply(&reply);
+        }
+        assert!(client.is_done());
+        assert!(client.dropped.as_deref().is_some_and(|w| w.contains("MiB")));
+    }
+
+    #[test]
+    fn an_oversize_prefix_is_answered_then_the_client_closes() {
+        let (mut client, mut peer) = pair();
+        peer.write_all(&u32::MAX.to_be_bytes()).unwrap();
+        let got = client.read_requests();
+        assert!(
+            matches!(&got[..], [Err((0, e))] if e.contains("too large")),
+            "{got:?}"
+        );
+        client.send_reply(&Reply::error(0, "too large"));
+        assert!(!client.is_done(), "the error reply goes out first");
+        client.flush(Instant::now());
+        assert!(client.is_done());
+        let reply = read_frame(&mut peer).expect("the error reply");
+        assert!(String::from_utf8_lossy(&reply).contains("too large"));
+    }
+}
