@@ -85,6 +85,14 @@ fn worker_facts(worker: &WorkerView) -> WorkerFacts {
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `gunicorn-rs ctl …` is a control-socket client: no Python, no config, no server.
+    if args.get(1).is_some_and(|a| a == "ctl") {
+        let rest = args[2..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        return ExitCode::from(ui::ctl::main(rest).clamp(0, 255) as u8);
+    }
     // Before anything changes the directory or the environment: what USR2 re-executes.
     master::upgrade::capture_start_context(&args);
     let launch = Launch {

@@ -24,3 +24,5 @@ mod faults;
 mod binding;
 // Stuck workers explained: WORKER TIMEOUT block, --request-timeout, deaths, worker output.
 mod stuck;
+// The control socket: gunicornc, `gunicorn-rs ctl`, subscriptions, dumps, hold, bad clients.
+mod control;

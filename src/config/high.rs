@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::resolved::{invalid, setting, Resolved};
 use super::value::{absolute, Env, Value};
 use super::{
-    AllowIps, Config, ConfigError, HeaderMap, LogLevel, LogTarget, ProxyProtocol, Reload,
-    ReloadEngine, WorkerClass,
+    AllowIps, Config, ConfigError, ControlSocket, HeaderMap, LogLevel, LogTarget, ProxyProtocol,
+    Reload, ReloadEngine, WorkerClass,
 };
 
 /// Gunicorn's caps (`gunicorn/http/message.py`).
@@ -91,10 +91,25 @@ pub fn config(
         max_worker_memory: Some(int(r, "max_worker_memory"))
             .filter(|&mib| mib > 0)
             .map(|mib| (mib as u64).saturating_mul(1024 * 1024)),
+        control_socket: control_socket(r, &chdir),
+        control_socket_mode: u32::try_from(int(r, "control_socket_mode") & 0o7777).unwrap_or(0o600),
         chdir,
         values: r.values(),
         hooks: Default::default(),
     })
+}
+
+/// `control_socket`, `control_socket_disable`: Gunicorn's default path (one fixed name per
+/// user) would make two servers of one user collide, so the default is one path per server
+/// (`ui::discovery`), chosen by the master; a path the user gave is used as given.
+fn control_socket(r: &Resolved, chdir: &Path) -> ControlSocket {
+    match string(r, "control_socket") {
+        _ if flag(r, "control_socket_disable") => ControlSocket::Off,
+        Some(path) if !r.is_default("control_socket") && !path.is_empty() => {
+            ControlSocket::Path(absolute(chdir, Path::new(path)))
+        }
+        _ => ControlSocket::PerServer,
+    }
 }
 
 /// `reload`, `reload_engine`, `reload_extra_files`.

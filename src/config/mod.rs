@@ -216,11 +216,24 @@ pub struct Config {
     pub worker_tmp_dir: Option<PathBuf>,
     /// `max_worker_memory` in bytes (gunicorn-rs only); `None` when 0.
     pub max_worker_memory: Option<u64>,
+    /// Where the control socket listens (DESIGN §5).
+    pub control_socket: ControlSocket,
+    /// `--control-socket-mode`, 0600 by default.
+    pub control_socket_mode: u32,
     /// Every setting's validated value by name, as Gunicorn's `cfg.NAME` returns it (for the
     /// hooks' `server.cfg`).
     pub values: Vec<(&'static str, Value)>,
     /// The server hooks the config file set (Python callables).
     pub hooks: Hooks,
+}
+
+/// `--control-socket PATH`, `--no-control-socket`, or neither.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlSocket {
+    Off,
+    /// One path per server in a private directory, found by `ctl` and `attach` (ui::discovery).
+    PerServer,
+    Path(PathBuf),
 }
 
 impl Config {

@@ -49,6 +49,12 @@ impl Resolved {
         &self.values[position(name)]
     }
 
+    /// Whether `name` still has its default value (set by nobody, or set to the default).
+    pub fn is_default(&self, name: &str) -> bool {
+        let index = position(name);
+        self.values[index] == self.defaults[index]
+    }
+
     /// Every setting's value by name (what the hooks' `server.cfg.NAME` reads).
     pub fn values(&self) -> Vec<(&'static str, Value)> {
         SETTINGS

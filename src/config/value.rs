@@ -26,6 +26,27 @@ pub enum Value {
     Other(String),
 }
 
+impl Value {
+    /// The value as JSON (the control socket's `show config`): lists and maps as arrays and
+    /// objects, callables and other Python objects by name.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::None => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Str(s) | Value::Callable(s) | Value::Other(s) => J::String(s.clone()),
+            Value::List(items) => J::Array(items.iter().cloned().map(J::String).collect()),
+            Value::Map(pairs) => J::Object(
+                pairs
+                    .iter()
+                    .map(|(k, v)| (k.clone(), J::String(v.clone())))
+                    .collect(),
+            ),
+        }
+    }
+}
+
 /// Python's `str()` of the value, as `--print-config` prints it.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -10,6 +10,10 @@
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use ui::protocol::{LogLine, LogStream};
+
+/// Lines copied for control-socket subscribers since the last pass, while one listens.
+type Tap = Option<VecDeque<LogLine>>;
 
 /// Lines kept per worker.
 const RING_LINES: usize = 200;
@@ -47,6 +51,7 @@ pub(super) struct ChildEnds {
 pub(super) struct LogPipes {
     live: Vec<WorkerPipes>,
     dead: VecDeque<(i32, VecDeque<String>)>,
+    tap: Tap,
 }
 
 fn pipe(target: i32) -> io::Result<(Stream, OwnedFd)> {
@@ -121,8 +126,24 @@ impl LogPipes {
     /// Read everything available from every worker; forward and remember complete lines.
     pub(super) fn drain_all(&mut self) {
         for worker in &mut self.live {
-            worker.drain();
+            worker.drain(&mut self.tap);
         }
+    }
+
+    /// Start or stop copying lines for control-socket subscribers.
+    pub(super) fn set_tap(&mut self, on: bool) {
+        match (on, self.tap.is_some()) {
+            (true, false) => self.tap = Some(VecDeque::new()),
+            (false, true) => self.tap = None,
+            _ => {}
+        }
+    }
+
+    /// The lines copied since the last call.
+    pub(super) fn take_tapped(&mut self) -> Vec<LogLine> {
+        self.tap
+            .as_mut()
+            .map_or_else(Vec::new, |t| t.drain(..).collect())
     }
 
     /// The worker `pid` was reaped: take its last output (its pipes are at EOF now), flush a
@@ -132,11 +153,11 @@ impl LogPipes {
             return;
         };
         let mut worker = self.live.swap_remove(i);
-        worker.drain();
+        worker.drain(&mut self.tap);
         for s in 0..worker.streams.len() {
             let rest = std::mem::take(&mut worker.streams[s].partial);
             if !rest.is_empty() {
-                worker.emit(s, rest);
+                worker.emit(s, rest, &mut self.tap);
             }
         }
         if self.dead.len() == GRAVEYARD {
@@ -160,13 +181,13 @@ impl LogPipes {
 }
 
 impl WorkerPipes {
-    fn drain(&mut self) {
+    fn drain(&mut self, tap: &mut Tap) {
         let mut buf = [0u8; 16 * 1024];
         for s in 0..self.streams.len() {
             loop {
                 match nix::unistd::read(&self.streams[s].read, &mut buf) {
                     Ok(0) => break,
-                    Ok(n) => self.take(s, &buf[..n]),
+                    Ok(n) => self.take(s, &buf[..n], tap),
                     Err(nix::errno::Errno::EINTR) => continue,
                     // EAGAIN: drained for now; anything else: nothing to read either.
                     Err(_) => break,
@@ -176,31 +197,47 @@ impl WorkerPipes {
     }
 
     /// New bytes on stream `s`: emit each completed line, keep the rest for later.
-    fn take(&mut self, s: usize, bytes: &[u8]) {
+    fn take(&mut self, s: usize, bytes: &[u8], tap: &mut Tap) {
         let mut partial = std::mem::take(&mut self.streams[s].partial);
         partial.extend_from_slice(bytes);
         let mut start = 0;
         while let Some(nl) = memchr::memchr(b'\n', &partial[start..]) {
             let end = start + nl + 1;
-            self.emit(s, partial[start..end].to_vec());
+            self.emit(s, partial[start..end].to_vec(), tap);
             start = end;
         }
         partial.drain(..start);
         if partial.len() >= MAX_LINE {
-            self.emit(s, std::mem::take(&mut partial));
+            self.emit(s, std::mem::take(&mut partial), tap);
         }
         self.streams[s].partial = partial;
     }
 
     /// Forward one line unchanged and remember it.
-    fn emit(&mut self, s: usize, line: Vec<u8>) {
+    fn emit(&mut self, s: usize, line: Vec<u8>, tap: &mut Tap) {
         write_all(self.streams[s].target, &line);
         if self.ring.len() == RING_LINES {
             self.ring.pop_front();
         }
         let text = String::from_utf8_lossy(&line);
-        self.ring
-            .push_back(text.trim_end_matches(['\n', '\r']).to_owned());
+        let text = text.trim_end_matches(['\n', '\r']).to_owned();
+        if let Some(tap) = tap {
+            if tap.len() == super::control::LOG_BACKLOG {
+                tap.pop_front();
+            }
+            tap.push_back(LogLine {
+                slot: Some(self.slot as u32),
+                pid: Some(self.pid),
+                stream: if self.streams[s].target == 1 {
+                    LogStream::Stdout
+                } else {
+                    LogStream::Stderr
+                },
+                line: text.clone(),
+                ts: super::control::line_time(),
+            });
+        }
+        self.ring.push_back(text);
     }
 }
 

@@ -6,16 +6,18 @@
 //! the fork hooks are handed in by `main`. The loop reads as Gunicorn's arbiter:
 //! `sleep → handle signals → reap_workers → murder_workers → maintain_worker_count`.
 
+mod control;
 pub mod daemon;
 pub mod dump;
 mod hooks;
 mod logpipe;
-mod memory;
+pub(crate) mod memory;
 mod pidfile;
 mod reap;
 mod reload;
 mod signals;
 mod spawn;
+mod stop;
 mod systemd;
 mod timeout;
 pub mod upgrade;
@@ -25,7 +27,7 @@ use crate::scoreboard::{Scoreboard, Slot};
 use crate::sock::Listener;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub use hooks::{NoHooks, ServerHooks, ServerView, WorkerView};
 pub use signals::{block_all, restore_mask};
@@ -62,7 +64,7 @@ pub type WorkerEntry<'a> = &'a dyn Fn(WorkerContext<'_>) -> i32;
 pub type ConfigReloader<'a> = &'a dyn Fn() -> Result<Config, String>;
 
 /// The master's handle on one worker process.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Worker {
     pid: Pid,
     slot: usize,
@@ -73,6 +75,14 @@ struct Worker {
     retiring: bool,
     /// Waiting for its replacement to boot before it is retired (HUP).
     replace: bool,
+    /// The reload generation it was spawned in.
+    generation: u64,
+    /// `hold PID`: no timeout kill while someone debugs it.
+    held: bool,
+    /// `release PID`: the heartbeat clock counts from here at the earliest (monotonic ms).
+    grace_from_ms: u64,
+    /// Why the master asked it to stop, for its exit reason.
+    stop_cause: Option<ui::protocol::ExitCause>,
 }
 
 /// Where the master is in its life.
@@ -110,6 +120,9 @@ pub struct Master<'a> {
     pidfile: Option<pidfile::Pidfile>,
     notify: systemd::Notifier,
     memory: memory::MemoryWatch,
+    /// The control socket (DESIGN §5), `None` when off or when it could not be opened.
+    control: Option<control::ControlServer>,
+    book: control::Book,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +175,8 @@ impl<'a> Master<'a> {
             pidfile,
             notify: systemd::Notifier::from_env(),
             memory: memory::MemoryWatch::new(),
+            control: None,
+            book: control::Book::new(),
         })
     }
 
@@ -171,6 +186,12 @@ impl<'a> Master<'a> {
         let listening: Vec<String> = self.listeners.iter().map(|l| l.to_string()).collect();
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
         crate::info!("Using worker: sync");
+        self.control = control::ControlServer::open(
+            &self.cfg,
+            self.pid.as_raw() as u32,
+            self.upgrade.suffix(),
+        );
+        self.book.control_path = self.control.as_ref().map(|c| c.path().to_owned());
         self.hooks.when_ready(&self.view());
         self.maintain_worker_count();
         loop {
@@ -202,8 +223,9 @@ impl<'a> Master<'a> {
         }
     }
 
-    /// Wait for a signal or worker output, at most one second (the heartbeat check's
-    /// resolution), then forward what the workers wrote; 100 ms while a worker waits for its
+    /// Wait for a signal, worker output or a control client, at most one second (the
+    /// heartbeat check's resolution) or until a subscriber's snapshot is due; then forward what
+    /// the workers wrote and serve the control socket. 100 ms while a worker waits for its
     /// successor to boot, so it is retired soon after (no signal says "booted"; a recycled
     /// leaking worker keeps growing until then).
     fn sleep(&mut self) {
@@ -211,10 +233,24 @@ impl<'a> Master<'a> {
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
         fds.extend(self.logs.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
         let replacing = self.workers.iter().any(|w| w.replace);
-        let ms: u16 = if replacing { 100 } else { 1000 };
+        let mut ms: u16 = if replacing { 100 } else { 1000 };
+        if let Some(server) = &self.control {
+            fds.extend(server.poll_fds().map(|(fd, out)| {
+                let events = if out {
+                    PollFlags::POLLIN | PollFlags::POLLOUT
+                } else {
+                    PollFlags::POLLIN
+                };
+                PollFd::new(fd, events)
+            }));
+            if let Some(due) = server.next_push_in(Instant::now()) {
+                ms = ms.min(u16::try_from(due.as_millis()).unwrap_or(u16::MAX));
+            }
+        }
         let _ = poll(&mut fds, PollTimeout::from(ms));
         drop(fds);
         self.logs.drain_all();
+        self.serve_control();
     }
 
     fn handle_signal(&mut self, sig: Signal) {
@@ -243,112 +279,6 @@ impl<'a> Master<'a> {
             Signal::SIGUSR2 => self.reexec(),
             _ => {}
         }
-    }
-
-    /// TERM: graceful (workers finish what they serve); INT/QUIT: quick.
-    fn stop(&mut self, graceful: bool) {
-        if let Phase::Stopping {
-            graceful: false, ..
-        } = self.phase
-        {
-            return;
-        }
-        if let Phase::Stopping { graceful: true, .. } = self.phase {
-            if graceful {
-                return;
-            }
-            crate::info!("Quick shutdown requested");
-        }
-        self.close_listeners();
-        let deadline = Instant::now()
-            + if graceful {
-                self.cfg.graceful_timeout
-            } else {
-                self.cfg.graceful_timeout.min(Duration::from_secs(2))
-            };
-        self.phase = Phase::Stopping { graceful, deadline };
-        self.kill_all(if graceful {
-            Signal::SIGTERM
-        } else {
-            Signal::SIGQUIT
-        });
-    }
-
-    /// Refuse new clients at once: `shutdown(2)` on a listening socket stops it listening for
-    /// every process that shares it, so nobody is left waiting in the backlog. Not when another
-    /// master (USR2) or systemd shares the sockets: then only our descriptors close.
-    fn close_listeners(&mut self) {
-        let shared = self.upgrade.shares_listeners();
-        for listener in self.listeners.drain(..) {
-            if !shared {
-                let _ =
-                    nix::sys::socket::shutdown(listener.raw_fd(), nix::sys::socket::Shutdown::Both);
-                listener.unlink();
-            }
-        }
-    }
-
-    /// WINCH (Gunicorn): a daemonized master stops its workers but keeps the listeners, e.g.
-    /// to leave a USR2 child serving alone while keeping the old master for a rollback (HUP).
-    fn handle_winch(&mut self) {
-        if !self.cfg.daemon {
-            return crate::debug!("SIGWINCH ignored. Not daemonized");
-        }
-        crate::info!("graceful stop of workers");
-        self.set_num_workers(0);
-        self.kill_all(Signal::SIGTERM);
-    }
-
-    /// HUP: a new generation of workers; each old one retires once a replacement has booted,
-    /// so no request is refused (the listeners stay open throughout).
-    fn reload(&mut self) {
-        crate::info!("Hang up: Master");
-        self.reload_config();
-        self.hooks.on_reload(&self.view());
-        for worker in self.workers.iter_mut().filter(|w| !w.retiring) {
-            worker.replace = true;
-        }
-    }
-
-    fn reopen_logs(&mut self) {
-        if let Err(e) = crate::log::reopen() {
-            crate::error!("Cannot reopen log files: {e}");
-        }
-        self.kill_all(Signal::SIGUSR1);
-    }
-
-    fn kill_all(&self, sig: Signal) {
-        for worker in &self.workers {
-            let _ = nix::sys::signal::kill(worker.pid, sig);
-        }
-    }
-
-    fn halt_with(mut self, code: i32, reason: Option<&str>) -> i32 {
-        if !self.workers.is_empty() {
-            self.close_listeners();
-            self.kill_all(Signal::SIGTERM);
-            let deadline = Instant::now() + self.cfg.graceful_timeout;
-            while !self.workers.is_empty() && Instant::now() < deadline {
-                self.sleep();
-                self.reap_workers();
-            }
-            self.kill_all(Signal::SIGKILL);
-            self.wait_for_all();
-        }
-        self.close_listeners();
-        if code == 0 {
-            crate::info!("Shutting down: Master");
-        } else {
-            crate::error!("Shutting down: Master");
-        }
-        if let Some(reason) = reason {
-            crate::error!("Reason: {reason}");
-        }
-        if let Some(pidfile) = &self.pidfile {
-            pidfile.unlink();
-        }
-        self.hooks.on_exit(&self.view());
-        code
     }
 
     fn slot(&self, index: usize) -> Option<&Slot> {

@@ -1,10 +1,11 @@
 //! Reaping dead workers (explaining every death) and murdering stuck ones (the heartbeat).
 
-use super::{Master, Phase, APP_LOAD_ERROR, WORKER_BOOT_ERROR};
-use crate::scoreboard::{now_ms, ExitReason};
+use super::{Master, Phase, Worker, APP_LOAD_ERROR, WORKER_BOOT_ERROR};
+use crate::scoreboard::{now_ms, ExitReason, SlotSnapshot};
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use std::time::Instant;
+use ui::protocol::ExitCause;
 
 impl Master<'_> {
     /// Collect every exited child; log why it died; free its slot.
@@ -31,11 +32,10 @@ impl Master<'_> {
         let worker = self.workers.swap_remove(index);
         let view = self.worker_view(&worker);
         self.logs.worker_exited(pid.as_raw());
-        let (reason, requests) = self
-            .slot(worker.slot)
-            .map_or((ExitReason::Unknown, 0), |s| {
-                (s.exit_reason(), s.requests())
-            });
+        let snap = self.scoreboard.snapshot(worker.slot);
+        let (reason, requests) = snap
+            .as_ref()
+            .map_or((ExitReason::Unknown, 0), |s| (s.exit_reason, s.requests));
         if let Some(slot) = self.slot(worker.slot) {
             slot.release();
         }
@@ -50,6 +50,7 @@ impl Master<'_> {
             requests,
         };
         log_death(pid, &death);
+        self.record_death(&worker, &death, snap.as_ref());
         if let Some(code) = code.filter(|_| !stopping) {
             if code == WORKER_BOOT_ERROR {
                 self.halt = Some((code, "Worker failed to boot."));
@@ -58,6 +59,32 @@ impl Master<'_> {
             }
         }
         self.hooks.child_exit(&self.view(), &view);
+    }
+
+    /// Remember how the slot's worker ended (for `show workers` and the dashboard's
+    /// post-mortem) and tell subscribers.
+    fn record_death(&mut self, worker: &Worker, death: &Death, snap: Option<&SlotSnapshot>) {
+        let reason = ui::protocol::ExitReason {
+            cause: exit_cause(worker, death),
+            code: death.code,
+            signal: death.sig.map(|s| s as i32),
+            at: Some(super::control::unix_now()),
+        };
+        if let Some(snap) = snap {
+            self.book.dead_requests += snap.requests;
+            self.book.dead_latency.merge(&snap.latency);
+        }
+        self.book.cpu.remove(&worker.pid.as_raw());
+        self.book.slot(worker.slot).last_exit = Some(reason.clone());
+        let last_request = snap
+            .and_then(|s| s.request.as_ref())
+            .map(|r| super::control::request_info(r, now_ms()));
+        self.book.event(ui::protocol::Event::WorkerExited {
+            slot: worker.slot as u32,
+            pid: worker.pid.as_raw(),
+            reason,
+            last_request,
+        });
     }
 
     /// The heartbeat check (Gunicorn's `murder_workers`): a worker silent for longer than
@@ -75,9 +102,13 @@ impl Master<'_> {
                 self.workers[i].slot,
                 self.workers[i].aborted,
             );
-            let Some(last) = self.slot(slot).map(|s| s.last_heartbeat_ms()) else {
+            if self.workers[i].held {
+                continue;
+            }
+            let Some(beat) = self.slot(slot).map(|s| s.last_heartbeat_ms()) else {
                 continue;
             };
+            let last = beat.max(self.workers[i].grace_from_ms);
             if now.saturating_sub(last) <= limit {
                 continue;
             }
@@ -105,6 +136,21 @@ impl Master<'_> {
                 Err(_) => break,
             }
         }
+    }
+}
+
+/// The protocol's word for a death: the master's own reasons first (it knows why it asked),
+/// then the worker's (written into its slot), then the exit status.
+fn exit_cause(worker: &Worker, d: &Death) -> ExitCause {
+    match (d.code, d.reason, worker.stop_cause) {
+        _ if d.timed_out => ExitCause::Timeout,
+        (Some(WORKER_BOOT_ERROR), ..) => ExitCause::BootError,
+        (Some(APP_LOAD_ERROR), ..) => ExitCause::AppLoadError,
+        (_, ExitReason::Recycled, _) => ExitCause::MaxRequests,
+        (.., Some(cause)) => cause,
+        _ if d.killed_by_master => ExitCause::Shutdown,
+        (None, ..) => ExitCause::Crashed,
+        (Some(_), ..) => ExitCause::Exited,
     }
 }
 

@@ -42,6 +42,8 @@ impl Master<'_> {
         active.sort_by_key(|&i| self.workers[i].age);
         let surplus = active.len().saturating_sub(self.num_workers);
         for &i in active.iter().take(surplus) {
+            let cause = &mut self.workers[i].stop_cause;
+            cause.get_or_insert(ui::protocol::ExitCause::Removed);
             self.retire(i);
         }
     }
@@ -56,6 +58,7 @@ impl Master<'_> {
         worker.replace = false;
         worker.retiring = true;
         let _ = nix::sys::signal::kill(worker.pid, Signal::SIGTERM);
+        self.book.killed += 1;
     }
 
     /// Fork one worker. The child never returns from here: it runs the worker entry and
@@ -99,6 +102,9 @@ impl Master<'_> {
             Ok(ForkResult::Child) => {
                 self.logs.attach_child(&ends);
                 self.dumps.close_in_child(slot_index);
+                if let Some(server) = &self.control {
+                    server.close_in_child();
+                }
                 self.run_child(slot_index, age, &mask, dump_fd.ok())
             }
             Ok(ForkResult::Parent { child }) => {
@@ -115,7 +121,12 @@ impl Master<'_> {
                     aborted: None,
                     retiring: false,
                     replace: false,
+                    generation: self.book.generation,
+                    held: false,
+                    grace_from_ms: 0,
+                    stop_cause: None,
                 });
+                self.worker_spawned(slot_index, child.as_raw());
                 true
             }
             Err(e) => {
@@ -129,6 +140,17 @@ impl Master<'_> {
                 false
             }
         }
+    }
+
+    fn worker_spawned(&mut self, slot: usize, pid: i32) {
+        self.book.spawned += 1;
+        self.book.slot(slot).spawned += 1;
+        let generation = self.book.generation;
+        self.book.event(ui::protocol::Event::WorkerSpawned {
+            slot: slot as u32,
+            pid,
+            generation,
+        });
     }
 
     fn run_child(

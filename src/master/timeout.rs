@@ -41,9 +41,45 @@ impl Master<'_> {
         let lines = self.logs.last_lines(pid, LAST_LINES);
         let now = now_ms();
         crate::critical!("{}", timeout_block(pid, &snap, now, &stacks, &lines));
+        self.timeout_events(slot, pid, &snap, &stacks, now);
         if let (Some(req), false) = (&snap.request, snap.request_timed_out) {
             self.log_killed_request(req, now);
         }
+    }
+
+    /// Tell control-socket subscribers: the worker is being killed, and here are its stacks.
+    fn timeout_events(
+        &mut self,
+        slot: usize,
+        pid: i32,
+        snap: &SlotSnapshot,
+        stacks: &Result<String, String>,
+        now: u64,
+    ) {
+        use ui::protocol::{Dump, Event};
+        let request = snap
+            .request
+            .as_ref()
+            .map(|r| super::control::request_info(r, now));
+        let slot = slot as u32;
+        self.book.event(Event::WorkerTimeout {
+            slot,
+            pid,
+            request: request.clone(),
+        });
+        let (stack, error) = match stacks {
+            Ok(text) => (text.clone(), None),
+            Err(why) => (String::new(), Some(why.clone())),
+        };
+        let dump = Dump {
+            pid,
+            slot: Some(slot),
+            request,
+            stack,
+            error,
+            at: Some(super::control::unix_now()),
+        };
+        self.book.event(Event::DumpTaken { dump });
     }
 
     /// The killed request's access-log line: status 504, body bytes `-`.
@@ -138,6 +174,7 @@ mod tests {
             request,
             request_timed_out: false,
             dump_ready: true,
+            latency: Default::default(),
         }
     }
 

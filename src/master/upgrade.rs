@@ -317,6 +317,12 @@ impl Master<'_> {
                 crate::error!("Cannot rename the pidfile to {}: {e}", path.display());
             }
         }
+        if let (Some(server), crate::config::ControlSocket::Path(path)) =
+            (self.control.as_mut(), &self.cfg.control_socket)
+        {
+            server.rename(path);
+            self.book.control_path = Some(server.path().to_owned());
+        }
         crate::proctitle::set(&self.master_title());
         self.notify_main_pid();
     }

@@ -6,16 +6,22 @@
 //! master needs no round trip to a worker — it stays right while the worker is stuck in C.
 //! The layout is private to one build: the control socket's JSON is the public view.
 
+mod latency;
 mod request;
 
 use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
+pub use latency::{Histogram, BUCKETS as LATENCY_BUCKETS};
 pub use request::{CurrentRequest, RequestLine};
 
 const MAGIC: u64 = 0x6775_6e69_636f_726e; // "gunicorn"
-const LAYOUT_VERSION: u32 = 2;
+const LAYOUT_VERSION: u32 = 3;
+
+/// `--features scoreboard-off` compiles the per-request writes out, for `benches/scoreboard_cost.py`
+/// only: the heartbeat, the exit reason and the dump flag stay (liveness needs them).
+const WRITES_OFF: bool = cfg!(feature = "scoreboard-off");
 
 /// What a worker is doing, as written into its slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,6 +135,8 @@ pub struct SlotSnapshot {
     pub request_timed_out: bool,
     /// The worker answers the dump signal.
     pub dump_ready: bool,
+    /// Durations of the requests this worker finished.
+    pub latency: Histogram,
 }
 
 #[repr(C)]
@@ -158,6 +166,7 @@ pub struct Slot {
     /// action would kill it.
     dump_ready: AtomicU8,
     request: request::RequestRecord,
+    latency: latency::LatencyHistogram,
 }
 
 /// The mapping. Cloned handles are not needed: fork shares it.
@@ -265,6 +274,7 @@ impl Slot {
             .store(ExitReason::Unknown as u8, Ordering::Relaxed);
         self.timed_out_request.store(0, Ordering::Relaxed);
         self.dump_ready.store(0, Ordering::Relaxed);
+        self.latency.clear();
         self.state
             .store(WorkerState::Booting as u8, Ordering::Relaxed);
         self.pid.store(pid, Ordering::Release);
@@ -290,6 +300,9 @@ impl Slot {
     }
 
     pub fn set_state(&self, state: WorkerState) {
+        if WRITES_OFF {
+            return;
+        }
         self.state.store(state as u8, Ordering::Relaxed);
     }
 
@@ -303,17 +316,34 @@ impl Slot {
 
     /// Worker, before it calls the app: a request begins.
     pub fn request_started(&self, line: &RequestLine<'_>) {
+        if WRITES_OFF {
+            return;
+        }
         self.request.begin(now_ms(), line);
         self.requests.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Worker: the request is done (its connection closed).
     pub fn request_finished(&self) {
+        if WRITES_OFF {
+            return;
+        }
         self.request.end();
+    }
+
+    /// Worker: how long the request took, head read to connection closed.
+    pub fn record_latency(&self, elapsed: std::time::Duration) {
+        if WRITES_OFF {
+            return;
+        }
+        self.latency.record(elapsed);
     }
 
     /// Worker: the response status of the current request, and whether the app failed.
     pub fn count_response(&self, status: u16, exception: bool) {
+        if WRITES_OFF {
+            return;
+        }
         let class = usize::from(status / 100);
         if let Some(counter) = class.checked_sub(1).and_then(|i| self.status.get(i)) {
             counter.fetch_add(1, Ordering::Relaxed);
@@ -387,6 +417,7 @@ impl Slot {
             request_timed_out: request.is_some() && timed_out != 0 && timed_out == requests,
             dump_ready: self.is_dump_ready(),
             request,
+            latency: self.latency.read(),
         }
     }
 }

@@ -240,6 +240,7 @@ impl<'a> SyncWorker<'a> {
             stream.lingering_close();
         }
         self.slot.request_finished();
+        self.slot.record_latency(started.elapsed());
         self.slot.set_state(WorkerState::Idle);
         self.count_request();
     }

@@ -1,0 +1,125 @@
+//! What the master remembers for the control socket, beyond the scoreboard: the history of each
+//! slot (restarts, how its last worker ended), Gunicorn's stats counters, the requests and
+//! latencies of dead workers, and the previous samples that rates are computed from. Kept
+//! whether or not a socket is open: it is a few counters, updated at spawn and reap.
+
+use crate::scoreboard::Histogram;
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use ui::protocol::{Event, ExitReason};
+
+/// One scoreboard slot's past.
+#[derive(Debug, Clone, Default)]
+pub(in crate::master) struct SlotRecord {
+    /// Workers spawned into this slot.
+    pub spawned: u32,
+    pub last_exit: Option<ExitReason>,
+}
+
+/// Requests per second from the counter delta between two samples at least this far apart.
+const RATE_WINDOW: Duration = Duration::from_millis(900);
+
+#[derive(Debug)]
+pub(in crate::master) struct Book {
+    pub started: Instant,
+    pub slots: Vec<SlotRecord>,
+    pub spawned: u64,
+    pub killed: u64,
+    /// Reloads (HUP or `reload`): the generation new workers belong to.
+    pub generation: u64,
+    /// Requests and latencies of workers already reaped.
+    pub dead_requests: u64,
+    pub dead_latency: Histogram,
+    /// Events waiting for the next pass of the control socket (only while someone listens).
+    pub events: Vec<Event>,
+    pub want_events: bool,
+    rate: Option<(u64, Instant)>,
+    last_rate: Option<f64>,
+    /// Per pid: CPU ticks and when they were read, for CPU % between two reads.
+    pub cpu: HashMap<i32, (u64, Instant)>,
+    /// Where the control socket listens, for `show config`.
+    pub control_path: Option<std::path::PathBuf>,
+}
+
+impl Book {
+    pub fn new() -> Book {
+        Book {
+            started: Instant::now(),
+            slots: Vec::new(),
+            spawned: 0,
+            killed: 0,
+            generation: 0,
+            dead_requests: 0,
+            dead_latency: Histogram::default(),
+            events: Vec::new(),
+            want_events: false,
+            rate: None,
+            last_rate: None,
+            cpu: HashMap::new(),
+            control_path: None,
+        }
+    }
+
+    pub fn slot(&mut self, index: usize) -> &mut SlotRecord {
+        if self.slots.len() <= index {
+            self.slots.resize_with(index + 1, SlotRecord::default);
+        }
+        &mut self.slots[index]
+    }
+
+    /// Respawns of a slot: every spawn but its first.
+    pub fn restarts(&self, index: usize) -> u32 {
+        self.slots
+            .get(index)
+            .map_or(0, |s| s.spawned.saturating_sub(1))
+    }
+
+    pub fn event(&mut self, event: Event) {
+        if self.want_events {
+            self.events.push(event);
+        }
+    }
+
+    /// Requests per second over the last window, from the total served so far.
+    pub fn req_per_s(&mut self, total: u64, now: Instant) -> Option<f64> {
+        match self.rate {
+            Some((before, at)) if now.duration_since(at) >= RATE_WINDOW => {
+                let secs = now.duration_since(at).as_secs_f64();
+                self.last_rate = Some(total.saturating_sub(before) as f64 / secs);
+                self.rate = Some((total, now));
+            }
+            Some(_) => {}
+            None => self.rate = Some((total, now)),
+        }
+        self.last_rate
+    }
+}
+
+/// Unix time now, in seconds (the protocol's timestamps).
+pub(in crate::master) fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_needs_a_window_and_restarts_skip_the_first_spawn() {
+        let mut book = Book::new();
+        let t0 = Instant::now();
+        assert_eq!(book.req_per_s(100, t0), None);
+        assert_eq!(book.req_per_s(150, t0 + Duration::from_millis(100)), None);
+        let rate = book
+            .req_per_s(300, t0 + Duration::from_secs(2))
+            .expect("rate");
+        assert!((rate - 100.0).abs() < 1e-6, "{rate}");
+        assert_eq!(book.restarts(3), 0);
+        book.slot(3).spawned = 3;
+        assert_eq!(book.restarts(3), 2);
+        book.event(Event::Reopen);
+        assert!(book.events.is_empty(), "nobody listens");
+    }
+}
