@@ -9,6 +9,7 @@
 pub mod daemon;
 pub mod dump;
 mod hooks;
+pub mod lifeline;
 mod logpipe;
 mod memory;
 mod pidfile;
@@ -110,6 +111,8 @@ pub struct Master<'a> {
     pidfile: Option<pidfile::Pidfile>,
     notify: systemd::Notifier,
     memory: memory::MemoryWatch,
+    /// The `--tui` dashboard's pipe, until it detaches (see `lifeline.rs`).
+    lifeline: Option<lifeline::Lifeline>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -162,6 +165,7 @@ impl<'a> Master<'a> {
             pidfile,
             notify: systemd::Notifier::from_env(),
             memory: memory::MemoryWatch::new(),
+            lifeline: lifeline::Lifeline::from_env(),
         })
     }
 
@@ -210,11 +214,32 @@ impl<'a> Master<'a> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
         fds.extend(self.logs.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+        if let Some(line) = &self.lifeline {
+            fds.push(PollFd::new(line.fd(), PollFlags::POLLIN));
+        }
         let replacing = self.workers.iter().any(|w| w.replace);
         let ms: u16 = if replacing { 100 } else { 1000 };
         let _ = poll(&mut fds, PollTimeout::from(ms));
         drop(fds);
         self.logs.drain_all();
+        self.check_lifeline();
+    }
+
+    /// The `--tui` dashboard detached (we run on headless) or went away (we stop, as on TERM).
+    fn check_lifeline(&mut self) {
+        match self.lifeline.as_ref().map(lifeline::Lifeline::read) {
+            None | Some(lifeline::Word::Quiet) => {}
+            Some(lifeline::Word::Detached) => {
+                self.lifeline = None;
+                crate::info!("Dashboard detached; running headless");
+            }
+            Some(lifeline::Word::Gone) => {
+                self.lifeline = None;
+                crate::info!("Dashboard gone; shutting down");
+                self.notify_stopping();
+                self.stop(true);
+            }
+        }
     }
 
     fn handle_signal(&mut self, sig: Signal) {

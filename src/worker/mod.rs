@@ -84,7 +84,11 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>, hooks: &PyHooks) -> 
 }
 
 /// The loop's exit code, unless a signal handler (`worker_int`/`worker_abort`) chose one.
-fn exit_code(code: std::io::Result<i32>, hooks: &WorkerHooks, slot: &crate::scoreboard::Slot) -> i32 {
+fn exit_code(
+    code: std::io::Result<i32>,
+    hooks: &WorkerHooks,
+    slot: &crate::scoreboard::Slot,
+) -> i32 {
     match code {
         Ok(code) => hooks.exit_code().unwrap_or(code),
         Err(e) => {

@@ -121,6 +121,13 @@ pub fn run(source: SocketPath, opts: Options) -> Result<Exit, Error> {
     Ok(exit)
 }
 
+/// Puts the terminal back (raw mode off, main screen, cursor shown) from outside the loop:
+/// the caller's signal thread calls it before exiting on SIGTERM/SIGHUP, which would otherwise
+/// leave the shell in raw mode on the alternate screen. Harmless when the terminal is normal.
+pub fn restore_terminal() {
+    crate::term::restore();
+}
+
 /// The loop. `sample_procs` reads /proc (injected so tests stay deterministic).
 pub fn event_loop<B: Backend>(
     terminal: &mut Terminal<B>,
