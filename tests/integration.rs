@@ -24,3 +24,6 @@ mod faults;
 mod binding;
 // Stuck workers explained: WORKER TIMEOUT block, --request-timeout, deaths, worker output.
 mod stuck;
+// The dashboard in a real terminal: tmux drives `--tui` and `attach` (tmux.rs is the harness).
+mod tmux;
+mod tui_e2e;
