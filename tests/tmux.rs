@@ -47,7 +47,17 @@ impl Tmux {
             .expect("temp dir");
         let tmux = Tmux { name, dir };
         // A placeholder first, so remain-on-exit is on before the real command can exit.
-        tmux.ok(&["new-session", "-d", "-x", "120", "-y", "40", "-s", "main", "cat"]);
+        tmux.ok(&[
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            "-s",
+            "main",
+            "cat",
+        ]);
         tmux.ok(&["set-option", "-g", "remain-on-exit", "on"]);
         let command = tmux.shell_command(args);
         tmux.ok(&["respawn-pane", "-k", "-t", "main", &command]);
@@ -65,7 +75,10 @@ impl Tmux {
         words.extend(args.iter().map(|a| a.to_string()));
         let quoted = shlex::try_join(words.iter().map(String::as_str)).expect("quotable command");
         // A subshell, so the exit line follows the program's exit (the `exec` is inside it).
-        format!("cd {} && ( {quoted} ); echo \"[exit $?]\"", shlex::try_quote(&dir).expect("dir"))
+        format!(
+            "cd {} && ( {quoted} ); echo \"[exit $?]\"",
+            shlex::try_quote(&dir).expect("dir")
+        )
     }
 
     fn command(&self, args: &[&str]) -> std::process::Output {
@@ -155,7 +168,10 @@ pub fn worker_rows(screen: &str) -> Vec<(u32, u32)> {
 }
 
 pub fn row_pids(screen: &str) -> BTreeSet<u32> {
-    worker_rows(screen).into_iter().map(|(_, pid)| pid).collect()
+    worker_rows(screen)
+        .into_iter()
+        .map(|(_, pid)| pid)
+        .collect()
 }
 
 /// The line of the table showing `pid`.
@@ -169,7 +185,9 @@ pub fn row_of(screen: &str, pid: u32) -> Option<&str> {
 
 /// The port in `Listening at: http://127.0.0.1:PORT (pid)` of a `--tui` server's output file.
 pub fn tui_port(socket_dir: &Path, dashboard: u32) -> u16 {
-    let output = socket_dir.join(format!("tui-{dashboard}")).join("output.log");
+    let output = socket_dir
+        .join(format!("tui-{dashboard}"))
+        .join("output.log");
     support::poll(SCREEN_WAIT, "Listening at: in the server's output", || {
         let text = std::fs::read_to_string(&output).ok()?;
         let line = text.lines().find(|l| l.contains("Listening at: "))?;

@@ -146,7 +146,10 @@ fn detach_leaves_the_server_serving_and_attach_finds_it() {
     assert!(get(port, "/").contains("200 OK"), "still serving");
     assert_eq!(children(master), workers);
 
-    assert!(socket.starts_with(&t.socket_dir().display().to_string()), "{socket}");
+    assert!(
+        socket.starts_with(&t.socket_dir().display().to_string()),
+        "{socket}"
+    );
 
     // `attach` with no argument finds it: the only server in that runtime dir.
     let env_dir = t.dir.path().display().to_string();
@@ -160,7 +163,10 @@ fn detach_leaves_the_server_serving_and_attach_finds_it() {
     // Attached, `q` leaves the server running.
     a.keys("q");
     a.wait_text("[exit 0]");
-    assert!(get(port, "/").contains("200 OK"), "still serving after attach q");
+    assert!(
+        get(port, "/").contains("200 OK"),
+        "still serving after attach q"
+    );
 
     kill(Pid::from_raw(master as i32), Signal::SIGTERM).unwrap();
     wait_all_gone(workers.iter().copied().chain([master]));
@@ -194,7 +200,10 @@ fn attach_shows_a_headless_server_and_reconnects_across_a_restart() {
     });
     t.keys("q");
     t.wait_text("[exit 0]");
-    assert!(is_alive(again.pid()), "attached q leaves the server running");
+    assert!(
+        is_alive(again.pid()),
+        "attached q leaves the server running"
+    );
 }
 
 /// The lifeline without a dashboard: a FIFO stands in for the pipe (`master::lifeline`).
@@ -203,10 +212,18 @@ fn lifeline_server(dir: &std::path::Path) -> (Server, std::fs::File) {
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
     let apps = apps();
     let fifo_s = fifo.to_str().unwrap().to_string();
-    let opts = Opts::new(&["-b", "127.0.0.1:0", "-w", "1", "--chdir", &apps, "hello:app"])
-        .program(&["sh", "-c", "exec \"$0\" \"$@\" 3<\"$LIFELINE_FIFO\"", bin()])
-        .env("LIFELINE_FIFO", &fifo_s)
-        .env("GUNICORN_RS_LIFELINE", "3");
+    let opts = Opts::new(&[
+        "-b",
+        "127.0.0.1:0",
+        "-w",
+        "1",
+        "--chdir",
+        &apps,
+        "hello:app",
+    ])
+    .program(&["sh", "-c", "exec \"$0\" \"$@\" 3<\"$LIFELINE_FIFO\"", bin()])
+    .env("LIFELINE_FIFO", &fifo_s)
+    .env("GUNICORN_RS_LIFELINE", "3");
     let server = Server::spawn(opts);
     // Opening the write end waits for the shell to open the read end.
     let writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();

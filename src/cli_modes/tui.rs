@@ -22,8 +22,9 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{IsTerminal, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -59,6 +60,7 @@ impl Runtime {
             discovery::ensure_private_dir(d)
                 .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
         }
+        sweep(&base);
         Ok(Runtime {
             socket: dir.join("control.sock"),
             output: dir.join("output.log"),
@@ -86,6 +88,33 @@ impl Runtime {
             let _ = fs::remove_file(link);
         }
         let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes what dashboards killed before cleaning up left behind: `tui-<pid>` directories whose
+/// dashboard is gone and whose socket nobody serves (a detached master still serves its own),
+/// and links to them named after a master that is gone.
+fn sweep(base: &Path) {
+    let Ok(entries) = fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let dead = |pid: u32| !Path::new(&format!("/proc/{pid}")).exists();
+        if let Some(pid) = name.strip_prefix("tui-").and_then(|p| p.parse().ok()) {
+            let served = UnixStream::connect(path.join("control.sock")).is_ok();
+            if dead(pid) && !served {
+                let _ = fs::remove_dir_all(&path);
+            }
+        } else if let Some((_, pid)) = discovery::parse_socket_name(&name) {
+            let dangling = fs::symlink_metadata(&path).is_ok_and(|m| m.is_symlink())
+                && fs::metadata(&path).is_err();
+            if dangling && dead(pid) {
+                let _ = fs::remove_file(&path);
+            }
+        }
     }
 }
 
