@@ -7,7 +7,7 @@
 //! master ──► config, sock, scoreboard, log, nix      (not http, not wsgi, not pyo3, not tokio)
 //! worker ──► http, wsgi, sock, scoreboard, log
 //! wsgi   ──► http (head types), pyo3, log            (not sockets, not fork)
-//! http   ──► httparse, memchr                        (leaf: no I/O at all)
+//! http   ──► memchr                                  (leaf: no I/O at all)
 //! config ──► pyo3 (only to execute the Python config file)
 //! ```
 

@@ -67,7 +67,21 @@ fn hooked(extra: &[&str], workers: usize, env: &[(&str, &str)]) -> (Server, Hook
     for (k, v) in env {
         opts = opts.env(k, v);
     }
-    let server = Server::app_with("hello:app", &args, workers, opts);
+    // A `when_ready` hook may change the worker count at once (HOOKS_WORKERS): wait for the
+    // count it sets, since the configured one may never be seen alone.
+    let live = env
+        .iter()
+        .find(|(k, _)| *k == "HOOKS_WORKERS")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(workers);
+    let apps = apps();
+    let w = workers.to_string();
+    let mut argv = vec!["-b", "127.0.0.1:0", "-w", &w, "--chdir", &apps];
+    argv.extend_from_slice(&args);
+    argv.push("hello:app");
+    opts.args = argv.iter().map(|s| s.to_string()).collect();
+    let server = Server::start_with(opts);
+    server.wait_live_workers(live);
     (server, log)
 }
 

@@ -2,10 +2,15 @@
 //!
 //! No sockets, no Python, no clocks. Every malformed input is a [`ParseError`], and
 //! [`ParseError::status`] is the one place an error becomes a status code. The rules are RFC 9112
-//! with Gunicorn 27's limits and strictness (`reference/gunicorn.md` §6). Tokenising is done
-//! here rather than by httparse: Gunicorn's error classes and their order depend on exactly
-//! how lines are split, and httparse's leniencies (`reference/reliability.md` §5) would need
-//! re-checking anyway.
+//! with Gunicorn 27's limits and strictness (`reference/gunicorn.md` §6).
+//!
+//! Tokenising is done here (memchr over lines) rather than by httparse, deliberately: every
+//! leniency httparse has (bare LF line ends, bytes 0x80-0xFF and `" < > \ ^ { | }` in the target,
+//! SP after a chunk size, any byte in a chunk extension, `HTTP/1.2` refused as a plain error —
+//! `reference/reliability.md` §5) would have to be re-checked line by line anyway, and
+//! Gunicorn's error classes, messages and their order — which the conformance corpus checks at
+//! every split point — depend on exactly how the lines are split. One pass that owns the
+//! splitting is simpler than httparse plus a second pass that re-derives it.
 
 pub mod body;
 mod chunk;

@@ -11,7 +11,7 @@
 
 use crate::log::access::{AccessFormat, PartialRequest};
 use crate::master::WorkerContext;
-use crate::scoreboard::Slot;
+use crate::scoreboard::{Slot, SlotSnapshot};
 use crate::wsgi::faulthandler;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
@@ -201,10 +201,13 @@ fn watch(shared: &Shared, ctx: &Context) {
             continue;
         }
         if let Some(armed) = guard.take() {
+            // The request as the slot has it, read before the interrupt: once interrupted the
+            // main thread may finish it and clear the slot before the log line is written.
+            let snap = ctx.slot.snapshot();
             // Still holding the lock: the main thread cannot close the socket meanwhile.
             let report = fire(ctx, &armed);
             drop(guard);
-            log_timeout(ctx, &armed, &report);
+            log_timeout(ctx, &armed, &report, &snap);
             guard = lock(shared);
         }
     }
@@ -247,9 +250,8 @@ fn fire(ctx: &Context, armed: &Armed) -> Report {
     Report { answered, stacks }
 }
 
-fn log_timeout(ctx: &Context, armed: &Armed, report: &Report) {
+fn log_timeout(ctx: &Context, armed: &Armed, report: &Report, snap: &SlotSnapshot) {
     let elapsed = armed.started.elapsed();
-    let snap = ctx.slot.snapshot();
     let line = snap.request.as_ref().map_or_else(
         || "unknown request".to_string(),
         |r| format!("{} {} from {}", r.method, r.path, r.client),
