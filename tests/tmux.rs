@@ -99,9 +99,11 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// The pane's text now.
+    /// The pane's text now, with the lines scrolled off the top: when the program is gone,
+    /// tmux's "Pane is dead" line can scroll a one-line output (`[exit 0]`) out of view. The
+    /// alternate screen the dashboard draws on keeps no history, so this adds nothing there.
     pub fn screen(&self) -> String {
-        self.ok(&["capture-pane", "-p", "-t", "main"])
+        self.ok(&["capture-pane", "-p", "-S", "-", "-t", "main"])
     }
 
     /// Polls the screen until `check` finds what it wants; fails with the last screen.
