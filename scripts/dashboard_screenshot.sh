@@ -14,10 +14,11 @@ BIN=$(realpath "${BIN:-${CARGO_TARGET_DIR:-target}/debug/gunicorn-rs}")
 PYTHON=${PYTHON:-python3}
 NAME="gunicorn-rs-shot-$$"
 RUN=$(mktemp -d)
+LOADS=()
 tmux_() { tmux -L "$NAME" -f /dev/null "$@"; }
 cleanup() {
     tmux_ kill-server 2>/dev/null || true
-    [ -n "${LOAD:-}" ] && kill "$LOAD" 2>/dev/null || true
+    for pid in "${LOADS[@]}"; do kill "$pid" 2>/dev/null || true; done
     rm -rf "$RUN"
 }
 trap cleanup EXIT
@@ -37,23 +38,37 @@ wait_for() {
 tmux_ new-session -d -x 120 -y 40 -s main cat
 tmux_ set-option -g remain-on-exit on
 tmux_ respawn-pane -k -t main "cd tests/apps && XDG_RUNTIME_DIR=$RUN TEST_MARKER_DIR=$RUN \
-    exec $BIN --tui -b 127.0.0.1:0 -w 4 --name shop --timeout 60 stuck_app:app"
+    exec $BIN --tui -b 127.0.0.1:0 -w 4 --name shop --timeout 60 --access-logfile - stuck_app:app"
 wait_for "4 worker rows" \
     '[ "$(tmux_ capture-pane -p -t main | grep -cE "│[0-9]+ +[0-9]+ +idle")" -ge 4 ]'
 LOG=$(ls "$RUN"/gunicorn-rs/tui-*/output.log)
 PORT=$(grep -o 'Listening at: http://127.0.0.1:[0-9]*' "$LOG" | grep -o '[0-9]*$')
 
-# Load: a few hundred quick requests, some 404s, and one request that never finishes.
-(while true; do
-    curl -s "http://127.0.0.1:$PORT/" >/dev/null
-    curl -s "http://127.0.0.1:$PORT/print?line=GET+/cart+ok" >/dev/null
-done) &
-LOAD=$!
+# Load: three clients in parallel (so several workers serve), and one request that never
+# finishes.
+load() {
+    local i=0
+    while true; do
+        i=$((i + 1))
+        curl -s "http://127.0.0.1:$PORT/$1?n=$i" >/dev/null
+        curl -s "http://127.0.0.1:$PORT/print?line=cart+$i+checked+out" >/dev/null
+    done
+}
+for what in products cart search; do
+    load "$what" &
+    LOADS+=($!)
+done
 curl -s "http://127.0.0.1:$PORT/c" >/dev/null &
+LOADS+=($!)
 wait_for "the stuck request" 'ls "$RUN" | grep -q "^c-"'
 wait_for "its row" 'tmux_ capture-pane -p -t main | grep -q "GET /c  *[0-9.]*s "'
 # Let the elapsed time and the req/s sparkline grow to something worth showing.
 wait_for "8 s of elapsed time" 'tmux_ capture-pane -p -t main | grep -qE "GET /c +([89]|[1-9][0-9])\.?[0-9]*s "'
+# Select the stuck worker (the top row: stalled first), and show every worker's logs (`a`).
+tmux_ send-keys -t main -l g
+wait_for "the top row selected" 'tmux_ capture-pane -p -t main | grep -q "Logs: slot"'
+tmux_ send-keys -t main -l a
+wait_for "all the logs" 'tmux_ capture-pane -p -t main | grep -q "Logs: all"'
 tmux_ capture-pane -p -e -t main >"$RUN/screen.ans"
 "$PYTHON" scripts/ansi_to_png.py "$RUN/screen.ans" "$OUT"
 echo "wrote $OUT"
