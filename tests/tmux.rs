@@ -128,6 +128,13 @@ impl Tmux {
         })
     }
 
+    /// Whether the pane shows the alternate screen (a full-screen program's, not restored).
+    pub fn alternate_on(&self) -> bool {
+        self.ok(&["display-message", "-p", "-t", "main", "#{alternate_on}"])
+            .trim()
+            == "1"
+    }
+
     /// Types `keys` literally.
     pub fn keys(&self, keys: &str) {
         self.ok(&["send-keys", "-t", "main", "-l", keys]);

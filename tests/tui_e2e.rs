@@ -183,6 +183,19 @@ fn a_killed_dashboard_stops_its_server() {
 }
 
 #[test]
+fn sigterm_to_the_dashboard_restores_the_terminal_and_stops_the_server() {
+    let t = tui("hello:app", 1, &[]);
+    let dashboard = t.program_pid();
+    let (master, workers) = master_and_workers(dashboard, 1);
+    wait_rows(&t, &workers);
+    assert!(t.alternate_on());
+    kill(Pid::from_raw(dashboard as i32), Signal::SIGTERM).unwrap();
+    t.wait_text("[exit 143]");
+    assert!(!t.alternate_on(), "the terminal is back on the main screen");
+    wait_all_gone(workers.iter().copied().chain([master]));
+}
+
+#[test]
 fn attach_shows_a_headless_server_and_reconnects_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("ctl.sock");

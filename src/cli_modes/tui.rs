@@ -128,6 +128,8 @@ pub fn run(args: &[OsString], cfg: &Config) -> i32 {
         eprintln!("Error: --tui needs a terminal (run without it for a headless server)");
         return 1;
     }
+    // Before any thread starts: they all inherit the blocked mask (see `exit_on_signals`).
+    super::exit_on_signals();
     let mut rt = match Runtime::create() {
         Ok(rt) => rt,
         Err(e) => {
@@ -146,7 +148,6 @@ pub fn run(args: &[OsString], cfg: &Config) -> i32 {
     let pid = child.id();
     let socket = rt.link(cfg.proc_name(), pid);
     let exited = wait_in_background(child);
-    super::exit_on_signals();
     let result = match File::open(&rt.output) {
         Ok(file) => {
             let tail = Tail::new(file, Arc::clone(&exited), Arc::new(AtomicBool::new(false)));
@@ -191,9 +192,16 @@ fn spawn_master(args: &[OsString], rt: &Runtime) -> std::io::Result<(Child, File
         .stdin(Stdio::null())
         .stdout(output.try_clone()?)
         .stderr(output);
-    // SAFETY: between fork and exec only async-signal-safe calls: setsid(2) and fcntl(2).
+    // The dashboard blocks TERM/HUP/INT/QUIT for its signal thread; a blocked mask survives
+    // exec, and the master must get those signals.
+    let unblocked = nix::sys::signal::SigSet::empty();
+    // SAFETY: between fork and exec only async-signal-safe calls: sigprocmask(2), setsid(2)
+    // and fcntl(2); the set was built before the fork.
     unsafe {
         command.pre_exec(move || {
+            if libc::sigprocmask(libc::SIG_SETMASK, unblocked.as_ref(), std::ptr::null_mut()) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
