@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::io::{self, Read};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,18 +18,15 @@ pub type ExitSlot = Arc<Mutex<Option<i32>>>;
 pub struct Tail {
     file: File,
     exited: ExitSlot,
-    /// The dashboard is done; end at the next EOF whatever the server does.
-    stop: Arc<AtomicBool>,
     /// The closing line, once the server exited and the file is drained.
     epilogue: Option<Vec<u8>>,
 }
 
 impl Tail {
-    pub fn new(file: File, exited: ExitSlot, stop: Arc<AtomicBool>) -> Tail {
+    pub fn new(file: File, exited: ExitSlot) -> Tail {
         Tail {
             file,
             exited,
-            stop,
             epilogue: None,
         }
     }
@@ -64,9 +60,6 @@ impl Read for Tail {
                 );
                 continue;
             }
-            if self.stop.load(Ordering::SeqCst) {
-                return Ok(0);
-            }
             std::thread::sleep(POLL);
         }
     }
@@ -83,11 +76,7 @@ mod tests {
         let path = dir.path().join("out.log");
         let mut w = File::create(&path).unwrap();
         let exited: ExitSlot = Arc::default();
-        let tail = Tail::new(
-            File::open(&path).unwrap(),
-            Arc::clone(&exited),
-            Arc::default(),
-        );
+        let tail = Tail::new(File::open(&path).unwrap(), Arc::clone(&exited));
         let mut lines = BufReader::new(tail).lines();
         writeln!(w, "one").unwrap();
         assert_eq!(lines.next().unwrap().unwrap(), "one");

@@ -26,7 +26,6 @@ use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -148,18 +147,7 @@ pub fn run(args: &[OsString], cfg: &Config) -> i32 {
     let pid = child.id();
     let socket = rt.link(cfg.proc_name(), pid);
     let exited = wait_in_background(child);
-    let result = match File::open(&rt.output) {
-        Ok(file) => {
-            let tail = Tail::new(file, Arc::clone(&exited), Arc::new(AtomicBool::new(false)));
-            let opts = Options {
-                ownership: Ownership::Owned,
-                master_output: Some(Box::new(tail)),
-                mouse: true,
-            };
-            dashboard::run(SocketPath(socket), opts).map_err(|e| e.to_string())
-        }
-        Err(e) => Err(format!("cannot read {}: {e}", rt.output.display())),
-    };
+    let result = show_dashboard(&rt, socket, &exited);
     match result {
         Ok(Exit::Detached) => detach(lifeline, &rt),
         Ok(Exit::Quit) => stop(lifeline, pid, &exited, cfg, &rt),
@@ -168,6 +156,18 @@ pub fn run(args: &[OsString], cfg: &Config) -> i32 {
             stop(lifeline, pid, &exited, cfg, &rt).max(1)
         }
     }
+}
+
+/// The dashboard, owning the server, with the server's output file in its log pane.
+fn show_dashboard(rt: &Runtime, socket: PathBuf, exited: &ExitSlot) -> Result<Exit, String> {
+    let file =
+        File::open(&rt.output).map_err(|e| format!("cannot read {}: {e}", rt.output.display()))?;
+    let opts = Options {
+        ownership: Ownership::Owned,
+        master_output: Some(Box::new(Tail::new(file, Arc::clone(exited)))),
+        mouse: true,
+    };
+    dashboard::run(SocketPath(socket), opts).map_err(|e| e.to_string())
 }
 
 /// Starts `gunicorn-rs` headless; returns it and the lifeline's write end.
