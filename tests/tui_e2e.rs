@@ -70,6 +70,17 @@ fn get(port: u16, path: &str) -> String {
     out
 }
 
+/// SIGTERM to a pid at the end of a test, passed or failed.
+struct StopOnDrop(u32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if is_alive(self.0) {
+            let _ = kill(Pid::from_raw(self.0 as i32), Signal::SIGTERM);
+        }
+    }
+}
+
 #[test]
 fn tui_rows_follow_the_workers_plus_adds_one_and_q_stops_everything() {
     let t = tui("hello:app", 2, &[]);
@@ -134,6 +145,8 @@ fn detach_leaves_the_server_serving_and_attach_finds_it() {
     wait_rows(&t, &workers);
     let port = tui_port(&t.socket_dir(), dashboard);
 
+    // The detached master outlives its dashboard; it must not outlive a failed test.
+    let _stop = StopOnDrop(master);
     t.keys("Q");
     let screen = t.wait_text("[exit 0]");
     let socket = screen
