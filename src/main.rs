@@ -1,5 +1,8 @@
 //! `gunicorn-rs [OPTIONS] [APP]`: parse → Config → serve; map every error to one line and an
-//! exit code. The only place that wires the layers together (DESIGN.md §2).
+//! exit code. The only place that wires the layers together (DESIGN.md §2). The other modes
+//! (`ctl`, `attach`, `--tui`) are dispatched to `cli_modes`.
+
+mod cli_modes;
 
 use gunicorn_rs::config::{self, Command, Config};
 use gunicorn_rs::master::{
@@ -85,13 +88,8 @@ fn worker_facts(worker: &WorkerView) -> WorkerFacts {
 
 fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // `gunicorn-rs ctl …` is a control-socket client: no Python, no config, no server.
-    if args.get(1).is_some_and(|a| a == "ctl") {
-        let rest = args[2..]
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        return ExitCode::from(ui::ctl::main(rest).clamp(0, 255) as u8);
+    if let Some(code) = cli_modes::subcommand(&args) {
+        return exit_code(code);
     }
     // Before anything changes the directory or the environment: what USR2 re-executes.
     master::upgrade::capture_start_context(&args);
@@ -118,8 +116,13 @@ fn main() -> ExitCode {
             check_app(&cfg)
         }
         Command::CheckConfig(cfg) => check_app(&cfg),
+        Command::Serve(cfg) if cfg.tui => exit_code(cli_modes::tui(&args, &cfg)),
         Command::Serve(cfg) => ExitCode::from(serve(*cfg, &launch) as u8),
     }
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -26,3 +26,6 @@ mod binding;
 mod stuck;
 // The control socket: gunicornc, `gunicorn-rs ctl`, subscriptions, dumps, hold, bad clients.
 mod control;
+// The dashboard in a real terminal: tmux drives `--tui` and `attach` (tmux.rs is the harness).
+mod tmux;
+mod tui_e2e;

@@ -83,6 +83,7 @@ pub fn config(
         worker_abort_timeout: seconds(r, "worker_abort_timeout"),
         pidfile: string(r, "pidfile").map(|p| absolute(&chdir, Path::new(p))),
         daemon: flag(r, "daemon"),
+        tui: flag(r, "tui") && !flag(r, "no_tui"),
         enable_stdio_inheritance: flag(r, "enable_stdio_inheritance"),
         uid: id(r, "user")?,
         gid: id(r, "group")?,

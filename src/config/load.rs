@@ -191,6 +191,20 @@ mod tests {
     }
 
     #[test]
+    fn tui_from_any_source_and_no_tui_wins_over_it() {
+        let dir = Dir::new();
+        assert!(!serve(&dir, &Env::new(), &["app"]).tui);
+        assert!(serve(&dir, &Env::new(), &["--tui", "app"]).tui);
+        let cmd_args = env(&[("GUNICORN_CMD_ARGS", "--tui")]);
+        assert!(serve(&dir, &cmd_args, &["app"]).tui);
+        // What the dashboard runs its master with: headless whatever else says --tui.
+        assert!(!serve(&dir, &cmd_args, &["app", "--no-tui"]).tui);
+        dir.write("gunicorn.conf.py", "tui = True\n");
+        assert!(serve(&dir, &Env::new(), &["app"]).tui);
+        assert!(!serve(&dir, &Env::new(), &["--no-tui", "app"]).tui);
+    }
+
+    #[test]
     fn defaults_and_env_defaults() {
         let dir = Dir::new();
         let config = serve(&dir, &Env::new(), &["app:wsgi"]);

@@ -207,6 +207,9 @@ pub struct Config {
     /// absolute against `chdir`; `.2` is appended while a USR2 child waits for promotion.
     pub pidfile: Option<PathBuf>,
     pub daemon: bool,
+    /// `--tui` and no `--no-tui` (gunicorn-rs only): this process becomes the dashboard and
+    /// runs the server as its child (DESIGN §1).
+    pub tui: bool,
     pub enable_stdio_inheritance: bool,
     /// `user`/`group` as ids; workers switch to them after fork.
     pub uid: u32,

@@ -1,6 +1,6 @@
 //! Every setting, declared once: Gunicorn 27.0.1's 120 (`gunicorn/config.py`, in its order) plus
 //! gunicorn-rs's own (`header_timeout`, `max_worker_memory`, `request_timeout`, `dump_signal`,
-//! `worker_abort_timeout`).
+//! `worker_abort_timeout`, `tui`, `no_tui`).
 //!
 //! The command line, `--help`, `--print-config`, the config-file reader and the "not supported
 //! yet" check are all derived from [`SETTINGS`]. This module knows no parsing and no Python.
@@ -407,6 +407,13 @@ pub static SETTINGS: &[Setting] = &[
         "After a WORKER TIMEOUT's SIGABRT, seconds before SIGKILL (gunicorn-rs only)."),
     row("max_worker_memory", WORKERS, &["--max-worker-memory"], "MiB", Int, D::Int(0), RsOnly,
         "Recycle a worker whose RSS passes this many MiB, gracefully; 0 = never (gunicorn-rs only)."),
+    row("tui", DEBUGGING, &["--tui"], "", Flag, D::Bool(false), RsOnly,
+        "Run the server under a live terminal dashboard of its workers (gunicorn-rs only)."),
+    // Two settings, not one flag pair: `--no-tui` wins over `--tui` wherever each was given,
+    // so the master the dashboard starts stays headless whatever GUNICORN_CMD_ARGS or the
+    // config file say.
+    row("no_tui", DEBUGGING, &["--no-tui"], "", Flag, D::Bool(false), RsOnly,
+        "No dashboard, whatever else asks for one (the default; gunicorn-rs only)."),
 ];
 
 #[cfg(test)]
@@ -416,7 +423,7 @@ mod tests {
 
     #[test]
     fn declares_gunicorns_120_settings_and_our_own() {
-        assert_eq!(SETTINGS.len(), 125);
+        assert_eq!(SETTINGS.len(), 127);
         assert_eq!(
             SETTINGS
                 .iter()

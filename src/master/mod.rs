@@ -10,6 +10,7 @@ mod control;
 pub mod daemon;
 pub mod dump;
 mod hooks;
+pub mod lifeline;
 mod logpipe;
 pub(crate) mod memory;
 mod pidfile;
@@ -123,6 +124,8 @@ pub struct Master<'a> {
     /// The control socket (DESIGN §5), `None` when off or when it could not be opened.
     control: Option<control::ControlServer>,
     book: control::Book,
+    /// The `--tui` dashboard's pipe, until it detaches (see `lifeline.rs`).
+    lifeline: Option<lifeline::Lifeline>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +180,7 @@ impl<'a> Master<'a> {
             memory: memory::MemoryWatch::new(),
             control: None,
             book: control::Book::new(),
+            lifeline: lifeline::Lifeline::from_env(),
         })
     }
 
@@ -232,6 +236,9 @@ impl<'a> Master<'a> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let mut fds = vec![PollFd::new(self.signals.fd(), PollFlags::POLLIN)];
         fds.extend(self.logs.fds().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+        if let Some(line) = &self.lifeline {
+            fds.push(PollFd::new(line.fd(), PollFlags::POLLIN));
+        }
         let replacing = self.workers.iter().any(|w| w.replace);
         let mut ms: u16 = if replacing { 100 } else { 1000 };
         if let Some(server) = &self.control {
@@ -251,6 +258,24 @@ impl<'a> Master<'a> {
         drop(fds);
         self.logs.drain_all();
         self.serve_control();
+        self.check_lifeline();
+    }
+
+    /// The `--tui` dashboard detached (we run on headless) or went away (we stop, as on TERM).
+    fn check_lifeline(&mut self) {
+        match self.lifeline.as_ref().map(lifeline::Lifeline::read) {
+            None | Some(lifeline::Word::Quiet) => {}
+            Some(lifeline::Word::Detached) => {
+                self.lifeline = None;
+                crate::info!("Dashboard detached; running headless");
+            }
+            Some(lifeline::Word::Gone) => {
+                self.lifeline = None;
+                crate::info!("Dashboard gone; shutting down");
+                self.notify_stopping();
+                self.stop(true);
+            }
+        }
     }
 
     fn handle_signal(&mut self, sig: Signal) {

@@ -40,6 +40,8 @@ pub enum Event {
     Snapshot(Box<Snapshot>),
     ServerEvent(protocol::Event),
     LogLines(Vec<LogLine>),
+    /// Lines of the `--tui` master's own stdout/stderr (its output file).
+    OutputLines(Vec<String>),
     DumpResult(DumpData),
     /// The reply to a command this dashboard sent.
     Reply {
@@ -170,6 +172,7 @@ impl App {
             Event::Snapshot(snap) => self.on_snapshot(*snap),
             Event::ServerEvent(ev) => self.on_server_event(ev),
             Event::LogLines(lines) => lines.into_iter().for_each(|l| self.logs.push(l)),
+            Event::OutputLines(lines) => lines.iter().for_each(|l| self.logs.push_output(l)),
             Event::DumpResult(data) => data
                 .dumps
                 .into_iter()

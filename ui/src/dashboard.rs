@@ -22,7 +22,7 @@ pub use crate::app::Ownership;
 use crate::app::{App, Effect, Event, ProcSample};
 pub use crate::discovery::SocketPath;
 use crate::procstat::ProcSampler;
-use crate::protocol::{Command, LogLine, LogStream, Subscription};
+use crate::protocol::{Command, Subscription};
 use crate::{conn::Conn, term::TermGuard, view};
 
 /// How often the loop ticks without other events: the elapsed and countdown columns are
@@ -119,6 +119,13 @@ pub fn run(source: SocketPath, opts: Options) -> Result<Exit, Error> {
         );
     }
     Ok(exit)
+}
+
+/// Puts the terminal back (raw mode off, main screen, cursor shown) from outside the loop:
+/// the caller's signal thread calls it before exiting on SIGTERM/SIGHUP, which would otherwise
+/// leave the shell in raw mode on the alternate screen. Harmless when the terminal is normal.
+pub fn restore_terminal() {
+    crate::term::restore();
 }
 
 /// The loop. `sample_procs` reads /proc (injected so tests stay deterministic).
@@ -221,12 +228,7 @@ fn spawn_output_reader(output: Box<dyn Read + Send>, tx: Sender<Event>) {
             let text = String::from_utf8_lossy(&buf)
                 .trim_end_matches(['\n', '\r'])
                 .to_string();
-            let line = LogLine {
-                stream: LogStream::Master,
-                line: text,
-                ..Default::default()
-            };
-            if tx.send(Event::LogLines(vec![line])).is_err() {
+            if tx.send(Event::OutputLines(vec![text])).is_err() {
                 return;
             }
         }

@@ -30,7 +30,24 @@ pub struct LogStore {
     merged: VecDeque<Arc<LogEntry>>,
     per_slot: HashMap<u32, VecDeque<Arc<LogEntry>>>,
     next_seq: u64,
+    unmatched: Unmatched,
 }
+
+/// Under `--tui` every worker line arrives twice: the master forwards worker output to its own
+/// stdout/stderr — the output file the dashboard tails — and also pushes it over the socket
+/// with its slot and pid. The pushed copy is the one kept (it knows its worker); whichever
+/// copy comes second is folded into the first. These are the copies still waiting for a twin.
+#[derive(Debug, Default)]
+struct Unmatched {
+    /// The seq of each shown output-file line, with its text.
+    output: VecDeque<(u64, String)>,
+    pushed: VecDeque<String>,
+    /// Set by the first output-file line: without that file nothing is ever doubled.
+    has_output: bool,
+}
+
+/// Twins arrive within a poll interval or two of each other; a few hundred lines is ample.
+const UNMATCHED_CAP: usize = 512;
 
 /// Which lines the pane shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,19 +57,80 @@ pub enum LogFilter {
 }
 
 impl LogStore {
+    /// A line pushed by the server.
     pub fn push(&mut self, line: LogLine) {
-        let entry = Arc::new(LogEntry {
+        let mut entry = LogEntry {
             seq: self.next_seq,
             slot: line.slot,
             pid: line.pid,
             stream: line.stream,
-            // A worker's line may carry a CR or tabs; the pane is one terminal row per entry.
-            line: line.line.replace('\t', "    ").replace(['\r', '\n'], " "),
+            line: clean(&line.line),
+        };
+        if self.unmatched.has_output {
+            let twin = self
+                .unmatched
+                .output
+                .iter()
+                .position(|(_, t)| *t == entry.line);
+            if let Some((seq, _)) = twin.and_then(|i| self.unmatched.output.remove(i)) {
+                entry.seq = seq;
+                return self.retag(entry);
+            }
+            push_capped(
+                &mut self.unmatched.pushed,
+                entry.line.clone(),
+                UNMATCHED_CAP,
+            );
+        }
+        self.append(entry);
+    }
+
+    /// A line of the master's own output (the `--tui` output file), shown as the master's
+    /// unless the server already pushed it as a worker's.
+    pub fn push_output(&mut self, text: &str) {
+        self.unmatched.has_output = true;
+        let text = clean(text);
+        if let Some(i) = self.unmatched.pushed.iter().position(|t| *t == text) {
+            self.unmatched.pushed.remove(i);
+            return;
+        }
+        let seq = self.next_seq;
+        push_capped(
+            &mut self.unmatched.output,
+            (seq, text.clone()),
+            UNMATCHED_CAP,
+        );
+        self.append(LogEntry {
+            seq,
+            slot: None,
+            pid: None,
+            stream: LogStream::Master,
+            line: text,
         });
+    }
+
+    fn append(&mut self, entry: LogEntry) {
+        let entry = Arc::new(entry);
         self.next_seq += 1;
         push_capped(&mut self.merged, Arc::clone(&entry), MERGED_CAP);
         if let Some(slot) = entry.slot {
             push_capped(self.per_slot.entry(slot).or_default(), entry, SLOT_CAP);
+        }
+    }
+
+    /// The output-file line `entry.seq` was this worker's: it takes the worker's tags in place.
+    fn retag(&mut self, entry: LogEntry) {
+        let entry = Arc::new(entry);
+        if let Some(shown) = self.merged.iter_mut().rev().find(|e| e.seq == entry.seq) {
+            *shown = Arc::clone(&entry);
+        }
+        if let Some(slot) = entry.slot {
+            let ring = self.per_slot.entry(slot).or_default();
+            let at = ring.partition_point(|e| e.seq < entry.seq);
+            ring.insert(at, entry);
+            if ring.len() > SLOT_CAP {
+                ring.pop_front();
+            }
         }
     }
 
@@ -80,7 +158,12 @@ impl LogStore {
     }
 }
 
-fn push_capped(ring: &mut VecDeque<Arc<LogEntry>>, entry: Arc<LogEntry>, cap: usize) {
+/// A worker's line may carry a CR or tabs; the pane is one terminal row per entry.
+fn clean(line: &str) -> String {
+    line.replace('\t', "    ").replace(['\r', '\n'], " ")
+}
+
+fn push_capped<T>(ring: &mut VecDeque<T>, entry: T, cap: usize) {
     if ring.len() == cap {
         ring.pop_front();
     }
@@ -177,5 +260,63 @@ impl LogView {
             }
             None => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pushed(slot: u32, pid: i32, line: &str) -> LogLine {
+        LogLine {
+            slot: Some(slot),
+            pid: Some(pid),
+            stream: LogStream::Stderr,
+            line: line.into(),
+            ..Default::default()
+        }
+    }
+
+    fn texts(store: &LogStore, filter: LogFilter) -> Vec<(Option<i32>, String)> {
+        store
+            .lines(filter)
+            .iter()
+            .map(|e| (e.pid, e.line.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_worker_line_seen_in_the_output_file_and_pushed_is_shown_once_as_the_workers() {
+        let mut store = LogStore::default();
+        // File first: shown as the master's, then taken over by the pushed twin.
+        store.push_output("[INFO] Listening at: http://127.0.0.1:8000");
+        store.push_output("hello from 41");
+        store.push(pushed(0, 41, "hello from 41"));
+        // Pushed first: the file's copy is dropped.
+        store.push(pushed(1, 42, "hello from 42"));
+        store.push_output("hello from 42");
+        assert_eq!(
+            texts(&store, LogFilter::All),
+            [
+                (
+                    None,
+                    "[INFO] Listening at: http://127.0.0.1:8000".to_string()
+                ),
+                (Some(41), "hello from 41".to_string()),
+                (Some(42), "hello from 42".to_string()),
+            ]
+        );
+        assert_eq!(
+            texts(&store, LogFilter::Slot(0)),
+            [(Some(41), "hello from 41".to_string())]
+        );
+    }
+
+    #[test]
+    fn without_an_output_file_identical_pushed_lines_all_stay() {
+        let mut store = LogStore::default();
+        store.push(pushed(0, 41, "same"));
+        store.push(pushed(1, 42, "same"));
+        assert_eq!(store.lines(LogFilter::All).len(), 2);
     }
 }
