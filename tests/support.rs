@@ -880,10 +880,13 @@ pub fn run(opts: Opts) -> (ExitStatus, String, String) {
 }
 
 /// `GET path` in a loop on its own thread until `stop` is set: (successes, failures, pids seen).
+/// One load thread's result: successes, failure descriptions, distinct bodies.
+type LoadTally = (usize, Vec<String>, BTreeSet<String>);
+
 pub struct Load {
     stop: Arc<std::sync::atomic::AtomicBool>,
     successes: Arc<std::sync::atomic::AtomicUsize>,
-    handles: Vec<std::thread::JoinHandle<(usize, Vec<String>, BTreeSet<String>)>>,
+    handles: Vec<std::thread::JoinHandle<LoadTally>>,
 }
 
 impl Load {
