@@ -156,19 +156,8 @@ fn prepare_python(cfg: &Config) -> Result<(), String> {
 
 fn serve(cfg: Config, launch: &Launch) -> i32 {
     let hooks = PythonHooks(PyHooks::new());
-    if cfg.daemon {
-        if let Err(e) = master::daemon::daemonize(cfg.enable_stdio_inheritance, &hooks) {
-            log::stderr_line(&format!("Error: cannot daemonize: {e}"));
-            return i32::from(CONFIG_ERROR);
-        }
-    }
-    if let Err(e) = log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref()) {
-        log::stderr_line(&format!("Error: cannot open log file: {e}"));
-        return i32::from(CONFIG_ERROR);
-    }
-    if let Err(e) = prepare_python(&cfg) {
-        log::stderr_line(&format!("Error: {e}"));
-        return i32::from(CONFIG_ERROR);
+    if let Err(code) = set_up_process(&cfg, &hooks) {
+        return code;
     }
     info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
     gunicorn_rs::debug!("{}", interpreter::describe());
@@ -186,40 +175,65 @@ fn serve(cfg: Config, launch: &Launch) -> i32 {
             error!("Cannot capture output: {e}");
         }
     }
-    let preloaded = match cfg
-        .preload_app
-        .then(|| App::load(cfg.app_uri.as_deref().unwrap_or_default()))
-        .transpose()
-    {
+    let preloaded = match preload(&cfg, &listeners) {
         Ok(app) => app,
-        Err(e) => {
-            error!("{e}");
-            for l in &listeners {
-                l.unlink();
-            }
-            return master::APP_LOAD_ERROR;
-        }
+        Err(code) => return code,
     };
     let entry = |ctx: WorkerContext<'_>| worker::run(ctx, preloaded.as_ref(), &hooks.0);
-    // HUP reads the config from the same sources again. The app is imported again by the new
-    // workers — unless it was preloaded: then, as in Gunicorn, HUP cannot reload its code
-    // (USR2 starts a new master that imports it afresh).
-    let (args, launch_dir) = (launch.args.to_vec(), launch.dir.clone());
-    let reload_config = move || -> Result<Config, String> {
-        match config::load_in(args.clone(), &launch_dir).map_err(|e| e.to_string())? {
-            Command::Serve(cfg) => {
-                prepare_python(&cfg)?;
-                Ok(*cfg)
-            }
-            _ => Err("the command line no longer starts a server".into()),
-        }
-    };
+    let reload_config = config_reloader(launch);
     match Master::new(cfg, listeners, &hooks, &entry) {
         Ok(master) => master.with_config_reloader(&reload_config).run(),
         Err(e) => {
             error!("{e}");
             i32::from(CONFIG_ERROR)
         }
+    }
+}
+
+/// Daemonize if asked, open the logs, and give Python its directory, environment and path —
+/// all before anything is bound, so a problem is one line and exit code 1.
+fn set_up_process(cfg: &Config, hooks: &PythonHooks) -> Result<(), i32> {
+    let fail = |message: String| {
+        log::stderr_line(&format!("Error: {message}"));
+        i32::from(CONFIG_ERROR)
+    };
+    if cfg.daemon {
+        master::daemon::daemonize(cfg.enable_stdio_inheritance, hooks)
+            .map_err(|e| fail(format!("cannot daemonize: {e}")))?;
+    }
+    log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref())
+        .map_err(|e| fail(format!("cannot open log file: {e}")))?;
+    prepare_python(cfg).map_err(fail)
+}
+
+/// `--preload`: import the app in the master, before the first fork.
+fn preload(cfg: &Config, listeners: &[sock::Listener]) -> Result<Option<App>, i32> {
+    if !cfg.preload_app {
+        return Ok(None);
+    }
+    match App::load(cfg.app_uri.as_deref().unwrap_or_default()) {
+        Ok(app) => Ok(Some(app)),
+        Err(e) => {
+            error!("{e}");
+            for l in listeners {
+                l.unlink();
+            }
+            Err(master::APP_LOAD_ERROR)
+        }
+    }
+}
+
+/// HUP reads the config from the same sources again. The app is imported again by the new
+/// workers — unless it was preloaded: then, as in Gunicorn, HUP cannot reload its code (USR2
+/// starts a new master that imports it afresh).
+fn config_reloader(launch: &Launch) -> impl Fn() -> Result<Config, String> {
+    let (args, launch_dir) = (launch.args.to_vec(), launch.dir.clone());
+    move || match config::load_in(args.clone(), &launch_dir).map_err(|e| e.to_string())? {
+        Command::Serve(cfg) => {
+            prepare_python(&cfg)?;
+            Ok(*cfg)
+        }
+        _ => Err("the command line no longer starts a server".into()),
     }
 }
 

@@ -111,22 +111,7 @@ impl Master<'_> {
                 self.hooks.after_fork_parent();
                 signals::restore_mask(&mask);
                 self.logs.started(slot_index, Some(child.as_raw()), ends);
-                if let Some(slot) = self.slot(slot_index) {
-                    slot.set_pid(child.as_raw());
-                }
-                self.workers.push(Worker {
-                    pid: child,
-                    slot: slot_index,
-                    age,
-                    aborted: None,
-                    retiring: false,
-                    replace: false,
-                    generation: self.book.generation,
-                    held: false,
-                    grace_from_ms: 0,
-                    stop_cause: None,
-                });
-                self.worker_spawned(slot_index, child.as_raw());
+                self.adopt_child(child, slot_index, age);
                 true
             }
             Err(e) => {
@@ -151,6 +136,26 @@ impl Master<'_> {
             pid,
             generation,
         });
+    }
+
+    /// The parent's half of a fork: the new worker goes into the table and its slot.
+    fn adopt_child(&mut self, child: nix::unistd::Pid, slot_index: usize, age: u64) {
+        if let Some(slot) = self.slot(slot_index) {
+            slot.set_pid(child.as_raw());
+        }
+        self.workers.push(Worker {
+            pid: child,
+            slot: slot_index,
+            age,
+            aborted: None,
+            retiring: false,
+            replace: false,
+            generation: self.book.generation,
+            held: false,
+            grace_from_ms: 0,
+            stop_cause: None,
+        });
+        self.worker_spawned(slot_index, child.as_raw());
     }
 
     fn run_child(

@@ -25,46 +25,24 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>, hooks: &PyHooks) -> 
     let pid = std::process::id();
     crate::proctitle::set(&format!("gunicorn-rs: worker [{}]", ctx.config.proc_name()));
     crate::info!("Booting worker with pid: {pid}");
-    let master_pid = ctx.master_pid.as_raw();
-    let hooks = match hooks.for_worker(ctx.config, ctx.age, master_pid, signals::stop) {
+    let hooks = match boot(&ctx, hooks) {
         Ok(hooks) => hooks,
         Err(e) => {
             crate::error!("Exception in worker process\n{e}");
+            ctx.slot.set_exit_reason(ExitReason::BootFailed);
             return crate::master::WORKER_BOOT_ERROR;
         }
     };
-    hooks.post_fork();
-    if let Err(e) = signals::install() {
-        crate::error!("Exception in worker process\n{e}");
-        ctx.slot.set_exit_reason(ExitReason::BootFailed);
-        return crate::master::WORKER_BOOT_ERROR;
-    }
-    if let Err(e) = hooks.install_signal_handlers(signals::wake_write_fd()) {
-        crate::error!("Exception in worker process\n{e}");
-        ctx.slot.set_exit_reason(ExitReason::BootFailed);
-        return crate::master::WORKER_BOOT_ERROR;
-    }
-    register_dump(&ctx);
     let imported;
     let app = match preloaded {
         Some(app) => Ok(app),
-        None => match App::load(ctx.config.app_uri.as_deref().unwrap_or_default()) {
-            Ok(app) => {
+        None => match import_app(&ctx) {
+            Ok(Ok(app)) => {
                 imported = app;
                 Ok(&imported)
             }
-            Err(e) if ctx.config.reload.is_some() => {
-                crate::error!("{e}");
-                crate::error!(
-                    "The app failed to load; waiting for a change to its files (--reload)"
-                );
-                Err(e.to_string())
-            }
-            Err(e) => {
-                crate::error!("{e}");
-                ctx.slot.set_exit_reason(ExitReason::AppLoadFailed);
-                return crate::master::APP_LOAD_ERROR;
-            }
+            Ok(Err(traceback)) => Err(traceback),
+            Err(code) => return code,
         },
     };
     let reloader = match start_reloader(&ctx, &app) {
@@ -81,6 +59,39 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>, hooks: &PyHooks) -> 
     crate::info!("Worker exiting (pid: {pid})");
     hooks.worker_exit();
     exit_code(code, &hooks, ctx.slot)
+}
+
+/// Before the app: the worker's hooks (`post_fork` runs), its signal handlers, the dump signal.
+fn boot(ctx: &WorkerContext<'_>, hooks: &PyHooks) -> Result<WorkerHooks, String> {
+    let master_pid = ctx.master_pid.as_raw();
+    let hooks = hooks
+        .for_worker(ctx.config, ctx.age, master_pid, signals::stop)
+        .map_err(|e| e.to_string())?;
+    hooks.post_fork();
+    signals::install().map_err(|e| e.to_string())?;
+    hooks
+        .install_signal_handlers(signals::wake_write_fd())
+        .map_err(|e| e.to_string())?;
+    register_dump(ctx);
+    Ok(hooks)
+}
+
+/// Import the app. `Ok(Err(traceback))`: it failed under `--reload`, which waits for a fix;
+/// `Err(code)`: it failed, and the worker exits with Gunicorn's APP_LOAD_ERROR.
+fn import_app(ctx: &WorkerContext<'_>) -> Result<Result<App, String>, i32> {
+    match App::load(ctx.config.app_uri.as_deref().unwrap_or_default()) {
+        Ok(app) => Ok(Ok(app)),
+        Err(e) if ctx.config.reload.is_some() => {
+            crate::error!("{e}");
+            crate::error!("The app failed to load; waiting for a change to its files (--reload)");
+            Ok(Err(e.to_string()))
+        }
+        Err(e) => {
+            crate::error!("{e}");
+            ctx.slot.set_exit_reason(ExitReason::AppLoadFailed);
+            Err(crate::master::APP_LOAD_ERROR)
+        }
+    }
 }
 
 /// The loop's exit code, unless a signal handler (`worker_int`/`worker_abort`) chose one.

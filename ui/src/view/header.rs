@@ -29,61 +29,7 @@ pub fn render_banner(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
-    let w = app.shown();
-    let s = &w.stats;
-    let label = |t: &'static str| Span::styled(t, theme.label());
-    let name = if s.name.is_empty() {
-        "gunicorn-rs"
-    } else {
-        s.name.as_str()
-    };
-    let kind = if s.worker_class.is_empty() {
-        "?"
-    } else {
-        s.worker_class.as_str()
-    };
-    let binds = if s.binds.is_empty() {
-        "-".to_string()
-    } else {
-        s.binds.join(" ")
-    };
-    let mut server = vec![
-        Span::styled(format!(" {name} "), theme.title()),
-        Span::raw(binds),
-        label("  kind "),
-        Span::raw(kind.to_string()),
-        label("  up "),
-        Span::raw(fmt::opt(s.uptime, fmt::duration)),
-        label("  master "),
-        Span::raw(s.pid.to_string()),
-        label("  gen "),
-        Span::raw(s.generation.to_string()),
-    ];
-    if app.is_frozen() {
-        server.push(Span::styled("  FROZEN", theme.error()));
-    }
-    let total = w.rows.values().filter(|r| r.info.state.is_alive()).count();
-    let totals = vec![
-        label(" workers "),
-        Span::styled(
-            format!("{} busy", w.busy()),
-            if w.busy() > 0 {
-                theme.key()
-            } else {
-                theme.ok()
-            },
-        ),
-        Span::raw(format!(" {} idle {total} total", w.idle())),
-        label("  req/s "),
-        Span::raw(fmt::opt(w.rate, fmt::rate)),
-        label("  p50 "),
-        Span::raw(fmt::opt(s.p50_ms, fmt::millis)),
-        label("  p99 "),
-        Span::raw(fmt::opt(s.p99_ms, fmt::millis)),
-        label("  backlog "),
-        Span::raw(fmt::opt(s.backlog, |b| b.to_string())),
-    ];
-    let lines = Paragraph::new(vec![Line::from(server), Line::from(totals)]);
+    let lines = Paragraph::new(vec![server_line(app, theme), totals_line(app, theme)]);
     frame.render_widget(
         lines,
         Rect {
@@ -103,6 +49,66 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
             theme,
         );
     }
+}
+
+/// `NAME binds  kind K  up U  master PID  gen G`, and FROZEN while the view is frozen.
+fn server_line(app: &App, theme: Theme) -> Line<'static> {
+    let s = &app.shown().stats;
+    let label = |t: &'static str| Span::styled(t, theme.label());
+    let or = |v: &str, default: &str| {
+        if v.is_empty() {
+            default.to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    let binds = if s.binds.is_empty() {
+        "-".to_string()
+    } else {
+        s.binds.join(" ")
+    };
+    let mut spans = vec![
+        Span::styled(format!(" {} ", or(&s.name, "gunicorn-rs")), theme.title()),
+        Span::raw(binds),
+        label("  kind "),
+        Span::raw(or(&s.worker_class, "?")),
+        label("  up "),
+        Span::raw(fmt::opt(s.uptime, fmt::duration)),
+        label("  master "),
+        Span::raw(s.pid.to_string()),
+        label("  gen "),
+        Span::raw(s.generation.to_string()),
+    ];
+    if app.is_frozen() {
+        spans.push(Span::styled("  FROZEN", theme.error()));
+    }
+    Line::from(spans)
+}
+
+/// `workers B busy I idle T total  req/s  p50  p99  backlog`.
+fn totals_line(app: &App, theme: Theme) -> Line<'static> {
+    let w = app.shown();
+    let s = &w.stats;
+    let label = |t: &'static str| Span::styled(t, theme.label());
+    let total = w.rows.values().filter(|r| r.info.state.is_alive()).count();
+    let busy_style = if w.busy() > 0 {
+        theme.key()
+    } else {
+        theme.ok()
+    };
+    Line::from(vec![
+        label(" workers "),
+        Span::styled(format!("{} busy", w.busy()), busy_style),
+        Span::raw(format!(" {} idle {total} total", w.idle())),
+        label("  req/s "),
+        Span::raw(fmt::opt(w.rate, fmt::rate)),
+        label("  p50 "),
+        Span::raw(fmt::opt(s.p50_ms, fmt::millis)),
+        label("  p99 "),
+        Span::raw(fmt::opt(s.p99_ms, fmt::millis)),
+        label("  backlog "),
+        Span::raw(fmt::opt(s.backlog, |b| b.to_string())),
+    ])
 }
 
 fn render_sparkline(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
