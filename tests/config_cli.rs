@@ -275,3 +275,23 @@ fn bind_from_the_config_file_and_env_are_honoured() {
     assert_eq!(env.wait_workers(2).len(), 2);
     assert_eq!(env.get("/").status, 200);
 }
+
+#[test]
+fn tui_refuses_options_it_cannot_work_with() {
+    for (extra, message) in [
+        (
+            "--no-control-socket",
+            "--tui and --no-control-socket cannot be combined",
+        ),
+        ("--daemon", "--tui and --daemon cannot be combined"),
+    ] {
+        let out = std::process::Command::new(bin())
+            .args(["--tui", extra, "--chdir", &apps(), "hello:app"])
+            .env_remove("GUNICORN_CMD_ARGS")
+            .output()
+            .expect("run gunicorn-rs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.trim(), format!("Error: {message}"));
+    }
+}

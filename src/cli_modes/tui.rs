@@ -123,6 +123,11 @@ pub fn run(args: &[OsString], cfg: &Config) -> i32 {
         eprintln!("Error: --tui and --daemon cannot be combined");
         return 1;
     }
+    // The dashboard is a client of the control socket; without one it would show nothing.
+    if cfg.control_socket == gunicorn_rs::config::ControlSocket::Off {
+        eprintln!("Error: --tui and --no-control-socket cannot be combined");
+        return 1;
+    }
     if !std::io::stdout().is_terminal() {
         eprintln!("Error: --tui needs a terminal (run without it for a headless server)");
         return 1;
