@@ -58,6 +58,56 @@ struct State {
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
 
+/// The master's own error-log lines, kept for control-socket subscribers (the dashboard's log
+/// pane) while someone wants them. Owned by one process: a forked worker, whose lines reach the
+/// master through its stderr pipe anyway, never fills it.
+struct Tap {
+    owner: u32,
+    lines: std::collections::VecDeque<String>,
+}
+
+static TAP: Mutex<Option<Tap>> = Mutex::new(None);
+
+/// Most lines a tap holds between two drains; older ones are dropped first.
+const TAP_LIMIT: usize = 1000;
+
+/// Start (or stop) keeping this process's error-log lines for [`take_tapped`].
+pub fn set_tap(on: bool) {
+    let mut tap = TAP.lock().unwrap_or_else(|e| e.into_inner());
+    match (
+        on,
+        tap.as_ref().is_some_and(|t| t.owner == std::process::id()),
+    ) {
+        (true, false) => {
+            *tap = Some(Tap {
+                owner: std::process::id(),
+                lines: Default::default(),
+            });
+        }
+        (false, _) => *tap = None,
+        (true, true) => {}
+    }
+}
+
+/// The lines kept since the last call.
+pub fn take_tapped() -> Vec<String> {
+    let mut tap = TAP.lock().unwrap_or_else(|e| e.into_inner());
+    match tap.as_mut() {
+        Some(t) if t.owner == std::process::id() => t.lines.drain(..).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn tap_line(line: &str) {
+    let mut tap = TAP.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = tap.as_mut().filter(|t| t.owner == std::process::id()) {
+        if t.lines.len() == TAP_LIMIT {
+            t.lines.pop_front();
+        }
+        t.lines.push_back(line.trim_end_matches('\n').to_string());
+    }
+}
+
 /// Open the log files. Called by the master before binding, so a bad path is reported early.
 pub fn configure(
     level: LogLevel,
@@ -142,6 +192,7 @@ pub fn log(level: LogLevel, message: &str) {
     if !line.ends_with('\n') {
         line.push('\n');
     }
+    tap_line(&line);
     match state.as_mut() {
         Some(state) => state.error.write_all(line.as_bytes()),
         None => {

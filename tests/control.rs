@@ -357,6 +357,20 @@ fn subscribers_get_snapshots_events_and_worker_output() {
         matches!(p, Push::Event(ui::protocol::Event::WorkerSpawned { .. })).then_some(())
     });
     let _ = id;
+    // The master's own lines are part of the stream too (the log pane of `attach`).
+    server.signal(nix::sys::signal::Signal::SIGTTIN);
+    let master = client.wait_push(|p| match p {
+        Push::Logs(lines) => lines
+            .iter()
+            .find(|l| l.line.ends_with("Handling signal: ttin"))
+            .cloned(),
+        _ => None,
+    });
+    assert_eq!(master.stream, ui::protocol::LogStream::Master);
+    assert_eq!(
+        (master.slot, master.pid),
+        (None, Some(server.master_pid() as i32))
+    );
 }
 
 #[test]

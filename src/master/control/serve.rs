@@ -32,6 +32,7 @@ impl Master<'_> {
         self.push_updates(&mut server);
         server.flush_all();
         self.logs.set_tap(server.wants_logs());
+        crate::log::set_tap(server.wants_logs());
         self.book.want_events = server.wants_events();
         self.control = Some(server);
     }
@@ -57,8 +58,12 @@ impl Master<'_> {
         for event in std::mem::take(&mut self.book.events) {
             server.push(|s| s.events, &Push::Event(event));
         }
-        // In batches: one push never outgrows a client's queue, however much was written.
-        for batch in self.logs.take_tapped().chunks(LOG_BATCH) {
+        // The master's own lines first (they were written before this loop pass read the
+        // workers' pipes), then the workers'. In batches: one push never outgrows a client's
+        // queue, however much was written.
+        let mut lines = master_lines(self.pid.as_raw());
+        lines.extend(self.logs.take_tapped());
+        for batch in lines.chunks(LOG_BATCH) {
             server.push(|s| s.logs, &Push::Logs(batch.to_vec()));
         }
         let now = Instant::now();
@@ -137,4 +142,24 @@ impl ControlServer {
 /// Timestamp for pushed log lines.
 pub(in crate::master) fn line_time() -> Option<f64> {
     Some(unix_now())
+}
+
+/// The master's error-log lines since the last pass, one `LogLine` per text line (a traceback
+/// is several).
+fn master_lines(pid: i32) -> Vec<ui::protocol::LogLine> {
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .ok();
+    crate::log::take_tapped()
+        .iter()
+        .flat_map(|record| record.lines().map(str::to_string).collect::<Vec<_>>())
+        .map(|line| ui::protocol::LogLine {
+            slot: None,
+            pid: Some(pid),
+            stream: ui::protocol::LogStream::Master,
+            line,
+            ts,
+        })
+        .collect()
 }
