@@ -446,3 +446,27 @@ fn no_control_socket_opens_none() {
         server.log()
     );
 }
+
+#[test]
+fn a_held_worker_is_not_cut_by_its_request_timeout() {
+    let server = Server::app("stuck_app:app", &["--request-timeout", "1"], 1);
+    let socket = socket_of(&server);
+    let pid = *server.worker_pids().iter().next().unwrap();
+    assert_eq!(
+        ctl_json(&socket, &["hold", &pid.to_string()])["success"],
+        true
+    );
+    // Three times the request timeout: held, the request runs to its end.
+    let resp = server.get("/python?s=3");
+    assert_eq!(resp.status, 200, "{}", resp.text());
+    assert!(!server.log().contains("Request timeout (pid:"));
+    assert_eq!(
+        ctl_json(&socket, &["release", &pid.to_string()])["success"],
+        true
+    );
+    assert_eq!(
+        server.get("/python?s=3").status,
+        504,
+        "released: the clock runs again"
+    );
+}

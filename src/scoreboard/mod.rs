@@ -165,6 +165,9 @@ pub struct Slot {
     /// The worker's faulthandler listens on the dump signal: before that, the signal's default
     /// action would kill it.
     dump_ready: AtomicU8,
+    /// `hold PID` from the control socket: written by the master (its only write to a live
+    /// worker's slot), read by the worker's `--request-timeout` watchdog.
+    held: AtomicU8,
     request: request::RequestRecord,
     latency: latency::LatencyHistogram,
 }
@@ -262,6 +265,7 @@ impl Slot {
     /// Master, before fork: claim the slot for a new worker.
     pub fn claim(&self, pid: i32) {
         let now = now_ms();
+        self.held.store(0, Ordering::Relaxed);
         self.heartbeat_ms.store(now, Ordering::Relaxed);
         self.boot_ms.store(now, Ordering::Relaxed);
         self.request.end();
@@ -366,6 +370,15 @@ impl Slot {
 
     pub fn is_dump_ready(&self) -> bool {
         self.dump_ready.load(Ordering::Acquire) == 1
+    }
+
+    /// Master: `hold`/`release` — no timeout of any kind while held.
+    pub fn set_held(&self, held: bool) {
+        self.held.store(u8::from(held), Ordering::Release);
+    }
+
+    pub fn is_held(&self) -> bool {
+        self.held.load(Ordering::Acquire) == 1
     }
 
     /// Worker, just before it exits.

@@ -200,6 +200,13 @@ fn watch(shared: &Shared, ctx: &Context) {
             };
             continue;
         }
+        if ctx.slot.is_held() {
+            // `hold PID`: someone is debugging this request; look again a limit later.
+            if let Some(armed) = guard.as_mut() {
+                armed.deadline = Instant::now() + ctx.settings.limit;
+            }
+            continue;
+        }
         if let Some(armed) = guard.take() {
             // The request as the slot has it, read before the interrupt: once interrupted the
             // main thread may finish it and clear the slot before the log line is written.

@@ -242,6 +242,10 @@ impl Master<'_> {
         if !held {
             worker.grace_from_ms = now_ms();
         }
+        // The worker's own --request-timeout watchdog reads this.
+        if let Some(slot) = self.scoreboard.slot(worker.slot) {
+            slot.set_held(held);
+        }
         let verb = if held {
             "held: no timeout kill"
         } else {
