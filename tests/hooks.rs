@@ -188,6 +188,10 @@ fn worker_hooks_run_in_the_worker_around_requests() {
         )
     );
     assert_eq!(pre["version"], serde_json::json!([1, 1]));
+    // A TCP peer: (host, port), the client's own port, not the server's.
+    assert_eq!(pre["peer_addr"][0], "127.0.0.1");
+    assert_ne!(pre["peer_addr"][1], serde_json::json!(server.port()));
+    assert_eq!(pre["remote_addr"], pre["peer_addr"]);
     assert_eq!(
         pre["headers"],
         serde_json::json!([["HOST", "example"], ["X-CUSTOM", "v"]])

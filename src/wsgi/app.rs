@@ -158,7 +158,7 @@ impl App {
         hooks: Option<&WorkerHooks>,
     ) -> (Option<Bound<'py, PyDict>>, Option<AppError>) {
         let (req, pre) = match hooks {
-            Some(hooks) => hooks.pre_request(py, head, conn.is_tls),
+            Some(hooks) => hooks.pre_request(py, head, conn),
             None => (None, Ok(())),
         };
         let (environ, error) = match pre {

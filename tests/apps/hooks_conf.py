@@ -98,6 +98,8 @@ def pre_request(worker, req):
         headers=[list(h) for h in req.headers],
         scheme=req.scheme,
         nr=worker.nr,
+        peer_addr=list(req.peer_addr),
+        remote_addr=list(req.remote_addr),
     )
 
 

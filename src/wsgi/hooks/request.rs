@@ -6,6 +6,7 @@ use pyo3::types::{PyList, PyTuple};
 
 use crate::http::RequestHead;
 use crate::wsgi::response::SentResponse;
+use crate::wsgi::{ConnInfo, Peer};
 
 /// The request (Gunicorn's `Request`): `method`, `uri`, `path`, `query`, `fragment`,
 /// `version` as a tuple, `headers` as `(NAME, value)` pairs with upper-case names, `scheme`.
@@ -30,11 +31,41 @@ pub struct Request {
     /// The request body is read by the app through `wsgi.input`; not offered here.
     #[pyo3(get)]
     body: Option<()>,
+    /// The socket peer: `(host, port)` on TCP, the socket path on a Unix socket (Gunicorn's
+    /// `peer_addr`).
+    #[pyo3(get)]
+    peer_addr: Py<PyAny>,
+    /// The client: the PROXY protocol's source when one was sent, else `peer_addr`.
+    #[pyo3(get)]
+    remote_addr: Py<PyAny>,
 }
 
 impl Request {
-    pub(super) fn new(py: Python<'_>, head: &RequestHead, is_tls: bool) -> PyResult<Request> {
+    pub(super) fn new(py: Python<'_>, head: &RequestHead, conn: &ConnInfo) -> PyResult<Request> {
+        let is_tls = conn.is_tls;
+        let peer_addr = match &conn.peer {
+            Peer::Tcp(addr) => (addr.ip().to_string(), addr.port())
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            Peer::Unix => conn
+                .unix_path
+                .clone()
+                .unwrap_or_default()
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+        };
+        let remote_addr = match &head.proxy {
+            Some(p) if !p.client_addr.is_empty() => (p.client_addr.clone(), p.client_port)
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
+            _ => peer_addr.clone_ref(py),
+        };
         Ok(Request {
+            peer_addr,
+            remote_addr,
             method: head.method.clone(),
             uri: head.uri.clone(),
             path: head.path.clone(),

@@ -180,14 +180,14 @@ impl WorkerHooks {
         &self,
         py: Python<'py>,
         head: &RequestHead,
-        is_tls: bool,
+        conn: &crate::wsgi::ConnInfo,
     ) -> (Option<Bound<'py, Request>>, PyResult<()>) {
         if !self.wants_request() {
             crate::debug!("{} {}", head.method, head.path);
             return (None, Ok(()));
         }
         let worker = self.worker.bind(py);
-        let req = match Request::new(py, head, is_tls).and_then(|r| Bound::new(py, r)) {
+        let req = match Request::new(py, head, conn).and_then(|r| Bound::new(py, r)) {
             Ok(req) => req,
             Err(err) => return (None, Err(err)),
         };
