@@ -410,3 +410,24 @@ fn pre_exec_runs_in_the_usr2_child_before_it_execs() {
         (!is_alive(child)).then_some(())
     });
 }
+
+#[test]
+fn worker_exit_runs_after_a_failed_import_too() {
+    let log = HookLog::new();
+    let conf = apps_dir().join("hooks_conf.py");
+    let apps = apps();
+    let args = [
+        "-b",
+        "127.0.0.1:0",
+        "-c",
+        conf.to_str().unwrap(),
+        "--chdir",
+        &apps,
+        "boot_fail:app",
+    ];
+    let opts = Opts::new(&args).env("HOOKS_LOG", log.path().to_str().unwrap());
+    let mut server = Server::spawn(opts);
+    assert_eq!(server.wait_exit(WAIT).code(), Some(4));
+    let exit = &log.wait("worker_exit", 1)[0];
+    assert_ne!(pid_of(exit, "worker_pid"), server.master_pid());
+}

@@ -42,13 +42,18 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>, hooks: &PyHooks) -> 
                 Ok(&imported)
             }
             Ok(Err(traceback)) => Err(traceback),
-            Err(code) => return code,
+            Err(code) => {
+                // Gunicorn runs worker_exit in a `finally`: after a failed import too.
+                hooks.worker_exit();
+                return code;
+            }
         },
     };
     let reloader = match start_reloader(&ctx, &app) {
         Ok(reloader) => reloader,
         Err(e) => {
             crate::error!("Exception in worker process\ncannot start the reloader: {e}");
+            hooks.worker_exit();
             return crate::master::WORKER_BOOT_ERROR;
         }
     };
