@@ -214,7 +214,9 @@ fn default_hint(setting: &Setting) -> String {
         DefaultValue::Cwd => ".".into(),
         DefaultValue::Euid => "the current user".into(),
         DefaultValue::Egid => "the current group".into(),
-        DefaultValue::ControlSocket => "$XDG_RUNTIME_DIR/gunicorn.ctl".into(),
+        DefaultValue::ControlSocket => {
+            "one per server: $XDG_RUNTIME_DIR/gunicorn-rs/NAME-PID.sock".into()
+        }
     }
 }
 
