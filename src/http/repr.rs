@@ -17,36 +17,21 @@ fn quote_for(s: &str) -> char {
 
 /// `repr(str)` for a string of chars U+0000..U+00FF.
 pub(crate) fn repr_str(s: &str) -> String {
-    let quote = quote_for(s);
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        let code = u32::from(c);
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            _ if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            // Not printable in Python: C0, DEL, C1, NBSP and SOFT HYPHEN.
-            _ if code < 0x20 || (0x7f..=0xa0).contains(&code) || code == 0xad => {
-                out.push_str(&format!("\\x{code:02x}"));
-            }
-            _ => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
+    // Not printable in Python: C0, DEL, C1, NBSP and SOFT HYPHEN.
+    repr_quoted(s, "", |code| !(code < 0x20 || (0x7f..=0xa0).contains(&code) || code == 0xad))
 }
 
-/// `repr(bytes)` where each char of `s` stands for one byte.
+/// `repr(bytes)` where each char of `s` stands for one byte: only ASCII prints as itself.
 pub(crate) fn repr_bytes(s: &str) -> String {
+    repr_quoted(s, "b", |code| (0x20..0x7f).contains(&code))
+}
+
+/// Python's repr rules shared by `str` and `bytes`: the quote, the named escapes, `\xNN` for
+/// whatever `printable` refuses.
+fn repr_quoted(s: &str, prefix: &str, printable: impl Fn(u32) -> bool) -> String {
     let quote = quote_for(s);
     let mut out = String::with_capacity(s.len() + 3);
-    out.push('b');
+    out.push_str(prefix);
     out.push(quote);
     for c in s.chars() {
         let code = u32::from(c);
@@ -59,7 +44,7 @@ pub(crate) fn repr_bytes(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            _ if (0x20..0x7f).contains(&code) => out.push(c),
+            _ if printable(code) => out.push(c),
             _ => out.push_str(&format!("\\x{code:02x}")),
         }
     }
