@@ -18,7 +18,9 @@ fn quote_for(s: &str) -> char {
 /// `repr(str)` for a string of chars U+0000..U+00FF.
 pub(crate) fn repr_str(s: &str) -> String {
     // Not printable in Python: C0, DEL, C1, NBSP and SOFT HYPHEN.
-    repr_quoted(s, "", |code| !(code < 0x20 || (0x7f..=0xa0).contains(&code) || code == 0xad))
+    repr_quoted(s, "", |code| {
+        !(code < 0x20 || (0x7f..=0xa0).contains(&code) || code == 0xad)
+    })
 }
 
 /// `repr(bytes)` where each char of `s` stands for one byte: only ASCII prints as itself.

@@ -21,94 +21,67 @@ pub(super) static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
 #[pyclass(frozen, module = "gunicorn_rs", name = "Logger")]
 pub struct Logger;
 
-#[pymethods]
-impl Logger {
-    #[pyo3(signature = (msg, *args, **kwargs))]
-    fn debug(
-        &self,
-        msg: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        emit(LogLevel::Debug, msg, args, kwargs, false)
+/// Gunicorn's `Logger` methods that only differ in their level: one body, generated, so the
+/// list reads as the table it is. (`#[pymethods]` sees the expanded impl.)
+macro_rules! logger_methods {
+    (
+        levels { $($(#[$doc:meta])* $name:ident => $level:expr, $with_traceback:expr;)* }
+        others { $($others:tt)* }
+    ) => {
+        #[pymethods]
+        impl Logger {
+            $(
+                $(#[$doc])*
+                #[pyo3(signature = (msg, *args, **kwargs))]
+                fn $name(
+                    &self,
+                    msg: &Bound<'_, PyAny>,
+                    args: &Bound<'_, PyTuple>,
+                    kwargs: Option<&Bound<'_, PyDict>>,
+                ) -> PyResult<()> {
+                    emit($level, msg, args, kwargs, $with_traceback)
+                }
+            )*
+            $($others)*
+        }
+    };
+}
+
+logger_methods! {
+    levels {
+        debug => LogLevel::Debug, false;
+        info => LogLevel::Info, false;
+        warning => LogLevel::Warning, false;
+        warn => LogLevel::Warning, false;
+        error => LogLevel::Error, false;
+        critical => LogLevel::Critical, false;
+        /// ERROR with the current exception's traceback (`logging.exception`).
+        exception => LogLevel::Error, true;
     }
-    #[pyo3(signature = (msg, *args, **kwargs))]
-    fn info(
-        &self,
-        msg: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        emit(LogLevel::Info, msg, args, kwargs, false)
+    others {
+        /// `log(lvl, msg, *args)` with `logging`'s numeric levels.
+        #[pyo3(signature = (lvl, msg, *args, **kwargs))]
+        fn log(
+            &self,
+            lvl: i64,
+            msg: &Bound<'_, PyAny>,
+            args: &Bound<'_, PyTuple>,
+            kwargs: Option<&Bound<'_, PyDict>>,
+        ) -> PyResult<()> {
+            let level = match lvl {
+                ..=10 => LogLevel::Debug,
+                11..=20 => LogLevel::Info,
+                21..=30 => LogLevel::Warning,
+                31..=40 => LogLevel::Error,
+                _ => LogLevel::Critical,
+            };
+            emit(level, msg, args, kwargs, false)
+        }
+        fn reopen_files(&self) {
+            let _ = crate::log::reopen();
+        }
+        fn close_on_exec(&self) {}
     }
-    #[pyo3(signature = (msg, *args, **kwargs))]
-    fn warning(
-        &self,
-        msg: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        emit(LogLevel::Warning, msg, args, kwargs, false)
-    }
-    #[pyo3(signature = (msg, *args, **kwargs))]
-    fn warn(
-        &self,
-        msg: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        emit(LogLevel::Warning, msg, args, kwargs, false)
-    }
-    #[pyo3(signature = (msg, *args, **kwargs))]
-    fn error(
-        &self,
-        msg: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        emit(LogLevel::Error, msg, args, kwargs, false)
-    }
-    #[pyo3(signature = (msg, *args, **kwargs))]
-    fn critical(
-        &self,
-        msg: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        emit(LogLevel::Critical, msg, args, kwargs, false)
-    }
-    /// ERROR with the current exception's traceback (`logging.exception`).
-    #[pyo3(signature = (msg, *args, **kwargs))]
-    fn exception(
-        &self,
-        msg: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        emit(LogLevel::Error, msg, args, kwargs, true)
-    }
-    /// `log(lvl, msg, *args)` with `logging`'s numeric levels.
-    #[pyo3(signature = (lvl, msg, *args, **kwargs))]
-    fn log(
-        &self,
-        lvl: i64,
-        msg: &Bound<'_, PyAny>,
-        args: &Bound<'_, PyTuple>,
-        kwargs: Option<&Bound<'_, PyDict>>,
-    ) -> PyResult<()> {
-        let level = match lvl {
-            ..=10 => LogLevel::Debug,
-            11..=20 => LogLevel::Info,
-            21..=30 => LogLevel::Warning,
-            31..=40 => LogLevel::Error,
-            _ => LogLevel::Critical,
-        };
-        emit(level, msg, args, kwargs, false)
-    }
-    fn reopen_files(&self) {
-        let _ = crate::log::reopen();
-    }
-    fn close_on_exec(&self) {}
 }
 
 fn emit(
