@@ -470,3 +470,47 @@ fn a_held_worker_is_not_cut_by_its_request_timeout() {
         "released: the clock runs again"
     );
 }
+
+#[test]
+fn dump_all_answers_for_every_worker_in_one_wait() {
+    let server = Server::app("stuck_app:app", &["--graceful-timeout", "1"], 3);
+    let socket = socket_of(&server);
+    let port = server.port();
+    std::thread::spawn(move || try_get(port, "/c"));
+    let stuck = poll(WAIT, "the /c request in the app", || {
+        server.markers("c-").pop()
+    })
+    .trim_start_matches("c-")
+    .to_string();
+    // Every worker has its dump handler before it serves; wait until all three said so.
+    poll(WAIT, "three workers ready to dump", || {
+        let dump = ctl_json(&socket, &["dump", "all"]);
+        let dumps = dump["dumps"].as_array().cloned().unwrap_or_default();
+        (dumps.len() == 3 && dumps.iter().all(|d| d["error"].is_null())).then_some(())
+    });
+    let started = std::time::Instant::now();
+    let dump = ctl_json(&socket, &["dump", "all"]);
+    let took = started.elapsed();
+    let dumps = dump["dumps"].as_array().expect("a list");
+    assert_eq!(dumps.len(), 3, "{dump}");
+    let busy: Vec<&serde_json::Value> = dumps
+        .iter()
+        .filter(|d| {
+            d["stack"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("burn_in_c")
+        })
+        .collect();
+    assert_eq!(
+        busy.len(),
+        1,
+        "exactly the stuck worker is in the app: {dump}"
+    );
+    assert_eq!(busy[0]["pid"].as_u64().map(|p| p.to_string()), Some(stuck));
+    // Signalled together, settled together: far below three sequential waits at the cap.
+    assert!(
+        took < std::time::Duration::from_millis(1000),
+        "dump all took {took:?}"
+    );
+}

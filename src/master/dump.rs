@@ -22,20 +22,39 @@ const MAX_DUMP: u64 = 4 << 20;
 /// Ask for a dump on `fd` with `send` (a `kill` or `pthread_kill`) and read it back. `Ok("")`
 /// when nothing was written within [`DUMP_WAIT`] (no handler installed, or the worker gone).
 pub fn collect(fd: BorrowedFd<'_>, send: impl FnOnce() -> io::Result<()>) -> io::Result<String> {
+    request(fd, send)?;
+    settle(&[fd]).pop().unwrap_or(Ok(String::new()))
+}
+
+/// Empty the dump file and send the signal; the output is read by [`settle`].
+fn request(fd: BorrowedFd<'_>, send: impl FnOnce() -> io::Result<()>) -> io::Result<()> {
     nix::unistd::ftruncate(fd, 0)?;
     nix::unistd::lseek(fd, 0, nix::unistd::Whence::SeekSet)?;
-    send()?;
+    send()
+}
+
+/// Wait until every file's output stopped growing (or [`DUMP_WAIT`] passed) and read each.
+/// All of them at once: dumping every worker costs one wait, not one per worker.
+fn settle(fds: &[BorrowedFd<'_>]) -> Vec<io::Result<String>> {
     let started = Instant::now();
-    let (mut size, mut changed) = (0, started);
-    while started.elapsed() < DUMP_WAIT {
+    let mut seen: Vec<(u64, Instant, bool)> = vec![(0, started, false); fds.len()];
+    while started.elapsed() < DUMP_WAIT && seen.iter().any(|s| !s.2) {
         std::thread::sleep(POLL_EVERY);
-        let now = file_size(fd)?;
-        if now != size {
-            (size, changed) = (now, Instant::now());
-        } else if size > 0 && changed.elapsed() >= SETTLE {
-            break;
+        for (fd, (size, changed, done)) in fds.iter().zip(seen.iter_mut()) {
+            match file_size(*fd) {
+                Ok(now) if now != *size => (*size, *changed) = (now, Instant::now()),
+                Ok(_) => *done = *size > 0 && changed.elapsed() >= SETTLE,
+                Err(_) => *done = true,
+            }
         }
     }
+    fds.iter()
+        .zip(&seen)
+        .map(|(fd, (size, _, _))| read_dump(*fd, *size))
+        .collect()
+}
+
+fn read_dump(fd: BorrowedFd<'_>, size: u64) -> io::Result<String> {
     let mut buf = vec![0u8; size.min(MAX_DUMP) as usize];
     let n = nix::sys::uio::pread(fd, &mut buf, 0)?;
     buf.truncate(n);
@@ -81,16 +100,47 @@ impl DumpFiles {
 
     /// Dump the worker `pid` in `slot` with `signal`.
     pub(super) fn dump(&self, slot: usize, pid: i32, signal: i32) -> io::Result<String> {
-        let Some(Some(fd)) = self.files.get(slot) else {
-            return Ok(String::new());
-        };
-        collect(fd.as_fd(), || {
-            // SAFETY: kill(2) with a pid the master forked and has not reaped yet.
-            match unsafe { libc::kill(pid, signal) } {
-                0 => Ok(()),
-                _ => Err(io::Error::last_os_error()),
+        self.dump_many(&[(slot, pid)], signal)
+            .pop()
+            .unwrap_or(Ok(String::new()))
+    }
+
+    /// Dump several workers: every signal first, then one wait for all the answers.
+    pub(super) fn dump_many(
+        &self,
+        workers: &[(usize, i32)],
+        signal: i32,
+    ) -> Vec<io::Result<String>> {
+        let mut results: Vec<Option<io::Result<String>>> = Vec::with_capacity(workers.len());
+        let mut waiting = Vec::new();
+        for (i, &(slot, pid)) in workers.iter().enumerate() {
+            let Some(Some(fd)) = self.files.get(slot) else {
+                results.push(Some(Ok(String::new())));
+                continue;
+            };
+            let sent = request(fd.as_fd(), || {
+                // SAFETY: kill(2) with a pid the master forked and has not reaped yet.
+                match unsafe { libc::kill(pid, signal) } {
+                    0 => Ok(()),
+                    _ => Err(io::Error::last_os_error()),
+                }
+            });
+            match sent {
+                Ok(()) => {
+                    waiting.push((i, fd.as_fd()));
+                    results.push(None);
+                }
+                Err(e) => results.push(Some(Err(e))),
             }
-        })
+        }
+        let fds: Vec<BorrowedFd<'_>> = waiting.iter().map(|(_, fd)| *fd).collect();
+        for ((i, _), read) in waiting.iter().zip(settle(&fds)) {
+            results[*i] = Some(read);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or(Ok(String::new())))
+            .collect()
     }
 
     /// In a new worker: close every slot's memfd but its own (it must not see or hold the

@@ -270,11 +270,28 @@ impl Master<'_> {
             DumpTarget::Pid(pid) => vec![pid],
             DumpTarget::All => self.workers.iter().map(|w| w.pid.as_raw()).collect(),
         };
-        let dumps = pids.into_iter().map(|pid| self.dump_one(pid)).collect();
+        let mut dumps: Vec<Dump> = pids.iter().map(|&pid| self.dump_entry(pid)).collect();
+        // Every ready worker is signalled first, then one wait covers them all.
+        let ready: Vec<(usize, (usize, i32))> = dumps
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.error.is_none())
+            .filter_map(|(i, d)| Some((i, (d.slot? as usize, d.pid))))
+            .collect();
+        let targets: Vec<(usize, i32)> = ready.iter().map(|(_, t)| *t).collect();
+        let stacks = self.dumps.dump_many(&targets, self.cfg.dump_signal);
+        for ((i, _), result) in ready.iter().zip(stacks) {
+            match result {
+                Ok(stack) if !stack.trim().is_empty() => dumps[*i].stack = stack,
+                Ok(_) => dumps[*i].error = Some("no stack written within the dump wait".into()),
+                Err(e) => dumps[*i].error = Some(e.to_string()),
+            }
+        }
         DumpData { dumps }
     }
 
-    fn dump_one(&mut self, pid: i32) -> Dump {
+    /// A dump's request and slot, or why the worker cannot be dumped.
+    fn dump_entry(&self, pid: i32) -> Dump {
         let mut dump = Dump {
             pid,
             at: Some(unix_now()),
@@ -295,17 +312,8 @@ impl Master<'_> {
             .as_ref()
             .and_then(|s| s.request.as_ref())
             .map(|r| request_info(r, now_ms()));
-        let ready = snap.as_ref().is_some_and(|s| s.dump_ready);
-        let result = match ready {
-            true => self.dumps.dump(slot, pid, self.cfg.dump_signal),
-            false => Err(std::io::Error::other(
-                "the worker has not installed its dump handler yet",
-            )),
-        };
-        match result {
-            Ok(stack) if !stack.trim().is_empty() => dump.stack = stack,
-            Ok(_) => dump.error = Some("no stack written within the dump wait".into()),
-            Err(e) => dump.error = Some(e.to_string()),
+        if !snap.as_ref().is_some_and(|s| s.dump_ready) {
+            dump.error = Some("the worker has not installed its dump handler yet".into());
         }
         dump
     }
