@@ -13,7 +13,7 @@ use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-pub use latency::{Histogram, BUCKETS as LATENCY_BUCKETS};
+pub use latency::{bucket_of, Histogram, BUCKETS as LATENCY_BUCKETS};
 pub use request::{CurrentRequest, RequestLine};
 
 const MAGIC: u64 = 0x6775_6e69_636f_726e; // "gunicorn"

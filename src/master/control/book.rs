@@ -8,6 +8,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ui::protocol::{Event, ExitReason};
 
+/// The window of the header's p50/p99.
+const LATENCY_WINDOW: Duration = Duration::from_secs(60);
+/// How often a latency sample is kept (while stats are asked for).
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
 /// One scoreboard slot's past.
 #[derive(Debug, Clone, Default)]
 pub(in crate::master) struct SlotRecord {
@@ -39,6 +44,9 @@ pub(in crate::master) struct Book {
     pub cpu: HashMap<i32, (u64, Instant)>,
     /// Where the control socket listens, for `show config`.
     pub control_path: Option<std::path::PathBuf>,
+    /// Server-wide cumulative latency histograms, about one a second while someone asks for
+    /// stats, for percentiles of the last minute rather than since start.
+    latency_samples: std::collections::VecDeque<(Instant, Histogram)>,
 }
 
 impl Book {
@@ -57,6 +65,39 @@ impl Book {
             last_rate: None,
             cpu: HashMap::new(),
             control_path: None,
+            latency_samples: std::collections::VecDeque::new(),
+        }
+    }
+
+    /// The latencies of about the last minute, from the cumulative histogram of everything
+    /// served (`total` only grows: a reaped worker's counts move to `dead_latency`). Until a
+    /// minute has been seen, or when nothing was served in it, the whole history.
+    pub fn recent_latency(&mut self, total: Histogram, now: Instant) -> Histogram {
+        if self
+            .latency_samples
+            .back()
+            .is_none_or(|(at, _)| now.duration_since(*at) >= SAMPLE_EVERY)
+        {
+            self.latency_samples.push_back((now, total));
+        }
+        // Keep the newest sample that is at least a window old: it is the window's base.
+        while self
+            .latency_samples
+            .get(1)
+            .is_some_and(|(at, _)| now.duration_since(*at) >= LATENCY_WINDOW)
+        {
+            self.latency_samples.pop_front();
+        }
+        match self.latency_samples.front() {
+            Some((at, base)) if now.duration_since(*at) >= LATENCY_WINDOW => {
+                let recent = total.since(base);
+                if recent.count() > 0 {
+                    recent
+                } else {
+                    total
+                }
+            }
+            _ => total,
         }
     }
 
@@ -105,6 +146,36 @@ pub(in crate::master) fn unix_now() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `n` requests of `ms` milliseconds each, as a cumulative histogram.
+    fn served(hist: &mut Histogram, n: u64, ms: u64) {
+        hist.0[crate::scoreboard::bucket_of(ms * 1000)] += n;
+    }
+
+    #[test]
+    fn header_percentiles_cover_the_last_minute() {
+        let mut book = Book::new();
+        let t0 = Instant::now();
+        let mut total = Histogram::default();
+        served(&mut total, 1000, 1);
+        // Less than a window of history: everything counts.
+        let p = book.recent_latency(total, t0).quantile_ms(0.5).unwrap();
+        assert!(p < 2.0, "{p}");
+        // A minute later the old fast requests fall out; only the new slow ones remain.
+        for s in 1..=61 {
+            if s == 61 {
+                served(&mut total, 10, 500);
+            }
+            let recent = book.recent_latency(total, t0 + Duration::from_secs(s));
+            if s == 61 {
+                assert_eq!(recent.count(), 10);
+                assert!(recent.quantile_ms(0.5).unwrap() > 400.0);
+            }
+        }
+        // A quiet minute shows the whole history rather than nothing.
+        let quiet = book.recent_latency(total, t0 + Duration::from_secs(200));
+        assert_eq!(quiet.count(), 1010);
+    }
 
     #[test]
     fn rate_needs_a_window_and_restarts_skip_the_first_spawn() {

@@ -100,6 +100,7 @@ impl Master<'_> {
                 requests += snap.requests;
             }
         }
+        let recent = self.book.recent_latency(latency, now);
         Stats {
             uptime: Some(round2(now.duration_since(self.book.started).as_secs_f64())),
             pid: self.pid.as_raw(),
@@ -118,8 +119,8 @@ impl Master<'_> {
             total: rows.len(),
             requests,
             req_per_s: self.book.req_per_s(requests, now).map(round2),
-            p50_ms: percentile(&latency, 0.5),
-            p99_ms: percentile(&latency, 0.99),
+            p50_ms: percentile(&recent, 0.5),
+            p99_ms: percentile(&recent, 0.99),
             backlog: self.listen_backlog(),
             generation: self.book.generation,
             timeout: self.cfg.timeout.map_or(0.0, |t| t.as_secs_f64()),

@@ -287,6 +287,8 @@ pub struct Stats {
     /// Requests served since the master started, dead workers included.
     pub requests: u64,
     pub req_per_s: Option<f64>,
+    /// Server-wide latency percentiles of about the last minute (the whole history until a
+    /// minute was seen, or after a quiet one).
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     /// Connections waiting in the listen queue (TCP_INFO), summed over listeners.
