@@ -250,8 +250,16 @@ fn worker_restart_boots_the_replacement_before_the_old_one_stops() {
         .position(|l| l.contains(&format!("Worker exiting (pid: {old})")))
         .expect("the old worker exited");
     assert!(booted < exiting, "new one first:\n{}", log.join("\n"));
-    let rows = ctl_json(&socket, &["show", "workers"]);
-    assert_eq!(rows["count"].as_u64(), Some(1), "{rows}");
+    // "Worker exiting" is the old worker's last line; the master reaps it a moment later.
+    let rows = poll(WAIT, "the old worker reaped", || {
+        let rows = ctl_json(&socket, &["show", "workers"]);
+        (rows["count"].as_u64() == Some(1)).then_some(rows)
+    });
+    assert_eq!(
+        rows["workers"][0]["pid"].as_u64(),
+        Some(u64::from(new)),
+        "{rows}"
+    );
     assert_eq!(rows["workers"][0]["booted"], true);
     assert_eq!(server.get("/").status, 200);
 }

@@ -178,22 +178,21 @@ pub fn head_eof(buf: &[u8]) -> Option<ParseError> {
 
 /// The request-line length, once its CRLF is here (RFC 9112 §3, §2.2: no bare LF).
 fn find_request_line(data: &[u8], limit: usize) -> Result<Option<usize>, ParseError> {
-    match memmem::find(data, b"\r\n") {
-        Some(len) if len > limit => Err(ParseError::LimitRequestLine { size: len, limit }),
-        Some(len) if data[..len].contains(&b'\n') => Err(ParseError::InvalidRequestLine(
-            "bare LF as line terminator".into(),
-        )),
-        Some(len) => Ok(Some(len)),
+    let too_long = |size| ParseError::LimitRequestLine { size, limit };
+    // Whatever the reads were, the first problem in byte order decides: a bare LF (RFC 9112
+    // §2.2 — refused as soon as it arrives, since a client using LF line ends never sends the
+    // CRLF we would wait for) or a line already over the limit before it.
+    match memchr::memchr(b'\n', data) {
+        Some(i) if i == 0 || data[i - 1] != b'\r' => match i > limit {
+            true => Err(too_long(i)),
+            false => Err(ParseError::InvalidRequestLine(
+                "bare LF as line terminator".into(),
+            )),
+        },
+        Some(i) if i - 1 > limit => Err(too_long(i - 1)),
+        Some(i) => Ok(Some(i - 1)),
         // Too long already, even if the last byte is the CR of the CRLF.
-        None if data.len() > limit + 1 => Err(ParseError::LimitRequestLine {
-            size: data.len(),
-            limit,
-        }),
-        // No CRLF yet, so any LF is bare: refuse it now rather than wait for a CRLF that a
-        // client using LF line ends will never send (RFC 9112 §2.2).
-        None if memchr::memchr(b'\n', data).is_some() => Err(ParseError::InvalidRequestLine(
-            "bare LF as line terminator".into(),
-        )),
+        None if data.len() > limit + 1 => Err(too_long(data.len())),
         None => Ok(None),
     }
 }
@@ -211,19 +210,20 @@ fn parse_field_section(
     if data.starts_with(b"\r\n") {
         return Ok(Some(2));
     }
-    if let Some(end) = memmem::find(data, b"\r\n\r\n") {
-        parse_fields(&data[..end], true, limits, cfg.syntax(), &mut accept)?;
-        return Ok(Some(end + 4));
-    }
+    let end = memmem::find(data, b"\r\n\r\n");
     // A bare LF never ends a line (RFC 9112 §2.2), so a head written with LF line ends never
-    // completes: refuse it as soon as the LF arrives. The error is the one the whole head would
-    // give, so every chunking still gets the same answer.
-    if let Some(lf) = first_bare_lf(data) {
-        let end = memmem::find(&data[lf..], b"\r\n").map_or(data.len(), |i| lf + i);
-        parse_fields(&data[..end], true, limits, cfg.syntax(), &mut accept)?;
+    // completes: it is refused as soon as the LF arrives. To give every chunking the same
+    // answer, the complete head is judged the same way: on what came up to that LF (an earlier
+    // line's fault, or this line's size or syntax, in byte order).
+    if let Some(lf) = first_bare_lf(data).filter(|&lf| end.is_none_or(|e| lf < e + 4)) {
+        parse_fields(&data[..=lf], true, limits, cfg.syntax(), &mut accept)?;
         return Err(ParseError::InvalidHeader(
             "bare LF as line terminator".into(),
         ));
+    }
+    if let Some(end) = end {
+        parse_fields(&data[..end], true, limits, cfg.syntax(), &mut accept)?;
+        return Ok(Some(end + 4));
     }
     if section_outgrows_limits(data, limits) {
         // Report the first error in wire order, as if the whole section had arrived.
