@@ -348,7 +348,7 @@ fn subscribers_get_snapshots_events_and_worker_output() {
     });
     assert_eq!(line.slot, Some(0));
     let pid = *server.worker_pids().iter().next().unwrap();
-    let id = client.send(&format!("worker kill {pid}"));
+    client.send(&format!("worker kill {pid}"));
     let event = client.wait_push(|p| match p {
         Push::Event(e @ ui::protocol::Event::WorkerExited { .. }) => Some(e.clone()),
         _ => None,
@@ -364,7 +364,6 @@ fn subscribers_get_snapshots_events_and_worker_output() {
     client.wait_push(|p| {
         matches!(p, Push::Event(ui::protocol::Event::WorkerSpawned { .. })).then_some(())
     });
-    let _ = id;
     // The master's own lines are part of the stream too (the log pane of `attach`).
     server.signal(nix::sys::signal::Signal::SIGTTIN);
     let master = client.wait_push(|p| match p {

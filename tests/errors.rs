@@ -23,6 +23,17 @@ fn expect_refused(server: &Server, raw: &[u8], status: u16) -> Response {
         String::from_utf8_lossy(&reply)
     );
     assert_eq!(resp.header("Connection"), Some("close"), "{:?}", show(raw));
+    // RFC 9110 §15's phrase (Gunicorn says "Bad Request" on its 501: a documented difference).
+    let reason = match status {
+        400 => "Bad Request",
+        403 => "Forbidden",
+        414 => "URI Too Long",
+        417 => "Expectation Failed",
+        431 => "Request Header Fields Too Large",
+        501 => "Not Implemented",
+        other => panic!("no reason phrase listed for {other}"),
+    };
+    assert_eq!(resp.reason, reason, "{:?}", show(raw));
     resp
 }
 

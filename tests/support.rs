@@ -5,8 +5,6 @@
 //! wait for: log lines, process state in /proc, marker files the test apps write. Every wait is
 //! bounded; nothing sleeps for readiness (house rule 11). Dropping a `Server` stops it by pid.
 
-#![allow(dead_code)]
-
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::collections::BTreeSet;
@@ -101,10 +99,6 @@ impl Lines {
         self.state.lock().unwrap().0.len()
     }
 
-    pub fn is_closed(&self) -> bool {
-        self.state.lock().unwrap().1
-    }
-
     /// Waits until `done(lines)` holds; `None` on timeout or when the stream ended without it.
     pub fn wait_until<T>(
         &self,
@@ -146,15 +140,6 @@ impl Lines {
                 .collect();
             (hits.len() >= n).then_some(hits)
         })
-    }
-
-    pub fn contains(&self, pattern: &str) -> bool {
-        self.state
-            .lock()
-            .unwrap()
-            .0
-            .iter()
-            .any(|l| l.contains(pattern))
     }
 }
 

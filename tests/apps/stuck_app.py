@@ -10,17 +10,7 @@ import sys
 import time
 from urllib.parse import parse_qs
 
-MARKER_DIR = os.environ.get("TEST_MARKER_DIR", "")
-
-
-def mark(name, content=""):
-    if not MARKER_DIR:
-        return
-    path = os.path.join(MARKER_DIR, name)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(content)
-    os.replace(tmp, path)
+from markers import MARKER_DIR, mark  # noqa: E402,F401
 
 
 def text(start_response, body, status="200 OK"):

@@ -180,14 +180,15 @@ impl App {
         }
     }
 
+    /// The slots of the worker rows, top to bottom, as the table shows them.
+    fn display_order(&self) -> Vec<u32> {
+        let rows = self.sort.order(self.shown());
+        rows.iter().map(|r| r.info.slot).collect()
+    }
+
     /// Moves the selection through the rows in display order; selecting filters the logs.
     fn move_selection(&mut self, delta: isize) {
-        let order: Vec<u32> = self
-            .sort
-            .order(self.shown())
-            .iter()
-            .map(|r| r.info.slot)
-            .collect();
+        let order = self.display_order();
         if order.is_empty() {
             return;
         }
@@ -259,12 +260,7 @@ impl App {
     }
 
     fn click_row(&mut self, table: ratatui::layout::Rect, y: u16) {
-        let order: Vec<u32> = self
-            .sort
-            .order(self.shown())
-            .iter()
-            .map(|r| r.info.slot)
-            .collect();
+        let order = self.display_order();
         let selected = self
             .selected
             .and_then(|s| order.iter().position(|o| *o == s))
