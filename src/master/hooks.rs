@@ -77,7 +77,7 @@ impl Master<'_> {
             pid: Some(worker.pid.as_raw()),
             age: worker.age,
             booted: self.is_booted(worker),
-            aborted: worker.aborted.is_some(),
+            aborted: worker.lifecycle.is_aborting(),
         }
     }
 

@@ -48,7 +48,8 @@ impl Master<'_> {
         }
         self.memory.last = Instant::now();
         for worker in self.workers.iter_mut() {
-            if worker.retiring || worker.replace {
+            // Already on its way out: its successor is coming anyway.
+            if !worker.lifecycle.is_serving() {
                 continue;
             }
             let Some(rss) = rss_bytes(worker.pid.as_raw()) else {
@@ -61,7 +62,7 @@ impl Master<'_> {
                     rss / MIB,
                     limit / MIB
                 );
-                worker.replace = true;
+                worker.lifecycle.replace();
             }
         }
     }

@@ -10,6 +10,7 @@ mod control;
 pub mod daemon;
 pub mod dump;
 mod hooks;
+mod lifecycle;
 pub mod lifeline;
 mod logpipe;
 pub(crate) mod memory;
@@ -70,12 +71,8 @@ struct Worker {
     pid: Pid,
     slot: usize,
     age: u64,
-    /// When the timeout kill began (SIGABRT sent); SIGKILL follows.
-    aborted: Option<Instant>,
-    /// Asked to stop (TERM): replaced by a newer worker or surplus.
-    retiring: bool,
-    /// Waiting for its replacement to boot before it is retired (HUP).
-    replace: bool,
+    /// Serving, replacing, retiring, or timed out (see `lifecycle.rs`).
+    lifecycle: lifecycle::Lifecycle,
     /// The reload generation it was spawned in.
     generation: u64,
     /// `hold PID`: no timeout kill while someone debugs it.
@@ -239,7 +236,7 @@ impl<'a> Master<'a> {
         if let Some(line) = &self.lifeline {
             fds.push(PollFd::new(line.fd(), PollFlags::POLLIN));
         }
-        let replacing = self.workers.iter().any(|w| w.replace);
+        let replacing = self.workers.iter().any(|w| w.lifecycle.is_replacing());
         let mut ms: u16 = if replacing { 100 } else { 1000 };
         if let Some(server) = &self.control {
             fds.extend(server.poll_fds().map(|(fd, out)| {

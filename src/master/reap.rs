@@ -43,7 +43,7 @@ impl Master<'_> {
         let death = Death {
             code,
             sig,
-            timed_out: worker.aborted.is_some(),
+            timed_out: worker.lifecycle.is_aborting(),
             // The master's own SIGKILLs: end of the graceful timeout, or a halt.
             killed_by_master: stopping || self.halt.is_some(),
             reason,
@@ -100,7 +100,7 @@ impl Master<'_> {
             let (pid, slot, aborted) = (
                 self.workers[i].pid,
                 self.workers[i].slot,
-                self.workers[i].aborted,
+                self.workers[i].lifecycle.aborted_since(),
             );
             if self.workers[i].held {
                 continue;
@@ -115,7 +115,7 @@ impl Master<'_> {
             match aborted {
                 None => {
                     self.explain_timeout(i);
-                    self.workers[i].aborted = Some(Instant::now());
+                    self.workers[i].lifecycle.abort(Instant::now());
                     let _ = nix::sys::signal::kill(pid, Signal::SIGABRT);
                 }
                 Some(at) if at.elapsed() >= self.cfg.worker_abort_timeout => {

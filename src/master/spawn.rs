@@ -5,13 +5,13 @@ use nix::sys::signal::Signal;
 use nix::unistd::{fork, ForkResult};
 
 impl Master<'_> {
-    /// Spawn or retire workers until `num_workers` booted, non-retiring workers run; retire a
+    /// Spawn or retire workers until `num_workers` booted, serving workers run; retire a
     /// worker marked for replacement (HUP) only once enough new ones have booted.
     pub(super) fn maintain_worker_count(&mut self) {
         let current = || {
             self.workers
                 .iter()
-                .filter(|w| !w.retiring && !w.replace)
+                .filter(|w| w.lifecycle.is_serving())
                 .count()
         };
         let mut missing = self.num_workers.saturating_sub(current());
@@ -24,10 +24,10 @@ impl Master<'_> {
         let booted = self
             .workers
             .iter()
-            .filter(|w| !w.retiring && !w.replace && self.is_booted(w))
+            .filter(|w| w.lifecycle.is_serving() && self.is_booted(w))
             .count();
         let replaceable: Vec<usize> = (0..self.workers.len())
-            .filter(|&i| self.workers[i].replace)
+            .filter(|&i| self.workers[i].lifecycle.is_replacing())
             .collect();
         // Keep at least `num_workers` booted workers serving: a worker recycled alone
         // (`--max-worker-memory`) waits for its own successor, not for its healthy siblings.
@@ -37,7 +37,7 @@ impl Master<'_> {
         }
         // Surplus (TTOU): retire the oldest first, as Gunicorn does.
         let mut active: Vec<usize> = (0..self.workers.len())
-            .filter(|&i| !self.workers[i].retiring && !self.workers[i].replace)
+            .filter(|&i| self.workers[i].lifecycle.is_serving())
             .collect();
         active.sort_by_key(|&i| self.workers[i].age);
         let surplus = active.len().saturating_sub(self.num_workers);
@@ -55,8 +55,7 @@ impl Master<'_> {
 
     fn retire(&mut self, index: usize) {
         let worker = &mut self.workers[index];
-        worker.replace = false;
-        worker.retiring = true;
+        worker.lifecycle.retire();
         let _ = nix::sys::signal::kill(worker.pid, Signal::SIGTERM);
         self.book.killed += 1;
     }
@@ -147,9 +146,7 @@ impl Master<'_> {
             pid: child,
             slot: slot_index,
             age,
-            aborted: None,
-            retiring: false,
-            replace: false,
+            lifecycle: super::lifecycle::Lifecycle::Serving,
             generation: self.book.generation,
             held: false,
             grace_from_ms: 0,

@@ -75,8 +75,12 @@ impl Master<'_> {
         self.book.generation += 1;
         let generation = self.book.generation;
         self.book.event(Event::Reload { generation });
-        for worker in self.workers.iter_mut().filter(|w| !w.retiring) {
-            worker.replace = true;
+        for worker in self
+            .workers
+            .iter_mut()
+            .filter(|w| !w.lifecycle.is_retiring())
+        {
+            worker.lifecycle.replace();
             worker.stop_cause = Some(ExitCause::Reload);
         }
     }

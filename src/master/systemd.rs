@@ -99,10 +99,14 @@ impl Master<'_> {
         let booted = self
             .workers
             .iter()
-            .filter(|w| !w.retiring && !w.replace && self.is_booted(w))
+            .filter(|w| w.lifecycle.is_serving() && self.is_booted(w))
             .count();
-        let replacing = self.workers.iter().any(|w| w.replace);
-        let stopping = self.workers.iter().filter(|w| w.retiring).count();
+        let replacing = self.workers.iter().any(|w| w.lifecycle.is_replacing());
+        let stopping = self
+            .workers
+            .iter()
+            .filter(|w| w.lifecycle.is_retiring())
+            .count();
         let mut status = format!("{booted} of {} workers booted", self.num_workers);
         if stopping > 0 {
             status.push_str(&format!(", {stopping} stopping"));

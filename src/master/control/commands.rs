@@ -217,11 +217,11 @@ impl Master<'_> {
     /// first, and it gets TERM once the successor has booted (`maintain_worker_count`).
     fn worker_restart(&mut self, pid: i32) -> WorkerAction {
         match self.worker_index(pid) {
-            Ok(i) if self.workers[i].retiring => {
+            Ok(i) if self.workers[i].lifecycle.is_retiring() => {
                 failed(format!("Worker {pid} is already stopping"))
             }
             Ok(i) => {
-                self.workers[i].replace = true;
+                self.workers[i].lifecycle.replace();
                 self.workers[i].stop_cause = Some(ExitCause::Restarted);
                 crate::info!("Worker (pid:{pid}) restart requested: replacing it");
                 acted(pid)

@@ -40,7 +40,7 @@ impl Master<'_> {
             pid,
             age: w.age,
             booted: self.is_booted(w),
-            aborted: w.aborted.is_some(),
+            aborted: w.lifecycle.is_aborting(),
             last_heartbeat: snap.map(|s| round2(seconds(ms.saturating_sub(s.heartbeat_ms)))),
             slot: w.slot as u32,
             generation: w.generation,
@@ -173,8 +173,8 @@ fn state_of(w: &Worker, snap: &SlotSnapshot) -> WorkerState {
     use scoreboard::WorkerState as S;
     match snap.state {
         _ if w.held => WorkerState::Held,
-        _ if w.aborted.is_some() => WorkerState::TimeoutPending,
-        S::Idle if w.retiring => WorkerState::Draining,
+        _ if w.lifecycle.is_aborting() => WorkerState::TimeoutPending,
+        S::Idle if w.lifecycle.is_retiring() => WorkerState::Draining,
         S::Free => WorkerState::Unknown,
         S::Booting => WorkerState::Booting,
         S::Idle => WorkerState::Idle,
