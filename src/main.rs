@@ -179,7 +179,13 @@ fn serve(cfg: Config, launch: &Launch) -> i32 {
         Ok(app) => app,
         Err(code) => return code,
     };
-    let entry = |ctx: WorkerContext<'_>| worker::run(ctx, preloaded.as_ref(), &hooks.0);
+    // Made before the first fork so every worker shares it (sync workers pass unfinished
+    // heads to an idle sibling through it); without it they keep their heads.
+    let handoff = worker::Handoff::new()
+        .map_err(|e| gunicorn_rs::debug!("No head hand-off between workers: {e}"))
+        .ok();
+    let entry =
+        |ctx: WorkerContext<'_>| worker::run(ctx, preloaded.as_ref(), &hooks.0, handoff.as_ref());
     let reload_config = config_reloader(launch);
     match Master::new(cfg, listeners, &hooks, &entry) {
         Ok(master) => master.with_config_reloader(&reload_config).run(),

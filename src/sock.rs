@@ -133,18 +133,29 @@ pub struct Accepted {
 }
 
 impl Listener {
-    /// Accept one connection, or `WouldBlock` when another worker was faster.
+    /// Accept one connection, or `WouldBlock` when another worker was faster. The socket is
+    /// non-blocking: workers wait on it through epoll or poll(2), never inside a read.
     pub fn accept(&self) -> io::Result<Accepted> {
-        let raw = socket::accept4(self.fd.as_raw_fd(), SockFlag::SOCK_CLOEXEC)
-            .map_err(io::Error::from)?;
+        // SAFETY: sockaddr_storage is plain data, valid zeroed; accept4 writes at most `len`
+        // bytes into it and returns a new descriptor that nothing else owns.
+        let (raw, storage) = unsafe {
+            let mut storage: libc::sockaddr_storage = std::mem::zeroed();
+            let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            let raw = libc::accept4(
+                self.fd.as_raw_fd(),
+                (&mut storage as *mut libc::sockaddr_storage).cast(),
+                &mut len,
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            );
+            (raw, storage)
+        };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
         // SAFETY: accept4 returned a new descriptor that nothing else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         let peer = match self.bound {
-            Bound::Tcp(_) => {
-                let addr: SockaddrStorage =
-                    socket::getpeername(fd.as_raw_fd()).map_err(io::Error::from)?;
-                to_socket_addr(&addr)
-            }
+            Bound::Tcp(_) => peer_of(&storage),
             Bound::Unix(_) => None,
         };
         if peer.is_some() {
@@ -171,6 +182,35 @@ impl Listener {
             let _ = std::fs::remove_file(path);
         }
     }
+}
+
+/// The peer address accept4(2) wrote (IPv4 or IPv6).
+fn peer_of(storage: &libc::sockaddr_storage) -> Option<SocketAddr> {
+    match i32::from(storage.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in, which it is large
+            // enough and aligned enough to hold.
+            let v4 =
+                unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = std::net::Ipv4Addr::from(u32::from_be(v4.sin_addr.s_addr));
+            Some(SocketAddr::from((ip, u16::from_be(v4.sin_port))))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: as above, for sockaddr_in6.
+            let v6 = unsafe {
+                &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>()
+            };
+            let ip = std::net::Ipv6Addr::from(v6.sin6_addr.s6_addr);
+            Some(SocketAddr::from((ip, u16::from_be(v6.sin6_port))))
+        }
+        _ => None,
+    }
+}
+
+/// The TCP peer of a connected socket (a connection a sibling worker handed over).
+pub fn peer_address(fd: RawFd) -> Option<SocketAddr> {
+    let addr: SockaddrStorage = socket::getpeername(fd).ok()?;
+    to_socket_addr(&addr)
 }
 
 fn to_socket_addr(addr: &SockaddrStorage) -> Option<SocketAddr> {

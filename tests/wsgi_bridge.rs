@@ -92,9 +92,17 @@ struct Sink {
     fail_writes: bool,
     no_sendfile: bool,
     sendfiles: Vec<(u64, Option<u64>)>,
+    /// Interim responses (`wsgi.early_hints`): status and fields.
+    interims: Vec<(u16, Vec<HeaderPair>)>,
 }
 
 impl ResponseSink for Sink {
+    fn interim(&mut self, status: u16, headers: &[HeaderPair]) -> io::Result<()> {
+        assert!(self.head.is_none(), "interim after the head");
+        self.interims.push((status, headers.to_vec()));
+        Ok(())
+    }
+
     fn start(&mut self, status: &str, headers: &[HeaderPair]) -> io::Result<()> {
         assert!(self.head.is_none(), "start called twice");
         self.head = Some((status.to_owned(), headers.to_vec()));

@@ -202,23 +202,35 @@ fn id(r: &Resolved, name: &str) -> Result<u32, ConfigError> {
     u32::try_from(n).map_err(|_| invalid(setting(name), &n.to_string(), "not an id".into()))
 }
 
-/// Only `sync` exists so far; Gunicorn turns `sync` with `threads > 1` into `gthread`.
+/// The worker class by Gunicorn's name, class path or `egg:gunicorn#` form. Like Gunicorn,
+/// `sync` with `threads > 1` is `gthread`.
 fn worker_class(r: &Resolved) -> Result<WorkerClass, ConfigError> {
-    let class = string(r, "worker_class").unwrap_or("None");
+    let class = string(r, "worker_class").unwrap_or("sync");
     let unsupported = |why: &str| ConfigError::UnsupportedValue {
         setting: "worker_class".into(),
         value: class.into(),
         why: why.into(),
     };
-    if class != "sync" && !class.ends_with("SyncWorker") {
-        return Err(unsupported("only the sync worker exists so far"));
+    let name = class.strip_prefix("egg:gunicorn#").unwrap_or(class);
+    let kind = match name {
+        "sync" | "gunicorn.workers.sync.SyncWorker" => WorkerClass::Sync,
+        "gthread" | "gunicorn.workers.gthread.ThreadWorker" => WorkerClass::Gthread,
+        "gevent" | "gevent_wsgi" | "gevent_pywsgi" | "eventlet" | "tornado" | "asgi" => {
+            return Err(unsupported(
+                "only the sync and gthread workers exist so far",
+            ))
+        }
+        _ if name.starts_with("gunicorn.workers.") => {
+            return Err(unsupported(
+                "only the sync and gthread workers exist so far",
+            ))
+        }
+        _ => return Err(unsupported("not a worker class gunicorn-rs knows")),
+    };
+    match (kind, int(r, "threads") > 1) {
+        (WorkerClass::Sync, true) => Ok(WorkerClass::Gthread),
+        _ => Ok(kind),
     }
-    if int(r, "threads") > 1 {
-        return Err(unsupported(
-            "sync with threads > 1 is Gunicorn's gthread worker, which does not exist yet",
-        ));
-    }
-    Ok(WorkerClass::Sync)
 }
 
 fn pythonpath(value: Option<&str>, chdir: &Path) -> Vec<PathBuf> {

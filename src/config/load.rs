@@ -450,7 +450,18 @@ mod tests {
         );
         assert!(error(&dir, &Env::new(), &["app", "-k", "gevent"])
             .contains("worker_class = \"gevent\" is not supported yet"));
-        assert!(error(&dir, &Env::new(), &["app", "--threads", "4"]).contains("gthread"));
+        let class = |args: &[&str]| serve(&dir, &Env::new(), args).worker_class;
+        assert_eq!(class(&["app", "--threads", "4"]), WorkerClass::Gthread);
+        assert_eq!(class(&["app", "-k", "gthread"]), WorkerClass::Gthread);
+        assert_eq!(
+            class(&["app", "-k", "gunicorn.workers.gthread.ThreadWorker"]),
+            WorkerClass::Gthread
+        );
+        assert_eq!(
+            class(&["app", "-k", "egg:gunicorn#sync"]),
+            WorkerClass::Sync
+        );
+        assert!(error(&dir, &Env::new(), &["app", "-k", "nosuch"]).contains("nosuch"));
     }
 
     #[test]

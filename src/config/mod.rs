@@ -89,10 +89,22 @@ pub enum LogLevel {
     Critical,
 }
 
-/// `worker_class`; only `sync` exists so far (gthread, gevent, tornado and asgi come later).
+/// `worker_class`: `sync` and `gthread` so far (gevent, eventlet, tornado and asgi come later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerClass {
     Sync,
+    /// Gunicorn's threaded worker (`gthread`, or `sync` with `threads > 1`).
+    Gthread,
+}
+
+impl WorkerClass {
+    /// Gunicorn's short name, as in `Using worker: gthread`.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkerClass::Sync => "sync",
+            WorkerClass::Gthread => "gthread",
+        }
+    }
 }
 
 /// `reload_engine`: how the reloader notices changes.

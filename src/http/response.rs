@@ -95,6 +95,27 @@ pub fn write_head(
     out.extend_from_slice(b"\r\n");
 }
 
+/// An interim (1xx) response, e.g. `103 Early Hints` (RFC 8297): status line and the given
+/// fields; no `Server`, `Date` or framing (RFC 9110 §15.2).
+pub fn write_interim(out: &mut Vec<u8>, status: u16, headers: &[(String, Vec<u8>)]) {
+    let _ = write!(out, "HTTP/1.1 {status} {}\r\n", interim_reason(status));
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+fn interim_reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        103 => "Early Hints",
+        _ => "Informational",
+    }
+}
+
 /// 304 and HEAD keep Content-Length (it describes the representation); 1xx and 204 must not
 /// carry one (RFC 9110 §8.6).
 fn keeps_length(status: &str) -> bool {
@@ -232,6 +253,17 @@ mod tests {
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 200 OK\r\nServer: gunicorn-rs\r\nDate: D\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\nX-A: 1\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn early_hints_are_a_bare_interim_head() {
+        let mut out = Vec::new();
+        let link = vec![("Link".to_string(), b"</s.css>; rel=preload".to_vec())];
+        write_interim(&mut out, 103, &link);
+        assert_eq!(
+            out,
+            b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n".to_vec()
         );
     }
 

@@ -143,7 +143,8 @@ impl<'a> Master<'a> {
         let pid = nix::unistd::getpid();
         // Room for TTIN growth and for a full second generation during a HUP reload.
         let capacity = (cfg.workers * 4).max(64);
-        let scoreboard = Scoreboard::new(capacity, pid.as_raw())?;
+        // One lane per thread; a HUP that raises `--threads` leaves the extra threads unseen.
+        let scoreboard = Scoreboard::new(capacity, cfg.threads, pid.as_raw())?;
         let signals = signals::SignalQueue::install()?;
         dump::ignore_dump_signal(cfg.dump_signal);
         let num_workers = cfg.workers;
@@ -186,7 +187,7 @@ impl<'a> Master<'a> {
         crate::proctitle::set(&self.master_title());
         let listening: Vec<String> = self.listeners.iter().map(|l| l.to_string()).collect();
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
-        crate::info!("Using worker: sync");
+        crate::info!("Using worker: {}", self.cfg.worker_class.name());
         self.control = control::ControlServer::open(
             &self.cfg,
             self.pid.as_raw() as u32,

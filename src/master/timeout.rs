@@ -174,7 +174,7 @@ mod tests {
             request,
             request_timed_out: false,
             dump_ready: true,
-            latency: Default::default(),
+            ..Default::default()
         }
     }
 

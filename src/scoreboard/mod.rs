@@ -6,18 +6,23 @@
 //! master needs no round trip to a worker — it stays right while the worker is stuck in C.
 //! The layout is private to one build: the control socket's JSON is the public view.
 
+mod entry;
 mod latency;
 mod request;
+mod slot;
 
 use std::io;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
+pub use entry::{Lane, LaneSnapshot};
 pub use latency::{bucket_of, Histogram, BUCKETS as LATENCY_BUCKETS};
 pub use request::{CurrentRequest, RequestLine};
+pub use slot::Slot;
 
 const MAGIC: u64 = 0x6775_6e69_636f_726e; // "gunicorn"
-const LAYOUT_VERSION: u32 = 3;
+/// 4: per-thread lanes after each slot, connection counters.
+const LAYOUT_VERSION: u32 = 4;
 
 /// `--features scoreboard-off` compiles the per-request writes out, for `benches/scoreboard_cost.py`
 /// only: the heartbeat, the exit reason and the dump flag stay (liveness needs them).
@@ -116,11 +121,12 @@ impl ExitReason {
 pub const STATUS_CLASSES: usize = 5;
 
 /// A consistent-enough copy of one slot for the master and the dashboard. Single fields are
-/// each exact; the current request is exact as a whole (seqlock); counters may be one request
+/// each exact; each lane's request is exact as a whole (seqlock); counters may be one request
 /// apart from each other.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotSnapshot {
     pub pid: i32,
+    /// The worker's own state, or its busiest lane's while a request runs.
     pub state: WorkerState,
     pub boot_ms: u64,
     pub heartbeat_ms: u64,
@@ -130,13 +136,48 @@ pub struct SlotSnapshot {
     /// Requests whose app raised (or broke the protocol).
     pub exceptions: u64,
     pub exit_reason: ExitReason,
+    /// The longest-running request in flight (any lane).
     pub request: Option<CurrentRequest>,
-    /// The current request was already answered with a 504 by `--request-timeout`.
+    /// That request was already answered with a 504 by `--request-timeout`.
     pub request_timed_out: bool,
     /// The worker answers the dump signal.
     pub dump_ready: bool,
     /// Durations of the requests this worker finished.
     pub latency: Histogram,
+    /// One entry per lane the worker runs (threads of `gthread`; one for `sync`).
+    pub lanes: Vec<LaneSnapshot>,
+    /// Client connections open, and of those the idle kept-alive ones.
+    pub connections: u32,
+    pub keepalive: u32,
+}
+
+impl Default for SlotSnapshot {
+    fn default() -> Self {
+        SlotSnapshot {
+            pid: 0,
+            state: WorkerState::Free,
+            boot_ms: 0,
+            heartbeat_ms: 0,
+            requests: 0,
+            status: [0; STATUS_CLASSES],
+            exceptions: 0,
+            exit_reason: ExitReason::Unknown,
+            request: None,
+            request_timed_out: false,
+            dump_ready: false,
+            latency: Histogram::default(),
+            lanes: Vec::new(),
+            connections: 0,
+            keepalive: 0,
+        }
+    }
+}
+
+impl SlotSnapshot {
+    /// Lanes serving a request.
+    pub fn busy_lanes(&self) -> usize {
+        self.lanes.iter().filter(|l| l.request.is_some()).count()
+    }
 }
 
 #[repr(C)]
@@ -144,39 +185,21 @@ struct Header {
     magic: AtomicU64,
     version: AtomicU32,
     slots: AtomicU32,
+    lanes: AtomicU32,
     master_pid: AtomicI32,
 }
 
-/// One worker's slot; 64-byte aligned so two workers never write one cache line.
-#[repr(C, align(64))]
-pub struct Slot {
-    pid: AtomicI32,
-    state: AtomicU8,
-    /// Last heartbeat, CLOCK_MONOTONIC milliseconds (system-wide, so comparable across processes).
-    heartbeat_ms: AtomicU64,
-    requests: AtomicU64,
-    boot_ms: AtomicU64,
-    status: [AtomicU64; STATUS_CLASSES],
-    exceptions: AtomicU64,
-    exit_reason: AtomicU8,
-    /// The request number (`requests` at its start) that `--request-timeout` answered with a
-    /// 504: written by the worker's watchdog thread, so it is not inside the seqlock.
-    timed_out_request: AtomicU64,
-    /// The worker's faulthandler listens on the dump signal: before that, the signal's default
-    /// action would kill it.
-    dump_ready: AtomicU8,
-    /// `hold PID` from the control socket: written by the master (its only write to a live
-    /// worker's slot), read by the worker's `--request-timeout` watchdog.
-    held: AtomicU8,
-    request: request::RequestRecord,
-    latency: latency::LatencyHistogram,
-}
+/// Room for the header at the start of the mapping, keeping the slots 64-byte aligned.
+const HEADER_ROOM: usize = 64;
+const _: () = assert!(std::mem::size_of::<Header>() <= HEADER_ROOM);
 
 /// The mapping. Cloned handles are not needed: fork shares it.
 pub struct Scoreboard {
     base: NonNull<u8>,
     len: usize,
     slots: usize,
+    /// Bytes from one slot to the next: the slot and its lanes.
+    stride: usize,
 }
 
 // SAFETY: the mapping holds only atomics; all access goes through them.
@@ -192,11 +215,14 @@ pub fn now_ms() -> u64 {
 }
 
 impl Scoreboard {
-    /// Map a scoreboard with room for `slots` workers.
-    pub fn new(slots: usize, master_pid: i32) -> io::Result<Scoreboard> {
-        let len = std::mem::size_of::<Slot>() * (slots + 1);
+    /// Map a scoreboard with room for `slots` workers of `lanes` lanes each (`--threads`; at
+    /// least one).
+    pub fn new(slots: usize, lanes: usize, master_pid: i32) -> io::Result<Scoreboard> {
+        let lanes = lanes.max(1);
+        let stride = std::mem::size_of::<Slot>() + lanes * std::mem::size_of::<Lane>();
+        let len = HEADER_ROOM + stride * slots;
         // SAFETY: an anonymous shared mapping of `len` bytes; the kernel zero-fills it, and an
-        // all-zero bit pattern is a valid value of every atomic in `Header` and `Slot`.
+        // all-zero bit pattern is a valid value of every atomic in `Header`, `Slot` and `Lane`.
         let ptr = unsafe {
             nix::sys::mman::mmap_anonymous(
                 None,
@@ -210,17 +236,24 @@ impl Scoreboard {
             base: ptr.cast(),
             len,
             slots,
+            stride,
         };
         let header = board.header();
         header.magic.store(MAGIC, Ordering::Relaxed);
         header.version.store(LAYOUT_VERSION, Ordering::Relaxed);
         header.slots.store(slots as u32, Ordering::Relaxed);
+        header.lanes.store(lanes as u32, Ordering::Relaxed);
         header.master_pid.store(master_pid, Ordering::Relaxed);
+        for i in 0..slots {
+            if let Some(slot) = board.slot(i) {
+                slot.set_lane_count(lanes);
+            }
+        }
         Ok(board)
     }
 
     fn header(&self) -> &Header {
-        // SAFETY: the mapping starts with a Header-sized, zero-initialised region (slot 0's room).
+        // SAFETY: the mapping starts with HEADER_ROOM zero-initialised bytes for the header.
         unsafe { &*(self.base.as_ptr() as *const Header) }
     }
 
@@ -228,18 +261,21 @@ impl Scoreboard {
         self.slots
     }
 
+    /// Lanes per slot.
+    pub fn lanes(&self) -> usize {
+        self.header().lanes.load(Ordering::Relaxed) as usize
+    }
+
     /// Slot `index` (0-based).
     pub fn slot(&self, index: usize) -> Option<&Slot> {
         if index >= self.slots {
             return None;
         }
-        // SAFETY: index < slots, and the mapping has room for `slots + 1` slots (the first
-        // holds the header), each aligned to its own 64-byte line.
+        // SAFETY: index < slots, and the mapping has HEADER_ROOM + slots * stride bytes; each
+        // slot starts 64-byte aligned (HEADER_ROOM and the stride are multiples of 64) and is
+        // followed by its lanes (`Slot::lane`).
         Some(unsafe {
-            &*(self
-                .base
-                .as_ptr()
-                .add(std::mem::size_of::<Slot>() * (index + 1)) as *const Slot)
+            &*(self.base.as_ptr().add(HEADER_ROOM + self.stride * index) as *const Slot)
         })
     }
 
@@ -261,196 +297,26 @@ impl Drop for Scoreboard {
     }
 }
 
-impl Slot {
-    /// Master, before fork: claim the slot for a new worker.
-    pub fn claim(&self, pid: i32) {
-        let now = now_ms();
-        self.held.store(0, Ordering::Relaxed);
-        self.heartbeat_ms.store(now, Ordering::Relaxed);
-        self.boot_ms.store(now, Ordering::Relaxed);
-        self.request.end();
-        self.requests.store(0, Ordering::Relaxed);
-        for counter in &self.status {
-            counter.store(0, Ordering::Relaxed);
-        }
-        self.exceptions.store(0, Ordering::Relaxed);
-        self.exit_reason
-            .store(ExitReason::Unknown as u8, Ordering::Relaxed);
-        self.timed_out_request.store(0, Ordering::Relaxed);
-        self.dump_ready.store(0, Ordering::Relaxed);
-        self.latency.clear();
-        self.state
-            .store(WorkerState::Booting as u8, Ordering::Relaxed);
-        self.pid.store(pid, Ordering::Release);
-    }
-
-    /// Master, after reaping: free the slot.
-    pub fn release(&self) {
-        self.state.store(WorkerState::Free as u8, Ordering::Relaxed);
-        self.pid.store(0, Ordering::Release);
-    }
-
-    pub fn set_pid(&self, pid: i32) {
-        self.pid.store(pid, Ordering::Release);
-    }
-
-    pub fn pid(&self) -> i32 {
-        self.pid.load(Ordering::Acquire)
-    }
-
-    /// Worker: "I am alive" (Gunicorn's `notify`).
-    pub fn notify(&self) {
-        self.heartbeat_ms.store(now_ms(), Ordering::Relaxed);
-    }
-
-    pub fn set_state(&self, state: WorkerState) {
-        if WRITES_OFF {
-            return;
-        }
-        self.state.store(state as u8, Ordering::Relaxed);
-    }
-
-    pub fn state(&self) -> WorkerState {
-        WorkerState::from_u8(self.state.load(Ordering::Relaxed))
-    }
-
-    pub fn last_heartbeat_ms(&self) -> u64 {
-        self.heartbeat_ms.load(Ordering::Relaxed)
-    }
-
-    /// Worker, before it calls the app: a request begins.
-    pub fn request_started(&self, line: &RequestLine<'_>) {
-        if WRITES_OFF {
-            return;
-        }
-        self.request.begin(now_ms(), line);
-        self.requests.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Worker: the request is done (its connection closed).
-    pub fn request_finished(&self) {
-        if WRITES_OFF {
-            return;
-        }
-        self.request.end();
-    }
-
-    /// Worker: how long the request took, head read to connection closed.
-    pub fn record_latency(&self, elapsed: std::time::Duration) {
-        if WRITES_OFF {
-            return;
-        }
-        self.latency.record(elapsed);
-    }
-
-    /// Worker: the response status of the current request, and whether the app failed.
-    pub fn count_response(&self, status: u16, exception: bool) {
-        if WRITES_OFF {
-            return;
-        }
-        let class = usize::from(status / 100);
-        if let Some(counter) = class.checked_sub(1).and_then(|i| self.status.get(i)) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        if exception {
-            self.exceptions.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Worker's watchdog: the current request was answered with a 504 (`--request-timeout`).
-    pub fn mark_timed_out(&self) {
-        let current = self.requests.load(Ordering::Relaxed);
-        self.timed_out_request.store(current, Ordering::Relaxed);
-    }
-
-    /// Worker: its stack-dump handler is installed.
-    pub fn set_dump_ready(&self) {
-        self.dump_ready.store(1, Ordering::Release);
-    }
-
-    pub fn is_dump_ready(&self) -> bool {
-        self.dump_ready.load(Ordering::Acquire) == 1
-    }
-
-    /// Master: `hold`/`release` — no timeout of any kind while held.
-    pub fn set_held(&self, held: bool) {
-        self.held.store(u8::from(held), Ordering::Release);
-    }
-
-    pub fn is_held(&self) -> bool {
-        self.held.load(Ordering::Acquire) == 1
-    }
-
-    /// Worker, just before it exits.
-    pub fn set_exit_reason(&self, reason: ExitReason) {
-        self.exit_reason.store(reason as u8, Ordering::Relaxed);
-    }
-
-    /// Worker: the reason, unless one was written already (the first cause wins).
-    pub fn set_exit_reason_once(&self, reason: ExitReason) {
-        let _ = self.exit_reason.compare_exchange(
-            ExitReason::Unknown as u8,
-            reason as u8,
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-        );
-    }
-
-    pub fn exit_reason(&self) -> ExitReason {
-        ExitReason::from_u8(self.exit_reason.load(Ordering::Relaxed))
-    }
-
-    pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    /// Start of the current request (monotonic ms), if one is running.
-    pub fn request_start_ms(&self) -> Option<u64> {
-        match self.request.start_ms() {
-            0 => None,
-            t => Some(t),
-        }
-    }
-
-    /// A copy of everything in the slot, for the master (timeout explanations, reaping) and
-    /// the control socket.
-    pub fn snapshot(&self) -> SlotSnapshot {
-        let requests = self.requests();
-        let request = self.request.read();
-        let timed_out = self.timed_out_request.load(Ordering::Relaxed);
-        SlotSnapshot {
-            pid: self.pid(),
-            state: self.state(),
-            boot_ms: self.boot_ms.load(Ordering::Relaxed),
-            heartbeat_ms: self.last_heartbeat_ms(),
-            requests,
-            status: std::array::from_fn(|i| self.status[i].load(Ordering::Relaxed)),
-            exceptions: self.exceptions.load(Ordering::Relaxed),
-            exit_reason: self.exit_reason(),
-            request_timed_out: request.is_some() && timed_out != 0 && timed_out == requests,
-            dump_ready: self.is_dump_ready(),
-            request,
-            latency: self.latency.read(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn snapshot_counts_statuses_exceptions_and_the_current_request() {
-        let board = Scoreboard::new(2, 1).expect("mmap");
-        let slot = board.slot(1).expect("slot 1");
-        slot.claim(7);
-        let line = RequestLine {
+    fn line(path: &[u8]) -> RequestLine<'_> {
+        RequestLine {
             method: b"POST",
-            path: b"/upload?x=1",
+            path,
             client: b"10.0.0.1:4242",
             version: (1, 1),
-        };
-        slot.request_started(&line);
+        }
+    }
+
+    #[test]
+    fn snapshot_counts_statuses_exceptions_and_the_current_request() {
+        let board = Scoreboard::new(2, 1, 1).expect("mmap");
+        let slot = board.slot(1).expect("slot 1");
+        slot.claim(7);
+        let lane = slot.lane(0);
+        slot.request_started(lane, &line(b"/upload?x=1"));
         let snap = board.snapshot(1).expect("snapshot");
         let req = snap.request.expect("a current request");
         assert_eq!(
@@ -458,19 +324,19 @@ mod tests {
             ("POST", "/upload?x=1")
         );
         assert!(!snap.request_timed_out);
-        slot.mark_timed_out();
+        lane.expect("lane 0").mark_timed_out();
         assert!(slot.snapshot().request_timed_out);
         slot.count_response(504, true);
-        slot.request_finished();
-        slot.request_started(&line);
+        slot.request_finished(lane);
+        slot.request_started(lane, &line(b"/next"));
         assert!(
             !slot.snapshot().request_timed_out,
             "only the request it answered"
         );
         slot.count_response(200, false);
-        slot.request_finished();
-        slot.request_started(&line);
-        slot.request_finished();
+        slot.request_finished(lane);
+        slot.request_started(lane, &line(b"/last"));
+        slot.request_finished(lane);
         let snap = slot.snapshot();
         assert_eq!(snap.request, None);
         assert_eq!(snap.status, [0, 1, 0, 0, 1]);
@@ -478,8 +344,45 @@ mod tests {
     }
 
     #[test]
+    fn lanes_are_separate_and_the_oldest_request_is_the_slots() {
+        let board = Scoreboard::new(3, 4, 1).expect("mmap");
+        let (a, b) = (board.slot(1).expect("slot"), board.slot(2).expect("slot"));
+        a.claim(7);
+        b.claim(8);
+        a.set_lanes_used(4);
+        a.set_state(WorkerState::Idle);
+        let (l1, l3) = (a.lane(1), a.lane(3));
+        assert!(a.lane(4).is_none(), "no lane past the mapping's room");
+        l3.expect("lane 3").set_state(WorkerState::App);
+        a.request_started(l3, &line(b"/old"));
+        b.request_started(b.lane(0), &line(b"/other-worker"));
+        a.request_started(l1, &line(b"/new"));
+        l1.expect("lane 1").mark_timed_out();
+        let snap = a.snapshot();
+        assert_eq!(snap.lanes.len(), 4);
+        assert_eq!(snap.busy_lanes(), 2);
+        assert_eq!(
+            snap.state,
+            WorkerState::App,
+            "a busy lane makes the worker busy"
+        );
+        assert_eq!(snap.request.map(|r| r.path), Some("/old".to_string()));
+        assert!(!snap.request_timed_out, "lane 1's mark is not lane 3's");
+        assert!(snap.lanes[1].timed_out);
+        assert_eq!(
+            b.snapshot().lanes.len(),
+            1,
+            "another slot's lanes stay its own"
+        );
+        a.count_connections(3, 2);
+        a.count_connections(-1, -2);
+        let snap = a.snapshot();
+        assert_eq!((snap.connections, snap.keepalive), (2, 0));
+    }
+
+    #[test]
     fn first_exit_reason_wins_and_claim_resets_it() {
-        let board = Scoreboard::new(1, 1).expect("mmap");
+        let board = Scoreboard::new(1, 1, 1).expect("mmap");
         let slot = board.slot(0).expect("slot 0");
         slot.claim(9);
         slot.set_exit_reason_once(ExitReason::Recycled);

@@ -1,19 +1,28 @@
-//! Workers: one module per kind on a shared connection layer. `sync` exists so far.
+//! Workers: one module per kind (`sync`, `gthread`) on a shared connection layer (`conn`,
+//! `dispatch`): a kind decides only who waits on sockets and who runs the app (DESIGN §10).
 //!
 //! Joins `http` (parsing), `wsgi` (the app) and `sock` (the listeners it inherited). Runs in a
 //! forked child; never returns to the master's code (the master's spawn ends in `exit`).
 
 mod conn;
+mod dispatch;
+mod gthread;
+mod handoff;
+mod nofile;
 mod reloader;
 mod signals;
-mod sink;
 mod sync;
+mod table;
 mod watchdog;
 
+use std::time::Duration;
+
+use crate::config::WorkerClass;
 use crate::master::WorkerContext;
-use crate::scoreboard::ExitReason;
+use crate::scoreboard::{ExitReason, Slot};
 use crate::wsgi::hooks::{PyHooks, WorkerHooks};
 use crate::wsgi::App;
+pub use handoff::Handoff;
 
 /// Run a worker to its end; the return value is the process exit code.
 ///
@@ -21,7 +30,12 @@ use crate::wsgi::App;
 /// imports it now, and an import failure exits with `APP_LOAD_ERROR` so the master halts —
 /// except under `--reload`, where the worker shows the traceback and waits for the fix.
 /// `hooks` are the master's server hooks, inherited through fork.
-pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>, hooks: &PyHooks) -> i32 {
+pub fn run(
+    ctx: WorkerContext<'_>,
+    preloaded: Option<&App>,
+    hooks: &PyHooks,
+    handoff: Option<&Handoff>,
+) -> i32 {
     let pid = std::process::id();
     crate::proctitle::set(&format!("gunicorn-rs: worker [{}]", ctx.config.proc_name()));
     crate::info!("Booting worker with pid: {pid}");
@@ -60,10 +74,95 @@ pub fn run(ctx: WorkerContext<'_>, preloaded: Option<&App>, hooks: &PyHooks) -> 
     if let Ok(app) = app {
         hooks.post_worker_init(app);
     }
-    let code = sync::SyncWorker::new(&ctx, app, reloader, &hooks).map(|mut w| w.run());
+    let code = serve(&ctx, app, reloader, &hooks, handoff);
     crate::info!("Worker exiting (pid: {pid})");
     hooks.worker_exit();
     exit_code(code, &hooks, ctx.slot)
+}
+
+/// Run the configured kind until it stops; its exit code.
+fn serve(
+    ctx: &WorkerContext<'_>,
+    app: Result<&App, String>,
+    reloader: Option<reloader::Reloader>,
+    hooks: &WorkerHooks,
+    handoff: Option<&Handoff>,
+) -> std::io::Result<i32> {
+    let class = ctx.config.worker_class;
+    let lanes = match class {
+        WorkerClass::Sync => 1,
+        WorkerClass::Gthread => ctx.config.threads.max(1),
+    };
+    nofile::raise_for(ctx.config.worker_connections + lanes);
+    let svc = conn::Service::new(ctx, app, hooks, lanes)?;
+    let live = Liveness {
+        master_pid: ctx.master_pid,
+        slot: ctx.slot,
+        hooks,
+    };
+    // A kind that cannot wait for its requests any longer (the graceful timeout passed with
+    // some still running) ends the process from where it is.
+    let leave = |code: i32| {
+        crate::info!("Worker exiting (pid: {})", std::process::id());
+        hooks.worker_exit();
+        std::process::exit(exit_code(Ok(code), hooks, ctx.slot))
+    };
+    match class {
+        WorkerClass::Sync => sync::run(&svc, reloader, handoff, &live),
+        WorkerClass::Gthread => gthread::run(&svc, reloader, &live, &leave),
+    }
+}
+
+/// What every kind's loop checks each turn: its master, USR1, `--reload`, its wake pipe.
+pub struct Liveness<'a> {
+    master_pid: nix::unistd::Pid,
+    slot: &'a Slot,
+    hooks: &'a WorkerHooks,
+}
+
+impl Liveness<'_> {
+    /// Gunicorn's `is_parent_alive`: a worker whose master died exits.
+    fn parent_alive(&self) -> bool {
+        if nix::unistd::getppid() == self.master_pid {
+            return true;
+        }
+        crate::info!("Parent changed, shutting down: {}", std::process::id());
+        self.slot.set_exit_reason_once(ExitReason::ParentGone);
+        false
+    }
+
+    /// USR1: reopen the log files.
+    fn reopen_logs(&self) {
+        if signals::take_reopen() {
+            let _ = crate::log::reopen();
+        }
+    }
+
+    /// `--reload`: stop (to be replaced with fresh code) when a watched file changed.
+    fn check_reload(&self, reloader: &mut Option<reloader::Reloader>) {
+        if let Some(path) = reloader.as_mut().and_then(reloader::Reloader::changed) {
+            crate::info!("Worker reloading: {} modified", path.display());
+            signals::stop();
+            self.hooks.worker_int();
+        }
+    }
+
+    /// Sleep until the wake pipe or the reloader has something, at most `timeout`; `true`
+    /// when the wake pipe woke us.
+    fn wait_wake(&self, reloader: Option<&reloader::Reloader>, timeout: Duration) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
+        // SAFETY: the wake pipe lives as long as the process (installed at boot).
+        let wake = unsafe { std::os::fd::BorrowedFd::borrow_raw(signals::wake_fd()) };
+        let mut fds = vec![PollFd::new(wake, PollFlags::POLLIN)];
+        if let Some(fd) = reloader.and_then(reloader::Reloader::fd) {
+            fds.push(PollFd::new(fd, PollFlags::POLLIN));
+        }
+        let ms = u16::try_from(timeout.as_millis()).unwrap_or(u16::MAX);
+        let _ = nix::poll::poll(&mut fds, PollTimeout::from(ms));
+        fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+    }
 }
 
 /// Before the app: the worker's hooks (`post_fork` runs), its signal handlers, the dump signal.

@@ -119,3 +119,22 @@ pub fn unblock(signum: i32) {
         libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
     }
 }
+
+/// Block every signal in the calling thread; returns the old mask. Threads spawned meanwhile
+/// inherit the full mask, so signals keep going to the worker's main thread.
+pub fn block_all() -> libc::sigset_t {
+    // SAFETY: sigfillset/pthread_sigmask on local, properly sized sigset_t values.
+    unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        old
+    }
+}
+
+/// Restore a mask `block_all` returned.
+pub fn restore(mask: &libc::sigset_t) {
+    // SAFETY: restores a mask returned by pthread_sigmask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) };
+}

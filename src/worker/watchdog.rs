@@ -1,61 +1,127 @@
-//! `--request-timeout` for the sync worker: a Rust thread, started after fork, armed with each
-//! request's deadline. At the deadline it answers 504 itself (if the app has not started its
-//! response — else it cuts the connection), logs the Python stacks through faulthandler, and
-//! interrupts the app: its main thread gets a signal whose Python handler raises
-//! `gunicorn_rs.RequestTimeout`, so a request in Python code ends and the worker is free. A
-//! request stuck inside C cannot be interrupted; the master's heartbeat timeout takes over.
+//! `--request-timeout`: a Rust thread, started after fork, that holds one deadline per lane
+//! (the thread a request runs on). At a request's deadline it answers 504 itself (if the app
+//! has not started its response — else it cuts the connection), logs the Python stacks through
+//! faulthandler, and interrupts the app on that lane only, so the lane is freed without a
+//! restart while the worker's other requests go on. A request stuck inside C cannot be
+//! interrupted; the master's heartbeat timeout takes over.
 //!
-//! Who answers is decided by one atomic ([`RESPONSE`]): the main thread's first socket write
-//! of the request and the watchdog race to claim it, and only the winner writes. The thread
-//! blocks every signal, so signals keep going to the main thread as in a single-threaded worker.
+//! Who answers is decided by one atomic per lane ([`Claim`]): the lane's first socket write of
+//! the request and the watchdog race to claim it, and only the winner writes. The thread
+//! blocks every signal, so signals keep going to the worker's main thread.
 
 use crate::log::access::{AccessFormat, PartialRequest};
 use crate::master::WorkerContext;
-use crate::scoreboard::{Slot, SlotSnapshot};
+use crate::scoreboard::{LaneSnapshot, Slot};
 use crate::wsgi::faulthandler;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-const IDLE: u8 = 0;
-/// A request with a deadline is running; nothing of its response is written yet.
-const ARMED: u8 = 1;
-/// The main thread has begun writing the response.
-const MAIN: u8 = 2;
-/// The watchdog answered 504: the main thread must not write to the client any more.
-const TIMED_OUT: u8 = 3;
-/// The watchdog cut a response already under way; the main thread logs the request.
-const CUT: u8 = 4;
+/// The response of a lane's request, as the lane and the watchdog race for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Response {
+    /// No request with a deadline runs on the lane.
+    Idle = 0,
+    /// A request with a deadline runs; nothing of its response is written yet.
+    Armed = 1,
+    /// The lane has begun writing the response.
+    Lane = 2,
+    /// The watchdog answered 504: the lane must not write to the client any more.
+    TimedOut = 3,
+    /// The watchdog cut a response already under way; the lane logs the request.
+    Cut = 4,
+}
 
-static RESPONSE: AtomicU8 = AtomicU8::new(IDLE);
-
-/// Main thread, before every write to the client: may this request's response go out? The
-/// first write of an armed request claims the response; after a timeout, nothing may.
-pub fn may_write() -> bool {
-    match RESPONSE.load(Ordering::Acquire) {
-        ARMED => {
-            match RESPONSE.compare_exchange(ARMED, MAIN, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => true,
-                Err(now) => now == MAIN,
-            }
+impl Response {
+    fn of(v: u8) -> Response {
+        match v {
+            1 => Response::Armed,
+            2 => Response::Lane,
+            3 => Response::TimedOut,
+            4 => Response::Cut,
+            _ => Response::Idle,
         }
-        TIMED_OUT | CUT => false,
-        _ => true,
     }
 }
 
-/// The running request, as the watchdog needs it.
+/// A request's right to write its response; checked before every write to the client.
+#[derive(Clone, Copy)]
+pub struct Claim<'a>(Option<&'a AtomicU8>);
+
+impl Claim<'_> {
+    /// No `--request-timeout`: every write may go.
+    pub fn free() -> Claim<'static> {
+        Claim(None)
+    }
+
+    /// May this request's response go out? The first write of an armed request claims it;
+    /// after a timeout, nothing may.
+    pub fn may_write(&self) -> bool {
+        let Some(state) = self.0 else { return true };
+        match Response::of(state.load(Ordering::Acquire)) {
+            Response::Armed => {
+                let (armed, lane) = (Response::Armed as u8, Response::Lane as u8);
+                match state.compare_exchange(armed, lane, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => true,
+                    Err(now) => Response::of(now) == Response::Lane,
+                }
+            }
+            Response::TimedOut | Response::Cut => false,
+            Response::Idle | Response::Lane => true,
+        }
+    }
+}
+
+/// Writing after `--request-timeout` answered or cut the request.
+pub fn timed_out() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "request timed out (--request-timeout)",
+    )
+}
+
+/// How the app on a lane is interrupted at its deadline.
+#[derive(Debug, Clone, Copy)]
+pub enum Interrupt {
+    /// The worker's main thread (sync): a signal whose Python handler raises
+    /// `RequestTimeout`; it also breaks a blocking call such as `time.sleep`.
+    Signal {
+        thread: libc::pthread_t,
+        signal: i32,
+    },
+    /// Another Python thread (gthread): an asynchronous exception, raised at its next
+    /// bytecode (CPython delivers it only between bytecodes: a thread blocked in a system
+    /// call gets it when the call returns).
+    Thread { ident: u64 },
+}
+
+/// The running request of a lane, as the watchdog needs it.
+#[derive(Debug, Clone, Copy)]
 struct Armed {
     deadline: Instant,
     started: Instant,
-    /// The client socket; open while armed (the main thread disarms before closing it).
+    /// The client socket; open while armed (the lane disarms before closing it).
     fd: RawFd,
+    /// Which arming of the lane this is, so a late interrupt never hits the next request.
+    seq: u64,
+    /// The watchdog acted on it already.
+    fired: bool,
+}
+
+struct LaneWatch {
+    armed: Option<Armed>,
+    interrupt: Option<Interrupt>,
+    seq: u64,
 }
 
 struct Shared {
-    armed: Mutex<Option<Armed>>,
+    /// Per lane; the response atomics are read lock-free through `Claim`.
+    lanes: Mutex<Vec<LaneWatch>>,
+    responses: Vec<AtomicU8>,
     wake: Condvar,
 }
 
@@ -65,8 +131,6 @@ pub struct Settings {
     pub limit: Duration,
     /// The slot's memfd and the dump signal faulthandler listens on, if registered.
     pub dump: Option<(RawFd, i32)>,
-    /// The signal whose Python handler raises `RequestTimeout`.
-    pub interrupt: i32,
     pub access: Option<AccessFormat>,
 }
 
@@ -76,16 +140,19 @@ struct Context {
     settings: Settings,
     /// The complete 504 response, made once.
     page: Vec<u8>,
+    /// The worker's main thread, which takes the dump signal.
     main: libc::pthread_t,
+    /// Where thread interrupts go (they need the GIL, which this thread never takes).
+    interrupter: mpsc::Sender<(usize, u64, u64)>,
 }
 
 /// What the watchdog did to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fired {
     No,
-    /// It answered 504 and wrote the access-log line: the response is not the main thread's.
+    /// It answered 504 and wrote the access-log line: the response is not the lane's.
     Answered,
-    /// The response was under way; it cut the connection. The main thread logs the request.
+    /// The response was under way; it cut the connection. The lane logs the request.
     Cut,
 }
 
@@ -94,58 +161,86 @@ pub struct Watchdog {
     limit: Duration,
 }
 
+mod thread;
+
 impl Watchdog {
-    /// Start the thread. `slot` must outlive the process's threads: it lives in the scoreboard
-    /// mapping, which a worker never unmaps (it ends in `process::exit`).
-    pub fn start(slot: &'static Slot, settings: Settings) -> io::Result<Watchdog> {
+    /// Start the thread for `lanes` lanes. `slot` must outlive the process's threads: it lives
+    /// in the scoreboard mapping, which a worker never unmaps (it ends in `process::exit`).
+    pub fn start(slot: &'static Slot, settings: Settings, lanes: usize) -> io::Result<Watchdog> {
         let shared = Arc::new(Shared {
-            armed: Mutex::new(None),
+            lanes: Mutex::new(
+                (0..lanes)
+                    .map(|_| LaneWatch {
+                        armed: None,
+                        interrupt: None,
+                        seq: 0,
+                    })
+                    .collect(),
+            ),
+            responses: (0..lanes).map(|_| AtomicU8::new(0)).collect(),
             wake: Condvar::new(),
         });
         let limit = settings.limit;
-        let message = format!(
-            "The request did not complete within {} seconds.",
-            limit.as_secs()
-        );
-        let ctx = Context {
-            slot,
-            page: crate::http::response::error_page(504, "Gateway Timeout", &message),
-            settings,
-            // SAFETY: pthread_self has no preconditions; called on the worker's main thread.
-            main: unsafe { libc::pthread_self() },
-        };
-        let thread_shared = Arc::clone(&shared);
-        // Block everything while spawning: the new thread inherits the mask.
-        let mask = block_all_signals();
-        let spawned = std::thread::Builder::new()
-            .name("request-timeout".into())
-            .spawn(move || watch(&thread_shared, &ctx));
-        restore_signals(&mask);
-        spawned?;
+        thread::spawn(slot, settings, &shared)?;
         Ok(Watchdog { shared, limit })
     }
 
-    /// Main thread, before calling the app: the request on `fd` has `limit` from `started`.
-    pub fn arm(&self, fd: RawFd, started: Instant) {
-        RESPONSE.store(ARMED, Ordering::Release);
-        *lock(&self.shared) = Some(Armed {
-            deadline: started + self.limit,
-            started,
-            fd,
-        });
-        self.shared.wake.notify_one();
+    /// A lane's thread, once before its first request: how its app is interrupted.
+    pub fn register(&self, lane: usize, interrupt: Interrupt) {
+        if let Some(watch) = lock(&self.shared).get_mut(lane) {
+            watch.interrupt = Some(interrupt);
+        }
     }
 
-    /// Main thread, after the app: did the watchdog fire for this request?
-    pub fn disarm(&self) -> Fired {
-        // Taking the lock waits for a firing watchdog to finish with the socket.
-        lock(&self.shared).take();
-        faulthandler::set_timeout_pending(false);
-        match RESPONSE.swap(IDLE, Ordering::AcqRel) {
-            TIMED_OUT => Fired::Answered,
-            CUT => Fired::Cut,
-            _ => Fired::No,
+    /// Before calling the app: the request on `fd` has `limit` from `started`.
+    pub fn arm(&self, lane: usize, fd: RawFd, started: Instant) -> Claim<'_> {
+        let Some(response) = self.shared.responses.get(lane) else {
+            return Claim::free();
+        };
+        response.store(Response::Armed as u8, Ordering::Release);
+        if let Some(watch) = lock(&self.shared).get_mut(lane) {
+            watch.seq += 1;
+            watch.armed = Some(Armed {
+                deadline: started + self.limit,
+                started,
+                fd,
+                seq: watch.seq,
+                fired: false,
+            });
         }
+        self.shared.wake.notify_one();
+        Claim(Some(response))
+    }
+
+    /// After the app: did the watchdog fire for this lane's request? Taking the lock waits
+    /// for a firing watchdog to finish with the socket.
+    pub fn disarm(&self, lane: usize) -> Fired {
+        let interrupt = lock(&self.shared).get_mut(lane).and_then(|w| {
+            w.armed = None;
+            w.interrupt
+        });
+        let Some(response) = self.shared.responses.get(lane) else {
+            return Fired::No;
+        };
+        let fired = match Response::of(response.swap(Response::Idle as u8, Ordering::AcqRel)) {
+            Response::TimedOut => Fired::Answered,
+            Response::Cut => Fired::Cut,
+            _ => Fired::No,
+        };
+        if fired != Fired::No {
+            withdraw(interrupt);
+        }
+        fired
+    }
+}
+
+/// After a fired request ended: an interrupt that has not reached the app yet must not hit the
+/// lane's next request.
+fn withdraw(interrupt: Option<Interrupt>) {
+    match interrupt {
+        Some(Interrupt::Signal { .. }) => faulthandler::set_timeout_pending(false),
+        Some(Interrupt::Thread { ident }) => faulthandler::withdraw_thread_interrupt(ident),
+        None => {}
     }
 }
 
@@ -153,6 +248,7 @@ impl Watchdog {
 pub fn start_for(
     ctx: &WorkerContext<'_>,
     access: Option<AccessFormat>,
+    lanes: usize,
 ) -> std::io::Result<Option<Watchdog>> {
     let Some(limit) = ctx.config.request_timeout else {
         return Ok(None);
@@ -171,53 +267,18 @@ pub fn start_for(
     let settings = Settings {
         limit,
         dump,
-        interrupt,
         access,
     };
-    Watchdog::start(slot, settings).map(Some)
+    Watchdog::start(slot, settings, lanes).map(Some)
 }
 
-fn lock(shared: &Shared) -> MutexGuard<'_, Option<Armed>> {
-    shared.armed.lock().unwrap_or_else(|e| e.into_inner())
+/// The signal `Interrupt::Signal` uses (the one `start_for` installed the handler on).
+pub fn interrupt_signal() -> i32 {
+    crate::config::signum::request_timeout_signal()
 }
 
-/// The thread: sleep until armed, then until the deadline, then fire.
-fn watch(shared: &Shared, ctx: &Context) {
-    let mut guard = lock(shared);
-    loop {
-        let deadline = match guard.as_ref() {
-            None => {
-                guard = shared.wake.wait(guard).unwrap_or_else(|e| e.into_inner());
-                continue;
-            }
-            Some(armed) => armed.deadline,
-        };
-        let now = Instant::now();
-        if now < deadline {
-            guard = match shared.wake.wait_timeout(guard, deadline - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
-            continue;
-        }
-        if ctx.slot.is_held() {
-            // `hold PID`: someone is debugging this request; look again a limit later.
-            if let Some(armed) = guard.as_mut() {
-                armed.deadline = Instant::now() + ctx.settings.limit;
-            }
-            continue;
-        }
-        if let Some(armed) = guard.take() {
-            // The request as the slot has it, read before the interrupt: once interrupted the
-            // main thread may finish it and clear the slot before the log line is written.
-            let snap = ctx.slot.snapshot();
-            // Still holding the lock: the main thread cannot close the socket meanwhile.
-            let report = fire(ctx, &armed);
-            drop(guard);
-            log_timeout(ctx, &armed, &report, &snap);
-            guard = lock(shared);
-        }
-    }
+fn lock(shared: &Shared) -> MutexGuard<'_, Vec<LaneWatch>> {
+    shared.lanes.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What happened at the deadline, for the log.
@@ -226,51 +287,25 @@ struct Report {
     stacks: String,
 }
 
-/// Answer or cut, dump the stacks, interrupt the app — in that order, so the client gets its
-/// 504 on time and the stacks show where the app was, not the interrupt unwinding it.
-fn fire(ctx: &Context, armed: &Armed) -> Report {
-    let answered = RESPONSE
-        .compare_exchange(ARMED, TIMED_OUT, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok();
-    // SAFETY: the main thread keeps `fd` open until `disarm`, which waits for this lock.
-    let fd = unsafe { BorrowedFd::borrow_raw(armed.fd) };
-    if answered {
-        ctx.slot.mark_timed_out();
-        let _ = write_all(fd, &ctx.page);
-        let _ = nix::sys::socket::shutdown(armed.fd, nix::sys::socket::Shutdown::Write);
-    } else {
-        // The head is out: a truncated response is the only honest signal left.
-        RESPONSE.store(CUT, Ordering::Release);
-        let _ = nix::sys::socket::shutdown(armed.fd, nix::sys::socket::Shutdown::Both);
-    }
-    let stacks = ctx
-        .settings
-        .dump
-        .map_or_else(String::new, |(dump_fd, signal)| {
-            // SAFETY: the slot's memfd stays open for the worker's life.
-            let dump_fd = unsafe { BorrowedFd::borrow_raw(dump_fd) };
-            crate::master::dump::collect(dump_fd, || pthread_kill(ctx.main, signal))
-                .unwrap_or_else(|e| format!("(no stacks: {e})"))
-        });
-    faulthandler::set_timeout_pending(true);
-    let _ = pthread_kill(ctx.main, ctx.settings.interrupt);
-    Report { answered, stacks }
-}
-
-fn log_timeout(ctx: &Context, armed: &Armed, report: &Report, snap: &SlotSnapshot) {
-    let elapsed = armed.started.elapsed();
-    let line = snap.request.as_ref().map_or_else(
+/// For the log line: the lane's request as the scoreboard has it.
+fn describe(snap: Option<&LaneSnapshot>) -> String {
+    snap.and_then(|l| l.request.as_ref()).map_or_else(
         || "unknown request".to_string(),
         |r| format!("{} {} from {}", r.method, r.path, r.client),
-    );
+    )
+}
+
+fn log_timeout(ctx: &Context, armed: &Armed, report: &Report, snap: Option<&LaneSnapshot>) {
+    let elapsed = armed.started.elapsed();
     let action = match report.answered {
         true => "answered 504",
         false => "response already started: connection cut",
     };
     let mut text = format!(
-        "Request timeout (pid:{}): {line} after {:.1} s (--request-timeout {}); {action}; \
+        "Request timeout (pid:{}): {} after {:.1} s (--request-timeout {}); {action}; \
          interrupting the app",
         std::process::id(),
+        describe(snap),
         elapsed.as_secs_f64(),
         ctx.settings.limit.as_secs()
     );
@@ -282,8 +317,8 @@ fn log_timeout(ctx: &Context, armed: &Armed, report: &Report, snap: &SlotSnapsho
         }
     }
     crate::error!("{text}");
-    if let (Some(format), Some(req), true) = (&ctx.settings.access, &snap.request, report.answered)
-    {
+    let request = snap.and_then(|l| l.request.as_ref());
+    if let (Some(format), Some(req), true) = (&ctx.settings.access, request, report.answered) {
         let partial = PartialRequest {
             method: &req.method,
             uri: &req.path,
@@ -307,25 +342,9 @@ fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
 }
 
 fn pthread_kill(thread: libc::pthread_t, signal: i32) -> io::Result<()> {
-    // SAFETY: `thread` is the worker's main thread, which lives as long as the process.
+    // SAFETY: `thread` is one of the worker's threads, which live as long as the process.
     match unsafe { libc::pthread_kill(thread, signal) } {
         0 => Ok(()),
         e => Err(io::Error::from_raw_os_error(e)),
     }
-}
-
-fn block_all_signals() -> libc::sigset_t {
-    // SAFETY: sigfillset/pthread_sigmask on local, properly sized sigset_t values.
-    unsafe {
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
-        old
-    }
-}
-
-fn restore_signals(mask: &libc::sigset_t) {
-    // SAFETY: restores a mask returned by pthread_sigmask above.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut()) };
 }

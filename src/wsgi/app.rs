@@ -120,10 +120,23 @@ impl App {
                     }
                 };
             let file_wrapper = py.get_type::<FileWrapper>();
+            let early_hints = match responder
+                .object(py)
+                .getattr(pyo3::intern!(py, "early_hints"))
+            {
+                Ok(method) => method,
+                Err(err) => {
+                    return Outcome {
+                        error: Some(exception(py, &err)),
+                        ..Outcome::default()
+                    }
+                }
+            };
             let streams = Streams {
                 input: input.object(py).as_any(),
                 errors: self.errors.bind(py).as_any(),
                 file_wrapper: file_wrapper.as_any(),
+                early_hints: &early_hints,
             };
             let (environ, error) = self.run_hooked(py, head, conn, &streams, &responder, hooks);
             // What the app's own calls ran into outranks the exception it raised because of it.

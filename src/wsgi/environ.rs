@@ -22,6 +22,8 @@ pub(crate) struct Streams<'a, 'py> {
     pub input: &'a Bound<'py, PyAny>,
     pub errors: &'a Bound<'py, PyAny>,
     pub file_wrapper: &'a Bound<'py, PyAny>,
+    /// `wsgi.early_hints(headers)` (Gunicorn 25+): a `103 Early Hints` before the response.
+    pub early_hints: &'a Bound<'py, PyAny>,
 }
 
 /// What the header fields contribute, after Gunicorn's special cases.
@@ -153,6 +155,7 @@ fn fill(
     env.set_item(intern!(py, "wsgi.multiprocess"), conn.multiprocess)?;
     env.set_item(intern!(py, "wsgi.run_once"), false)?;
     env.set_item(intern!(py, "wsgi.file_wrapper"), streams.file_wrapper)?;
+    env.set_item(intern!(py, "wsgi.early_hints"), streams.early_hints)?;
     env.set_item(intern!(py, "wsgi.input_terminated"), true)?;
     env.set_item(intern!(py, "SERVER_SOFTWARE"), SERVER_SOFTWARE)?;
     env.set_item(intern!(py, "wsgi.input"), streams.input)?;

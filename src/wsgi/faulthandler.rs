@@ -82,3 +82,44 @@ pub fn install_request_timeout(signum: i32, seconds: u64) -> Result<(), String> 
 pub fn set_timeout_pending(pending: bool) {
     TIMEOUT_PENDING.store(pending, Ordering::SeqCst);
 }
+
+/// `gunicorn_rs.RequestTimeout`, once `install_request_timeout` defined it.
+fn request_timeout_type(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+    py.import("gunicorn_rs")?.getattr("RequestTimeout")
+}
+
+/// Raise `RequestTimeout` in the Python thread `ident` at its next bytecode, if
+/// `still_running()` (evaluated with the GIL held, so the thread cannot finish its request in
+/// between) says its request is still the one that timed out.
+pub fn interrupt_thread(ident: u64, still_running: impl FnOnce() -> bool) {
+    Python::attach(|py| {
+        if !still_running() {
+            return;
+        }
+        if let Ok(exc) = request_timeout_type(py) {
+            // SAFETY: the GIL is held; `exc` is a live exception type; SetAsyncExc takes its
+            // own reference and returns the number of threads it found (0 if the thread ended).
+            unsafe {
+                pyo3::ffi::PyThreadState_SetAsyncExc(ident as std::ffi::c_long, exc.as_ptr());
+            }
+        }
+    });
+}
+
+/// Take back an interrupt that has not been raised yet (the request ended before it landed).
+pub fn withdraw_thread_interrupt(ident: u64) {
+    Python::attach(|_py| {
+        // SAFETY: the GIL is held; a NULL exception clears the thread's pending one.
+        unsafe {
+            pyo3::ffi::PyThreadState_SetAsyncExc(ident as std::ffi::c_long, std::ptr::null_mut());
+        }
+    });
+}
+
+/// The calling thread's Python identity (`threading.get_ident()`), for `interrupt_thread`.
+pub fn current_thread_ident() -> u64 {
+    Python::attach(|_py| {
+        // SAFETY: no preconditions beyond an initialised interpreter (attach ensures it).
+        u64::from(unsafe { pyo3::ffi::PyThread_get_thread_ident() })
+    })
+}

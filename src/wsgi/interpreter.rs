@@ -217,6 +217,15 @@ pub fn active_threads() -> usize {
     })
 }
 
+/// Run `f` on the calling (new) OS thread as one Python thread for the thread's whole life:
+/// one thread state, so what the app keeps in `threading.local` (a Django database
+/// connection, say) lives across the requests the thread serves, as in a Gunicorn gthread
+/// pool thread. `f` runs with the GIL released; the app calls inside it take the GIL back on
+/// the same thread state, cheaply.
+pub fn as_python_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    Python::attach(|py| py.detach(f))
+}
+
 /// The full traceback of `err`, as `traceback.format_exception` prints it, for the error log.
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
     let formatted = py

@@ -77,6 +77,9 @@ pub type HeaderPair = (String, Vec<u8>);
 pub trait ResponseSink: Send {
     /// `status` is the validated status line text from the app, e.g. `"200 OK"`.
     fn start(&mut self, status: &str, headers: &[HeaderPair]) -> io::Result<()>;
+    /// An interim response before the final one (`wsgi.early_hints`: 103). Skipped where the
+    /// protocol has none (HTTP/1.0) or once the final response began.
+    fn interim(&mut self, status: u16, headers: &[HeaderPair]) -> io::Result<()>;
     fn write(&mut self, data: &[u8]) -> io::Result<()>;
     /// Send `count` bytes (or to EOF when `None`) of the file `fd` from `offset` with sendfile.
     /// `Err(Unsupported)` means "not here": the bridge then reads and writes instead.

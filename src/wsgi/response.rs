@@ -183,6 +183,21 @@ impl StartResponse {
         slf.getattr(pyo3::intern!(slf.py(), "write"))
     }
 
+    /// `environ['wsgi.early_hints'](headers)`: a `103 Early Hints` interim response with
+    /// these `(name, value)` pairs, validated like response headers. Skipped on HTTP/1.0 and
+    /// once the response has started (Gunicorn 25+).
+    fn early_hints(&self, py: Python<'_>, headers: &Bound<'_, PyAny>) -> PyResult<()> {
+        let (headers, _) = super::validate::headers(headers).map_err(PyErr::from)?;
+        let sent = py.detach(|| {
+            let mut state = self.lock();
+            state
+                .sink()
+                .map_err(|_| io::Error::other("response already complete"))?
+                .interim(103, &headers)
+        });
+        sent.map_err(|err| PyOSError::new_err(err.to_string()))
+    }
+
     /// PEP 3333's imperative `write(data)`: sends the head if needed, then `data`, before
     /// returning.
     fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {

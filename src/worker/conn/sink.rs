@@ -2,12 +2,16 @@
 //!
 //! The head is held back and leaves in the same `write(2)` as the first body bytes (PEP 3333:
 //! headers go out with the first non-empty body chunk), so a small response is one syscall.
+//! Every write first asks the request's [`Claim`]: once `--request-timeout` has answered or
+//! cut the request, nothing more of it reaches the client.
 
-use super::conn::Stream;
+use super::Stream;
 use crate::http::response::{self, Framing};
+use crate::worker::watchdog::Claim;
 use crate::wsgi::{HeaderPair, ResponseSink};
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
+use std::time::{Duration, Instant};
 
 /// Where the response is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,10 +26,14 @@ enum Writing {
 
 pub struct Sink<'a> {
     stream: &'a Stream,
+    claim: Claim<'a>,
+    /// The longest a write may wait for the client to take bytes.
+    send_timeout: Duration,
     version: (u8, u8),
     is_head: bool,
-    connection: &'static str,
-    date: String,
+    /// The connection may carry another request after this response.
+    persist: bool,
+    date: &'a str,
     state: Writing,
     out: Vec<u8>,
     /// Bytes of body the client was sent (for the access log's `b`).
@@ -37,13 +45,15 @@ pub struct Sink<'a> {
 }
 
 impl<'a> Sink<'a> {
-    pub fn new(stream: &'a Stream, version: (u8, u8), is_head: bool, date: String) -> Sink<'a> {
+    pub fn new(stream: &'a Stream, claim: Claim<'a>, send_timeout: Duration) -> Sink<'a> {
         Sink {
             stream,
-            version,
-            is_head,
-            connection: "close",
-            date,
+            claim,
+            send_timeout,
+            version: (1, 1),
+            is_head: false,
+            persist: false,
+            date: "",
             state: Writing::Init,
             out: Vec::with_capacity(1024),
             body_bytes: 0,
@@ -53,13 +63,54 @@ impl<'a> Sink<'a> {
         }
     }
 
+    /// The request this response answers: its version, method, whether the connection may
+    /// persist after it (RFC 9112 §9.3), and the `Date` value.
+    pub fn for_request(
+        mut self,
+        version: (u8, u8),
+        is_head: bool,
+        persist: bool,
+        date: &'a str,
+    ) -> Self {
+        self.version = version;
+        self.is_head = is_head;
+        self.persist = persist;
+        self.date = date;
+        self
+    }
+
+    /// Write `data` now, if the request still owns its response.
+    pub fn send(&self, data: &[u8]) -> io::Result<()> {
+        if !self.claim.may_write() {
+            return Err(crate::worker::watchdog::timed_out());
+        }
+        self.stream
+            .write_all(data, Instant::now() + self.send_timeout)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         if self.out.is_empty() {
             return Ok(());
         }
-        let result = self.stream.write_all(&self.out);
+        let result = self.send(&self.out);
         self.out.clear();
         result
+    }
+
+    /// Did the response go out whole and framed, so that the connection may carry another?
+    /// (An app error after the head, a short body or a close-delimited body all say no.)
+    pub fn completed(&self) -> bool {
+        self.state == Writing::Done && self.remaining == 0
+    }
+
+    /// Will the connection carry another request (as the head said)?
+    pub fn persists(&self) -> bool {
+        self.persist
+    }
+
+    /// Does the head say `Connection: keep-alive`? Not for a body delimited by the close.
+    fn keeps_alive(&self, framing: Framing) -> bool {
+        self.persist && framing != Framing::Close
     }
 
     fn framing(&self) -> io::Result<Framing> {
@@ -91,18 +142,33 @@ impl ResponseSink for Sink<'_> {
         self.status = response::status_code(status);
         let length = content_length(headers);
         let framing = Framing::decide(self.is_head, self.version, self.status, length);
-        self.remaining = length.unwrap_or(0);
+        self.remaining = match framing {
+            Framing::Length(n) => n,
+            _ => 0,
+        };
+        self.persist = self.keeps_alive(framing);
+        let connection = if self.persist { "keep-alive" } else { "close" };
         response::write_head(
             &mut self.out,
             self.version,
             status,
-            &self.date,
-            self.connection,
+            self.date,
+            connection,
             framing,
             headers,
         );
         self.state = Writing::Body(framing);
         Ok(())
+    }
+
+    fn interim(&mut self, status: u16, headers: &[HeaderPair]) -> io::Result<()> {
+        // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client; none after the final response began.
+        if self.version < (1, 1) || self.state != Writing::Init {
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(128);
+        response::write_interim(&mut out, status, headers);
+        self.send(&out)
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
@@ -144,9 +210,13 @@ impl ResponseSink for Sink<'_> {
                 .extend_from_slice(format!("{count:x}\r\n").as_bytes());
         }
         self.flush()?;
+        if !self.claim.may_write() {
+            return Err(crate::worker::watchdog::timed_out());
+        }
         // SAFETY: the bridge keeps the file object (and so `fd`) open for this call.
         let file = unsafe { BorrowedFd::borrow_raw(fd) };
-        let sent = self.stream.sendfile(file, offset, count)?;
+        let deadline = Instant::now() + self.send_timeout;
+        let sent = self.stream.sendfile(file, offset, count, deadline)?;
         self.body_bytes += sent;
         if let Framing::Length(_) = framing {
             self.remaining -= sent.min(self.remaining);
@@ -158,7 +228,7 @@ impl ResponseSink for Sink<'_> {
                     "file shorter than its chunk",
                 ));
             }
-            self.stream.write_all(b"\r\n")?;
+            self.send(b"\r\n")?;
         }
         Ok(sent)
     }

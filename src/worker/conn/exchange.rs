@@ -1,0 +1,340 @@
+//! One request's exchange with the app, written once for every worker kind: the scoreboard
+//! entry of the request, `100 Continue`, the `--request-timeout` watchdog, the app call, the
+//! answer to its errors, the access-log line, `max_requests`, and whether the connection may
+//! carry another request afterwards (RFC 9112 §9.3).
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use super::answer::{self, is_app_fault, Answer};
+use super::body::Body;
+use super::sink::Sink;
+use super::Conn;
+use crate::config::Config;
+use crate::http::{self, BodyDecoder, ParserConfig, PeerTrust, RequestHead};
+use crate::log::access::AccessFormat;
+use crate::master::WorkerContext;
+use crate::scoreboard::{ExitReason, RequestLine, Slot, WorkerState};
+use crate::sock::{Bound, Listener};
+use crate::worker::signals;
+use crate::worker::watchdog::{Claim, Fired, Interrupt, Watchdog};
+use crate::wsgi::hooks::WorkerHooks;
+use crate::wsgi::{App, ConnInfo, Outcome, Peer};
+
+/// What every request of a worker shares, whichever of its lanes serves it.
+pub struct Service<'a> {
+    pub cfg: &'a Config,
+    pub listeners: &'a [Listener],
+    pub slot: &'a Slot,
+    /// The app, or the traceback of its failed import (`--reload` waits for a fix).
+    app: Result<&'a App, String>,
+    hooks: &'a WorkerHooks,
+    pub parser: ParserConfig,
+    pub(super) access: Option<AccessFormat>,
+    environ_keys: Vec<String>,
+    watchdog: Option<Watchdog>,
+    /// `wsgi.multithread`: several lanes run the app at once.
+    multithread: bool,
+    /// Requests left before a graceful recycle (`max_requests` + jitter); `None` = never.
+    requests_left: Option<AtomicU64>,
+    /// The longest a response write waits for the client.
+    send_timeout: Duration,
+}
+
+/// One lane's own state: which lane it is, and the `Date` value of the current second.
+pub struct Lane {
+    pub index: usize,
+    date: (i64, String),
+}
+
+impl Lane {
+    pub fn new(index: usize) -> Lane {
+        Lane {
+            index,
+            date: (0, String::new()),
+        }
+    }
+
+    fn date(&mut self) -> &str {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if self.date.0 != now {
+            self.date = (now, http::response::http_date(now));
+        }
+        &self.date.1
+    }
+}
+
+/// What becomes of the connection after a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum After {
+    /// It carries the next request (kept alive, or pipelined bytes are already here).
+    KeepAlive,
+    /// Every byte of the request was read: a plain close loses nothing.
+    Close,
+    /// Bytes the server did not read may still come: close without an RST destroying the
+    /// response in flight (RFC 9112 §9.6).
+    Linger,
+}
+
+/// The request being served, as the helpers need it.
+pub(super) struct Request<'h> {
+    pub head: &'h RequestHead,
+    pub peer: Option<std::net::SocketAddr>,
+    pub started: Instant,
+}
+
+impl Request<'_> {
+    pub fn peer_ip(&self) -> Option<IpAddr> {
+        self.peer.map(|a| a.ip())
+    }
+}
+
+impl<'a> Service<'a> {
+    pub fn new(
+        ctx: &WorkerContext<'a>,
+        app: Result<&'a App, String>,
+        hooks: &'a WorkerHooks,
+        lanes: usize,
+    ) -> std::io::Result<Service<'a>> {
+        let access = crate::log::has_access_log()
+            .then(|| AccessFormat::parse(&ctx.config.access_log_format));
+        let environ_keys = access
+            .as_ref()
+            .map(AccessFormat::environ_keys)
+            .unwrap_or_default();
+        Ok(Service {
+            cfg: ctx.config,
+            listeners: ctx.listeners,
+            slot: ctx.slot,
+            app,
+            hooks,
+            parser: parser_config(ctx.config),
+            watchdog: crate::worker::watchdog::start_for(ctx, access.clone(), lanes)?,
+            access,
+            environ_keys,
+            multithread: lanes > 1,
+            requests_left: max_requests(ctx.config).map(AtomicU64::new),
+            send_timeout: ctx.config.timeout.unwrap_or(Duration::from_secs(30)),
+        })
+    }
+
+    /// A lane's thread, before its first request: how `--request-timeout` interrupts it.
+    pub fn register_lane(&self, lane: usize, interrupt: Interrupt) {
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.register(lane, interrupt);
+        }
+    }
+
+    pub fn hooks(&self) -> &WorkerHooks {
+        self.hooks
+    }
+
+    /// What the peer may tell us (`forwarded_allow_ips`, `proxy_allow_from`).
+    pub fn trust(&self, peer: Option<std::net::SocketAddr>) -> PeerTrust {
+        let ip = peer.map(|a| a.ip());
+        PeerTrust {
+            forwarded: self.cfg.forwarded_allow_ips.allows(ip),
+            proxy: self.cfg.proxy_allow_ips.allows(ip),
+        }
+    }
+
+    /// Serve the request whose head was just read from `conn` (`consumed` bytes of its
+    /// buffer). `persist`: the kind and the request allow the connection to carry another.
+    pub fn serve(
+        &self,
+        lane: &mut Lane,
+        conn: &mut Conn,
+        head: &RequestHead,
+        consumed: usize,
+        persist: bool,
+    ) -> After {
+        let req = Request {
+            head,
+            peer: conn.peer,
+            started: Instant::now(),
+        };
+        let entry = self.slot.lane(lane.index);
+        let mut client = [0u8; 64];
+        self.slot.request_started(
+            entry,
+            &RequestLine {
+                method: head.method.as_bytes(),
+                path: head.uri.as_bytes(),
+                client: format_peer(conn.peer, &mut client),
+                version: head.version,
+            },
+        );
+        set_state(entry, WorkerState::App);
+        // Gunicorn's rule: the request that reaches max_requests is answered `close`.
+        let last = self.count_request();
+        let persist = persist && !last && signals::is_alive() && !head.must_close;
+        let buf = conn.take_buffer();
+        let claim = match &self.watchdog {
+            Some(w) => w.arm(lane.index, conn.stream.raw(), req.started),
+            None => Claim::free(),
+        };
+        let idle = self.cfg.header_timeout;
+        let decoder = BodyDecoder::new(head.body, &self.parser);
+        let mut body = Body::new(&conn.stream, buf, consumed, decoder, idle);
+        let is_head = head.method == "HEAD";
+        let sink = Sink::new(&conn.stream, claim, self.send_timeout);
+        let index = lane.index;
+        let mut sink = sink.for_request(head.version, is_head, persist, lane.date());
+        let answer = self.exchange(conn, &req, &mut body, &mut sink, index);
+        set_state(entry, WorkerState::Writing);
+        let keep = answer.clean && sink.persists() && sink.completed() && body.drain();
+        let after = match (keep, body.nothing_unread()) {
+            (true, _) => After::KeepAlive,
+            (false, true) => After::Close,
+            (false, false) => After::Linger,
+        };
+        let (buf, used) = body.into_buffer();
+        conn.finish_request(buf, used);
+        self.slot.request_finished(entry);
+        self.slot.record_latency(req.started.elapsed());
+        set_state(entry, WorkerState::Idle);
+        after
+    }
+
+    /// `100 Continue`, the app, the watchdog's verdict, the answer to errors, the log line.
+    fn exchange(
+        &self,
+        conn: &Conn,
+        req: &Request<'_>,
+        body: &mut Body<'_>,
+        sink: &mut Sink<'_>,
+        lane: usize,
+    ) -> Answer {
+        let head = req.head;
+        let app = match &self.app {
+            Ok(app) => *app,
+            Err(traceback) => return answer::load_error(self, sink, req, traceback),
+        };
+        if head.expect_continue && sink.send(http::response::CONTINUE).is_err() {
+            self.disarm(lane);
+            return Answer::unclean();
+        }
+        let info = self.conn_info(conn, req.peer);
+        let keys = &self.environ_keys;
+        let mut outcome = app.call_with_hooks(head, &info, body, sink, keys, Some(self.hooks));
+        match self.disarm(lane) {
+            Fired::Answered => {
+                // The watchdog answered 504 and logged the stacks and the access line.
+                crate::debug!("Request {} {} ended after its 504", head.method, head.uri);
+                self.slot.count_response(504, is_app_fault(&outcome));
+                return Answer::unclean();
+            }
+            Fired::Cut => {
+                // The watchdog logged the stacks; the interrupt's traceback adds nothing.
+                if let Some(error) = outcome.error.take() {
+                    crate::debug!("After --request-timeout cut {}: {error}", head.uri);
+                }
+                answer::finish(self, req, &outcome, sink);
+                return Answer::unclean();
+            }
+            Fired::No => {}
+        }
+        answer::finish(self, req, &outcome, sink)
+    }
+
+    fn disarm(&self, lane: usize) -> Fired {
+        self.watchdog.as_ref().map_or(Fired::No, |w| w.disarm(lane))
+    }
+
+    /// Count a request against `max_requests`; `true` when it is the last one this worker
+    /// serves (the worker then stops gracefully, as Gunicorn's does).
+    fn count_request(&self) -> bool {
+        let Some(left) = &self.requests_left else {
+            return false;
+        };
+        let before = left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .unwrap_or(0);
+        if before == 1 {
+            crate::info!("Autorestarting worker after current request.");
+            self.slot.set_exit_reason_once(ExitReason::Recycled);
+            signals::stop();
+        }
+        before <= 1
+    }
+
+    fn conn_info(&self, conn: &Conn, peer: Option<std::net::SocketAddr>) -> ConnInfo {
+        let (server, unix_path) = match self.listeners.get(conn.listener).map(|l| &l.bound) {
+            Some(Bound::Tcp(sa)) => (Some(*sa), None),
+            Some(Bound::Unix(p)) => (None, Some(p.display().to_string())),
+            None => (None, None),
+        };
+        ConnInfo {
+            peer: peer.map_or(Peer::Unix, Peer::Tcp),
+            server,
+            unix_path,
+            is_tls: false,
+            multiprocess: self.cfg.workers > 1,
+            multithread: self.multithread,
+        }
+    }
+
+    /// `{key}e` access-log atoms need these environ values.
+    pub(super) fn log_access(
+        &self,
+        req: &Request<'_>,
+        status: u16,
+        bytes: Option<u64>,
+        outcome: &Outcome,
+    ) {
+        answer::access_log(self, req, status, bytes, outcome);
+    }
+}
+
+fn set_state(lane: Option<&crate::scoreboard::Lane>, state: WorkerState) {
+    if let Some(lane) = lane {
+        lane.set_state(state);
+    }
+}
+
+/// `ip:port` into `buf`, without allocating; empty for a Unix-socket peer.
+fn format_peer(peer: Option<std::net::SocketAddr>, buf: &mut [u8; 64]) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    if let Some(peer) = peer {
+        let _ = write!(cursor, "{peer}");
+    }
+    let n = cursor.position() as usize;
+    &buf[..n]
+}
+
+pub fn parser_config(cfg: &Config) -> ParserConfig {
+    ParserConfig {
+        limit_request_line: cfg.limit_request_line,
+        limit_request_fields: cfg.limit_request_fields,
+        limit_request_field_size: cfg.limit_request_field_size,
+        permit_obsolete_folding: cfg.permit_obsolete_folding,
+        strip_header_spaces: cfg.strip_header_spaces,
+        permit_unconventional_http_method: cfg.permit_unconventional_http_method,
+        permit_unconventional_http_version: cfg.permit_unconventional_http_version,
+        casefold_http_method: cfg.casefold_http_method,
+        header_map: cfg.header_map,
+        forwarder_headers: cfg.forwarder_headers.clone(),
+        secure_scheme_headers: cfg.secure_scheme_headers.clone(),
+        proxy_protocol: cfg.proxy_protocol,
+    }
+}
+
+/// `max_requests + randint(0, jitter)` (jitter only when max_requests > 0).
+fn max_requests(cfg: &Config) -> Option<u64> {
+    if cfg.max_requests == 0 {
+        return None;
+    }
+    let mut seed = [0u8; 8];
+    // SAFETY: getrandom(2) fills the local 8-byte buffer it is given.
+    let _ = unsafe { libc::getrandom(seed.as_mut_ptr().cast(), seed.len(), 0) };
+    let jitter = if cfg.max_requests_jitter > 0 {
+        u64::from_ne_bytes(seed) % (cfg.max_requests_jitter + 1)
+    } else {
+        0
+    };
+    Some(cfg.max_requests + jitter)
+}

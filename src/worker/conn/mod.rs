@@ -1,0 +1,177 @@
+//! The connection layer every worker kind stands on (DESIGN §10): a client connection with a
+//! read buffer that lives as long as the connection, the request head read from it without
+//! ever blocking, the request body, the response sink, and one request's whole exchange with
+//! the app ([`exchange`]). A kind decides only who waits on sockets and who runs the app.
+
+mod answer;
+pub mod body;
+pub mod exchange;
+pub mod sink;
+pub mod stream;
+
+use std::io;
+use std::net::SocketAddr;
+
+use crate::http::{self, ParseError, ParserConfig, PeerTrust, ProxyInfo, RequestHead};
+pub use answer::refuse_head;
+pub use exchange::{After, Lane, Service};
+pub use stream::Stream;
+
+/// How much room a read asks for: one read gets a typical request head whole.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// A client connection between requests, and while one is served.
+pub struct Conn {
+    pub stream: Stream,
+    /// `None` for a Unix-socket peer.
+    pub peer: Option<SocketAddr>,
+    /// Index of the listener it was accepted on.
+    pub listener: usize,
+    /// Bytes read and not yet consumed: after a request, the start of the next one
+    /// (pipelining). Emptied — and its memory given back — when an idle connection parks.
+    buf: Vec<u8>,
+    /// Requests answered on this connection (a PROXY header may only precede the first).
+    pub served: u64,
+    /// The PROXY protocol header of the first request, inherited by the later ones.
+    proxy: Option<ProxyInfo>,
+    /// In the worker's epoll set (added on its first park).
+    pub(crate) polled: bool,
+}
+
+/// What reading a request head got.
+pub enum HeadProgress {
+    Complete {
+        head: Box<RequestHead>,
+        /// Bytes of the buffer the head took; the body starts after them.
+        consumed: usize,
+    },
+    /// Incomplete, and nothing more to read right now: wait for the socket.
+    Partial,
+    /// The client closed: quietly between requests (`None`), or in the middle of a head
+    /// (Gunicorn's NoMoreData, still only a debug line).
+    Closed(Option<ParseError>),
+    /// Malformed: answer with the error page and close.
+    Refused(ParseError),
+    Failed(io::Error),
+}
+
+impl Conn {
+    pub fn new(stream: Stream, peer: Option<SocketAddr>, listener: usize) -> Conn {
+        Conn {
+            stream,
+            peer,
+            listener,
+            buf: Vec::new(),
+            served: 0,
+            proxy: None,
+            polled: false,
+        }
+    }
+
+    /// A connection a sibling worker started reading (the sync worker's hand-off).
+    pub fn adopted(
+        stream: Stream,
+        peer: Option<SocketAddr>,
+        listener: usize,
+        read: Vec<u8>,
+    ) -> Conn {
+        Conn {
+            buf: read,
+            ..Conn::new(stream, peer, listener)
+        }
+    }
+
+    /// Bytes received and not consumed by a request yet.
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Read what the socket has, without waiting, until a head is complete. Bytes already
+    /// buffered (pipelined after the previous request) are parsed before the socket is read.
+    pub fn read_head(&mut self, cfg: &ParserConfig, trust: PeerTrust) -> HeadProgress {
+        let first = self.served == 0;
+        loop {
+            if !self.buf.is_empty() {
+                match http::parse_head(&self.buf, cfg, trust, first) {
+                    Ok(Some((mut head, consumed))) => {
+                        self.inherit_proxy(&mut head);
+                        let head = Box::new(head);
+                        return HeadProgress::Complete { head, consumed };
+                    }
+                    Ok(None) => {}
+                    Err(e) => return HeadProgress::Refused(e),
+                }
+            }
+            match self.fill_now() {
+                Ok(Some(0)) => return HeadProgress::Closed(http::head_eof(&self.buf)),
+                Ok(Some(_)) => continue,
+                Ok(None) => return HeadProgress::Partial,
+                Err(e) => return HeadProgress::Failed(e),
+            }
+        }
+    }
+
+    /// Gunicorn keeps the first request's PROXY header for the connection's later requests.
+    fn inherit_proxy(&mut self, head: &mut RequestHead) {
+        match &head.proxy {
+            Some(info) => self.proxy = Some(info.clone()),
+            None => head.proxy = self.proxy.clone(),
+        }
+    }
+
+    /// Append what the socket has now; `Ok(None)` when it has nothing.
+    fn fill_now(&mut self) -> io::Result<Option<usize>> {
+        self.buf.reserve(READ_CHUNK);
+        loop {
+            let filled = self.buf.len();
+            let room = self.buf.capacity() - filled;
+            let spare = self.buf.spare_capacity_mut();
+            // SAFETY: `spare` is `room` bytes of the vector's allocation past its length;
+            // read(2) writes at most that many, and exactly `n` of them are then marked
+            // initialised.
+            let got = unsafe {
+                let n = libc::read(self.stream.raw(), spare.as_mut_ptr().cast(), room);
+                if n > 0 {
+                    self.buf.set_len(filled + n as usize);
+                }
+                n
+            };
+            if got >= 0 {
+                return Ok(Some(got as usize));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => return Ok(None),
+                io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
+        }
+    }
+
+    /// The buffer, for the request body to read on from `consumed`; give it back with
+    /// [`Conn::finish_request`].
+    pub(crate) fn take_buffer(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
+    }
+
+    /// After a request: keep what lies past `used` (the next request, if pipelined) and count
+    /// the request.
+    pub(crate) fn finish_request(&mut self, mut buf: Vec<u8>, used: usize) {
+        buf.drain(..used.min(buf.len()));
+        self.buf = buf;
+        self.served += 1;
+    }
+
+    /// An idle connection holds no buffer memory: 10,000 kept-alive clients must not cost
+    /// 160 MiB of empty read buffers.
+    pub fn shed_buffer(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = Vec::new();
+        }
+    }
+
+    /// Is a whole next request possibly here already (bytes after the last one)?
+    pub fn has_pipelined(&self) -> bool {
+        !self.buf.is_empty()
+    }
+}

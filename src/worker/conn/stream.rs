@@ -1,0 +1,150 @@
+//! A client socket. Always non-blocking: the worker's loop waits on it through epoll while a
+//! request head arrives, and the thread serving a request waits with poll(2) and a deadline
+//! when the app reads a body or writes a response faster than the client keeps up. A read
+//! that has data never costs a second syscall.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::Instant;
+
+use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+
+/// A connected socket (TCP or Unix) in non-blocking mode.
+pub struct Stream {
+    fd: OwnedFd,
+}
+
+/// Which way a wait is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Read,
+    Write,
+}
+
+fn timed_out() -> io::Error {
+    io::ErrorKind::TimedOut.into()
+}
+
+impl Stream {
+    /// `fd` must be non-blocking (accept4 with SOCK_NONBLOCK, or a hand-off from a sibling).
+    pub fn new(fd: OwnedFd) -> Stream {
+        Stream { fd }
+    }
+
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    /// What is there now: `Ok(Some(0))` at EOF, `Ok(None)` when nothing has arrived yet.
+    pub fn recv_now(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        loop {
+            match nix::unistd::read(&self.fd, buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Look at what is there now without consuming it; `Ok(None)` when nothing is.
+    pub fn peek_now(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        use nix::sys::socket::{recv, MsgFlags};
+        loop {
+            match recv(self.raw(), buf, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
+                Ok(n) => return Ok(Some(n)),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Read, waiting until `deadline` for data; `TimedOut` when none came in time.
+    pub fn read(&self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        loop {
+            if let Some(n) = self.recv_now(buf)? {
+                return Ok(n);
+            }
+            self.wait(Direction::Read, deadline)?;
+        }
+    }
+
+    /// Write all of `data` before `deadline` (a client that reads nothing for that long is
+    /// given up on: `TimedOut`).
+    pub fn write_all(&self, mut data: &[u8], deadline: Instant) -> io::Result<()> {
+        while !data.is_empty() {
+            match nix::unistd::write(&self.fd, data) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => data = &data[n..],
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => self.wait(Direction::Write, deadline)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    /// sendfile(2) `count` bytes of `file` from `offset` before `deadline`; returns the bytes
+    /// sent (fewer only when the file is shorter than promised).
+    pub fn sendfile(
+        &self,
+        file: BorrowedFd<'_>,
+        offset: u64,
+        count: u64,
+        deadline: Instant,
+    ) -> io::Result<u64> {
+        let mut off = offset as libc::off64_t;
+        let mut sent = 0u64;
+        while sent < count {
+            let want = (count - sent).min(1 << 30) as usize;
+            match nix::sys::sendfile::sendfile64(&self.fd, file, Some(&mut off), want) {
+                Ok(0) => break,
+                Ok(n) => sent += n as u64,
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => self.wait(Direction::Write, deadline)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(sent)
+    }
+
+    /// Send our FIN; reading stays possible (the first half of a lingering close).
+    pub fn shutdown_write(&self) {
+        let _ = nix::sys::socket::shutdown(self.raw(), nix::sys::socket::Shutdown::Write);
+    }
+
+    /// Wait until the socket is ready for `direction`, or `deadline`.
+    fn wait(&self, direction: Direction, deadline: Instant) -> io::Result<()> {
+        let events = match direction {
+            Direction::Read => PollFlags::POLLIN,
+            Direction::Write => PollFlags::POLLOUT,
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            // Whole milliseconds, rounded up, so a sub-millisecond rest never spins.
+            let ms = u16::try_from(left.as_millis() + 1).unwrap_or(u16::MAX);
+            let mut fds = [PollFd::new(self.fd.as_fd(), events)];
+            match nix::poll::poll(&mut fds, PollTimeout::from(ms)) {
+                // Readable, writable, or an error/hang-up the next syscall will report.
+                Ok(n) if n > 0 => return Ok(()),
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}

@@ -1,0 +1,129 @@
+//! New connections: from a listener, or from a sibling (the sync workers' hand-off); and the
+//! sync worker's side of the hand-off, before it runs the app.
+
+use std::time::Instant;
+
+use super::{Dispatcher, Policy};
+use crate::worker::conn::{Conn, Lane, Stream};
+use crate::worker::table::{Taken, Wait};
+
+/// How many handed-over connections one wake-up takes.
+const HANDOFF_BATCH: usize = 16;
+
+impl Dispatcher<'_> {
+    /// One connection per event: the listener is level-triggered, so while more are queued
+    /// epoll wakes another idle lane for the next one (and, across workers, EPOLLEXCLUSIVE
+    /// wakes an idle worker).
+    pub(super) fn on_listener(&self, lane: &mut Lane, index: usize) {
+        let Some(listener) = self.svc.listeners.get(index) else {
+            return;
+        };
+        match listener.accept() {
+            Ok(accepted) => {
+                let conn = Conn::new(Stream::new(accepted.fd), accepted.peer, index);
+                let deadline = Instant::now() + self.svc.cfg.header_timeout;
+                if let Some(taken) = self.adopt(conn, deadline) {
+                    self.drive(lane, taken);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                // The master shut the listener down (graceful stop): stop watching it.
+                // SAFETY: the listeners live as long as the worker process.
+                let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(listener.raw_fd()) };
+                let _ = self.epoll.delete(fd);
+            }
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                // Out of descriptors: the listener would stay readable and spin the loop.
+                // Accepting resumes when one of this worker's connections closes.
+                crate::warning!(
+                    "accept failed: {e} (raise the open-file limit, or lower --worker-connections)"
+                );
+                let mut state = self.lock();
+                self.set_accepting(&mut state, false);
+            }
+            Err(e) => crate::debug!("accept failed: {e}"),
+        }
+    }
+
+    /// Track a new connection; stop accepting at `worker_connections` (past it, clients wait
+    /// in the backlog — or go to another worker — and are never reset).
+    pub(super) fn adopt(&self, conn: Conn, deadline: Instant) -> Option<Taken> {
+        let mut state = self.lock();
+        let token = state.table.open_taken();
+        if state.table.open() >= self.svc.cfg.worker_connections {
+            self.set_accepting(&mut state, false);
+        }
+        drop(state);
+        self.svc.slot.count_connections(1, 0);
+        Some(Taken {
+            token,
+            conn,
+            wait: Wait::Head,
+            deadline,
+        })
+    }
+
+    /// Connections a sibling passed on: their heads continue here.
+    pub(super) fn on_handoff(&self, lane: &mut Lane) {
+        let Policy::Sync {
+            handoff: Some(handoff),
+        } = &self.policy
+        else {
+            return;
+        };
+        let mut buf = Vec::new();
+        let listeners = self.svc.listeners;
+        let peer_of = |fd, listener: usize| match listeners.get(listener).map(|l| &l.bound) {
+            Some(crate::sock::Bound::Tcp(_)) => crate::sock::peer_address(fd),
+            _ => None,
+        };
+        for _ in 0..HANDOFF_BATCH {
+            match handoff.take(&mut buf, peer_of) {
+                Ok(Some(received)) => {
+                    if let Some(taken) = self.adopt(received.conn, received.deadline) {
+                        self.drive(lane, taken);
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    crate::debug!("Hand-off receive failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    /// sync, before the app runs: heads still arriving go to an idle sibling rather than
+    /// wait behind this request.
+    pub(super) fn before_serving(&self) {
+        let Policy::Sync {
+            handoff: Some(handoff),
+        } = &self.policy
+        else {
+            return;
+        };
+        self.pass_on_heads(handoff);
+    }
+
+    pub(super) fn pass_on_heads(&self, handoff: &crate::worker::handoff::Handoff) {
+        for t in self.take_where(|wait, _| wait == Wait::Head) {
+            let fd = t.conn.stream.raw();
+            // SAFETY: `t.conn` owns `fd` for the duration of this call.
+            let borrowed = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+            // Out of our set before the descriptor leaves: the set would otherwise keep
+            // watching the connection the sibling now owns.
+            let _ = self.epoll.delete(borrowed);
+            let (token, deadline) = (t.token, t.deadline);
+            let mut conn = t.conn;
+            conn.polled = false;
+            match handoff.give(conn, deadline) {
+                Ok(()) => {
+                    self.release(token);
+                    self.svc.slot.count_connections(-1, 0);
+                }
+                Err(conn) => self.park(token, conn, Wait::Head, deadline),
+            }
+        }
+    }
+}

@@ -1,0 +1,359 @@
+//! Who waits on a worker's sockets (DESIGN §10): one epoll set over the listeners and every
+//! connection nobody is serving. Any lane that calls [`Dispatcher::turn`] takes the next ready
+//! event, reads what arrived without blocking, and — once a head is complete — serves the
+//! request itself: no hand-off between threads on the way from the socket to the app.
+//!
+//! Connections are registered one-shot (EPOLLONESHOT), so exactly one lane handles an event;
+//! it re-arms the connection when it parks it again. A head that is not complete holds
+//! nothing: its connection waits in the set, not in a thread.
+
+mod accept;
+mod stop;
+
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
+
+use super::conn::{self, After, Conn, HeadProgress, Lane, Service};
+use super::handoff::Handoff;
+use super::table::{Table, Taken, Token, Wait};
+
+/// How long a closing connection is drained before it is closed for good (RFC 9112 §9.6;
+/// Gunicorn: 2 s, at most 64 KiB).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// Tokens of the set that are not connections (connection tokens keep bit 63 clear).
+const SPECIAL: u64 = 1 << 63;
+const LISTENER: u64 = SPECIAL;
+const HANDOFF: u64 = SPECIAL | 1 << 40;
+/// Extra descriptors the owner of the loop watches through the same set.
+pub const WAKE: u64 = SPECIAL | 2 << 40;
+pub const RELOAD: u64 = SPECIAL | 3 << 40;
+pub const STOP: u64 = SPECIAL | 4 << 40;
+
+/// What the kind allows a connection after a response.
+pub enum Policy<'a> {
+    /// `sync`: one request per connection; heads still arriving are passed to an idle sibling
+    /// before the app runs (`handoff`, when there are siblings).
+    Sync { handoff: Option<&'a Handoff> },
+    /// `gthread`: keep-alive, while fewer than `worker_connections - threads` connections
+    /// are kept alive (Gunicorn's `max_keepalived`).
+    Threaded { max_keepalived: usize },
+}
+
+/// The owner's descriptors that woke a turn.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Woken {
+    pub wake: bool,
+    pub reload: bool,
+    pub stop: bool,
+}
+
+struct State {
+    table: Table,
+    /// The listeners are in the set: below `worker_connections`, and not stopping.
+    accepting: bool,
+    stopping: bool,
+}
+
+pub struct Dispatcher<'a> {
+    svc: &'a Service<'a>,
+    epoll: Epoll,
+    state: Mutex<State>,
+    policy: Policy<'a>,
+    /// `--keep-alive`; zero turns keep-alive off.
+    keepalive: Duration,
+}
+
+impl<'a> Dispatcher<'a> {
+    pub fn new(svc: &'a Service<'a>, policy: Policy<'a>) -> io::Result<Dispatcher<'a>> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let dispatcher = Dispatcher {
+            svc,
+            epoll,
+            state: Mutex::new(State {
+                table: Table::default(),
+                accepting: false,
+                stopping: false,
+            }),
+            policy,
+            keepalive: svc.cfg.keepalive,
+        };
+        if let Policy::Sync {
+            handoff: Some(handoff),
+        } = &dispatcher.policy
+        {
+            let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE;
+            dispatcher
+                .epoll
+                .add(handoff.fd(), EpollEvent::new(flags, HANDOFF))?;
+        }
+        dispatcher.set_accepting(&mut dispatcher.lock(), true);
+        Ok(dispatcher)
+    }
+
+    /// Watch one of the owner's descriptors (wake pipe, reloader, stop event) under `token`.
+    pub fn watch(&self, fd: BorrowedFd<'_>, token: u64) -> io::Result<()> {
+        self.epoll
+            .add(fd, EpollEvent::new(EpollFlags::EPOLLIN, token))
+            .map_err(io::Error::from)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wait up to `timeout` for events and handle them; serving a request happens inside.
+    pub fn turn(&self, lane: &mut Lane, timeout: Option<Duration>) -> io::Result<Woken> {
+        let mut events = [EpollEvent::empty(); 16];
+        let timeout = match timeout {
+            None => EpollTimeout::NONE,
+            Some(t) => EpollTimeout::try_from(t).unwrap_or(EpollTimeout::NONE),
+        };
+        let n = match self.epoll.wait(&mut events, timeout) {
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        let mut woken = Woken::default();
+        for event in &events[..n] {
+            match event.data() {
+                WAKE => woken.wake = true,
+                RELOAD => woken.reload = true,
+                STOP => woken.stop = true,
+                HANDOFF => self.on_handoff(lane),
+                t if t & SPECIAL != 0 => self.on_listener(lane, (t & 0xffff_ffff) as usize),
+                t => self.on_conn(lane, Token::from_raw(t)),
+            }
+        }
+        Ok(woken)
+    }
+
+    fn on_conn(&self, lane: &mut Lane, token: Token) {
+        if let Some(taken) = self.take(token) {
+            self.drive(lane, taken);
+        }
+    }
+
+    /// Take a parked connection out of the table (the scoreboard's kept-alive count follows).
+    fn take(&self, token: Token) -> Option<Taken> {
+        let taken = self.lock().table.take(token)?;
+        self.untrack_keepalive(std::slice::from_ref(&taken));
+        Some(taken)
+    }
+
+    /// Take every parked connection `pick` chooses.
+    fn take_where(&self, pick: impl FnMut(Wait, Instant) -> bool) -> Vec<Taken> {
+        let taken = self.lock().table.take_where(pick);
+        self.untrack_keepalive(&taken);
+        taken
+    }
+
+    fn untrack_keepalive(&self, taken: &[Taken]) {
+        let idle = taken.iter().filter(|t| t.wait == Wait::KeepAlive).count();
+        if idle > 0 {
+            self.svc.slot.count_connections(0, -(idle as i32));
+        }
+    }
+
+    /// Read what a connection has; serve every complete request (pipelined ones in order);
+    /// park it again, or close it.
+    fn drive(&self, lane: &mut Lane, mut t: Taken) {
+        if t.wait == Wait::Linger {
+            return self.linger(t);
+        }
+        let svc = self.svc;
+        loop {
+            let trust = svc.trust(t.conn.peer);
+            let (head, consumed) = match t.conn.read_head(&svc.parser, trust) {
+                HeadProgress::Complete { head, consumed } => (head, consumed),
+                HeadProgress::Partial => return self.park_partial(t),
+                HeadProgress::Closed(None) => return self.close(t.token, t.conn),
+                HeadProgress::Closed(Some(e)) => {
+                    crate::debug!("Ignored premature client disconnection. {e}");
+                    return self.close(t.token, t.conn);
+                }
+                HeadProgress::Refused(e) => {
+                    let after = conn::refuse_head(svc, &t.conn, &e);
+                    return self.after(t.token, t.conn, after);
+                }
+                HeadProgress::Failed(e) => {
+                    crate::debug!("Socket error reading the request head: {e}");
+                    return self.close(t.token, t.conn);
+                }
+            };
+            let persist = self.persist_allowed();
+            self.before_serving();
+            match svc.serve(lane, &mut t.conn, &head, consumed, persist) {
+                After::KeepAlive if t.conn.has_pipelined() => t.wait = Wait::Head,
+                after => return self.after(t.token, t.conn, after),
+            }
+        }
+    }
+
+    /// A head still arriving, or an idle connection woken without data.
+    fn park_partial(&self, t: Taken) {
+        let (wait, deadline) = match t.wait {
+            // The first byte of the next request came: now the head has its own bound.
+            Wait::KeepAlive if !t.conn.buffered().is_empty() => {
+                (Wait::Head, Instant::now() + self.svc.cfg.header_timeout)
+            }
+            wait => (wait, t.deadline),
+        };
+        self.park(t.token, t.conn, wait, deadline);
+    }
+
+    fn after(&self, token: Token, mut conn: Conn, after: After) {
+        match after {
+            After::KeepAlive => {
+                conn.shed_buffer();
+                let deadline = Instant::now() + self.keepalive;
+                self.park(token, conn, Wait::KeepAlive, deadline);
+            }
+            After::Close => self.close(token, conn),
+            After::Linger => self.start_linger(token, conn),
+        }
+    }
+
+    /// May the connection carry another request after this one?
+    fn persist_allowed(&self) -> bool {
+        match self.policy {
+            Policy::Sync { .. } => false,
+            Policy::Threaded { max_keepalived } => {
+                let state = self.lock();
+                !self.keepalive.is_zero()
+                    && !state.stopping
+                    && state.table.keepalive() < max_keepalived
+            }
+        }
+    }
+
+    /// Put a connection back in the set until `deadline`. The table has it before epoll can
+    /// report it, so the lane that gets the event always finds it.
+    fn park(&self, token: Token, mut conn: Conn, wait: Wait, deadline: Instant) {
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLONESHOT;
+        let event = EpollEvent::new(flags, token.raw());
+        let was_polled = std::mem::replace(&mut conn.polled, true);
+        let fd = conn.stream.raw();
+        let mut state = self.lock();
+        if let Err(conn) = state.table.park(token, conn, wait, deadline) {
+            drop(state);
+            return self.close_untracked(conn);
+        }
+        if wait == Wait::KeepAlive {
+            self.svc.slot.count_connections(0, 1);
+        }
+        // SAFETY: the table now owns the connection, and so `fd`, while this lock is held.
+        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+        let armed = match was_polled {
+            true => self.epoll.modify(borrowed, &mut event.clone()),
+            false => self.epoll.add(borrowed, event),
+        };
+        drop(state);
+        if let Err(e) = armed {
+            crate::debug!("Cannot wait on a connection: {e}");
+            if let Some(t) = self.take(token) {
+                self.close(t.token, t.conn);
+            }
+        }
+    }
+
+    /// Close a connection the table holds as taken.
+    fn close(&self, token: Token, conn: Conn) {
+        self.release(token);
+        self.close_untracked(conn);
+    }
+
+    /// Free a taken connection's entry; below `worker_connections` again, accept again.
+    fn release(&self, token: Token) {
+        let mut state = self.lock();
+        state.table.close(token);
+        let below = state.table.open() < self.svc.cfg.worker_connections;
+        if below && !state.accepting && !state.stopping {
+            self.set_accepting(&mut state, true);
+        }
+    }
+
+    fn close_untracked(&self, conn: Conn) {
+        self.svc.slot.count_connections(-1, 0);
+        drop(conn);
+    }
+
+    /// Our FIN now; whatever the client still sends is read and dropped for a short while.
+    fn start_linger(&self, token: Token, conn: Conn) {
+        conn.stream.shutdown_write();
+        let deadline = Instant::now() + LINGER;
+        self.park(token, conn, Wait::Linger, deadline);
+    }
+
+    fn linger(&self, t: Taken) {
+        let mut scratch = [0u8; 8192];
+        let mut drained = 0;
+        loop {
+            match t.conn.stream.recv_now(&mut scratch) {
+                Ok(None) if drained < LINGER_BYTES => {
+                    return self.park(t.token, t.conn, Wait::Linger, t.deadline);
+                }
+                Ok(Some(n)) if n > 0 && drained < LINGER_BYTES => drained += n,
+                _ => return self.close(t.token, t.conn),
+            }
+        }
+    }
+
+    /// Close the parked connections whose deadline passed: a head that took too long, an
+    /// idle keep-alive (with a lingering close: a request crossing our FIN meets no RST), a
+    /// linger that is over. Called by the loop's owner, at least once a second.
+    pub fn expire(&self, now: Instant) {
+        let expired = self.take_where(|_, deadline| deadline <= now);
+        for t in expired {
+            match t.wait {
+                Wait::Head => {
+                    crate::debug!(
+                        "Closing connection: no complete request head within {:?}",
+                        self.svc.cfg.header_timeout
+                    );
+                    self.close(t.token, t.conn);
+                }
+                Wait::KeepAlive => self.start_linger(t.token, t.conn),
+                Wait::Linger => self.close(t.token, t.conn),
+            }
+        }
+    }
+
+    /// The earliest deadline of a parked connection (for the owner's wait).
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.lock().table.next_deadline()
+    }
+
+    /// Open connections (served, parked or lingering).
+    pub fn open_connections(&self) -> usize {
+        self.lock().table.open()
+    }
+
+    /// Add or remove the listeners from the set.
+    fn set_accepting(&self, state: &mut State, on: bool) {
+        if state.accepting == on {
+            return;
+        }
+        state.accepting = on;
+        for (i, listener) in self.svc.listeners.iter().enumerate() {
+            // SAFETY: the listeners live as long as the worker process.
+            let fd = unsafe { BorrowedFd::borrow_raw(listener.raw_fd()) };
+            let result = match on {
+                true => {
+                    let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE;
+                    self.epoll
+                        .add(fd, EpollEvent::new(flags, LISTENER | i as u64))
+                }
+                false => self.epoll.delete(fd),
+            };
+            if let Err(e) = result {
+                crate::debug!("Listener {listener}: {e}");
+            }
+        }
+    }
+}

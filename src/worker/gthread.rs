@@ -1,0 +1,136 @@
+//! The `gthread` worker (Gunicorn's threaded worker): `--threads` lanes, each a Python thread
+//! for its whole life, take turns waiting on the worker's sockets without the GIL and run the
+//! app for the requests they read — so a slow request never delays one that arrives on
+//! another connection while a lane is free, and idle keep-alive connections cost no thread.
+//!
+//! The main thread is the worker's loop: signals, the heartbeat, deadlines, the graceful stop.
+//! Its heartbeat means "the worker still turns" (Gunicorn's rule for threaded workers), not
+//! "no request is long": it takes the GIL once a tick, so an app that holds the GIL in C for
+//! longer than `--timeout` is still found stuck and killed.
+
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use nix::sys::eventfd::{EfdFlags, EventFd};
+
+use super::conn::{Lane, Service};
+use super::dispatch::{Dispatcher, Policy, STOP};
+use super::reloader::Reloader;
+use super::watchdog::Interrupt;
+use super::{signals, Liveness};
+use crate::scoreboard::{ExitReason, WorkerState};
+
+/// A lane's stack: what a Python thread gets by default on Linux (glibc's 8 MiB); only the
+/// pages it touches count in RSS.
+const LANE_STACK: usize = 8 << 20;
+/// The loop's tick while requests drain after a stop.
+const DRAIN_TICK: Duration = Duration::from_millis(50);
+
+pub fn run(
+    svc: &Service<'_>,
+    mut reloader: Option<Reloader>,
+    live: &Liveness,
+    leave: &dyn Fn(i32),
+) -> std::io::Result<i32> {
+    let threads = svc.cfg.threads.max(1);
+    let wc = svc.cfg.worker_connections;
+    let max_keepalived = wc.saturating_sub(threads);
+    let dispatcher = Dispatcher::new(svc, Policy::Threaded { max_keepalived })?;
+    let stop = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
+    dispatcher.watch(stop.as_fd(), STOP)?;
+    let stopped = AtomicBool::new(false);
+    svc.slot.set_lanes_used(threads);
+    svc.slot.set_state(WorkerState::Idle);
+    std::thread::scope(|scope| {
+        let mask = super::signals::block_all();
+        let spawned: std::io::Result<Vec<_>> = (0..threads)
+            .map(|index| {
+                let (dispatcher, stopped) = (&dispatcher, &stopped);
+                std::thread::Builder::new()
+                    .name(format!("lane-{index}"))
+                    .stack_size(LANE_STACK)
+                    .spawn_scoped(scope, move || lane(svc, dispatcher, stopped, index))
+            })
+            .collect();
+        super::signals::restore(&mask);
+        let code = match spawned {
+            Ok(_) => serve(svc, &dispatcher, &mut reloader, live),
+            Err(e) => Err(e),
+        };
+        stopped.store(true, Ordering::Release);
+        let _ = stop.write(1);
+        if code.is_ok() && !dispatcher.drained() {
+            // The graceful timeout passed with requests still running: they end with us.
+            crate::warning!("Worker graceful timeout (pid:{})", std::process::id());
+            leave(0);
+            std::process::exit(0);
+        }
+        code
+    })
+}
+
+/// One lane: a Python thread that waits on the sockets (GIL released) and serves what it
+/// reads, until the worker stops.
+fn lane(svc: &Service<'_>, dispatcher: &Dispatcher<'_>, stopped: &AtomicBool, index: usize) {
+    crate::wsgi::interpreter::as_python_thread(|| {
+        let ident = crate::wsgi::faulthandler::current_thread_ident();
+        svc.register_lane(index, Interrupt::Thread { ident });
+        let mut lane = Lane::new(index);
+        while !stopped.load(Ordering::Acquire) {
+            match dispatcher.turn(&mut lane, None) {
+                Ok(woken) if woken.stop => break,
+                Ok(_) => {}
+                Err(e) => {
+                    crate::error!("epoll_wait failed in lane {index}: {e}");
+                    break;
+                }
+            }
+        }
+    });
+}
+
+/// The worker's loop: until told to stop, then until every connection ended or the graceful
+/// timeout passed.
+fn serve(
+    svc: &Service<'_>,
+    dispatcher: &Dispatcher<'_>,
+    reloader: &mut Option<Reloader>,
+    live: &Liveness,
+) -> std::io::Result<i32> {
+    let slot = svc.slot;
+    let mut draining_until: Option<Instant> = None;
+    loop {
+        // Python's signal handlers, and the proof that the GIL can be had (see above).
+        svc.hooks().check_signals();
+        slot.notify();
+        if !live.parent_alive() {
+            signals::stop();
+        }
+        live.reopen_logs();
+        let now = Instant::now();
+        if !signals::is_alive() && draining_until.is_none() {
+            draining_until = Some(now + svc.cfg.graceful_timeout);
+            slot.set_state(WorkerState::Draining);
+            dispatcher.begin_stop();
+        }
+        if let Some(until) = draining_until {
+            dispatcher.cap_lingers(until);
+            if dispatcher.drained() || now >= until {
+                break;
+            }
+        }
+        dispatcher.expire(now);
+        let tick = match draining_until {
+            Some(_) => DRAIN_TICK,
+            None => dispatcher.sleep_for(Duration::from_secs(1)),
+        };
+        if live.wait_wake(reloader.as_ref(), tick) {
+            signals::drain_wake();
+        }
+        live.check_reload(reloader);
+    }
+    slot.set_exit_reason_once(ExitReason::Shutdown);
+    slot.set_state(WorkerState::Dead);
+    Ok(0)
+}

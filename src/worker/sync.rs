@@ -1,0 +1,74 @@
+//! The `sync` worker: one thread, one request at a time, one request per connection with
+//! `Connection: close` (Gunicorn's semantics) — but heads are read for many connections at
+//! once, so clients that trickle their heads hold no worker (DESIGN §10), and a head still
+//! arriving when the worker goes off to run the app is passed to an idle sibling.
+//!
+//! The heartbeat comes from this loop: a request longer than `--timeout` is a stuck worker,
+//! as under Gunicorn's sync worker.
+
+use std::time::{Duration, Instant};
+
+use super::conn::{Lane, Service};
+use super::dispatch::{Dispatcher, Policy, RELOAD, WAKE};
+use super::handoff::Handoff;
+use super::reloader::Reloader;
+use super::watchdog::{self, Interrupt};
+use super::{signals, Liveness};
+use crate::scoreboard::{ExitReason, WorkerState};
+
+pub fn run(
+    svc: &Service<'_>,
+    mut reloader: Option<Reloader>,
+    handoff: Option<&Handoff>,
+    live: &Liveness,
+) -> std::io::Result<i32> {
+    // Passing heads on only makes sense with a sibling to take them.
+    let handoff = handoff.filter(|_| svc.cfg.workers > 1);
+    let dispatcher = Dispatcher::new(svc, Policy::Sync { handoff })?;
+    // SAFETY: the wake pipe lives as long as the process (installed before this).
+    let wake = unsafe { std::os::fd::BorrowedFd::borrow_raw(signals::wake_fd()) };
+    dispatcher.watch(wake, WAKE)?;
+    if let Some(fd) = reloader.as_ref().and_then(Reloader::fd) {
+        dispatcher.watch(fd, RELOAD)?;
+    }
+    svc.register_lane(
+        0,
+        Interrupt::Signal {
+            // SAFETY: pthread_self has no preconditions.
+            thread: unsafe { libc::pthread_self() },
+            signal: watchdog::interrupt_signal(),
+        },
+    );
+    let slot = svc.slot;
+    slot.set_lanes_used(1);
+    slot.set_state(WorkerState::Idle);
+    let beat = svc.cfg.timeout.map_or(Duration::from_secs(1), |t| {
+        (t / 2).min(Duration::from_secs(1))
+    });
+    let mut lane = Lane::new(0);
+    while signals::is_alive() {
+        slot.notify();
+        if !live.parent_alive() {
+            break;
+        }
+        live.reopen_logs();
+        let woken = match dispatcher.turn(&mut lane, Some(dispatcher.sleep_for(beat))) {
+            Ok(woken) => woken,
+            Err(e) => {
+                crate::error!("epoll_wait failed: {e}");
+                slot.set_exit_reason(ExitReason::LoopFailed);
+                return Ok(1);
+            }
+        };
+        if woken.wake {
+            signals::drain_wake();
+            svc.hooks().check_signals();
+        }
+        dispatcher.expire(Instant::now());
+        live.check_reload(&mut reloader);
+    }
+    dispatcher.begin_stop();
+    slot.set_exit_reason_once(ExitReason::Shutdown);
+    slot.set_state(WorkerState::Dead);
+    Ok(0)
+}
