@@ -353,11 +353,13 @@ mod tests {
         a.set_state(WorkerState::Idle);
         let (l1, l3) = (a.lane(1), a.lane(3));
         assert!(a.lane(4).is_none(), "no lane past the mapping's room");
-        l3.expect("lane 3").set_state(WorkerState::App);
-        a.request_started(l3, &line(b"/old"));
+        let (l1, l3) = (l1.expect("lane 1"), l3.expect("lane 3"));
+        l3.set_state(WorkerState::App);
+        // Explicit start times: the two would often share a millisecond.
+        l3.begin(1_000, &line(b"/old"));
         b.request_started(b.lane(0), &line(b"/other-worker"));
-        a.request_started(l1, &line(b"/new"));
-        l1.expect("lane 1").mark_timed_out();
+        l1.begin(2_000, &line(b"/new"));
+        l1.mark_timed_out();
         let snap = a.snapshot();
         assert_eq!(snap.lanes.len(), 4);
         assert_eq!(snap.busy_lanes(), 2);
