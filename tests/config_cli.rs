@@ -63,7 +63,7 @@ fn unsupported_settings_are_refused_wherever_they_come_from() {
     let apps = apps();
     let bind = format!("127.0.0.1:{}", free_port());
     for (flag, value, name) in [
-        ("--threads", "4", "threads"),
+        ("--keyfile", "x.pem", "keyfile"),
         ("--certfile", "x.pem", "certfile"),
     ] {
         let (status, _, stderr) = run(Opts::new(&hello_args(&apps, &["-b", &bind, flag, value])));
@@ -86,10 +86,10 @@ fn unsupported_settings_are_refused_wherever_they_come_from() {
 
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("conf.py");
-    std::fs::write(&conf, "threads = 4\n").unwrap();
+    std::fs::write(&conf, "certfile = 'x.pem'\n").unwrap();
     let conf = conf.to_string_lossy().into_owned();
     let (status, _, stderr) = run(Opts::new(&hello_args(&apps, &["-b", &bind, "-c", &conf])));
-    assert_config_error(status, &stderr, &["not supported yet", "threads"]);
+    assert_config_error(status, &stderr, &["not supported yet", "certfile"]);
 }
 
 fn printed_workers(opts: Opts) -> String {
