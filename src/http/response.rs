@@ -72,13 +72,23 @@ pub fn write_head(
     framing: Framing,
     headers: &[(String, Vec<u8>)],
 ) {
+    match version {
+        (1, 1) => out.extend_from_slice(b"HTTP/1.1 "),
+        (1, 0) => out.extend_from_slice(b"HTTP/1.0 "),
+        (major, minor) => {
+            let _ = write!(out, "HTTP/{major}.{minor} ");
+        }
+    }
+    out.extend_from_slice(status.as_bytes());
     // RFC 9112 §4: the SP after the status code stays even when the reason phrase is empty.
-    let sep = if status.contains(' ') { "" } else { " " };
-    let _ = write!(
-        out,
-        "HTTP/{}.{} {}{sep}\r\nServer: gunicorn-rs\r\nDate: {}\r\nConnection: {}\r\n",
-        version.0, version.1, status, date, connection
-    );
+    if !status.contains(' ') {
+        out.push(b' ');
+    }
+    out.extend_from_slice(b"\r\nServer: gunicorn-rs\r\nDate: ");
+    out.extend_from_slice(date.as_bytes());
+    out.extend_from_slice(b"\r\nConnection: ");
+    out.extend_from_slice(connection.as_bytes());
+    out.extend_from_slice(b"\r\n");
     if framing == Framing::Chunked {
         out.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
     }

@@ -10,7 +10,7 @@ use std::ffi::CString;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyModule};
 
-use super::environ::{self, Streams};
+use super::environ::{EnvironCache, Streams};
 use super::errors::ErrorStream;
 use super::file_wrapper::{self, FileWrapper};
 use super::hooks::WorkerHooks;
@@ -26,6 +26,8 @@ const IMPORT_APP_PY: &str = include_str!("import_app.py");
 pub struct App {
     app: Py<PyAny>,
     errors: Py<ErrorStream>,
+    /// The environ's per-listener templates and header keys.
+    environ: EnvironCache,
 }
 
 /// Why the app could not be loaded (worker exit code 4, Gunicorn's APP_LOAD_ERROR).
@@ -77,6 +79,7 @@ impl App {
             Ok(App {
                 app: app.unbind(),
                 errors,
+                environ: EnvironCache::default(),
             })
         })
     }
@@ -176,7 +179,7 @@ impl App {
         };
         let (environ, error) = match pre {
             Err(err) => (None, Some(exception(py, &err))),
-            Ok(()) => match environ::build(py, head, conn, streams) {
+            Ok(()) => match self.environ.build(py, head, conn, streams) {
                 Ok(environ) => {
                     let error = self.run(py, &environ, responder).err();
                     (Some(environ), error)
@@ -244,8 +247,14 @@ fn send_result(
 
 fn close_result(result: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = result.py();
-    if result.hasattr(pyo3::intern!(py, "close"))? {
-        result.call_method0(pyo3::intern!(py, "close"))?;
+    // A plain list or tuple has no close(); asking would build an AttributeError per request.
+    if result.is_exact_instance_of::<pyo3::types::PyList>()
+        || result.is_exact_instance_of::<pyo3::types::PyTuple>()
+    {
+        return Ok(());
+    }
+    if let Some(close) = result.getattr_opt(pyo3::intern!(py, "close"))? {
+        close.call0()?;
     }
     Ok(())
 }

@@ -4,18 +4,28 @@
 //! Strings are latin-1 decoded bytes (PEP 3333 "Unicode Issues"). `SERVER_NAME`/`SERVER_PORT`
 //! come from the bound socket, not the Host header (apps use `HTTP_HOST`), except on Unix
 //! sockets where Host is all there is.
+//!
+//! Speed: what is the same for every request of a listener (the `wsgi.*` constants, the
+//! server's name and port, `SCRIPT_NAME` from the environment) is a template dict built once
+//! and copied per request (a copy of a small dict is one allocation and a memcpy); header keys
+//! (`HTTP_USER_AGENT`…) are made once and reused with their hash.
 
 use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
 use super::{interpreter, AppError, ConnInfo, Peer};
 use crate::http::RequestHead;
 
 /// `SERVER_SOFTWARE`. Gunicorn says `gunicorn/27.0.1`; we say what we are.
 pub const SERVER_SOFTWARE: &str = concat!("gunicorn-rs/", env!("CARGO_PKG_VERSION"));
+
+/// How many distinct `HTTP_*` keys are kept; names past it (a client inventing headers) are
+/// made per request instead, so the cache cannot grow without bound.
+const HEADER_KEYS: usize = 512;
 
 /// The per-request Python objects the environ points at.
 pub(crate) struct Streams<'a, 'py> {
@@ -26,173 +36,296 @@ pub(crate) struct Streams<'a, 'py> {
     pub early_hints: &'a Bound<'py, PyAny>,
 }
 
-/// What the header fields contribute, after Gunicorn's special cases.
+/// What a template depends on: the listener and the worker, not the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct TemplateKey {
+    server: Option<std::net::SocketAddr>,
+    unix_path: Option<String>,
+    is_tls: bool,
+    multiprocess: bool,
+    multithread: bool,
+}
+
+impl TemplateKey {
+    fn of(conn: &ConnInfo) -> TemplateKey {
+        TemplateKey {
+            server: conn.server,
+            unix_path: conn.unix_path.clone(),
+            is_tls: conn.is_tls,
+            multiprocess: conn.multiprocess,
+            multithread: conn.multithread,
+        }
+    }
+}
+
+/// The worker's templates and header keys. One per app; any lane may use it (with the GIL).
 #[derive(Default)]
-struct Fields {
-    host: Option<String>,
-    script_name: Option<String>,
-    content_type: Option<String>,
-    content_length: Option<String>,
-    /// `HTTP_*` variables in first-seen order, repeated fields joined with `,`.
-    http: Vec<(String, String)>,
+pub(crate) struct EnvironCache {
+    templates: Mutex<Vec<(TemplateKey, Py<PyDict>)>>,
+    header_keys: Mutex<HashMap<String, Py<PyString>>>,
 }
 
-fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn collect_fields(head: &RequestHead) -> Fields {
-    let mut fields = Fields::default();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (name, value) in &head.headers {
-        let value = latin1(value);
-        match name.as_str() {
-            // CGI names, not HTTP_* (RFC 3875 §4.1.2, §4.1.3).
-            "CONTENT-TYPE" => {
-                fields.content_type = Some(value);
-                continue;
-            }
-            "CONTENT-LENGTH" => {
-                fields.content_length = Some(value);
-                continue;
-            }
-            // These two also land in HTTP_HOST / HTTP_SCRIPT_NAME, as in Gunicorn.
-            "HOST" => fields.host = Some(value.clone()),
-            // Only present when a trusted forwarder sent it (the parser drops it otherwise).
-            "SCRIPT_NAME" => fields.script_name = Some(value.clone()),
-            _ => {}
+impl EnvironCache {
+    /// A fresh copy of the template for this connection's listener.
+    fn template<'py>(
+        &self,
+        py: Python<'py>,
+        conn: &ConnInfo,
+        streams: &Streams<'_, 'py>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let key = TemplateKey::of(conn);
+        let mut templates = lock(&self.templates);
+        if let Some((_, dict)) = templates.iter().find(|(k, _)| *k == key) {
+            return dict.bind(py).copy();
         }
-        let key = format!("HTTP_{}", name.replace('-', "_"));
-        match index.get(&key) {
-            Some(&i) => {
-                fields.http[i].1.push(',');
-                fields.http[i].1.push_str(&value);
-            }
-            None => {
-                index.insert(key.clone(), fields.http.len());
-                fields.http.push((key, value));
-            }
+        let dict = constants(py, conn, streams)?;
+        let copy = dict.copy()?;
+        templates.push((key, dict.unbind()));
+        Ok(copy)
+    }
+
+    /// `HTTP_<NAME>` with `-` as `_`, for an upper-cased field name.
+    fn header_key<'py>(&self, py: Python<'py>, name: &str) -> Bound<'py, PyString> {
+        let mut keys = lock(&self.header_keys);
+        if let Some(key) = keys.get(name) {
+            return key.bind(py).clone();
         }
-    }
-    fields
-}
-
-/// `unquote_to_bytes` of a `&str` path (the parser keeps targets ASCII).
-fn percent_decode(path: &str) -> Vec<u8> {
-    crate::http::percent_decode(path.as_bytes())
-}
-
-/// `PATH_INFO`: the raw path minus `SCRIPT_NAME`, then percent-decoded and latin-1 decoded.
-fn path_info(path: &str, script_name: &str) -> Result<String, AppError> {
-    let rest = path.strip_prefix(script_name).ok_or_else(|| {
-        AppError::Configuration(format!(
-            "Request path '{path}' does not start with SCRIPT_NAME '{script_name}'"
-        ))
-    })?;
-    Ok(latin1(&percent_decode(rest)))
-}
-
-/// `SERVER_NAME`/`SERVER_PORT`: the bound TCP address; for a Unix socket the Host header
-/// (port by scheme when absent), else the socket path and `''`.
-fn server_name_port(conn: &ConnInfo, host: Option<&str>, https: bool) -> (String, String) {
-    if let Some(addr) = conn.server {
-        return (addr.ip().to_string(), addr.port().to_string());
-    }
-    let path = conn.unix_path.clone().unwrap_or_default();
-    let split = |s: &str| -> Option<(String, String)> {
-        let mut parts = s.split(':');
-        let name = parts.next().unwrap_or_default().to_owned();
-        parts.next().map(|port| (name, port.to_owned()))
-    };
-    if let Some(pair) = split(&path) {
-        return pair;
-    }
-    match host.filter(|h| !h.is_empty()) {
-        Some(host) => split(host)
-            .unwrap_or_else(|| (host.to_owned(), if https { "443" } else { "80" }.to_owned())),
-        None => (path, String::new()),
+        let text = format!("HTTP_{}", name.replace('-', "_"));
+        let key = PyString::new(py, &text);
+        if keys.len() < HEADER_KEYS {
+            keys.insert(name.to_owned(), key.clone().unbind());
+        }
+        key
     }
 }
 
-/// Build the environ for one request. The app has not been called yet; an `Err` is answered
-/// by the worker (500).
-pub(crate) fn build<'py>(
+/// Room for a whole environ: a template made this big is copied with its room, so the
+/// request's own keys never make the copy grow.
+const ENVIRON_ROOM: pyo3::ffi::Py_ssize_t = 48;
+
+extern "C" {
+    /// CPython's presized dict constructor (exported by libpython 3.8–3.13).
+    fn _PyDict_NewPresized(minused: pyo3::ffi::Py_ssize_t) -> *mut pyo3::ffi::PyObject;
+}
+
+/// The environ entries every request of one listener shares.
+fn constants<'py>(
     py: Python<'py>,
-    head: &RequestHead,
     conn: &ConnInfo,
     streams: &Streams<'_, 'py>,
-) -> Result<Bound<'py, PyDict>, AppError> {
-    let fields = collect_fields(head);
-    let env_script_name = std::env::var_os("SCRIPT_NAME").map(|s| s.to_string_lossy().into_owned());
-    let script_name = fields
-        .script_name
-        .clone()
-        .or(env_script_name)
-        .unwrap_or_default();
-    let path_info = path_info(&head.path, &script_name)?;
-    let environ = PyDict::new(py);
-    fill(&environ, head, conn, streams, &fields)
-        .and_then(|()| {
-            environ.set_item(intern!(py, "PATH_INFO"), path_info)?;
-            environ.set_item(intern!(py, "SCRIPT_NAME"), script_name)
-        })
-        .and_then(|()| proxy(&environ, head))
-        .map_err(|err| AppError::Exception(interpreter::format_exception(py, &err)))?;
-    Ok(environ)
-}
-
-fn fill(
-    env: &Bound<'_, PyDict>,
-    head: &RequestHead,
-    conn: &ConnInfo,
-    streams: &Streams<'_, '_>,
-    fields: &Fields,
-) -> PyResult<()> {
-    let py = env.py();
+) -> PyResult<Bound<'py, PyDict>> {
+    // SAFETY: the GIL is held; a NULL result (out of memory) becomes the PyErr.
+    let env = unsafe { Bound::from_owned_ptr_or_err(py, _PyDict_NewPresized(ENVIRON_ROOM))? };
+    let env = env.cast_into::<PyDict>()?;
     env.set_item(intern!(py, "wsgi.errors"), streams.errors)?;
     env.set_item(intern!(py, "wsgi.version"), (1, 0))?;
     env.set_item(intern!(py, "wsgi.multithread"), conn.multithread)?;
     env.set_item(intern!(py, "wsgi.multiprocess"), conn.multiprocess)?;
     env.set_item(intern!(py, "wsgi.run_once"), false)?;
     env.set_item(intern!(py, "wsgi.file_wrapper"), streams.file_wrapper)?;
-    env.set_item(intern!(py, "wsgi.early_hints"), streams.early_hints)?;
     env.set_item(intern!(py, "wsgi.input_terminated"), true)?;
     env.set_item(intern!(py, "SERVER_SOFTWARE"), SERVER_SOFTWARE)?;
-    env.set_item(intern!(py, "wsgi.input"), streams.input)?;
-    env.set_item(intern!(py, "REQUEST_METHOD"), &head.method)?;
-    env.set_item(intern!(py, "QUERY_STRING"), &head.query)?;
-    env.set_item(intern!(py, "RAW_URI"), &head.uri)?;
-    let (major, minor) = head.version;
-    env.set_item(
-        intern!(py, "SERVER_PROTOCOL"),
-        format!("HTTP/{major}.{minor}"),
-    )?;
-    if let Some(value) = &fields.content_type {
-        env.set_item(intern!(py, "CONTENT_TYPE"), value)?;
+    env.set_item(intern!(py, "wsgi.url_scheme"), scheme(py, conn.is_tls))?;
+    // Read once per listener: the environment is the process's, set before the app loads.
+    let script_name = std::env::var_os("SCRIPT_NAME").map(|s| s.to_string_lossy().into_owned());
+    env.set_item(intern!(py, "SCRIPT_NAME"), script_name.unwrap_or_default())?;
+    if let Some(addr) = conn.server {
+        env.set_item(intern!(py, "SERVER_NAME"), addr.ip().to_string())?;
+        env.set_item(intern!(py, "SERVER_PORT"), addr.port().to_string())?;
     }
-    if let Some(value) = &fields.content_length {
-        env.set_item(intern!(py, "CONTENT_LENGTH"), value)?;
+    Ok(env)
+}
+
+fn scheme(py: Python<'_>, https: bool) -> &Bound<'_, PyString> {
+    match https {
+        true => intern!(py, "https"),
+        false => intern!(py, "http"),
     }
-    // Not interned: the names come from clients, and interned strings live forever.
-    for (key, value) in &fields.http {
-        env.set_item(key, value)?;
+}
+
+/// Bytes as latin-1 text (PEP 3333 "Unicode Issues"), without a detour through UTF-8.
+fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: the pointer and length describe `bytes`, which outlives the call; latin-1
+    // decoding cannot fail on any byte, and a NULL (out of memory) becomes the PyErr.
+    unsafe {
+        let ptr = pyo3::ffi::PyUnicode_DecodeLatin1(
+            bytes.as_ptr().cast(),
+            bytes.len() as pyo3::ffi::Py_ssize_t,
+            std::ptr::null(),
+        );
+        Bound::from_owned_ptr_or_err(py, ptr)
     }
-    // A trusted secure-scheme header decides either way; otherwise the listener does.
-    let https = head.secure_scheme.unwrap_or(conn.is_tls);
-    env.set_item(
-        intern!(py, "wsgi.url_scheme"),
-        if https { "https" } else { "http" },
-    )?;
-    match conn.peer {
-        Peer::Tcp(addr) => {
-            env.set_item(intern!(py, "REMOTE_ADDR"), addr.ip().to_string())?;
-            env.set_item(intern!(py, "REMOTE_PORT"), addr.port().to_string())?;
+}
+
+/// `REQUEST_METHOD`: the common methods are interned strings, made once.
+fn method<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
+    let interned = match method {
+        "GET" => intern!(py, "GET"),
+        "POST" => intern!(py, "POST"),
+        "HEAD" => intern!(py, "HEAD"),
+        "PUT" => intern!(py, "PUT"),
+        "DELETE" => intern!(py, "DELETE"),
+        "PATCH" => intern!(py, "PATCH"),
+        "OPTIONS" => intern!(py, "OPTIONS"),
+        other => return PyString::new(py, other),
+    };
+    interned.clone()
+}
+
+fn protocol(py: Python<'_>, version: (u8, u8)) -> Bound<'_, PyString> {
+    match version {
+        (1, 1) => intern!(py, "HTTP/1.1").clone(),
+        (1, 0) => intern!(py, "HTTP/1.0").clone(),
+        (major, minor) => PyString::new(py, &format!("HTTP/{major}.{minor}")),
+    }
+}
+
+/// `PATH_INFO`: the raw path minus `SCRIPT_NAME`, then percent-decoded and latin-1 decoded.
+fn path_info(path: &str, script_name: &str) -> Result<Vec<u8>, AppError> {
+    let rest = path.strip_prefix(script_name).ok_or_else(|| {
+        AppError::Configuration(format!(
+            "Request path '{path}' does not start with SCRIPT_NAME '{script_name}'"
+        ))
+    })?;
+    Ok(crate::http::percent_decode(rest.as_bytes()))
+}
+
+/// `SERVER_NAME`/`SERVER_PORT` for a Unix socket: the Host header (port by scheme when
+/// absent), else the socket path and `''`.
+fn unix_server_name(path: &str, host: Option<&[u8]>, https: bool) -> (String, String) {
+    let split = |s: &str| -> Option<(String, String)> {
+        let mut parts = s.split(':');
+        let name = parts.next().unwrap_or_default().to_owned();
+        parts.next().map(|port| (name, port.to_owned()))
+    };
+    if let Some(pair) = split(path) {
+        return pair;
+    }
+    let host: Option<String> = host
+        .filter(|h| !h.is_empty())
+        .map(|h| h.iter().map(|&b| char::from(b)).collect());
+    match host {
+        Some(host) => split(&host)
+            .unwrap_or_else(|| (host.clone(), if https { "443" } else { "80" }.to_owned())),
+        None => (path.to_owned(), String::new()),
+    }
+}
+
+/// The value of a header field as the environ has it: repeated fields joined with `,`.
+fn joined(head: &RequestHead, first: usize) -> Vec<u8> {
+    let (name, value) = &head.headers[first];
+    let mut out = value.clone();
+    for (n, v) in &head.headers[first + 1..] {
+        if n == name {
+            out.push(b',');
+            out.extend_from_slice(v);
         }
-        Peer::Unix => env.set_item(intern!(py, "REMOTE_ADDR"), "")?,
     }
-    let (name, port) = server_name_port(conn, fields.host.as_deref(), https);
-    env.set_item(intern!(py, "SERVER_NAME"), name)?;
-    env.set_item(intern!(py, "SERVER_PORT"), port)
+    out
+}
+
+impl EnvironCache {
+    /// Build the environ for one request. The app has not been called yet; an `Err` is
+    /// answered by the worker (500).
+    pub(crate) fn build<'py>(
+        &self,
+        py: Python<'py>,
+        head: &RequestHead,
+        conn: &ConnInfo,
+        streams: &Streams<'_, 'py>,
+    ) -> Result<Bound<'py, PyDict>, AppError> {
+        let failed = |err: PyErr| AppError::Exception(interpreter::format_exception(py, &err));
+        let env = self.template(py, conn, streams).map_err(failed)?;
+        let script_name = match head.header("SCRIPT_NAME") {
+            // Only present when a trusted forwarder sent it (the parser drops it otherwise).
+            Some(value) => value.iter().map(|&b| char::from(b)).collect(),
+            None => env
+                .get_item(intern!(py, "SCRIPT_NAME"))
+                .ok()
+                .flatten()
+                .and_then(|v| v.extract::<String>().ok())
+                .unwrap_or_default(),
+        };
+        let path_info = path_info(&head.path, &script_name)?;
+        self.fill(&env, head, conn, streams)
+            .and_then(|()| {
+                env.set_item(intern!(py, "PATH_INFO"), latin1(py, &path_info)?)?;
+                if head.header("SCRIPT_NAME").is_some() {
+                    env.set_item(intern!(py, "SCRIPT_NAME"), script_name)?;
+                }
+                proxy(&env, head)
+            })
+            .map_err(failed)?;
+        Ok(env)
+    }
+
+    fn fill(
+        &self,
+        env: &Bound<'_, PyDict>,
+        head: &RequestHead,
+        conn: &ConnInfo,
+        streams: &Streams<'_, '_>,
+    ) -> PyResult<()> {
+        let py = env.py();
+        env.set_item(intern!(py, "wsgi.input"), streams.input)?;
+        env.set_item(intern!(py, "wsgi.early_hints"), streams.early_hints)?;
+        env.set_item(intern!(py, "REQUEST_METHOD"), method(py, &head.method))?;
+        env.set_item(intern!(py, "QUERY_STRING"), &head.query)?;
+        env.set_item(intern!(py, "RAW_URI"), &head.uri)?;
+        env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol(py, head.version))?;
+        self.fill_headers(env, head)?;
+        // A trusted secure-scheme header decides either way; otherwise the listener does.
+        let https = head.secure_scheme.unwrap_or(conn.is_tls);
+        if head.secure_scheme.is_some() {
+            env.set_item(intern!(py, "wsgi.url_scheme"), scheme(py, https))?;
+        }
+        match conn.peer {
+            Peer::Tcp(addr) => {
+                env.set_item(intern!(py, "REMOTE_ADDR"), addr.ip().to_string())?;
+                env.set_item(intern!(py, "REMOTE_PORT"), addr.port().to_string())?;
+            }
+            Peer::Unix => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
+        }
+        if conn.server.is_none() {
+            let path = conn.unix_path.as_deref().unwrap_or_default();
+            let (name, port) = unix_server_name(path, head.header("HOST"), https);
+            env.set_item(intern!(py, "SERVER_NAME"), name)?;
+            env.set_item(intern!(py, "SERVER_PORT"), port)?;
+        }
+        Ok(())
+    }
+
+    /// `CONTENT_TYPE`, `CONTENT_LENGTH` (CGI names, RFC 3875 §4.1.2–3) and one `HTTP_*` per
+    /// field name in first-seen order, repeated fields joined with `,` (as Gunicorn). `HOST`
+    /// and a trusted `SCRIPT_NAME` also land in `HTTP_*`, as in Gunicorn.
+    fn fill_headers(&self, env: &Bound<'_, PyDict>, head: &RequestHead) -> PyResult<()> {
+        let py = env.py();
+        for (i, (name, value)) in head.headers.iter().enumerate() {
+            if head.headers[..i].iter().any(|(n, _)| n == name) {
+                continue; // joined when its first occurrence was set
+            }
+            let repeated = head.headers[i + 1..].iter().any(|(n, _)| n == name);
+            let joined_value;
+            let value: &[u8] = match repeated {
+                true => {
+                    joined_value = joined(head, i);
+                    &joined_value
+                }
+                false => value,
+            };
+            let key = match name.as_str() {
+                "CONTENT-TYPE" => intern!(py, "CONTENT_TYPE").clone(),
+                "CONTENT-LENGTH" => intern!(py, "CONTENT_LENGTH").clone(),
+                _ => self.header_key(py, name),
+            };
+            env.set_item(key, latin1(py, value)?)?;
+        }
+        Ok(())
+    }
 }
 
 /// A PROXY protocol header overrides the peer (gunicorn `proxy_environ`).
@@ -213,21 +346,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percent_decoding_matches_unquote_to_bytes() {
-        assert_eq!(percent_decode("/a%20b%2Fc"), b"/a b/c");
-        assert_eq!(percent_decode("/%e9%zz%4"), b"/\xe9%zz%4");
-        assert_eq!(latin1(&percent_decode("/caf%C3%A9")), "/caf\u{c3}\u{a9}");
-    }
-
-    #[test]
     fn script_name_is_stripped_or_refused() {
-        assert_eq!(
-            path_info("/app/x%20y", "/app").ok(),
-            Some("/x y".to_owned())
-        );
+        assert_eq!(path_info("/app/x%20y", "/app").ok(), Some(b"/x y".to_vec()));
         assert!(matches!(
             path_info("/other", "/app"),
             Err(AppError::Configuration(_))
         ));
+    }
+
+    #[test]
+    fn unix_sockets_take_the_host_header() {
+        let named = unix_server_name("/tmp/s.sock", Some(b"example.com:8080"), false);
+        assert_eq!(named, ("example.com".into(), "8080".into()));
+        let by_scheme = unix_server_name("/tmp/s.sock", Some(b"example.com"), true);
+        assert_eq!(by_scheme, ("example.com".into(), "443".into()));
+        let bare = unix_server_name("/tmp/s.sock", None, false);
+        assert_eq!(bare, ("/tmp/s.sock".into(), String::new()));
     }
 }

@@ -4,10 +4,12 @@ Forms: ``module:name``, ``module`` (then ``application``), ``module:factory()`` 
 ``module:factory(literal args)``. Loaded by gunicorn-rs (src/wsgi/app.rs) before it is used;
 ``AppImportError`` messages are shown to the user as they are, anything else with its traceback.
 """
-import ast
 import importlib
+import keyword
 import os
-import traceback
+
+# `ast` and `traceback` are imported where they are needed: every module the master imports
+# is in every worker's memory, and the common `module:name` form needs neither.
 
 
 class AppImportError(Exception):
@@ -16,6 +18,10 @@ class AppImportError(Exception):
 
 def _parse_target(target):
     """``name`` or ``name(args)`` → (name, args, kwargs); args is None for a plain name."""
+    if target.isidentifier() and not keyword.iskeyword(target):
+        return target, None, None
+    import ast
+
     try:
         node = ast.parse(target, mode="eval").body
     except SyntaxError:
@@ -75,6 +81,8 @@ def import_app(uri):
             app = app(*args, **kwargs)
         except TypeError as err:
             if _factory_rejected_args(app, err):
+                import traceback
+
                 raise AppImportError(
                     "".join(traceback.format_exception_only(TypeError, err)).strip()
                 ) from None

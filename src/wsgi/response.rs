@@ -297,9 +297,13 @@ impl<'a> Responder<'a> {
     }
 
     /// The status code and headers the app set, for the access log.
+    /// Taken, not copied: called once, when the app and the hooks are done with them.
     pub(crate) fn status_and_headers(&self) -> (Option<u16>, Vec<HeaderPair>) {
-        let state = self.lock();
-        (state.status.as_ref().map(|s| s.code), state.headers.clone())
+        let mut state = self.lock();
+        (
+            state.status.as_ref().map(|s| s.code),
+            std::mem::take(&mut state.headers),
+        )
     }
 }
 

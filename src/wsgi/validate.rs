@@ -4,6 +4,7 @@
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
 
 use super::response::{native_str, Status};
 use super::HeaderPair;
@@ -71,6 +72,15 @@ pub(crate) fn parse_status(line: &str) -> Option<Status> {
 /// The headers argument: an iterable of `(name, value)` pairs of `str`. Also returns the
 /// Content-Length the app declared, if any.
 pub(crate) fn headers(obj: &Bound<'_, PyAny>) -> Result<(Vec<HeaderPair>, Option<u64>), Invalid> {
+    // The usual case, a list, is walked directly (no iterator object per call).
+    if let Ok(list) = obj.cast_exact::<PyList>() {
+        let mut out = Vec::with_capacity(list.len());
+        let mut content_length = None;
+        for item in list.iter() {
+            check_item(&item, &mut out, &mut content_length)?;
+        }
+        return Ok((out, content_length));
+    }
     let iter = obj
         .try_iter()
         .map_err(|_| Invalid::Type(format!("headers must be a list, not {}", repr(obj))))?;
@@ -78,19 +88,31 @@ pub(crate) fn headers(obj: &Bound<'_, PyAny>) -> Result<(Vec<HeaderPair>, Option
     let mut content_length = None;
     for item in iter {
         let item = item.map_err(|e| Invalid::Type(e.to_string()))?;
-        let (name, value) = pair(&item)?;
+        check_item(&item, &mut out, &mut content_length)?;
+    }
+    Ok((out, content_length))
+}
+
+/// One header item: validated, added to `out`; a Content-Length is parsed on the way.
+fn check_item(
+    item: &Bound<'_, PyAny>,
+    out: &mut Vec<HeaderPair>,
+    content_length: &mut Option<u64>,
+) -> Result<(), Invalid> {
+    {
+        let (name, value) = pair(item)?;
         if name.eq_ignore_ascii_case("content-length") {
             let text = std::str::from_utf8(&value)
                 .ok()
                 .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
             let n = text.and_then(|t| t.parse::<u64>().ok());
-            content_length = Some(n.ok_or_else(|| {
-                Invalid::Value(format!("Invalid Content-Length: {}", repr(&item)))
+            *content_length = Some(n.ok_or_else(|| {
+                Invalid::Value(format!("Invalid Content-Length: {}", repr(item)))
             })?);
         }
         out.push((name, value));
     }
-    Ok((out, content_length))
+    Ok(())
 }
 
 /// One `(name, value)` item, unpacked as Python's `for name, value in headers` would.
@@ -101,10 +123,21 @@ fn pair(item: &Bound<'_, PyAny>) -> Result<HeaderPair, Invalid> {
             repr(item)
         ))
     };
-    let mut parts = item.try_iter().map_err(|_| not_pair())?;
-    let mut next = || parts.next().and_then(Result::ok);
-    let (Some(name), Some(value), None) = (next(), next(), next()) else {
-        return Err(not_pair());
+    let (name, value) = match item.cast_exact::<PyTuple>() {
+        // The usual case, a 2-tuple, without an iterator.
+        Ok(tuple) if tuple.len() == 2 => match (tuple.get_item(0), tuple.get_item(1)) {
+            (Ok(name), Ok(value)) => (name, value),
+            _ => return Err(not_pair()),
+        },
+        Ok(_) => return Err(not_pair()),
+        Err(_) => {
+            let mut parts = item.try_iter().map_err(|_| not_pair())?;
+            let mut next = || parts.next().and_then(Result::ok);
+            let (Some(name), Some(value), None) = (next(), next(), next()) else {
+                return Err(not_pair());
+            };
+            (name, value)
+        }
     };
     let name_str = native_str(&name, "header name").map_err(Invalid::Type)?;
     let name_text = name_str.to_str().ok().filter(|n| is_token(n));
@@ -119,10 +152,14 @@ fn pair(item: &Bound<'_, PyAny>) -> Result<HeaderPair, Invalid> {
 
 /// RFC 9110 §5.6.2 token.
 pub(crate) fn is_token(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    !name.is_empty() && name.bytes().all(is_tchar)
+}
+
+fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
+        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
+        | b'^' | b'_' | b'`' | b'|' | b'~')
 }
 
 /// RFC 9110 §5.5 field value: VCHAR, obs-text, SP, HTAB; trimmed of SP/HTAB (as Gunicorn
@@ -130,6 +167,11 @@ pub(crate) fn is_token(name: &str) -> bool {
 /// and characters beyond U+00FF.
 pub(crate) fn header_value(value: &str) -> Option<Vec<u8>> {
     let value = value.trim_matches([' ', '\t']);
+    // The usual case, ASCII: one check and one copy.
+    if value.is_ascii() {
+        let allowed = |b: u8| b == b'\t' || (0x20..=0x7e).contains(&b);
+        return value.bytes().all(allowed).then(|| value.as_bytes().to_vec());
+    }
     value
         .chars()
         .map(|c| match u32::from(c) {

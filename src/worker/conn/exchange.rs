@@ -42,10 +42,12 @@ pub struct Service<'a> {
     send_timeout: Duration,
 }
 
-/// One lane's own state: which lane it is, and the `Date` value of the current second.
+/// One lane's own state: which lane it is, the `Date` value of the current second, and the
+/// buffer responses are assembled in.
 pub struct Lane {
     pub index: usize,
     date: (i64, String),
+    out: Vec<u8>,
 }
 
 impl Lane {
@@ -53,17 +55,23 @@ impl Lane {
         Lane {
             index,
             date: (0, String::new()),
+            out: Vec::with_capacity(4096),
         }
     }
 
-    fn date(&mut self) -> &str {
+    /// The current `Date` and the response buffer.
+    fn parts(&mut self) -> (&str, &mut Vec<u8>) {
+        self.refresh_date();
+        (&self.date.1, &mut self.out)
+    }
+
+    fn refresh_date(&mut self) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         if self.date.0 != now {
             self.date = (now, http::response::http_date(now));
         }
-        &self.date.1
     }
 }
 
@@ -157,13 +165,12 @@ impl<'a> Service<'a> {
             started: Instant::now(),
         };
         let entry = self.slot.lane(lane.index);
-        let mut client = [0u8; 64];
         self.slot.request_started(
             entry,
             &RequestLine {
                 method: head.method.as_bytes(),
                 path: head.uri.as_bytes(),
-                client: format_peer(conn.peer, &mut client),
+                client: conn.client().as_bytes(),
                 version: head.version,
             },
         );
@@ -180,9 +187,10 @@ impl<'a> Service<'a> {
         let decoder = BodyDecoder::new(head.body, &self.parser);
         let mut body = Body::new(&conn.stream, buf, consumed, decoder, idle);
         let is_head = head.method == "HEAD";
-        let sink = Sink::new(&conn.stream, claim, self.send_timeout);
         let index = lane.index;
-        let mut sink = sink.for_request(head.version, is_head, persist, lane.date());
+        let (date, out) = lane.parts();
+        let sink = Sink::new(&conn.stream, claim, self.send_timeout, out);
+        let mut sink = sink.for_request(head.version, is_head, persist, date);
         let answer = self.exchange(conn, &req, &mut body, &mut sink, index);
         set_state(entry, WorkerState::Writing);
         let keep = answer.clean && sink.persists() && sink.completed() && body.drain();
@@ -293,17 +301,6 @@ fn set_state(lane: Option<&crate::scoreboard::Lane>, state: WorkerState) {
     if let Some(lane) = lane {
         lane.set_state(state);
     }
-}
-
-/// `ip:port` into `buf`, without allocating; empty for a Unix-socket peer.
-fn format_peer(peer: Option<std::net::SocketAddr>, buf: &mut [u8; 64]) -> &[u8] {
-    use std::io::Write;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    if let Some(peer) = peer {
-        let _ = write!(cursor, "{peer}");
-    }
-    let n = cursor.position() as usize;
-    &buf[..n]
 }
 
 pub fn parser_config(cfg: &Config) -> ParserConfig {

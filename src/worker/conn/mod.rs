@@ -36,6 +36,8 @@ pub struct Conn {
     proxy: Option<ProxyInfo>,
     /// In the worker's epoll set (added on its first park).
     pub(crate) polled: bool,
+    /// `ip:port` of the peer for the scoreboard, formatted once per connection.
+    client: Option<String>,
 }
 
 /// What reading a request head got.
@@ -65,6 +67,7 @@ impl Conn {
             served: 0,
             proxy: None,
             polled: false,
+            client: None,
         }
     }
 
@@ -79,6 +82,13 @@ impl Conn {
             buf: read,
             ..Conn::new(stream, peer, listener)
         }
+    }
+
+    /// `ip:port` of the peer (empty for a Unix socket), as the scoreboard shows it.
+    pub fn client(&mut self) -> &str {
+        let peer = self.peer;
+        self.client
+            .get_or_insert_with(|| peer.map(|p| p.to_string()).unwrap_or_default())
     }
 
     /// Bytes received and not consumed by a request yet.

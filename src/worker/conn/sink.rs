@@ -35,7 +35,8 @@ pub struct Sink<'a> {
     persist: bool,
     date: &'a str,
     state: Writing,
-    out: Vec<u8>,
+    /// Bytes queued for the next write: the lane's buffer, reused request after request.
+    out: &'a mut Vec<u8>,
     /// Bytes of body the client was sent (for the access log's `b`).
     pub body_bytes: u64,
     /// Left of a Content-Length body.
@@ -45,7 +46,13 @@ pub struct Sink<'a> {
 }
 
 impl<'a> Sink<'a> {
-    pub fn new(stream: &'a Stream, claim: Claim<'a>, send_timeout: Duration) -> Sink<'a> {
+    pub fn new(
+        stream: &'a Stream,
+        claim: Claim<'a>,
+        send_timeout: Duration,
+        out: &'a mut Vec<u8>,
+    ) -> Sink<'a> {
+        out.clear();
         Sink {
             stream,
             claim,
@@ -55,7 +62,7 @@ impl<'a> Sink<'a> {
             persist: false,
             date: "",
             state: Writing::Init,
-            out: Vec::with_capacity(1024),
+            out,
             body_bytes: 0,
             remaining: 0,
             status: 0,
@@ -92,7 +99,7 @@ impl<'a> Sink<'a> {
         if self.out.is_empty() {
             return Ok(());
         }
-        let result = self.send(&self.out);
+        let result = self.send(self.out);
         self.out.clear();
         result
     }
@@ -149,7 +156,7 @@ impl ResponseSink for Sink<'_> {
         self.persist = self.keeps_alive(framing);
         let connection = if self.persist { "keep-alive" } else { "close" };
         response::write_head(
-            &mut self.out,
+            self.out,
             self.version,
             status,
             self.date,
@@ -183,7 +190,7 @@ impl ResponseSink for Sink<'_> {
                 self.body_bytes += n as u64;
             }
             Framing::Chunked => {
-                response::write_chunk(&mut self.out, data);
+                response::write_chunk(self.out, data);
                 self.body_bytes += data.len() as u64;
             }
             Framing::Close => {
