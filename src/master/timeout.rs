@@ -1,14 +1,16 @@
 //! WORKER TIMEOUT that explains itself (issue 3): before the master kills a worker for a missed
-//! heartbeat it logs ONE block — the request it was serving, the Python stacks of all its
-//! threads (faulthandler through the slot's memfd: works while C code holds the GIL, where
-//! Gunicorn's `worker_abort` never runs) and its last output — and writes the access-log line
-//! Gunicorn never writes for the killed request.
+//! heartbeat it logs ONE block — the request it was serving (every thread's, for a threaded
+//! worker), the Python stacks of all its threads (faulthandler through the slot's memfd: works
+//! while C code holds the GIL, where Gunicorn's `worker_abort` never runs) and its last output
+//! — and writes the access-log line Gunicorn never writes for each killed request.
 
+use super::control::{longest_request, thread_rows};
 use super::Master;
 use crate::log::access::{AccessFormat, PartialRequest};
 use crate::scoreboard::{now_ms, CurrentRequest, SlotSnapshot};
 use std::fmt::Write;
 use std::time::Duration;
+use ui::stacks::StackLine;
 
 /// Lines of the worker's output in the block.
 const LAST_LINES: usize = 20;
@@ -41,8 +43,10 @@ impl Master<'_> {
         let lines = self.logs.last_lines(pid, LAST_LINES);
         let now = now_ms();
         crate::critical!("{}", timeout_block(pid, &snap, now, &stacks, &lines));
-        self.timeout_events(slot, pid, &snap, &stacks, now);
-        if let (Some(req), false) = (&snap.request, snap.request_timed_out) {
+        self.timeout_events(index, &snap, &stacks, now);
+        // Every request in flight dies with the worker, but not one already answered 504.
+        let killed = snap.lanes.iter().filter(|l| !l.timed_out);
+        for req in killed.filter_map(|l| l.request.as_ref()) {
             self.log_killed_request(req, now);
         }
     }
@@ -50,18 +54,16 @@ impl Master<'_> {
     /// Tell control-socket subscribers: the worker is being killed, and here are its stacks.
     fn timeout_events(
         &mut self,
-        slot: usize,
-        pid: i32,
+        index: usize,
         snap: &SlotSnapshot,
         stacks: &Result<String, String>,
         now: u64,
     ) {
         use ui::protocol::{Dump, Event};
-        let request = snap
-            .request
-            .as_ref()
-            .map(|r| super::control::request_info(r, now));
-        let slot = slot as u32;
+        let worker = &self.workers[index];
+        let (pid, slot) = (worker.pid.as_raw(), worker.slot as u32);
+        let threads = thread_rows(snap, now, self.request_limit(worker));
+        let request = longest_request(snap, now);
         self.book.event(Event::WorkerTimeout {
             slot,
             pid,
@@ -75,6 +77,7 @@ impl Master<'_> {
             pid,
             slot: Some(slot),
             request,
+            threads,
             stack,
             error,
             at: Some(super::control::unix_now()),
@@ -108,33 +111,20 @@ fn timeout_block(
     lines: &[String],
 ) -> String {
     let mut out = format!("WORKER TIMEOUT (pid:{pid})\n");
-    match &snap.request {
-        Some(req) => {
-            let elapsed = now.saturating_sub(req.start_ms) as f64 / 1000.0;
-            let (major, minor) = req.version;
-            let client = if req.client.is_empty() {
-                "a Unix socket"
-            } else {
-                &req.client
-            };
-            let _ = write!(
-                out,
-                "  Request: {} {} HTTP/{major}.{minor} from {client}, running for {elapsed:.1} s",
-                req.method, req.path
-            );
-            if snap.request_timed_out {
-                out.push_str(" (already answered 504 by --request-timeout)");
-            }
-            out.push('\n');
-        }
-        None => {
-            let _ = writeln!(out, "  Request: none (worker state: {:?})", snap.state);
-        }
-    }
+    requests(&mut out, snap, now);
     match stacks {
         Ok(text) if !text.trim().is_empty() => {
             out.push_str("  Python stacks of all threads:\n");
-            indent(&mut out, text.lines());
+            // Each stack of a threaded worker names its thread's request under its header.
+            let threads = thread_rows(snap, now, None);
+            let annotated = ui::stacks::annotate(text, &threads);
+            indent(
+                &mut out,
+                annotated.iter().map(|line| match line {
+                    StackLine::Text(text) => text.to_string(),
+                    StackLine::Owner(t) => format!("  » {}", ui::stacks::owner_text(t)),
+                }),
+            );
         }
         Ok(_) => out.push_str("  Python stacks: none written within the dump wait\n"),
         Err(why) => {
@@ -145,12 +135,63 @@ fn timeout_block(
         out.push_str("  Last output of the worker: none");
     } else {
         out.push_str("  Last output of the worker:\n");
-        indent(&mut out, lines.iter().map(String::as_str));
+        indent(&mut out, lines.iter());
     }
     out.trim_end().to_owned()
 }
 
-fn indent<'a>(out: &mut String, lines: impl Iterator<Item = &'a str>) {
+/// `Request: …` — one line for a worker of one thread; for a threaded one, a line per busy
+/// thread, longest-running first (the stuck one is rarely alone in flight).
+fn requests(out: &mut String, snap: &SlotSnapshot, now: u64) {
+    if snap.lanes.len() < 2 {
+        match &snap.request {
+            Some(req) => {
+                let line = request_line(req, now, snap.request_timed_out);
+                let _ = writeln!(out, "  Request: {line}");
+            }
+            None => {
+                let _ = writeln!(out, "  Request: none (worker state: {:?})", snap.state);
+            }
+        }
+        return;
+    }
+    let mut busy: Vec<_> = snap.lanes.iter().filter(|l| l.request.is_some()).collect();
+    busy.sort_by_key(|l| l.request.as_ref().map(|r| r.start_ms));
+    if busy.is_empty() {
+        let (state, threads) = (snap.state, snap.lanes.len());
+        let _ = writeln!(
+            out,
+            "  Request: none in {threads} threads (worker state: {state:?})"
+        );
+    }
+    for lane in busy {
+        if let Some(req) = &lane.request {
+            let line = request_line(req, now, lane.timed_out);
+            let _ = writeln!(out, "  Request (thread {}): {line}", lane.index);
+        }
+    }
+}
+
+/// `GET /x HTTP/1.1 from 10.0.0.1:4242, running for 3.3 s`.
+fn request_line(req: &CurrentRequest, now: u64, answered: bool) -> String {
+    let elapsed = now.saturating_sub(req.start_ms) as f64 / 1000.0;
+    let (major, minor) = req.version;
+    let client = if req.client.is_empty() {
+        "a Unix socket"
+    } else {
+        &req.client
+    };
+    let mut line = format!(
+        "{} {} HTTP/{major}.{minor} from {client}, running for {elapsed:.1} s",
+        req.method, req.path
+    );
+    if answered {
+        line.push_str(" (already answered 504 by --request-timeout)");
+    }
+    line
+}
+
+fn indent(out: &mut String, lines: impl Iterator<Item = impl std::fmt::Display>) {
     for line in lines {
         let _ = writeln!(out, "    {line}");
     }
@@ -159,7 +200,7 @@ fn indent<'a>(out: &mut String, lines: impl Iterator<Item = &'a str>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scoreboard::{ExitReason, WorkerState};
+    use crate::scoreboard::{ExitReason, LaneSnapshot, WorkerState};
 
     fn snapshot(request: Option<CurrentRequest>) -> SlotSnapshot {
         SlotSnapshot {
@@ -198,6 +239,66 @@ mod tests {
              running for 3.3 s\n  Python stacks of all threads:\n    Current thread 0x1 (most \
              recent call first):\n      File \"a.py\", line 3 in burn\n  Last output of the \
              worker:\n    hello"
+        );
+    }
+
+    fn lane(index: usize, request: Option<(&str, u64)>, timed_out: bool) -> LaneSnapshot {
+        LaneSnapshot {
+            index,
+            state: match request {
+                Some(_) => WorkerState::App,
+                None => WorkerState::Idle,
+            },
+            request: request.map(|(path, start_ms)| CurrentRequest {
+                start_ms,
+                method: "GET".into(),
+                path: path.into(),
+                client: format!("10.0.0.{index}:5000"),
+                version: (1, 1),
+            }),
+            timed_out,
+            thread_id: Some(0x7f00 + index as u64),
+        }
+    }
+
+    #[test]
+    fn threaded_block_has_every_request_in_flight_and_names_each_stack() {
+        let lanes = vec![
+            lane(0, None, false),
+            lane(1, Some(("/new", 3_000)), true),
+            lane(2, None, false),
+            lane(3, Some(("/old", 1_000)), false),
+        ];
+        let snap = SlotSnapshot {
+            lanes,
+            ..snapshot(None)
+        };
+        let stacks = Ok(
+            "Thread 0x0000000000007f03 (most recent call first):\n  File \"a.py\", \
+                         line 3 in burn\n\nCurrent thread 0x0000000000007fff (most recent call \
+                         first):\n  <no Python frame>\n"
+                .into(),
+        );
+        let text = timeout_block(42, &snap, 4_300, &stacks, &[]);
+        assert_eq!(
+            text,
+            "WORKER TIMEOUT (pid:42)\n  Request (thread 3): GET /old HTTP/1.1 from \
+             10.0.0.3:5000, running for 3.3 s\n  Request (thread 1): GET /new HTTP/1.1 from \
+             10.0.0.1:5000, running for 1.3 s (already answered 504 by --request-timeout)\n  \
+             Python stacks of all threads:\n    Thread 0x0000000000007f03 (most recent call \
+             first):\n      » thread 3 · app · GET /old from 10.0.0.3:5000 · 3.3s\n      File \
+             \"a.py\", line 3 in burn\n    \n    Current thread 0x0000000000007fff (most recent \
+             call first):\n      <no Python frame>\n  Last output of the worker: none"
+        );
+        let idle = SlotSnapshot {
+            lanes: vec![lane(0, None, false), lane(1, None, false)],
+            state: WorkerState::Idle,
+            ..snapshot(None)
+        };
+        let text = timeout_block(7, &idle, 0, &Ok(String::new()), &[]);
+        assert!(
+            text.contains("  Request: none in 2 threads (worker state: Idle)"),
+            "{text}"
         );
     }
 

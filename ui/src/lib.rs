@@ -6,6 +6,8 @@
 //!
 //! Inside the dashboard: [`app`] is the state and the pure `update()`, [`view`] draws it,
 //! `conn` is the socket client thread, `term` owns the terminal, `procstat` reads /proc.
+//! [`stacks`] puts a dump's stacks beside the requests of the worker's threads (`ctl`, the
+//! dashboard and the master's WORKER TIMEOUT block all print it).
 
 pub mod app;
 mod conn;
@@ -14,6 +16,7 @@ pub mod dashboard;
 pub mod discovery;
 mod procstat;
 pub mod protocol;
+pub mod stacks;
 mod term;
 pub mod view;
 

@@ -36,7 +36,8 @@ pub use command::{
 };
 pub use data::{
     signal_name, ConfigData, ExitCause, ExitReason, Hello, Listener, ListenersData, RequestInfo,
-    Snapshot, Stats, StatusCounts, WorkerInfo, WorkerState, WorkersData, PROTOCOL_VERSION,
+    Snapshot, Stats, StatusCounts, ThreadInfo, WorkerInfo, WorkerState, WorkersData,
+    PROTOCOL_VERSION,
 };
 pub use event::{Event, LogLine, LogStream};
 pub use frame::{decode, encode, read_frame, write_frame, FrameDecoder, FrameError, MAX_FRAME};

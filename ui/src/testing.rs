@@ -1,6 +1,6 @@
 //! Test fixtures: a scripted fake server ([`FakeSource`]) that plays events into an [`App`] on a
 //! fixed clock, and the scenarios the screen tests draw (idle, busy, a worker stuck 29 s of 30,
-//! a dead worker with its post-mortem, a lost connection).
+//! a dead worker with its post-mortem, a lost connection, gthread workers with a stuck thread).
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use ratatui::Terminal;
 use crate::app::{App, Effect, Event, Ownership};
 use crate::protocol::{
     Dump, Event as ServerEvent, ExitCause, ExitReason, Hello, LogLine, LogStream, RequestInfo,
-    Snapshot, Stats, StatusCounts, WorkerInfo, WorkerState,
+    Snapshot, Stats, StatusCounts, ThreadInfo, WorkerInfo, WorkerState,
 };
 
 pub const TIMEOUT: f64 = 30.0;
@@ -207,6 +207,7 @@ pub fn scenario_dead() -> FakeSource {
         stack: "Thread 0x7f01 (most recent call first):\n  File \"shop/export.py\", line 88 in render_rows\n  File \"shop/views.py\", line 12 in export".into(),
         error: None,
         at: None,
+        threads: Vec::new(),
     };
     let replacement = WorkerInfo {
         state: WorkerState::Booting,
@@ -238,6 +239,107 @@ pub fn scenario_dead() -> FakeSource {
             }),
         )
         .at(7, snapshot(520, workers))
+}
+
+/// Threads of a gthread worker in the scenarios.
+pub const THREADS: u32 = 8;
+
+/// A gthread worker of [`THREADS`] threads; `serving` lists (thread, path, elapsed) of those
+/// with a request, and the row's request is the longest of them.
+pub fn gthread(slot: u32, pid: i32, requests: u64, serving: &[(u32, &str, f64)]) -> WorkerInfo {
+    let threads: Vec<ThreadInfo> = (0..THREADS)
+        .map(|n| {
+            let serving = serving.iter().find(|b| b.0 == n);
+            ThreadInfo {
+                thread: n,
+                state: serving.map_or(WorkerState::Idle, |_| WorkerState::App),
+                request: serving.map(|&(_, path, elapsed)| RequestInfo {
+                    method: "GET".into(),
+                    path: path.into(),
+                    client: format!("10.0.0.{n}:5123{n}"),
+                    elapsed,
+                    ..Default::default()
+                }),
+                deadline_in: serving.map(|b| TIMEOUT - b.2),
+                timed_out: false,
+                ident: Some(format!("{:#018x}", 0x7f00 + n)),
+            }
+        })
+        .collect();
+    let longest = threads
+        .iter()
+        .filter_map(|t| t.request.clone().map(|r| (t.thread, r)))
+        .max_by(|a, b| a.1.elapsed.total_cmp(&b.1.elapsed));
+    let mut info = match &longest {
+        Some((_, r)) => busy(slot, pid, requests, &r.path, r.elapsed),
+        None => idle(slot, pid, requests),
+    };
+    info.request = longest.map(|(n, r)| RequestInfo {
+        thread: Some(n),
+        ..r
+    });
+    WorkerInfo {
+        threads_busy: serving.len() as u32,
+        threads_total: THREADS,
+        connections: serving.len() as u32 + 9,
+        keepalive: 9,
+        threads,
+        ..info
+    }
+}
+
+/// Two gthread workers of eight threads: slot 0 serves three requests (3/8), one of them
+/// stuck 29 s of its 30 s deadline; slot 1 is idle and holds kept-alive connections. A dump
+/// of slot 0 names each stack's thread.
+pub fn scenario_gthread() -> FakeSource {
+    let workers = |r: u64| {
+        vec![
+            gthread(
+                0,
+                4101,
+                r,
+                &[
+                    (2, "/export/orders.csv", 29.0),
+                    (5, "/api/cart", 0.012),
+                    (6, "/report?year=2024", 4.5),
+                ],
+            ),
+            gthread(1, 4102, r + 7, &[]),
+        ]
+    };
+    let snap = |requests, workers| {
+        let mut stats = stats(requests);
+        stats.worker_class = "gthread".into();
+        Event::Snapshot(Box::new(Snapshot { stats, workers }))
+    };
+    let busy = workers(60).swap_remove(0);
+    let stack = |n: u32, frame: &str| {
+        format!(
+            "Thread {:#018x} (most recent call first):\n  File \"shop/{frame}\n\n",
+            0x7f00 + n
+        )
+    };
+    let dump = Dump {
+        pid: 4101,
+        slot: Some(0),
+        stack: [
+            stack(6, "report.py\", line 40 in totals"),
+            stack(5, "cart.py\", line 12 in cart"),
+            stack(2, "export.py\", line 88 in render_rows"),
+            "Current thread 0x00007f3c1a2b4740 (most recent call first):\n  <no Python frame>"
+                .into(),
+        ]
+        .concat(),
+        request: busy.request,
+        threads: busy.threads,
+        ..Default::default()
+    };
+    FakeSource::default()
+        .at(0, hello())
+        .at(0, logs())
+        .at(1, snap(300, workers(60)))
+        .at(2, snap(420, workers(90)))
+        .at(2, Event::ServerEvent(ServerEvent::DumpTaken { dump }))
 }
 
 /// A fresh app of the given size, with colour (the text snapshots do not show it anyway).

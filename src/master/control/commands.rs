@@ -3,7 +3,7 @@
 //! master itself as Gunicorn does, so they take exactly the signal's path through the loop.
 
 use super::book::unix_now;
-use super::rows::request_info;
+use super::threads::{longest_request, thread_rows};
 use crate::master::Master;
 use crate::scoreboard::now_ms;
 use nix::sys::signal::Signal;
@@ -264,7 +264,8 @@ impl Master<'_> {
     }
 
     /// `dump PID|all`: each worker's Python stacks (faulthandler through its memfd, answered
-    /// even while C code holds the GIL) and the request it is serving.
+    /// even while C code holds the GIL) and the request it is serving — every thread's, for a
+    /// threaded worker, each named by the identity its stack has in the dump.
     pub(in crate::master) fn dump(&mut self, target: DumpTarget) -> DumpData {
         let pids: Vec<i32> = match target {
             DumpTarget::Pid(pid) => vec![pid],
@@ -290,28 +291,24 @@ impl Master<'_> {
         DumpData { dumps }
     }
 
-    /// A dump's request and slot, or why the worker cannot be dumped.
+    /// A dump's request, threads and slot, or why the worker cannot be dumped.
     fn dump_entry(&self, pid: i32) -> Dump {
         let mut dump = Dump {
             pid,
             at: Some(unix_now()),
             ..Dump::default()
         };
-        let Some(slot) = self
-            .workers
-            .iter()
-            .find(|w| w.pid.as_raw() == pid)
-            .map(|w| w.slot)
-        else {
+        let Some(worker) = self.workers.iter().find(|w| w.pid.as_raw() == pid) else {
             dump.error = Some(format!("Worker {pid} not found"));
             return dump;
         };
-        dump.slot = Some(slot as u32);
-        let snap = self.scoreboard.snapshot(slot);
-        dump.request = snap
-            .as_ref()
-            .and_then(|s| s.request.as_ref())
-            .map(|r| request_info(r, now_ms()));
+        dump.slot = Some(worker.slot as u32);
+        let snap = self.scoreboard.snapshot(worker.slot);
+        let now = now_ms();
+        if let Some(snap) = &snap {
+            dump.request = longest_request(snap, now);
+            dump.threads = thread_rows(snap, now, self.request_limit(worker));
+        }
         if !snap.as_ref().is_some_and(|s| s.dump_ready) {
             dump.error = Some("the worker has not installed its dump handler yet".into());
         }

@@ -5,6 +5,7 @@
 //! - `client`: one connection (frame decoder in, bounded queue out);
 //! - `book`: what the master remembers for the replies (per-slot history, counters, rates);
 //! - `rows`: `show workers` / `show stats` rows from the scoreboard, /proc and the book;
+//! - `threads`: each worker's threads (scoreboard lanes) in those rows and in dumps;
 //! - `commands`: each command's effect on the master, and its reply;
 //! - `serve`: one pass of the loop — accept, read, answer, push, write.
 //!
@@ -19,11 +20,13 @@ mod listener;
 mod procstat;
 mod rows;
 mod serve;
+mod threads;
 
 pub(super) use book::unix_now;
 pub(super) use book::Book;
 pub(super) use rows::request_info;
 pub(super) use serve::{line_time, LOG_BACKLOG};
+pub(super) use threads::{longest_request, thread_rows};
 
 use client::Client;
 use std::os::fd::{AsFd, BorrowedFd};

@@ -2,6 +2,7 @@
 //! on demand from the scoreboard (the workers' own word, right even while one is stuck in C),
 //! /proc (CPU, RSS) and the master's book. Gunicorn's fields come first with its meanings.
 
+use super::threads::{lane_state, longest_request, soonest_deadline_ms, thread_rows};
 use super::{backlog, procstat};
 use crate::master::{Master, Worker};
 use crate::scoreboard::{self, now_ms, CurrentRequest, Histogram, SlotSnapshot};
@@ -45,10 +46,12 @@ impl Master<'_> {
             slot: w.slot as u32,
             generation: w.generation,
             state: snap.map_or(WorkerState::Unknown, |s| state_of(w, s)),
-            request: snap
-                .and_then(|s| s.request.as_ref())
-                .map(|r| request_info(r, ms)),
-            threads: Vec::new(),
+            request: snap.and_then(|s| longest_request(s, ms)),
+            threads: snap.map_or_else(Vec::new, |s| thread_rows(s, ms, self.request_limit(w))),
+            threads_busy: snap.map_or(0, |s| s.busy_lanes() as u32),
+            threads_total: snap.map_or(0, |s| s.lanes.len() as u32),
+            connections: snap.map_or(0, |s| s.connections),
+            keepalive: snap.map_or(0, |s| s.keepalive),
             timeout_in: snap.and_then(|s| self.timeout_in(w, s, ms)),
             uptime: round2(uptime),
             requests: snap.map_or(0, |s| s.requests),
@@ -66,8 +69,14 @@ impl Master<'_> {
         }
     }
 
-    /// Seconds before the master kills the worker: the heartbeat's `--timeout`, or the
-    /// request's `--request-timeout` if sooner. `None` when no clock runs (held, or no timeout).
+    /// The `--request-timeout` whose clock runs for `w`'s requests: none while it is held.
+    pub(in crate::master) fn request_limit(&self, w: &Worker) -> Option<std::time::Duration> {
+        self.cfg.request_timeout.filter(|_| !w.held)
+    }
+
+    /// Seconds before the master kills the worker: the heartbeat's `--timeout`, or the soonest
+    /// request deadline (`--request-timeout`) of its threads if sooner. `None` when no clock
+    /// runs (held, or no timeout).
     fn timeout_in(&self, w: &Worker, snap: &SlotSnapshot, now: u64) -> Option<f64> {
         if w.held {
             return None;
@@ -76,12 +85,8 @@ impl Master<'_> {
             let since = w.grace_from_ms.max(snap.heartbeat_ms);
             seconds(since + t.as_millis() as u64) - seconds(now)
         });
-        let request = snap
-            .request
-            .as_ref()
-            .filter(|_| !snap.request_timed_out)
-            .zip(self.cfg.request_timeout)
-            .map(|(r, t)| seconds(r.start_ms + t.as_millis() as u64) - seconds(now));
+        let request =
+            soonest_deadline_ms(snap, self.request_limit(w)).map(|at| seconds(at) - seconds(now));
         let soonest = match (beat, request) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -117,6 +122,10 @@ impl Master<'_> {
             busy: rows.iter().filter(|w| w.state.is_busy()).count(),
             idle: rows.iter().filter(|w| w.state == WorkerState::Idle).count(),
             total: rows.len(),
+            in_flight: rows.iter().map(WorkerInfo::in_flight).sum(),
+            threads_total: rows.iter().map(|w| w.threads_total as usize).sum(),
+            connections: rows.iter().map(|w| u64::from(w.connections)).sum(),
+            keepalive: rows.iter().map(|w| u64::from(w.keepalive)).sum(),
             requests,
             req_per_s: self.book.req_per_s(requests, now).map(round2),
             p50_ms: percentile(&recent, 0.5),
@@ -170,19 +179,11 @@ impl Master<'_> {
 /// The state to show: the worker's own, unless the master knows better (held, timed out,
 /// told to stop).
 fn state_of(w: &Worker, snap: &SlotSnapshot) -> WorkerState {
-    use scoreboard::WorkerState as S;
     match snap.state {
         _ if w.held => WorkerState::Held,
         _ if w.lifecycle.is_aborting() => WorkerState::TimeoutPending,
-        S::Idle if w.lifecycle.is_retiring() => WorkerState::Draining,
-        S::Free => WorkerState::Unknown,
-        S::Booting => WorkerState::Booting,
-        S::Idle => WorkerState::Idle,
-        S::Reading => WorkerState::Reading,
-        S::App => WorkerState::App,
-        S::Writing => WorkerState::Writing,
-        S::Draining => WorkerState::Draining,
-        S::Dead => WorkerState::Dead,
+        scoreboard::WorkerState::Idle if w.lifecycle.is_retiring() => WorkerState::Draining,
+        state => lane_state(state),
     }
 }
 
@@ -211,11 +212,11 @@ fn percentile(h: &Histogram, q: f64) -> Option<f64> {
     h.quantile_ms(q).map(round2)
 }
 
-fn seconds(ms: u64) -> f64 {
+pub(super) fn seconds(ms: u64) -> f64 {
     ms as f64 / 1000.0
 }
 
 /// Gunicorn rounds its durations to two decimals.
-fn round2(x: f64) -> f64 {
+pub(super) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }

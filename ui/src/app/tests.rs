@@ -144,6 +144,19 @@ fn quit_confirms_only_while_requests_are_in_flight() {
 }
 
 #[test]
+fn a_gthread_worker_counts_every_busy_thread_in_flight() {
+    let mut app = played(scenario_gthread());
+    assert!(app.workers.threaded());
+    assert_eq!((app.workers.busy(), app.workers.in_flight()), (1, 3));
+    app.update(key('q'));
+    assert_eq!(app.modal, Modal::Confirm(Confirm::Quit { in_flight: 3 }));
+    assert!(
+        !played(scenario_stuck()).workers.threaded(),
+        "sync stays sync"
+    );
+}
+
+#[test]
 fn dump_opens_the_detail_view_and_shows_the_result() {
     let mut app = played(scenario_stuck());
     app.update(key('g'));

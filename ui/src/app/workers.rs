@@ -142,18 +142,15 @@ impl Workers {
             .collect()
     }
 
-    /// Requests being served right now.
+    /// Requests being served right now (every busy thread of a threaded worker).
     pub fn in_flight(&self) -> usize {
-        self.rows
-            .values()
-            .map(|r| {
-                if r.info.state.is_busy() {
-                    r.info.threads.len().max(1)
-                } else {
-                    0
-                }
-            })
-            .sum()
+        self.rows.values().map(|r| r.info.in_flight()).sum()
+    }
+
+    /// A server whose workers run threads (`gthread`): the table then shows busy/threads.
+    pub fn threaded(&self) -> bool {
+        let class = self.stats.worker_class.as_str();
+        !matches!(class, "" | "sync") || self.rows.values().any(|r| r.info.is_threaded())
     }
 
     pub fn busy(&self) -> usize {

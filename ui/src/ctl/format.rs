@@ -4,8 +4,9 @@
 use serde_json::Value;
 
 use crate::protocol::{
-    Command, ConfigData, DumpData, ListenersData, ShowTarget, Stats, WorkersData,
+    Command, ConfigData, Dump, DumpData, ListenersData, ShowTarget, Stats, WorkerInfo, WorkersData,
 };
+use crate::stacks::{self, StackLine};
 use crate::view::fmt;
 
 /// `-j`: the reply's data, indented like gunicornc's `json.dumps(result, indent=2)`.
@@ -39,39 +40,81 @@ pub fn text(command: Option<&Command>, data: &Value) -> String {
     }
 }
 
+/// One table for every worker; threaded servers (`gthread`) get BUSY (busy/threads) and
+/// K-ALIVE (kept-alive connections) columns, sync ones the table they always had.
 fn workers(data: &WorkersData) -> String {
     if data.workers.is_empty() {
         return "No workers running".into();
     }
-    let mut lines = vec![format!(
-        "{:<4} {:<8} {:<9} {:<32} {:>8} {:>8} {:>7} {:<16}",
-        "SLOT", "PID", "STATE", "REQUEST", "ELAPSED", "KILL IN", "REQS", "LAST EXIT"
-    )];
-    lines.push("-".repeat(99));
-    for w in &data.workers {
-        let req = w.request.as_ref().filter(|_| w.state.is_busy());
-        lines.push(format!(
-            "{:<4} {:<8} {:<9} {:<32} {:>8} {:>8} {:>7} {:<16}",
-            w.slot,
-            w.pid,
-            w.state.label(),
-            fmt::truncate(
-                &req.map(|r| format!("{} {}", r.method, r.path))
-                    .unwrap_or_default(),
-                32
-            ),
-            fmt::opt(req.map(|r| r.elapsed), fmt::duration),
-            fmt::opt(w.timeout_in.filter(|_| req.is_some()), fmt::countdown),
-            w.requests,
-            fmt::opt(w.last_exit.as_ref(), |e| e.describe()),
-        ));
-    }
+    let threaded = data
+        .workers
+        .iter()
+        .any(|w| w.is_threaded() || w.keepalive > 0);
+    let titles = [
+        "SLOT",
+        "PID",
+        "STATE",
+        "BUSY",
+        "REQUEST",
+        "ELAPSED",
+        "KILL IN",
+        "REQS",
+        "K-ALIVE",
+        "LAST EXIT",
+    ];
+    let mut lines = vec![worker_line(titles.map(String::from), threaded)];
+    lines.push("-".repeat(if threaded { 113 } else { 99 }));
+    lines.extend(
+        data.workers
+            .iter()
+            .map(|w| worker_line(worker_cells(w), threaded)),
+    );
     lines.push(String::new());
     lines.push(format!(
         "Total: {} workers",
         data.count.max(data.workers.len())
     ));
     lines.join("\n")
+}
+
+/// The row's cells, in the title order of [`workers`].
+fn worker_cells(w: &WorkerInfo) -> [String; 10] {
+    let req = w.request.as_ref().filter(|_| w.state.is_busy());
+    let busy = match w.threads_total {
+        0 => "-".to_string(),
+        total => format!("{}/{total}", w.threads_busy),
+    };
+    [
+        w.slot.to_string(),
+        w.pid.to_string(),
+        w.state.label().to_string(),
+        busy,
+        fmt::truncate(
+            &req.map(|r| format!("{} {}", r.method, r.path))
+                .unwrap_or_default(),
+            32,
+        ),
+        fmt::opt(req.map(|r| r.elapsed), fmt::duration),
+        fmt::opt(w.timeout_in.filter(|_| req.is_some()), fmt::countdown),
+        w.requests.to_string(),
+        w.keepalive.to_string(),
+        fmt::opt(w.last_exit.as_ref(), |e| e.describe()),
+    ]
+}
+
+fn worker_line(cells: [String; 10], threaded: bool) -> String {
+    let [slot, pid, state, busy, request, elapsed, kill, reqs, alive, exit] = cells;
+    if threaded {
+        format!(
+            "{slot:<4} {pid:<8} {state:<9} {busy:>5} {request:<32} {elapsed:>8} {kill:>8} \
+             {reqs:>7} {alive:>7} {exit:<16}"
+        )
+    } else {
+        format!(
+            "{slot:<4} {pid:<8} {state:<9} {request:<32} {elapsed:>8} {kill:>8} {reqs:>7} \
+             {exit:<16}"
+        )
+    }
 }
 
 fn stats(s: &Stats) -> String {
@@ -90,6 +133,21 @@ fn stats(s: &Stats) -> String {
             format!("Binds:            {}", s.binds.join(" ")),
             format!("Worker class:     {}", s.worker_class),
             format!("Busy / idle:      {} / {}", s.busy, s.idle),
+        ]);
+        // A server that counts threads and connections (not older ones, which send zeros).
+        if s.threads_total > 0 {
+            lines.extend([
+                format!(
+                    "In flight:        {} of {} threads",
+                    s.in_flight, s.threads_total
+                ),
+                format!(
+                    "Connections:      {} open, {} keep-alive",
+                    s.connections, s.keepalive
+                ),
+            ]);
+        }
+        lines.extend([
             format!("Requests:         {}", s.requests),
             format!("Req/s:            {}", fmt::opt(s.req_per_s, fmt::rate)),
             format!(
@@ -155,10 +213,34 @@ fn dumps(data: &DumpData) -> String {
         if let Some(err) = &d.error {
             out.push(format!("error: {err}"));
         }
-        out.push(d.stack.trim_end().to_string());
+        thread_table(&mut out, d);
+        out.extend(
+            stacks::annotate(d.stack.trim_end(), &d.threads)
+                .into_iter()
+                .map(|line| match line {
+                    StackLine::Text(text) => text.to_string(),
+                    StackLine::Owner(t) => format!("  » {}", stacks::owner_text(t)),
+                }),
+        );
         out.push(String::new());
     }
     out.join("\n")
+}
+
+/// A threaded worker's threads and their requests when the stacks were taken, above the
+/// stacks (which name their thread under its header, when the worker published identities).
+fn thread_table(out: &mut Vec<String>, d: &Dump) {
+    if d.threads.len() < 2 {
+        return;
+    }
+    let busy = d.threads.iter().filter(|t| t.request.is_some()).count();
+    out.push(format!("threads: {busy}/{} busy", d.threads.len()));
+    out.extend(
+        d.threads
+            .iter()
+            .map(|t| format!("  {}", stacks::owner_text(t))),
+    );
+    out.push(String::new());
 }
 
 fn help(data: &Value) -> String {

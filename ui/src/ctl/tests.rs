@@ -151,3 +151,90 @@ fn gunicornc_options_and_plain_arguments() {
     assert!(a(&["--frob"]).is_err());
     assert!(a(&["-c", "reload", "reopen"]).is_err());
 }
+
+/// A gthread worker of four threads, two busy, as the master sends it.
+fn gthread_workers() -> serde_json::Value {
+    json!({"workers": [
+        {"pid": 11, "slot": 0, "state": "app", "requests": 7,
+         "request": {"method": "GET", "path": "/slow", "client": "127.0.0.1:1", "elapsed": 29.0,
+                     "thread": 2},
+         "timeout_in": 1.0, "threads_busy": 2, "threads_total": 4, "connections": 5,
+         "keepalive": 3},
+        {"pid": 12, "slot": 1, "state": "idle", "threads_busy": 0, "threads_total": 4}
+    ], "count": 2})
+}
+
+#[test]
+fn show_workers_has_busy_threads_and_keep_alive_for_threaded_workers() {
+    let show = Command::Show(crate::protocol::ShowTarget::Workers);
+    let text = format::text(Some(&show), &gthread_workers());
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[0].starts_with("SLOT PID      STATE      BUSY REQUEST"),
+        "{text}"
+    );
+    assert!(lines[0].contains("REQS K-ALIVE LAST EXIT"), "{text}");
+    assert!(
+        lines[2].starts_with("0    11       app         2/4 GET /slow"),
+        "{text}"
+    );
+    assert!(lines[2].contains("      7       3 -"), "{text}");
+    assert!(
+        lines[3].starts_with("1    12       idle        0/4"),
+        "{text}"
+    );
+    let sync = answer("show workers").result.unwrap_or_default();
+    let sync = format::text(Some(&show), &sync);
+    assert!(
+        !sync.contains("BUSY") && !sync.contains("K-ALIVE"),
+        "{sync}"
+    );
+}
+
+#[test]
+fn dump_of_a_threaded_worker_lists_its_threads_and_names_each_stack() {
+    let dump = json!({"dumps": [{
+        "pid": 11,
+        "request": {"method": "GET", "path": "/slow", "client": "", "elapsed": 29.0},
+        "threads": [
+            {"thread": 0, "state": "idle", "ident": "0x00007f0000000001"},
+            {"thread": 1, "state": "app", "ident": "0x00007f0000000002",
+             "request": {"method": "GET", "path": "/slow", "client": "", "elapsed": 29.0},
+             "deadline_in": -1.0}
+        ],
+        "stack": "Thread 0x00007f0000000001 (most recent call first):\n  <no Python frame>\n\nThread 0x00007f0000000002 (most recent call first):\n  File \"app.py\", line 9 in slow\n"
+    }]});
+    let text = format::text(
+        Some(&Command::Dump(crate::protocol::DumpTarget::Pid(11))),
+        &dump,
+    );
+    assert_eq!(
+        text,
+        "== worker 11 — GET /slow (29.0s)\nthreads: 1/2 busy\n  thread 0 · idle\n  thread 1 · \
+         app · GET /slow · 29.0s · deadline overdue\n\nThread 0x00007f0000000002 (most recent \
+         call first):\n  » thread 1 · app · GET /slow · 29.0s · deadline overdue\n  File \
+         \"app.py\", line 9 in slow\n\nThread 0x00007f0000000001 (most recent call first):\n  » \
+         thread 0 · idle\n  <no Python frame>\n"
+    );
+}
+
+#[test]
+fn stats_say_how_many_requests_are_in_flight_over_the_threads() {
+    let stats = json!({"pid": 1, "name": "shop", "busy": 1, "idle": 1, "in_flight": 3,
+                       "threads_total": 8, "connections": 12, "keepalive": 9});
+    let text = format::text(
+        Some(&Command::Show(crate::protocol::ShowTarget::Stats)),
+        &stats,
+    );
+    assert!(text.contains("In flight:        3 of 8 threads"), "{text}");
+    assert!(
+        text.contains("Connections:      12 open, 9 keep-alive"),
+        "{text}"
+    );
+    let older = json!({"pid": 1, "name": "shop", "busy": 1});
+    let text = format::text(
+        Some(&Command::Show(crate::protocol::ShowTarget::Stats)),
+        &older,
+    );
+    assert!(!text.contains("In flight"), "{text}");
+}

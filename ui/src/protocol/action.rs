@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::data::RequestInfo;
+use super::data::{RequestInfo, ThreadInfo};
 
 /// `worker add N`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +54,13 @@ pub struct ServerAction {
 pub struct Dump {
     pub pid: i32,
     pub slot: Option<u32>,
-    /// The request in flight when the stacks were taken, from the scoreboard.
+    /// The request in flight when the stacks were taken, from the scoreboard (the longest
+    /// running one, for a threaded worker).
     pub request: Option<RequestInfo>,
+    /// Each thread of the worker and its request when the stacks were taken; a thread's
+    /// `ident` names its stack in `stack`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub threads: Vec<ThreadInfo>,
     /// faulthandler's text: every thread, newest frame first.
     pub stack: String,
     /// Why there is no stack (the worker died, the dump timed out…).

@@ -95,9 +95,30 @@ pub struct RequestInfo {
     pub elapsed: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
-    /// The thread slot for threaded workers.
+    /// The thread (from 0) serving it, where the server knows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub thread: Option<u32>,
+}
+
+/// One thread of a worker: `gthread` runs `--threads` of them, `sync` one. Each serves at most
+/// one request at a time, with its own `--request-timeout` deadline (DESIGN §10).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ThreadInfo {
+    /// The thread's number in its worker, from 0.
+    pub thread: u32,
+    pub state: WorkerState,
+    pub request: Option<RequestInfo>,
+    /// Seconds left to the request's `--request-timeout` deadline (negative when overdue);
+    /// null when no clock runs: no request, no `--request-timeout`, already answered, or held.
+    pub deadline_in: Option<f64>,
+    /// The request was already answered with a 504 by `--request-timeout` (the app may still
+    /// be running it).
+    pub timed_out: bool,
+    /// The thread's identity as faulthandler prints it (`0x00007f…`), so a stack in a dump
+    /// can be matched to its request; absent until the worker publishes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ident: Option<String>,
 }
 
 /// Responses by status class.
@@ -230,9 +251,15 @@ pub struct WorkerInfo {
     pub state: WorkerState,
     /// The longest-running request in flight.
     pub request: Option<RequestInfo>,
-    /// Every request in flight, for threaded and async workers.
+    /// One entry per thread the worker runs (one for `sync`), busy or not.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub threads: Vec<RequestInfo>,
+    pub threads: Vec<ThreadInfo>,
+    /// Threads serving a request, of `threads_total` (`--threads`).
+    pub threads_busy: u32,
+    pub threads_total: u32,
+    /// Client connections open, and of those the idle kept-alive ones.
+    pub connections: u32,
+    pub keepalive: u32,
     /// Seconds left before the master kills the worker for a timeout (negative when overdue).
     pub timeout_in: Option<f64>,
     /// Seconds since the worker booted.
@@ -248,6 +275,22 @@ pub struct WorkerInfo {
     pub restarts: u32,
     /// How the previous worker of this slot ended.
     pub last_exit: Option<ExitReason>,
+}
+
+impl WorkerInfo {
+    /// Runs more than one thread (`gthread`): the table shows busy/threads for it.
+    pub fn is_threaded(&self) -> bool {
+        self.threads_total > 1
+    }
+
+    /// Requests this worker is serving now.
+    pub fn in_flight(&self) -> usize {
+        match self.threads_total {
+            // An older server: no thread counts, only the state.
+            0 => usize::from(self.state.is_busy()),
+            _ => self.threads_busy as usize,
+        }
+    }
 }
 
 /// `show workers`.
@@ -281,9 +324,18 @@ pub struct Stats {
     /// `sync`, `gthread`, …
     pub worker_class: String,
     pub binds: Vec<String>,
+    /// Workers serving at least one request, and the others; a `gthread` worker with any
+    /// thread busy is busy.
     pub busy: usize,
     pub idle: usize,
     pub total: usize,
+    /// Requests being served now, over all workers and threads.
+    pub in_flight: usize,
+    /// Threads over all workers (`--threads` × workers).
+    pub threads_total: usize,
+    /// Client connections open, and of those the idle kept-alive ones, over all workers.
+    pub connections: u64,
+    pub keepalive: u64,
     /// Requests served since the master started, dead workers included.
     pub requests: u64,
     pub req_per_s: Option<f64>,

@@ -334,3 +334,67 @@ fn malformed_payloads_give_an_error_with_the_id_when_possible() {
     assert!(ServerMessage::from_payload(br#"{"id": 1, "status": "maybe"}"#).is_err());
     assert!(ServerMessage::from_payload(b"").is_err());
 }
+
+#[test]
+fn a_threaded_worker_row_lists_its_threads_and_older_rows_still_parse() {
+    let info = WorkerInfo {
+        pid: 9,
+        state: WorkerState::App,
+        threads: vec![
+            ThreadInfo {
+                thread: 0,
+                state: WorkerState::Idle,
+                ..Default::default()
+            },
+            ThreadInfo {
+                thread: 1,
+                state: WorkerState::App,
+                request: Some(RequestInfo {
+                    method: "GET".into(),
+                    path: "/slow".into(),
+                    elapsed: 3.5,
+                    ..Default::default()
+                }),
+                deadline_in: Some(26.5),
+                ident: Some("0x00007f0000000002".into()),
+                ..Default::default()
+            },
+        ],
+        threads_busy: 1,
+        threads_total: 2,
+        connections: 4,
+        keepalive: 3,
+        ..Default::default()
+    };
+    let v = serde_json::to_value(&info).unwrap();
+    assert_eq!(
+        v["threads"][1],
+        json!({"thread": 1, "state": "app", "deadline_in": 26.5, "timed_out": false,
+               "ident": "0x00007f0000000002",
+               "request": {"method": "GET", "path": "/slow", "client": "", "elapsed": 3.5}})
+    );
+    assert_eq!(
+        v["threads"][0],
+        json!({"thread": 0, "state": "idle", "request": null, "deadline_in": null,
+               "timed_out": false})
+    );
+    assert_eq!(
+        (
+            &v["threads_busy"],
+            &v["threads_total"],
+            &v["connections"],
+            &v["keepalive"]
+        ),
+        (&json!(1), &json!(2), &json!(4), &json!(3))
+    );
+    assert_eq!(serde_json::from_value::<WorkerInfo>(v).unwrap(), info);
+    let older: WorkerInfo =
+        serde_json::from_value(json!({"pid": 9, "state": "app", "request": null})).unwrap();
+    assert_eq!((older.threads.len(), older.threads_total), (0, 0));
+    assert_eq!(
+        older.in_flight(),
+        1,
+        "an older server's busy worker serves one request"
+    );
+    assert_eq!(info.in_flight(), 1);
+}

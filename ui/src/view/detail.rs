@@ -1,6 +1,7 @@
-//! The worker detail card (Enter): the worker's figures, the request in flight, the last stack
-//! dump, and the post-mortem of the slot's previous worker (exit reason, last request, its last
-//! stack and log lines) — "what was this worker doing?" answered on one screen.
+//! The worker detail card (Enter): the worker's figures, the request in flight (one line per
+//! thread for a threaded worker), the last stack dump, and the post-mortem of the slot's
+//! previous worker (exit reason, last request, its last stack and log lines) — "what was this
+//! worker doing?" answered on one screen.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -10,7 +11,8 @@ use ratatui::Frame;
 use super::fmt;
 use super::style::Theme;
 use crate::app::{App, PostMortem, Row};
-use crate::protocol::{Dump, RequestInfo};
+use crate::protocol::{Dump, RequestInfo, ThreadInfo};
+use crate::stacks::{self, StackLine};
 
 /// Log lines of a dead worker shown on its post-mortem card.
 const POST_MORTEM_LINES: usize = 5;
@@ -28,7 +30,11 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, slot: u32, theme: Theme)
     let mut lines = Vec::new();
     if let Some(row) = row {
         summary(&mut lines, row, theme);
-        request(&mut lines, row, theme);
+        if row.info.is_threaded() {
+            threads(&mut lines, row, theme);
+        } else {
+            request(&mut lines, row, theme);
+        }
         stack(&mut lines, app, row, theme);
     }
     if let Some(death) = app.history.last_death(slot) {
@@ -110,13 +116,47 @@ fn request(lines: &mut Vec<Line<'static>>, row: &Row, theme: Theme) {
         ));
     }
     lines.push(Line::from(spans));
-    for extra in row.info.threads.iter().skip(1) {
-        lines.push(Line::raw(format!(
-            "  + {} — {}",
-            request_text(extra),
-            fmt::duration(extra.elapsed)
-        )));
+}
+
+/// A threaded worker: its thread and connection counts and the kill countdown, then one line
+/// per thread (the longest request is among them, so it gets no line of its own).
+fn threads(lines: &mut Vec<Line<'static>>, row: &Row, theme: Theme) {
+    let i = &row.info;
+    let mut spans = Vec::new();
+    spans.extend(pair(
+        "threads ",
+        format!("{}/{} busy", i.threads_busy, i.threads_total),
+        theme,
+    ));
+    spans.extend(pair("  connections ", i.connections.to_string(), theme));
+    spans.extend(pair("  keep-alive ", i.keepalive.to_string(), theme));
+    if let Some(t) = i.timeout_in.filter(|_| i.state.is_busy()) {
+        spans.push(Span::styled(
+            format!("  kill {}", fmt::countdown(t)),
+            theme.error(),
+        ));
     }
+    lines.push(Line::from(spans));
+    lines.extend(i.threads.iter().map(|t| thread_line(t, theme)));
+}
+
+/// `thread 2  app       3.4s  deadline T-26s   GET /x from 10.0.0.7:5123`.
+fn thread_line(t: &ThreadInfo, theme: Theme) -> Line<'static> {
+    let mut spans = vec![
+        Span::styled(format!("  thread {:<3}", t.thread), theme.label()),
+        Span::styled(format!("{:<9}", t.state.label()), theme.state(t.state)),
+    ];
+    if let Some(r) = &t.request {
+        let deadline = stacks::deadline_text(t).unwrap_or_default();
+        let late = t.timed_out || t.deadline_in.is_some_and(|d| d < 5.0);
+        spans.push(Span::raw(format!("{:>7}  ", fmt::duration(r.elapsed))));
+        spans.push(Span::styled(
+            format!("{deadline:<17}"),
+            if late { theme.error() } else { theme.dim() },
+        ));
+        spans.push(Span::styled(request_text(r), theme.key()));
+    }
+    Line::from(spans)
 }
 
 fn stack(lines: &mut Vec<Line<'static>>, app: &App, row: &Row, theme: Theme) {
@@ -147,7 +187,22 @@ fn dump_lines(lines: &mut Vec<Line<'static>>, dump: &Dump, what: &str, theme: Th
     if let Some(err) = &dump.error {
         lines.push(Line::styled(format!("  {err}"), theme.error()));
     }
-    lines.extend(dump.stack.lines().map(|l| Line::raw(format!("  {l}"))));
+    // Without thread identities the stacks cannot say whose they are: the requests of that
+    // moment are listed above them instead.
+    if dump.threads.len() > 1 && stacks::has_unmatched_busy(&dump.stack, &dump.threads) {
+        let busy = dump.threads.iter().filter(|t| t.request.is_some());
+        lines.extend(
+            busy.map(|t| Line::styled(format!("  {}", stacks::owner_text(t)), theme.label())),
+        );
+    }
+    for line in stacks::annotate(&dump.stack, &dump.threads) {
+        lines.push(match line {
+            StackLine::Text(text) => Line::raw(format!("  {text}")),
+            StackLine::Owner(t) => {
+                Line::styled(format!("    » {}", stacks::owner_text(t)), theme.key())
+            }
+        });
+    }
 }
 
 fn post_mortem(lines: &mut Vec<Line<'static>>, app: &App, death: &PostMortem, theme: Theme) {

@@ -1,6 +1,8 @@
 //! The worker table: one row per slot, the current request with its elapsed time and the
 //! countdown to the timeout kill, counters and /proc figures. Columns drop out by priority as
-//! the terminal narrows, so 80 columns keep what matters for a stuck worker.
+//! the terminal narrows, so 80 columns keep what matters for a stuck worker. A threaded server
+//! (`gthread`) adds busy/threads and the kept-alive connections; its rows show the longest
+//! request, and Enter lists every thread.
 
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
@@ -19,10 +21,14 @@ pub enum Col {
     Slot,
     Pid,
     State,
+    /// Busy threads of all threads: `3/8`.
+    Busy,
     Request,
     Elapsed,
     KillIn,
     Requests,
+    /// Idle kept-alive connections the worker holds open.
+    KeepAlive,
     Rate,
     P50,
     P99,
@@ -35,14 +41,16 @@ pub enum Col {
 }
 
 /// Display order, with title, fixed width, and priority (0 = always shown; larger drops first).
-const COLUMNS: [(Col, &str, u16, u8); 16] = [
+const COLUMNS: [(Col, &str, u16, u8); 18] = [
     (Col::Slot, "#", 2, 0),
     (Col::Pid, "PID", 7, 0),
     (Col::State, "STATE", 9, 0),
+    (Col::Busy, "BUSY", 5, 0),
     (Col::Request, "REQUEST", 0, 0),
     (Col::Elapsed, "ELAPSED", 7, 1),
     (Col::KillIn, "KILL IN", 7, 1),
     (Col::Requests, "REQS", 5, 2),
+    (Col::KeepAlive, "K-ALIVE", 7, 2),
     (Col::Rate, "REQ/S", 5, 4),
     (Col::P50, "P50", 6, 8),
     (Col::P99, "P99", 6, 5),
@@ -57,9 +65,12 @@ const COLUMNS: [(Col, &str, u16, u8); 16] = [
 /// The request column never gets narrower than this while lower-priority columns are shown.
 const REQUEST_MIN: u16 = 14;
 
-/// The columns that fit in `width`, in display order, with their widths.
-pub fn columns(width: u16) -> Vec<(Col, &'static str, u16)> {
-    let mut by_priority: Vec<_> = COLUMNS.iter().collect();
+/// The columns that fit in `width`, in display order, with their widths. Busy/threads and
+/// keep-alive only for a `threaded` server: a sync worker serves one request and keeps no
+/// connection, so its table stays as it was.
+pub fn columns(width: u16, threaded: bool) -> Vec<(Col, &'static str, u16)> {
+    let shown = |c: &&(Col, &str, u16, u8)| threaded || !matches!(c.0, Col::Busy | Col::KeepAlive);
+    let mut by_priority: Vec<_> = COLUMNS.iter().filter(shown).collect();
     by_priority.sort_by_key(|c| c.3);
     let mut used = REQUEST_MIN;
     let mut chosen = Vec::new();
@@ -89,7 +100,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, theme: Theme) {
     let block = Block::default()
         .borders(Borders::ALL)
         .title(Span::styled(title, theme.title()));
-    let cols = columns(area.width.saturating_sub(2));
+    let cols = columns(area.width.saturating_sub(2), workers.threaded());
     let selected = app
         .selected
         .and_then(|s| order.iter().position(|r| r.info.slot == s));
@@ -152,6 +163,7 @@ pub fn cell(col: Col, row: &Row, timeout: f64, theme: Theme) -> Cell<'static> {
             "-".into()
         }),
         Col::State => Cell::from(Span::styled(info.state.label(), theme.state(info.state))),
+        Col::Busy => busy_threads(row, theme),
         Col::Request => match request {
             Some(r) => Cell::from(Line::from(vec![
                 Span::styled(format!("{} ", r.method), theme.key()),
@@ -167,6 +179,7 @@ pub fn cell(col: Col, row: &Row, timeout: f64, theme: Theme) -> Cell<'static> {
             None => dash(),
         },
         Col::Requests => Cell::from(fmt::count(info.requests)),
+        Col::KeepAlive => Cell::from(fmt::count(u64::from(info.keepalive))),
         Col::Rate => Cell::from(fmt::opt(row.rate, fmt::rate)),
         Col::P50 => Cell::from(fmt::opt(info.p50_ms, fmt::millis)),
         Col::P99 => Cell::from(fmt::opt(info.p99_ms, fmt::millis)),
@@ -181,6 +194,19 @@ pub fn cell(col: Col, row: &Row, timeout: f64, theme: Theme) -> Cell<'static> {
         Col::Restarts => Cell::from(info.restarts.to_string()),
         Col::LastExit => Cell::from(fmt::opt(info.last_exit.as_ref(), |e| e.describe())),
     }
+}
+
+/// `3/8`: in red when every thread is busy (the next request waits), `-` from a server that
+/// does not count threads.
+fn busy_threads(row: &Row, theme: Theme) -> Cell<'static> {
+    let (busy, total) = (row.info.threads_busy, row.info.threads_total);
+    let style = match busy {
+        _ if total == 0 => return Cell::from("-"),
+        0 => Style::new(),
+        b if b >= total => theme.error(),
+        _ => theme.key(),
+    };
+    Cell::from(Span::styled(format!("{busy}/{total}"), style))
 }
 
 fn codes(row: &Row, theme: Theme) -> Cell<'static> {

@@ -59,6 +59,12 @@ both_sizes!(
 );
 both_sizes!(help_overlay, scenario_idle(), &[key('?')]);
 both_sizes!(confirm_kill, scenario_stuck(), &[key('g'), key('X')]);
+both_sizes!(gthread_workers, scenario_gthread(), &[]);
+both_sizes!(
+    gthread_worker_detail,
+    scenario_gthread(),
+    &[key('g'), code(KeyCode::Enter)]
+);
 both_sizes!(
     search_prompt,
     scenario_idle(),
@@ -76,7 +82,7 @@ fn tiny_terminal_does_not_panic() {
 #[test]
 fn columns_drop_by_priority_and_keep_the_request() {
     let names = |w| {
-        table::columns(w)
+        table::columns(w, false)
             .iter()
             .map(|c| c.1)
             .collect::<Vec<_>>()
@@ -93,7 +99,42 @@ fn columns_drop_by_priority_and_keep_the_request() {
             && names(118).contains("P99")
             && names(118).contains("LAST EXIT")
     );
-    assert!(table::columns(10).iter().any(|c| c.0 == Col::Request));
+    assert!(table::columns(10, false)
+        .iter()
+        .any(|c| c.0 == Col::Request));
+}
+
+#[test]
+fn threaded_servers_get_busy_threads_and_keep_alive_columns() {
+    let names = |w, threaded| {
+        table::columns(w, threaded)
+            .iter()
+            .map(|c| c.1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert_eq!(
+        names(78, true),
+        "# PID STATE BUSY REQUEST ELAPSED KILL IN REQS K-ALIVE CPU%"
+    );
+    assert_eq!(names(40, true), "# PID STATE BUSY REQUEST");
+    assert!(!names(200, false).contains("BUSY") && !names(200, false).contains("K-ALIVE"));
+}
+
+#[test]
+fn busy_threads_cell_is_red_when_every_thread_is_busy() {
+    let cols = [Col::State, Col::Busy, Col::Request, Col::Elapsed];
+    let all: Vec<(u32, &str, f64)> = (0..THREADS).map(|n| (n, "/x", 1.0)).collect();
+    let buf = row_buffer(gthread(0, 4101, 9, &all), &cols, 46);
+    let text: String = (0..46).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+    assert!(text.starts_with("app     8/8"), "{text}");
+    assert_eq!(buf[(8, 0)].fg, ratatui::style::Color::Red);
+    let buf = row_buffer(idle(0, 4101, 9), &cols, 46);
+    let text: String = (0..46).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+    assert!(
+        text.starts_with("idle    -"),
+        "a server without thread counts: {text}"
+    );
 }
 
 /// One row rendered into a buffer: the request, its elapsed time and the countdown.

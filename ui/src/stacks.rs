@@ -1,0 +1,227 @@
+//! A dump's stacks beside the requests of the worker's threads. faulthandler names each thread
+//! by its identity (`Thread 0x00007f… (most recent call first):`, `Current thread 0x…` for the
+//! one that took the signal); a worker thread that published the same number in its scoreboard
+//! lane (`ThreadInfo::ident`) is matched to its stack by it — never by order, which
+//! faulthandler does not keep. Plain text here; `ctl` prints it, the dashboard styles it.
+
+use crate::protocol::ThreadInfo;
+use crate::view::fmt;
+
+/// One line of an annotated dump.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StackLine<'a> {
+    /// A line of faulthandler's text, as written.
+    Text(&'a str),
+    /// Under a thread's header: the worker thread that stack belongs to.
+    Owner(&'a ThreadInfo),
+}
+
+/// The identity in a faulthandler thread header, or `None` for any other line.
+pub fn header_ident(line: &str) -> Option<u64> {
+    let rest = line
+        .strip_prefix("Current thread 0x")
+        .or_else(|| line.strip_prefix("Thread 0x"))?;
+    let hex: &str = rest.split(|c: char| !c.is_ascii_hexdigit()).next()?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// `0x00007f0123456789`: an identity written the way faulthandler writes it.
+pub fn ident_text(id: u64) -> String {
+    format!("{id:#018x}")
+}
+
+fn ident_value(t: &ThreadInfo) -> Option<u64> {
+    let hex = t.ident.as_deref()?.strip_prefix("0x")?;
+    u64::from_str_radix(hex, 16).ok()
+}
+
+/// `stack`'s lines, each thread header followed by the worker thread it belongs to (threads
+/// whose identity is unknown, or not in the dump, get no line), the longest-running request's
+/// stack first — faulthandler's own order says nothing, and the stuck one is what is looked
+/// for. A worker of one thread gets the text as written: its request is the dump's own.
+pub fn annotate<'a>(stack: &'a str, threads: &'a [ThreadInfo]) -> Vec<StackLine<'a>> {
+    if threads.len() < 2 {
+        return stack.lines().map(StackLine::Text).collect();
+    }
+    let mut sections = sections(stack);
+    let owner = |lines: &[&str]| {
+        let id = lines.first().and_then(|l| header_ident(l))?;
+        threads.iter().find(|t| ident_value(t) == Some(id))
+    };
+    let elapsed = |t: Option<&ThreadInfo>| t.and_then(|t| t.request.as_ref()).map(|r| r.elapsed);
+    // Stable: threads without a request keep faulthandler's order, after the busy ones.
+    sections.sort_by(|a, b| {
+        let (a, b) = (elapsed(owner(a)), elapsed(owner(b)));
+        b.unwrap_or(-1.0).total_cmp(&a.unwrap_or(-1.0))
+    });
+    let mut out = Vec::new();
+    for (i, lines) in sections.iter().enumerate() {
+        if i > 0 {
+            out.push(StackLine::Text(""));
+        }
+        let mut lines = lines.iter();
+        if let Some(header) = lines.next() {
+            out.push(StackLine::Text(header));
+        }
+        out.extend(owner(&sections[i]).map(StackLine::Owner));
+        out.extend(lines.map(|l| StackLine::Text(l)));
+    }
+    out
+}
+
+/// The dump cut at each thread header, without the blank lines between threads.
+fn sections(stack: &str) -> Vec<Vec<&str>> {
+    let mut sections: Vec<Vec<&str>> = Vec::new();
+    for line in stack.lines() {
+        match sections.last_mut() {
+            Some(current) if header_ident(line).is_none() => current.push(line),
+            _ => sections.push(vec![line]),
+        }
+    }
+    for section in &mut sections {
+        while section.last().is_some_and(|l| l.trim().is_empty()) {
+            section.pop();
+        }
+    }
+    sections
+}
+
+/// Whether some busy thread's stack cannot be found by identity in `stack`: then only the
+/// thread table says which request is which.
+pub fn has_unmatched_busy(stack: &str, threads: &[ThreadInfo]) -> bool {
+    let idents: Vec<u64> = stack.lines().filter_map(header_ident).collect();
+    threads
+        .iter()
+        .filter(|t| t.request.is_some())
+        .any(|t| ident_value(t).is_none_or(|id| !idents.contains(&id)))
+}
+
+/// `thread 2 · app · GET /x from 10.0.0.7:5123 · 3.4s · deadline T-26s`; an idle thread is
+/// `thread 3 · idle`.
+pub fn owner_text(t: &ThreadInfo) -> String {
+    let mut parts = vec![format!("thread {}", t.thread), t.state.label().to_string()];
+    if let Some(r) = &t.request {
+        let from = match r.client.as_str() {
+            "" => String::new(),
+            client => format!(" from {client}"),
+        };
+        parts.push(format!("{} {}{from}", r.method, r.path));
+        parts.push(fmt::duration(r.elapsed));
+    }
+    if let Some(deadline) = deadline_text(t) {
+        parts.push(deadline);
+    }
+    parts.join(" · ")
+}
+
+/// `deadline T-26s`, `deadline overdue`, `504 sent`, or nothing when no clock runs.
+pub fn deadline_text(t: &ThreadInfo) -> Option<String> {
+    if t.timed_out {
+        return Some("504 sent".into());
+    }
+    t.deadline_in
+        .filter(|_| t.request.is_some())
+        .map(|d| format!("deadline {}", fmt::countdown(d)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{RequestInfo, WorkerState};
+
+    fn thread(n: u32, ident: Option<u64>, path: Option<&str>) -> ThreadInfo {
+        ThreadInfo {
+            thread: n,
+            state: if path.is_some() {
+                WorkerState::App
+            } else {
+                WorkerState::Idle
+            },
+            request: path.map(|p| RequestInfo {
+                method: "GET".into(),
+                path: p.into(),
+                client: "10.0.0.7:5123".into(),
+                elapsed: 3.4,
+                ..Default::default()
+            }),
+            deadline_in: path.map(|_| 26.6),
+            ident: ident.map(ident_text),
+            ..Default::default()
+        }
+    }
+
+    const DUMP: &str = "Thread 0x00007fc72ffff6c0 (most recent call first):\n  File \"a.py\", line 3 in slow\n\nCurrent thread 0x00007fc736fbf540 (most recent call first):\n  <no Python frame>\n";
+
+    #[test]
+    fn headers_give_their_identity() {
+        assert_eq!(
+            header_ident("Thread 0x00007fc72ffff6c0 (most recent call first):"),
+            Some(0x7fc7_2fff_f6c0)
+        );
+        assert_eq!(
+            header_ident("Current thread 0x00007fc736fbf540 (most recent call first):"),
+            Some(0x7fc7_36fb_f540)
+        );
+        assert_eq!(header_ident("  File \"Thread 0x1.py\", line 1"), None);
+        assert_eq!(ident_text(0x7fc7_2fff_f6c0), "0x00007fc72ffff6c0");
+    }
+
+    #[test]
+    fn each_stack_gets_the_request_of_its_thread_not_of_its_position() {
+        let threads = [
+            thread(0, Some(0x7fc7_36fb_f540), None),
+            thread(1, Some(0x7fc7_2fff_f6c0), Some("/slow")),
+        ];
+        let lines = annotate(DUMP, &threads);
+        assert_eq!(lines[0], StackLine::Text(DUMP.lines().next().unwrap()));
+        assert_eq!(lines[1], StackLine::Owner(&threads[1]));
+        assert_eq!(lines[5], StackLine::Owner(&threads[0]));
+        assert_eq!(lines.len(), DUMP.lines().count() + 2);
+        // The busy thread's stack comes first, wherever faulthandler put it.
+        let main_busy = [
+            thread(0, Some(0x7fc7_2fff_f6c0), None),
+            thread(1, Some(0x7fc7_36fb_f540), Some("/main")),
+        ];
+        let lines = annotate(DUMP, &main_busy);
+        assert_eq!(
+            lines[..4],
+            [
+                StackLine::Text("Current thread 0x00007fc736fbf540 (most recent call first):"),
+                StackLine::Owner(&main_busy[1]),
+                StackLine::Text("  <no Python frame>"),
+                StackLine::Text(""),
+            ]
+        );
+        assert_eq!(lines[5], StackLine::Owner(&main_busy[0]));
+        assert_eq!(lines.len(), 7, "no blank line at the end: {lines:?}");
+        assert!(!has_unmatched_busy(DUMP, &threads));
+        assert_eq!(
+            owner_text(&threads[1]),
+            "thread 1 · app · GET /slow from 10.0.0.7:5123 · 3.4s · deadline T-26s"
+        );
+        assert_eq!(owner_text(&threads[0]), "thread 0 · idle");
+    }
+
+    #[test]
+    fn unknown_identities_leave_the_text_alone_and_say_so() {
+        let threads = [thread(0, None, Some("/slow")), thread(1, None, None)];
+        let lines = annotate(DUMP, &threads);
+        assert!(lines.iter().all(|l| matches!(l, StackLine::Text(_))));
+        assert!(has_unmatched_busy(DUMP, &threads));
+        assert!(
+            !has_unmatched_busy(DUMP, &threads[1..]),
+            "idle threads need no match"
+        );
+        let one = [thread(0, Some(0x7fc7_2fff_f6c0), Some("/slow"))];
+        let lines = annotate(DUMP, &one);
+        assert!(
+            lines.iter().all(|l| matches!(l, StackLine::Text(_))),
+            "one thread: the dump's own request says it all"
+        );
+        let answered = ThreadInfo {
+            timed_out: true,
+            ..thread(2, None, Some("/x"))
+        };
+        assert_eq!(deadline_text(&answered).as_deref(), Some("504 sent"));
+    }
+}
