@@ -76,6 +76,10 @@ fn lane(svc: &Service<'_>, dispatcher: &Dispatcher<'_>, stopped: &AtomicBool, in
     crate::wsgi::interpreter::as_python_thread(|| {
         let ident = crate::wsgi::faulthandler::current_thread_ident();
         svc.register_lane(index, Interrupt::Thread { ident });
+        // The same number faulthandler prints as `Thread 0x…`: dumps pair stacks and requests.
+        if let Some(entry) = svc.slot.lane(index) {
+            entry.set_thread_id(ident);
+        }
         let mut lane = Lane::new(index);
         while !stopped.load(Ordering::Acquire) {
             match dispatcher.turn(&mut lane, None) {

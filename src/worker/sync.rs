@@ -31,14 +31,14 @@ pub fn run(
     if let Some(fd) = reloader.as_ref().and_then(Reloader::fd) {
         dispatcher.watch(fd, RELOAD)?;
     }
-    svc.register_lane(
-        0,
-        Interrupt::Signal {
-            // SAFETY: pthread_self has no preconditions.
-            thread: unsafe { libc::pthread_self() },
-            signal: watchdog::interrupt_signal(),
-        },
-    );
+    // SAFETY: pthread_self has no preconditions.
+    let thread = unsafe { libc::pthread_self() };
+    let signal = watchdog::interrupt_signal();
+    svc.register_lane(0, Interrupt::Signal { thread, signal });
+    // The same number faulthandler prints as `Current thread 0x…`, for dumps.
+    if let Some(entry) = svc.slot.lane(0) {
+        entry.set_thread_id(thread as u64);
+    }
     let slot = svc.slot;
     slot.set_lanes_used(1);
     slot.set_state(WorkerState::Idle);
