@@ -143,6 +143,11 @@ pub fn write_chunk(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// The size line of a chunk of `len` bytes (RFC 9112 §7.1); the data and its CRLF follow.
+pub fn write_chunk_size(out: &mut Vec<u8>, len: usize) {
+    let _ = write!(out, "{len:x}\r\n");
+}
+
 /// The last chunk and the end of the (empty) trailer section.
 pub const LAST_CHUNK: &[u8] = b"0\r\n\r\n";
 

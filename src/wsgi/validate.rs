@@ -170,7 +170,10 @@ pub(crate) fn header_value(value: &str) -> Option<Vec<u8>> {
     // The usual case, ASCII: one check and one copy.
     if value.is_ascii() {
         let allowed = |b: u8| b == b'\t' || (0x20..=0x7e).contains(&b);
-        return value.bytes().all(allowed).then(|| value.as_bytes().to_vec());
+        return value
+            .bytes()
+            .all(allowed)
+            .then(|| value.as_bytes().to_vec());
     }
     value
         .chars()

@@ -24,6 +24,10 @@ enum Writing {
     Done,
 }
 
+/// Body bytes up to this size are copied behind the head and sent in one write(2); larger
+/// ones go by writev(2) from where the app has them.
+const COPY_LIMIT: usize = 16 * 1024;
+
 pub struct Sink<'a> {
     stream: &'a Stream,
     claim: Claim<'a>,
@@ -93,6 +97,22 @@ impl<'a> Sink<'a> {
         }
         self.stream
             .write_all(data, Instant::now() + self.send_timeout)
+    }
+
+    /// What is queued, then `body` and `suffix`, in one writev(2) and without a copy.
+    fn send_parts(&mut self, body: &[u8], suffix: &[u8]) -> io::Result<()> {
+        if !self.claim.may_write() {
+            return Err(crate::worker::watchdog::timed_out());
+        }
+        let mut parts = [
+            std::io::IoSlice::new(self.out),
+            std::io::IoSlice::new(body),
+            std::io::IoSlice::new(suffix),
+        ];
+        let deadline = Instant::now() + self.send_timeout;
+        let result = self.stream.write_all_vectored(&mut parts, deadline);
+        self.out.clear();
+        result
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -179,26 +199,32 @@ impl ResponseSink for Sink<'_> {
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        match self.framing()? {
-            Framing::NoBody => self.drop_body(data.len()),
+        let (body, suffix): (&[u8], &[u8]) = match self.framing()? {
+            Framing::NoBody => {
+                self.drop_body(data.len());
+                return self.flush();
+            }
             Framing::Length(_) => {
                 // Never more than the app's Content-Length: the excess would be a second,
                 // smuggled message on a kept-alive connection.
                 let n = (data.len() as u64).min(self.remaining) as usize;
-                self.out.extend_from_slice(&data[..n]);
                 self.remaining -= n as u64;
-                self.body_bytes += n as u64;
+                (&data[..n], b"")
             }
+            Framing::Chunked if data.is_empty() => (b"", b""),
             Framing::Chunked => {
-                response::write_chunk(self.out, data);
-                self.body_bytes += data.len() as u64;
+                response::write_chunk_size(self.out, data.len());
+                (data, b"\r\n")
             }
-            Framing::Close => {
-                self.out.extend_from_slice(data);
-                self.body_bytes += data.len() as u64;
-            }
+            Framing::Close => (data, b""),
+        };
+        self.body_bytes += body.len() as u64;
+        if body.len() < COPY_LIMIT {
+            self.out.extend_from_slice(body);
+            self.out.extend_from_slice(suffix);
+            return self.flush();
         }
-        self.flush()
+        self.send_parts(body, suffix)
     }
 
     fn sendfile(&mut self, fd: RawFd, offset: u64, count: Option<u64>) -> io::Result<u64> {

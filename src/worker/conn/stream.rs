@@ -90,6 +90,26 @@ impl Stream {
         Ok(())
     }
 
+    /// Write all of `parts` in order with writev(2) — a head and a large body leave together
+    /// without being copied into one buffer first.
+    pub fn write_all_vectored(
+        &self,
+        mut parts: &mut [std::io::IoSlice<'_>],
+        deadline: Instant,
+    ) -> io::Result<()> {
+        std::io::IoSlice::advance_slices(&mut parts, 0);
+        while !parts.is_empty() {
+            match nix::sys::uio::writev(&self.fd, parts) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => std::io::IoSlice::advance_slices(&mut parts, n),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => self.wait(Direction::Write, deadline)?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
     /// sendfile(2) `count` bytes of `file` from `offset` before `deadline`; returns the bytes
     /// sent (fewer only when the file is shorter than promised).
     pub fn sendfile(
