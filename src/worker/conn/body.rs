@@ -94,7 +94,12 @@ impl<'a> Body<'a> {
         self.buf.truncate(filled + *n.as_ref().unwrap_or(&0));
         match n {
             // A short body must never look complete (reliability.md §3, "Incomplete + EOF").
-            Ok(0) => Err(BodyError::Disconnected),
+            // Cut inside chunked framing, it is Gunicorn's 400 (a client that half-closed
+            // still reads the answer); cut inside a length, the client is simply gone.
+            Ok(0) => Err(match self.decoder.eof() {
+                Err(e) if e.status().is_some() => BodyError::Parse(e),
+                _ => BodyError::Disconnected,
+            }),
             Ok(_) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(BodyError::Timeout),
             Err(e) => Err(BodyError::Io(e)),

@@ -173,7 +173,8 @@ impl ResponseSink for Sink<'_> {
             Framing::Length(n) => n,
             _ => 0,
         };
-        self.persist = self.keeps_alive(framing);
+        // A stop that began while the app ran: this response is the connection's last.
+        self.persist = self.keeps_alive(framing) && crate::worker::signals::is_alive();
         let connection = if self.persist { "keep-alive" } else { "close" };
         response::write_head(
             self.out,

@@ -209,6 +209,8 @@ impl<'a> Dispatcher<'a> {
 
     fn after(&self, token: Token, mut conn: Conn, after: After) {
         match after {
+            // The stop began after the head said keep-alive: close it as an idle one.
+            After::KeepAlive if self.lock().stopping => self.start_linger(token, conn),
             After::KeepAlive => {
                 conn.shed_buffer();
                 let deadline = Instant::now() + self.keepalive;
