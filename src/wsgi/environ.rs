@@ -59,6 +59,10 @@ impl TemplateKey {
 }
 
 /// The worker's templates and header keys. One per app; any lane may use it (with the GIL).
+///
+/// The locks are never held across a call into Python: any Python call may run a finalizer
+/// and hand the GIL to another lane, which would then wait for the lock while this lane waits
+/// for the GIL (seen as a deadlock under load). Only lookups and inserts happen under them.
 #[derive(Default)]
 pub(crate) struct EnvironCache {
     templates: Mutex<Vec<(TemplateKey, Py<PyDict>)>>,
@@ -78,24 +82,27 @@ impl EnvironCache {
         streams: &Streams<'_, 'py>,
     ) -> PyResult<Bound<'py, PyDict>> {
         let key = TemplateKey::of(conn);
-        let mut templates = lock(&self.templates);
-        if let Some((_, dict)) = templates.iter().find(|(k, _)| *k == key) {
+        let found = lock(&self.templates)
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, dict)| dict.clone_ref(py));
+        if let Some(dict) = found {
             return dict.bind(py).copy();
         }
         let dict = constants(py, conn, streams)?;
         let copy = dict.copy()?;
-        templates.push((key, dict.unbind()));
+        lock(&self.templates).push((key, dict.unbind()));
         Ok(copy)
     }
 
     /// `HTTP_<NAME>` with `-` as `_`, for an upper-cased field name.
     fn header_key<'py>(&self, py: Python<'py>, name: &str) -> Bound<'py, PyString> {
-        let mut keys = lock(&self.header_keys);
-        if let Some(key) = keys.get(name) {
+        if let Some(key) = lock(&self.header_keys).get(name) {
             return key.bind(py).clone();
         }
         let text = format!("HTTP_{}", name.replace('-', "_"));
         let key = PyString::new(py, &text);
+        let mut keys = lock(&self.header_keys);
         if keys.len() < HEADER_KEYS {
             keys.insert(name.to_owned(), key.clone().unbind());
         }

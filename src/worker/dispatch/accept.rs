@@ -3,6 +3,8 @@
 
 use std::time::Instant;
 
+use nix::sys::epoll::{EpollEvent, EpollFlags};
+
 use super::{Dispatcher, Policy};
 use crate::worker::conn::{Conn, Lane, Stream};
 use crate::worker::table::{Taken, Wait};
@@ -20,6 +22,7 @@ impl Dispatcher<'_> {
         };
         match listener.accept() {
             Ok(accepted) => {
+                self.rotate(index);
                 let conn = Conn::new(Stream::new(accepted.fd), accepted.peer, index);
                 let deadline = Instant::now() + self.svc.cfg.header_timeout;
                 if let Some(taken) = self.adopt(conn, deadline) {
@@ -43,6 +46,37 @@ impl Dispatcher<'_> {
                 self.set_accepting(&mut state, false);
             }
             Err(e) => crate::debug!("accept failed: {e}"),
+        }
+    }
+
+    /// gthread with siblings: go to the back of the listener's queue of waiting workers.
+    ///
+    /// EPOLLEXCLUSIVE wakes the first worker in the listener's wait queue that has a thread
+    /// waiting, and a gthread worker nearly always has one — so without this, the oldest worker
+    /// would take every connection (all of a keep-alive client pool), however busy its lanes.
+    /// Re-registering moves this worker's entry to the end (the kernel appends exclusive
+    /// waiters), so new connections go round the workers. A sync worker needs none of it: busy,
+    /// it is not waiting, and the kernel passes it by.
+    fn rotate(&self, index: usize) {
+        if !matches!(self.policy, Policy::Threaded { .. }) || self.svc.cfg.workers < 2 {
+            return;
+        }
+        let Some(listener) = self.svc.listeners.get(index) else {
+            return;
+        };
+        let state = self.lock();
+        if !state.accepting {
+            return;
+        }
+        // SAFETY: the listeners live as long as the worker process.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(listener.raw_fd()) };
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE;
+        let _ = self.epoll.delete(fd);
+        if let Err(e) = self
+            .epoll
+            .add(fd, EpollEvent::new(flags, super::LISTENER | index as u64))
+        {
+            crate::debug!("Listener {listener}: {e}");
         }
     }
 

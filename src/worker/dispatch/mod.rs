@@ -110,11 +110,18 @@ impl<'a> Dispatcher<'a> {
     /// Wait up to `timeout` for events and handle them; serving a request happens inside.
     pub fn turn(&self, lane: &mut Lane, timeout: Option<Duration>) -> io::Result<Woken> {
         let mut events = [EpollEvent::empty(); 16];
+        // With several lanes, each takes one event at a time: a batch taken by one lane would
+        // be served one after another while the other lanes sit idle.
+        let take = match self.policy {
+            Policy::Sync { .. } => events.len(),
+            Policy::Threaded { .. } => 1,
+        };
+        let events = &mut events[..take];
         let timeout = match timeout {
             None => EpollTimeout::NONE,
             Some(t) => EpollTimeout::try_from(t).unwrap_or(EpollTimeout::NONE),
         };
-        let n = match self.epoll.wait(&mut events, timeout) {
+        let n = match self.epoll.wait(events, timeout) {
             Ok(n) => n,
             Err(nix::errno::Errno::EINTR) => 0,
             Err(e) => return Err(e.into()),
