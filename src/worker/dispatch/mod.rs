@@ -3,9 +3,9 @@
 //! event, reads what arrived without blocking, and — once a head is complete — serves the
 //! request itself: no hand-off between threads on the way from the socket to the app.
 //!
-//! Connections are registered one-shot (EPOLLONESHOT), so exactly one lane handles an event;
-//! it re-arms the connection when it parks it again. A head that is not complete holds
-//! nothing: its connection waits in the set, not in a thread.
+//! With several lanes, connections are registered one-shot (EPOLLONESHOT), so exactly one lane
+//! handles an event; it re-arms the connection when it parks it again. A head that is not
+//! complete holds nothing: its connection waits in the set, not in a thread.
 
 mod accept;
 mod stop;
@@ -41,8 +41,17 @@ pub enum Policy<'a> {
     /// before the app runs (`handoff`, when there are siblings).
     Sync { handoff: Option<&'a Handoff> },
     /// `gthread`: keep-alive, while fewer than `worker_connections - threads` connections
-    /// are kept alive (Gunicorn's `max_keepalived`).
-    Threaded { max_keepalived: usize },
+    /// are kept alive (Gunicorn's `max_keepalived`); `lanes` threads wait on the set.
+    Threaded { max_keepalived: usize, lanes: usize },
+}
+
+impl Policy<'_> {
+    /// Several lanes wait on the set: a connection's event must reach exactly one of them,
+    /// and the lane re-arms the connection when it parks it. With one lane the set reports a
+    /// ready connection again by itself (level-triggered), and parking costs no syscall.
+    fn one_shot(&self) -> bool {
+        matches!(self, Policy::Threaded { lanes, .. } if *lanes > 1)
+    }
 }
 
 /// The owner's descriptors that woke a turn.
@@ -232,7 +241,7 @@ impl<'a> Dispatcher<'a> {
     fn persist_allowed(&self) -> bool {
         match self.policy {
             Policy::Sync { .. } => false,
-            Policy::Threaded { max_keepalived } => {
+            Policy::Threaded { max_keepalived, .. } => {
                 let state = self.lock();
                 !self.keepalive.is_zero()
                     && !state.stopping
@@ -244,7 +253,11 @@ impl<'a> Dispatcher<'a> {
     /// Put a connection back in the set until `deadline`. The table has it before epoll can
     /// report it, so the lane that gets the event always finds it.
     fn park(&self, token: Token, mut conn: Conn, wait: Wait, deadline: Instant) {
-        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLONESHOT;
+        let one_shot = self.policy.one_shot();
+        let flags = match one_shot {
+            true => EpollFlags::EPOLLIN | EpollFlags::EPOLLONESHOT,
+            false => EpollFlags::EPOLLIN,
+        };
         let event = EpollEvent::new(flags, token.raw());
         let was_polled = std::mem::replace(&mut conn.polled, true);
         let fd = conn.stream.raw();
@@ -258,9 +271,10 @@ impl<'a> Dispatcher<'a> {
         }
         // SAFETY: the table now owns the connection, and so `fd`, while this lock is held.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let armed = match was_polled {
-            true => self.epoll.modify(borrowed, &mut event.clone()),
-            false => self.epoll.add(borrowed, event),
+        let armed = match (was_polled, one_shot) {
+            (true, true) => self.epoll.modify(borrowed, &mut event.clone()),
+            (true, false) => Ok(()),
+            (false, _) => self.epoll.add(borrowed, event),
         };
         drop(state);
         if let Err(e) = armed {
