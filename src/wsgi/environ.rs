@@ -66,6 +66,9 @@ impl TemplateKey {
 #[derive(Default)]
 pub(crate) struct EnvironCache {
     templates: Mutex<Vec<(TemplateKey, Py<PyDict>)>>,
+    /// `SCRIPT_NAME` from the process environment, read at the first request (as the
+    /// template's value).
+    env_script_name: std::sync::OnceLock<String>,
     header_keys: Mutex<HashMap<String, Py<PyString>>>,
 }
 
@@ -89,10 +92,20 @@ impl EnvironCache {
         if let Some(dict) = found {
             return dict.bind(py).copy();
         }
-        let dict = constants(py, conn, streams)?;
+        let dict = constants(py, conn, streams, self.env_script_name())?;
         let copy = dict.copy()?;
         lock(&self.templates).push((key, dict.unbind()));
         Ok(copy)
+    }
+
+    /// The environment's `SCRIPT_NAME`: read once, when the app has been imported (an app
+    /// may set it at import time; Gunicorn reads it per request).
+    fn env_script_name(&self) -> &str {
+        self.env_script_name.get_or_init(|| {
+            std::env::var_os("SCRIPT_NAME")
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
     }
 
     /// `HTTP_<NAME>` with `-` as `_`, for an upper-cased field name.
@@ -124,6 +137,7 @@ fn constants<'py>(
     py: Python<'py>,
     conn: &ConnInfo,
     streams: &Streams<'_, 'py>,
+    script_name: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
     // SAFETY: the GIL is held; a NULL result (out of memory) becomes the PyErr.
     let env = unsafe { Bound::from_owned_ptr_or_err(py, _PyDict_NewPresized(ENVIRON_ROOM))? };
@@ -137,9 +151,7 @@ fn constants<'py>(
     env.set_item(intern!(py, "wsgi.input_terminated"), true)?;
     env.set_item(intern!(py, "SERVER_SOFTWARE"), SERVER_SOFTWARE)?;
     env.set_item(intern!(py, "wsgi.url_scheme"), scheme(py, conn.is_tls))?;
-    // Read once per listener: the environment is the process's, set before the app loads.
-    let script_name = std::env::var_os("SCRIPT_NAME").map(|s| s.to_string_lossy().into_owned());
-    env.set_item(intern!(py, "SCRIPT_NAME"), script_name.unwrap_or_default())?;
+    env.set_item(intern!(py, "SCRIPT_NAME"), script_name)?;
     if let Some(addr) = conn.server {
         env.set_item(intern!(py, "SERVER_NAME"), addr.ip().to_string())?;
         env.set_item(intern!(py, "SERVER_PORT"), addr.port().to_string())?;
@@ -166,6 +178,16 @@ fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
         );
         Bound::from_owned_ptr_or_err(py, ptr)
     }
+}
+
+/// `value` formatted into `buf` (no heap allocation per request); an address or a port
+/// always fits.
+fn on_stack(buf: &mut [u8; 64], value: impl std::fmt::Display) -> &str {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    let _ = write!(cursor, "{value}");
+    let n = cursor.position() as usize;
+    std::str::from_utf8(&buf[..n]).unwrap_or_default()
 }
 
 /// `REQUEST_METHOD`: the common methods are interned strings, made once.
@@ -247,22 +269,17 @@ impl EnvironCache {
     ) -> Result<Bound<'py, PyDict>, AppError> {
         let failed = |err: PyErr| AppError::Exception(interpreter::format_exception(py, &err));
         let env = self.template(py, conn, streams).map_err(failed)?;
-        let script_name = match head.header("SCRIPT_NAME") {
+        let script_name: std::borrow::Cow<'_, str> = match head.header("SCRIPT_NAME") {
             // Only present when a trusted forwarder sent it (the parser drops it otherwise).
             Some(value) => value.iter().map(|&b| char::from(b)).collect(),
-            None => env
-                .get_item(intern!(py, "SCRIPT_NAME"))
-                .ok()
-                .flatten()
-                .and_then(|v| v.extract::<String>().ok())
-                .unwrap_or_default(),
+            None => self.env_script_name().into(),
         };
         let path_info = path_info(&head.path, &script_name)?;
         self.fill(&env, head, conn, streams)
             .and_then(|()| {
                 env.set_item(intern!(py, "PATH_INFO"), latin1(py, &path_info)?)?;
                 if head.header("SCRIPT_NAME").is_some() {
-                    env.set_item(intern!(py, "SCRIPT_NAME"), script_name)?;
+                    env.set_item(intern!(py, "SCRIPT_NAME"), script_name.as_ref())?;
                 }
                 proxy(&env, head)
             })
@@ -292,8 +309,9 @@ impl EnvironCache {
         }
         match conn.peer {
             Peer::Tcp(addr) => {
-                env.set_item(intern!(py, "REMOTE_ADDR"), addr.ip().to_string())?;
-                env.set_item(intern!(py, "REMOTE_PORT"), addr.port().to_string())?;
+                let mut buf = [0u8; 64];
+                env.set_item(intern!(py, "REMOTE_ADDR"), on_stack(&mut buf, addr.ip()))?;
+                env.set_item(intern!(py, "REMOTE_PORT"), on_stack(&mut buf, addr.port()))?;
             }
             Peer::Unix => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
         }
