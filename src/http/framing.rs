@@ -193,14 +193,50 @@ pub(crate) fn must_close(
     if force || method == "CONNECT" {
         return true;
     }
-    if let Some((_, value)) = headers.iter().find(|(n, _)| n == "CONNECTION") {
-        let value = trim(value);
-        if value.eq_ignore_ascii_case(b"close") {
+    // RFC 9112 §9.6: a "close" among the connection options (of any Connection field, in
+    // any position of its list) closes. Gunicorn compares the first field's whole value, so
+    // `Connection: keep-alive, close` persisted there; here it closes, as the RFC says.
+    let options = headers
+        .iter()
+        .filter(|(n, _)| n == "CONNECTION")
+        .flat_map(|(_, v)| v.split(|&b| b == b','))
+        .map(trim);
+    let mut keep_alive = false;
+    for option in options {
+        if option.eq_ignore_ascii_case(b"close") {
             return true;
         }
-        if value.eq_ignore_ascii_case(b"keep-alive") {
-            return false;
-        }
+        keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
     }
-    version <= (1, 0)
+    // HTTP/1.0 persists only when asked to (RFC 9112 §9.3, Appendix C.2.2).
+    version <= (1, 0) && !keep_alive
+}
+
+#[cfg(test)]
+mod tests {
+    use super::must_close;
+
+    fn close(connection: &[&str], version: (u8, u8)) -> bool {
+        let headers: Vec<(String, Vec<u8>)> = connection
+            .iter()
+            .map(|v| ("CONNECTION".to_string(), v.as_bytes().to_vec()))
+            .collect();
+        must_close(&headers, version, "GET", false)
+    }
+
+    #[test]
+    fn connection_options_are_a_list() {
+        assert!(!close(&[], (1, 1)));
+        assert!(close(&[], (1, 0)));
+        assert!(close(&["close"], (1, 1)));
+        assert!(
+            close(&["Keep-Alive, close"], (1, 1)),
+            "close anywhere in the list"
+        );
+        assert!(close(&["te", " CLOSE "], (1, 1)), "close in a later field");
+        assert!(!close(&["keep-alive"], (1, 0)));
+        assert!(!close(&["foo, Keep-Alive"], (1, 0)));
+        assert!(close(&["keep-alive, close"], (1, 0)));
+        assert!(!close(&["upgrade"], (1, 1)));
+    }
 }

@@ -93,7 +93,7 @@ fn serve(
         WorkerClass::Sync => 1,
         WorkerClass::Gthread => ctx.config.threads.max(1),
     };
-    nofile::raise_for(ctx.config.worker_connections + lanes);
+    nofile::raise_for(ctx.config.worker_connections);
     let svc = conn::Service::new(ctx, app, hooks, lanes)?;
     let live = Liveness {
         master_pid: ctx.master_pid,

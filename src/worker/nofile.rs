@@ -4,13 +4,14 @@
 
 use nix::sys::resource::{getrlimit, setrlimit, Resource};
 
-/// Descriptors a worker needs beside its client sockets: listeners, pipes, the epoll set,
-/// the app's own files and database connections.
-const HEADROOM: u64 = 128;
+/// Descriptors a worker may open beside its client sockets once it serves: the app's own
+/// files and database connections.
+const HEADROOM: u64 = 64;
 
-/// Make room for `connections` client sockets.
-pub fn raise_for(connections: usize) {
-    let want = connections as u64 + HEADROOM;
+/// Make room for `--worker-connections` client sockets.
+pub fn raise_for(worker_connections: usize) {
+    let open_now = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+    let want = worker_connections as u64 + open_now + HEADROOM;
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return;
     };
@@ -24,9 +25,10 @@ pub fn raise_for(connections: usize) {
     }
     if target < want {
         crate::warning!(
-            "The open-file limit (hard {hard}) is below what --worker-connections {connections} \
-             needs ({want}): past about {} connections a worker leaves new ones in the backlog",
-            hard.saturating_sub(HEADROOM)
+            "The open-file limit (hard {hard}) is below what --worker-connections \
+             {worker_connections} needs ({want} descriptors): past about {} connections a \
+             worker leaves new ones in the backlog",
+            hard.saturating_sub(open_now + HEADROOM)
         );
     } else {
         crate::debug!("Raised the open-file limit from {soft} to {target}");
