@@ -48,10 +48,10 @@ impl Handoff {
     }
 
     /// Pass `conn` on; it comes back when it cannot go (too much read-ahead, queue full).
-    pub fn give(&self, conn: Conn, deadline: Instant) -> Result<(), Conn> {
+    pub fn give(&self, conn: Conn, deadline: Instant) -> Result<(), Box<Conn>> {
         let carried = conn.buffered();
         if carried.len() > MAX_CARRIED {
-            return Err(conn);
+            return Err(Box::new(conn));
         }
         let left = deadline
             .saturating_duration_since(Instant::now())
@@ -66,7 +66,7 @@ impl Handoff {
         match sendmsg::<UnixAddr>(self.send.as_raw_fd(), &iov, &cmsg, flags, None) {
             // Our descriptor closes with `conn`; the sibling holds its own copy now.
             Ok(_) => Ok(()),
-            Err(_) => Err(conn),
+            Err(_) => Err(Box::new(conn)),
         }
     }
 

@@ -120,6 +120,9 @@ pub fn withdraw_thread_interrupt(ident: u64) {
 pub fn current_thread_ident() -> u64 {
     Python::attach(|_py| {
         // SAFETY: no preconditions beyond an initialised interpreter (attach ensures it).
-        u64::from(unsafe { pyo3::ffi::PyThread_get_thread_ident() })
+        let ident = unsafe { pyo3::ffi::PyThread_get_thread_ident() };
+        // c_ulong is u64 here, u32 on 32-bit targets.
+        #[allow(clippy::useless_conversion)]
+        u64::from(ident)
     })
 }

@@ -156,7 +156,7 @@ impl Dispatcher<'_> {
                     self.release(token);
                     self.svc.slot.count_connections(-1, 0);
                 }
-                Err(conn) => self.park(token, conn, Wait::Head, deadline),
+                Err(conn) => self.park(token, *conn, Wait::Head, deadline),
             }
         }
     }
