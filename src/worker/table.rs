@@ -105,16 +105,16 @@ impl Table {
             .filter(|e| e.used && e.generation == token.generation())
     }
 
-    /// Park a taken connection until `deadline`.
+    /// Park a taken connection until `deadline`; it comes back if its entry is gone.
     pub fn park(
         &mut self,
         token: Token,
         conn: Conn,
         wait: Wait,
         deadline: Instant,
-    ) -> Result<(), Conn> {
+    ) -> Result<(), Box<Conn>> {
         let Some(entry) = self.entry(token).filter(|e| e.conn.is_none()) else {
-            return Err(conn);
+            return Err(Box::new(conn));
         };
         entry.conn = Some(conn);
         entry.wait = wait;

@@ -264,7 +264,7 @@ impl<'a> Dispatcher<'a> {
         let mut state = self.lock();
         if let Err(conn) = state.table.park(token, conn, wait, deadline) {
             drop(state);
-            return self.close_untracked(conn);
+            return self.close_untracked(*conn);
         }
         if wait == Wait::KeepAlive {
             self.svc.slot.count_connections(0, 1);
