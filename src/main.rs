@@ -254,6 +254,15 @@ fn starting(hooks: &PythonHooks, cfg: &Config) {
     };
     hooks.nworkers_changed(&server, cfg.workers, None);
     hooks.on_starting(&server);
+    // Gunicorn's gthread check: at most worker_connections - threads connections are kept
+    // alive, so with no room every response closes.
+    let no_room = cfg.worker_connections <= cfg.threads && !cfg.keepalive.is_zero();
+    if cfg.worker_class == gunicorn_rs::config::WorkerClass::Gthread && no_room {
+        gunicorn_rs::warning!(
+            "No keepalived connections can be handled. Check the number of worker connections \
+             and threads."
+        );
+    }
 }
 
 /// Every listener before the first fork: inherited ones (systemd `LISTEN_FDS`) replace `bind`.
