@@ -72,7 +72,7 @@ fn stuck_in_c_past_timeout_is_explained_killed_and_replaced() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("elapsed seconds in:\n{block}"));
     assert!((1.9..10.0).contains(&elapsed), "{elapsed} s\n{block}");
-    // faulthandler's dump: the app's own function, while pbkdf2_hmac holds the GIL.
+    // faulthandler's dump: the app's own function, inside one long C call.
     assert!(block.contains("in burn_in_c"), "{block}");
     assert!(
         block.contains(&format!("stuck_app: entering C in pid {pid}")),
@@ -255,4 +255,39 @@ fn worker_output_passes_through_whole_lines_without_stalling() {
         .stdout
         .find_from(0, "printed-by-the-app", WAIT)
         .expect("print() output");
+}
+
+/// gthread's `--timeout` is the heartbeat of the worker's loop, which takes the GIL each
+/// tick: a request that only sleeps never trips it (tests/gthread.rs), but one that holds the
+/// GIL inside C stops every thread of the worker, and the worker is dumped and replaced.
+#[test]
+fn gthread_holding_the_gil_past_timeout_is_explained_and_killed() {
+    let server = stuck(&[
+        "-k",
+        "gthread",
+        "--threads",
+        "2",
+        "--timeout",
+        "2",
+        "--worker-abort-timeout",
+        "1",
+    ]);
+    let pid = only_worker(&server);
+    let request = in_flight(server.port(), "/gil");
+    poll(WAIT, "the request to take the GIL", || {
+        server.marker(&format!("gil-{pid}"))
+    });
+    let block = timeout_block(&server, pid);
+    assert!(
+        block.contains("Request (thread ") && block.contains("GET /gil HTTP/1.1 from 127.0.0.1:"),
+        "{block}"
+    );
+    assert!(block.contains("in hold_the_gil"), "{block}");
+    let replacement = served_by_another(&server, pid);
+    assert_ne!(replacement, pid);
+    let (resp, _) = request.join().expect("client thread");
+    assert!(
+        resp.is_none(),
+        "the killed request got no response: {resp:?}"
+    );
 }

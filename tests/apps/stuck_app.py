@@ -1,4 +1,5 @@
-"""Apps that get stuck, for tests/stuck.rs: in C holding the GIL, and in pure Python.
+"""Apps that get stuck, for tests/stuck.rs: in one long C call, in C holding the GIL, and in
+pure Python.
 
 Each route prints a line first (to stderr, which is line-buffered) so the tests can find it
 among the worker's last output in the WORKER TIMEOUT block, and writes a marker file so a test
@@ -6,6 +7,7 @@ knows the request reached the app without sleeping.
 """
 import hashlib
 import os
+import re
 import sys
 import time
 from urllib.parse import parse_qs
@@ -20,9 +22,15 @@ def text(start_response, body, status="200 OK"):
 
 
 def burn_in_c(seconds_hint):
-    # One C call that holds the GIL throughout: about a second per million iterations here,
-    # far more than any timeout in the tests. No Python-level handler can run meanwhile.
+    # One C call, far longer than any timeout in the tests: no Python-level handler can run in
+    # this thread meanwhile. (hashlib releases the GIL around it; see hold_the_gil.)
     return hashlib.pbkdf2_hmac("sha256", b"pw", b"salt", 200_000_000)
+
+
+def hold_the_gil():
+    # Catastrophic backtracking: the re module never releases the GIL while it matches, so no
+    # other Python thread runs for minutes (about 2 s at 27 characters, doubling with each).
+    return re.match(r"(x+x+)+y", "x" * 36)
 
 
 def spin_in_python(seconds):
@@ -41,6 +49,11 @@ def app(environ, start_response):
         mark(f"c-{pid}")
         burn_in_c(query.get("s", "60"))
         return text(start_response, "finished C\n")
+    if path == "/gil":
+        print(f"stuck_app: holding the GIL in pid {pid}", file=sys.stderr, flush=True)
+        mark(f"gil-{pid}")
+        hold_the_gil()
+        return text(start_response, "finished holding the GIL\n")
     if path == "/python":
         print(f"stuck_app: spinning in Python in pid {pid}", file=sys.stderr, flush=True)
         mark(f"python-{pid}")
