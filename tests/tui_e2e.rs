@@ -275,3 +275,41 @@ fn the_lifeline_stops_the_master_at_eof_unless_it_detached_first() {
     server.wait_live_workers(2);
     assert!(server.is_running());
 }
+
+/// A gthread worker is one row with `busy/threads`; Enter lists one line per thread with the
+/// request each is serving.
+#[test]
+fn a_gthread_worker_shows_busy_threads_and_one_line_per_thread() {
+    let t = tui("hello:app", 1, &["-k", "gthread", "--threads", "3"]);
+    let dashboard = t.program_pid();
+    let (master, workers) = master_and_workers(dashboard, 1);
+    wait_rows(&t, &workers);
+    let worker = *workers.iter().next().expect("one worker");
+    let port = tui_port(&t.socket_dir(), dashboard);
+    // Two requests stay in the app while the screen is read; their clients end with the server.
+    for n in 1..=2 {
+        std::thread::spawn(move || get(port, &format!("/sleep?s=30&n={n}")));
+    }
+    let row = t.wait("the worker's row with two of three threads busy", |s| {
+        row_of(s, worker)
+            .filter(|r| r.contains("2/3"))
+            .map(str::to_string)
+    });
+    assert!(row.contains("GET /sleep"), "its longest request: {row}");
+    t.keys("g");
+    t.keys("\r");
+    let screen = t.wait("one line per thread", |s| {
+        let lines = s.lines().filter(|l| l.contains("thread ")).count();
+        (lines >= 3 && s.contains("n=1") && s.contains("n=2")).then(|| s.to_string())
+    });
+    assert!(
+        screen.contains("idle"),
+        "the third thread is idle:\n{screen}"
+    );
+    t.keys("\x1b");
+    t.keys("q");
+    t.wait_text("in flight");
+    t.keys("y");
+    t.wait_text("[exit 0]");
+    wait_all_gone(workers.iter().copied().chain([master, dashboard]));
+}
