@@ -29,3 +29,5 @@ mod control;
 // The dashboard in a real terminal: tmux drives `--tui` and `attach` (tmux.rs is the harness).
 mod tmux;
 mod tui_e2e;
+// Keep-alive and pipelining under gthread, and bad input on a kept-alive connection.
+mod keepalive;
