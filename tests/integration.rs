@@ -31,3 +31,5 @@ mod tmux;
 mod tui_e2e;
 // Keep-alive and pipelining under gthread, and bad input on a kept-alive connection.
 mod keepalive;
+// The gthread worker's concurrency, timeouts and what the app sees.
+mod gthread;

@@ -80,7 +80,10 @@ fn raw_keep_alive_for_http11_and_http10() {
         let r = c10.response();
         assert_eq!(r.status, 200);
         assert_eq!(r.header("Connection"), Some("keep-alive"), "{r:?}");
-        assert!(r.header("Content-Length").is_some(), "1.0 keep-alive needs a length");
+        assert!(
+            r.header("Content-Length").is_some(),
+            "1.0 keep-alive needs a length"
+        );
         assert_eq!(r.text().split(' ').next(), Some(mine10.as_str()));
     }
     c10.send(b"GET /peer HTTP/1.0\r\n\r\n");
@@ -112,7 +115,7 @@ fn connection_close_is_honoured_and_nothing_after_it_runs() {
     assert_eq!(r.header("Connection"), Some("close"));
     expect_eof_only(&mut c, "after Connection: close");
     // The same worker answers a later request, so a request it had run would have marked.
-    assert_eq!(server.get("/").status, 200);
+    assert_eq!(server.fetch("/").status, 200);
     assert_eq!(server.markers("mark-after-close"), Vec::<String>::new());
 }
 
@@ -144,7 +147,11 @@ fn idle_connection_is_closed_after_keep_alive_seconds() {
     let idle_since = Instant::now();
     let ending = c.ending(Duration::from_secs(10));
     let idle = idle_since.elapsed();
-    assert_eq!(ending, Ending::Eof(Vec::new()), "an idle close is a plain FIN");
+    assert_eq!(
+        ending,
+        Ending::Eof(Vec::new()),
+        "an idle close is a plain FIN"
+    );
     eprintln!("idle connection closed after {idle:?} (--keep-alive 1)");
     assert!(
         idle >= Duration::from_millis(800),
@@ -174,7 +181,11 @@ fn pipelined_requests_with_bodies_are_answered_in_order() {
     for i in 0..pipeline.len() {
         let r = c.next_response(i == 5);
         assert_eq!(r.status, 200, "response {i}: {r:?}");
-        let want = if i + 1 == pipeline.len() { "close" } else { "keep-alive" };
+        let want = if i + 1 == pipeline.len() {
+            "close"
+        } else {
+            "keep-alive"
+        };
         assert_eq!(r.header("Connection"), Some(want), "response {i}");
         bodies.push(r.text());
     }
@@ -248,7 +259,7 @@ fn nothing_behind_a_malformed_request_runs() {
         let last = parse_all(&wire, false).pop().unwrap();
         assert_eq!(last.header("Connection"), Some("close"), "{name}");
     }
-    assert_eq!(server.get("/").status, 200, "the worker survived");
+    assert_eq!(server.fetch("/").status, 200, "the worker survived");
     assert_eq!(server.markers("mark-behind"), Vec::<String>::new());
 }
 
@@ -268,8 +279,11 @@ fn unread_body_is_drained_and_the_next_request_starts_at_the_right_byte() {
     let body = request_shaped_body("in-body", 1024);
 
     // `/` never reads wsgi.input.
-    let mut raw = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len())
-        .into_bytes();
+    let mut raw = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
     raw.extend_from_slice(&body);
     c.send(&raw);
     let r = c.response();
@@ -301,8 +315,11 @@ fn unread_body_beyond_the_drain_bound_closes_the_connection() {
     let server = gthread(&[]);
     let c = Client::connect(server.port());
     let body = request_shaped_body("in-big-body", 1 << 20);
-    let mut raw = format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n", body.len())
-        .into_bytes();
+    let mut raw = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
     raw.extend_from_slice(&body);
     raw.extend_from_slice(get("/mark?name=after-big-body").as_bytes());
     // The server stops reading, so the writer blocks; it ends when the server closes.
@@ -325,7 +342,7 @@ fn unread_body_beyond_the_drain_bound_closes_the_connection() {
     }
     // Loopback buffers may hold the whole MiB, so the writer may or may not have failed.
     let _ = sender.join().unwrap();
-    assert_eq!(server.get("/").status, 200);
+    assert_eq!(server.fetch("/").status, 200);
     assert_eq!(server.markers("mark-in-big-body"), Vec::<String>::new());
     assert_eq!(server.markers("mark-after-big-body"), Vec::<String>::new());
 }
@@ -348,7 +365,7 @@ fn half_closed_client_gets_every_response() {
 #[test]
 fn app_error_after_the_first_chunk_truncates_and_closes() {
     let server = gthread(&[]);
-    let pid = server.get("/pid").text();
+    let pid = server.fetch("/pid").text();
     for (query, chunked) in [("chunked=1", true), ("chunked=0", false)] {
         let mut c = Client::connect(server.port());
         c.send(
@@ -368,9 +385,17 @@ fn app_error_after_the_first_chunk_truncates_and_closes() {
         let (r, _) = parse_response(&wire, false).expect("a response head");
         assert_eq!(r.status, 200);
         assert_eq!(r.chunked, chunked, "{:?}", r.headers);
-        assert!(!r.complete, "{query}: the truncation must be visible: {:?}", show(&wire));
+        assert!(
+            !r.complete,
+            "{query}: the truncation must be visible: {:?}",
+            show(&wire)
+        );
         assert_eq!(r.body, b"12345678");
     }
-    assert_eq!(server.get("/pid").text(), pid, "the same worker keeps serving");
+    assert_eq!(
+        server.fetch("/pid").text(),
+        pid,
+        "the same worker keeps serving"
+    );
     assert_eq!(server.markers("mark-after-fault"), Vec::<String>::new());
 }

@@ -429,6 +429,12 @@ impl Server {
         parse_one(&raw, false)
     }
 
+    /// `GET path HTTP/1.1` on a new connection, reading one response without waiting for the
+    /// server to close (for kept-alive connections); the connection is dropped after it.
+    pub fn fetch(&self, path: &str) -> Response {
+        Client::connect(self.port()).get(path)
+    }
+
     /// `GET` returning `None` when the connection failed (refused, reset, closed early).
     pub fn try_get(&self, path: &str) -> Option<Response> {
         try_get(self.port(), path)
@@ -441,6 +447,13 @@ impl Server {
 
     pub fn wait_marker(&self, name: &str) -> String {
         poll(WAIT, &format!("marker file {name}"), || self.marker(name))
+    }
+
+    /// The name of the first marker file starting with `prefix`, once one exists.
+    pub fn wait_marker_prefix(&self, prefix: &str) -> String {
+        poll(WAIT, &format!("a marker file {prefix}*"), || {
+            self.markers(prefix).pop()
+        })
     }
 
     /// Names of marker files starting with `prefix`.
@@ -649,6 +662,21 @@ pub fn try_get(port: u16, path: &str) -> Option<Response> {
     stream.read_to_end(&mut raw).ok()?;
     let (resp, _) = parse_response(&raw, false)?;
     resp.complete.then_some(resp)
+}
+
+/// Like [`try_get`] but reads one response without waiting for the server to close.
+pub fn try_fetch(port: u16, path: &str) -> Option<Response> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
+    let mut client = Client {
+        stream,
+        buf: Vec::new(),
+    };
+    client
+        .stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .ok()?;
+    client.try_response(false).ok()
 }
 
 /// A unix-socket round trip: send `raw`, read until close.
@@ -1192,7 +1220,8 @@ impl PyClient {
             std::thread::sleep(Duration::from_millis(20));
         };
         // The reader threads see EOF once the process is gone.
-        self.stdout.wait_until(Duration::from_secs(5), |_| None::<()>);
+        self.stdout
+            .wait_until(Duration::from_secs(5), |_| None::<()>);
         assert!(
             status.success(),
             "client failed ({status}); stderr:\n{}",
@@ -1200,7 +1229,10 @@ impl PyClient {
         );
         let last = self.stdout.snapshot().pop().unwrap_or_default();
         serde_json::from_str(&last).unwrap_or_else(|e| {
-            panic!("client summary is not JSON ({e}): {last:?}; stderr:\n{}", self.stderr.text())
+            panic!(
+                "client summary is not JSON ({e}): {last:?}; stderr:\n{}",
+                self.stderr.text()
+            )
         })
     }
 }
