@@ -33,3 +33,5 @@ mod tui_e2e;
 mod keepalive;
 // The gthread worker's concurrency, timeouts and what the app sees.
 mod gthread;
+// Slow clients: slowloris under sync and gthread, --header-timeout, sync hand-off of heads.
+mod slowloris;
