@@ -35,3 +35,5 @@ mod keepalive;
 mod gthread;
 // Slow clients: slowloris under sync and gthread, --header-timeout, sync hand-off of heads.
 mod slowloris;
+// Graceful stops (HUP, TERM, max-requests) with kept-alive clients.
+mod graceful_keepalive;

@@ -3,7 +3,8 @@ clients use a server. Prints one JSON summary line on stdout.
 
     session_client.py many URL N         N GETs of URL on one session
     session_client.py loop URL STOPFILE  GETs of URL until STOPFILE exists; prints "flowing"
-                                         once 5 requests succeeded
+                                         once 5 requests succeeded, and
+                                         "new body B" for each body not seen before
 
 Failures are recorded, not raised. One kind is retried instead: the connection closed cleanly
 before any byte of the response (http.client.RemoteDisconnected), which RFC 9112 §9.3.1 lets a
@@ -44,6 +45,8 @@ def one(session, url, tally):
             tally["failures"].append(f"status {r.status_code}")
             return
         tally["ok"] += 1
+        if r.text not in tally["bodies"] and tally.get("announce"):
+            print(f"new body {r.text}", flush=True)
         tally["bodies"].add(r.text)
         tally["connection"].add(r.headers.get("Connection", ""))
         return
@@ -58,6 +61,7 @@ def main():
                 one(session, url, tally)
         elif mode == "loop":
             stop, said = sys.argv[3], False
+            tally["announce"] = True
             while not os.path.exists(stop):
                 one(session, url, tally)
                 if not said and tally["ok"] >= 5:
@@ -65,6 +69,7 @@ def main():
                     said = True
         else:
             sys.exit(f"unknown mode {mode}")
+    tally.pop("announce", None)
     tally["bodies"] = sorted(tally["bodies"])
     tally["connection"] = sorted(tally["connection"])
     print(json.dumps(tally), flush=True)
