@@ -37,3 +37,5 @@ mod gthread;
 mod slowloris;
 // Graceful stops (HUP, TERM, max-requests) with kept-alive clients.
 mod graceful_keepalive;
+// The request corpus through the real server (gthread with keep-alive, and sync).
+mod corpus_server;
