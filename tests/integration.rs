@@ -39,3 +39,5 @@ mod slowloris;
 mod graceful_keepalive;
 // The request corpus through the real server (gthread with keep-alive, and sync).
 mod corpus_server;
+// 10,000 connections on one gthread worker, and the open-file limit.
+mod connections;
