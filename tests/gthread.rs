@@ -173,6 +173,23 @@ fn request_timeout_answers_504_and_frees_the_lane() {
     }
     server.wait_marker("lane-end-b");
     server.wait_marker("lane-end-c");
+
+    // On a kept-alive connection the 504 ends the connection, and the app's own response,
+    // when it finally comes, is never written after it.
+    let mut k = Client::connect(port);
+    assert_eq!(k.get("/").header("Connection"), Some("keep-alive"));
+    let r = k.get("/lane?s=2&id=k");
+    assert_eq!(r.status, 504);
+    assert_eq!(r.header("Connection"), Some("close"), "{r:?}");
+    server.wait_marker("lane-end-k");
+    match k.ending(Duration::from_secs(10)) {
+        Ending::Eof(rest) => assert!(
+            rest.is_empty(),
+            "bytes after the 504: {:?}",
+            String::from_utf8_lossy(&rest)
+        ),
+        other => panic!("after a 504 on a kept-alive connection: {other:?}"),
+    }
     assert_eq!(server.fetch("/pid").text(), pid, "no restart");
     assert_eq!(server.booted_pids().len(), 1, "{}", server.log());
 }
@@ -234,6 +251,17 @@ fn early_hints_come_before_the_response() {
             "{kind}"
         );
         assert_eq!(all[1].text(), "after hints\n");
+
+        // Under gthread the connection goes on after the 103 and the 200.
+        if kind == "gthread" {
+            let mut c = Client::connect(server.port());
+            c.send(b"GET /hints HTTP/1.1\r\nHost: x\r\n\r\n");
+            assert_eq!(c.next_response(false).status, 103);
+            let r = c.next_response(false);
+            assert_eq!(r.status, 200);
+            assert_eq!(r.header("Connection"), Some("keep-alive"));
+            assert_eq!(c.get("/").status, 200);
+        }
 
         // HTTP/1.0 has no interim responses (RFC 9110 §15.2).
         let raw = hints_exchange(&server, b"GET /hints HTTP/1.0\r\n\r\n");

@@ -91,6 +91,14 @@ fn raw_keep_alive_for_http11_and_http10() {
     assert_eq!(r.header("Connection"), Some("close"), "{r:?}");
     expect_eof_only(&mut c10, "HTTP/1.0 without keep-alive");
 
+    // On 1.1 a response without a length is chunked, and the connection goes on.
+    let mut c = Client::connect(server.port());
+    let r = c.get("/nolength");
+    assert!(r.chunked, "{:?}", r.headers);
+    assert_eq!(r.text(), "part1part2");
+    assert_eq!(r.header("Connection"), Some("keep-alive"));
+    assert_eq!(c.get("/").status, 200);
+
     // A 1.0 response the app sends without a length cannot persist (close-delimited).
     let mut c = Client::connect(server.port());
     c.send(b"GET /nolength HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
@@ -398,4 +406,29 @@ fn app_error_after_the_first_chunk_truncates_and_closes() {
         "the same worker keeps serving"
     );
     assert_eq!(server.markers("mark-after-fault"), Vec::<String>::new());
+}
+
+#[test]
+fn expect_100_continue_on_a_kept_alive_connection() {
+    let server = gthread(&[]);
+    let mut c = Client::connect(server.port());
+    let port = c.local_port().to_string();
+    for path in ["/echo", "/"] {
+        // `/echo` reads the body, `/` does not: either way the body is consumed exactly.
+        c.send(
+            format!("POST {path} HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n")
+                .as_bytes(),
+        );
+        let interim = c.next_response(false);
+        assert_eq!(interim.status, 100, "{path}: {interim:?}");
+        c.send(b"0123456789");
+        let r = c.response();
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(r.header("Connection"), Some("keep-alive"), "{path}");
+        if path == "/echo" {
+            assert_eq!(r.text(), "0123456789");
+        }
+        let r = c.get("/peer");
+        assert!(r.text().starts_with(&port), "{path}: {r:?}");
+    }
 }
