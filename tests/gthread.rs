@@ -76,9 +76,9 @@ fn idle_kept_alive_connections_hold_no_thread() {
 fn past_worker_connections_new_connections_wait_in_the_backlog() {
     let server = gthread("2", &["--worker-connections", "10", "--keep-alive", "60"]);
     let port = server.port();
-    let worker = *server.worker_pids().first().unwrap();
-    let base = socket_count(worker);
-    // Gunicorn's rule: at most worker_connections - threads connections are kept alive.
+    let (&worker, &base) = idle_worker_sockets(&server).iter().next().unwrap();
+    // Gunicorn's rule: at most worker_connections - threads (8) connections are kept alive;
+    // the count is taken when a response is written, so under load a ninth may slip in.
     let mut held = Vec::new();
     for _ in 0..10 {
         let mut c = Client::connect(port);
@@ -89,13 +89,13 @@ fn past_worker_connections_new_connections_wait_in_the_backlog() {
             assert_eq!(c.ending(Duration::from_secs(10)), Ending::Eof(Vec::new()));
         }
     }
-    assert_eq!(
-        held.len(),
-        8,
-        "kept alive: worker_connections 10 - threads 2"
+    eprintln!(
+        "{} of 10 connections kept alive (worker_connections 10, threads 2)",
+        held.len()
     );
-    // Two connections that send nothing fill the worker up to 10.
-    let quiet: Vec<Client> = (0..2).map(|_| Client::connect(port)).collect();
+    assert!((8..=9).contains(&held.len()), "{} kept alive", held.len());
+    // Connections that send nothing fill the worker up to 10.
+    let quiet: Vec<Client> = (held.len()..10).map(|_| Client::connect(port)).collect();
     poll(WAIT, "the worker to hold 10 client sockets", || {
         (socket_count(worker) >= base + 10).then_some(())
     });

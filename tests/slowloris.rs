@@ -81,7 +81,7 @@ impl Drop for Trickle {
 
 /// 40 trickling clients, then 10 normal requests, each timed.
 fn normal_requests_beside_40_slowloris(server: &Server, kind: &str) {
-    let base = worker_sockets(server);
+    let base: usize = idle_worker_sockets(server).values().sum();
     let trickle = Trickle::start(server.port(), 40);
     poll(WAIT, "the workers to hold the 40 slow connections", || {
         (worker_sockets(server) >= base + 40).then_some(())
@@ -168,8 +168,9 @@ fn header_timeout_bounds_a_trickled_head() {
 fn sync_head_completed_beside_a_busy_worker_goes_to_an_idle_one() {
     let server = Server::hello(&["-k", "sync"], 2);
     let port = server.port();
-    let workers: Vec<u32> = server.worker_pids().into_iter().collect();
-    let base: Vec<usize> = workers.iter().map(|&p| socket_count(p)).collect();
+    let idle = idle_worker_sockets(&server);
+    let workers: Vec<u32> = idle.keys().copied().collect();
+    let base: Vec<usize> = idle.values().copied().collect();
     // Eleven heads arrive together, so one worker tends to take most of them; the one in the
     // middle will be a slow request, making its worker busy while it holds the others.
     let mut partial: Vec<Client> = (0..11).map(|_| Client::connect(port)).collect();

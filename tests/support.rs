@@ -7,7 +7,7 @@
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -1143,6 +1143,20 @@ pub fn python_client(script: &str) -> Command {
         cmd.env_remove(key);
     }
     cmd
+}
+
+/// The sockets the server's workers hold when no client is connected: measured after a
+/// `Connection: close` round trip, so every worker is past its start-up and that client's
+/// socket is closed on the server's side (its EOF came after the close).
+pub fn idle_worker_sockets(server: &Server) -> BTreeMap<u32, usize> {
+    for _ in 0..server.worker_pids().len() {
+        server.http(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    }
+    server
+        .worker_pids()
+        .into_iter()
+        .map(|pid| (pid, socket_count(pid)))
+        .collect()
 }
 
 /// How many sockets process `pid` holds (its /proc/PID/fd links to `socket:[…]`).
