@@ -251,4 +251,25 @@ fn max_requests_ends_the_last_response_with_close() {
     assert_eq!(r.status, 200);
     assert!(next.contains(&r.text().parse().unwrap()), "{r:?}");
     server.wait_for("Autorestarting worker after current request.", WAIT);
+
+    // Pipelined past the limit on the new worker (one request served above): its fifth
+    // answer says close and nothing after it runs.
+    let mut c = Client::connect(server.port());
+    let four = "GET /pid HTTP/1.1\r\nHost: x\r\n\r\n".repeat(4);
+    c.send(format!("{four}GET /mark?name=past-max HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    for i in 2..=5 {
+        let r = c.response();
+        let want = if i == 5 { "close" } else { "keep-alive" };
+        assert_eq!(
+            r.header("Connection"),
+            Some(want),
+            "the new worker's request {i}"
+        );
+    }
+    match c.ending(Duration::from_secs(10)) {
+        Ending::Eof(rest) | Ending::Reset(rest) => assert!(rest.is_empty(), "{rest:?}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(server.fetch("/").status, 200);
+    assert_eq!(server.markers("mark-past-max"), Vec::<String>::new());
 }

@@ -432,3 +432,77 @@ fn expect_100_continue_on_a_kept_alive_connection() {
         assert!(r.text().starts_with(&port), "{path}: {r:?}");
     }
 }
+
+#[test]
+fn close_in_a_connection_token_list_is_honoured() {
+    // RFC 9112 §9.6: a "close" connection option, wherever it is in the list, ends the
+    // connection after the response.
+    let server = gthread(&[]);
+    for value in ["keep-alive, close", "foo, close", "close, te"] {
+        let mut c = Client::connect(server.port());
+        c.send(
+            format!(
+                "GET /peer HTTP/1.1\r\nHost: x\r\nConnection: {value}\r\n\r\n{}",
+                get("/mark?name=after-close-list")
+            )
+            .as_bytes(),
+        );
+        let r = c.response();
+        assert_eq!(r.header("Connection"), Some("close"), "Connection: {value}");
+        expect_eof_only(&mut c, value);
+    }
+    assert_eq!(
+        server.markers("mark-after-close-list"),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn head_begun_on_an_idle_connection_gets_the_header_timeout_not_the_keep_alive() {
+    let server = gthread(&["--keep-alive", "1"]);
+    let mut c = Client::connect(server.port());
+    assert_eq!(c.get("/").header("Connection"), Some("keep-alive"));
+    // The next request starts within the keep-alive second and ends after it.
+    c.send(b"GET /peer HTTP/1.1\r\n");
+    match c.ending(Duration::from_millis(1500)) {
+        Ending::Open(bytes) if bytes.is_empty() => {}
+        other => panic!("a head in progress was cut at the keep-alive deadline: {other:?}"),
+    }
+    c.send(b"Host: x\r\n\r\n");
+    let r = c.response();
+    assert_eq!(r.status, 200);
+    assert!(r.text().starts_with(&c.local_port().to_string()));
+}
+
+#[test]
+fn app_body_longer_or_shorter_than_its_length_never_corrupts_the_connection() {
+    let server = gthread(&[]);
+    // Longer: the excess is dropped, and the next response on the connection is the real one.
+    let mut c = Client::connect(server.port());
+    c.send(format!("{}{}", get("/overlong"), get("/peer")).as_bytes());
+    let r = c.response();
+    assert_eq!(r.text(), "abcd");
+    match c.try_response(false) {
+        Ok(next) => assert!(
+            next.text().starts_with(&c.local_port().to_string()),
+            "the app's excess bytes were read as the next response: {next:?}"
+        ),
+        Err(Ending::Eof(rest) | Ending::Reset(rest)) => {
+            assert!(!show(&rest).contains("SMUGGLED"), "{:?}", show(&rest))
+        }
+        Err(other) => panic!("{other:?}"),
+    }
+    // Shorter: the response cannot be completed, so the connection ends, visibly short.
+    let mut c = Client::connect(server.port());
+    c.send(format!("{}{}", get("/short-body"), get("/mark?name=after-short")).as_bytes());
+    match c.try_response(false) {
+        Err(Ending::Eof(bytes) | Ending::Reset(bytes)) => {
+            assert_eq!(count_status_lines(&bytes), 1, "{:?}", show(&bytes));
+            let (r, _) = parse_response(&bytes, false).unwrap();
+            assert!(!r.complete && r.body == b"12345678", "{r:?}");
+        }
+        other => panic!("a 100-byte response with 8 bytes: {other:?}"),
+    }
+    assert_eq!(server.fetch("/").status, 200);
+    assert_eq!(server.markers("mark-after-short"), Vec::<String>::new());
+}

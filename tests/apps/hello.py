@@ -233,6 +233,18 @@ def lane(environ, start_response):
     return text(start_response, f"lane {name} done")
 
 
+def overlong(environ, start_response):
+    """More body than the Content-Length it declared, shaped like a second response."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "4")])
+    return [b"abcd", b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED"]
+
+
+def short_body(environ, start_response):
+    """Less body than the Content-Length it declared, returning normally."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "100")])
+    return [b"12345678"]
+
+
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/":
@@ -267,6 +279,10 @@ def app(environ, start_response):
         return early_hints(environ, start_response)
     if path == "/lane":
         return lane(environ, start_response)
+    if path == "/overlong":
+        return overlong(environ, start_response)
+    if path == "/short-body":
+        return short_body(environ, start_response)
     if path.startswith("/fault/"):
         return fault(environ, start_response, path[len("/fault/"):])
     return text(start_response, "not found\n", "404 Not Found")
