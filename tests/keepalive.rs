@@ -301,6 +301,20 @@ fn unread_body_is_drained_and_the_next_request_starts_at_the_right_byte() {
     assert_eq!(r.status, 200, "{r:?}");
     assert!(r.text().starts_with(&port), "{r:?}");
 
+    // Up to the drain bound (64 KiB), an unread body still keeps the connection.
+    let big = request_shaped_body("in-body", 60 * 1024);
+    let mut raw = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        big.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&big);
+    raw.extend_from_slice(get("/peer").as_bytes());
+    c.send(&raw);
+    assert_eq!(c.response().text(), "Hello, World!\n");
+    let r = c.response();
+    assert!(r.text().starts_with(&port), "after 60 KiB unread: {r:?}");
+
     // The same with the next request in the same packet, and a chunked body.
     let mut raw = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     for piece in body.chunks(300) {
