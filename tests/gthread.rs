@@ -144,20 +144,23 @@ fn request_timeout_answers_504_and_frees_the_lane() {
     let slow = spawn_get(port, "/lane?s=3&id=a");
     server.wait_marker("lane-start-a");
     let fast = server.fetch("/pid");
-    let fast_took = t.elapsed();
+    let fast_done = Instant::now();
     assert_eq!(fast.text(), pid);
-    let (resp, done) = slow.join().unwrap();
+    let (resp, slow_done) = slow.join().unwrap();
     let resp = resp.expect("a response to the timed-out request");
-    let slow_took = done - t;
-    eprintln!("504 after {slow_took:?}; the fast request beside it took {fast_took:?}");
+    let slow_took = slow_done - t;
+    eprintln!(
+        "504 after {slow_took:?}; the fast request beside it was answered after {:?}",
+        fast_done - t
+    );
     assert_eq!(resp.status, 504, "{resp:?}");
     assert!(
         slow_took < Duration::from_millis(2800),
         "the 504 came after {slow_took:?}, not at the 1 s deadline (the app sleeps 3 s)"
     );
     assert!(
-        fast_took < Duration::from_millis(900),
-        "the fast request waited {fast_took:?}"
+        fast_done < slow_done,
+        "the fast request on the other lane waited for the slow one's 504"
     );
 
     // The app lets go of the thread when its sleep ends; then both lanes time out and
