@@ -465,10 +465,22 @@ fn close_in_a_connection_token_list_is_honoured() {
         assert_eq!(r.header("Connection"), Some("close"), "Connection: {value}");
         expect_eof_only(&mut c, value);
     }
+    // A second Connection field counts as much as the first.
+    let mut c = Client::connect(server.port());
+    c.send(b"GET /peer HTTP/1.1\r\nHost: x\r\nConnection: foo\r\nConnection: close\r\n\r\n");
+    assert_eq!(c.response().header("Connection"), Some("close"));
+    expect_eof_only(&mut c, "close in a second Connection field");
     assert_eq!(
         server.markers("mark-after-close-list"),
         Vec::<String>::new()
     );
+
+    // And keep-alive anywhere in the list keeps an HTTP/1.0 connection.
+    let mut c = Client::connect(server.port());
+    for _ in 0..2 {
+        c.send(b"GET /peer HTTP/1.0\r\nConnection: foo, keep-alive\r\n\r\n");
+        assert_eq!(c.response().header("Connection"), Some("keep-alive"));
+    }
 }
 
 #[test]
