@@ -29,3 +29,15 @@ mod control;
 // The dashboard in a real terminal: tmux drives `--tui` and `attach` (tmux.rs is the harness).
 mod tmux;
 mod tui_e2e;
+// Keep-alive and pipelining under gthread, and bad input on a kept-alive connection.
+mod keepalive;
+// The gthread worker's concurrency, timeouts and what the app sees.
+mod gthread;
+// Slow clients: slowloris under sync and gthread, --header-timeout, sync hand-off of heads.
+mod slowloris;
+// Graceful stops (HUP, TERM, max-requests) with kept-alive clients.
+mod graceful_keepalive;
+// The request corpus through the real server (gthread with keep-alive, and sync).
+mod corpus_server;
+// 10,000 connections on one gthread worker, and the open-file limit.
+mod connections;

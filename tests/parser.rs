@@ -13,14 +13,14 @@ use std::path::{Path, PathBuf};
 /// Valid fixtures whose body is shorter than its Content-Length: Gunicorn hands the app the
 /// truncated body; we refuse it at EOF (reliability.md §3 "never run the app on a truncated
 /// body"). The received bytes must still match Gunicorn's.
-const TRUNCATED_BODY: &[&str] = &["099.http"];
+pub(crate) const TRUNCATED_BODY: &[&str] = &["099.http"];
 
-fn corpus() -> PathBuf {
+pub(crate) fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/requests")
 }
 
 /// The `.http` → wire bytes conversion of `tests/requests/README.md`.
-fn wire_bytes(text: &[u8]) -> Vec<u8> {
+pub(crate) fn wire_bytes(text: &[u8]) -> Vec<u8> {
     let no_lf: Vec<u8> = text.iter().copied().filter(|&b| b != b'\n').collect();
     let mut bytes = replace(&no_lf, b"\\r\\n", b"\r\n");
     for (from, to) in [(&b"\\0"[..], &b"\0"[..]), (b"\\n", b"\n"), (b"\\t", b"\t")] {

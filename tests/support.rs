@@ -7,7 +7,7 @@
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::os::unix::net::UnixStream;
@@ -429,6 +429,12 @@ impl Server {
         parse_one(&raw, false)
     }
 
+    /// `GET path HTTP/1.1` on a new connection, reading one response without waiting for the
+    /// server to close (for kept-alive connections); the connection is dropped after it.
+    pub fn fetch(&self, path: &str) -> Response {
+        Client::connect(self.port()).get(path)
+    }
+
     /// `GET` returning `None` when the connection failed (refused, reset, closed early).
     pub fn try_get(&self, path: &str) -> Option<Response> {
         try_get(self.port(), path)
@@ -441,6 +447,13 @@ impl Server {
 
     pub fn wait_marker(&self, name: &str) -> String {
         poll(WAIT, &format!("marker file {name}"), || self.marker(name))
+    }
+
+    /// The name of the first marker file starting with `prefix`, once one exists.
+    pub fn wait_marker_prefix(&self, prefix: &str) -> String {
+        poll(WAIT, &format!("a marker file {prefix}*"), || {
+            self.markers(prefix).pop()
+        })
     }
 
     /// Names of marker files starting with `prefix`.
@@ -649,6 +662,21 @@ pub fn try_get(port: u16, path: &str) -> Option<Response> {
     stream.read_to_end(&mut raw).ok()?;
     let (resp, _) = parse_response(&raw, false)?;
     resp.complete.then_some(resp)
+}
+
+/// Like [`try_get`] but reads one response without waiting for the server to close.
+pub fn try_fetch(port: u16, path: &str) -> Option<Response> {
+    let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(IO_TIMEOUT)).ok()?;
+    let mut client = Client {
+        stream,
+        buf: Vec::new(),
+    };
+    client
+        .stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
+        .ok()?;
+    client.try_response(false).ok()
 }
 
 /// A unix-socket round trip: send `raw`, read until close.
@@ -955,5 +983,279 @@ mod harness_self_test {
         assert_eq!(count_status_lines(two), 2);
         let glued = b"HTTP/1.1 200 OK\r\n\r\nbodyHTTP/1.1 200 OK\r\n\r\n\nHTTP/1.1 500 X\r\n";
         assert_eq!(count_status_lines(glued), 2);
+    }
+}
+
+/// How a connection ended when the client waited for the server to close it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// An orderly close (FIN), with whatever bytes came before it.
+    Eof(Vec<u8>),
+    /// ECONNRESET (or EPIPE): the server's RST, with whatever bytes came before it.
+    Reset(Vec<u8>),
+    /// Still open after the wait.
+    Open(Vec<u8>),
+}
+
+/// A client connection that keeps the bytes it has not consumed, so responses on a kept-alive
+/// or pipelined connection are read one at a time, without waiting for the server to close.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// This connection's local port (what the app sees as REMOTE_PORT).
+    pub fn local_port(&self) -> u16 {
+        self.stream.local_addr().unwrap().port()
+    }
+
+    pub fn send(&mut self, raw: &[u8]) {
+        self.stream.write_all(raw).expect("send request");
+    }
+
+    /// `GET path HTTP/1.1` (kept alive unless the server says otherwise) and its response.
+    pub fn get(&mut self, path: &str) -> Response {
+        self.send(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes());
+        self.response()
+    }
+
+    /// The next final response, skipping interim (1xx) ones; panics if the connection ends
+    /// first.
+    pub fn response(&mut self) -> Response {
+        loop {
+            let resp = self.next_response(false);
+            if resp.status >= 200 {
+                return resp;
+            }
+        }
+    }
+
+    /// The next response, interim ones included; panics if the connection ends first.
+    pub fn next_response(&mut self, head_request: bool) -> Response {
+        match self.try_response(head_request) {
+            Ok(resp) => resp,
+            Err(ending) => panic!("the connection ended before a complete response: {ending:?}"),
+        }
+    }
+
+    /// The next response, or how the connection ended before one was complete (a response
+    /// cut short comes back as `Err` with its bytes).
+    pub fn try_response(&mut self, head_request: bool) -> Result<Response, Ending> {
+        loop {
+            if let Some((resp, used)) = parse_response(&self.buf, head_request) {
+                let framed = head_request
+                    || resp.status < 200
+                    || resp.status == 204
+                    || resp.status == 304
+                    || resp.chunked
+                    || resp.header("Content-Length").is_some();
+                if framed && resp.complete {
+                    self.buf.drain(..used);
+                    return Ok(resp);
+                }
+            }
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => {
+                    // EOF: a close-delimited response is complete now, anything else is cut.
+                    let bytes = std::mem::take(&mut self.buf);
+                    return match parse_response(&bytes, head_request) {
+                        Some((resp, _))
+                            if resp.complete
+                                && !resp.chunked
+                                && resp.header("Content-Length").is_none() =>
+                        {
+                            Ok(resp)
+                        }
+                        _ => Err(Ending::Eof(bytes)),
+                    };
+                }
+                Err(e) if is_reset(&e) => return Err(Ending::Reset(std::mem::take(&mut self.buf))),
+                Err(e) => panic!(
+                    "reading a response: {e}; got so far: {:?}",
+                    String::from_utf8_lossy(&self.buf)
+                ),
+            }
+        }
+    }
+
+    /// Reads until the server closes (or `timeout` passes): the bytes that came, and how it
+    /// ended. Bytes already buffered count as having come.
+    pub fn ending(&mut self, timeout: Duration) -> Ending {
+        self.stream.set_read_timeout(Some(timeout)).unwrap();
+        let deadline = Instant::now() + timeout;
+        let ending = loop {
+            match self.fill() {
+                Ok(true) if Instant::now() < deadline => {}
+                Ok(true) => break Ending::Open(std::mem::take(&mut self.buf)),
+                Ok(false) => break Ending::Eof(std::mem::take(&mut self.buf)),
+                Err(e) if is_reset(&e) => break Ending::Reset(std::mem::take(&mut self.buf)),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    break Ending::Open(std::mem::take(&mut self.buf))
+                }
+                Err(e) => panic!("waiting for the server to close: {e}"),
+            }
+        };
+        self.stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        ending
+    }
+
+    /// One read into the buffer: `Ok(false)` at EOF.
+    fn fill(&mut self) -> std::io::Result<bool> {
+        let mut chunk = [0u8; 65536];
+        loop {
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    return Ok(true);
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+fn is_reset(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::ConnectionAborted
+    )
+}
+
+/// The venv's Python running one of the client scripts in tests/clients.
+pub fn python_client(script: &str) -> Command {
+    let mut cmd = Command::new(venv().join("bin").join("python"));
+    cmd.arg(repo().join("tests").join("clients").join(script));
+    for key in SCRUBBED_ENV {
+        cmd.env_remove(key);
+    }
+    cmd
+}
+
+/// The sockets the server's workers hold when no client is connected: measured after a
+/// `Connection: close` round trip, so every worker is past its start-up and that client's
+/// socket is closed on the server's side (its EOF came after the close).
+pub fn idle_worker_sockets(server: &Server) -> BTreeMap<u32, usize> {
+    for _ in 0..server.worker_pids().len() {
+        server.http(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    }
+    server
+        .worker_pids()
+        .into_iter()
+        .map(|pid| (pid, socket_count(pid)))
+        .collect()
+}
+
+/// How many sockets process `pid` holds (its /proc/PID/fd links to `socket:[…]`).
+pub fn socket_count(pid: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path())
+                .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
+}
+
+/// Raise this test process's open-file soft limit to its hard limit (tests that hold
+/// thousands of client sockets); returns the new soft limit.
+pub fn raise_own_nofile_limit() -> u64 {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).expect("getrlimit");
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
+    hard
+}
+
+/// A client script (tests/clients) running beside the server: its stdout lines can be waited
+/// for, its last line is its JSON summary. Dropping it kills it by pid.
+pub struct PyClient {
+    child: Child,
+    pub stdout: Arc<Lines>,
+    pub stderr: Arc<Lines>,
+}
+
+impl PyClient {
+    pub fn spawn(script: &str, args: &[&str]) -> PyClient {
+        let mut child = python_client(script)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the venv's python");
+        let stdout = Lines::spawn(child.stdout.take().unwrap());
+        let stderr = Lines::spawn(child.stderr.take().unwrap());
+        PyClient {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for a stdout line containing `pattern`.
+    pub fn wait_line(&self, pattern: &str, timeout: Duration) {
+        if self.stdout.find_from(0, pattern, timeout).is_none() {
+            panic!(
+                "client printed no {pattern:?} within {timeout:?}; stdout:\n{}\nstderr:\n{}",
+                self.stdout.text(),
+                self.stderr.text()
+            );
+        }
+    }
+
+    /// Waits (bounded) for the script to exit successfully; returns its JSON summary.
+    pub fn finish(mut self, timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "client still running after {timeout:?}; stderr:\n{}",
+                self.stderr.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        // The reader threads see EOF once the process is gone.
+        self.stdout
+            .wait_until(Duration::from_secs(5), |_| None::<()>);
+        assert!(
+            status.success(),
+            "client failed ({status}); stderr:\n{}",
+            self.stderr.text()
+        );
+        let last = self.stdout.snapshot().pop().unwrap_or_default();
+        serde_json::from_str(&last).unwrap_or_else(|e| {
+            panic!(
+                "client summary is not JSON ({e}): {last:?}; stderr:\n{}",
+                self.stderr.text()
+            )
+        })
+    }
+}
+
+impl Drop for PyClient {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

@@ -205,6 +205,46 @@ def fault(environ, start_response, kind):
     return text(start_response, "no such fault\n", "404 Not Found")
 
 
+def peer(environ, start_response):
+    """Which connection carried the request: the client's port, and which worker served it."""
+    return text(start_response, f"{environ.get('REMOTE_PORT', '')} {os.getpid()}")
+
+
+def early_hints(environ, start_response):
+    """A 103 before the response (Gunicorn 25+'s `wsgi.early_hints`)."""
+    environ["wsgi.early_hints"]([("Link", "</style.css>; rel=preload; as=style")])
+    return text(start_response, "after hints\n")
+
+
+def lane(environ, start_response):
+    """Sleeps `s` seconds; marks its start and, however it ends (a --request-timeout
+    interrupt included), its end: the end marker says when the app let go of the thread."""
+    q = query(environ)
+    name = q.get("id", "x")
+    mark(f"lane-start-{name}", str(os.getpid()))
+    ended = "ok"
+    try:
+        time.sleep(float(q.get("s", "1")))
+    except BaseException as e:  # noqa: BLE001 - the interrupt's type is what the test reads
+        ended = type(e).__name__
+        raise
+    finally:
+        mark(f"lane-end-{name}", ended)
+    return text(start_response, f"lane {name} done")
+
+
+def overlong(environ, start_response):
+    """More body than the Content-Length it declared, shaped like a second response."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "4")])
+    return [b"abcd", b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nSMUGGLED"]
+
+
+def short_body(environ, start_response):
+    """Less body than the Content-Length it declared, returning normally."""
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "100")])
+    return [b"12345678"]
+
+
 def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/":
@@ -233,6 +273,16 @@ def app(environ, start_response):
         return truncated(environ, start_response)
     if path == "/mark":
         return mark_route(environ, start_response)
+    if path == "/peer":
+        return peer(environ, start_response)
+    if path == "/hints":
+        return early_hints(environ, start_response)
+    if path == "/lane":
+        return lane(environ, start_response)
+    if path == "/overlong":
+        return overlong(environ, start_response)
+    if path == "/short-body":
+        return short_body(environ, start_response)
     if path.startswith("/fault/"):
         return fault(environ, start_response, path[len("/fault/"):])
     return text(start_response, "not found\n", "404 Not Found")
