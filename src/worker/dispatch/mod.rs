@@ -374,8 +374,10 @@ impl<'a> Dispatcher<'a> {
                 }
                 false => self.epoll.delete(fd),
             };
-            if let Err(e) = result {
-                crate::debug!("Listener {listener}: {e}");
+            match result {
+                // Already out of the set: shut down by the master (accept saw EINVAL).
+                Ok(()) | Err(nix::errno::Errno::ENOENT) => {}
+                Err(e) => crate::debug!("Listener {listener}: {e}"),
             }
         }
     }
