@@ -142,6 +142,14 @@ impl ResponseSink for Sink {
     fn started(&self) -> bool {
         self.head.is_some()
     }
+
+    fn pending(&self) -> bool {
+        false
+    }
+
+    fn drain(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl Sink {

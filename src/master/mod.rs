@@ -57,6 +57,9 @@ pub struct WorkerContext<'a> {
     pub master_pid: Pid,
     /// The slot's stack-dump memfd, for `faulthandler.register` (DESIGN §6).
     pub dump_fd: Option<std::os::fd::RawFd>,
+    /// The signal mask to restore once the worker's handlers are installed (until then the
+    /// child keeps every signal blocked, as the master had it around `fork`).
+    pub signal_mask: nix::sys::signal::SigSet,
 }
 
 /// The worker's main; its return value is the process exit code.

@@ -165,7 +165,8 @@ impl Master<'_> {
         self.hooks.after_fork_child();
         signals::reset_in_child();
         self.signals.close_in_child();
-        signals::restore_mask(mask);
+        // Signals stay blocked until the worker has its own handlers (it restores `mask`
+        // then): a TERM in between would otherwise kill it with the default action.
         let cfg = &self.cfg;
         if let Err(e) = super::daemon::set_owner_process(cfg.uid, cfg.gid, cfg.initgroups) {
             crate::error!("Cannot switch to user {} / group {}: {e}", cfg.uid, cfg.gid);
@@ -175,6 +176,7 @@ impl Master<'_> {
             Some(slot) => {
                 slot.set_pid(nix::unistd::getpid().as_raw());
                 let ctx = WorkerContext {
+                    signal_mask: *mask,
                     config: &self.cfg,
                     listeners: &self.listeners,
                     slot,

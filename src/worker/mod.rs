@@ -173,6 +173,12 @@ fn boot(ctx: &WorkerContext<'_>, hooks: &PyHooks) -> Result<WorkerHooks, String>
         .map_err(|e| e.to_string())?;
     hooks.post_fork();
     signals::install().map_err(|e| e.to_string())?;
+    // Only now may signals arrive: the handlers are in place (see the master's spawn).
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&ctx.signal_mask),
+        None,
+    );
     hooks
         .install_signal_handlers(signals::wake_write_fd())
         .map_err(|e| e.to_string())?;

@@ -74,6 +74,10 @@ pub type HeaderPair = (String, Vec<u8>);
 /// (Content-Length or chunked, HEAD, `Connection`, hop-by-hop headers, Date, Server).
 /// The bridge calls `start` once, just before the first non-empty body bytes are written or,
 /// for an empty body, at the end (PEP 3333: headers are not sent before the first body bytes).
+///
+/// `start`, `write` and `finish` never wait for the client: what it does not take at once stays
+/// `pending` until `drain`, which the bridge calls with the GIL released. `sendfile` may wait;
+/// the bridge calls it without the GIL.
 pub trait ResponseSink: Send {
     /// `status` is the validated status line text from the app, e.g. `"200 OK"`.
     fn start(&mut self, status: &str, headers: &[HeaderPair]) -> io::Result<()>;
@@ -88,6 +92,10 @@ pub trait ResponseSink: Send {
     fn finish(&mut self) -> io::Result<()>;
     /// Has `start` been called (the head is on the wire or queued)?
     fn started(&self) -> bool;
+    /// Are bytes waiting for the client to take them?
+    fn pending(&self) -> bool;
+    /// Wait until the client took everything queued (call without the GIL).
+    fn drain(&mut self) -> io::Result<()>;
 }
 
 /// What went wrong in one call of the app.

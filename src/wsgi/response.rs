@@ -121,6 +121,37 @@ impl ResponseState {
         self.start()?;
         self.sink()?.finish().map_err(SendError::Io)
     }
+
+    fn pending(&mut self) -> bool {
+        self.sink().is_ok_and(|sink| sink.pending())
+    }
+
+    fn drain(&mut self) -> Result<(), SendError> {
+        self.sink()?.drain().map_err(SendError::Io)
+    }
+}
+
+/// Run a sink operation with the GIL held — it never waits for the client — then, if the
+/// client has not taken everything yet, wait for it with the GIL released. Keeping the GIL
+/// for the usual write that fits the socket spares a hand-over to another thread and the wait
+/// to get it back in the middle of the request.
+fn send_then_drain<R>(
+    py: Python<'_>,
+    state: &Mutex<ResponseState>,
+    op: impl FnOnce(&mut ResponseState) -> Result<R, SendError>,
+) -> Result<R, SendError> {
+    let lock = || state.lock().unwrap_or_else(|e| e.into_inner());
+    let (result, pending) = {
+        let mut guard = lock();
+        let result = op(&mut guard);
+        let pending = result.is_ok() && guard.pending();
+        (result, pending)
+    };
+    let value = result?;
+    if pending {
+        py.detach(|| lock().drain())?;
+    }
+    Ok(value)
 }
 
 /// The `start_response` callable; its `write` method is PEP 3333's `write(data)`.
@@ -211,8 +242,7 @@ impl StartResponse {
         if data.is_empty() {
             return Ok(());
         }
-        // Detached: the socket write may block on a slow client.
-        match py.detach(|| self.lock().write(data)) {
+        match send_then_drain(py, &self.state, |state| state.write(data)) {
             Ok(()) => Ok(()),
             Err(SendError::NoStartResponse) => {
                 Err(PyAssertionError::new_err("write() before start_response()"))
@@ -275,9 +305,9 @@ impl<'a> Responder<'a> {
         self.lock().status.is_some()
     }
 
-    /// Send one body chunk (and the head first if needed), detached from the interpreter.
+    /// Send one body chunk (and the head first if needed).
     pub(crate) fn send(&self, py: Python<'_>, data: &[u8]) -> Result<(), AppError> {
-        py.detach(|| self.lock().write(data))
+        send_then_drain(py, &self.obj.get().state, |state| state.write(data))
             .map_err(SendError::into_app_error)
     }
 
@@ -287,7 +317,7 @@ impl<'a> Responder<'a> {
 
     /// End of the body: the head if it never went out (empty body), then the sink's finish.
     pub(crate) fn finish(&self, py: Python<'_>) -> Result<(), AppError> {
-        py.detach(|| self.lock().finish())
+        send_then_drain(py, &self.obj.get().state, ResponseState::finish)
             .map_err(SendError::into_app_error)
     }
 

@@ -6,6 +6,7 @@
 mod answer;
 pub mod body;
 pub mod exchange;
+mod outbox;
 pub mod sink;
 pub mod stream;
 

@@ -2,9 +2,12 @@
 //!
 //! The head is held back and leaves in the same `write(2)` as the first body bytes (PEP 3333:
 //! headers go out with the first non-empty body chunk), so a small response is one syscall.
-//! Every write first asks the request's [`Claim`]: once `--request-timeout` has answered or
-//! cut the request, nothing more of it reaches the client.
+//! Writes never wait for the client: what it does not take at once waits in the [`Outbox`]
+//! until the bridge drains it without the GIL. Every write first asks the request's
+//! [`Claim`]: once `--request-timeout` has answered or cut the request, nothing more of it
+//! reaches the client.
 
+use super::outbox::Outbox;
 use super::Stream;
 use crate::http::response::{self, Framing};
 use crate::worker::watchdog::Claim;
@@ -39,8 +42,7 @@ pub struct Sink<'a> {
     persist: bool,
     date: &'a str,
     state: Writing,
-    /// Bytes queued for the next write: the lane's buffer, reused request after request.
-    out: &'a mut Vec<u8>,
+    out: Outbox<'a>,
     /// Bytes of body the client was sent (for the access log's `b`).
     pub body_bytes: u64,
     /// Left of a Content-Length body.
@@ -56,7 +58,6 @@ impl<'a> Sink<'a> {
         send_timeout: Duration,
         out: &'a mut Vec<u8>,
     ) -> Sink<'a> {
-        out.clear();
         Sink {
             stream,
             claim,
@@ -66,7 +67,7 @@ impl<'a> Sink<'a> {
             persist: false,
             date: "",
             state: Writing::Init,
-            out,
+            out: Outbox::new(stream, out, send_timeout),
             body_bytes: 0,
             remaining: 0,
             status: 0,
@@ -90,44 +91,34 @@ impl<'a> Sink<'a> {
         self
     }
 
-    /// Write `data` now, if the request still owns its response.
+    /// Write `data` whole, waiting for the client if need be (the server's own answers:
+    /// `100 Continue`, error pages), if the request still owns its response.
     pub fn send(&self, data: &[u8]) -> io::Result<()> {
-        if !self.claim.may_write() {
-            return Err(crate::worker::watchdog::timed_out());
-        }
+        self.check_claim()?;
         self.stream
             .write_all(data, Instant::now() + self.send_timeout)
     }
 
-    /// What is queued, then `body` and `suffix`, in one writev(2) and without a copy.
-    fn send_parts(&mut self, body: &[u8], suffix: &[u8]) -> io::Result<()> {
-        if !self.claim.may_write() {
-            return Err(crate::worker::watchdog::timed_out());
+    fn check_claim(&self) -> io::Result<()> {
+        match self.claim.may_write() {
+            true => Ok(()),
+            false => Err(crate::worker::watchdog::timed_out()),
         }
-        let mut parts = [
-            std::io::IoSlice::new(self.out),
-            std::io::IoSlice::new(body),
-            std::io::IoSlice::new(suffix),
-        ];
-        let deadline = Instant::now() + self.send_timeout;
-        let result = self.stream.write_all_vectored(&mut parts, deadline);
-        self.out.clear();
-        result
     }
 
+    /// Send what is queued as far as the socket takes it now.
     fn flush(&mut self) -> io::Result<()> {
-        if self.out.is_empty() {
+        if !self.out.pending() {
             return Ok(());
         }
-        let result = self.send(self.out);
-        self.out.clear();
-        result
+        self.check_claim()?;
+        self.out.push()
     }
 
     /// Did the response go out whole and framed, so that the connection may carry another?
     /// (An app error after the head, a short body or a close-delimited body all say no.)
     pub fn completed(&self) -> bool {
-        self.state == Writing::Done && self.remaining == 0
+        self.state == Writing::Done && self.remaining == 0 && !self.out.pending()
     }
 
     /// Will the connection carry another request (as the head said)?
@@ -177,7 +168,7 @@ impl ResponseSink for Sink<'_> {
         self.persist = self.keeps_alive(framing) && crate::worker::signals::is_alive();
         let connection = if self.persist { "keep-alive" } else { "close" };
         response::write_head(
-            self.out,
+            self.out.queue(),
             self.version,
             status,
             self.date,
@@ -214,18 +205,19 @@ impl ResponseSink for Sink<'_> {
             }
             Framing::Chunked if data.is_empty() => (b"", b""),
             Framing::Chunked => {
-                response::write_chunk_size(self.out, data.len());
+                response::write_chunk_size(self.out.queue(), data.len());
                 (data, b"\r\n")
             }
             Framing::Close => (data, b""),
         };
         self.body_bytes += body.len() as u64;
         if body.len() < COPY_LIMIT {
-            self.out.extend_from_slice(body);
-            self.out.extend_from_slice(suffix);
+            self.out.queue().extend_from_slice(body);
+            self.out.queue().extend_from_slice(suffix);
             return self.flush();
         }
-        self.send_parts(body, suffix)
+        self.check_claim()?;
+        self.out.push_with(body, suffix)
     }
 
     fn sendfile(&mut self, fd: RawFd, offset: u64, count: Option<u64>) -> io::Result<u64> {
@@ -240,13 +232,11 @@ impl ResponseSink for Sink<'_> {
             if count == 0 {
                 return Ok(0);
             }
-            self.out
-                .extend_from_slice(format!("{count:x}\r\n").as_bytes());
+            response::write_chunk_size(self.out.queue(), count as usize);
         }
-        self.flush()?;
-        if !self.claim.may_write() {
-            return Err(crate::worker::watchdog::timed_out());
-        }
+        // sendfile waits for the client anyway: the bridge calls it without the GIL.
+        self.check_claim()?;
+        self.out.drain()?;
         // SAFETY: the bridge keeps the file object (and so `fd`) open for this call.
         let file = unsafe { BorrowedFd::borrow_raw(fd) };
         let deadline = Instant::now() + self.send_timeout;
@@ -270,7 +260,7 @@ impl ResponseSink for Sink<'_> {
     fn finish(&mut self) -> io::Result<()> {
         let framing = self.framing()?;
         if framing == Framing::Chunked {
-            self.out.extend_from_slice(response::LAST_CHUNK);
+            self.out.queue().extend_from_slice(response::LAST_CHUNK);
         }
         self.flush()?;
         self.state = Writing::Done;
@@ -287,5 +277,14 @@ impl ResponseSink for Sink<'_> {
 
     fn started(&self) -> bool {
         self.state != Writing::Init
+    }
+
+    fn pending(&self) -> bool {
+        self.out.pending()
+    }
+
+    fn drain(&mut self) -> io::Result<()> {
+        self.check_claim()?;
+        self.out.drain()
     }
 }

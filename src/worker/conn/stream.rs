@@ -90,24 +90,34 @@ impl Stream {
         Ok(())
     }
 
-    /// Write all of `parts` in order with writev(2) — a head and a large body leave together
-    /// without being copied into one buffer first.
-    pub fn write_all_vectored(
-        &self,
-        mut parts: &mut [std::io::IoSlice<'_>],
-        deadline: Instant,
-    ) -> io::Result<()> {
-        std::io::IoSlice::advance_slices(&mut parts, 0);
-        while !parts.is_empty() {
-            match nix::sys::uio::writev(&self.fd, parts) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => std::io::IoSlice::advance_slices(&mut parts, n),
+    /// Write what the socket takes now; `Ok(0)` when it takes nothing without waiting.
+    pub fn write_now(&self, data: &[u8]) -> io::Result<usize> {
+        loop {
+            match nix::unistd::write(&self.fd, data) {
+                Ok(0) if !data.is_empty() => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => return Ok(n),
                 Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => self.wait(Direction::Write, deadline)?,
+                Err(Errno::EAGAIN) => return Ok(0),
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(())
+    }
+
+    /// writev(2) what the socket takes now of `parts`, in order; `Ok(0)` when nothing.
+    pub fn writev_now(&self, parts: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+        loop {
+            match nix::sys::uio::writev(&self.fd, parts) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR) => continue,
+                Err(Errno::EAGAIN) => return Ok(0),
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Wait until the client takes bytes again, or `deadline` (`TimedOut`).
+    pub fn wait_writable(&self, deadline: Instant) -> io::Result<()> {
+        self.wait(Direction::Write, deadline)
     }
 
     /// sendfile(2) `count` bytes of `file` from `offset` before `deadline`; returns the bytes

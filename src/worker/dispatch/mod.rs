@@ -118,6 +118,16 @@ impl<'a> Dispatcher<'a> {
 
     /// Wait up to `timeout` for events and handle them; serving a request happens inside.
     pub fn turn(&self, lane: &mut Lane, timeout: Option<Duration>) -> io::Result<Woken> {
+        self.turn_with(lane, timeout, || {})
+    }
+
+    /// [`turn`](Self::turn), with `taken` run once events came, before they are handled.
+    pub fn turn_with(
+        &self,
+        lane: &mut Lane,
+        timeout: Option<Duration>,
+        taken: impl FnOnce(),
+    ) -> io::Result<Woken> {
         let mut events = [EpollEvent::empty(); 16];
         // With several lanes, each takes one event at a time: a batch taken by one lane would
         // be served one after another while the other lanes sit idle.
@@ -136,6 +146,9 @@ impl<'a> Dispatcher<'a> {
             Err(e) => return Err(e.into()),
         };
         let mut woken = Woken::default();
+        if n > 0 {
+            taken();
+        }
         for event in &events[..n] {
             match event.data() {
                 WAKE => woken.wake = true,

@@ -3,10 +3,15 @@
 //! app for the requests they read — so a slow request never delays one that arrives on
 //! another connection while a lane is free, and idle keep-alive connections cost no thread.
 //!
+//! One lane leads at a time ([`baton`]): it waits on the sockets and serves what it reads;
+//! a follower takes over the sockets only when a request runs long.
+//!
 //! The main thread is the worker's loop: signals, the heartbeat, deadlines, the graceful stop.
 //! Its heartbeat means "the worker still turns" (Gunicorn's rule for threaded workers), not
 //! "no request is long": it takes the GIL once a tick, so an app that holds the GIL in C for
 //! longer than `--timeout` is still found stuck and killed.
+
+mod baton;
 
 use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -44,17 +49,23 @@ pub fn run(
     let stop = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
     dispatcher.watch(stop.as_fd(), STOP)?;
     let stopped = AtomicBool::new(false);
+    let baton = baton::Baton::default();
     svc.slot.set_lanes_used(threads);
     svc.slot.set_state(WorkerState::Idle);
     std::thread::scope(|scope| {
         let mask = super::signals::block_all();
         let spawned: std::io::Result<Vec<_>> = (0..threads)
             .map(|index| {
-                let (dispatcher, stopped) = (&dispatcher, &stopped);
+                let shared = Shared {
+                    svc,
+                    dispatcher: &dispatcher,
+                    stopped: &stopped,
+                    baton: &baton,
+                };
                 std::thread::Builder::new()
                     .name(format!("lane-{index}"))
                     .stack_size(LANE_STACK)
-                    .spawn_scoped(scope, move || lane(svc, dispatcher, stopped, index))
+                    .spawn_scoped(scope, move || lane(&shared, index))
             })
             .collect();
         super::signals::restore(&mask);
@@ -63,6 +74,7 @@ pub fn run(
             Err(e) => Err(e),
         };
         stopped.store(true, Ordering::Release);
+        baton.stop();
         let _ = stop.write(1);
         if code.is_ok() && !dispatcher.drained() {
             // The graceful timeout passed with requests still running: they end with us.
@@ -74,9 +86,18 @@ pub fn run(
     })
 }
 
-/// One lane: a Python thread that waits on the sockets (GIL released) and serves what it
-/// reads, until the worker stops.
-fn lane(svc: &Service<'_>, dispatcher: &Dispatcher<'_>, stopped: &AtomicBool, index: usize) {
+/// What the lanes share.
+struct Shared<'s, 'a> {
+    svc: &'s Service<'a>,
+    dispatcher: &'s Dispatcher<'a>,
+    stopped: &'s AtomicBool,
+    baton: &'s baton::Baton,
+}
+
+/// One lane: a Python thread that, while it leads, waits on the sockets (GIL released) and
+/// serves what it reads, until the worker stops.
+fn lane(shared: &Shared<'_, '_>, index: usize) {
+    let svc = shared.svc;
     crate::wsgi::interpreter::as_python_thread(|| {
         let ident = crate::wsgi::faulthandler::current_thread_ident();
         svc.register_lane(index, Interrupt::Thread { ident });
@@ -85,17 +106,35 @@ fn lane(svc: &Service<'_>, dispatcher: &Dispatcher<'_>, stopped: &AtomicBool, in
             entry.set_thread_id(ident);
         }
         let mut lane = Lane::new(index);
-        while !stopped.load(Ordering::Acquire) {
-            match dispatcher.turn(&mut lane, None) {
-                Ok(woken) if woken.stop => break,
-                Ok(_) => {}
-                Err(e) => {
-                    crate::error!("epoll_wait failed in lane {index}: {e}");
-                    break;
-                }
+        while shared.baton.lead(index) {
+            if !lead(shared, &mut lane) {
+                break;
             }
         }
     });
+}
+
+/// Wait and serve as the leader until a follower took over (`true`: follow now) or the
+/// worker stops (`false`).
+fn lead(shared: &Shared<'_, '_>, lane: &mut Lane) -> bool {
+    let index = lane.index;
+    loop {
+        if shared.stopped.load(Ordering::Acquire) {
+            return false;
+        }
+        let taken = || shared.baton.busy(index);
+        match shared.dispatcher.turn_with(lane, None, taken) {
+            Ok(woken) if woken.stop => return false,
+            Ok(_) => {}
+            Err(e) => {
+                crate::error!("epoll_wait failed in lane {index}: {e}");
+                return false;
+            }
+        }
+        if !shared.baton.done(index) {
+            return true;
+        }
+    }
 }
 
 /// The worker's loop: until told to stop, then until every connection ended or the graceful
