@@ -155,7 +155,11 @@ pub(crate) fn parse_fields(
         {
             return Ok(Progress::Incomplete);
         }
-        let value = trim_ows(&value).to_vec();
+        // Folded lines may end in whitespace the first trim could not see.
+        let trimmed = trim_ows(&value).len();
+        if trimmed != value.len() {
+            value = trim_ows(&value).to_vec();
+        }
         // RFC 9110 §5.5: CR, LF and NUL MUST be refused; other CTLs too (Gunicorn 27).
         if value.iter().any(|&b| is_forbidden_in_value(b)) {
             return Err(ParseError::InvalidHeader(name));

@@ -3,7 +3,11 @@
 
 /// Bytes as one char each (latin-1), as Gunicorn's `bytes_to_str` does.
 pub(crate) fn latin1(bytes: &[u8]) -> String {
-    bytes.iter().map(|&b| char::from(b)).collect()
+    // ASCII, the usual case, is the same text in UTF-8: one copy.
+    match std::str::from_utf8(bytes) {
+        Ok(text) if bytes.is_ascii() => text.to_owned(),
+        _ => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
 }
 
 /// Python's quote choice: single quotes unless the text has `'` and no `"`.

@@ -180,14 +180,45 @@ fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     }
 }
 
-/// `value` formatted into `buf` (no heap allocation per request); an address or a port
-/// always fits.
-fn on_stack(buf: &mut [u8; 64], value: impl std::fmt::Display) -> &str {
-    use std::io::Write;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    let _ = write!(cursor, "{value}");
-    let n = cursor.position() as usize;
-    std::str::from_utf8(&buf[..n]).unwrap_or_default()
+/// `n` in decimal, written into `buf` (no allocation and no formatting machinery per
+/// request: `REMOTE_PORT` and `REMOTE_ADDR` are built for every request).
+fn decimal(buf: &mut [u8; 64], mut n: u32) -> &str {
+    let mut at = buf.len();
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
+}
+
+/// The peer's address as Gunicorn writes it; IPv4 digit by digit, IPv6 through `Display`.
+fn ip_text(buf: &mut [u8; 64], ip: std::net::IpAddr) -> &str {
+    let v4 = match ip {
+        std::net::IpAddr::V4(v4) => v4,
+        std::net::IpAddr::V6(v6) => {
+            use std::io::Write;
+            let mut cursor = std::io::Cursor::new(&mut buf[..]);
+            let _ = write!(cursor, "{v6}");
+            let n = cursor.position() as usize;
+            return std::str::from_utf8(&buf[..n]).unwrap_or_default();
+        }
+    };
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[len] = b'.';
+            len += 1;
+        }
+        let mut digits = [0u8; 64];
+        let text = decimal(&mut digits, octet.into());
+        buf[len..len + text.len()].copy_from_slice(text.as_bytes());
+        len += text.len();
+    }
+    std::str::from_utf8(&buf[..len]).unwrap_or_default()
 }
 
 /// `REQUEST_METHOD`: the common methods are interned strings, made once.
@@ -310,8 +341,11 @@ impl EnvironCache {
         match conn.peer {
             Peer::Tcp(addr) => {
                 let mut buf = [0u8; 64];
-                env.set_item(intern!(py, "REMOTE_ADDR"), on_stack(&mut buf, addr.ip()))?;
-                env.set_item(intern!(py, "REMOTE_PORT"), on_stack(&mut buf, addr.port()))?;
+                env.set_item(intern!(py, "REMOTE_ADDR"), ip_text(&mut buf, addr.ip()))?;
+                env.set_item(
+                    intern!(py, "REMOTE_PORT"),
+                    decimal(&mut buf, addr.port().into()),
+                )?;
             }
             Peer::Unix => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
         }
@@ -377,6 +411,17 @@ mod tests {
             path_info("/other", "/app"),
             Err(AppError::Configuration(_))
         ));
+    }
+
+    #[test]
+    fn peers_are_written_as_python_would() {
+        let mut buf = [0u8; 64];
+        assert_eq!(decimal(&mut buf, 0), "0");
+        assert_eq!(decimal(&mut buf, 65535), "65535");
+        let v4: std::net::IpAddr = "10.0.255.1".parse().expect("v4");
+        assert_eq!(ip_text(&mut buf, v4), "10.0.255.1");
+        let v6: std::net::IpAddr = "::1".parse().expect("v6");
+        assert_eq!(ip_text(&mut buf, v6), "::1");
     }
 
     #[test]

@@ -48,6 +48,8 @@ pub struct Lane {
     pub index: usize,
     date: (i64, String),
     out: Vec<u8>,
+    /// The read buffer a connection borrows while it reads a head and is served.
+    pub spare: Vec<u8>,
 }
 
 impl Lane {
@@ -56,6 +58,7 @@ impl Lane {
             index,
             date: (0, String::new()),
             out: Vec::with_capacity(4096),
+            spare: Vec::new(),
         }
     }
 

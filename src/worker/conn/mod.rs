@@ -44,7 +44,7 @@ pub struct Conn {
 /// What reading a request head got.
 pub enum HeadProgress {
     Complete {
-        head: Box<RequestHead>,
+        head: RequestHead,
         /// Bytes of the buffer the head took; the body starts after them.
         consumed: usize,
     },
@@ -99,14 +99,26 @@ impl Conn {
 
     /// Read what the socket has, without waiting, until a head is complete. Bytes already
     /// buffered (pipelined after the previous request) are parsed before the socket is read.
-    pub fn read_head(&mut self, cfg: &ParserConfig, trust: PeerTrust) -> HeadProgress {
+    ///
+    /// A connection with nothing buffered reads into `spare`, the lane's buffer, and keeps it
+    /// only while it needs it (see [`Conn::give_back`]): a request costs no allocation, and an
+    /// idle connection holds no buffer memory (10,000 kept-alive clients must not cost 160 MiB
+    /// of empty read buffers).
+    pub fn read_head(
+        &mut self,
+        cfg: &ParserConfig,
+        trust: PeerTrust,
+        spare: &mut Vec<u8>,
+    ) -> HeadProgress {
+        if self.buf.capacity() == 0 {
+            std::mem::swap(&mut self.buf, spare);
+        }
         let first = self.served == 0;
         loop {
             if !self.buf.is_empty() {
                 match http::parse_head(&self.buf, cfg, trust, first) {
                     Ok(Some((mut head, consumed))) => {
                         self.inherit_proxy(&mut head);
-                        let head = Box::new(head);
                         return HeadProgress::Complete { head, consumed };
                     }
                     Ok(None) => {}
@@ -173,10 +185,15 @@ impl Conn {
         self.served += 1;
     }
 
-    /// An idle connection holds no buffer memory: 10,000 kept-alive clients must not cost
-    /// 160 MiB of empty read buffers.
-    pub fn shed_buffer(&mut self) {
-        if self.buf.is_empty() {
+    /// Between requests: an empty buffer goes back to the lane (`spare`) — or is freed when
+    /// the lane has one — so an idle connection holds none.
+    pub fn give_back(&mut self, spare: &mut Vec<u8>) {
+        if !self.buf.is_empty() {
+            return;
+        }
+        if spare.capacity() == 0 {
+            std::mem::swap(&mut self.buf, spare);
+        } else {
             self.buf = Vec::new();
         }
     }

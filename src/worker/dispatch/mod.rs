@@ -198,9 +198,13 @@ impl<'a> Dispatcher<'a> {
         let svc = self.svc;
         loop {
             let trust = svc.trust(t.conn.peer);
-            let (head, consumed) = match t.conn.read_head(&svc.parser, trust) {
+            let spare = &mut lane.spare;
+            let (head, consumed) = match t.conn.read_head(&svc.parser, trust, spare) {
                 HeadProgress::Complete { head, consumed } => (head, consumed),
-                HeadProgress::Partial => return self.park_partial(t),
+                HeadProgress::Partial => {
+                    t.conn.give_back(&mut lane.spare);
+                    return self.park_partial(t);
+                }
                 HeadProgress::Closed(None) => return self.close(t.token, t.conn),
                 HeadProgress::Closed(Some(e)) => {
                     crate::debug!("Ignored premature client disconnection. {e}");
@@ -219,7 +223,10 @@ impl<'a> Dispatcher<'a> {
             self.before_serving();
             match svc.serve(lane, &mut t.conn, &head, consumed, persist) {
                 After::KeepAlive if t.conn.has_pipelined() => t.wait = Wait::Head,
-                after => return self.after(t.token, t.conn, after),
+                after => {
+                    t.conn.give_back(&mut lane.spare);
+                    return self.after(t.token, t.conn, after);
+                }
             }
         }
     }
@@ -236,12 +243,11 @@ impl<'a> Dispatcher<'a> {
         self.park(t.token, t.conn, wait, deadline);
     }
 
-    fn after(&self, token: Token, mut conn: Conn, after: After) {
+    fn after(&self, token: Token, conn: Conn, after: After) {
         match after {
             // The stop began after the head said keep-alive: close it as an idle one.
             After::KeepAlive if self.lock().stopping => self.start_linger(token, conn),
             After::KeepAlive => {
-                conn.shed_buffer();
                 let deadline = Instant::now() + self.keepalive;
                 self.park(token, conn, Wait::KeepAlive, deadline);
             }
