@@ -42,6 +42,9 @@ pub struct Conn {
 }
 
 /// What reading a request head got.
+// The head is returned by value, once per read: boxing it would cost an allocation per
+// request.
+#[allow(clippy::large_enum_variant)]
 pub enum HeadProgress {
     Complete {
         head: RequestHead,
