@@ -277,3 +277,48 @@ fn early_hints_come_before_the_response() {
         );
     }
 }
+
+/// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // Fields 14 and 15 (utime, stime) are 11 and 12 after the comm; clock ticks of 1/100 s.
+    let ticks: f64 =
+        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0
+}
+
+/// A body still arriving while its request is served makes its connection readable; the lane
+/// then waiting on the sockets must not be woken for it again and again (the registration is
+/// level-triggered: it is switched off until the serving lane parks it). A spinning lane would
+/// burn a whole CPU for the upload's two seconds.
+#[test]
+fn a_body_arriving_during_its_request_does_not_spin_the_other_lanes() {
+    use std::io::Write;
+    let server = gthread("3", &[]);
+    let pid = *server.worker_pids().iter().next().expect("a worker");
+    let mut client = server.connect();
+    let chunks = 10;
+    let head = format!(
+        "POST /upload-hash HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        chunks * 1000
+    );
+    client.write_all(head.as_bytes()).unwrap();
+    let before = cpu_seconds(pid);
+    let started = Instant::now();
+    for _ in 0..chunks {
+        client.write_all(&[b'a'; 1000]).unwrap();
+        // Pacing the upload is the point of the test, not a wait for readiness.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let raw = read_until(&mut client, b"}");
+    let used = cpu_seconds(pid) - before;
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.contains("\"total\": 10000"), "{text}");
+    assert!(
+        used < took.as_secs_f64() / 2.0,
+        "the worker used {used:.2} s of CPU during a {took:?} upload"
+    );
+}

@@ -7,6 +7,7 @@
 //! arrives for a connection that was meanwhile closed (its deadline passed, its fd number
 //! reused) finds another generation and is ignored.
 
+use std::os::fd::RawFd;
 use std::time::Instant;
 
 use crate::worker::conn::Conn;
@@ -51,6 +52,11 @@ struct Entry {
     wait: Wait,
     deadline: Instant,
     used: bool,
+    /// Taken, and switched off in the epoll set because an event came for it meanwhile: the
+    /// lane switches it back on when it parks it.
+    disarmed: bool,
+    /// The connection's socket, to switch it off while it is taken.
+    fd: RawFd,
 }
 
 #[derive(Default)]
@@ -80,8 +86,8 @@ impl Table {
         self.keepalive
     }
 
-    /// A new connection, taken (being served) until parked.
-    pub fn open_taken(&mut self) -> Token {
+    /// A new connection on socket `fd`, taken (being served) until parked.
+    pub fn open_taken(&mut self, fd: RawFd) -> Token {
         let index = self.free.pop().unwrap_or_else(|| {
             self.entries.push(Entry {
                 generation: 0,
@@ -89,12 +95,16 @@ impl Table {
                 wait: Wait::Head,
                 deadline: Instant::now(),
                 used: false,
+                disarmed: false,
+                fd: -1,
             });
             self.entries.len() - 1
         });
         let entry = &mut self.entries[index];
         entry.generation = entry.generation.wrapping_add(1);
         entry.used = true;
+        entry.disarmed = false;
+        entry.fd = fd;
         self.open += 1;
         Token(((index as u64) << 32) | u64::from(entry.generation))
     }
@@ -106,23 +116,37 @@ impl Table {
     }
 
     /// Park a taken connection until `deadline`; it comes back if its entry is gone.
+    /// `Ok(true)`: it was disarmed while taken and must be switched back on.
     pub fn park(
         &mut self,
         token: Token,
         conn: Conn,
         wait: Wait,
         deadline: Instant,
-    ) -> Result<(), Box<Conn>> {
+    ) -> Result<bool, Box<Conn>> {
         let Some(entry) = self.entry(token).filter(|e| e.conn.is_none()) else {
             return Err(Box::new(conn));
         };
+        let disarmed = std::mem::take(&mut entry.disarmed);
         entry.conn = Some(conn);
         entry.wait = wait;
         entry.deadline = deadline;
         if wait == Wait::KeepAlive {
             self.keepalive += 1;
         }
-        Ok(())
+        Ok(disarmed)
+    }
+
+    /// An event came for a connection a lane is serving: mark it to be switched off in the
+    /// set (the caller does, under the same lock). `false` if it is not taken, or gone.
+    pub fn disarm_taken(&mut self, token: Token) -> Option<RawFd> {
+        match self.entry(token) {
+            Some(entry) if entry.conn.is_none() && !entry.disarmed => {
+                entry.disarmed = true;
+                Some(entry.fd)
+            }
+            _ => None,
+        }
     }
 
     /// Take a parked connection to serve it; `None` if it is gone or someone else has it.

@@ -84,7 +84,7 @@ impl Dispatcher<'_> {
     /// in the backlog — or go to another worker — and are never reset).
     pub(super) fn adopt(&self, conn: Conn, deadline: Instant) -> Option<Taken> {
         let mut state = self.lock();
-        let token = state.table.open_taken();
+        let token = state.table.open_taken(conn.stream.raw());
         if state.table.open() >= self.svc.cfg.worker_connections {
             self.set_accepting(&mut state, false);
         }

@@ -3,9 +3,11 @@
 //! event, reads what arrived without blocking, and — once a head is complete — serves the
 //! request itself: no hand-off between threads on the way from the socket to the app.
 //!
-//! With several lanes, connections are registered one-shot (EPOLLONESHOT), so exactly one lane
-//! handles an event; it re-arms the connection when it parks it again. A head that is not
-//! complete holds nothing: its connection waits in the set, not in a thread.
+//! One lane at a time waits on the set (gthread's leader, see `gthread/baton.rs`), so a
+//! connection stays registered level-triggered from its first park on and parking it again
+//! costs no system call; only a connection reported while another lane serves it is switched
+//! off until that lane parks it. A head that is not complete holds nothing: its connection
+//! waits in the set, not in a thread.
 
 mod accept;
 mod stop;
@@ -41,17 +43,8 @@ pub enum Policy<'a> {
     /// before the app runs (`handoff`, when there are siblings).
     Sync { handoff: Option<&'a Handoff> },
     /// `gthread`: keep-alive, while fewer than `worker_connections - threads` connections
-    /// are kept alive (Gunicorn's `max_keepalived`); `lanes` threads wait on the set.
-    Threaded { max_keepalived: usize, lanes: usize },
-}
-
-impl Policy<'_> {
-    /// Several lanes wait on the set: a connection's event must reach exactly one of them,
-    /// and the lane re-arms the connection when it parks it. With one lane the set reports a
-    /// ready connection again by itself (level-triggered), and parking costs no syscall.
-    fn one_shot(&self) -> bool {
-        matches!(self, Policy::Threaded { lanes, .. } if *lanes > 1)
-    }
+    /// are kept alive (Gunicorn's `max_keepalived`).
+    Threaded { max_keepalived: usize },
 }
 
 /// The owner's descriptors that woke a turn.
@@ -163,8 +156,23 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn on_conn(&self, lane: &mut Lane, token: Token) {
-        if let Some(taken) = self.take(token) {
-            self.drive(lane, taken);
+        match self.take(token) {
+            Some(taken) => self.drive(lane, taken),
+            None => self.disarm_busy(token),
+        }
+    }
+
+    /// Registrations are level-triggered: a connection another lane is serving (its client
+    /// sent more, or a body is still arriving) would be reported again and again to the
+    /// lane that now waits on the set. Switch it off until its lane parks it.
+    fn disarm_busy(&self, token: Token) {
+        let mut state = self.lock();
+        if let Some(fd) = state.table.disarm_taken(token) {
+            // SAFETY: the connection is open: its lane serves it and closes it only after it
+            // takes this lock to park or release it.
+            let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+            let mut off = EpollEvent::new(EpollFlags::empty(), token.raw());
+            let _ = self.epoll.modify(borrowed, &mut off);
         }
     }
 
@@ -272,27 +280,25 @@ impl<'a> Dispatcher<'a> {
     /// Put a connection back in the set until `deadline`. The table has it before epoll can
     /// report it, so the lane that gets the event always finds it.
     fn park(&self, token: Token, mut conn: Conn, wait: Wait, deadline: Instant) {
-        let one_shot = self.policy.one_shot();
-        let flags = match one_shot {
-            true => EpollFlags::EPOLLIN | EpollFlags::EPOLLONESHOT,
-            false => EpollFlags::EPOLLIN,
-        };
-        let event = EpollEvent::new(flags, token.raw());
+        let event = EpollEvent::new(EpollFlags::EPOLLIN, token.raw());
         let was_polled = std::mem::replace(&mut conn.polled, true);
         let fd = conn.stream.raw();
         let mut state = self.lock();
-        if let Err(conn) = state.table.park(token, conn, wait, deadline) {
-            drop(state);
-            return self.close_untracked(*conn);
-        }
+        let disarmed = match state.table.park(token, conn, wait, deadline) {
+            Ok(disarmed) => disarmed,
+            Err(conn) => {
+                drop(state);
+                return self.close_untracked(*conn);
+            }
+        };
         if wait == Wait::KeepAlive {
             self.svc.slot.count_connections(0, 1);
         }
         // SAFETY: the table now owns the connection, and so `fd`, while this lock is held.
         let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let armed = match (was_polled, one_shot) {
-            (true, true) => self.epoll.modify(borrowed, &mut event.clone()),
+        let armed = match (was_polled, disarmed) {
             (true, false) => Ok(()),
+            (true, true) => self.epoll.modify(borrowed, &mut event.clone()),
             (false, _) => self.epoll.add(borrowed, event),
         };
         drop(state);

@@ -41,10 +41,7 @@ pub fn run(
     let threads = svc.cfg.threads.max(1);
     let wc = svc.cfg.worker_connections;
     let max_keepalived = wc.saturating_sub(threads);
-    let policy = Policy::Threaded {
-        max_keepalived,
-        lanes: threads,
-    };
+    let policy = Policy::Threaded { max_keepalived };
     let dispatcher = Dispatcher::new(svc, policy)?;
     let stop = EventFd::from_flags(EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK)?;
     dispatcher.watch(stop.as_fd(), STOP)?;
