@@ -3,6 +3,7 @@ atomically (a temporary file renamed into place), so a test polling for one neve
 written."""
 
 import os
+import threading
 
 MARKER_DIR = os.environ.get("TEST_MARKER_DIR", "")
 
@@ -11,7 +12,9 @@ def mark(name, content=""):
     if not MARKER_DIR:
         return
     path = os.path.join(MARKER_DIR, name)
-    tmp = f"{path}.{os.getpid()}.tmp"
+    # One temporary file per thread: requests on several threads of a gthread worker may
+    # write the same marker at once.
+    tmp = f"{path}.{os.getpid()}.{threading.get_ident()}.tmp"
     with open(tmp, "w") as f:
         f.write(content)
     os.replace(tmp, path)
