@@ -159,6 +159,10 @@ fn serve(cfg: Config, launch: &Launch) -> i32 {
     if let Err(code) = set_up_process(&cfg, &hooks) {
         return code;
     }
+    if let Err(e) = check_worker_library(&cfg) {
+        log::stderr_line(&format!("Error: {e}"));
+        return master::WORKER_BOOT_ERROR;
+    }
     info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
     gunicorn_rs::debug!("{}", interpreter::describe());
     starting(&hooks, &cfg);
@@ -210,6 +214,18 @@ fn set_up_process(cfg: &Config, hooks: &PythonHooks) -> Result<(), i32> {
     log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref())
         .map_err(|e| fail(format!("cannot open log file: {e}")))?;
     prepare_python(cfg).map_err(fail)
+}
+
+/// gevent, eventlet: the library must be importable — one line and Gunicorn's exit code for a
+/// worker that cannot boot, before anything is bound, rather than a worker that dies at boot.
+fn check_worker_library(cfg: &Config) -> Result<(), gunicorn_rs::wsgi::hub::HubError> {
+    use gunicorn_rs::config::WorkerClass;
+    use gunicorn_rs::wsgi::hub::{check_installed, Library};
+    match cfg.worker_class {
+        WorkerClass::Gevent => check_installed(Library::Gevent),
+        WorkerClass::Eventlet => check_installed(Library::Eventlet),
+        WorkerClass::Sync | WorkerClass::Gthread => Ok(()),
+    }
 }
 
 /// `--preload`: import the app in the master, before the first fork.

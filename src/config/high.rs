@@ -215,15 +215,17 @@ fn worker_class(r: &Resolved) -> Result<WorkerClass, ConfigError> {
     let kind = match name {
         "sync" | "gunicorn.workers.sync.SyncWorker" => WorkerClass::Sync,
         "gthread" | "gunicorn.workers.gthread.ThreadWorker" => WorkerClass::Gthread,
-        "gevent" | "gevent_wsgi" | "gevent_pywsgi" | "eventlet" | "tornado" | "asgi" => {
-            return Err(unsupported(
-                "only the sync and gthread workers exist so far",
-            ))
+        "gevent"
+        | "gevent_wsgi"
+        | "gevent_pywsgi"
+        | "gunicorn.workers.ggevent.GeventWorker"
+        | "gunicorn.workers.ggevent.GeventPyWSGIWorker" => WorkerClass::Gevent,
+        "eventlet" | "gunicorn.workers.geventlet.EventletWorker" => WorkerClass::Eventlet,
+        "tornado" | "asgi" => {
+            return Err(unsupported("the tornado and asgi workers do not exist yet"))
         }
         _ if name.starts_with("gunicorn.workers.") => {
-            return Err(unsupported(
-                "only the sync and gthread workers exist so far",
-            ))
+            return Err(unsupported("the tornado and asgi workers do not exist yet"))
         }
         _ => return Err(unsupported("not a worker class gunicorn-rs knows")),
     };

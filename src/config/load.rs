@@ -448,8 +448,8 @@ mod tests {
             serve(&dir, &Env::new(), &["app", "-k", "sync", "--threads", "1"]).worker_class,
             WorkerClass::Sync
         );
-        assert!(error(&dir, &Env::new(), &["app", "-k", "gevent"])
-            .contains("worker_class = \"gevent\" is not supported yet"));
+        assert!(error(&dir, &Env::new(), &["app", "-k", "tornado"])
+            .contains("worker_class = \"tornado\" is not supported yet"));
         let class = |args: &[&str]| serve(&dir, &Env::new(), args).worker_class;
         assert_eq!(class(&["app", "--threads", "4"]), WorkerClass::Gthread);
         assert_eq!(class(&["app", "-k", "gthread"]), WorkerClass::Gthread);
@@ -461,6 +461,14 @@ mod tests {
             class(&["app", "-k", "egg:gunicorn#sync"]),
             WorkerClass::Sync
         );
+        for gevent in [
+            "gevent",
+            "gevent_pywsgi",
+            "gunicorn.workers.ggevent.GeventWorker",
+        ] {
+            assert_eq!(class(&["app", "-k", gevent]), WorkerClass::Gevent);
+        }
+        assert_eq!(class(&["app", "-k", "eventlet"]), WorkerClass::Eventlet);
         assert!(error(&dir, &Env::new(), &["app", "-k", "nosuch"]).contains("nosuch"));
     }
 

@@ -89,12 +89,17 @@ pub enum LogLevel {
     Critical,
 }
 
-/// `worker_class`: `sync` and `gthread` so far (gevent, eventlet, tornado and asgi come later).
+/// `worker_class`: `sync`, `gthread`, `gevent`, `eventlet` so far (tornado and asgi later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerClass {
     Sync,
     /// Gunicorn's threaded worker (`gthread`, or `sync` with `threads > 1`).
     Gthread,
+    /// A greenlet per connection on gevent's hub (also Gunicorn's `gevent_wsgi` and
+    /// `gevent_pywsgi`, which parse with gevent's pywsgi there; here the Rust parser serves all).
+    Gevent,
+    /// A green thread per connection on eventlet's hub (Gunicorn ≤ 25's `eventlet`).
+    Eventlet,
 }
 
 impl WorkerClass {
@@ -103,6 +108,28 @@ impl WorkerClass {
         match self {
             WorkerClass::Sync => "sync",
             WorkerClass::Gthread => "gthread",
+            WorkerClass::Gevent => "gevent",
+            WorkerClass::Eventlet => "eventlet",
+        }
+    }
+
+    /// Serves each connection on a greenlet of a hub (gevent, eventlet).
+    pub fn is_green(self) -> bool {
+        matches!(self, WorkerClass::Gevent | WorkerClass::Eventlet)
+    }
+}
+
+/// Requests a greenlet worker shows in the scoreboard at once (the longest-running first):
+/// enough to see what a worker with hundreds in flight is stuck on.
+pub const GREEN_LANES: usize = 32;
+
+impl Config {
+    /// Scoreboard entries per worker: a thread each for gthread, the longest-running requests
+    /// for greenlet kinds, one for sync.
+    pub fn lanes_per_worker(&self) -> usize {
+        match self.worker_class {
+            WorkerClass::Gevent | WorkerClass::Eventlet => GREEN_LANES.max(self.threads),
+            _ => self.threads.max(1),
         }
     }
 }

@@ -146,8 +146,9 @@ impl<'a> Master<'a> {
         let pid = nix::unistd::getpid();
         // Room for TTIN growth and for a full second generation during a HUP reload.
         let capacity = (cfg.workers * 4).max(64);
-        // One lane per thread; a HUP that raises `--threads` leaves the extra threads unseen.
-        let scoreboard = Scoreboard::new(capacity, cfg.threads, pid.as_raw())?;
+        // One lane per thread (or per request in flight for greenlet kinds, up to a bound); a
+        // HUP that raises `--threads` leaves the extra threads unseen.
+        let scoreboard = Scoreboard::new(capacity, cfg.lanes_per_worker(), pid.as_raw())?;
         let signals = signals::SignalQueue::install()?;
         dump::ignore_dump_signal(cfg.dump_signal);
         let num_workers = cfg.workers;

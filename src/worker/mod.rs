@@ -6,6 +6,7 @@
 
 mod conn;
 mod dispatch;
+mod green;
 mod gthread;
 mod handoff;
 mod nofile;
@@ -36,6 +37,21 @@ pub fn run(
     hooks: &PyHooks,
     handoff: Option<&Handoff>,
 ) -> i32 {
+    if ctx.config.worker_class.is_green() {
+        // See `holding_gil`: a greenlet worker keeps the GIL for its whole life.
+        return crate::wsgi::interpreter::holding_gil(|| {
+            run_worker(ctx, preloaded, hooks, handoff)
+        });
+    }
+    run_worker(ctx, preloaded, hooks, handoff)
+}
+
+fn run_worker(
+    ctx: WorkerContext<'_>,
+    preloaded: Option<&App>,
+    hooks: &PyHooks,
+    handoff: Option<&Handoff>,
+) -> i32 {
     let pid = std::process::id();
     crate::proctitle::set(&format!("gunicorn-rs: worker [{}]", ctx.config.proc_name()));
     crate::info!("Booting worker with pid: {pid}");
@@ -44,6 +60,16 @@ pub fn run(
         Err(e) => {
             crate::error!("Exception in worker process\n{e}");
             ctx.slot.set_exit_reason(ExitReason::BootFailed);
+            return crate::master::WORKER_BOOT_ERROR;
+        }
+    };
+    // Greenlet kinds patch the standard library before the app is imported, as Gunicorn's.
+    let hub = match start_hub(&ctx) {
+        Ok(hub) => hub,
+        Err(e) => {
+            crate::error!("{e}");
+            ctx.slot.set_exit_reason(ExitReason::BootFailed);
+            hooks.worker_exit();
             return crate::master::WORKER_BOOT_ERROR;
         }
     };
@@ -74,10 +100,41 @@ pub fn run(
     if let Ok(app) = app {
         hooks.post_worker_init(app);
     }
-    let code = serve(&ctx, app, reloader, &hooks, handoff);
+    let code = serve(
+        &ctx,
+        app,
+        reloader,
+        &hooks,
+        Kind {
+            handoff,
+            hub: hub.as_ref(),
+        },
+    );
     crate::info!("Worker exiting (pid: {pid})");
     hooks.worker_exit();
     exit_code(code, &hooks, ctx.slot)
+}
+
+/// What one kind or another needs beside the service.
+struct Kind<'k> {
+    /// sync: the siblings' hand-off of unfinished heads.
+    handoff: Option<&'k Handoff>,
+    /// gevent, eventlet: the hub.
+    hub: Option<&'k crate::wsgi::hub::Hub>,
+}
+
+/// gevent, eventlet: import the library and monkey-patch (before the app is imported).
+fn start_hub(ctx: &WorkerContext<'_>) -> Result<Option<crate::wsgi::hub::Hub>, String> {
+    use crate::wsgi::hub::{Hub, Library};
+    let library = match ctx.config.worker_class {
+        WorkerClass::Gevent => Library::Gevent,
+        WorkerClass::Eventlet => Library::Eventlet,
+        WorkerClass::Sync | WorkerClass::Gthread => return Ok(None),
+    };
+    crate::wsgi::set_cooperative();
+    Hub::start(library, green::enter)
+        .map(Some)
+        .map_err(|e| e.to_string())
 }
 
 /// Run the configured kind until it stops; its exit code.
@@ -86,12 +143,14 @@ fn serve(
     app: Result<&App, String>,
     reloader: Option<reloader::Reloader>,
     hooks: &WorkerHooks,
-    handoff: Option<&Handoff>,
+    kind: Kind<'_>,
 ) -> std::io::Result<i32> {
     let class = ctx.config.worker_class;
     let lanes = match class {
         WorkerClass::Sync => 1,
         WorkerClass::Gthread => ctx.config.threads.max(1),
+        // A deadline slot for every connection a greenlet may serve at once.
+        WorkerClass::Gevent | WorkerClass::Eventlet => ctx.config.worker_connections.max(1),
     };
     nofile::raise_for(ctx.config.worker_connections);
     let svc = conn::Service::new(ctx, app, hooks, lanes)?;
@@ -107,9 +166,11 @@ fn serve(
         hooks.worker_exit();
         std::process::exit(exit_code(Ok(code), hooks, ctx.slot))
     };
-    match class {
-        WorkerClass::Sync => sync::run(&svc, reloader, handoff, &live),
-        WorkerClass::Gthread => gthread::run(&svc, reloader, &live, &leave),
+    match (class, kind.hub) {
+        (WorkerClass::Sync, _) => sync::run(&svc, reloader, kind.handoff, &live),
+        (WorkerClass::Gthread, _) => gthread::run(&svc, reloader, &live, &leave),
+        (_, Some(hub)) => green::run(&svc, hub, reloader, &live),
+        (_, None) => Err(std::io::Error::other("no hub for a greenlet worker")),
     }
 }
 

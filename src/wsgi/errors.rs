@@ -29,7 +29,7 @@ impl ErrorStream {
             )));
         };
         // Detached: the error log may be a pipe that blocks when full.
-        py.detach(|| crate::log::write_error_stream(&bytes));
+        super::blocking(py, || crate::log::write_error_stream(&bytes));
         Ok(len)
     }
 

@@ -170,13 +170,13 @@ impl Input {
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
         // Detached: the read may block on the client, and other Python threads must run.
-        let data = py.detach(|| self.lock().read(limit(size)))?;
+        let data = super::blocking(py, || self.lock().read(limit(size)))?;
         Ok(PyBytes::new(py, &data))
     }
 
     #[pyo3(signature = (size=None))]
     fn readline<'py>(&self, py: Python<'py>, size: Option<isize>) -> PyResult<Bound<'py, PyBytes>> {
-        let data = py.detach(|| self.lock().readline(limit(size)))?;
+        let data = super::blocking(py, || self.lock().readline(limit(size)))?;
         Ok(PyBytes::new(py, &data))
     }
 
@@ -187,7 +187,7 @@ impl Input {
         let lines = PyList::empty(py);
         let mut total = 0;
         while total < hint {
-            let line = py.detach(|| self.lock().readline(None))?;
+            let line = super::blocking(py, || self.lock().readline(None))?;
             if line.is_empty() {
                 break;
             }
@@ -202,7 +202,7 @@ impl Input {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let line = py.detach(|| self.lock().readline(None))?;
+        let line = super::blocking(py, || self.lock().readline(None))?;
         Ok((!line.is_empty()).then(|| PyBytes::new(py, &line)))
     }
 }

@@ -226,6 +226,14 @@ pub fn as_python_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     Python::attach(|py| py.detach(f))
 }
 
+/// Run `f` holding the GIL throughout — the greenlet workers' whole life. Greenlets switch
+/// inside Python calls with Rust frames below them, and pyo3 counts GIL holds per thread, not
+/// per greenlet: with this outer hold the count never falls to zero at a switch, so the GIL
+/// is never let go while another greenlet still counts on it.
+pub fn holding_gil<R>(f: impl FnOnce() -> R) -> R {
+    Python::attach(|_py| f())
+}
+
 /// The full traceback of `err`, as `traceback.format_exception` prints it, for the error log.
 pub fn format_exception(py: Python<'_>, err: &PyErr) -> String {
     let formatted = py

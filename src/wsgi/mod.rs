@@ -12,6 +12,7 @@ pub mod errors;
 pub mod faulthandler;
 pub mod file_wrapper;
 pub mod hooks;
+pub mod hub;
 pub mod input;
 pub mod interpreter;
 pub mod modules;
@@ -22,6 +23,32 @@ use std::io;
 use std::os::fd::RawFd;
 
 pub use app::{App, LoadError};
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The worker's waits go through a greenlet hub (gevent, eventlet): the GIL is never released
+/// around them, since the hub itself runs on it and a greenlet that released it could not be
+/// switched away from (greenlet switches need the GIL).
+static COOPERATIVE: AtomicBool = AtomicBool::new(false);
+
+/// Greenlet kinds: from now on, [`blocking`] keeps the GIL.
+pub fn set_cooperative() {
+    COOPERATIVE.store(true, Ordering::Relaxed);
+}
+
+/// Run `f`, which may wait for a client, with the GIL released — except under a greenlet
+/// hub, where `f`'s waits yield to the hub instead and the GIL stays.
+pub(crate) fn blocking<T, F>(py: pyo3::Python<'_>, f: F) -> T
+where
+    F: pyo3::marker::Ungil + FnOnce() -> T,
+    T: pyo3::marker::Ungil,
+{
+    if COOPERATIVE.load(Ordering::Relaxed) {
+        f()
+    } else {
+        py.detach(f)
+    }
+}
 
 /// The peer of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -149,7 +149,7 @@ fn send_then_drain<R>(
     };
     let value = result?;
     if pending {
-        py.detach(|| lock().drain())?;
+        super::blocking(py, || lock().drain())?;
     }
     Ok(value)
 }
@@ -219,7 +219,7 @@ impl StartResponse {
     /// once the response has started (Gunicorn 25+).
     fn early_hints(&self, py: Python<'_>, headers: &Bound<'_, PyAny>) -> PyResult<()> {
         let (headers, _) = super::validate::headers(headers).map_err(PyErr::from)?;
-        let sent = py.detach(|| {
+        let sent = super::blocking(py, || {
             let mut state = self.lock();
             state
                 .sink()
@@ -312,7 +312,7 @@ impl<'a> Responder<'a> {
     }
 
     pub(crate) fn sendfile(&self, py: Python<'_>, fd: RawFd, offset: u64) -> Result<(), SendError> {
-        py.detach(|| self.lock().sendfile(fd, offset))
+        super::blocking(py, || self.lock().sendfile(fd, offset))
     }
 
     /// End of the body: the head if it never went out (empty body), then the sink's finish.

@@ -126,7 +126,9 @@ impl<'a> Service<'a> {
             watchdog: crate::worker::watchdog::start_for(ctx, access.clone(), lanes)?,
             access,
             environ_keys,
-            multithread: lanes > 1,
+            // Several threads run the app (gthread); greenlets are not threads (the issue and
+            // PEP 3333's meaning: a thread-safe app is not needed).
+            multithread: lanes > 1 && !ctx.config.worker_class.is_green(),
             requests_left: max_requests(ctx.config).map(AtomicU64::new),
             send_timeout: ctx.config.timeout.unwrap_or(Duration::from_secs(30)),
         })

@@ -10,6 +10,18 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 
+/// A greenlet worker's wait for a socket: the hub's (other greenlets run meanwhile), instead
+/// of the thread's poll(2). `Ok(false)`: the timeout ran out first.
+pub type HubWait =
+    fn(fd: RawFd, write: bool, timeout: Option<std::time::Duration>) -> io::Result<bool>;
+
+static HUB_WAIT: std::sync::OnceLock<HubWait> = std::sync::OnceLock::new();
+
+/// Greenlet kinds, at boot: every wait of every stream goes through the hub from now on.
+pub fn wait_through_hub(wait: HubWait) {
+    let _ = HUB_WAIT.set(wait);
+}
+
 /// A connected socket (TCP or Unix) in non-blocking mode.
 pub struct Stream {
     fd: OwnedFd,
@@ -151,6 +163,16 @@ impl Stream {
 
     /// Wait until the socket is ready for `direction`, or `deadline`.
     fn wait(&self, direction: Direction, deadline: Instant) -> io::Result<()> {
+        if let Some(hub) = HUB_WAIT.get() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(timed_out());
+            }
+            return match hub(self.raw(), direction == Direction::Write, Some(left))? {
+                true => Ok(()),
+                false => Err(timed_out()),
+            };
+        }
         let events = match direction {
             Direction::Read => PollFlags::POLLIN,
             Direction::Write => PollFlags::POLLOUT,

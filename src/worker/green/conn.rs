@@ -1,0 +1,151 @@
+//! A connection's greenlet: read heads (waiting through the hub), serve each request with the
+//! shared exchange, keep the connection alive between them, close it.
+
+use std::time::{Duration, Instant};
+
+use super::Green;
+use crate::worker::conn::{refuse_head, After, Conn, HeadProgress};
+
+/// A closing connection is drained this long (RFC 9112 §9.6; as the other kinds).
+const LINGER: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 64 * 1024;
+
+/// What the connection waits for between reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// The rest of a head; bounded by `--header-timeout` from its first byte.
+    Head,
+    /// The next request; bounded by `--keep-alive`.
+    KeepAlive,
+}
+
+pub(super) fn serve(green: &Green<'_, '_>, id: usize) {
+    let conn = green
+        .arriving
+        .borrow_mut()
+        .get_mut(id)
+        .and_then(Option::take);
+    let Some(mut conn) = conn else { return };
+    let after = requests(green, &mut conn);
+    match after {
+        After::Linger => linger(green, &conn),
+        After::Close | After::KeepAlive => {}
+    }
+    drop(conn);
+    green.closed();
+}
+
+/// Serve requests until the connection ends; how it ends.
+fn requests(green: &Green<'_, '_>, conn: &mut Conn) -> After {
+    let svc = green.svc;
+    let mut wait = Wait::Head;
+    let mut deadline = Instant::now() + svc.cfg.header_timeout;
+    loop {
+        let mut lane = green.lane();
+        let progress = conn.read_head(&svc.parser, svc.trust(conn.peer), &mut lane.spare);
+        let after = match progress {
+            HeadProgress::Complete { head, consumed } => {
+                let persist = !svc.cfg.keepalive.is_zero() && !green.stopping.get();
+                let after = svc.serve(&mut lane, conn, &head, consumed, persist);
+                conn.give_back(&mut lane.spare);
+                Some(after)
+            }
+            HeadProgress::Partial => {
+                conn.give_back(&mut lane.spare);
+                None
+            }
+            HeadProgress::Closed(e) => {
+                if let Some(e) = e {
+                    crate::debug!("Ignored premature client disconnection. {e}");
+                }
+                green.release_lane(lane);
+                return After::Close;
+            }
+            HeadProgress::Refused(e) => {
+                green.release_lane(lane);
+                return refuse_head(svc, conn, &e);
+            }
+            HeadProgress::Failed(e) => {
+                crate::debug!("Socket error reading the request head: {e}");
+                green.release_lane(lane);
+                return After::Close;
+            }
+        };
+        green.release_lane(lane);
+        match after {
+            Some(After::KeepAlive) if conn.has_pipelined() => continue,
+            Some(After::KeepAlive) if green.stopping.get() => return After::Linger,
+            Some(After::KeepAlive) => {
+                wait = Wait::KeepAlive;
+                deadline = Instant::now() + svc.cfg.keepalive;
+            }
+            Some(other) => return other,
+            None if wait == Wait::KeepAlive && !conn.buffered().is_empty() => {
+                // The first byte of the next request came: now the head has its own bound.
+                wait = Wait::Head;
+                deadline = Instant::now() + svc.cfg.header_timeout;
+            }
+            None => {}
+        }
+        if let Some(ended) = wait_readable(green, conn, wait, deadline) {
+            return ended;
+        }
+    }
+}
+
+/// Wait until the connection has bytes; `Some(how it ends)` when it does not get them.
+fn wait_readable(
+    green: &Green<'_, '_>,
+    conn: &Conn,
+    wait: Wait,
+    deadline: Instant,
+) -> Option<After> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    let idle = match wait {
+        Wait::KeepAlive => green.idle_begin(),
+        Wait::Head => None,
+    };
+    let ready = green.hub.wait(conn.stream.raw(), false, Some(left));
+    green.idle_end(idle);
+    match (ready, wait) {
+        (Ok(true), _) => None,
+        // An idle connection past --keep-alive, or a stop: our FIN, then a lingering close,
+        // so a request crossing it meets an orderly EOF rather than a reset.
+        (Ok(false), Wait::KeepAlive) | (Err(_), Wait::KeepAlive) => Some(After::Linger),
+        (Ok(false), Wait::Head) => {
+            crate::debug!(
+                "Closing connection: no complete request head within {:?}",
+                green.svc.cfg.header_timeout
+            );
+            Some(After::Close)
+        }
+        (Err(e), Wait::Head) => {
+            crate::debug!("Waiting for a request head: {e}");
+            Some(After::Close)
+        }
+    }
+}
+
+/// Half-close, then read and drop what the client still sends, for a short while.
+fn linger(green: &Green<'_, '_>, conn: &Conn) {
+    conn.stream.shutdown_write();
+    let until = Instant::now() + LINGER;
+    let mut scratch = [0u8; 8192];
+    let mut drained = 0;
+    while drained < LINGER_BYTES {
+        match conn.stream.recv_now(&mut scratch) {
+            Ok(Some(n)) if n > 0 => drained += n,
+            Ok(None) => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return;
+                }
+                match green.hub.wait(conn.stream.raw(), false, Some(left)) {
+                    Ok(true) => {}
+                    _ => return,
+                }
+            }
+            _ => return,
+        }
+    }
+}

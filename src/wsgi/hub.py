@@ -1,0 +1,73 @@
+"""One face over gevent's and eventlet's hubs for gunicorn-rs's greenlet workers.
+
+Loaded by src/wsgi/hub.rs in a worker, after fork and before the app is imported: creating a
+Hub monkey-patches the standard library, as Gunicorn's workers do. The Rust side calls
+``wait`` when a socket would block, ``spawn`` for each connection, and ``kill`` to end a
+greenlet that waits (a graceful stop closing idle connections).
+"""
+
+
+class TimedOut(Exception):
+    """A wait ran out of time (raised by the hub inside ``wait``, caught there)."""
+
+
+class Stop(Exception):
+    """Raised in a greenlet that waits for an idle connection when the worker stops."""
+
+
+class Hub:
+    def __init__(self, kind):
+        self.kind = kind
+        if kind == "gevent":
+            self._gevent()
+        else:
+            self._eventlet()
+
+    def _gevent(self):
+        from gevent import monkey
+
+        monkey.patch_all()
+        import gevent
+        import gevent.socket
+
+        self._wait_read = gevent.socket.wait_read
+        self._wait_write = gevent.socket.wait_write
+        self.spawn = gevent.spawn
+        self.sleep = gevent.sleep
+        self.getcurrent = gevent.getcurrent
+        self._kill = lambda g, exc: g.kill(exc, block=False)
+
+    def _eventlet(self):
+        import eventlet
+
+        eventlet.monkey_patch()
+        from eventlet import greenthread, hubs
+
+        # A hub made before fork (kqueue, epoll) does not survive it; take a fresh one.
+        hubs.use_hub()
+        trampoline = hubs.trampoline
+        self._wait_read = lambda fd, timeout, timeout_exc: trampoline(
+            fd, read=True, timeout=timeout, timeout_exc=timeout_exc
+        )
+        self._wait_write = lambda fd, timeout, timeout_exc: trampoline(
+            fd, write=True, timeout=timeout, timeout_exc=timeout_exc
+        )
+        self.spawn = eventlet.spawn
+        self.sleep = eventlet.sleep
+        self.getcurrent = greenthread.getcurrent
+        self._kill = lambda g, exc: greenthread.kill(g, exc)
+
+    def wait(self, fd, write, timeout):
+        """Let other greenlets run until `fd` is ready; False if `timeout` (seconds, or None)
+        ran out first."""
+        wait = self._wait_write if write else self._wait_read
+        try:
+            wait(fd, timeout=timeout, timeout_exc=TimedOut)
+        except TimedOut:
+            return False
+        return True
+
+    def kill(self, greenlet, exc):
+        """Raise `exc` in `greenlet` where it waits, without waiting for it to end."""
+        self._kill(greenlet, exc)
+
