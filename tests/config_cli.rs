@@ -76,11 +76,11 @@ fn unsupported_settings_are_refused_wherever_they_come_from() {
     }
     let (status, _, stderr) = run(Opts::new(&hello_args(
         &apps,
-        &["-b", &bind, "-k", "gevent"],
+        &["-b", &bind, "-k", "tornado"],
     )));
     assert_config_error(status, &stderr, &["not supported yet"]);
     assert!(
-        stderr.contains("worker_class") || stderr.contains("gevent"),
+        stderr.contains("worker_class") || stderr.contains("tornado"),
         "{stderr}"
     );
 
