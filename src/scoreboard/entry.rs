@@ -72,6 +72,20 @@ impl Lane {
         self.request.end();
     }
 
+    /// A greenlet worker shows here a request that began earlier, while every entry was
+    /// taken (its start stays the request's own, so the longest-running are the ones shown).
+    pub fn show(&self, start_ms: u64, line: &RequestLine<'_>, thread_id: u64) {
+        self.begin(start_ms, line);
+        self.set_thread_id(thread_id);
+        self.set_state(WorkerState::App);
+    }
+
+    /// The request [`Lane::show`] put here is over.
+    pub fn unshow(&self) {
+        self.end();
+        self.set_state(WorkerState::Idle);
+    }
+
     /// Watchdog: the lane's current request was answered with a 504.
     pub fn mark_timed_out(&self) {
         self.timed_out.store(1, Ordering::Relaxed);

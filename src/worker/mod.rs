@@ -169,7 +169,7 @@ fn serve(
     match (class, kind.hub) {
         (WorkerClass::Sync, _) => sync::run(&svc, reloader, kind.handoff, &live),
         (WorkerClass::Gthread, _) => gthread::run(&svc, reloader, &live, &leave),
-        (_, Some(hub)) => green::run(&svc, hub, reloader, &live),
+        (_, Some(hub)) => green::run(&svc, hub, reloader, &live, ctx.dump_fd),
         (_, None) => Err(std::io::Error::other("no hub for a greenlet worker")),
     }
 }
@@ -288,7 +288,13 @@ fn register_dump(ctx: &WorkerContext<'_>) {
     let Some(fd) = ctx.dump_fd else { return };
     let signal = ctx.config.dump_signal;
     signals::unblock(signal);
-    match crate::wsgi::faulthandler::register_dump(signal, fd) {
+    let green = ctx.config.worker_class.is_green();
+    if green {
+        if let Err(e) = signals::install_dump_notice(signal) {
+            crate::warning!("Greenlet stacks will not be dumped: {e}");
+        }
+    }
+    match crate::wsgi::faulthandler::register_dump(signal, fd, green) {
         Ok(()) => ctx.slot.set_dump_ready(),
         Err(e) => crate::warning!("No stack dumps for this worker: {e}"),
     }

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static ALIVE: AtomicBool = AtomicBool::new(true);
 static REOPEN: AtomicBool = AtomicBool::new(false);
+static DUMP_ASKED: AtomicBool = AtomicBool::new(false);
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 static mut WAKE_READ: Option<OwnedFd> = None;
 
@@ -42,6 +43,41 @@ extern "C" fn on_abort(_: libc::c_int) {
 
 extern "C" fn on_usr1(_: libc::c_int) {
     REOPEN.store(true, Ordering::Relaxed);
+    poke();
+}
+
+extern "C" fn on_dump(_: libc::c_int) {
+    DUMP_ASKED.store(true, Ordering::Relaxed);
+    poke();
+}
+
+/// Greenlet workers: the dump signal also wakes the main greenlet, which appends the stacks
+/// of the greenlets serving requests to faulthandler's. Installed before faulthandler
+/// registers with `chain=True`: faulthandler writes the stack of what holds the hub, then
+/// calls this.
+pub fn install_dump_notice(signum: i32) -> std::io::Result<()> {
+    // libc, not nix: the dump signal may be a real-time one, which nix's `Signal` cannot name.
+    // SAFETY: a zeroed sigaction is a valid starting point; the handler is async-signal-safe
+    // (an atomic and write(2)); `signum` was validated by the config.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_dump as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut action.sa_mask);
+        if libc::sigaction(signum, &action, std::ptr::null_mut()) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Was a dump asked for since the last call?
+pub fn take_dump_asked() -> bool {
+    DUMP_ASKED.swap(false, Ordering::Relaxed)
+}
+
+/// Wake the worker's loop from another thread (the watchdog asking the hub for an interrupt).
+pub fn wake() {
     poke();
 }
 

@@ -97,6 +97,10 @@ pub enum Interrupt {
     /// bytecode (CPython delivers it only between bytecodes: a thread blocked in a system
     /// call gets it when the call returns).
     Thread { ident: u64 },
+    /// A greenlet on the worker's hub: the main greenlet is woken to raise `RequestTimeout`
+    /// in the greenlet serving the lane (a greenlet can only be switched to from its own
+    /// thread, and only through the hub).
+    Hub,
 }
 
 /// The running request of a lane, as the watchdog needs it.
@@ -106,6 +110,8 @@ struct Armed {
     started: Instant,
     /// The client socket; open while armed (the lane disarms before closing it).
     fd: RawFd,
+    /// The scoreboard entry showing the request, if it has one.
+    entry: Option<usize>,
     /// Which arming of the lane this is, so a late interrupt never hits the next request.
     seq: u64,
     /// The watchdog acted on it already.
@@ -192,8 +198,9 @@ impl Watchdog {
         }
     }
 
-    /// Before calling the app: the request on `fd` has `limit` from `started`.
-    pub fn arm(&self, lane: usize, fd: RawFd, started: Instant) -> Claim<'_> {
+    /// Before calling the app: the request on `fd` (shown in scoreboard `entry`) has `limit`
+    /// from `started`.
+    pub fn arm(&self, lane: usize, entry: Option<usize>, fd: RawFd, started: Instant) -> Claim<'_> {
         let Some(response) = self.shared.responses.get(lane) else {
             return Claim::free();
         };
@@ -204,12 +211,31 @@ impl Watchdog {
                 deadline: started + self.limit,
                 started,
                 fd,
+                entry,
                 seq: watch.seq,
                 fired: false,
             });
         }
         self.shared.wake.notify_one();
         Claim(Some(response))
+    }
+
+    /// A greenlet worker showed the lane's request in another scoreboard entry.
+    pub fn moved(&self, lane: usize, entry: usize) {
+        if let Some(armed) = lock(&self.shared)
+            .get_mut(lane)
+            .and_then(|w| w.armed.as_mut())
+        {
+            armed.entry = Some(entry);
+        }
+    }
+
+    /// Does `lane` still run the request armed as `seq` (and not yet ended)?
+    pub fn is_armed(&self, lane: usize, seq: u64) -> bool {
+        lock(&self.shared)
+            .get(lane)
+            .and_then(|w| w.armed)
+            .is_some_and(|a| a.seq == seq)
     }
 
     /// After the app: did the watchdog fire for this lane's request? Taking the lock waits
@@ -240,7 +266,9 @@ fn withdraw(interrupt: Option<Interrupt>) {
     match interrupt {
         Some(Interrupt::Signal { .. }) => faulthandler::set_timeout_pending(false),
         Some(Interrupt::Thread { ident }) => faulthandler::withdraw_thread_interrupt(ident),
-        None => {}
+        // The main greenlet checks `is_armed` before it raises; a kill it already sent lands
+        // at the greenlet's next switch (see green::interrupt).
+        Some(Interrupt::Hub) | None => {}
     }
 }
 
@@ -277,6 +305,24 @@ pub fn interrupt_signal() -> i32 {
     crate::config::signum::request_timeout_signal()
 }
 
+/// Interrupts waiting for the main greenlet: (lane, arming).
+static HUB_INTERRUPTS: Mutex<Vec<(usize, u64)>> = Mutex::new(Vec::new());
+
+/// Queue an interrupt for the hub and wake the main greenlet (through the wake pipe it waits
+/// on, as for a signal).
+fn ask_hub(lane: usize, seq: u64) {
+    HUB_INTERRUPTS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((lane, seq));
+    super::signals::wake();
+}
+
+/// The main greenlet: the interrupts the watchdog asked for since the last call.
+pub fn take_hub_interrupts() -> Vec<(usize, u64)> {
+    std::mem::take(&mut *HUB_INTERRUPTS.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
 fn lock(shared: &Shared) -> MutexGuard<'_, Vec<LaneWatch>> {
     shared.lanes.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -309,7 +355,16 @@ fn log_timeout(ctx: &Context, armed: &Armed, report: &Report, snap: Option<&Lane
         elapsed.as_secs_f64(),
         ctx.settings.limit.as_secs()
     );
-    if !report.stacks.trim().is_empty() {
+    let greenlet = snap
+        .and_then(|l| l.thread_id)
+        .and_then(|id| greenlet_stack(&report.stacks, id));
+    if let Some(stack) = greenlet {
+        text.push_str("\n  Python stack of its greenlet:");
+        for l in stack.lines() {
+            text.push_str("\n    ");
+            text.push_str(l);
+        }
+    } else if !report.stacks.trim().is_empty() {
         text.push_str("\n  Python stacks of all threads:");
         for l in report.stacks.lines() {
             text.push_str("\n    ");
@@ -329,6 +384,23 @@ fn log_timeout(ctx: &Context, armed: &Armed, report: &Report, snap: Option<&Lane
     }
 }
 
+/// In a greenlet worker's dump: the section of the greenlet `id` (its header and frames), so
+/// a timeout logs the stack of its own request, not those of the hundreds beside it.
+fn greenlet_stack(stacks: &str, id: u64) -> Option<&str> {
+    let header = format!("Greenlet {id:#018x} ");
+    let start = stacks.find(&header)?;
+    let section = &stacks[start..];
+    let end = section
+        .match_indices('\n')
+        .map(|(i, _)| i + 1)
+        .find(|&i| {
+            let next = &section[i..];
+            next.is_empty() || !next.starts_with(' ')
+        })
+        .unwrap_or(section.len());
+    Some(section[..end].trim_end())
+}
+
 fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         match nix::unistd::write(fd, data) {
@@ -346,5 +418,32 @@ fn pthread_kill(thread: libc::pthread_t, signal: i32) -> io::Result<()> {
     match unsafe { libc::pthread_kill(thread, signal) } {
         0 => Ok(()),
         e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::greenlet_stack;
+
+    const DUMP: &str = "Current thread 0x00007f0000000001 (most recent call first):\n  \
+        File \"hub.py\", line 1 in run\n\
+        Greenlet 0x00007f00000000a0 (most recent call first):\n  \
+        File \"app.py\", line 5 in slow\n\
+        \n\
+        Greenlet 0x00007f00000000b0 (most recent call first):\n  \
+        File \"app.py\", line 9 in other\n\
+        -- gunicorn-rs: end of greenlet stacks --\n";
+
+    #[test]
+    fn a_timeout_logs_the_stack_of_its_own_greenlet() {
+        assert_eq!(
+            greenlet_stack(DUMP, 0x7f00000000a0),
+            Some("Greenlet 0x00007f00000000a0 (most recent call first):\n  File \"app.py\", line 5 in slow")
+        );
+        assert_eq!(
+            greenlet_stack(DUMP, 0x7f00000000b0),
+            Some("Greenlet 0x00007f00000000b0 (most recent call first):\n  File \"app.py\", line 9 in other")
+        );
+        assert_eq!(greenlet_stack(DUMP, 0x7f0000000001), None);
     }
 }

@@ -36,15 +36,16 @@ def install(signum, take_pending, seconds):
     signal.signal(signum, on_request_timeout)
 "#;
 
-/// `faulthandler.register(signum, file=fd, all_threads=True, chain=False)`. An app that
-/// registers the same signal itself replaces this.
-pub fn register_dump(signum: i32, fd: RawFd) -> Result<(), String> {
+/// `faulthandler.register(signum, file=fd, all_threads=True, chain=chain)`. An app that
+/// registers the same signal itself replaces this. `chain`: after writing, call the handler
+/// that was installed before (a greenlet worker's, which wakes its hub).
+pub fn register_dump(signum: i32, fd: RawFd, chain: bool) -> Result<(), String> {
     Python::attach(|py| {
         let register = || -> PyResult<()> {
             let kwargs = PyDict::new(py);
             kwargs.set_item("file", fd)?;
             kwargs.set_item("all_threads", true)?;
-            kwargs.set_item("chain", false)?;
+            kwargs.set_item("chain", chain)?;
             py.import("faulthandler")?
                 .call_method("register", (signum,), Some(&kwargs))?;
             Ok(())
@@ -84,7 +85,7 @@ pub fn set_timeout_pending(pending: bool) {
 }
 
 /// `gunicorn_rs.RequestTimeout`, once `install_request_timeout` defined it.
-fn request_timeout_type(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
+pub(crate) fn request_timeout_type(py: Python<'_>) -> PyResult<Bound<'_, PyAny>> {
     py.import("gunicorn_rs")?.getattr("RequestTimeout")
 }
 

@@ -71,3 +71,25 @@ class Hub:
         """Raise `exc` in `greenlet` where it waits, without waiting for it to end."""
         self._kill(greenlet, exc)
 
+
+    def stacks(self, serving, limit=100):
+        """The stacks of the greenlets in `serving` ((greenlet, note or None) pairs), in
+        faulthandler's layout, each headed by the greenlet's identity (the number the worker
+        publishes in the request's scoreboard entry, so the master names its request)."""
+        out = []
+        for greenlet, note in serving:
+            out.append("Greenlet 0x%016x (most recent call first):" % id(greenlet))
+            if note:
+                out.append("  » " + note)
+            frame, depth = greenlet.gr_frame, 0
+            while frame is not None and depth < limit:
+                code = frame.f_code
+                out.append(
+                    '  File "%s", line %s in %s'
+                    % (code.co_filename, frame.f_lineno, code.co_name)
+                )
+                frame, depth = frame.f_back, depth + 1
+            if frame is not None:
+                out.append("  ...")
+            out.append("")
+        return "\n".join(out)

@@ -49,6 +49,18 @@ fn _enter(token: u64) {
 /// A greenlet, as a handle the worker can keep and later end.
 pub struct Greenlet(Py<PyAny>);
 
+impl Greenlet {
+    /// Its identity (Python's `id()`): the number a dump's `Greenlet 0x…` header shows.
+    pub fn id(&self) -> u64 {
+        self.0.as_ptr() as usize as u64
+    }
+
+    /// Another handle on the same greenlet.
+    pub fn clone_ref(&self) -> Greenlet {
+        Python::attach(|py| Greenlet(self.0.clone_ref(py)))
+    }
+}
+
 pub struct Hub {
     hub: Py<PyAny>,
     enter: Py<PyAny>,
@@ -180,6 +192,35 @@ impl Hub {
                 .call_method0(pyo3::intern!(py, "getcurrent"))
                 .ok()
                 .map(|g| Greenlet(g.unbind()))
+        })
+    }
+
+    /// Raise `gunicorn_rs.RequestTimeout` in `greenlet` where it waits (`--request-timeout`):
+    /// the app sees it as it would in a thread, at its blocking call.
+    pub fn interrupt(&self, greenlet: &Greenlet) {
+        Python::attach(|py| {
+            let Ok(exc) = super::faulthandler::request_timeout_type(py) else {
+                return;
+            };
+            let _ = self
+                .hub
+                .bind(py)
+                .call_method1(pyo3::intern!(py, "kill"), (greenlet.0.bind(py), exc));
+        });
+    }
+
+    /// The stacks of `serving` greenlets, each with an optional note under its header.
+    pub fn stacks(&self, serving: &[(&Greenlet, Option<String>)]) -> String {
+        Python::attach(|py| {
+            let pairs: Vec<(Bound<'_, PyAny>, Option<&str>)> = serving
+                .iter()
+                .map(|(g, note)| (g.0.bind(py).clone(), note.as_deref()))
+                .collect();
+            self.hub
+                .bind(py)
+                .call_method1(pyo3::intern!(py, "stacks"), (pairs,))
+                .and_then(|text| text.extract::<String>())
+                .unwrap_or_else(|e| format!("(no greenlet stacks: {})", format_exception(py, &e)))
         })
     }
 

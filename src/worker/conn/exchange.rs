@@ -46,6 +46,10 @@ pub struct Service<'a> {
 /// buffer responses are assembled in.
 pub struct Lane {
     pub index: usize,
+    /// The scoreboard entry the lane's request is shown in. The lane's own for sync and
+    /// gthread; a greenlet worker has more lanes than entries and hands these out per request
+    /// (None: the request is not shown until an entry frees up).
+    pub entry: Option<usize>,
     date: (i64, String),
     out: Vec<u8>,
     /// The read buffer a connection borrows while it reads a head and is served.
@@ -56,6 +60,7 @@ impl Lane {
     pub fn new(index: usize) -> Lane {
         Lane {
             index,
+            entry: Some(index),
             date: (0, String::new()),
             out: Vec::with_capacity(4096),
             spare: Vec::new(),
@@ -141,6 +146,20 @@ impl<'a> Service<'a> {
         }
     }
 
+    /// A greenlet worker now shows `lane`'s request in scoreboard `entry`.
+    pub fn moved(&self, lane: usize, entry: usize) {
+        if let Some(watchdog) = &self.watchdog {
+            watchdog.moved(lane, entry);
+        }
+    }
+
+    /// Does `lane` still run the request the watchdog armed as `seq`?
+    pub fn is_armed(&self, lane: usize, seq: u64) -> bool {
+        self.watchdog
+            .as_ref()
+            .is_some_and(|w| w.is_armed(lane, seq))
+    }
+
     pub fn hooks(&self) -> &WorkerHooks {
         self.hooks
     }
@@ -169,7 +188,7 @@ impl<'a> Service<'a> {
             peer: conn.peer,
             started: Instant::now(),
         };
-        let entry = self.slot.lane(lane.index);
+        let entry = lane.entry.and_then(|e| self.slot.lane(e));
         self.slot.request_started(
             entry,
             &RequestLine {
@@ -185,7 +204,7 @@ impl<'a> Service<'a> {
         let persist = persist && !last && signals::is_alive() && !head.must_close;
         let buf = conn.take_buffer();
         let claim = match &self.watchdog {
-            Some(w) => w.arm(lane.index, conn.stream.raw(), req.started),
+            Some(w) => w.arm(lane.index, lane.entry, conn.stream.raw(), req.started),
             None => Claim::free(),
         };
         let idle = self.cfg.header_timeout;

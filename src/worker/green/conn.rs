@@ -46,7 +46,9 @@ fn requests(green: &Green<'_, '_>, conn: &mut Conn) -> After {
         let after = match progress {
             HeadProgress::Complete { head, consumed } => {
                 let persist = !svc.cfg.keepalive.is_zero() && !green.stopping.get();
+                green.request_begins(&mut lane, &head, conn.client());
                 let after = svc.serve(&mut lane, conn, &head, consumed, persist);
+                green.request_ends(&lane);
                 conn.give_back(&mut lane.spare);
                 Some(after)
             }

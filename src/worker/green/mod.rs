@@ -14,12 +14,15 @@
 
 mod accept;
 mod conn;
+mod inflight;
 
 use std::cell::{Cell, RefCell};
+use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use super::conn::{Conn, Lane, Service};
 use super::reloader::Reloader;
+use super::watchdog::Interrupt;
 use super::{signals, Liveness};
 use crate::config::GREEN_LANES;
 use crate::scoreboard::{ExitReason, WorkerState};
@@ -44,7 +47,10 @@ pub(super) struct Green<'s, 'a> {
     /// Scoreboard lanes (and response buffers) for requests in flight, reused.
     lanes: RefCell<Vec<Lane>>,
     next_lane: Cell<usize>,
+    inflight: RefCell<inflight::InFlight>,
     stopping: Cell<bool>,
+    /// The slot's stack-dump memfd (DESIGN §6), where the greenlets' stacks are appended.
+    dump_fd: Option<RawFd>,
 }
 
 thread_local! {
@@ -96,6 +102,7 @@ impl<'s, 'a> Green<'s, 'a> {
         reused.unwrap_or_else(|| {
             let index = self.next_lane.get();
             self.next_lane.set(index + 1);
+            self.svc.register_lane(index, Interrupt::Hub);
             Lane::new(index)
         })
     }
@@ -137,6 +144,7 @@ pub fn run(
     hub: &Hub,
     mut reloader: Option<Reloader>,
     live: &Liveness,
+    dump_fd: Option<RawFd>,
 ) -> std::io::Result<i32> {
     let green = Green {
         svc,
@@ -147,7 +155,9 @@ pub fn run(
         next_idle: Cell::new(0),
         lanes: RefCell::new(Vec::new()),
         next_lane: Cell::new(0),
+        inflight: RefCell::new(inflight::InFlight::new()),
         stopping: Cell::new(false),
+        dump_fd,
     };
     CURRENT.with(|c| c.set(&green as *const Green<'_, '_> as *const ()));
     let _scope = Scope;
@@ -176,7 +186,32 @@ fn heartbeat(green: &Green<'_, '_>, reloader: &mut Option<Reloader>, live: &Live
         if let Ok(true) = green.hub.wait(wake, false, Some(Duration::from_secs(1))) {
             signals::drain_wake();
         }
+        green.interrupt_timed_out();
+        if signals::take_dump_asked() {
+            green.write_dump();
+        }
         live.check_reload(reloader);
+    }
+}
+
+impl Green<'_, '_> {
+    /// The dump signal woke the main greenlet, so the hub is answering: after faulthandler's
+    /// text (the stack of what held the hub when the signal came), the stack of every greenlet
+    /// serving a request, then the end marker the master waits for.
+    fn write_dump(&self) {
+        let Some(fd) = self.dump_fd else { return };
+        let mut text = self.serving_stacks();
+        text.push_str(crate::master::dump::HUB_DUMP_END);
+        // SAFETY: the slot's memfd stays open for the worker's life.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+        let mut rest = text.as_bytes();
+        while !rest.is_empty() {
+            match nix::unistd::write(fd, rest) {
+                Ok(n) if n > 0 => rest = &rest[n..],
+                Err(nix::errno::Errno::EINTR) => continue,
+                _ => return,
+            }
+        }
     }
 }
 

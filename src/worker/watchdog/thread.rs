@@ -95,7 +95,9 @@ fn fire<'a>(
     let armed = *armed;
     // The request as the slot has it, read before the interrupt: once interrupted the lane
     // may finish it and clear its entry before the log line is written.
-    let snap = ctx.slot.lane(lane).map(|l| l.snapshot(lane));
+    let snap = armed
+        .entry
+        .and_then(|e| ctx.slot.lane(e).map(|l| l.snapshot(e)));
     // Still holding the lock: the lane cannot close the socket meanwhile.
     let answered = answer(shared, ctx, lane, &armed);
     drop(guard);
@@ -127,7 +129,7 @@ fn answer(shared: &Shared, ctx: &Context, lane: usize, armed: &Armed) -> bool {
     // SAFETY: the lane keeps `fd` open until `disarm`, which waits for the lock held here.
     let fd = unsafe { BorrowedFd::borrow_raw(armed.fd) };
     if answered {
-        if let Some(entry) = ctx.slot.lane(lane) {
+        if let Some(entry) = armed.entry.and_then(|e| ctx.slot.lane(e)) {
             entry.mark_timed_out();
         }
         let _ = write_all(fd, &ctx.page);
@@ -152,6 +154,7 @@ fn interrupt(ctx: &Context, lane: usize, watch: &super::LaneWatch, fired: &Armed
         (true, Some(Interrupt::Thread { ident })) => {
             let _ = ctx.interrupter.send((lane, fired.seq, ident));
         }
+        (true, Some(Interrupt::Hub)) => super::ask_hub(lane, fired.seq),
         _ => {}
     }
 }
