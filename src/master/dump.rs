@@ -6,6 +6,11 @@
 //! writer is faulthandler's C signal handler, which needs no GIL — it answers while a C
 //! extension holds the GIL — and writes synchronously, so the wait is short and bounded.
 //! Not a pipe: a handler writing a big dump into a full pipe would hang the worker.
+//!
+//! A greenlet worker answers twice ([`Answer::Hub`]): faulthandler sees only the greenlet
+//! that runs, so the signal also wakes the worker's main greenlet, which appends the stack of
+//! every greenlet serving a request and then [`HUB_DUMP_END`]. Its output comes in many writes
+//! with pauses between, so "stopped growing" means nothing there: the marker ends the wait.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -16,17 +21,47 @@ pub const HUB_DUMP_END: &str = "-- gunicorn-rs: end of greenlet stacks --\n";
 
 /// The longest a dump may take before what has arrived is used.
 pub const DUMP_WAIT: Duration = Duration::from_millis(500);
+/// The last line of a greenlet worker's hub answer; the dump is complete once it is there.
+pub const HUB_DUMP_END: &str = "-- gunicorn-rs: end of greenlet stacks --\n";
+/// How long a greenlet worker's hub gets to append its stacks. Longer than [`DUMP_WAIT`]: it
+/// walks every request's greenlet in Python, and a silent hub is itself the finding (some
+/// greenlet holds it), so the wait is spent only when something is wrong.
+pub const HUB_WAIT: Duration = Duration::from_secs(1);
 /// Output unchanged for this long is complete (faulthandler writes it in one go).
 const SETTLE: Duration = Duration::from_millis(25);
 const POLL_EVERY: Duration = Duration::from_millis(2);
 /// faulthandler prints at most 100 threads × 100 frames; this is far above that.
 const MAX_DUMP: u64 = 4 << 20;
 
+/// Who completes a dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// faulthandler alone (sync, gthread): done when the output stops growing.
+    Faulthandler,
+    /// faulthandler, then the greenlet worker's hub (done at [`HUB_DUMP_END`]); without the
+    /// marker within [`HUB_WAIT`] the hub is blocked, and faulthandler's stack shows by whom.
+    Hub,
+}
+
+impl Answer {
+    /// How a worker of `class` answers a dump signal.
+    pub fn of(class: crate::config::WorkerClass) -> Answer {
+        match class.is_green() {
+            true => Answer::Hub,
+            false => Answer::Faulthandler,
+        }
+    }
+}
+
 /// Ask for a dump on `fd` with `send` (a `kill` or `pthread_kill`) and read it back. `Ok("")`
-/// when nothing was written within [`DUMP_WAIT`] (no handler installed, or the worker gone).
-pub fn collect(fd: BorrowedFd<'_>, send: impl FnOnce() -> io::Result<()>) -> io::Result<String> {
+/// when nothing was written within the wait (no handler installed, or the worker gone).
+pub fn collect(
+    fd: BorrowedFd<'_>,
+    answer: Answer,
+    send: impl FnOnce() -> io::Result<()>,
+) -> io::Result<String> {
     request(fd, send)?;
-    settle(&[fd]).pop().unwrap_or(Ok(String::new()))
+    settle(&[fd], answer).pop().unwrap_or(Ok(String::new()))
 }
 
 /// Empty the dump file and send the signal; the output is read by [`settle`].
@@ -36,25 +71,99 @@ fn request(fd: BorrowedFd<'_>, send: impl FnOnce() -> io::Result<()>) -> io::Res
     send()
 }
 
-/// Wait until every file's output stopped growing (or [`DUMP_WAIT`] passed) and read each.
-/// All of them at once: dumping every worker costs one wait, not one per worker.
-fn settle(fds: &[BorrowedFd<'_>]) -> Vec<io::Result<String>> {
+/// Wait until every file's output is complete (or the wait for `answer` passed) and read
+/// each. All of them at once: dumping every worker costs one wait, not one per worker.
+fn settle(fds: &[BorrowedFd<'_>], answer: Answer) -> Vec<io::Result<String>> {
     let started = Instant::now();
-    let mut seen: Vec<(u64, Instant, bool)> = vec![(0, started, false); fds.len()];
-    while started.elapsed() < DUMP_WAIT && seen.iter().any(|s| !s.2) {
+    let limit = match answer {
+        Answer::Faulthandler => DUMP_WAIT,
+        Answer::Hub => HUB_WAIT,
+    };
+    let mut watches: Vec<Watch> = fds.iter().map(|_| Watch::new(started)).collect();
+    while started.elapsed() < limit && watches.iter().any(|w| !w.done) {
         std::thread::sleep(POLL_EVERY);
-        for (fd, (size, changed, done)) in fds.iter().zip(seen.iter_mut()) {
-            match file_size(*fd) {
-                Ok(now) if now != *size => (*size, *changed) = (now, Instant::now()),
-                Ok(_) => *done = *size > 0 && changed.elapsed() >= SETTLE,
-                Err(_) => *done = true,
-            }
+        for (fd, watch) in fds.iter().zip(watches.iter_mut()) {
+            watch.poll(*fd, answer);
         }
     }
     fds.iter()
-        .zip(&seen)
-        .map(|(fd, (size, _, _))| read_dump(*fd, *size))
+        .zip(&watches)
+        .map(|(fd, watch)| watch.read(*fd, answer))
         .collect()
+}
+
+/// One file's output as [`settle`] waits for it.
+struct Watch {
+    size: u64,
+    changed: Instant,
+    done: bool,
+    /// The output ends with [`HUB_DUMP_END`].
+    marked: bool,
+}
+
+impl Watch {
+    fn new(started: Instant) -> Watch {
+        Watch {
+            size: 0,
+            changed: started,
+            done: false,
+            marked: false,
+        }
+    }
+
+    fn poll(&mut self, fd: BorrowedFd<'_>, answer: Answer) {
+        let Ok(now) = file_size(fd) else {
+            self.done = true;
+            return;
+        };
+        if now != self.size {
+            (self.size, self.changed) = (now, Instant::now());
+            // Only the tail is read, and only when the size moved: polling stays cheap.
+            self.marked = answer == Answer::Hub && ends_with_marker(fd, now);
+            self.done = self.marked;
+        } else if answer == Answer::Faulthandler {
+            self.done = self.size > 0 && self.changed.elapsed() >= SETTLE;
+        }
+    }
+
+    /// The output as the reader gets it: the hub's marker stripped, or, when the hub stayed
+    /// silent, a line saying what the stack that did arrive means.
+    fn read(&self, fd: BorrowedFd<'_>, answer: Answer) -> io::Result<String> {
+        let mut text = read_dump(fd, self.size)?;
+        match answer {
+            Answer::Faulthandler => {}
+            Answer::Hub if self.marked => {
+                // Past MAX_DUMP the read stops short of the marker: nothing to strip then.
+                let end = text.strip_suffix(HUB_DUMP_END).map_or(text.len(), str::len);
+                text.truncate(end);
+            }
+            Answer::Hub if !text.is_empty() => text.insert_str(0, &hub_silent()),
+            Answer::Hub => {}
+        }
+        Ok(text)
+    }
+}
+
+/// The line before a dump the hub did not complete.
+fn hub_silent() -> String {
+    format!(
+        "The hub did not answer within {} s: the stack below is the greenlet that holds it \
+         (a greenlet that does not yield blocks every other one).\n",
+        HUB_WAIT.as_secs()
+    )
+}
+
+fn ends_with_marker(fd: BorrowedFd<'_>, size: u64) -> bool {
+    let marker = HUB_DUMP_END.as_bytes();
+    let Some(at) = size.checked_sub(marker.len() as u64) else {
+        return false;
+    };
+    let mut tail = vec![0u8; marker.len()];
+    let Ok(offset) = libc::off_t::try_from(at) else {
+        return false;
+    };
+    matches!(nix::sys::uio::pread(fd, &mut tail, offset), Ok(n) if n == marker.len())
+        && tail == marker
 }
 
 fn read_dump(fd: BorrowedFd<'_>, size: u64) -> io::Result<String> {
@@ -102,8 +211,14 @@ impl DumpFiles {
     }
 
     /// Dump the worker `pid` in `slot` with `signal`.
-    pub(super) fn dump(&self, slot: usize, pid: i32, signal: i32) -> io::Result<String> {
-        self.dump_many(&[(slot, pid)], signal)
+    pub(super) fn dump(
+        &self,
+        slot: usize,
+        pid: i32,
+        signal: i32,
+        answer: Answer,
+    ) -> io::Result<String> {
+        self.dump_many(&[(slot, pid)], signal, answer)
             .pop()
             .unwrap_or(Ok(String::new()))
     }
@@ -113,6 +228,7 @@ impl DumpFiles {
         &self,
         workers: &[(usize, i32)],
         signal: i32,
+        answer: Answer,
     ) -> Vec<io::Result<String>> {
         let mut results: Vec<Option<io::Result<String>>> = Vec::with_capacity(workers.len());
         let mut waiting = Vec::new();
@@ -137,7 +253,7 @@ impl DumpFiles {
             }
         }
         let fds: Vec<BorrowedFd<'_>> = waiting.iter().map(|(_, fd)| *fd).collect();
-        for ((i, _), read) in waiting.iter().zip(settle(&fds)) {
+        for ((i, _), read) in waiting.iter().zip(settle(&fds, answer)) {
             results[*i] = Some(read);
         }
         results
@@ -163,30 +279,120 @@ impl DumpFiles {
 mod tests {
     use super::*;
 
+    /// A fresh memfd for `slot` and a borrow of it.
+    fn memfd(files: &mut DumpFiles, slot: usize) -> BorrowedFd<'static> {
+        let raw = files.prepare(slot).expect("memfd");
+        // SAFETY: `raw` is owned by `files`, which every test keeps alive until its end.
+        unsafe { BorrowedFd::borrow_raw(raw) }
+    }
+
+    const STACK: &str =
+        "Current thread 0x1 (most recent call first):\n  File \"h.py\", line 1 in run\n";
+    const GREENLET: &str = "\nGreenlet 0x00007f0000000002 (most recent call first):\n  File \"a.py\", line 3 in slow\n";
+
     #[test]
     fn collect_reads_what_the_writer_wrote_after_the_reset() {
         let mut files = DumpFiles::default();
-        let raw = files.prepare(3).expect("memfd");
-        // SAFETY: `raw` is owned by `files`, alive for this test.
-        let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+        let fd = memfd(&mut files, 3);
         nix::unistd::write(fd, b"stale output from an earlier dump\n").expect("write");
-        let text = collect(fd, || {
+        let text = collect(fd, Answer::Faulthandler, || {
             nix::unistd::write(fd, b"Thread 0x1 (most recent call first):\n")?;
             Ok(())
         })
         .expect("collect");
         assert_eq!(text, "Thread 0x1 (most recent call first):\n");
-        assert_eq!(files.prepare(3).expect("same memfd"), raw);
+        assert_eq!(files.prepare(3).expect("same memfd"), fd.as_raw_fd());
     }
 
     #[test]
     fn nothing_written_is_empty_within_the_bound() {
         let mut files = DumpFiles::default();
-        let raw = files.prepare(0).expect("memfd");
-        // SAFETY: as above.
-        let fd = unsafe { BorrowedFd::borrow_raw(raw) };
+        let fd = memfd(&mut files, 0);
         let started = Instant::now();
-        assert_eq!(collect(fd, || Ok(())).expect("collect"), "");
+        assert_eq!(
+            collect(fd, Answer::Faulthandler, || Ok(())).expect("collect"),
+            ""
+        );
         assert!(started.elapsed() < DUMP_WAIT + Duration::from_millis(200));
+        let started = Instant::now();
+        assert_eq!(collect(fd, Answer::Hub, || Ok(())).expect("collect"), "");
+        assert!(started.elapsed() < HUB_WAIT + Duration::from_millis(200));
+    }
+
+    #[test]
+    fn the_hub_marker_ends_the_wait_and_is_stripped() {
+        let mut files = DumpFiles::default();
+        let fd = memfd(&mut files, 1);
+        let started = Instant::now();
+        let text = collect(fd, Answer::Hub, || {
+            nix::unistd::write(fd, STACK.as_bytes())?;
+            nix::unistd::write(fd, GREENLET.as_bytes())?;
+            nix::unistd::write(fd, HUB_DUMP_END.as_bytes())?;
+            Ok(())
+        })
+        .expect("collect");
+        assert_eq!(text, format!("{STACK}{GREENLET}"));
+        assert!(started.elapsed() < HUB_WAIT / 2, "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_silent_hub_leaves_faulthandlers_stack_explained_after_the_wait() {
+        let mut files = DumpFiles::default();
+        let fd = memfd(&mut files, 2);
+        let started = Instant::now();
+        let text = collect(fd, Answer::Hub, || {
+            nix::unistd::write(fd, STACK.as_bytes())?;
+            Ok(())
+        })
+        .expect("collect");
+        assert!(started.elapsed() >= HUB_WAIT, "{:?}", started.elapsed());
+        let (first, rest) = text.split_once('\n').expect("two parts");
+        assert!(
+            first.starts_with("The hub did not answer within 1 s"),
+            "{first}"
+        );
+        assert_eq!(rest, STACK);
+    }
+
+    #[test]
+    fn a_marker_split_across_writes_still_ends_the_dump() {
+        let mut files = DumpFiles::default();
+        let fd = memfd(&mut files, 4);
+        let started = Instant::now();
+        let mut writer = None;
+        // The hub pauses mid-marker, longer than faulthandler's settle time: only the whole
+        // marker ends the wait, and it ends it early.
+        let text = collect(fd, Answer::Hub, || {
+            writer = Some(std::thread::spawn(move || {
+                let (head, tail) = HUB_DUMP_END.split_at(10);
+                let first = format!("{STACK}{GREENLET}{head}");
+                nix::unistd::write(fd, first.as_bytes()).expect("write");
+                std::thread::sleep(SETTLE * 4);
+                nix::unistd::write(fd, tail.as_bytes()).expect("write");
+            }));
+            Ok(())
+        })
+        .expect("collect");
+        writer.expect("spawned").join().expect("writer");
+        assert_eq!(text, format!("{STACK}{GREENLET}"));
+        assert!(started.elapsed() < HUB_WAIT / 2, "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn one_wait_covers_every_file() {
+        let mut files = DumpFiles::default();
+        let (answered, silent) = (memfd(&mut files, 5), memfd(&mut files, 6));
+        for fd in [answered, silent] {
+            request(fd, || Ok(())).expect("request");
+        }
+        let done = format!("{GREENLET}{HUB_DUMP_END}");
+        nix::unistd::write(answered, done.as_bytes()).expect("write");
+        let started = Instant::now();
+        let results: Vec<String> = settle(&[answered, silent], Answer::Hub)
+            .into_iter()
+            .map(|r| r.expect("read"))
+            .collect();
+        assert_eq!(results, [GREENLET, ""]);
+        assert!(started.elapsed() < HUB_WAIT + Duration::from_millis(300));
     }
 }

@@ -5,6 +5,7 @@
 //! — and writes the access-log line Gunicorn never writes for each killed request.
 
 use super::control::{longest_request, thread_rows};
+use super::dump::Answer;
 use super::Master;
 use crate::log::access::{AccessFormat, PartialRequest};
 use crate::scoreboard::{now_ms, CurrentRequest, SlotSnapshot};
@@ -30,7 +31,9 @@ impl Master<'_> {
         let stacks = match snap.dump_ready {
             true => self
                 .dumps
-                .dump(slot, pid, self.cfg.dump_signal)
+                // The heartbeat stopped: a greenlet worker's hub is stuck and would not
+                // answer, so faulthandler's stack (whoever holds it) is the whole answer.
+                .dump(slot, pid, self.cfg.dump_signal, Answer::Faulthandler)
                 .map_err(|e| format!("not available: {e}")),
             false => Err("not available: the worker had not installed its dump handler".into()),
         };

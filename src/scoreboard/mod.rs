@@ -21,8 +21,8 @@ pub use request::{CurrentRequest, RequestLine};
 pub use slot::Slot;
 
 const MAGIC: u64 = 0x6775_6e69_636f_726e; // "gunicorn"
-/// 4: per-thread lanes after each slot, connection counters.
-const LAYOUT_VERSION: u32 = 4;
+/// 4: per-thread lanes after each slot, connection counters. 5: requests in flight.
+const LAYOUT_VERSION: u32 = 5;
 
 /// `--features scoreboard-off` compiles the per-request writes out, for `benches/scoreboard_cost.py`
 /// only: the heartbeat, the exit reason and the dump flag stay (liveness needs them).
@@ -149,6 +149,8 @@ pub struct SlotSnapshot {
     /// Client connections open, and of those the idle kept-alive ones.
     pub connections: u32,
     pub keepalive: u32,
+    /// Requests being served, with a lane or not (a greenlet worker has more than lanes).
+    pub in_flight: u32,
 }
 
 impl Default for SlotSnapshot {
@@ -169,6 +171,7 @@ impl Default for SlotSnapshot {
             lanes: Vec::new(),
             connections: 0,
             keepalive: 0,
+            in_flight: 0,
         }
     }
 }
@@ -298,99 +301,4 @@ impl Drop for Scoreboard {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn line(path: &[u8]) -> RequestLine<'_> {
-        RequestLine {
-            method: b"POST",
-            path,
-            client: b"10.0.0.1:4242",
-            version: (1, 1),
-        }
-    }
-
-    #[test]
-    fn snapshot_counts_statuses_exceptions_and_the_current_request() {
-        let board = Scoreboard::new(2, 1, 1).expect("mmap");
-        let slot = board.slot(1).expect("slot 1");
-        slot.claim(7);
-        let lane = slot.lane(0);
-        slot.request_started(lane, &line(b"/upload?x=1"));
-        let snap = board.snapshot(1).expect("snapshot");
-        let req = snap.request.expect("a current request");
-        assert_eq!(
-            (req.method.as_str(), req.path.as_str()),
-            ("POST", "/upload?x=1")
-        );
-        assert!(!snap.request_timed_out);
-        lane.expect("lane 0").mark_timed_out();
-        assert!(slot.snapshot().request_timed_out);
-        slot.count_response(504, true);
-        slot.request_finished(lane);
-        slot.request_started(lane, &line(b"/next"));
-        assert!(
-            !slot.snapshot().request_timed_out,
-            "only the request it answered"
-        );
-        slot.count_response(200, false);
-        slot.request_finished(lane);
-        slot.request_started(lane, &line(b"/last"));
-        slot.request_finished(lane);
-        let snap = slot.snapshot();
-        assert_eq!(snap.request, None);
-        assert_eq!(snap.status, [0, 1, 0, 0, 1]);
-        assert_eq!((snap.requests, snap.exceptions), (3, 1));
-    }
-
-    #[test]
-    fn lanes_are_separate_and_the_oldest_request_is_the_slots() {
-        let board = Scoreboard::new(3, 4, 1).expect("mmap");
-        let (a, b) = (board.slot(1).expect("slot"), board.slot(2).expect("slot"));
-        a.claim(7);
-        b.claim(8);
-        a.set_lanes_used(4);
-        a.set_state(WorkerState::Idle);
-        let (l1, l3) = (a.lane(1), a.lane(3));
-        assert!(a.lane(4).is_none(), "no lane past the mapping's room");
-        let (l1, l3) = (l1.expect("lane 1"), l3.expect("lane 3"));
-        l3.set_state(WorkerState::App);
-        // Explicit start times: the two would often share a millisecond.
-        l3.begin(1_000, &line(b"/old"));
-        b.request_started(b.lane(0), &line(b"/other-worker"));
-        l1.begin(2_000, &line(b"/new"));
-        l1.mark_timed_out();
-        let snap = a.snapshot();
-        assert_eq!(snap.lanes.len(), 4);
-        assert_eq!(snap.busy_lanes(), 2);
-        assert_eq!(
-            snap.state,
-            WorkerState::App,
-            "a busy lane makes the worker busy"
-        );
-        assert_eq!(snap.request.map(|r| r.path), Some("/old".to_string()));
-        assert!(!snap.request_timed_out, "lane 1's mark is not lane 3's");
-        assert!(snap.lanes[1].timed_out);
-        assert_eq!(
-            b.snapshot().lanes.len(),
-            1,
-            "another slot's lanes stay its own"
-        );
-        a.count_connections(3, 2);
-        a.count_connections(-1, -2);
-        let snap = a.snapshot();
-        assert_eq!((snap.connections, snap.keepalive), (2, 0));
-    }
-
-    #[test]
-    fn first_exit_reason_wins_and_claim_resets_it() {
-        let board = Scoreboard::new(1, 1, 1).expect("mmap");
-        let slot = board.slot(0).expect("slot 0");
-        slot.claim(9);
-        slot.set_exit_reason_once(ExitReason::Recycled);
-        slot.set_exit_reason_once(ExitReason::Shutdown);
-        assert_eq!(slot.exit_reason(), ExitReason::Recycled);
-        slot.claim(10);
-        assert_eq!(slot.exit_reason(), ExitReason::Unknown);
-    }
-}
+mod tests;

@@ -36,6 +36,9 @@ pub struct Slot {
     /// Open client connections, and of those the idle kept-alive ones.
     connections: AtomicU32,
     keepalive: AtomicU32,
+    /// Requests between `request_started` and `request_finished`, lane or not: a greenlet
+    /// worker serves more than it has lanes, so counting busy lanes would stop at their number.
+    in_flight: AtomicU32,
     latency: latency::LatencyHistogram,
 }
 
@@ -82,6 +85,7 @@ impl Slot {
         self.exceptions.store(0, Ordering::Relaxed);
         self.connections.store(0, Ordering::Relaxed);
         self.keepalive.store(0, Ordering::Relaxed);
+        self.in_flight.store(0, Ordering::Relaxed);
         self.exit_reason
             .store(ExitReason::Unknown as u8, Ordering::Relaxed);
         self.dump_ready.store(0, Ordering::Relaxed);
@@ -143,6 +147,7 @@ impl Slot {
             lane.begin(now_ms(), line);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Worker: the request on `lane` is done.
@@ -153,6 +158,10 @@ impl Slot {
         if let Some(lane) = lane {
             lane.end();
         }
+        // Saturating: an unpaired finish must not wrap the count to four billion.
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     /// Worker: how long a request took, head complete to response written.
@@ -261,6 +270,7 @@ impl Slot {
             latency: self.latency.read(),
             connections: self.connections.load(Ordering::Relaxed),
             keepalive: self.keepalive.load(Ordering::Relaxed),
+            in_flight: self.in_flight.load(Ordering::Relaxed),
             lanes,
         }
     }

@@ -10,6 +10,7 @@
 //! blocks every signal, so signals keep going to the worker's main thread.
 
 use crate::log::access::{AccessFormat, PartialRequest};
+use crate::master::dump::Answer;
 use crate::master::WorkerContext;
 use crate::scoreboard::{LaneSnapshot, Slot};
 use crate::wsgi::faulthandler;
@@ -137,6 +138,8 @@ pub struct Settings {
     pub limit: Duration,
     /// The slot's memfd and the dump signal faulthandler listens on, if registered.
     pub dump: Option<(RawFd, i32)>,
+    /// Who completes a dump: a greenlet worker's hub adds every request's greenlet.
+    pub answer: Answer,
     pub access: Option<AccessFormat>,
 }
 
@@ -295,6 +298,7 @@ pub fn start_for(
     let settings = Settings {
         limit,
         dump,
+        answer: Answer::of(ctx.config.worker_class),
         access,
     };
     Watchdog::start(slot, settings, lanes).map(Some)

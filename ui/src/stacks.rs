@@ -2,7 +2,9 @@
 //! by its identity (`Thread 0x00007f… (most recent call first):`, `Current thread 0x…` for the
 //! one that took the signal); a worker thread that published the same number in its scoreboard
 //! lane (`ThreadInfo::ident`) is matched to its stack by it — never by order, which
-//! faulthandler does not keep. Plain text here; `ctl` prints it, the dashboard styles it.
+//! faulthandler does not keep. A greenlet worker's hub appends a section per request greenlet
+//! (`Greenlet 0x… (most recent call first):`), whose identity the worker publishes in the
+//! lane the same way. Plain text here; `ctl` prints it, the dashboard styles it.
 
 use crate::protocol::ThreadInfo;
 use crate::view::fmt;
@@ -16,11 +18,13 @@ pub enum StackLine<'a> {
     Owner(&'a ThreadInfo),
 }
 
-/// The identity in a faulthandler thread header, or `None` for any other line.
+/// The identity in a faulthandler thread header (or a greenlet worker's greenlet header), or
+/// `None` for any other line.
 pub fn header_ident(line: &str) -> Option<u64> {
     let rest = line
         .strip_prefix("Current thread 0x")
-        .or_else(|| line.strip_prefix("Thread 0x"))?;
+        .or_else(|| line.strip_prefix("Thread 0x"))
+        .or_else(|| line.strip_prefix("Greenlet 0x"))?;
     let hex: &str = rest.split(|c: char| !c.is_ascii_hexdigit()).next()?;
     u64::from_str_radix(hex, 16).ok()
 }
@@ -38,12 +42,18 @@ fn ident_value(t: &ThreadInfo) -> Option<u64> {
 /// `stack`'s lines, each thread header followed by the worker thread it belongs to (threads
 /// whose identity is unknown, or not in the dump, get no line), the longest-running request's
 /// stack first — faulthandler's own order says nothing, and the stuck one is what is looked
-/// for. A worker of one thread gets the text as written: its request is the dump's own.
+/// for. Lines before the first header (the master's note that a hub did not answer) stay on
+/// top: they speak of what follows. A worker of one thread gets the text as written: its
+/// request is the dump's own.
 pub fn annotate<'a>(stack: &'a str, threads: &'a [ThreadInfo]) -> Vec<StackLine<'a>> {
     if threads.len() < 2 {
         return stack.lines().map(StackLine::Text).collect();
     }
     let mut sections = sections(stack);
+    let preamble = match sections.first().and_then(|s| s.first()) {
+        Some(line) if header_ident(line).is_none() => sections.remove(0),
+        _ => Vec::new(),
+    };
     let owner = |lines: &[&str]| {
         let id = lines.first().and_then(|l| header_ident(l))?;
         threads.iter().find(|t| ident_value(t) == Some(id))
@@ -54,7 +64,7 @@ pub fn annotate<'a>(stack: &'a str, threads: &'a [ThreadInfo]) -> Vec<StackLine<
         let (a, b) = (elapsed(owner(a)), elapsed(owner(b)));
         b.unwrap_or(-1.0).total_cmp(&a.unwrap_or(-1.0))
     });
-    let mut out = Vec::new();
+    let mut out: Vec<StackLine<'a>> = preamble.into_iter().map(StackLine::Text).collect();
     for (i, lines) in sections.iter().enumerate() {
         if i > 0 {
             out.push(StackLine::Text(""));
@@ -223,5 +233,47 @@ mod tests {
             ..thread(2, None, Some("/x"))
         };
         assert_eq!(deadline_text(&answered).as_deref(), Some("504 sent"));
+    }
+
+    #[test]
+    fn greenlet_sections_get_their_requests() {
+        assert_eq!(
+            header_ident("Greenlet 0x00007f0000000a10 (most recent call first):"),
+            Some(0x7f00_0000_0a10)
+        );
+        let dump = "Current thread 0x00007fc736fbf540 (most recent call first):\n  File \"hub.py\", line 9 in dump\n\nGreenlet 0x00007f0000000a10 (most recent call first):\n  File \"a.py\", line 3 in fast\n\nGreenlet 0x00007f0000000b20 (most recent call first):\n  File \"a.py\", line 7 in slow\n";
+        let mut slow = thread(1, Some(0x7f00_0000_0b20), Some("/slow"));
+        slow.request.as_mut().expect("request").elapsed = 9.0;
+        let greenlets = [thread(0, Some(0x7f00_0000_0a10), Some("/fast")), slow];
+        let lines = annotate(dump, &greenlets);
+        assert_eq!(
+            lines[..3],
+            [
+                StackLine::Text("Greenlet 0x00007f0000000b20 (most recent call first):"),
+                StackLine::Owner(&greenlets[1]),
+                StackLine::Text("  File \"a.py\", line 7 in slow"),
+            ]
+        );
+        assert_eq!(lines[5], StackLine::Owner(&greenlets[0]));
+        assert!(!has_unmatched_busy(dump, &greenlets));
+    }
+
+    #[test]
+    fn a_note_before_the_first_header_stays_on_top() {
+        let note =
+            "The hub did not answer within 1 s: the stack below is the greenlet that holds it";
+        let dump = format!("{note}\n{DUMP}");
+        let threads = [
+            thread(0, Some(0x7f00_0000_0a10), Some("/a")),
+            thread(1, Some(0x7fc7_2fff_f6c0), Some("/slow")),
+        ];
+        let lines = annotate(&dump, &threads);
+        assert_eq!(lines[0], StackLine::Text(note));
+        assert_eq!(
+            lines[1],
+            StackLine::Text("Thread 0x00007fc72ffff6c0 (most recent call first):")
+        );
+        assert_eq!(lines[2], StackLine::Owner(&threads[1]));
+        assert!(has_unmatched_busy(&dump, &threads), "/a has no stack here");
     }
 }

@@ -283,6 +283,7 @@ pub fn gthread(slot: u32, pid: i32, requests: u64, serving: &[(u32, &str, f64)])
         threads_total: THREADS,
         connections: serving.len() as u32 + 9,
         keepalive: 9,
+        in_flight: serving.len() as u32,
         threads,
         ..info
     }

@@ -4,6 +4,7 @@
 
 use super::book::unix_now;
 use super::threads::{longest_request, thread_rows};
+use crate::master::dump::Answer as DumpAnswer;
 use crate::master::Master;
 use crate::scoreboard::now_ms;
 use nix::sys::signal::Signal;
@@ -265,7 +266,8 @@ impl Master<'_> {
 
     /// `dump PID|all`: each worker's Python stacks (faulthandler through its memfd, answered
     /// even while C code holds the GIL) and the request it is serving — every thread's, for a
-    /// threaded worker, each named by the identity its stack has in the dump.
+    /// threaded worker (each greenlet's, for a greenlet worker), each named by the identity its
+    /// stack has in the dump.
     pub(in crate::master) fn dump(&mut self, target: DumpTarget) -> DumpData {
         let pids: Vec<i32> = match target {
             DumpTarget::Pid(pid) => vec![pid],
@@ -280,7 +282,10 @@ impl Master<'_> {
             .filter_map(|(i, d)| Some((i, (d.slot? as usize, d.pid))))
             .collect();
         let targets: Vec<(usize, i32)> = ready.iter().map(|(_, t)| *t).collect();
-        let stacks = self.dumps.dump_many(&targets, self.cfg.dump_signal);
+        // A greenlet worker's hub adds the stack of every request's greenlet; faulthandler
+        // alone shows only the greenlet that runs.
+        let answer = DumpAnswer::of(self.cfg.worker_class);
+        let stacks = self.dumps.dump_many(&targets, self.cfg.dump_signal, answer);
         for ((i, _), result) in ready.iter().zip(stacks) {
             match result {
                 Ok(stack) if !stack.trim().is_empty() => dumps[*i].stack = stack,

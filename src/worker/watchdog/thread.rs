@@ -107,8 +107,10 @@ fn fire<'a>(
         .map_or_else(String::new, |(dump_fd, signal)| {
             // SAFETY: the slot's memfd stays open for the worker's life.
             let dump_fd = unsafe { BorrowedFd::borrow_raw(dump_fd) };
-            crate::master::dump::collect(dump_fd, || pthread_kill(ctx.main, signal))
-                .unwrap_or_else(|e| format!("(no stacks: {e})"))
+            crate::master::dump::collect(dump_fd, ctx.settings.answer, || {
+                pthread_kill(ctx.main, signal)
+            })
+            .unwrap_or_else(|e| format!("(no stacks: {e})"))
         });
     let guard = lock(shared);
     interrupt(ctx, lane, &guard[lane], &armed);

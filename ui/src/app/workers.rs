@@ -144,7 +144,10 @@ impl Workers {
 
     /// Requests being served right now (every busy thread of a threaded worker).
     pub fn in_flight(&self) -> usize {
-        self.rows.values().map(|r| r.info.in_flight()).sum()
+        self.rows
+            .values()
+            .map(|r| r.info.requests_in_flight())
+            .sum()
     }
 
     /// A server whose workers run threads (`gthread`): the table then shows busy/threads.

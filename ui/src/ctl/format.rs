@@ -40,7 +40,8 @@ pub fn text(command: Option<&Command>, data: &Value) -> String {
     }
 }
 
-/// One table for every worker; threaded servers (`gthread`) get BUSY (busy/threads) and
+/// One table for every worker; threaded servers (`gthread`, greenlet kinds) get BUSY
+/// (busy/threads, or the requests in flight alone when beyond the threads) and
 /// K-ALIVE (kept-alive connections) columns, sync ones the table they always had.
 fn workers(data: &WorkersData) -> String {
     if data.workers.is_empty() {
@@ -80,10 +81,7 @@ fn workers(data: &WorkersData) -> String {
 /// The row's cells, in the title order of [`workers`].
 fn worker_cells(w: &WorkerInfo) -> [String; 10] {
     let req = w.request.as_ref().filter(|_| w.state.is_busy());
-    let busy = match w.threads_total {
-        0 => "-".to_string(),
-        total => format!("{}/{total}", w.threads_busy),
-    };
+    let busy = fmt::busy(w.requests_in_flight(), w.threads_total);
     [
         w.slot.to_string(),
         w.pid.to_string(),
@@ -137,10 +135,14 @@ fn stats(s: &Stats) -> String {
         // A server that counts threads and connections (not older ones, which send zeros).
         if s.threads_total > 0 {
             lines.extend([
-                format!(
-                    "In flight:        {} of {} threads",
-                    s.in_flight, s.threads_total
-                ),
+                // A greenlet server serves more requests than it has thread entries.
+                match s.in_flight > s.threads_total {
+                    false => format!(
+                        "In flight:        {} of {} threads",
+                        s.in_flight, s.threads_total
+                    ),
+                    true => format!("In flight:        {}", s.in_flight),
+                },
                 format!(
                     "Connections:      {} open, {} keep-alive",
                     s.connections, s.keepalive

@@ -238,3 +238,31 @@ fn stats_say_how_many_requests_are_in_flight_over_the_threads() {
     );
     assert!(!text.contains("In flight"), "{text}");
 }
+
+#[test]
+fn greenlet_workers_show_every_request_in_flight_not_their_thread_entries() {
+    let workers = json!({"workers": [
+        {"pid": 21, "slot": 0, "state": "app", "threads_busy": 32, "threads_total": 32,
+         "in_flight": 500, "connections": 510, "keepalive": 10},
+        {"pid": 22, "slot": 1, "state": "app", "threads_busy": 3, "threads_total": 32,
+         "in_flight": 3}
+    ], "count": 2});
+    let show = Command::Show(crate::protocol::ShowTarget::Workers);
+    let text = format::text(Some(&show), &workers);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[2].starts_with("0    21       app         500"),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("1    22       app        3/32"),
+        "{text}"
+    );
+    let stats = json!({"pid": 1, "name": "shop", "busy": 1, "idle": 0, "in_flight": 503,
+                       "threads_total": 64, "connections": 510, "keepalive": 10});
+    let text = format::text(
+        Some(&Command::Show(crate::protocol::ShowTarget::Stats)),
+        &stats,
+    );
+    assert!(text.contains("In flight:        503\n"), "{text}");
+}

@@ -260,6 +260,9 @@ pub struct WorkerInfo {
     /// Client connections open, and of those the idle kept-alive ones.
     pub connections: u32,
     pub keepalive: u32,
+    /// Requests being served, each counted whether or not it has a thread entry: a greenlet
+    /// worker serves more than its `threads_total` entries. 0 from an older server.
+    pub in_flight: u32,
     /// Seconds left before the master kills the worker for a timeout (negative when overdue).
     pub timeout_in: Option<f64>,
     /// Seconds since the worker booted.
@@ -284,12 +287,15 @@ impl WorkerInfo {
     }
 
     /// Requests this worker is serving now.
-    pub fn in_flight(&self) -> usize {
-        match self.threads_total {
+    pub fn requests_in_flight(&self) -> usize {
+        let by_threads = match self.threads_total {
             // An older server: no thread counts, only the state.
             0 => usize::from(self.state.is_busy()),
             _ => self.threads_busy as usize,
-        }
+        };
+        // The larger: an older server sends no `in_flight`, and the two are read at
+        // slightly different instants.
+        by_threads.max(self.in_flight as usize)
     }
 }
 
@@ -329,7 +335,8 @@ pub struct Stats {
     pub busy: usize,
     pub idle: usize,
     pub total: usize,
-    /// Requests being served now, over all workers and threads.
+    /// Requests being served now, over all workers (each worker's `in_flight`, or its busy
+    /// threads from an older server).
     pub in_flight: usize,
     /// Threads over all workers (`--threads` × workers).
     pub threads_total: usize,

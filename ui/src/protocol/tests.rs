@@ -364,6 +364,7 @@ fn a_threaded_worker_row_lists_its_threads_and_older_rows_still_parse() {
         threads_total: 2,
         connections: 4,
         keepalive: 3,
+        in_flight: 1,
         ..Default::default()
     };
     let v = serde_json::to_value(&info).unwrap();
@@ -383,18 +384,28 @@ fn a_threaded_worker_row_lists_its_threads_and_older_rows_still_parse() {
             &v["threads_busy"],
             &v["threads_total"],
             &v["connections"],
-            &v["keepalive"]
+            &v["keepalive"],
+            &v["in_flight"]
         ),
-        (&json!(1), &json!(2), &json!(4), &json!(3))
+        (&json!(1), &json!(2), &json!(4), &json!(3), &json!(1))
     );
     assert_eq!(serde_json::from_value::<WorkerInfo>(v).unwrap(), info);
     let older: WorkerInfo =
         serde_json::from_value(json!({"pid": 9, "state": "app", "request": null})).unwrap();
     assert_eq!((older.threads.len(), older.threads_total), (0, 0));
     assert_eq!(
-        older.in_flight(),
+        older.requests_in_flight(),
         1,
         "an older server's busy worker serves one request"
     );
-    assert_eq!(info.in_flight(), 1);
+    assert_eq!(info.requests_in_flight(), 1);
+    assert_eq!(older.in_flight, 0, "an older server sends no in_flight");
+    // A greenlet worker: 500 requests on 32 thread entries, all of them busy.
+    let green = WorkerInfo {
+        threads_busy: 32,
+        threads_total: 32,
+        in_flight: 500,
+        ..Default::default()
+    };
+    assert_eq!(green.requests_in_flight(), 500);
 }

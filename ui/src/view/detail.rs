@@ -130,6 +130,9 @@ fn threads(lines: &mut Vec<Line<'static>>, row: &Row, theme: Theme) {
     ));
     spans.extend(pair("  connections ", i.connections.to_string(), theme));
     spans.extend(pair("  keep-alive ", i.keepalive.to_string(), theme));
+    // Beside the threads: a greenlet worker serves more requests than it has entries.
+    let in_flight = i.requests_in_flight().to_string();
+    spans.extend(pair("  in flight ", in_flight, theme));
     if let Some(t) = i.timeout_in.filter(|_| i.state.is_busy()) {
         spans.push(Span::styled(
             format!("  kill {}", fmt::countdown(t)),

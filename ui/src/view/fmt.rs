@@ -71,6 +71,17 @@ pub fn count(n: u64) -> String {
     }
 }
 
+/// A worker's requests in flight over its threads: `3/8`; the count alone (`500`) when it is
+/// beyond the threads, as a greenlet worker's is (its thread entries show only the longest
+/// requests: `500/32` would read as an overload, and not fit); `-` when no threads are counted.
+pub fn busy(in_flight: usize, threads: u32) -> String {
+    match threads {
+        0 => "-".into(),
+        t if in_flight > t as usize => count(in_flight as u64),
+        t => format!("{in_flight}/{t}"),
+    }
+}
+
 /// A rate: `0`, `3.5`, `120`, `12.3k`.
 pub fn rate(r: f64) -> String {
     if r < 10.0 && r > 0.0 {

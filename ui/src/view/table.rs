@@ -21,7 +21,7 @@ pub enum Col {
     Slot,
     Pid,
     State,
-    /// Busy threads of all threads: `3/8`.
+    /// Busy threads of all threads: `3/8`; requests in flight alone when beyond the threads.
     Busy,
     Request,
     Elapsed,
@@ -197,16 +197,16 @@ pub fn cell(col: Col, row: &Row, timeout: f64, theme: Theme) -> Cell<'static> {
 }
 
 /// `3/8`: in red when every thread is busy (the next request waits), `-` from a server that
-/// does not count threads.
+/// does not count threads. More requests than threads (a greenlet worker, whose threads are
+/// only the entries of its longest requests) show as the count alone: no thread limit there.
 fn busy_threads(row: &Row, theme: Theme) -> Cell<'static> {
-    let (busy, total) = (row.info.threads_busy, row.info.threads_total);
+    let (busy, total) = (row.info.requests_in_flight(), row.info.threads_total);
     let style = match busy {
-        _ if total == 0 => return Cell::from("-"),
-        0 => Style::new(),
-        b if b >= total => theme.error(),
+        _ if total == 0 || busy == 0 => Style::new(),
+        b if b == total as usize => theme.error(),
         _ => theme.key(),
     };
-    Cell::from(Span::styled(format!("{busy}/{total}"), style))
+    Cell::from(Span::styled(fmt::busy(busy, total), style))
 }
 
 fn codes(row: &Row, theme: Theme) -> Cell<'static> {

@@ -9,6 +9,7 @@ use ratatui::layout::Rect;
 use ratatui::widgets::Row as TableRow;
 use ratatui::widgets::{Table, Widget};
 
+use super::fmt;
 use super::style::Theme;
 use super::table::{self, Col};
 use crate::app::{App, Event};
@@ -135,6 +136,28 @@ fn busy_threads_cell_is_red_when_every_thread_is_busy() {
         text.starts_with("idle    -"),
         "a server without thread counts: {text}"
     );
+}
+
+#[test]
+fn busy_cell_shows_requests_beyond_the_threads_alone() {
+    let cols = [Col::State, Col::Busy, Col::Request, Col::Elapsed];
+    let all: Vec<(u32, &str, f64)> = (0..THREADS).map(|n| (n, "/x", 1.0)).collect();
+    // A greenlet worker: its thread entries hold only its longest requests.
+    let green = crate::protocol::WorkerInfo {
+        in_flight: 500,
+        ..gthread(0, 4101, 9, &all)
+    };
+    let buf = row_buffer(green, &cols, 46);
+    let text: String = (0..46).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+    assert!(text.starts_with("app     500 "), "{text}");
+    assert_ne!(
+        buf[(8, 0)].fg,
+        ratatui::style::Color::Red,
+        "no thread limit is reached"
+    );
+    assert_eq!(fmt::busy(3, 8), "3/8");
+    assert_eq!(fmt::busy(12_345, 32), "12.3k");
+    assert_eq!(fmt::busy(1, 0), "-");
 }
 
 /// One row rendered into a buffer: the request, its elapsed time and the countdown.
