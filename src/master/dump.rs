@@ -16,9 +16,6 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
-/// The line a greenlet worker's hub writes after the greenlets' stacks.
-pub const HUB_DUMP_END: &str = "-- gunicorn-rs: end of greenlet stacks --\n";
-
 /// The longest a dump may take before what has arrived is used.
 pub const DUMP_WAIT: Duration = Duration::from_millis(500);
 /// The last line of a greenlet worker's hub answer; the dump is complete once it is there.
