@@ -28,10 +28,36 @@ class Hub:
 
         monkey.patch_all()
         import gevent
-        import gevent.socket
+        from gevent.hub import Waiter
 
-        self._wait_read = gevent.socket.wait_read
-        self._wait_write = gevent.socket.wait_write
+        hub = gevent.get_hub()
+        loop = hub.loop
+        # One io watcher per (fd, direction), made once: gevent.socket.wait_read makes one per
+        # wait, and its constructor checks the fd with a fcntl(2). A watcher is stopped after
+        # each wait, so a number reused by a later connection is watched afresh when it starts
+        # (libev keys its state by fd number, not by watcher). The deadline is a bare loop
+        # timer rather than a gevent.Timeout. benches/green_wait.py measures both ways.
+        watchers = ({}, {})
+
+        def wait(fd, write, timeout):
+            cache = watchers[write]
+            io = cache.get(fd)
+            if io is None:
+                io = cache[fd] = loop.io(fd, 2 if write else 1)
+            waiter = Waiter(hub)
+            io.start(waiter.switch, True)
+            timer = None
+            if timeout is not None:
+                timer = loop.timer(timeout)
+                timer.start(waiter.switch, False)
+            try:
+                return waiter.get()
+            finally:
+                io.stop()
+                if timer is not None:
+                    timer.close()
+
+        self.wait = wait
         self.spawn = gevent.spawn
         self.sleep = gevent.sleep
         self.getcurrent = gevent.getcurrent
@@ -59,7 +85,7 @@ class Hub:
 
     def wait(self, fd, write, timeout):
         """Let other greenlets run until `fd` is ready; False if `timeout` (seconds, or None)
-        ran out first."""
+        ran out first. (gevent's is set in `_gevent`.)"""
         wait = self._wait_write if write else self._wait_read
         try:
             wait(fd, timeout=timeout, timeout_exc=TimedOut)
