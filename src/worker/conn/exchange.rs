@@ -62,7 +62,7 @@ impl Lane {
             index,
             entry: Some(index),
             date: (0, String::new()),
-            out: Vec::with_capacity(4096),
+            out: Vec::new(),
             spare: Vec::new(),
         }
     }

@@ -12,6 +12,10 @@ use std::time::{Duration, Instant};
 
 use super::Stream;
 
+/// A lane's response buffer is allocated at its first response, not with the lane: a
+/// greenlet worker has a lane per request in flight, most of them waiting inside the app.
+const INITIAL: usize = 4096;
+
 pub struct Outbox<'a> {
     stream: &'a Stream,
     /// The lane's buffer, reused request after request; `buf[sent..]` is still to go.
@@ -34,6 +38,10 @@ impl<'a> Outbox<'a> {
 
     /// Add bytes behind what is queued (sent by the next `push`).
     pub fn queue(&mut self) -> &mut Vec<u8> {
+        if self.buf.capacity() == 0 {
+            // First use of this lane's buffer: sized once for a typical head and small body.
+            self.buf.reserve(INITIAL);
+        }
         self.buf
     }
 

@@ -128,7 +128,9 @@ fn wait_readable(
     }
 }
 
-/// Half-close, then read and drop what the client still sends, for a short while.
+/// Half-close, then read and drop what the client still sends, for a short while. Never
+/// inlined: its 8 KiB scratch must not enlarge the frame every parked greenlet saves.
+#[inline(never)]
 fn linger(green: &Green<'_, '_>, conn: &Conn) {
     conn.stream.shutdown_write();
     let until = Instant::now() + LINGER;
