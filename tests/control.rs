@@ -210,6 +210,10 @@ fn ctl_shows_the_scoreboard_and_dumps_a_worker_stuck_in_c() {
     assert!(left > 0.0 && left <= 60.0, "{row}");
     assert!(row["rss_bytes"].as_u64().unwrap() > 1 << 20, "{row}");
     assert_eq!(row["slot"].as_u64(), Some(0));
+    assert_eq!(
+        row["kind"], "sync",
+        "the worker class it was spawned as: {row}"
+    );
 
     let stats = ctl_json(&socket, &["show", "stats"]);
     assert_eq!(
@@ -227,6 +231,11 @@ fn ctl_shows_the_scoreboard_and_dumps_a_worker_stuck_in_c() {
         "the app's function in the stack: {dump}"
     );
     assert_eq!(one["request"]["path"], "/c", "{dump}");
+    assert_eq!(
+        (&one["kind"], one["in_flight"].as_u64()),
+        (&serde_json::json!("sync"), Some(1)),
+        "{dump}"
+    );
 }
 
 #[test]

@@ -78,6 +78,8 @@ struct Worker {
     lifecycle: lifecycle::Lifecycle,
     /// The reload generation it was spawned in.
     generation: u64,
+    /// Its worker class: a reload may change `-k`, and the old workers still serve as before.
+    class: crate::config::WorkerClass,
     /// `hold PID`: no timeout kill while someone debugs it.
     held: bool,
     /// `release PID`: the heartbeat clock counts from here at the earliest (monotonic ms).

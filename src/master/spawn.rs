@@ -148,6 +148,7 @@ impl Master<'_> {
             age,
             lifecycle: super::lifecycle::Lifecycle::Serving,
             generation: self.book.generation,
+            class: self.cfg.worker_class,
             held: false,
             grace_from_ms: 0,
             stop_cause: None,

@@ -4,7 +4,7 @@
 //! while C code holds the GIL, where Gunicorn's `worker_abort` never runs) and its last output
 //! — and writes the access-log line Gunicorn never writes for each killed request.
 
-use super::control::{longest_request, thread_rows};
+use super::control::{dump_lanes, thread_rows};
 use super::dump::Answer;
 use super::Master;
 use crate::log::access::{AccessFormat, PartialRequest};
@@ -45,7 +45,9 @@ impl Master<'_> {
         self.logs.drain_all();
         let lines = self.logs.last_lines(pid, LAST_LINES);
         let now = now_ms();
-        crate::critical!("{}", timeout_block(pid, &snap, now, &stacks, &lines));
+        let green = self.workers[index].class.is_green();
+        let block = timeout_block(pid, &snap, now, &stacks, &lines, green);
+        crate::critical!("{block}");
         self.timeout_events(index, &snap, &stacks, now);
         // Every request in flight dies with the worker, but not one already answered 504.
         let killed = snap.lanes.iter().filter(|l| !l.timed_out);
@@ -65,27 +67,26 @@ impl Master<'_> {
         use ui::protocol::{Dump, Event};
         let worker = &self.workers[index];
         let (pid, slot) = (worker.pid.as_raw(), worker.slot as u32);
-        let threads = thread_rows(snap, now, self.request_limit(worker));
-        let request = longest_request(snap, now);
+        let mut dump = Dump {
+            pid,
+            slot: Some(slot),
+            kind: worker.class.name().to_owned(),
+            at: Some(super::control::unix_now()),
+            ..Dump::default()
+        };
+        dump_lanes(&mut dump, snap, now, self.request_limit(worker));
         self.book.event(Event::WorkerTimeout {
             slot,
             pid,
-            request: request.clone(),
+            request: dump.request.clone(),
         });
-        let (stack, error) = match stacks {
-            Ok(text) => (text.clone(), None),
-            Err(why) => (String::new(), Some(why.clone())),
-        };
-        let dump = Dump {
-            pid,
-            slot: Some(slot),
-            request,
-            threads,
-            stack,
-            error,
-            at: Some(super::control::unix_now()),
-        };
-        self.book.event(Event::DumpTaken { dump });
+        match stacks {
+            Ok(text) => dump.stack = text.clone(),
+            Err(why) => dump.error = Some(why.clone()),
+        }
+        self.book.event(Event::DumpTaken {
+            dump: Box::new(dump),
+        });
     }
 
     /// The killed request's access-log line: status 504, body bytes `-`.
@@ -105,16 +106,18 @@ impl Master<'_> {
     }
 }
 
-/// The block's text; the first line is Gunicorn's, word for word, for existing alerts.
+/// The block's text; the first line is Gunicorn's, word for word, for existing alerts. A `green`
+/// worker's scoreboard entries are its longest-running requests, not threads, and are named so.
 fn timeout_block(
     pid: i32,
     snap: &SlotSnapshot,
     now: u64,
     stacks: &Result<String, String>,
     lines: &[String],
+    green: bool,
 ) -> String {
     let mut out = format!("WORKER TIMEOUT (pid:{pid})\n");
-    requests(&mut out, snap, now);
+    requests(&mut out, snap, now, green);
     match stacks {
         Ok(text) if !text.trim().is_empty() => {
             out.push_str("  Python stacks of all threads:\n");
@@ -125,7 +128,7 @@ fn timeout_block(
                 &mut out,
                 annotated.iter().map(|line| match line {
                     StackLine::Text(text) => text.to_string(),
-                    StackLine::Owner(t) => format!("  » {}", ui::stacks::owner_text(t)),
+                    StackLine::Owner(t) => format!("  » {}", ui::stacks::owner_text(t, green)),
                 }),
             );
         }
@@ -144,8 +147,9 @@ fn timeout_block(
 }
 
 /// `Request: …` — one line for a worker of one thread; for a threaded one, a line per busy
-/// thread, longest-running first (the stuck one is rarely alone in flight).
-fn requests(out: &mut String, snap: &SlotSnapshot, now: u64) {
+/// thread, longest-running first (the stuck one is rarely alone in flight); a line per greenlet
+/// with an entry for a `green` one.
+fn requests(out: &mut String, snap: &SlotSnapshot, now: u64, green: bool) {
     if snap.lanes.len() < 2 {
         match &snap.request {
             Some(req) => {
@@ -161,16 +165,24 @@ fn requests(out: &mut String, snap: &SlotSnapshot, now: u64) {
     let mut busy: Vec<_> = snap.lanes.iter().filter(|l| l.request.is_some()).collect();
     busy.sort_by_key(|l| l.request.as_ref().map(|r| r.start_ms));
     if busy.is_empty() {
-        let (state, threads) = (snap.state, snap.lanes.len());
+        let within = match green {
+            true => "in flight".to_string(),
+            false => format!("in {} threads", snap.lanes.len()),
+        };
         let _ = writeln!(
             out,
-            "  Request: none in {threads} threads (worker state: {state:?})"
+            "  Request: none {within} (worker state: {:?})",
+            snap.state
         );
     }
     for lane in busy {
         if let Some(req) = &lane.request {
             let line = request_line(req, now, lane.timed_out);
-            let _ = writeln!(out, "  Request (thread {}): {line}", lane.index);
+            let who = match green {
+                true => "greenlet".to_string(),
+                false => format!("thread {}", lane.index),
+            };
+            let _ = writeln!(out, "  Request ({who}): {line}");
         }
     }
 }
@@ -235,7 +247,14 @@ mod tests {
             "Current thread 0x1 (most recent call first):\n  File \"a.py\", line 3 in burn\n"
                 .into(),
         );
-        let text = timeout_block(42, &snapshot(Some(req)), 4_300, &stacks, &["hello".into()]);
+        let text = timeout_block(
+            42,
+            &snapshot(Some(req)),
+            4_300,
+            &stacks,
+            &["hello".into()],
+            false,
+        );
         assert_eq!(
             text,
             "WORKER TIMEOUT (pid:42)\n  Request: GET /stuck?n=1 HTTP/1.1 from 127.0.0.1:5000, \
@@ -282,7 +301,7 @@ mod tests {
                          first):\n  <no Python frame>\n"
                 .into(),
         );
-        let text = timeout_block(42, &snap, 4_300, &stacks, &[]);
+        let text = timeout_block(42, &snap, 4_300, &stacks, &[], false);
         assert_eq!(
             text,
             "WORKER TIMEOUT (pid:42)\n  Request (thread 3): GET /old HTTP/1.1 from \
@@ -298,7 +317,7 @@ mod tests {
             state: WorkerState::Idle,
             ..snapshot(None)
         };
-        let text = timeout_block(7, &idle, 0, &Ok(String::new()), &[]);
+        let text = timeout_block(7, &idle, 0, &Ok(String::new()), &[], false);
         assert!(
             text.contains("  Request: none in 2 threads (worker state: Idle)"),
             "{text}"
@@ -306,8 +325,48 @@ mod tests {
     }
 
     #[test]
+    fn greenlet_block_names_greenlets_not_threads() {
+        let snap = SlotSnapshot {
+            lanes: vec![lane(0, None, false), lane(1, Some(("/slow", 1_000)), false)],
+            in_flight: 1,
+            ..snapshot(None)
+        };
+        let stacks = Ok(
+            "Greenlet 0x0000000000007f01 (most recent call first):\n  File \"a.py\", \
+                         line 3 in slow\n"
+                .into(),
+        );
+        let text = timeout_block(42, &snap, 4_300, &stacks, &[], true);
+        assert!(
+            text.contains("  Request (greenlet): GET /slow HTTP/1.1 from 10.0.0.1:5000"),
+            "{text}"
+        );
+        assert!(
+            text.contains("      » greenlet · app · GET /slow from 10.0.0.1:5000 · 3.3s\n"),
+            "{text}"
+        );
+        let idle = SlotSnapshot {
+            lanes: vec![lane(0, None, false), lane(1, None, false)],
+            state: WorkerState::Idle,
+            ..snapshot(None)
+        };
+        let text = timeout_block(7, &idle, 0, &Ok(String::new()), &[], true);
+        assert!(
+            text.contains("  Request: none in flight (worker state: Idle)"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn idle_worker_without_dump() {
-        let text = timeout_block(7, &snapshot(None), 0, &Err("not available: x".into()), &[]);
+        let text = timeout_block(
+            7,
+            &snapshot(None),
+            0,
+            &Err("not available: x".into()),
+            &[],
+            false,
+        );
         assert!(text.starts_with("WORKER TIMEOUT (pid:7)\n  Request: none (worker state: App)"));
         assert!(text.contains("Python stacks: not available: x"), "{text}");
         assert!(text.ends_with("Last output of the worker: none"), "{text}");

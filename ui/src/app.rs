@@ -286,7 +286,7 @@ impl App {
                     .unwrap_or_default();
                 self.set_status(format!("worker {pid} (slot {slot}) timed out{what}"), true);
             }
-            E::DumpTaken { dump } => self.history.record_dump(dump),
+            E::DumpTaken { dump } => self.history.record_dump(*dump),
             E::Reload { generation } => {
                 self.set_status(format!("reloading: generation {generation}"), false)
             }

@@ -25,6 +25,7 @@ mod command;
 mod data;
 mod event;
 mod frame;
+mod kind;
 mod message;
 
 pub use action::{
@@ -41,6 +42,7 @@ pub use data::{
 };
 pub use event::{Event, LogLine, LogStream};
 pub use frame::{decode, encode, read_frame, write_frame, FrameDecoder, FrameError, MAX_FRAME};
+pub use kind::is_green;
 pub use message::{decode_request, Push, Reply, Request, ServerMessage};
 
 #[cfg(test)]

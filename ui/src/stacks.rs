@@ -106,10 +106,25 @@ pub fn has_unmatched_busy(stack: &str, threads: &[ThreadInfo]) -> bool {
         .any(|t| ident_value(t).is_none_or(|id| !idents.contains(&id)))
 }
 
+/// The requests of a greenlet worker's entries, longest-running first: its idle entries say
+/// nothing (it serves as many requests as it is given, not one per entry), and which entry
+/// holds a request is chance, so they are listed by what a user looks for — the stuck one.
+pub fn longest_first(threads: &[ThreadInfo]) -> Vec<&ThreadInfo> {
+    let mut busy: Vec<&ThreadInfo> = threads.iter().filter(|t| t.request.is_some()).collect();
+    let elapsed = |t: &ThreadInfo| t.request.as_ref().map_or(0.0, |r| r.elapsed);
+    busy.sort_by(|a, b| elapsed(b).total_cmp(&elapsed(a)));
+    busy
+}
+
 /// `thread 2 · app · GET /x from 10.0.0.7:5123 · 3.4s · deadline T-26s`; an idle thread is
-/// `thread 3 · idle`.
-pub fn owner_text(t: &ThreadInfo) -> String {
-    let mut parts = vec![format!("thread {}", t.thread), t.state.label().to_string()];
+/// `thread 3 · idle`. A `green` worker's entry is `greenlet · app · …`: its number is only the
+/// scoreboard entry the request happened to get.
+pub fn owner_text(t: &ThreadInfo, green: bool) -> String {
+    let who = match green {
+        true => "greenlet".to_string(),
+        false => format!("thread {}", t.thread),
+    };
+    let mut parts = vec![who, t.state.label().to_string()];
     if let Some(r) = &t.request {
         let from = match r.client.as_str() {
             "" => String::new(),
@@ -206,10 +221,10 @@ mod tests {
         assert_eq!(lines.len(), 7, "no blank line at the end: {lines:?}");
         assert!(!has_unmatched_busy(DUMP, &threads));
         assert_eq!(
-            owner_text(&threads[1]),
+            owner_text(&threads[1], false),
             "thread 1 · app · GET /slow from 10.0.0.7:5123 · 3.4s · deadline T-26s"
         );
-        assert_eq!(owner_text(&threads[0]), "thread 0 · idle");
+        assert_eq!(owner_text(&threads[0], false), "thread 0 · idle");
     }
 
     #[test]
@@ -256,6 +271,24 @@ mod tests {
         );
         assert_eq!(lines[5], StackLine::Owner(&greenlets[0]));
         assert!(!has_unmatched_busy(dump, &greenlets));
+        assert_eq!(
+            owner_text(&greenlets[1], true),
+            "greenlet · app · GET /slow from 10.0.0.7:5123 · 9.0s · deadline T-26s"
+        );
+    }
+
+    #[test]
+    fn a_greenlet_workers_requests_are_listed_longest_first_without_idle_entries() {
+        let mut slow = thread(5, None, Some("/slow"));
+        slow.request.as_mut().expect("request").elapsed = 9.0;
+        let entries = [
+            thread(0, None, None),
+            thread(1, None, Some("/fast")),
+            thread(2, None, None),
+            slow,
+        ];
+        let listed: Vec<u32> = longest_first(&entries).iter().map(|t| t.thread).collect();
+        assert_eq!(listed, [5, 1]);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Test fixtures: a scripted fake server ([`FakeSource`]) that plays events into an [`App`] on a
 //! fixed clock, and the scenarios the screen tests draw (idle, busy, a worker stuck 29 s of 30,
-//! a dead worker with its post-mortem, a lost connection, gthread workers with a stuck thread).
+//! a dead worker with its post-mortem, a lost connection, gthread workers with a stuck thread,
+//! gevent workers with hundreds of requests in flight).
 
 use std::time::Duration;
 
@@ -13,6 +14,9 @@ use crate::protocol::{
     Dump, Event as ServerEvent, ExitCause, ExitReason, Hello, LogLine, LogStream, RequestInfo,
     Snapshot, Stats, StatusCounts, ThreadInfo, WorkerInfo, WorkerState,
 };
+
+mod green;
+pub use green::*;
 
 pub const TIMEOUT: f64 = 30.0;
 pub const MASTER: i32 = 4000;
@@ -207,7 +211,7 @@ pub fn scenario_dead() -> FakeSource {
         stack: "Thread 0x7f01 (most recent call first):\n  File \"shop/export.py\", line 88 in render_rows\n  File \"shop/views.py\", line 12 in export".into(),
         error: None,
         at: None,
-        threads: Vec::new(),
+        ..Default::default()
     };
     let replacement = WorkerInfo {
         state: WorkerState::Booting,
@@ -224,7 +228,12 @@ pub fn scenario_dead() -> FakeSource {
         idle(3, 4104, 142),
     ];
     scenario_stuck()
-        .at(6, Event::ServerEvent(ServerEvent::DumpTaken { dump }))
+        .at(
+            6,
+            Event::ServerEvent(ServerEvent::DumpTaken {
+                dump: Box::new(dump),
+            }),
+        )
         .at(
             6,
             Event::LogLines(vec![log(2, 4103, "[CRITICAL] WORKER TIMEOUT (pid:4103)")]),
@@ -247,7 +256,22 @@ pub const THREADS: u32 = 8;
 /// A gthread worker of [`THREADS`] threads; `serving` lists (thread, path, elapsed) of those
 /// with a request, and the row's request is the longest of them.
 pub fn gthread(slot: u32, pid: i32, requests: u64, serving: &[(u32, &str, f64)]) -> WorkerInfo {
-    let threads: Vec<ThreadInfo> = (0..THREADS)
+    WorkerInfo {
+        kind: "gthread".into(),
+        ..laned(slot, pid, requests, THREADS, serving)
+    }
+}
+
+/// A worker of `lanes` scoreboard entries; `serving` lists (entry, path, elapsed) of those
+/// with a request, and the row's request is the longest of them.
+pub fn laned(
+    slot: u32,
+    pid: i32,
+    requests: u64,
+    lanes: u32,
+    serving: &[(u32, &str, f64)],
+) -> WorkerInfo {
+    let threads: Vec<ThreadInfo> = (0..lanes)
         .map(|n| {
             let serving = serving.iter().find(|b| b.0 == n);
             ThreadInfo {
@@ -280,7 +304,7 @@ pub fn gthread(slot: u32, pid: i32, requests: u64, serving: &[(u32, &str, f64)])
     });
     WorkerInfo {
         threads_busy: serving.len() as u32,
-        threads_total: THREADS,
+        threads_total: lanes,
         connections: serving.len() as u32 + 9,
         keepalive: 9,
         in_flight: serving.len() as u32,
@@ -340,7 +364,12 @@ pub fn scenario_gthread() -> FakeSource {
         .at(0, logs())
         .at(1, snap(300, workers(60)))
         .at(2, snap(420, workers(90)))
-        .at(2, Event::ServerEvent(ServerEvent::DumpTaken { dump }))
+        .at(
+            2,
+            Event::ServerEvent(ServerEvent::DumpTaken {
+                dump: Box::new(dump),
+            }),
+        )
 }
 
 /// A fresh app of the given size, with colour (the text snapshots do not show it anyway).

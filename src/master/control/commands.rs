@@ -3,7 +3,7 @@
 //! master itself as Gunicorn does, so they take exactly the signal's path through the loop.
 
 use super::book::unix_now;
-use super::threads::{longest_request, thread_rows};
+use super::threads::dump_lanes;
 use crate::master::dump::Answer as DumpAnswer;
 use crate::master::Master;
 use crate::scoreboard::now_ms;
@@ -296,7 +296,7 @@ impl Master<'_> {
         DumpData { dumps }
     }
 
-    /// A dump's request, threads and slot, or why the worker cannot be dumped.
+    /// A dump's request, threads, kind and slot, or why the worker cannot be dumped.
     fn dump_entry(&self, pid: i32) -> Dump {
         let mut dump = Dump {
             pid,
@@ -308,11 +308,10 @@ impl Master<'_> {
             return dump;
         };
         dump.slot = Some(worker.slot as u32);
+        dump.kind = worker.class.name().to_owned();
         let snap = self.scoreboard.snapshot(worker.slot);
-        let now = now_ms();
         if let Some(snap) = &snap {
-            dump.request = longest_request(snap, now);
-            dump.threads = thread_rows(snap, now, self.request_limit(worker));
+            dump_lanes(&mut dump, snap, now_ms(), self.request_limit(worker));
         }
         if !snap.as_ref().is_some_and(|s| s.dump_ready) {
             dump.error = Some("the worker has not installed its dump handler yet".into());

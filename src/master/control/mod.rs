@@ -26,7 +26,7 @@ pub(super) use book::unix_now;
 pub(super) use book::Book;
 pub(super) use rows::request_info;
 pub(super) use serve::{line_time, LOG_BACKLOG};
-pub(super) use threads::{longest_request, thread_rows};
+pub(super) use threads::{dump_lanes, thread_rows};
 
 use client::Client;
 use std::os::fd::{AsFd, BorrowedFd};

@@ -6,7 +6,7 @@
 use super::rows::{request_info, round2, seconds};
 use crate::scoreboard::{self, LaneSnapshot, SlotSnapshot};
 use std::time::Duration;
-use ui::protocol::{RequestInfo, ThreadInfo, WorkerState};
+use ui::protocol::{Dump, RequestInfo, ThreadInfo, WorkerState};
 
 /// Every lane of `snap`. `limit` is the `--request-timeout` whose clock runs for this worker
 /// (`None` when unset, or while the worker is held).
@@ -48,6 +48,20 @@ pub(in crate::master) fn soonest_deadline_ms(
         .iter()
         .filter_map(|l| deadline_ms(l, limit))
         .min()
+}
+
+/// What a dump tells beside the stacks, from the worker's slot when they were taken: the
+/// longest-running request, every lane, and how many requests were in flight — more than the
+/// lanes for a greenlet worker, whose lanes hold only its longest-running ones.
+pub(in crate::master) fn dump_lanes(
+    dump: &mut Dump,
+    snap: &SlotSnapshot,
+    now: u64,
+    limit: Option<Duration>,
+) {
+    dump.request = longest_request(snap, now);
+    dump.threads = thread_rows(snap, now, limit);
+    dump.in_flight = snap.in_flight;
 }
 
 /// The worker row's `request`: the longest-running one, with the thread serving it.
@@ -141,5 +155,25 @@ mod tests {
         assert_eq!(soonest_deadline_ms(&snap, limit), Some(40_000));
         let longest = longest_request(&snap, 12_000).expect("a request");
         assert_eq!((longest.path.as_str(), longest.thread), ("/lane2", Some(2)));
+    }
+
+    #[test]
+    fn a_dump_counts_every_request_in_flight_not_only_the_lanes() {
+        // A greenlet worker: 500 requests, its two lanes hold the longest-running.
+        let snap = SlotSnapshot {
+            in_flight: 500,
+            ..worker(vec![
+                lane(0, Some(1_000), false),
+                lane(1, Some(5_000), false),
+            ])
+        };
+        let mut dump = Dump::default();
+        dump_lanes(&mut dump, &snap, 12_000, None);
+        assert_eq!((dump.in_flight, dump.threads.len()), (500, 2));
+        assert_eq!(
+            dump.request.as_ref().map(|r| r.path.as_str()),
+            Some("/lane0")
+        );
+        assert_eq!(dump.requests_in_flight(), 500);
     }
 }

@@ -81,7 +81,7 @@ fn workers(data: &WorkersData) -> String {
 /// The row's cells, in the title order of [`workers`].
 fn worker_cells(w: &WorkerInfo) -> [String; 10] {
     let req = w.request.as_ref().filter(|_| w.state.is_busy());
-    let busy = fmt::busy(w.requests_in_flight(), w.threads_total);
+    let busy = fmt::worker_busy(w);
     [
         w.slot.to_string(),
         w.pid.to_string(),
@@ -135,14 +135,7 @@ fn stats(s: &Stats) -> String {
         // A server that counts threads and connections (not older ones, which send zeros).
         if s.threads_total > 0 {
             lines.extend([
-                // A greenlet server serves more requests than it has thread entries.
-                match s.in_flight > s.threads_total {
-                    false => format!(
-                        "In flight:        {} of {} threads",
-                        s.in_flight, s.threads_total
-                    ),
-                    true => format!("In flight:        {}", s.in_flight),
-                },
+                in_flight(s),
                 format!(
                     "Connections:      {} open, {} keep-alive",
                     s.connections, s.keepalive
@@ -165,6 +158,21 @@ fn stats(s: &Stats) -> String {
         ]);
     }
     lines.join("\n")
+}
+
+/// Requests in flight over the threads; a greenlet server's alone, as requests: it serves more
+/// than it has thread entries, which are no limit for it.
+fn in_flight(s: &Stats) -> String {
+    if crate::protocol::is_green(&s.worker_class) {
+        format!("In flight:        {} requests", s.in_flight)
+    } else if s.in_flight > s.threads_total {
+        format!("In flight:        {}", s.in_flight)
+    } else {
+        format!(
+            "In flight:        {} of {} threads",
+            s.in_flight, s.threads_total
+        )
+    }
 }
 
 fn listeners(data: &ListenersData) -> String {
@@ -215,13 +223,17 @@ fn dumps(data: &DumpData) -> String {
         if let Some(err) = &d.error {
             out.push(format!("error: {err}"));
         }
-        thread_table(&mut out, d);
+        if d.is_green() {
+            request_table(&mut out, d);
+        } else {
+            thread_table(&mut out, d);
+        }
         out.extend(
             stacks::annotate(d.stack.trim_end(), &d.threads)
                 .into_iter()
                 .map(|line| match line {
                     StackLine::Text(text) => text.to_string(),
-                    StackLine::Owner(t) => format!("  » {}", stacks::owner_text(t)),
+                    StackLine::Owner(t) => format!("  » {}", stacks::owner_text(t, d.is_green())),
                 }),
         );
         out.push(String::new());
@@ -240,7 +252,29 @@ fn thread_table(out: &mut Vec<String>, d: &Dump) {
     out.extend(
         d.threads
             .iter()
-            .map(|t| format!("  {}", stacks::owner_text(t))),
+            .map(|t| format!("  {}", stacks::owner_text(t, false))),
+    );
+    out.push(String::new());
+}
+
+/// A greenlet worker's requests when the stacks were taken, longest first: only those with a
+/// scoreboard entry (its longest-running ones) can be listed, and say so when there were more.
+fn request_table(out: &mut Vec<String>, d: &Dump) {
+    // No scoreboard entries: the worker was gone before its requests could be read.
+    if d.threads.is_empty() {
+        return;
+    }
+    let listed = stacks::longest_first(&d.threads);
+    let in_flight = d.requests_in_flight();
+    let shown = match listed.len() {
+        n if n < in_flight => format!(" ({n} longest shown)"),
+        _ => String::new(),
+    };
+    out.push(format!("requests in flight: {in_flight}{shown}"));
+    out.extend(
+        listed
+            .iter()
+            .map(|t| format!("  {}", stacks::owner_text(t, true))),
     );
     out.push(String::new());
 }

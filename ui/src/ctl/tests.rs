@@ -266,3 +266,74 @@ fn greenlet_workers_show_every_request_in_flight_not_their_thread_entries() {
     );
     assert!(text.contains("In flight:        503\n"), "{text}");
 }
+
+#[test]
+fn a_greenlet_worker_shows_its_requests_never_a_thread_count() {
+    let workers = json!({"workers": [
+        {"pid": 21, "slot": 0, "kind": "gevent", "state": "app", "threads_busy": 32,
+         "threads_total": 32, "in_flight": 32},
+        {"pid": 22, "slot": 1, "kind": "eventlet", "state": "app", "threads_busy": 3,
+         "threads_total": 32, "in_flight": 3}
+    ], "count": 2});
+    let show = Command::Show(crate::protocol::ShowTarget::Workers);
+    let text = format::text(Some(&show), &workers);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines[2].starts_with("0    21       app          32"),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with("1    22       app           3"),
+        "{text}"
+    );
+    let stats = json!({"pid": 1, "name": "shop", "worker_class": "gevent", "busy": 2,
+                       "in_flight": 35, "threads_total": 64, "connections": 40});
+    let text = format::text(
+        Some(&Command::Show(crate::protocol::ShowTarget::Stats)),
+        &stats,
+    );
+    assert!(text.contains("In flight:        35 requests\n"), "{text}");
+    assert!(!text.contains("threads"), "{text}");
+}
+
+/// A gevent worker's dump with `in_flight` requests, two of them in its entries (the real
+/// server has 32 entries, filled up to the requests in flight; three keep the text short), and
+/// an idle entry.
+fn greenlet_dump(in_flight: u32) -> serde_json::Value {
+    let request = |path: &str, elapsed: f64| json!({"method": "GET", "path": path, "client": "10.0.0.7:5123", "elapsed": elapsed});
+    json!({"dumps": [{
+        "pid": 21, "kind": "gevent", "in_flight": in_flight,
+        "request": request("/slow", 29.0),
+        "threads": [
+            {"thread": 0, "state": "app", "ident": "0x00007f0000000a10",
+             "request": request("/fast", 0.5)},
+            {"thread": 1, "state": "idle"},
+            {"thread": 2, "state": "app", "ident": "0x00007f0000000b20",
+             "request": request("/slow", 29.0), "deadline_in": 1.0}
+        ],
+        "stack": "Current thread 0x00007f0000000001 (most recent call first):\n  File \"hub.py\", line 9 in run\n\nGreenlet 0x00007f0000000a10 (most recent call first):\n  File \"app.py\", line 3 in fast\n\nGreenlet 0x00007f0000000b20 (most recent call first):\n  File \"app.py\", line 9 in slow\n"
+    }]})
+}
+
+#[test]
+fn dump_of_a_greenlet_worker_lists_its_requests_longest_first_without_idle_entries() {
+    let dump = Command::Dump(crate::protocol::DumpTarget::Pid(21));
+    let text = format::text(Some(&dump), &greenlet_dump(40));
+    assert_eq!(
+        text,
+        "== worker 21 — GET /slow (29.0s)\nrequests in flight: 40 (2 longest shown)\n  greenlet \
+         · app · GET /slow from 10.0.0.7:5123 · 29.0s · deadline T-1.0s\n  greenlet · app · GET \
+         /fast from 10.0.0.7:5123 · 500ms\n\nGreenlet 0x00007f0000000b20 (most recent call \
+         first):\n  » greenlet · app · GET /slow from 10.0.0.7:5123 · 29.0s · deadline T-1.0s\n  \
+         File \"app.py\", line 9 in slow\n\nGreenlet 0x00007f0000000a10 (most recent call \
+         first):\n  » greenlet · app · GET /fast from 10.0.0.7:5123 · 500ms\n  File \"app.py\", \
+         line 3 in fast\n\nCurrent thread 0x00007f0000000001 (most recent call first):\n  File \
+         \"hub.py\", line 9 in run\n"
+    );
+    // Every request has its entry: nothing left out to mention. An older server sends no
+    // count: the entries with a request are.
+    for in_flight in [2, 0] {
+        let text = format::text(Some(&dump), &greenlet_dump(in_flight));
+        assert!(text.contains("\nrequests in flight: 2\n"), "{text}");
+    }
+}

@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::data::{RequestInfo, ThreadInfo};
+use super::kind::is_green;
 
 /// `worker add N`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +55,9 @@ pub struct ServerAction {
 pub struct Dump {
     pub pid: i32,
     pub slot: Option<u32>,
+    /// The worker's class, as [`WorkerInfo::kind`](super::WorkerInfo::kind); empty from an
+    /// older server.
+    pub kind: String,
     /// The request in flight when the stacks were taken, from the scoreboard (the longest
     /// running one, for a threaded worker).
     pub request: Option<RequestInfo>,
@@ -61,12 +65,29 @@ pub struct Dump {
     /// `ident` names its stack in `stack`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadInfo>,
+    /// Requests the worker was serving, as [`WorkerInfo::in_flight`](super::WorkerInfo): a
+    /// greenlet worker's `threads` hold only the longest-running of them. 0 from an older server.
+    pub in_flight: u32,
     /// faulthandler's text: every thread, newest frame first.
     pub stack: String,
     /// Why there is no stack (the worker died, the dump timed out…).
     pub error: Option<String>,
     /// Unix time the dump was taken.
     pub at: Option<f64>,
+}
+
+impl Dump {
+    /// Taken of a greenlet worker (see [`is_green`]).
+    pub fn is_green(&self) -> bool {
+        is_green(&self.kind)
+    }
+
+    /// Requests in flight when the stacks were taken: at least the entries with one (an older
+    /// server sends no count, and the two are read at slightly different instants).
+    pub fn requests_in_flight(&self) -> usize {
+        let busy = self.threads.iter().filter(|t| t.request.is_some()).count();
+        busy.max(self.in_flight as usize)
+    }
 }
 
 /// `dump PID` (one entry) and `dump all` (one per live worker).

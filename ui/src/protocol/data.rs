@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::kind::is_green;
+
 /// Bumped when a field changes meaning or goes away; new optional fields do not bump it.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -248,10 +250,14 @@ pub struct WorkerInfo {
     pub slot: u32,
     /// The reload generation this worker was spawned in.
     pub generation: u64,
+    /// The worker class it was spawned as, Gunicorn's `-k` value (`sync`, `gthread`, `gevent`,
+    /// `eventlet`); empty from an older server. See [`is_green`].
+    pub kind: String,
     pub state: WorkerState,
     /// The longest-running request in flight.
     pub request: Option<RequestInfo>,
-    /// One entry per thread the worker runs (one for `sync`), busy or not.
+    /// One entry per thread the worker runs (one for `sync`), busy or not; for a greenlet
+    /// worker, one per scoreboard entry, each holding one of its longest-running requests.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub threads: Vec<ThreadInfo>,
     /// Threads serving a request, of `threads_total` (`--threads`).
@@ -281,6 +287,11 @@ pub struct WorkerInfo {
 }
 
 impl WorkerInfo {
+    /// Serves its requests on greenlets (see [`is_green`]).
+    pub fn is_green(&self) -> bool {
+        is_green(&self.kind)
+    }
+
     /// Runs more than one thread (`gthread`): the table shows busy/threads for it.
     pub fn is_threaded(&self) -> bool {
         self.threads_total > 1

@@ -31,9 +31,10 @@ pub enum Event {
         #[serde(default)]
         request: Option<RequestInfo>,
     },
-    /// Stacks the master took on its own (before a timeout kill) or for another client.
+    /// Stacks the master took on its own (before a timeout kill) or for another client. Boxed:
+    /// a dump is far larger than any other event (the same JSON either way).
     DumpTaken {
-        dump: Dump,
+        dump: Box<Dump>,
     },
     /// A reload started; workers of older generations are being replaced.
     Reload {

@@ -229,11 +229,11 @@ fn pushes_round_trip_and_are_told_apart_from_replies() {
             }),
         }),
         Push::Event(Event::DumpTaken {
-            dump: Dump {
+            dump: Box::new(Dump {
                 pid: 2,
                 stack: "File \"app.py\"".into(),
                 ..Default::default()
-            },
+            }),
         }),
         Push::Logs(vec![LogLine {
             slot: Some(0),

@@ -1,7 +1,7 @@
 //! The worker detail card (Enter): the worker's figures, the request in flight (one line per
-//! thread for a threaded worker), the last stack dump, and the post-mortem of the slot's
-//! previous worker (exit reason, last request, its last stack and log lines) — "what was this
-//! worker doing?" answered on one screen.
+//! thread for a threaded worker, per listed request for a greenlet one), the last stack dump,
+//! and the post-mortem of the slot's previous worker (exit reason, last request, its last stack
+//! and log lines) — "what was this worker doing?" answered on one screen.
 
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
@@ -11,7 +11,7 @@ use ratatui::Frame;
 use super::fmt;
 use super::style::Theme;
 use crate::app::{App, PostMortem, Row};
-use crate::protocol::{Dump, RequestInfo, ThreadInfo};
+use crate::protocol::{Dump, RequestInfo, ThreadInfo, WorkerInfo};
 use crate::stacks::{self, StackLine};
 
 /// Log lines of a dead worker shown on its post-mortem card.
@@ -30,7 +30,9 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, slot: u32, theme: Theme)
     let mut lines = Vec::new();
     if let Some(row) = row {
         summary(&mut lines, row, theme);
-        if row.info.is_threaded() {
+        if row.info.is_green() {
+            greenlets(&mut lines, row, theme);
+        } else if row.info.is_threaded() {
             threads(&mut lines, row, theme);
         } else {
             request(&mut lines, row, theme);
@@ -130,23 +132,58 @@ fn threads(lines: &mut Vec<Line<'static>>, row: &Row, theme: Theme) {
     ));
     spans.extend(pair("  connections ", i.connections.to_string(), theme));
     spans.extend(pair("  keep-alive ", i.keepalive.to_string(), theme));
-    // Beside the threads: a greenlet worker serves more requests than it has entries.
+    // Beside the threads: a greenlet worker of an older server (which sends no `kind`) serves
+    // more requests than it has entries.
     let in_flight = i.requests_in_flight().to_string();
     spans.extend(pair("  in flight ", in_flight, theme));
+    kill_in(&mut spans, i, theme);
+    lines.push(Line::from(spans));
+    lines.extend(
+        i.threads
+            .iter()
+            .map(|t| lane_line(t, format!("  thread {:<3}", t.thread), theme)),
+    );
+}
+
+/// A greenlet worker: its requests in flight and connections, then a line per request with a
+/// scoreboard entry (its longest-running ones), longest first. No thread count: its entries
+/// are not threads, and they bound nothing.
+fn greenlets(lines: &mut Vec<Line<'static>>, row: &Row, theme: Theme) {
+    let i = &row.info;
+    let listed = stacks::longest_first(&i.threads);
+    let mut spans = Vec::new();
+    spans.extend(pair(
+        "requests in flight ",
+        i.requests_in_flight().to_string(),
+        theme,
+    ));
+    if listed.len() < i.requests_in_flight() {
+        let shown = format!(" ({} longest shown)", listed.len());
+        spans.push(Span::styled(shown, theme.dim()));
+    }
+    spans.extend(pair("  connections ", i.connections.to_string(), theme));
+    spans.extend(pair("  keep-alive ", i.keepalive.to_string(), theme));
+    kill_in(&mut spans, i, theme);
+    lines.push(Line::from(spans));
+    // As wide as `  thread N  `, so the columns line up with a threaded worker's.
+    let label = || format!("  {:<10}", "greenlet");
+    lines.extend(listed.into_iter().map(|t| lane_line(t, label(), theme)));
+}
+
+/// `  kill T-1.0s` while the worker serves a request and a clock runs.
+fn kill_in(spans: &mut Vec<Span<'static>>, i: &WorkerInfo, theme: Theme) {
     if let Some(t) = i.timeout_in.filter(|_| i.state.is_busy()) {
         spans.push(Span::styled(
             format!("  kill {}", fmt::countdown(t)),
             theme.error(),
         ));
     }
-    lines.push(Line::from(spans));
-    lines.extend(i.threads.iter().map(|t| thread_line(t, theme)));
 }
 
-/// `thread 2  app       3.4s  deadline T-26s   GET /x from 10.0.0.7:5123`.
-fn thread_line(t: &ThreadInfo, theme: Theme) -> Line<'static> {
+/// `thread 2  app       3.4s  deadline T-26s   GET /x from 10.0.0.7:5123`, under `label`.
+fn lane_line(t: &ThreadInfo, label: String, theme: Theme) -> Line<'static> {
     let mut spans = vec![
-        Span::styled(format!("  thread {:<3}", t.thread), theme.label()),
+        Span::styled(label, theme.label()),
         Span::styled(format!("{:<9}", t.state.label()), theme.state(t.state)),
     ];
     if let Some(r) = &t.request {
@@ -194,16 +231,16 @@ fn dump_lines(lines: &mut Vec<Line<'static>>, dump: &Dump, what: &str, theme: Th
     // moment are listed above them instead.
     if dump.threads.len() > 1 && stacks::has_unmatched_busy(&dump.stack, &dump.threads) {
         let busy = dump.threads.iter().filter(|t| t.request.is_some());
-        lines.extend(
-            busy.map(|t| Line::styled(format!("  {}", stacks::owner_text(t)), theme.label())),
-        );
+        let owner = |t| format!("  {}", stacks::owner_text(t, dump.is_green()));
+        lines.extend(busy.map(|t| Line::styled(owner(t), theme.label())));
     }
     for line in stacks::annotate(&dump.stack, &dump.threads) {
         lines.push(match line {
             StackLine::Text(text) => Line::raw(format!("  {text}")),
-            StackLine::Owner(t) => {
-                Line::styled(format!("    » {}", stacks::owner_text(t)), theme.key())
-            }
+            StackLine::Owner(t) => Line::styled(
+                format!("    » {}", stacks::owner_text(t, dump.is_green())),
+                theme.key(),
+            ),
         });
     }
 }

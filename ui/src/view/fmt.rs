@@ -82,6 +82,16 @@ pub fn busy(in_flight: usize, threads: u32) -> String {
     }
 }
 
+/// A worker's BUSY cell: [`busy`] of its requests and threads; a greenlet worker's requests
+/// in flight alone (`3`, `500`), since its 32 scoreboard entries are no limit — `32/32` would
+/// read as a full worker while it takes up to `--worker-connections` of them.
+pub fn worker_busy(w: &crate::protocol::WorkerInfo) -> String {
+    match w.is_green() {
+        true => count(w.requests_in_flight() as u64),
+        false => busy(w.requests_in_flight(), w.threads_total),
+    }
+}
+
 /// A rate: `0`, `3.5`, `120`, `12.3k`.
 pub fn rate(r: f64) -> String {
     if r < 10.0 && r > 0.0 {

@@ -199,14 +199,16 @@ pub fn cell(col: Col, row: &Row, timeout: f64, theme: Theme) -> Cell<'static> {
 /// `3/8`: in red when every thread is busy (the next request waits), `-` from a server that
 /// does not count threads. More requests than threads (a greenlet worker, whose threads are
 /// only the entries of its longest requests) show as the count alone: no thread limit there.
+/// A greenlet worker's count is never coloured: its entries are no limit, and the one it has
+/// (`--worker-connections`) is not known here.
 fn busy_threads(row: &Row, theme: Theme) -> Cell<'static> {
     let (busy, total) = (row.info.requests_in_flight(), row.info.threads_total);
     let style = match busy {
-        _ if total == 0 || busy == 0 => Style::new(),
+        _ if total == 0 || busy == 0 || row.info.is_green() => Style::new(),
         b if b == total as usize => theme.error(),
         _ => theme.key(),
     };
-    Cell::from(Span::styled(fmt::busy(busy, total), style))
+    Cell::from(Span::styled(fmt::worker_busy(&row.info), style))
 }
 
 fn codes(row: &Row, theme: Theme) -> Cell<'static> {

@@ -66,6 +66,12 @@ both_sizes!(
     scenario_gthread(),
     &[key('g'), code(KeyCode::Enter)]
 );
+both_sizes!(gevent_workers, scenario_gevent(), &[]);
+both_sizes!(
+    gevent_worker_detail,
+    scenario_gevent(),
+    &[key('g'), code(KeyCode::Enter)]
+);
 both_sizes!(
     search_prompt,
     scenario_idle(),
@@ -158,6 +164,39 @@ fn busy_cell_shows_requests_beyond_the_threads_alone() {
     assert_eq!(fmt::busy(3, 8), "3/8");
     assert_eq!(fmt::busy(12_345, 32), "12.3k");
     assert_eq!(fmt::busy(1, 0), "-");
+}
+
+#[test]
+fn a_greenlet_workers_busy_cell_is_its_requests_never_red() {
+    let cols = [Col::State, Col::Busy, Col::Request, Col::Elapsed];
+    // Every entry holds a request: all 32 in flight, and still no limit reached.
+    let all: Vec<(u32, &str, f64)> = (0..GREEN_LANES).map(|n| (n, "/x", 1.0)).collect();
+    let buf = row_buffer(gevent(0, 4101, 9, 32, &all), &cols, 46);
+    let text: String = (0..46).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+    assert!(text.starts_with("app     32 "), "{text}");
+    assert_eq!(buf[(8, 0)].fg, ratatui::style::Color::Reset);
+    let buf = row_buffer(gevent(0, 4101, 9, 3, &all[..3]), &cols, 46);
+    let text: String = (0..46).map(|x| buf[(x, 0)].symbol().to_string()).collect();
+    assert!(text.starts_with("app     3 "), "not 3/32: {text}");
+}
+
+#[test]
+fn a_greenlet_workers_detail_says_when_more_requests_than_entries_are_in_flight() {
+    let text = screen(
+        scenario_gevent(),
+        120,
+        40,
+        &[key('g'), key('j'), code(KeyCode::Enter)],
+    );
+    assert!(
+        text.contains("requests in flight 500 (32 longest shown)  connections 509"),
+        "{text}"
+    );
+    assert!(
+        text.contains("│  greenlet  app        11.6s  deadline T-18s   GET /feed/9 "),
+        "longest first: {text}"
+    );
+    assert!(!text.contains("thread"), "{text}");
 }
 
 /// One row rendered into a buffer: the request, its elapsed time and the countdown.
