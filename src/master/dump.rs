@@ -58,7 +58,7 @@ pub fn collect(
     send: impl FnOnce() -> io::Result<()>,
 ) -> io::Result<String> {
     request(fd, send)?;
-    settle(&[fd], answer).pop().unwrap_or(Ok(String::new()))
+    settle(&[(fd, answer)]).pop().unwrap_or(Ok(String::new()))
 }
 
 /// Empty the dump file and send the signal; the output is read by [`settle`].
@@ -68,24 +68,31 @@ fn request(fd: BorrowedFd<'_>, send: impl FnOnce() -> io::Result<()>) -> io::Res
     send()
 }
 
-/// Wait until every file's output is complete (or the wait for `answer` passed) and read
+/// Wait until every file's output is complete (or the wait for its answer passed) and read
 /// each. All of them at once: dumping every worker costs one wait, not one per worker.
-fn settle(fds: &[BorrowedFd<'_>], answer: Answer) -> Vec<io::Result<String>> {
+fn settle(fds: &[(BorrowedFd<'_>, Answer)]) -> Vec<io::Result<String>> {
     let started = Instant::now();
-    let limit = match answer {
+    let limit = |answer: Answer| match answer {
         Answer::Faulthandler => DUMP_WAIT,
         Answer::Hub => HUB_WAIT,
     };
     let mut watches: Vec<Watch> = fds.iter().map(|_| Watch::new(started)).collect();
-    while started.elapsed() < limit && watches.iter().any(|w| !w.done) {
+    loop {
+        let waiting = fds
+            .iter()
+            .zip(&watches)
+            .any(|((_, answer), w)| !w.done && started.elapsed() < limit(*answer));
+        if !waiting {
+            break;
+        }
         std::thread::sleep(POLL_EVERY);
-        for (fd, watch) in fds.iter().zip(watches.iter_mut()) {
-            watch.poll(*fd, answer);
+        for ((fd, answer), watch) in fds.iter().zip(watches.iter_mut()) {
+            watch.poll(*fd, *answer);
         }
     }
     fds.iter()
         .zip(&watches)
-        .map(|(fd, watch)| watch.read(*fd, answer))
+        .map(|((fd, answer), watch)| watch.read(*fd, *answer))
         .collect()
 }
 
@@ -215,21 +222,21 @@ impl DumpFiles {
         signal: i32,
         answer: Answer,
     ) -> io::Result<String> {
-        self.dump_many(&[(slot, pid)], signal, answer)
+        self.dump_many(&[(slot, pid, answer)], signal)
             .pop()
             .unwrap_or(Ok(String::new()))
     }
 
-    /// Dump several workers: every signal first, then one wait for all the answers.
+    /// Dump several workers (slot, pid, who answers): every signal first, then one wait for
+    /// all the answers.
     pub(super) fn dump_many(
         &self,
-        workers: &[(usize, i32)],
+        workers: &[(usize, i32, Answer)],
         signal: i32,
-        answer: Answer,
     ) -> Vec<io::Result<String>> {
         let mut results: Vec<Option<io::Result<String>>> = Vec::with_capacity(workers.len());
         let mut waiting = Vec::new();
-        for (i, &(slot, pid)) in workers.iter().enumerate() {
+        for (i, &(slot, pid, answer)) in workers.iter().enumerate() {
             let Some(Some(fd)) = self.files.get(slot) else {
                 results.push(Some(Ok(String::new())));
                 continue;
@@ -243,14 +250,14 @@ impl DumpFiles {
             });
             match sent {
                 Ok(()) => {
-                    waiting.push((i, fd.as_fd()));
+                    waiting.push((i, (fd.as_fd(), answer)));
                     results.push(None);
                 }
                 Err(e) => results.push(Some(Err(e))),
             }
         }
-        let fds: Vec<BorrowedFd<'_>> = waiting.iter().map(|(_, fd)| *fd).collect();
-        for ((i, _), read) in waiting.iter().zip(settle(&fds, answer)) {
+        let fds: Vec<(BorrowedFd<'_>, Answer)> = waiting.iter().map(|(_, fd)| *fd).collect();
+        for ((i, _), read) in waiting.iter().zip(settle(&fds)) {
             results[*i] = Some(read);
         }
         results
@@ -385,7 +392,7 @@ mod tests {
         let done = format!("{GREENLET}{HUB_DUMP_END}");
         nix::unistd::write(answered, done.as_bytes()).expect("write");
         let started = Instant::now();
-        let results: Vec<String> = settle(&[answered, silent], Answer::Hub)
+        let results: Vec<String> = settle(&[(answered, Answer::Hub), (silent, Answer::Hub)])
             .into_iter()
             .map(|r| r.expect("read"))
             .collect();

@@ -281,11 +281,14 @@ impl Master<'_> {
             .filter(|(_, d)| d.error.is_none())
             .filter_map(|(i, d)| Some((i, (d.slot? as usize, d.pid))))
             .collect();
-        let targets: Vec<(usize, i32)> = ready.iter().map(|(_, t)| *t).collect();
         // A greenlet worker's hub adds the stack of every request's greenlet; faulthandler
-        // alone shows only the greenlet that runs.
-        let answer = DumpAnswer::of(self.cfg.worker_class);
-        let stacks = self.dumps.dump_many(&targets, self.cfg.dump_signal, answer);
+        // alone shows only the greenlet that runs. Each worker by its own class (a reload
+        // may have changed `-k` while old workers still serve).
+        let targets: Vec<(usize, i32, DumpAnswer)> = ready
+            .iter()
+            .map(|(_, (slot, pid))| (*slot, *pid, self.dump_answer(*pid)))
+            .collect();
+        let stacks = self.dumps.dump_many(&targets, self.cfg.dump_signal);
         for ((i, _), result) in ready.iter().zip(stacks) {
             match result {
                 Ok(stack) if !stack.trim().is_empty() => dumps[*i].stack = stack,
@@ -294,6 +297,11 @@ impl Master<'_> {
             }
         }
         DumpData { dumps }
+    }
+
+    fn dump_answer(&self, pid: i32) -> DumpAnswer {
+        let class = self.workers.iter().find(|w| w.pid.as_raw() == pid);
+        DumpAnswer::of(class.map_or(self.cfg.worker_class, |w| w.class))
     }
 
     /// A dump's request, threads, kind and slot, or why the worker cannot be dumped.
