@@ -7,7 +7,7 @@ use crate::support::*;
 use std::time::{Duration, Instant};
 
 /// The soft "Max open files" of a process, from /proc/PID/limits.
-fn nofile_soft(pid: u32) -> Option<u64> {
+pub(crate) fn nofile_soft(pid: u32) -> Option<u64> {
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
     let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
     line.split_whitespace().nth(3)?.parse().ok()

@@ -13,7 +13,7 @@ use std::time::Duration;
 use ui::protocol::{read_frame, write_frame, Push, Reply, Request, ServerMessage};
 
 /// The path the master announced (`Control socket listening at PATH`).
-fn socket_of(server: &Server) -> PathBuf {
+pub(crate) fn socket_of(server: &Server) -> PathBuf {
     let line = server.wait_for("Control socket listening at ", WAIT);
     let path = line
         .split("Control socket listening at ")
@@ -33,7 +33,7 @@ fn gunicornc(socket: &Path, command: &str, json: bool) -> (i32, String, String) 
 }
 
 /// `gunicorn-rs ctl -s SOCKET -j WORDS…`, parsed.
-fn ctl_json(socket: &Path, words: &[&str]) -> serde_json::Value {
+pub(crate) fn ctl_json(socket: &Path, words: &[&str]) -> serde_json::Value {
     let mut cmd = Process::new(bin());
     cmd.arg("ctl").arg("-s").arg(socket).arg("-j").args(words);
     let (code, out, err) = output(cmd);

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 const AFTER: &[u8] = b"GET /after-fixture HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
-struct Fixture {
+pub(crate) struct Fixture {
     name: String,
     bytes: Vec<u8>,
     expected: Value,
@@ -232,6 +232,16 @@ fn run_corpus(kind: &str, check: impl Fn(&Server, &Fixture, bool) -> Result<(), 
         args.extend(["--threads", "2"]);
     }
     let server = Server::app("corpus_app:app", &args, 1);
+    run_corpus_on(&server, kind, check);
+}
+
+/// Every fixture with Gunicorn's default settings through `server` (running `corpus_app`),
+/// checked by `check`; `kind` names the server in the messages.
+pub(crate) fn run_corpus_on(
+    server: &Server,
+    kind: &str,
+    check: impl Fn(&Server, &Fixture, bool) -> Result<(), String>,
+) {
     let mut failures = Vec::new();
     let mut total = 0;
     let mut skipped = 0;
@@ -240,7 +250,7 @@ fn run_corpus(kind: &str, check: impl Fn(&Server, &Fixture, bool) -> Result<(), 
         skipped += skip;
         for f in &list {
             total += 1;
-            if let Err(e) = check(&server, f, valid) {
+            if let Err(e) = check(server, f, valid) {
                 failures.push(format!("{dir}/{}: {e}", f.name));
             }
         }
@@ -259,12 +269,18 @@ fn run_corpus(kind: &str, check: impl Fn(&Server, &Fixture, bool) -> Result<(), 
     );
 }
 
-#[test]
-fn corpus_through_gthread_with_keep_alive() {
-    run_corpus("gthread", |server, f, valid| match valid {
+/// A fixture on a kept-alive connection (every kind but sync): the responses Gunicorn's parse
+/// calls for, then the request after the fixture when the connection persists.
+pub(crate) fn keep_alive_check(server: &Server, f: &Fixture, valid: bool) -> Result<(), String> {
+    match valid {
         true => gthread_valid(server, f),
         false => gthread_invalid(server, f),
-    });
+    }
+}
+
+#[test]
+fn corpus_through_gthread_with_keep_alive() {
+    run_corpus("gthread", keep_alive_check);
 }
 
 #[test]

@@ -279,7 +279,7 @@ fn early_hints_come_before_the_response() {
 }
 
 /// CPU seconds (user + system) a process has used, from /proc/PID/stat.
-fn cpu_seconds(pid: u32) -> f64 {
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
     let rest = &stat[stat.rfind(')').expect("comm") + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();

@@ -80,7 +80,7 @@ impl Drop for Trickle {
 }
 
 /// 40 trickling clients, then 10 normal requests, each timed.
-fn normal_requests_beside_40_slowloris(server: &Server, kind: &str) {
+pub(crate) fn normal_requests_beside_40_slowloris(server: &Server, kind: &str) {
     let base: usize = idle_worker_sockets(server).values().sum();
     let trickle = Trickle::start(server.port(), 40);
     poll(WAIT, "the workers to hold the 40 slow connections", || {

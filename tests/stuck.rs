@@ -25,7 +25,7 @@ fn in_flight(port: u16, path: &str) -> std::thread::JoinHandle<(Option<Response>
 }
 
 /// The WORKER TIMEOUT block of `pid`: its lines up to the next log record.
-fn timeout_block(server: &Server, pid: u32) -> String {
+pub(crate) fn timeout_block(server: &Server, pid: u32) -> String {
     let head = format!("WORKER TIMEOUT (pid:{pid})");
     server.wait_for(&head, WAIT);
     // The death line follows the block: by then every line of the block is in.
@@ -43,7 +43,7 @@ fn timeout_block(server: &Server, pid: u32) -> String {
 }
 
 /// A request served by a worker other than `old`, once one is up.
-fn served_by_another(server: &Server, old: u32) -> u32 {
+pub(crate) fn served_by_another(server: &Server, old: u32) -> u32 {
     poll(WAIT, "a replacement worker to serve", || {
         let resp = server.try_get("/")?;
         let pid: u32 = resp.text().trim().strip_prefix("ok ")?.parse().ok()?;

@@ -194,6 +194,18 @@ impl Opts {
         self.program = program.iter().map(|s| s.to_string()).collect();
         self
     }
+    /// Runs the server in `venv`, activated as a shell would: `VIRTUAL_ENV` set and its `bin`
+    /// first on `PATH` (for the apps and worker kinds that need its packages).
+    pub fn in_venv(self, venv: &Path) -> Opts {
+        let path = std::env::var("PATH").unwrap_or_default();
+        let bin = venv.join("bin");
+        self.env("VIRTUAL_ENV", &venv.to_string_lossy())
+            .env("PATH", &format!("{}:{path}", bin.display()))
+    }
+    /// [`Opts::in_venv`] with the test virtualenv ([`venv`]).
+    pub fn with_venv(self) -> Opts {
+        self.in_venv(&venv())
+    }
 }
 
 /// Settings from the test runner's environment that would change what the binary does.
