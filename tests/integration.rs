@@ -41,3 +41,8 @@ mod graceful_keepalive;
 mod corpus_server;
 // 10,000 connections on one gthread worker, and the open-file limit.
 mod connections;
+// The greenlet workers (gevent, eventlet): concurrency, the hub's heartbeat, worker-connections,
+// slow and vanishing clients, the missing library, what the app sees, `show workers`.
+mod green;
+// Keep-alive, bad input, the corpus and graceful stops under gevent and eventlet.
+mod green_keepalive;
