@@ -46,3 +46,5 @@ mod connections;
 mod green;
 // Keep-alive, bad input, the corpus and graceful stops under gevent and eventlet.
 mod green_keepalive;
+// What a greenlet worker shows of itself: dumps, entries, request timeouts.
+mod green_debug;

@@ -32,11 +32,14 @@ class Hub:
 
         hub = gevent.get_hub()
         loop = hub.loop
-        # One io watcher per (fd, direction), made once: gevent.socket.wait_read makes one per
-        # wait, and its constructor checks the fd with a fcntl(2). A watcher is stopped after
-        # each wait, so a number reused by a later connection is watched afresh when it starts
-        # (libev keys its state by fd number, not by watcher). The deadline is a bare loop
-        # timer rather than a gevent.Timeout. benches/green_wait.py measures both ways.
+        # One io watcher per (fd, direction) while the connection lives: gevent.socket
+        # .wait_read makes one per wait, and its constructor checks the fd with a fcntl(2).
+        # libev keys its state by fd number and re-registers a number with epoll only when a
+        # watcher's fd is (re)set or its event mask changes at a loop iteration; so a watcher
+        # must not outlive its connection (`forget`): a new socket given the same number in the
+        # same iteration would keep a mask the kernel dropped at close(2), and never wake.
+        # The deadline is a bare loop timer rather than a gevent.Timeout.
+        # benches/green_wait.py measures both ways.
         watchers = ({}, {})
 
         def wait(fd, write, timeout):
@@ -57,7 +60,14 @@ class Hub:
                 if timer is not None:
                     timer.close()
 
+        def forget(fd):
+            for cache in watchers:
+                io = cache.pop(fd, None)
+                if io is not None:
+                    io.close()
+
         self.wait = wait
+        self.forget = forget
         self.spawn = gevent.spawn
         self.sleep = gevent.sleep
         self.getcurrent = gevent.getcurrent
@@ -93,10 +103,13 @@ class Hub:
             return False
         return True
 
+    def forget(self, fd):
+        """`fd` is about to be closed. (eventlet's trampoline removes its listener after each
+        wait, so there is nothing to drop; gevent's is set in `_gevent`.)"""
+
     def kill(self, greenlet, exc):
         """Raise `exc` in `greenlet` where it waits, without waiting for it to end."""
         self._kill(greenlet, exc)
-
 
     def stacks(self, serving, limit=100):
         """The stacks of the greenlets in `serving` ((greenlet, note or None) pairs), in

@@ -155,6 +155,17 @@ impl Hub {
         })
     }
 
+    /// `fd` is about to be closed: the hub drops what it keeps for that number, so a socket
+    /// that is given the number next is watched afresh.
+    pub fn forget(&self, fd: i32) {
+        Python::attach(|py| {
+            let _ = self
+                .hub
+                .bind(py)
+                .call_method1(pyo3::intern!(py, "forget"), (fd,));
+        });
+    }
+
     /// A new greenlet running the worker's entry with `token`.
     pub fn spawn(&self, token: u64) -> io::Result<()> {
         Python::attach(|py| {

@@ -31,6 +31,7 @@ pub(super) fn serve(green: &Green<'_, '_>, id: usize) {
         After::Linger => linger(green, &conn),
         After::Close | After::KeepAlive => {}
     }
+    green.hub.forget(conn.stream.raw());
     drop(conn);
     green.closed();
 }
