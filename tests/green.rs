@@ -50,6 +50,15 @@ per_kind!(
     term_closes_a_connection_that_sent_nothing_at_once,
 );
 
+/// The same under gthread, whose heartbeat also comes from a loop apart from the request. (Not
+/// sync: there, as in Gunicorn, `--timeout` bounds the whole request.)
+mod gthread {
+    #[test]
+    fn a_steady_download_longer_than_the_timeout_is_sent_whole() {
+        super::a_steady_download_longer_than_the_timeout_is_sent_whole("gthread")
+    }
+}
+
 /// `app` from tests/apps under `-k kind`, `workers` workers, in the test virtualenv.
 pub(crate) fn green(kind: &str, app: &str, extra: &[&str], workers: usize) -> Server {
     green_with(kind, app, extra, workers, Opts::default())

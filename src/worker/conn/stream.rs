@@ -5,7 +5,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -132,14 +132,15 @@ impl Stream {
         self.wait(Direction::Write, deadline)
     }
 
-    /// sendfile(2) `count` bytes of `file` from `offset` before `deadline`; returns the bytes
-    /// sent (fewer only when the file is shorter than promised).
+    /// sendfile(2) `count` bytes of `file` from `offset`; returns the bytes sent (fewer only
+    /// when the file is shorter than promised). A client that takes nothing for `stall` is
+    /// given up on (`TimedOut`); one that keeps taking bytes is not, however long the file.
     pub fn sendfile(
         &self,
         file: BorrowedFd<'_>,
         offset: u64,
         count: u64,
-        deadline: Instant,
+        stall: Duration,
     ) -> io::Result<u64> {
         let mut off = offset as libc::off64_t;
         let mut sent = 0u64;
@@ -149,7 +150,7 @@ impl Stream {
                 Ok(0) => break,
                 Ok(n) => sent += n as u64,
                 Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => self.wait(Direction::Write, deadline)?,
+                Err(Errno::EAGAIN) => self.wait(Direction::Write, Instant::now() + stall)?,
                 Err(e) => return Err(e.into()),
             }
         }
