@@ -66,9 +66,15 @@ fn dump_shows_every_greenlet_serving_a_request_with_its_request(kind: &str) {
     let took = asked.elapsed();
     let stack = dump["stack"].as_str().unwrap_or_default();
     assert!(dump["error"].is_null(), "{dump}");
-    assert!(took < Duration::from_millis(900), "the hub answered: {took:?}");
+    assert!(
+        took < Duration::from_millis(900),
+        "the hub answered: {took:?}"
+    );
     assert!(!stack.contains("did not answer"), "{stack}");
-    assert!(!stack.contains("end of greenlet stacks"), "marker stripped: {stack}");
+    assert!(
+        !stack.contains("end of greenlet stacks"),
+        "marker stripped: {stack}"
+    );
     assert_eq!(stack.matches("Greenlet 0x").count(), 40, "{stack}");
     // Every greenlet's stack goes down into the app's view function.
     let sections: Vec<&str> = stack.split("Greenlet 0x").skip(1).collect();
@@ -98,7 +104,11 @@ fn the_entries_show_the_longest_running_requests(kind: &str) {
     let _long = send_all(server.port(), "/sleep?s=30", 8);
     wait_in_flight(&socket, 40);
     let dump = dump_of(&socket, pid);
-    assert_eq!(shown(&dump, "/sleep?s=30").len(), 0, "all entries taken: {dump}");
+    assert_eq!(
+        shown(&dump, "/sleep?s=30").len(),
+        0,
+        "all entries taken: {dump}"
+    );
     for mut s in short {
         let answer = read_all(&mut s);
         assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));

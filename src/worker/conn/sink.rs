@@ -239,7 +239,9 @@ impl ResponseSink for Sink<'_> {
         self.out.drain()?;
         // SAFETY: the bridge keeps the file object (and so `fd`) open for this call.
         let file = unsafe { BorrowedFd::borrow_raw(fd) };
-        let sent = self.stream.sendfile(file, offset, count, self.send_timeout)?;
+        let sent = self
+            .stream
+            .sendfile(file, offset, count, self.send_timeout)?;
         self.body_bytes += sent;
         if let Framing::Length(_) = framing {
             self.remaining -= sent.min(self.remaining);

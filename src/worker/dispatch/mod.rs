@@ -12,6 +12,8 @@
 mod accept;
 mod stop;
 
+pub(crate) use stop::SILENT_GRACE;
+
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::sync::{Mutex, MutexGuard};

@@ -12,6 +12,9 @@ use crate::worker::table::Wait;
 /// strand their clients until the next connection wakes a sibling.
 const LAST_ACCEPTS: usize = 64;
 
+/// How long a stopping worker still waits for the first byte on a silent connection.
+pub(crate) const SILENT_GRACE: Duration = Duration::from_secs(1);
+
 impl Dispatcher<'_> {
     /// Begin the stop. Heads arriving and requests in flight go on; everything answered from
     /// now on says `Connection: close`.
@@ -43,6 +46,20 @@ impl Dispatcher<'_> {
         {
             // A retiring sync worker's unfinished heads go to a sibling, not to the floor.
             self.pass_on_heads(handoff);
+        }
+        self.idle_the_silent();
+    }
+
+    /// A connection that has not sent a byte holds no request (a browser's preconnect, a
+    /// balancer's spare): it is closed like an idle kept-alive one, after `SILENT_GRACE` for
+    /// a request just behind its connect, rather than waiting out `--header-timeout`.
+    fn idle_the_silent(&self) {
+        let grace = Instant::now() + SILENT_GRACE;
+        for t in self.take_where(|wait, _| wait == Wait::Head) {
+            match t.conn.buffered().is_empty() {
+                true => self.park(t.token, t.conn, Wait::KeepAlive, t.deadline.min(grace)),
+                false => self.park(t.token, t.conn, Wait::Head, t.deadline),
+            }
         }
     }
 

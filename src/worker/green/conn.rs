@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::Green;
 use crate::worker::conn::{refuse_head, After, Conn, HeadProgress};
+use crate::worker::dispatch::SILENT_GRACE;
 
 /// A closing connection is drained this long (RFC 9112 §9.6; as the other kinds).
 const LINGER: Duration = Duration::from_secs(2);
@@ -103,10 +104,23 @@ fn wait_readable(
     wait: Wait,
     deadline: Instant,
 ) -> Option<After> {
+    // A connection that holds no request — between requests, or opened and silent so far (a
+    // browser's preconnect, a balancer's spare) — is idle: a stop closes it, a silent one
+    // after a short grace for a request just behind its connect.
+    let silent = wait == Wait::Head && conn.buffered().is_empty();
+    let holds_nothing = wait == Wait::KeepAlive || silent;
+    let stopping = green.stopping.get();
+    if wait == Wait::KeepAlive && stopping {
+        return Some(After::Linger);
+    }
+    let deadline = match silent && stopping {
+        true => deadline.min(Instant::now() + SILENT_GRACE),
+        false => deadline,
+    };
     let left = deadline.saturating_duration_since(Instant::now());
-    let idle = match wait {
-        Wait::KeepAlive => green.idle_begin(),
-        Wait::Head => None,
+    let idle = match holds_nothing && !stopping {
+        true => green.idle_begin(),
+        false => None,
     };
     let ready = green.hub.wait(conn.stream.raw(), false, Some(left));
     green.idle_end(idle);
@@ -115,6 +129,11 @@ fn wait_readable(
         // An idle connection past --keep-alive, or a stop: our FIN, then a lingering close,
         // so a request crossing it meets an orderly EOF rather than a reset.
         (Ok(false), Wait::KeepAlive) | (Err(_), Wait::KeepAlive) => Some(After::Linger),
+        // The stop came while it waited: wait again, with the grace.
+        (Err(e), Wait::Head) if silent && e.kind() == std::io::ErrorKind::Interrupted => {
+            wait_readable(green, conn, wait, deadline)
+        }
+        (Ok(false), Wait::Head) if silent && stopping => Some(After::Linger),
         (Ok(false), Wait::Head) => {
             crate::debug!(
                 "Closing connection: no complete request head within {:?}",
