@@ -18,7 +18,15 @@ per_kind!(
     the_entries_show_the_longest_running_requests,
     a_hub_blocked_by_a_greenlet_is_dumped_as_that_greenlet,
     request_timeout_interrupts_only_the_late_greenlet,
+    requests_timing_out_together_are_all_answered_on_time,
 );
+
+mod gthread {
+    #[test]
+    fn requests_timing_out_together_are_all_answered_on_time() {
+        super::requests_timing_out_together_are_all_answered_on_time("gthread")
+    }
+}
 
 /// `n` connections, each with `GET path` sent and its response not read.
 fn send_all(port: u16, path: &str, n: usize) -> Vec<TcpStream> {
@@ -183,4 +191,36 @@ fn request_timeout_interrupts_only_the_late_greenlet(kind: &str) {
     assert_eq!(block.matches("Greenlet 0x").count(), 1, "{block}");
     // Same worker, still serving.
     assert_eq!(server.get("/pid").text().trim(), pid.to_string());
+}
+
+/// A hundred requests past `--request-timeout` at once all get their 504 about on time: they
+/// are answered first, and their stacks taken in one dump, not one dump each.
+fn requests_timing_out_together_are_all_answered_on_time(kind: &str) {
+    let n = 100;
+    let args = [
+        "--request-timeout",
+        "1",
+        "--graceful-timeout",
+        "1",
+        "--threads",
+        "100",
+    ];
+    let server = green(kind, "green_app:app", &args, 1);
+    let started = Instant::now();
+    let mut late = send_all(server.port(), "/abandoned?id=together&s=30", n);
+    let mut last = Duration::ZERO;
+    for stream in &mut late {
+        let answer = read_all(stream);
+        last = started.elapsed();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 504"), "{kind}: {text}");
+    }
+    eprintln!("{kind}: the last of {n} 504s after {last:?}");
+    assert!(
+        last < Duration::from_millis(2500),
+        "{kind}: the last of {n} 504s came {last:?} after the requests (--request-timeout 1)"
+    );
+    poll(WAIT, "every timeout logged", || {
+        (server.log().matches("Request timeout (pid:").count() == n).then_some(())
+    });
 }

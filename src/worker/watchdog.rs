@@ -332,9 +332,9 @@ fn lock(shared: &Shared) -> MutexGuard<'_, Vec<LaneWatch>> {
 }
 
 /// What happened at the deadline, for the log.
-struct Report {
+struct Report<'a> {
     answered: bool,
-    stacks: String,
+    stacks: &'a str,
 }
 
 /// For the log line: the lane's request as the scoreboard has it.
@@ -345,7 +345,7 @@ fn describe(snap: Option<&LaneSnapshot>) -> String {
     )
 }
 
-fn log_timeout(ctx: &Context, armed: &Armed, report: &Report, snap: Option<&LaneSnapshot>) {
+fn log_timeout(ctx: &Context, armed: &Armed, report: &Report<'_>, snap: Option<&LaneSnapshot>) {
     let elapsed = armed.started.elapsed();
     let action = match report.answered {
         true => "answered 504",
@@ -361,7 +361,7 @@ fn log_timeout(ctx: &Context, armed: &Armed, report: &Report, snap: Option<&Lane
     );
     let greenlet = snap
         .and_then(|l| l.thread_id)
-        .and_then(|id| greenlet_stack(&report.stacks, id));
+        .and_then(|id| greenlet_stack(report.stacks, id));
     if let Some(stack) = greenlet {
         text.push_str("\n  Python stack of its greenlet:");
         for l in stack.lines() {

@@ -47,17 +47,20 @@ pub(super) fn spawn(
     spawned.map(|_| ())
 }
 
-/// Sleep until the earliest armed deadline, then fire.
+/// Sleep until the earliest armed deadline, then fire every lane that is due.
 fn watch(shared: &Shared, ctx: &Context) {
     let mut guard = lock(shared);
     loop {
         let now = Instant::now();
-        let due = guard.iter().position(|w| {
-            w.armed
-                .as_ref()
-                .is_some_and(|a| !a.fired && a.deadline <= now)
-        });
-        let Some(lane) = due else {
+        let due: Vec<usize> = (0..guard.len())
+            .filter(|&i| {
+                guard[i]
+                    .armed
+                    .as_ref()
+                    .is_some_and(|a| !a.fired && a.deadline <= now)
+            })
+            .collect();
+        if due.is_empty() {
             let next = guard
                 .iter()
                 .filter_map(|w| w.armed.filter(|a| !a.fired).map(|a| a.deadline))
@@ -70,36 +73,57 @@ fn watch(shared: &Shared, ctx: &Context) {
                 },
             };
             continue;
-        };
-        guard = fire(shared, ctx, guard, lane);
+        }
+        guard = fire(shared, ctx, guard, &due);
     }
 }
 
-/// Answer or cut, dump the stacks, interrupt the app — in that order, so the client gets its
-/// 504 on time and the stacks show where the app was, not the interrupt unwinding it.
+/// A lane that timed out, as it was when it was answered.
+struct Fired {
+    lane: usize,
+    armed: Armed,
+    snap: Option<crate::scoreboard::LaneSnapshot>,
+    answered: bool,
+}
+
+/// Answer or cut every due lane, dump the stacks once, interrupt the apps — in that order, so
+/// every client gets its 504 on time (a hundred requests timing out together do not wait for
+/// a dump each) and the stacks show where the app was, not the interrupt unwinding it.
 fn fire<'a>(
     shared: &'a Shared,
     ctx: &Context,
     mut guard: MutexGuard<'a, Vec<super::LaneWatch>>,
-    lane: usize,
+    due: &[usize],
 ) -> MutexGuard<'a, Vec<super::LaneWatch>> {
-    let Some(armed) = guard[lane].armed.as_mut() else {
-        return guard;
-    };
-    if ctx.slot.is_held() {
-        // `hold PID`: someone is debugging this request; look again a limit later.
-        armed.deadline = Instant::now() + ctx.settings.limit;
+    let mut fired = Vec::with_capacity(due.len());
+    for &lane in due {
+        let Some(armed) = guard[lane].armed.as_mut() else {
+            continue;
+        };
+        if ctx.slot.is_held() {
+            // `hold PID`: someone is debugging this request; look again a limit later.
+            armed.deadline = Instant::now() + ctx.settings.limit;
+            continue;
+        }
+        armed.fired = true;
+        let armed = *armed;
+        // The request as the slot has it, read before the interrupt: once interrupted the
+        // lane may finish it and clear its entry before the log line is written.
+        let snap = armed
+            .entry
+            .and_then(|e| ctx.slot.lane(e).map(|l| l.snapshot(e)));
+        // Still holding the lock: the lane cannot close the socket meanwhile.
+        let answered = answer(shared, ctx, lane, &armed);
+        fired.push(Fired {
+            lane,
+            armed,
+            snap,
+            answered,
+        });
+    }
+    if fired.is_empty() {
         return guard;
     }
-    armed.fired = true;
-    let armed = *armed;
-    // The request as the slot has it, read before the interrupt: once interrupted the lane
-    // may finish it and clear its entry before the log line is written.
-    let snap = armed
-        .entry
-        .and_then(|e| ctx.slot.lane(e).map(|l| l.snapshot(e)));
-    // Still holding the lock: the lane cannot close the socket meanwhile.
-    let answered = answer(shared, ctx, lane, &armed);
     drop(guard);
     let stacks = ctx
         .settings
@@ -113,9 +137,17 @@ fn fire<'a>(
             .unwrap_or_else(|e| format!("(no stacks: {e})"))
         });
     let guard = lock(shared);
-    interrupt(ctx, lane, &guard[lane], &armed);
+    for f in &fired {
+        interrupt(ctx, f.lane, &guard[f.lane], &f.armed);
+    }
     drop(guard);
-    log_timeout(ctx, &armed, &Report { answered, stacks }, snap.as_ref());
+    for f in &fired {
+        let report = Report {
+            answered: f.answered,
+            stacks: &stacks,
+        };
+        log_timeout(ctx, &f.armed, &report, f.snap.as_ref());
+    }
     lock(shared)
 }
 
