@@ -129,8 +129,27 @@ fn socket_activated(args: &[&str], notify: &str) -> Server {
     Server::start_with(opts)
 }
 
-#[test]
-fn usr2_upgrades_to_the_replaced_binary_without_failing_a_request() {
+/// USR2 under every worker kind: `lifecycle::usr2::<kind>`.
+mod usr2 {
+    #[test]
+    fn sync() {
+        super::usr2_upgrades_to_the_replaced_binary_without_failing_a_request("sync")
+    }
+    #[test]
+    fn gthread() {
+        super::usr2_upgrades_to_the_replaced_binary_without_failing_a_request("gthread")
+    }
+    #[test]
+    fn gevent() {
+        super::usr2_upgrades_to_the_replaced_binary_without_failing_a_request("gevent")
+    }
+    #[test]
+    fn eventlet() {
+        super::usr2_upgrades_to_the_replaced_binary_without_failing_a_request("eventlet")
+    }
+}
+
+fn usr2_upgrades_to_the_replaced_binary_without_failing_a_request(kind: &str) {
     let dir = tempfile::tempdir().unwrap();
     let exe = dir.path().join("gunicorn-rs");
     std::fs::copy(bin(), &exe).unwrap();
@@ -149,10 +168,17 @@ fn usr2_upgrades_to_the_replaced_binary_without_failing_a_request() {
         &apps,
         "-p",
         &pid_arg,
+        "-k",
+        kind,
     ];
     let mut args = args.to_vec();
     args.push("hello:app");
-    let mut old = Server::start_with(Opts::new(&args).program(&[&exe.to_string_lossy()]));
+    let opts = Opts::new(&args).program(&[&exe.to_string_lossy()]);
+    let opts = match kind {
+        "gevent" | "eventlet" => opts.with_venv(),
+        _ => opts,
+    };
+    let mut old = Server::start_with(opts);
     let old_workers = old.wait_workers(2);
     let old_pid = old.pid();
     assert_eq!(read_pidfile(&pidfile), Some(old_pid));

@@ -20,19 +20,55 @@ fn save(path: &Path, text: &str) {
 }
 
 fn reload_server(dir: &Path, extra: &[&str]) -> Server {
-    let d = dir.to_str().unwrap();
-    let mut args = vec!["-b", "127.0.0.1:0", "-w", "1", "--reload", "--chdir", d];
-    args.extend_from_slice(extra);
-    args.push("app:app");
-    Server::start_with(Opts::new(&args))
+    reload_server_as("sync", dir, extra)
 }
 
-#[test]
-fn reload_restarts_the_worker_with_the_new_code_within_a_second() {
+fn reload_server_as(kind: &str, dir: &Path, extra: &[&str]) -> Server {
+    let d = dir.to_str().unwrap();
+    let mut args = vec![
+        "-b",
+        "127.0.0.1:0",
+        "-w",
+        "1",
+        "--reload",
+        "--chdir",
+        d,
+        "-k",
+        kind,
+    ];
+    args.extend_from_slice(extra);
+    args.push("app:app");
+    match kind {
+        "gevent" | "eventlet" => Server::start_with(Opts::new(&args).with_venv()),
+        _ => Server::start_with(Opts::new(&args)),
+    }
+}
+
+/// `--reload` under every worker kind: `reload::reload::<kind>`.
+mod reload {
+    #[test]
+    fn sync() {
+        super::reload_restarts_the_worker_with_the_new_code_within_a_second("sync")
+    }
+    #[test]
+    fn gthread() {
+        super::reload_restarts_the_worker_with_the_new_code_within_a_second("gthread")
+    }
+    #[test]
+    fn gevent() {
+        super::reload_restarts_the_worker_with_the_new_code_within_a_second("gevent")
+    }
+    #[test]
+    fn eventlet() {
+        super::reload_restarts_the_worker_with_the_new_code_within_a_second("eventlet")
+    }
+}
+
+fn reload_restarts_the_worker_with_the_new_code_within_a_second(kind: &str) {
     let dir = tempfile::tempdir().unwrap();
     let app = dir.path().join("app.py");
     std::fs::write(&app, app_source("v1")).unwrap();
-    let server = reload_server(dir.path(), &[]);
+    let server = reload_server_as(kind, dir.path(), &[]);
     server.wait_workers(1);
     assert_eq!(server.get("/").text(), "v1");
     let mark = server.mark();

@@ -267,7 +267,7 @@ impl Server {
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("spawn gunicorn-rs");
+        let mut child = spawn_retrying_busy(&mut cmd);
         let stderr = Lines::spawn(child.stderr.take().unwrap());
         let stdout = Lines::spawn(child.stdout.take().unwrap());
         let pid = child.id();
@@ -926,7 +926,9 @@ impl Load {
                 std::thread::spawn(move || {
                     let (mut ok, mut failed, mut bodies) = (0, Vec::new(), BTreeSet::new());
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        match try_get(port, &path) {
+                        // One response, not the server's close: kept-alive kinds keep
+                        // the connection open after it.
+                        match try_fetch(port, &path) {
                             Some(r) if r.status == 200 => {
                                 ok += 1;
                                 successes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -1268,6 +1270,23 @@ impl Drop for PyClient {
         if self.child.try_wait().ok().flatten().is_none() {
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+/// Spawn `cmd`; when its program is a file another test has just written (a copied binary),
+/// exec may fail with ETXTBSY while a child forked meanwhile by another test thread still holds
+/// the writer's descriptor, until that child execs (CLOEXEC). Try again for a bounded while.
+fn spawn_retrying_busy(cmd: &mut Command) -> std::process::Child {
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        match cmd.spawn() {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::ExecutableFileBusy && Instant::now() < until =>
+            {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            result => return result.expect("spawn gunicorn-rs"),
         }
     }
 }

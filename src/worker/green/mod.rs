@@ -175,6 +175,12 @@ pub fn run(
 fn heartbeat(green: &Green<'_, '_>, reloader: &mut Option<Reloader>, live: &Liveness) {
     let svc = green.svc;
     let wake = signals::wake_fd();
+    // The hub waits on one descriptor at a time, so `--reload`'s changes are looked for on a
+    // tick rather than woken for: a quarter second keeps a reload well within a second.
+    let tick = match reloader {
+        Some(_) => Duration::from_millis(250),
+        None => Duration::from_secs(1),
+    };
     while signals::is_alive() {
         svc.hooks().check_signals();
         svc.slot.notify();
@@ -182,8 +188,8 @@ fn heartbeat(green: &Green<'_, '_>, reloader: &mut Option<Reloader>, live: &Live
             break;
         }
         live.reopen_logs();
-        // The wake pipe (a signal came) or a second, whichever first.
-        if let Ok(true) = green.hub.wait(wake, false, Some(Duration::from_secs(1))) {
+        // The wake pipe (a signal came) or a tick, whichever first.
+        if let Ok(true) = green.hub.wait(wake, false, Some(tick)) {
             signals::drain_wake();
         }
         green.interrupt_timed_out();
