@@ -44,8 +44,8 @@ fn reload_server_as(kind: &str, dir: &Path, extra: &[&str]) -> Server {
     }
 }
 
-/// `--reload` under every worker kind: `reload::reload::<kind>`.
-mod reload {
+/// `--reload` under every worker kind: `reload::on_change::<kind>`.
+mod on_change {
     #[test]
     fn sync() {
         super::reload_restarts_the_worker_with_the_new_code_within_a_second("sync")
