@@ -11,6 +11,16 @@
 //! The heartbeat comes from the main greenlet's loop: a greenlet that blocks the hub (a CPU
 //! loop, a C call, an unpatched blocking call) stops it, and the master's WORKER TIMEOUT block
 //! then shows that greenlet's stack — the classic gevent failure, explained.
+//!
+//! Why the hub waits and Rust does the rest: the app's patched libraries (`requests`, database
+//! drivers, `time.sleep`) yield to that one hub, so our sockets must wait in it too — a Rust
+//! event loop beside it would have two loops on one thread, each blind while the other runs.
+//! Handing the sockets to the library's own servers (pywsgi) would move HTTP to Python. So the
+//! connection layer is the one every kind uses, and only its "would block" becomes a switch
+//! to the hub. Measured (benches/green_wait.py, benches/green.py): gevent's `wait_read` makes
+//! an io watcher per wait; one watcher per connection, started and stopped, with a bare loop
+//! timer, doubled hello throughput; reading a kept-alive socket before waiting on it took a
+//! hub turn out of each request's latency under load.
 
 mod accept;
 mod conn;
