@@ -224,7 +224,7 @@ fn check_worker_library(cfg: &Config) -> Result<(), gunicorn_rs::wsgi::hub::HubE
     match cfg.worker_class {
         WorkerClass::Gevent => check_installed(Library::Gevent),
         WorkerClass::Eventlet => check_installed(Library::Eventlet),
-        WorkerClass::Sync | WorkerClass::Gthread => Ok(()),
+        WorkerClass::Sync | WorkerClass::Gthread | WorkerClass::Asgi => Ok(()),
     }
 }
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::resolved::{invalid, setting, Resolved};
 use super::value::{absolute, Env, Value};
 use super::{
-    AllowIps, Config, ConfigError, ControlSocket, HeaderMap, LogLevel, LogTarget, ProxyProtocol,
-    Reload, ReloadEngine, WorkerClass,
+    AllowIps, AsgiLoop, AsgiSettings, Config, ConfigError, ControlSocket, HeaderMap, Lifespan,
+    LogLevel, LogTarget, ProxyProtocol, Reload, ReloadEngine, WorkerClass,
 };
 
 /// Gunicorn's caps (`gunicorn/http/message.py`).
@@ -33,6 +33,7 @@ pub fn config(
         reuse_port: flag(r, "reuse_port"),
         workers: at_least_one(r, "workers")?,
         worker_class: worker_class(r)?,
+        asgi: asgi(r),
         threads: int(r, "threads").max(1) as usize,
         worker_connections: int(r, "worker_connections") as usize,
         timeout: Some(seconds(r, "timeout")).filter(|t| !t.is_zero()),
@@ -202,6 +203,26 @@ fn id(r: &Resolved, name: &str) -> Result<u32, ConfigError> {
     u32::try_from(n).map_err(|_| invalid(setting(name), &n.to_string(), "not an id".into()))
 }
 
+/// `asgi_loop`, `asgi_lifespan`, `root_path`, `asgi_disconnect_grace_period`,
+/// `websocket_max_message_size` (the choices are validated with the table).
+fn asgi(r: &Resolved) -> AsgiSettings {
+    AsgiSettings {
+        event_loop: match string(r, "asgi_loop") {
+            Some("asyncio") => AsgiLoop::Asyncio,
+            Some("uvloop") => AsgiLoop::Uvloop,
+            _ => AsgiLoop::Auto,
+        },
+        lifespan: match string(r, "asgi_lifespan") {
+            Some("on") => Lifespan::On,
+            Some("off") => Lifespan::Off,
+            _ => Lifespan::Auto,
+        },
+        root_path: string(r, "root_path").unwrap_or("").into(),
+        disconnect_grace: seconds(r, "asgi_disconnect_grace_period"),
+        websocket_max_message_size: int(r, "websocket_max_message_size").max(1) as usize,
+    }
+}
+
 /// The worker class by Gunicorn's name, class path or `egg:gunicorn#` form. Like Gunicorn,
 /// `sync` with `threads > 1` is `gthread`.
 fn worker_class(r: &Resolved) -> Result<WorkerClass, ConfigError> {
@@ -221,11 +242,14 @@ fn worker_class(r: &Resolved) -> Result<WorkerClass, ConfigError> {
         | "gunicorn.workers.ggevent.GeventWorker"
         | "gunicorn.workers.ggevent.GeventPyWSGIWorker" => WorkerClass::Gevent,
         "eventlet" | "gunicorn.workers.geventlet.EventletWorker" => WorkerClass::Eventlet,
-        "tornado" | "asgi" => {
-            return Err(unsupported("the tornado and asgi workers do not exist yet"))
-        }
-        _ if name.starts_with("gunicorn.workers.") => {
-            return Err(unsupported("the tornado and asgi workers do not exist yet"))
+        "asgi"
+        | "gunicorn.workers.gasgi.ASGIWorker"
+        | "uvicorn.workers.UvicornWorker"
+        | "uvicorn.workers.UvicornH11Worker"
+        | "uvicorn_worker.UvicornWorker"
+        | "uvicorn_worker.UvicornH11Worker" => WorkerClass::Asgi,
+        "tornado" | "gunicorn.workers.gtornado.TornadoWorker" => {
+            return Err(unsupported("the tornado worker does not exist yet"))
         }
         _ => return Err(unsupported("not a worker class gunicorn-rs knows")),
     };

@@ -89,7 +89,7 @@ pub enum LogLevel {
     Critical,
 }
 
-/// `worker_class`: `sync`, `gthread`, `gevent`, `eventlet` so far (tornado and asgi later).
+/// `worker_class`: `sync`, `gthread`, `gevent`, `eventlet`, `asgi` (tornado later).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerClass {
     Sync,
@@ -100,6 +100,9 @@ pub enum WorkerClass {
     Gevent,
     /// A green thread per connection on eventlet's hub (Gunicorn ≤ 25's `eventlet`).
     Eventlet,
+    /// ASGI apps on an asyncio (or uvloop) event loop (Gunicorn 24+'s `asgi`; uvicorn's worker
+    /// classes name it too).
+    Asgi,
 }
 
 impl WorkerClass {
@@ -110,6 +113,7 @@ impl WorkerClass {
             WorkerClass::Gthread => "gthread",
             WorkerClass::Gevent => "gevent",
             WorkerClass::Eventlet => "eventlet",
+            WorkerClass::Asgi => "asgi",
         }
     }
 
@@ -117,6 +121,37 @@ impl WorkerClass {
     pub fn is_green(self) -> bool {
         matches!(self, WorkerClass::Gevent | WorkerClass::Eventlet)
     }
+}
+
+/// `asgi_loop`: which event loop runs an asgi worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsgiLoop {
+    /// uvloop when it is installed, else asyncio's own.
+    Auto,
+    Asyncio,
+    Uvloop,
+}
+
+/// `asgi_lifespan`: whether the app gets the ASGI lifespan protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lifespan {
+    /// Tried; an app that raises on the lifespan scope runs without it.
+    Auto,
+    /// Required: an app that does not support it stops the worker.
+    On,
+    Off,
+}
+
+/// The asgi worker's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AsgiSettings {
+    pub event_loop: AsgiLoop,
+    pub lifespan: Lifespan,
+    /// `root_path`: the mount point the app sees in `scope["root_path"]`.
+    pub root_path: String,
+    /// `asgi_disconnect_grace_period`: how long an app may run on after `http.disconnect`.
+    pub disconnect_grace: Duration,
+    pub websocket_max_message_size: usize,
 }
 
 /// Requests a greenlet worker shows in the scoreboard at once (the longest-running first):
@@ -128,7 +163,9 @@ impl Config {
     /// for greenlet kinds, one for sync.
     pub fn lanes_per_worker(&self) -> usize {
         match self.worker_class {
-            WorkerClass::Gevent | WorkerClass::Eventlet => GREEN_LANES.max(self.threads),
+            WorkerClass::Gevent | WorkerClass::Eventlet | WorkerClass::Asgi => {
+                GREEN_LANES.max(self.threads)
+            }
             _ => self.threads.max(1),
         }
     }
@@ -183,6 +220,7 @@ pub struct Config {
     pub reuse_port: bool,
     pub workers: usize,
     pub worker_class: WorkerClass,
+    pub asgi: AsgiSettings,
     pub threads: usize,
     pub worker_connections: usize,
     /// `timeout`; `None` when 0 (heartbeat check disabled).

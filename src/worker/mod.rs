@@ -4,6 +4,7 @@
 //! Joins `http` (parsing), `wsgi` (the app) and `sock` (the listeners it inherited). Runs in a
 //! forked child; never returns to the master's code (the master's spawn ends in `exit`).
 
+mod asgi;
 mod conn;
 mod dispatch;
 mod green;
@@ -37,7 +38,7 @@ pub fn run(
     hooks: &PyHooks,
     handoff: Option<&Handoff>,
 ) -> i32 {
-    if ctx.config.worker_class.is_green() {
+    if ctx.config.worker_class.is_green() || ctx.config.worker_class == WorkerClass::Asgi {
         // See `holding_gil`: a greenlet worker keeps the GIL for its whole life.
         return crate::wsgi::interpreter::holding_gil(|| {
             run_worker(ctx, preloaded, hooks, handoff)
@@ -129,7 +130,7 @@ fn start_hub(ctx: &WorkerContext<'_>) -> Result<Option<crate::wsgi::hub::Hub>, S
     let library = match ctx.config.worker_class {
         WorkerClass::Gevent => Library::Gevent,
         WorkerClass::Eventlet => Library::Eventlet,
-        WorkerClass::Sync | WorkerClass::Gthread => return Ok(None),
+        WorkerClass::Sync | WorkerClass::Gthread | WorkerClass::Asgi => return Ok(None),
     };
     crate::wsgi::set_cooperative();
     Hub::start(library, green::enter)
@@ -150,9 +151,12 @@ fn serve(
         WorkerClass::Sync => 1,
         WorkerClass::Gthread => ctx.config.threads.max(1),
         // A deadline slot for every connection a greenlet may serve at once.
-        WorkerClass::Gevent | WorkerClass::Eventlet => ctx.config.worker_connections.max(1),
+        WorkerClass::Gevent | WorkerClass::Eventlet | WorkerClass::Asgi => {
+            ctx.config.worker_connections.max(1)
+        }
     };
     nofile::raise_for(ctx.config.worker_connections);
+    let app_object = app.as_ref().ok().map(|a| a.callable());
     let svc = conn::Service::new(ctx, app, hooks, lanes)?;
     let live = Liveness {
         master_pid: ctx.master_pid,
@@ -168,6 +172,10 @@ fn serve(
     };
     match (class, kind.hub) {
         (WorkerClass::Sync, _) => sync::run(&svc, reloader, kind.handoff, &live),
+        (WorkerClass::Asgi, _) => match app_object {
+            Some(app) => asgi::run(&svc, app, reloader, &live),
+            None => Err(std::io::Error::other("the app did not load")),
+        },
         (WorkerClass::Gthread, _) => gthread::run(&svc, reloader, &live, &leave),
         (_, Some(hub)) => green::run(&svc, hub, reloader, &live, ctx.dump_fd),
         (_, None) => Err(std::io::Error::other("no hub for a greenlet worker")),

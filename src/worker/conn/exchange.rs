@@ -31,7 +31,7 @@ pub struct Service<'a> {
     app: Result<&'a App, String>,
     hooks: &'a WorkerHooks,
     pub parser: ParserConfig,
-    pub(super) access: Option<AccessFormat>,
+    pub(crate) access: Option<AccessFormat>,
     environ_keys: Vec<String>,
     watchdog: Option<Watchdog>,
     /// `wsgi.multithread`: several lanes run the app at once.
@@ -278,7 +278,7 @@ impl<'a> Service<'a> {
 
     /// Count a request against `max_requests`; `true` when it is the last one this worker
     /// serves (the worker then stops gracefully, as Gunicorn's does).
-    fn count_request(&self) -> bool {
+    pub(crate) fn count_request(&self) -> bool {
         let Some(left) = &self.requests_left else {
             return false;
         };

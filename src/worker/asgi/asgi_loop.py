@@ -1,0 +1,334 @@
+"""The event-loop half of gunicorn-rs's asgi worker (src/worker/asgi/).
+
+The Rust side owns the sockets and HTTP: it accepts, reads, parses heads and bodies, frames
+and writes responses (a `Wire` per connection). This side owns the waiting: the loop watches
+the descriptors (`add_reader`/`add_writer`) and runs the app's coroutines; `receive` and
+`send` (ASGI 3.0) turn into calls on the connection's wire.
+"""
+
+import asyncio
+import time
+import traceback
+
+# A response body is written as the app sends it; past this many bytes the socket has not
+# taken yet, `send` waits for the client (backpressure, ASGI: send blocks on a slow client).
+HIGH_WATER = 64 * 1024
+
+HEAD, APP, IDLE, CLOSED = range(4)
+
+
+class Worker:
+    def __init__(self, rs, app, opts):
+        self.rs = rs
+        self.app = app
+        self.loop = asyncio.get_event_loop()
+        self.lifespan = opts["lifespan"]
+        self.header_timeout = opts["header_timeout"]
+        self.keepalive = opts["keepalive"]
+        self.max_conns = opts["worker_connections"]
+        self.state = {}
+        self.conns = set()
+        self.accepting = False
+        self.woken = None
+        self.lifespan_task = None
+
+    # -- start, wait, stop: called by the Rust side with run_until_complete -----------------
+
+    async def start(self):
+        """Lifespan startup, then accept. Returns an error line, or None."""
+        if self.lifespan != "off":
+            failed = await self._lifespan_startup()
+            if failed:
+                return failed
+        self._accept_on()
+        self.loop.add_reader(self.rs.wake_fd, self._wake)
+        return None
+
+    async def wait(self, timeout):
+        """Until a signal pokes the wake pipe, or `timeout` seconds; expires idle connections."""
+        self.woken = self.loop.create_future()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.woken), timeout)
+        except asyncio.TimeoutError:
+            pass
+        self._expire(time.monotonic())
+
+    async def drain(self, graceful_timeout):
+        """The graceful stop: no more accepting, idle connections closed, requests in flight
+        given `graceful_timeout`, then lifespan shutdown."""
+        self._accept_off()
+        for conn in list(self.conns):
+            if conn.state in (IDLE, HEAD) and not conn.wire.has_bytes():
+                conn.close()
+        until = time.monotonic() + graceful_timeout
+        while self.conns and time.monotonic() < until:
+            await asyncio.sleep(0.05)
+        stragglers = len(self.conns)
+        for conn in list(self.conns):
+            conn.close()
+        if self.lifespan_task is not None:
+            await self._lifespan_shutdown()
+        return stragglers
+
+    # -- accepting ---------------------------------------------------------------------------
+
+    def _accept_on(self):
+        if not self.accepting:
+            self.accepting = True
+            for fd in self.rs.listener_fds:
+                self.loop.add_reader(fd, self._accept, fd)
+
+    def _accept_off(self):
+        if self.accepting:
+            self.accepting = False
+            for fd in self.rs.listener_fds:
+                self.loop.remove_reader(fd)
+
+    def _accept(self, fd):
+        while len(self.conns) < self.max_conns:
+            wire = self.rs.accept(fd)
+            if wire is None:
+                return
+            conn = Conn(self, wire)
+            self.conns.add(conn)
+            conn.read()
+        # --worker-connections reached: new clients wait in the backlog.
+        self._accept_off()
+
+    def closed(self, conn):
+        self.conns.discard(conn)
+        if not self.rs.stopping and len(self.conns) < self.max_conns:
+            self._accept_on()
+
+    def _wake(self):
+        self.rs.drain_wake()
+        if self.woken is not None and not self.woken.done():
+            self.woken.set_result(None)
+
+    def _expire(self, now):
+        for conn in list(self.conns):
+            if conn.state in (HEAD, IDLE) and conn.deadline <= now:
+                conn.close()
+
+    # -- lifespan (ASGI lifespan protocol) -----------------------------------------------------
+
+    async def _lifespan_startup(self):
+        self.lifespan_in = asyncio.Queue()
+        self.lifespan_out = asyncio.Queue()
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"},
+                 "state": self.state}
+        self.lifespan_task = self.loop.create_task(self._lifespan_run(scope))
+        await self.lifespan_in.put({"type": "lifespan.startup"})
+        message = await self.lifespan_out.get()
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete":
+            return None
+        if kind == "lifespan.unsupported" and self.lifespan == "auto":
+            self.lifespan_task = None
+            return None
+        if kind == "lifespan.unsupported":
+            return "ASGI lifespan is required (--asgi-lifespan on) but the app does not support it"
+        return "Application startup failed: %s" % (message.get("message") or message.get("error", ""))
+
+    async def _lifespan_run(self, scope):
+        try:
+            await self.app(scope, self.lifespan_in.get, self._lifespan_send)
+        except BaseException:
+            text = traceback.format_exc()
+            if self.lifespan == "on":
+                await self.lifespan_out.put({"type": "lifespan.startup.failed", "error": text})
+            else:
+                # auto: an app that raises on the lifespan scope runs without it.
+                self.rs.log_debug("ASGI lifespan not supported by the app:\n" + text)
+                await self.lifespan_out.put({"type": "lifespan.unsupported"})
+        else:
+            await self.lifespan_out.put({"type": "lifespan.unsupported"})
+
+    async def _lifespan_send(self, message):
+        await self.lifespan_out.put(message)
+
+    async def _lifespan_shutdown(self):
+        await self.lifespan_in.put({"type": "lifespan.shutdown"})
+        message = await self.lifespan_out.get()
+        if message.get("type") == "lifespan.shutdown.failed":
+            self.rs.log_error("Application shutdown failed: %s" % message.get("message", ""))
+
+
+class Conn:
+    """One client connection: its wire (Rust), what it waits for, the app task."""
+
+    __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
+                 "disconnected", "reading", "writing")
+
+    def __init__(self, worker, wire):
+        self.worker = worker
+        self.wire = wire
+        self.loop = worker.loop
+        self.fd = wire.fd
+        self.state = HEAD
+        self.deadline = time.monotonic() + worker.header_timeout
+        self.receiving = None
+        self.draining = None
+        self.disconnected = False
+        self.reading = False
+        self.writing = False
+
+    def _watch_read(self, on):
+        if on != self.reading:
+            self.reading = on
+            if on:
+                self.loop.add_reader(self.fd, self.read)
+            else:
+                self.loop.remove_reader(self.fd)
+
+    def read(self):
+        """The socket is readable (or may be): take what it has, then act on it."""
+        got = self.wire.fill()
+        if got == 0:
+            self._eof()
+            return
+        if self.state == APP:
+            waiter = self.receiving
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            elif self.wire.has_bytes():
+                # Pipelined bytes while the app runs: keep them, stop watching until its end.
+                self._watch_read(False)
+            return
+        self._head()
+
+    def _eof(self):
+        if self.state == APP:
+            self.disconnected = True
+            self._watch_read(False)
+            waiter = self.receiving
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+            return
+        self.close()
+
+    def _head(self):
+        scope = self.wire.head(self.worker.state)
+        if scope is None:
+            if self.state == IDLE and self.wire.has_bytes():
+                # The first byte of the next request came: now the head has its own bound.
+                self.state = HEAD
+                self.deadline = time.monotonic() + self.worker.header_timeout
+            self._watch_read(True)
+            return
+        if scope is False:
+            self.close()
+            return
+        self.state = APP
+        self._watch_read(False)
+        self.loop.create_task(self._run(scope))
+
+    async def _run(self, scope):
+        try:
+            await self.worker.app(scope, self.receive, self.send)
+        except BaseException as exc:
+            if self.disconnected and isinstance(exc, OSError):
+                # The client left and `send` said so (ASGI): not the app's fault.
+                self.worker.rs.log_debug("Client disconnected during %s" % scope["path"])
+                self.wire.fail(None)
+            else:
+                self.wire.fail("Error handling request %s\n%s"
+                               % (scope["path"], traceback.format_exc()))
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+        if self.state == CLOSED:
+            return
+        persist = self.wire.finish()
+        if self.wire.pending():
+            await self._drain()
+            if self.state == CLOSED:
+                return
+        if not persist or self.disconnected or self.worker.rs.stopping:
+            self.close()
+            return
+        self.state = IDLE
+        self.deadline = time.monotonic() + self.worker.keepalive
+        if self.wire.has_bytes():
+            self._head()
+        else:
+            # Read before waiting: the next request is often here already.
+            self.read()
+
+    async def receive(self):
+        while True:
+            if self.disconnected:
+                return {"type": "http.disconnect"}
+            message = self.wire.body()
+            if message is not None:
+                return message
+            # Body bytes are needed (or, the body read, the client's leaving is awaited).
+            self.receiving = self.loop.create_future()
+            self._watch_read(True)
+            try:
+                await self.receiving
+            finally:
+                self.receiving = None
+            if self.state == CLOSED:
+                return {"type": "http.disconnect"}
+            got = self.wire.fill()
+            if got == 0:
+                self.disconnected = True
+            if not self.wire.wants_body():
+                self._watch_read(False)
+
+    async def send(self, message):
+        if self.disconnected or self.state == CLOSED:
+            raise OSError("the client has disconnected")
+        kind = message["type"]
+        if kind == "http.response.start":
+            self.wire.start(message["status"], message.get("headers", ()))
+        elif kind == "http.response.body":
+            pending = self.wire.write(message.get("body", b""), message.get("more_body", False))
+            if pending > HIGH_WATER:
+                await self._drain()
+            elif pending:
+                self._watch_write(True)
+        else:
+            raise RuntimeError("unexpected ASGI message %r" % kind)
+
+    def _watch_write(self, on):
+        if on != self.writing:
+            self.writing = on
+            if on:
+                self.loop.add_writer(self.fd, self._writable)
+            else:
+                self.loop.remove_writer(self.fd)
+
+    def _writable(self):
+        try:
+            left = self.wire.flush()
+        except OSError:
+            self.disconnected = True
+            left = 0
+        if left == 0:
+            self._watch_write(False)
+            waiter = self.draining
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    async def _drain(self):
+        self.draining = self.loop.create_future()
+        self._watch_write(True)
+        try:
+            await self.draining
+        finally:
+            self.draining = None
+        if self.disconnected:
+            raise OSError("the client has disconnected")
+
+    def close(self):
+        if self.state == CLOSED:
+            return
+        self.state = CLOSED
+        self._watch_read(False)
+        self._watch_write(False)
+        for waiter in (self.receiving, self.draining):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        self.wire.close()
+        self.worker.closed(self)

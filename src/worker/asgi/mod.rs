@@ -1,0 +1,265 @@
+//! The asgi worker (`-k asgi`, and the uvicorn worker classes configs name): ASGI 3.0 apps on
+//! an asyncio (or uvloop) event loop, one per process.
+//!
+//! How bytes cross between Rust and the loop: Rust owns the sockets and HTTP (accept, reads,
+//! the parser and its limits, body framing, response heads — the connection layer of every
+//! kind, DESIGN §10); the loop owns the waiting. A connection's descriptor is watched with
+//! the loop's `add_reader`/`add_writer`, and readiness calls into its `Wire`, which reads and
+//! writes with plain system calls: no transport or protocol object in between, no copy of
+//! request bytes into Python except the body the app asks for. The loop's half is
+//! `asgi_loop.py` (lifespan, the app task, `receive`/`send`).
+//!
+//! Everything runs on the worker's one thread with the GIL held. The main loop in Rust beats
+//! the heartbeat between turns of the event loop (`Worker.wait`, a second at most): a
+//! coroutine that blocks the loop stops it, and the WORKER TIMEOUT block shows its stack.
+
+mod scope;
+mod wire;
+
+use std::cell::{Cell, RefCell};
+use std::ffi::CString;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyModule};
+
+use super::conn::{Conn, Service, Stream};
+use super::reloader::Reloader;
+use super::{signals, Liveness};
+use crate::config::{AsgiLoop, Lifespan};
+use crate::scoreboard::{ExitReason, WorkerState};
+use crate::wsgi::interpreter::format_exception;
+use wire::Wire;
+
+const ASGI_LOOP_PY: &str = include_str!("asgi_loop.py");
+
+thread_local! {
+    /// The running worker's service, for the `Wire`s the loop calls into: set for the
+    /// duration of [`run`] (which owns the borrow) and cleared before it returns.
+    static SERVICE: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Run `f` with the running worker's service; `None` outside [`run`].
+fn with_service<R>(f: impl FnOnce(&Service<'_>) -> R) -> Option<R> {
+    let ptr = SERVICE.with(Cell::get);
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: set by `run` from a `&Service` that outlives the call, and reset to null by
+    // `ServiceScope` before that borrow ends; the worker has one thread.
+    Some(f(unsafe { &*(ptr as *const Service<'_>) }))
+}
+
+struct ServiceScope;
+
+impl Drop for ServiceScope {
+    fn drop(&mut self) {
+        SERVICE.with(|c| c.set(std::ptr::null()));
+    }
+}
+
+/// What the worker's connections share that is not the service's.
+pub(super) struct Shared {
+    root_path: String,
+    asgi_info: Py<PyDict>,
+    stopping: Cell<bool>,
+    keepalive: bool,
+    date: RefCell<(i64, String)>,
+    /// Scoreboard entries free to show a request in flight.
+    entries: RefCell<Vec<usize>>,
+}
+
+impl Shared {
+    /// May a response say `keep-alive`? Not when `--keep-alive 0`, nor once stopping.
+    fn persist_allowed(&self) -> bool {
+        self.keepalive && !self.stopping.get()
+    }
+
+    /// The `Date` value of the current second.
+    fn date(&self) -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut cache = self.date.borrow_mut();
+        if cache.0 != now {
+            *cache = (now, crate::http::response::http_date(now));
+        }
+        cache.1.clone()
+    }
+}
+
+/// The worker as the loop's half sees it (`rs` there).
+#[pyclass(unsendable)]
+struct Server {
+    shared: std::rc::Rc<Shared>,
+    #[pyo3(get)]
+    listener_fds: Vec<i32>,
+    #[pyo3(get)]
+    wake_fd: i32,
+}
+
+#[pymethods]
+impl Server {
+    /// A connection from the listener `fd`, or `None` when none is waiting.
+    fn accept(&self, fd: i32) -> Option<Wire> {
+        with_service(|svc| {
+            let (index, listener) = svc
+                .listeners
+                .iter()
+                .enumerate()
+                .find(|(_, l)| l.raw_fd() == fd)?;
+            let accepted = listener.accept().ok()?;
+            let conn = Conn::new(Stream::new(accepted.fd), accepted.peer, index);
+            Some(Wire::new(conn, std::rc::Rc::clone(&self.shared)))
+        })
+        .flatten()
+    }
+
+    #[getter]
+    fn stopping(&self) -> bool {
+        self.shared.stopping.get()
+    }
+
+    fn drain_wake(&self) {
+        signals::drain_wake();
+    }
+
+    fn log_error(&self, text: &str) {
+        crate::error!("{text}");
+    }
+
+    fn log_debug(&self, text: &str) {
+        crate::debug!("{text}");
+    }
+}
+
+/// The event loop `asgi_loop` asks for: uvloop's when it is installed (`auto`) or named.
+fn new_loop<'py>(py: Python<'py>, choice: AsgiLoop) -> Result<Bound<'py, PyAny>, String> {
+    let uvloop = match choice {
+        AsgiLoop::Asyncio => None,
+        AsgiLoop::Auto => py.import("uvloop").ok(),
+        AsgiLoop::Uvloop => Some(py.import("uvloop").map_err(|_| {
+            "uvloop is not installed (--asgi-loop uvloop): pip install uvloop".to_string()
+        })?),
+    };
+    let made = match &uvloop {
+        Some(uv) => uv.call_method0("new_event_loop"),
+        None => py
+            .import("asyncio")
+            .and_then(|a| a.call_method0("new_event_loop")),
+    };
+    let event_loop = made.map_err(|e| format_exception(py, &e))?;
+    py.import("asyncio")
+        .and_then(|a| a.call_method1("set_event_loop", (&event_loop,)))
+        .map_err(|e| format_exception(py, &e))?;
+    Ok(event_loop)
+}
+
+/// Run the worker until it stops; the exit code.
+pub fn run(
+    svc: &Service<'_>,
+    app: &Py<PyAny>,
+    mut reloader: Option<Reloader>,
+    live: &Liveness,
+) -> std::io::Result<i32> {
+    SERVICE.with(|c| c.set(svc as *const Service<'_> as *const ()));
+    let _scope = ServiceScope;
+    Python::attach(|py| match serve(py, svc, app, &mut reloader, live) {
+        Ok(code) => Ok(code),
+        Err(text) => {
+            crate::error!("{text}");
+            svc.slot.set_exit_reason(ExitReason::BootFailed);
+            Ok(crate::master::WORKER_BOOT_ERROR)
+        }
+    })
+}
+
+fn serve<'py>(
+    py: Python<'py>,
+    svc: &Service<'_>,
+    app: &Py<PyAny>,
+    reloader: &mut Option<Reloader>,
+    live: &Liveness,
+) -> Result<i32, String> {
+    let cfg = svc.cfg;
+    let event_loop = new_loop(py, cfg.asgi.event_loop)?;
+    let failed = |e: PyErr| format_exception(py, &e);
+    let info = PyDict::new(py);
+    info.set_item("version", "3.0").map_err(failed)?;
+    info.set_item("spec_version", "2.3").map_err(failed)?;
+    let shared = std::rc::Rc::new(Shared {
+        root_path: cfg.asgi.root_path.clone(),
+        asgi_info: info.unbind(),
+        stopping: Cell::new(false),
+        keepalive: !cfg.keepalive.is_zero(),
+        date: RefCell::new((0, String::new())),
+        entries: RefCell::new((0..crate::config::GREEN_LANES).rev().collect()),
+    });
+    let server = Server {
+        shared: std::rc::Rc::clone(&shared),
+        listener_fds: svc.listeners.iter().map(|l| l.raw_fd()).collect(),
+        wake_fd: signals::wake_fd(),
+    };
+    let code = CString::new(ASGI_LOOP_PY).map_err(|e| e.to_string())?;
+    let module = PyModule::from_code(py, &code, c"gunicorn_rs/asgi_loop.py", c"_gunicorn_rs_asgi")
+        .map_err(failed)?;
+    let opts = PyDict::new(py);
+    let lifespan = match cfg.asgi.lifespan {
+        Lifespan::Auto => "auto",
+        Lifespan::On => "on",
+        Lifespan::Off => "off",
+    };
+    opts.set_item("lifespan", lifespan).map_err(failed)?;
+    opts.set_item("header_timeout", cfg.header_timeout.as_secs_f64())
+        .map_err(failed)?;
+    opts.set_item("keepalive", cfg.keepalive.as_secs_f64())
+        .map_err(failed)?;
+    opts.set_item("worker_connections", cfg.worker_connections.max(1))
+        .map_err(failed)?;
+    let server = Py::new(py, server).map_err(failed)?;
+    let worker = module
+        .getattr("Worker")
+        .and_then(|w| w.call1((server, app.bind(py), opts)))
+        .map_err(failed)?;
+    let run_until = |coro: Bound<'py, PyAny>| -> Result<Bound<'py, PyAny>, String> {
+        event_loop
+            .call_method1("run_until_complete", (coro,))
+            .map_err(|e| format_exception(py, &e))
+    };
+    let started = run_until(worker.call_method0("start").map_err(failed)?)?;
+    if !started.is_none() {
+        return Err(started.to_string());
+    }
+    svc.slot.set_lanes_used(crate::config::GREEN_LANES);
+    svc.slot.set_state(WorkerState::Idle);
+    let tick = match reloader {
+        Some(_) => Duration::from_millis(250),
+        None => Duration::from_secs(1),
+    };
+    while signals::is_alive() {
+        svc.hooks().check_signals();
+        svc.slot.notify();
+        if !live.parent_alive() {
+            break;
+        }
+        live.reopen_logs();
+        let wait = worker
+            .call_method1("wait", (tick.as_secs_f64(),))
+            .map_err(failed)?;
+        run_until(wait)?;
+        live.check_reload(reloader);
+    }
+    shared.stopping.set(true);
+    svc.slot.set_state(WorkerState::Draining);
+    let drain = worker
+        .call_method1("drain", (cfg.graceful_timeout.as_secs_f64(),))
+        .map_err(failed)?;
+    let stragglers: usize = run_until(drain)?.extract().unwrap_or(0);
+    if stragglers > 0 {
+        crate::warning!("Worker graceful timeout (pid:{})", std::process::id());
+    }
+    let _ = event_loop.call_method0("close");
+    svc.slot.set_exit_reason_once(ExitReason::Shutdown);
+    svc.slot.set_state(WorkerState::Dead);
+    Ok(0)
+}

@@ -1,0 +1,91 @@
+//! The ASGI `http` connection scope of a request (ASGI HTTP & WebSocket spec 2.3, "HTTP
+//! Connection Scope"), from the head the Rust parser read.
+
+use std::net::SocketAddr;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use super::Shared;
+use crate::http::{percent_decode, RequestHead};
+use crate::worker::conn::Conn;
+
+/// `scope` for `head`, received on `conn`. `state` is the lifespan state: each request gets a
+/// shallow copy (the spec: "a copy of the namespace passed into the lifespan").
+pub(super) fn build_scope<'py>(
+    py: Python<'py>,
+    shared: &Shared,
+    conn: &Conn,
+    head: &RequestHead,
+    state: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = PyDict::new(py);
+    scope.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http"))?;
+    scope.set_item(pyo3::intern!(py, "asgi"), shared.asgi_info.bind(py))?;
+    let version = match head.version {
+        (1, 0) => "1.0",
+        _ => "1.1",
+    };
+    scope.set_item(pyo3::intern!(py, "http_version"), version)?;
+    scope.set_item(pyo3::intern!(py, "method"), &head.method)?;
+    let scheme = match head.secure_scheme {
+        Some(true) => "https",
+        _ => "http",
+    };
+    scope.set_item(pyo3::intern!(py, "scheme"), scheme)?;
+    // `path`: percent-decoded, as UTF-8 text; `raw_path`: the bytes as sent.
+    let decoded = percent_decode(head.path.as_bytes());
+    scope.set_item(pyo3::intern!(py, "path"), String::from_utf8_lossy(&decoded))?;
+    scope.set_item(
+        pyo3::intern!(py, "raw_path"),
+        PyBytes::new(py, head.path.as_bytes()),
+    )?;
+    scope.set_item(
+        pyo3::intern!(py, "query_string"),
+        PyBytes::new(py, head.query.as_bytes()),
+    )?;
+    scope.set_item(pyo3::intern!(py, "root_path"), &shared.root_path)?;
+    let headers = PyList::empty(py);
+    for (name, value) in &head.headers {
+        let pair = PyTuple::new(
+            py,
+            [
+                PyBytes::new(py, name.to_ascii_lowercase().as_bytes()),
+                PyBytes::new(py, value),
+            ],
+        )?;
+        headers.append(pair)?;
+    }
+    scope.set_item(pyo3::intern!(py, "headers"), headers)?;
+    scope.set_item(pyo3::intern!(py, "client"), address(py, conn.peer)?)?;
+    let server = local_address(conn.stream.raw());
+    scope.set_item(pyo3::intern!(py, "server"), address(py, server)?)?;
+    scope.set_item(pyo3::intern!(py, "state"), state.copy()?)?;
+    Ok(scope)
+}
+
+/// `[host, port]`, or `None` for a Unix socket.
+fn address(py: Python<'_>, addr: Option<SocketAddr>) -> PyResult<Py<PyAny>> {
+    match addr {
+        Some(a) => Ok(PyTuple::new(
+            py,
+            [
+                a.ip().to_string().into_pyobject(py)?.into_any(),
+                a.port().into_pyobject(py)?.into_any(),
+            ],
+        )?
+        .into_any()
+        .unbind()),
+        None => Ok(py.None()),
+    }
+}
+
+fn local_address(fd: i32) -> Option<SocketAddr> {
+    use nix::sys::socket::{getsockname, SockaddrStorage};
+    let addr: SockaddrStorage = getsockname(fd).ok()?;
+    if let Some(v4) = addr.as_sockaddr_in() {
+        return Some(SocketAddr::from((v4.ip(), v4.port())));
+    }
+    addr.as_sockaddr_in6()
+        .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
+}

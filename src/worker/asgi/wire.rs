@@ -1,0 +1,441 @@
+//! One client connection of the asgi worker, as the loop's Python half sees it: reads without
+//! blocking, request heads parsed into ASGI `http` scopes, bodies decoded into `http.request`
+//! messages, responses framed and written — all HTTP in Rust (the same parser, limits and
+//! response head as every kind); the loop only says when the socket is ready.
+
+use std::rc::Rc;
+use std::time::Instant;
+
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use super::scope::build_scope;
+use super::{with_service, Shared};
+use crate::http::response::{self, Framing};
+use crate::http::{BodyDecoder, BodyKind, RequestHead};
+use crate::log::access::AccessRecord;
+use crate::scoreboard::{RequestLine, WorkerState};
+use crate::worker::conn::{refuse_head, Conn, HeadProgress, Service};
+
+/// What reading a head came to.
+#[allow(clippy::large_enum_variant)]
+enum Read {
+    Head(RequestHead, usize, BodyDecoder),
+    Partial,
+    Close,
+}
+
+/// The request being served: its head, where its body stands, its response.
+struct Exchange {
+    head: RequestHead,
+    started: Instant,
+    /// The read buffer while the request owns it, and how far the body has been taken.
+    buf: Vec<u8>,
+    used: usize,
+    decoder: BodyDecoder,
+    body_done: bool,
+    /// The message with `more_body: False` went to the app.
+    last_given: bool,
+    /// `100 Continue` is owed before the first body read (RFC 9110 §10.1.1).
+    continue_owed: bool,
+    status: u16,
+    headers: Vec<(String, Vec<u8>)>,
+    framing: Option<Framing>,
+    /// Body bytes still allowed by the app's Content-Length.
+    remaining: u64,
+    sent: u64,
+    complete: bool,
+    failed: bool,
+    /// The scoreboard entry that shows the request (the first 32 in flight have one).
+    entry: Option<usize>,
+}
+
+#[pyclass(unsendable)]
+pub struct Wire {
+    conn: Conn,
+    shared: Rc<Shared>,
+    exchange: Option<Exchange>,
+    /// Response bytes the socket has not taken yet.
+    out: Vec<u8>,
+    #[pyo3(get)]
+    fd: i32,
+}
+
+impl Wire {
+    pub(super) fn new(conn: Conn, shared: Rc<Shared>) -> Wire {
+        let fd = conn.stream.raw();
+        with_service(|svc| svc.slot.count_connections(1, 0));
+        Wire {
+            conn,
+            shared,
+            exchange: None,
+            out: Vec::new(),
+            fd,
+        }
+    }
+
+    fn push(&mut self) -> PyResult<usize> {
+        while !self.out.is_empty() {
+            match self.conn.stream.write_now(&self.out) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.out.drain(..n);
+                }
+                Err(e) => return Err(PyOSError::new_err(e.to_string())),
+            }
+        }
+        Ok(self.out.len())
+    }
+
+    /// The response head, framed by what the app said and, for a body sent whole, its size.
+    fn write_head(&mut self, first_body: usize, more: bool) {
+        let shared = Rc::clone(&self.shared);
+        let Some(ex) = self.exchange.as_mut() else {
+            return;
+        };
+        let declared = ex
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+        let length = match (declared, more) {
+            (Some(n), _) => Some(n),
+            (None, false) => {
+                let n = first_body as u64;
+                ex.headers
+                    .push(("content-length".into(), n.to_string().into_bytes()));
+                Some(n)
+            }
+            (None, true) => None,
+        };
+        let is_head = ex.head.method == "HEAD";
+        let framing = Framing::decide(is_head, ex.head.version, ex.status, length);
+        ex.remaining = length.unwrap_or(u64::MAX);
+        ex.framing = Some(framing);
+        let persist = shared.persist_allowed() && !ex.head.must_close && framing != Framing::Close;
+        let connection = if persist { "keep-alive" } else { "close" };
+        let status = format!("{} {}", ex.status, response::registered_reason(ex.status));
+        let date = shared.date();
+        response::write_head(
+            &mut self.out,
+            ex.head.version,
+            &status,
+            &date,
+            connection,
+            framing,
+            &ex.headers,
+        );
+        if !persist {
+            ex.head.must_close = true;
+        }
+    }
+}
+
+#[pymethods]
+impl Wire {
+    /// Read what the socket has: bytes read, 0 at the client's end, -1 when nothing yet.
+    fn fill(&mut self) -> PyResult<i64> {
+        let target = match self.exchange.as_mut() {
+            Some(ex) => &mut ex.buf,
+            None => return Ok(self.fill_idle()),
+        };
+        let mut chunk = [0u8; 16 * 1024];
+        match self.conn.stream.recv_now(&mut chunk) {
+            Ok(Some(0)) => Ok(0),
+            Ok(Some(n)) => {
+                target.extend_from_slice(&chunk[..n]);
+                Ok(n as i64)
+            }
+            Ok(None) => Ok(-1),
+            Err(_) => Ok(0),
+        }
+    }
+
+    /// Bytes received and not yet used (the rest of a head, a body, a pipelined request).
+    fn has_bytes(&self) -> bool {
+        match &self.exchange {
+            Some(ex) => ex.buf.len() > ex.used,
+            None => self.conn.has_pipelined(),
+        }
+    }
+
+    /// The next request's scope: `None` while its head is incomplete, `False` when the
+    /// connection must close (malformed: its error page is written; or the client left).
+    fn head(&mut self, py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let conn = &mut self.conn;
+        let read = with_service(|svc| {
+            let mut spare = Vec::new();
+            match conn.read_head(&svc.parser, svc.trust(conn.peer), &mut spare) {
+                HeadProgress::Complete { head, consumed } => {
+                    let decoder = BodyDecoder::new(head.body, &svc.parser);
+                    Read::Head(head, consumed, decoder)
+                }
+                HeadProgress::Partial => Read::Partial,
+                HeadProgress::Refused(e) => {
+                    let _ = refuse_head(svc, conn, &e);
+                    Read::Close
+                }
+                HeadProgress::Closed(_) | HeadProgress::Failed(_) => Read::Close,
+            }
+        });
+        let (head, consumed, decoder) = match read {
+            Some(Read::Head(head, consumed, decoder)) => (head, consumed, decoder),
+            Some(Read::Partial) => return Ok(py.None()),
+            Some(Read::Close) | None => {
+                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind())
+            }
+        };
+        let scope = build_scope(py, &self.shared, &self.conn, &head, state)?;
+        let entry = self.shared.entries.borrow_mut().pop();
+        let client = self.conn.client().as_bytes().to_vec();
+        with_service(|svc| {
+            let line = RequestLine {
+                method: head.method.as_bytes(),
+                path: head.uri.as_bytes(),
+                client: &client,
+                version: head.version,
+            };
+            let shown = entry.and_then(|e| svc.slot.lane(e));
+            svc.slot.request_started(shown, &line);
+            if let Some(shown) = shown {
+                shown.set_state(WorkerState::App);
+            }
+        });
+        self.exchange = Some(Exchange {
+            continue_owed: head.expect_continue,
+            body_done: head.body == BodyKind::Empty,
+            last_given: false,
+            head,
+            started: Instant::now(),
+            buf: self.conn.take_buffer(),
+            used: consumed,
+            decoder,
+            status: 0,
+            headers: Vec::new(),
+            framing: None,
+            remaining: 0,
+            sent: 0,
+            complete: false,
+            failed: false,
+            entry,
+        });
+        Ok(scope.into_any().unbind())
+    }
+
+    /// The next `http.request` message from what is buffered, or `None` when more bytes are
+    /// needed (or, the body given whole, only the client's leaving is left to report).
+    fn body(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(None);
+        };
+        if ex.last_given {
+            return Ok(None);
+        }
+        if ex.continue_owed {
+            ex.continue_owed = false;
+            if ex.status == 0 && !ex.body_done {
+                self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
+        }
+        let mut data = Vec::new();
+        while !ex.body_done {
+            let step = ex
+                .decoder
+                .decode(&ex.buf[ex.used..])
+                .map_err(|e| PyOSError::new_err(e.to_string()))?;
+            data.extend_from_slice(&ex.buf[ex.used..][step.data.clone()]);
+            ex.used += step.consumed;
+            ex.body_done = ex.decoder.is_done();
+            if step.consumed == 0 {
+                break;
+            }
+        }
+        if data.is_empty() && !ex.body_done {
+            self.push()?;
+            return Ok(None);
+        }
+        ex.last_given = ex.body_done;
+        let d = PyDict::new(py);
+        d.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http.request"))?;
+        d.set_item(pyo3::intern!(py, "body"), PyBytes::new(py, &data))?;
+        d.set_item(pyo3::intern!(py, "more_body"), !ex.body_done)?;
+        self.push()?;
+        Ok(Some(d.unbind()))
+    }
+
+    /// Is the app still owed body bytes from the socket?
+    fn wants_body(&self) -> bool {
+        self.exchange.as_ref().is_some_and(|ex| !ex.body_done)
+    }
+
+    /// `http.response.start`.
+    fn start(&mut self, status: u16, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<()> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Err(PyOSError::new_err("no request"));
+        };
+        if ex.status != 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "http.response.start sent twice",
+            ));
+        }
+        ex.status = status;
+        ex.headers = headers
+            .into_iter()
+            .map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v))
+            .collect();
+        Ok(())
+    }
+
+    /// `http.response.body`: frame `data` and write what the socket takes; the bytes left.
+    fn write(&mut self, data: &[u8], more: bool) -> PyResult<usize> {
+        let first = match self.exchange.as_ref() {
+            Some(ex) if ex.status == 0 => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "http.response.body before http.response.start",
+                ))
+            }
+            Some(ex) => ex.framing.is_none(),
+            None => return Err(PyOSError::new_err("no request")),
+        };
+        if first {
+            self.write_head(data.len(), more);
+        }
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(0);
+        };
+        match ex.framing {
+            Some(Framing::Length(_)) => {
+                let n = (data.len() as u64).min(ex.remaining) as usize;
+                self.out.extend_from_slice(&data[..n]);
+                ex.remaining -= n as u64;
+                ex.sent += n as u64;
+            }
+            Some(Framing::Chunked) => {
+                if !data.is_empty() {
+                    response::write_chunk(&mut self.out, data);
+                }
+                if !more {
+                    self.out.extend_from_slice(response::LAST_CHUNK);
+                }
+                ex.sent += data.len() as u64;
+            }
+            Some(Framing::Close) => {
+                self.out.extend_from_slice(data);
+                ex.sent += data.len() as u64;
+            }
+            Some(Framing::NoBody) | None => {}
+        }
+        if !more {
+            ex.complete = true;
+        }
+        self.push()
+    }
+
+    /// Write what is left; the bytes the socket still has not taken.
+    fn flush(&mut self) -> PyResult<usize> {
+        self.push()
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len()
+    }
+
+    /// The app raised: a 500 when nothing of the response went out, else the connection is
+    /// cut. The traceback goes to the error log.
+    fn fail(&mut self, traceback: Option<&str>) {
+        if let Some(traceback) = traceback {
+            crate::error!("{traceback}");
+        }
+        let Some(ex) = self.exchange.as_mut() else {
+            return;
+        };
+        ex.failed = true;
+        if ex.framing.is_none() {
+            ex.status = 500;
+            ex.head.must_close = true;
+            let page = response::error_page(500, "Internal Server Error", "");
+            self.out.extend_from_slice(&page);
+            let _ = self.push();
+        }
+    }
+
+    /// The app returned: count and log the request; may the connection carry another?
+    fn finish(&mut self) -> bool {
+        let Some(ex) = self.exchange.take() else {
+            return false;
+        };
+        let persist = ex.complete && !ex.failed && !ex.head.must_close && ex.body_done;
+        let last = with_service(|svc| finished(svc, &self.conn, &ex)).unwrap_or(true);
+        if let Some(entry) = ex.entry {
+            self.shared.entries.borrow_mut().push(entry);
+        }
+        self.conn.finish_request(ex.buf, ex.used);
+        persist && !last && self.shared.persist_allowed()
+    }
+
+    fn close(&mut self) {
+        if let Some(ex) = self.exchange.take() {
+            // Closed under a request (a stop past its graceful timeout): it ends here.
+            with_service(|svc| {
+                svc.slot
+                    .request_finished(ex.entry.and_then(|e| svc.slot.lane(e)))
+            });
+            if let Some(entry) = ex.entry {
+                self.shared.entries.borrow_mut().push(entry);
+            }
+        }
+        if self.fd >= 0 {
+            // Both ways: the loop forgets the descriptor now; it is closed with the wire.
+            let _ = nix::sys::socket::shutdown(self.fd, nix::sys::socket::Shutdown::Both);
+            with_service(|svc| svc.slot.count_connections(-1, 0));
+            self.fd = -1;
+        }
+    }
+}
+
+impl Wire {
+    fn fill_idle(&mut self) -> i64 {
+        // Between requests the connection's own buffer takes the bytes (`Conn::read_head`
+        // reads the socket itself); only report whether the client is still there.
+        let mut probe = [0u8; 1];
+        match self.conn.stream.peek_now(&mut probe) {
+            Ok(Some(0)) => 0,
+            Ok(Some(_)) => 1,
+            Ok(None) => -1,
+            Err(_) => 0,
+        }
+    }
+}
+
+/// A request ended: the scoreboard's counters, the access-log line, `--max-requests`.
+/// `true` when it was the worker's last.
+fn finished(svc: &Service<'_>, conn: &Conn, ex: &Exchange) -> bool {
+    let elapsed = ex.started.elapsed();
+    svc.slot
+        .request_finished(ex.entry.and_then(|e| svc.slot.lane(e)));
+    svc.slot.count_response(ex.status, ex.failed);
+    svc.slot.record_latency(elapsed);
+    if let Some(format) = &svc.access {
+        let head = &ex.head;
+        let path_info = String::from_utf8_lossy(&crate::http::percent_decode(head.path.as_bytes()))
+            .into_owned();
+        let environ = vec![None; format.environ_keys().len()];
+        let record = AccessRecord {
+            peer: conn.peer.map(|p| p.ip()),
+            method: &head.method,
+            uri: &head.uri,
+            path_info: &path_info,
+            query: &head.query,
+            version: head.version,
+            request_headers: &head.headers,
+            status: ex.status,
+            bytes: Some(ex.sent),
+            response_headers: &ex.headers,
+            duration: elapsed,
+            environ: &environ,
+        };
+        crate::log::write_access(&format.render(&record));
+    }
+    svc.count_request()
+}
