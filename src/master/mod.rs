@@ -188,12 +188,25 @@ impl<'a> Master<'a> {
         })
     }
 
+    /// A worker class named after another server's (uvicorn's worker classes): the name as
+    /// given, so the log says which kind serves it.
+    fn foreign_worker_class(&self) -> Option<&str> {
+        let given = self.cfg.values.iter().find(|(n, _)| *n == "worker_class")?;
+        match &given.1 {
+            crate::config::Value::Str(s) if s.starts_with("uvicorn") => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
     /// Run until stopped; returns the process exit code.
     pub fn run(mut self) -> i32 {
         crate::proctitle::set(&self.master_title());
         let listening: Vec<String> = self.listeners.iter().map(|l| l.to_string()).collect();
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
         crate::info!("Using worker: {}", self.cfg.worker_class.name());
+        if let Some(given) = self.foreign_worker_class() {
+            crate::info!("{given} is served by gunicorn-rs's {} worker", self.cfg.worker_class.name());
+        }
         self.control = control::ControlServer::open(
             &self.cfg,
             self.pid.as_raw() as u32,
