@@ -22,6 +22,7 @@ mod repr;
 pub mod request;
 mod request_line;
 pub mod response;
+pub mod websocket;
 
 pub use body::{BodyDecoder, Step};
 pub use error::{ParseError, VersionText};

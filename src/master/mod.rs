@@ -205,7 +205,10 @@ impl<'a> Master<'a> {
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
         crate::info!("Using worker: {}", self.cfg.worker_class.name());
         if let Some(given) = self.foreign_worker_class() {
-            crate::info!("{given} is served by gunicorn-rs's {} worker", self.cfg.worker_class.name());
+            crate::info!(
+                "{given} is served by gunicorn-rs's {} worker",
+                self.cfg.worker_class.name()
+            );
         }
         self.control = control::ControlServer::open(
             &self.cfg,

@@ -158,7 +158,7 @@ class Conn:
     """One client connection: its wire (Rust), what it waits for, the app task."""
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
-                 "disconnected", "reading", "writing")
+                 "disconnected", "reading", "writing", "ws_greeted")
 
     def __init__(self, worker, wire):
         self.worker = worker
@@ -172,6 +172,7 @@ class Conn:
         self.disconnected = False
         self.reading = False
         self.writing = False
+        self.ws_greeted = False
 
     def _watch_read(self, on):
         if on != self.reading:
@@ -224,8 +225,10 @@ class Conn:
         self.loop.create_task(self._run(scope))
 
     async def _run(self, scope):
+        websocket = scope["type"] == "websocket"
+        receive, send = (self.ws_receive, self.ws_send) if websocket else (self.receive, self.send)
         try:
-            await self.worker.app(scope, self.receive, self.send)
+            await self.worker.app(scope, receive, send)
         except BaseException as exc:
             if self.disconnected and isinstance(exc, OSError):
                 # The client left and `send` said so (ASGI): not the app's fault.
@@ -238,6 +241,9 @@ class Conn:
                 raise
         if self.state == CLOSED:
             return
+        if websocket:
+            # The app returned: close the session (a 403 if it never accepted).
+            self.wire.ws_close(1000, "")
         persist = self.wire.finish()
         if self.wire.pending():
             await self._drain()
@@ -262,19 +268,57 @@ class Conn:
             if message is not None:
                 return message
             # Body bytes are needed (or, the body read, the client's leaving is awaited).
-            self.receiving = self.loop.create_future()
-            self._watch_read(True)
-            try:
-                await self.receiving
-            finally:
-                self.receiving = None
-            if self.state == CLOSED:
-                return {"type": "http.disconnect"}
-            got = self.wire.fill()
-            if got == 0:
-                self.disconnected = True
+            await self._readable()
             if not self.wire.wants_body():
                 self._watch_read(False)
+
+    async def _readable(self):
+        """Wait until the socket has bytes (read into the wire) or the client is gone."""
+        self.receiving = self.loop.create_future()
+        self._watch_read(True)
+        try:
+            await self.receiving
+        finally:
+            self.receiving = None
+        if self.state == CLOSED:
+            self.disconnected = True
+            return
+        if self.wire.fill() == 0:
+            self.disconnected = True
+
+    async def ws_receive(self):
+        if not self.ws_greeted:
+            self.ws_greeted = True
+            return {"type": "websocket.connect"}
+        while True:
+            message = self.wire.ws_next()
+            if self.wire.pending():
+                self._watch_write(True)
+            if message is not None:
+                return message
+            if self.disconnected:
+                # Gone without a close frame (RFC 6455 §7.1.5: 1006).
+                return {"type": "websocket.disconnect", "code": 1006}
+            await self._readable()
+
+    async def ws_send(self, message):
+        if self.state == CLOSED:
+            raise OSError("the client has disconnected")
+        kind = message["type"]
+        if kind == "websocket.accept":
+            pending = self.wire.ws_accept(message.get("subprotocol"), message.get("headers", ()))
+        elif kind == "websocket.send":
+            if self.disconnected:
+                raise OSError("the client has disconnected")
+            pending = self.wire.ws_send(message.get("text"), message.get("bytes"))
+        elif kind == "websocket.close":
+            pending = self.wire.ws_close(message.get("code", 1000), message.get("reason") or "")
+        else:
+            raise RuntimeError("unexpected ASGI message %r" % kind)
+        if pending > HIGH_WATER:
+            await self._drain()
+        elif pending:
+            self._watch_write(True)
 
     async def send(self, message):
         if self.disconnected or self.state == CLOSED:

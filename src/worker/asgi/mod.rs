@@ -15,6 +15,7 @@
 
 mod scope;
 mod wire;
+mod ws;
 
 use std::cell::{Cell, RefCell};
 use std::ffi::CString;
@@ -64,6 +65,8 @@ pub(super) struct Shared {
     asgi_info: Py<PyDict>,
     stopping: Cell<bool>,
     keepalive: bool,
+    /// `--websocket-max-message-size`.
+    websocket_max_message: usize,
     date: RefCell<(i64, String)>,
     /// Scoreboard entries free to show a request in flight.
     entries: RefCell<Vec<usize>>,
@@ -192,6 +195,7 @@ fn serve<'py>(
         asgi_info: info.unbind(),
         stopping: Cell::new(false),
         keepalive: !cfg.keepalive.is_zero(),
+        websocket_max_message: cfg.asgi.websocket_max_message_size,
         date: RefCell::new((0, String::new())),
         entries: RefCell::new((0..crate::config::GREEN_LANES).rev().collect()),
     });

@@ -18,19 +18,31 @@ pub(super) fn build_scope<'py>(
     conn: &Conn,
     head: &RequestHead,
     state: &Bound<'py, PyDict>,
+    websocket: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let scope = PyDict::new(py);
-    scope.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http"))?;
+    match &websocket {
+        // The `websocket` scope: no method; the subprotocols the client offers.
+        Some(subprotocols) => {
+            scope.set_item(pyo3::intern!(py, "type"), "websocket")?;
+            scope.set_item("subprotocols", subprotocols)?;
+        }
+        None => {
+            scope.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http"))?;
+            scope.set_item(pyo3::intern!(py, "method"), &head.method)?;
+        }
+    }
     scope.set_item(pyo3::intern!(py, "asgi"), shared.asgi_info.bind(py))?;
     let version = match head.version {
         (1, 0) => "1.0",
         _ => "1.1",
     };
     scope.set_item(pyo3::intern!(py, "http_version"), version)?;
-    scope.set_item(pyo3::intern!(py, "method"), &head.method)?;
-    let scheme = match head.secure_scheme {
-        Some(true) => "https",
-        _ => "http",
+    let scheme = match (head.secure_scheme, websocket.is_some()) {
+        (Some(true), false) => "https",
+        (_, false) => "http",
+        (Some(true), true) => "wss",
+        (_, true) => "ws",
     };
     scope.set_item(pyo3::intern!(py, "scheme"), scheme)?;
     // `path`: percent-decoded, as UTF-8 text; `raw_path`: the bytes as sent.

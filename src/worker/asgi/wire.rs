@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
 use super::scope::build_scope;
-use super::{with_service, Shared};
+use super::{with_service, ws, Shared};
 use crate::http::response::{self, Framing};
 use crate::http::{BodyDecoder, BodyKind, RequestHead};
 use crate::log::access::AccessRecord;
@@ -49,6 +49,8 @@ struct Exchange {
     failed: bool,
     /// The scoreboard entry that shows the request (the first 32 in flight have one).
     entry: Option<usize>,
+    /// A WebSocket session (the request was an opening handshake).
+    ws: Option<ws::Session>,
 }
 
 #[pyclass(unsendable)]
@@ -186,7 +188,11 @@ impl Wire {
                 return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind())
             }
         };
-        let scope = build_scope(py, &self.shared, &self.conn, &head, state)?;
+        let websocket = ws::is_upgrade(&head).then(|| ws::subprotocols(&head));
+        let session = websocket
+            .is_some()
+            .then(|| ws::Session::new(self.shared.websocket_max_message));
+        let scope = build_scope(py, &self.shared, &self.conn, &head, state, websocket)?;
         let entry = self.shared.entries.borrow_mut().pop();
         let client = self.conn.client().as_bytes().to_vec();
         with_service(|svc| {
@@ -219,6 +225,7 @@ impl Wire {
             complete: false,
             failed: false,
             entry,
+            ws: session,
         });
         Ok(scope.into_any().unbind())
     }
@@ -372,6 +379,111 @@ impl Wire {
         }
         self.conn.finish_request(ex.buf, ex.used);
         persist && !last && self.shared.persist_allowed()
+    }
+
+    /// `websocket.accept`: the bytes the socket has not taken yet.
+    fn ws_accept(
+        &mut self,
+        subprotocol: Option<String>,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> PyResult<usize> {
+        let date = self.shared.date();
+        let Some(ex) = self.exchange.as_mut() else {
+            return Err(PyOSError::new_err("no request"));
+        };
+        let Some(session) = ex.ws.as_mut() else {
+            return Err(PyOSError::new_err("not a WebSocket"));
+        };
+        if session.phase != ws::Phase::Connecting {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "websocket.accept sent twice",
+            ));
+        }
+        let extra: Vec<(String, Vec<u8>)> = headers
+            .into_iter()
+            .map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v))
+            .collect();
+        session.accept(
+            &mut self.out,
+            &ex.head,
+            subprotocol.as_deref(),
+            &extra,
+            &date,
+        );
+        ex.status = 101;
+        self.push()
+    }
+
+    /// `websocket.send` (text or bytes).
+    fn ws_send(&mut self, text: Option<&str>, bytes: Option<&[u8]>) -> PyResult<usize> {
+        let Some(session) = self.exchange.as_mut().and_then(|ex| ex.ws.as_mut()) else {
+            return Err(PyOSError::new_err("not a WebSocket"));
+        };
+        if session.phase != ws::Phase::Open {
+            return Err(PyOSError::new_err("the WebSocket is closed"));
+        }
+        session.send(&mut self.out, text, bytes);
+        self.push()
+    }
+
+    /// `websocket.close`: a close frame, or before the handshake was answered, a 403.
+    fn ws_close(&mut self, code: u16, reason: &str) -> PyResult<usize> {
+        let date = self.shared.date();
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(0);
+        };
+        let Some(session) = ex.ws.as_mut() else {
+            return Ok(0);
+        };
+        match session.phase {
+            ws::Phase::Connecting => {
+                session.deny(&mut self.out, &date);
+                ex.status = 403;
+            }
+            _ => session.close(&mut self.out, code, reason),
+        }
+        ex.complete = true;
+        ex.head.must_close = true;
+        self.push()
+    }
+
+    /// The next `websocket.receive` or `websocket.disconnect` from what is buffered; `None`
+    /// when more bytes are needed.
+    fn ws_next(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(None);
+        };
+        let Some(session) = ex.ws.as_mut() else {
+            return Ok(None);
+        };
+        let incoming = session.next(&ex.buf, &mut ex.used, &mut self.out);
+        if ex.used == ex.buf.len() {
+            ex.buf.clear();
+            ex.used = 0;
+        }
+        let Some(incoming) = incoming else {
+            self.push()?;
+            return Ok(None);
+        };
+        let d = PyDict::new(py);
+        match incoming {
+            ws::Incoming::Text(t) => {
+                d.set_item("type", "websocket.receive")?;
+                d.set_item("text", t)?;
+            }
+            ws::Incoming::Binary(b) => {
+                d.set_item("type", "websocket.receive")?;
+                d.set_item("bytes", PyBytes::new(py, &b))?;
+            }
+            ws::Incoming::Disconnect(code) => {
+                d.set_item("type", "websocket.disconnect")?;
+                d.set_item("code", code)?;
+                ex.complete = true;
+                ex.head.must_close = true;
+            }
+        }
+        self.push()?;
+        Ok(Some(d.unbind()))
     }
 
     fn close(&mut self) {
