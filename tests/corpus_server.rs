@@ -16,10 +16,13 @@ use std::time::Duration;
 
 const AFTER: &[u8] = b"GET /after-fixture HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
 
+#[derive(Clone)]
 pub(crate) struct Fixture {
-    name: String,
-    bytes: Vec<u8>,
-    expected: Value,
+    pub(crate) name: String,
+    pub(crate) bytes: Vec<u8>,
+    /// The fixture's entry in expected.json (Gunicorn's parse; tests/asgi_conn.rs rewrites
+    /// the targets an ASGI scope cannot carry).
+    pub(crate) expected: Value,
 }
 
 /// The fixtures of `dir` that use Gunicorn's default settings.

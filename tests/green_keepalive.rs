@@ -23,7 +23,7 @@ per_kind!(
     max_requests_recycles_the_worker,
 );
 
-type Check = fn(&Server);
+pub(crate) type Check = fn(&Server);
 
 /// `(name, check)` pairs from the names of tests/keepalive.rs's checks.
 macro_rules! checks {
@@ -40,7 +40,7 @@ fn panic_text(e: Box<dyn std::any::Any + Send>) -> String {
 }
 
 /// Runs every check on `server`, each one even when an earlier one failed: the failures.
-fn run_checks(kind: &str, server: &Server, checks: &[(&str, Check)]) -> Vec<String> {
+pub(crate) fn run_checks(kind: &str, server: &Server, checks: &[(&str, Check)]) -> Vec<String> {
     let mut failures = Vec::new();
     for (name, check) in checks {
         let t = Instant::now();

@@ -48,3 +48,16 @@ mod green;
 mod green_keepalive;
 // What a greenlet worker shows of itself: dumps, entries, request timeouts.
 mod green_debug;
+// The asgi worker (issue 9), HTTP side: the scope, streamed bodies, SSE, faults, disconnects
+// (tests/apps/asgi_app.py).
+mod asgi;
+// ASGI response extensions: 103 Early Hints (Gunicorn's informational message), trailers.
+mod asgi_ext;
+// The asgi worker as a worker: lifespan, worker-connections, header timeout, names, WORKER TIMEOUT.
+mod asgi_worker;
+// Keep-alive, bad input, the corpus, graceful stops and slowloris under -k asgi.
+mod asgi_conn;
+// WebSocket under -k asgi: the websockets client and raw RFC 6455 frames.
+mod asgi_ws;
+// Starlette, FastAPI (a Pydantic body) and Django's ASGI handler under -k asgi.
+mod asgi_apps;

@@ -6,6 +6,8 @@ lifespan   startup marks `lifespan-startup-PID`, puts `token` into `scope["state
            STARTUP_DELAY=s waits s seconds before completing. Shutdown marks
            `lifespan-shutdown-PID` with the number of requests still in the app.
            Any lifespan scope at all marks `lifespan-seen-PID` (for `--asgi-lifespan off`).
+           With NO_LIFESPAN=1 it raises on the lifespan scope, as apps without lifespan
+           support do (the spec: the server then goes on without lifespan events).
 HTTP
   /                      hello
   /pid                   the worker's pid
@@ -81,6 +83,8 @@ async def read_body(receive):
 async def lifespan(scope, receive, send):
     global _started
     mark(f"lifespan-seen-{PID}")
+    if os.environ.get("NO_LIFESPAN"):
+        raise RuntimeError("this app does not support lifespan")
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
