@@ -14,7 +14,12 @@ import traceback
 # taken yet, `send` waits for the client (backpressure, ASGI: send blocks on a slow client).
 HIGH_WATER = 64 * 1024
 
-HEAD, APP, IDLE, CLOSED = range(4)
+HEAD, APP, IDLE, LINGER, CLOSED = range(5)
+
+# A closing connection is drained this long, this much (RFC 9112 §9.6; as the other kinds),
+# so a request that crossed our close meets an orderly EOF rather than a reset.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024
 
 
 class Worker:
@@ -63,9 +68,9 @@ class Worker:
         until = time.monotonic() + graceful_timeout
         while self.conns and time.monotonic() < until:
             await asyncio.sleep(0.05)
-        stragglers = len(self.conns)
+        stragglers = sum(1 for conn in self.conns if conn.state == APP)
         for conn in list(self.conns):
-            conn.close()
+            conn._end()
         if self.lifespan_task is not None:
             await self._lifespan_shutdown()
         return stragglers
@@ -158,7 +163,7 @@ class Conn:
     """One client connection: its wire (Rust), what it waits for, the app task."""
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
-                 "disconnected", "reading", "writing", "ws_greeted")
+                 "disconnected", "reading", "writing", "ws_greeted", "lingered")
 
     def __init__(self, worker, wire):
         self.worker = worker
@@ -173,8 +178,11 @@ class Conn:
         self.reading = False
         self.writing = False
         self.ws_greeted = False
+        self.lingered = 0
 
     def _watch_read(self, on):
+        # A closed connection's number may already be another's: never watch it again.
+        on = on and self.state not in (LINGER, CLOSED)
         if on != self.reading:
             self.reading = on
             if on:
@@ -206,7 +214,7 @@ class Conn:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
             return
-        self.close()
+        self.close(linger=False)
 
     def _head(self):
         scope = self.wire.head(self.worker.state)
@@ -244,6 +252,8 @@ class Conn:
         if websocket:
             # The app returned: close the session (a 403 if it never accepted).
             self.wire.ws_close(1000, "")
+        elif self.wire.wants_body() and not self.disconnected:
+            await self._discard_body()
         persist = self.wire.finish()
         if self.wire.pending():
             await self._drain()
@@ -266,11 +276,34 @@ class Conn:
                 return {"type": "http.disconnect"}
             message = self.wire.body()
             if message is not None:
+                if message["type"] == "http.disconnect":
+                    self.disconnected = True
                 return message
             # Body bytes are needed (or, the body read, the client's leaving is awaited).
             await self._readable()
+            if self.disconnected and self.wire.wants_body():
+                # The client's end came before the body's: a framing error (400).
+                self.wire.body_eof()
+                return {"type": "http.disconnect"}
             if not self.wire.wants_body():
                 self._watch_read(False)
+
+    async def _discard_body(self):
+        """Drain a body the app did not read (to 64 KiB, for 5 s), so the connection can carry
+        the next request; `finish` closes it otherwise."""
+        until = time.monotonic() + 5.0
+        while not self.disconnected:
+            done = self.wire.discard()
+            if done is None or done:
+                break
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._readable(), left)
+            except asyncio.TimeoutError:
+                break
+        self._watch_read(False)
 
     async def _readable(self):
         """Wait until the socket has bytes (read into the wire) or the client is gone."""
@@ -324,18 +357,26 @@ class Conn:
         if self.disconnected or self.state == CLOSED:
             raise OSError("the client has disconnected")
         kind = message["type"]
+        pending = 0
         if kind == "http.response.start":
-            self.wire.start(message["status"], message.get("headers", ()))
+            self.wire.start(message["status"], message.get("headers", ()),
+                            message.get("trailers", False))
         elif kind == "http.response.body":
             pending = self.wire.write(message.get("body", b""), message.get("more_body", False))
-            if pending > HIGH_WATER:
-                await self._drain()
-            elif pending:
-                self._watch_write(True)
+        elif kind == "http.response.trailers":
+            pending = self.wire.trailers(message.get("headers", ()),
+                                         message.get("more_trailers", False))
+        elif kind == "http.response.informational":
+            pending = self.wire.informational(message["status"], message.get("headers", ()))
         else:
             raise RuntimeError("unexpected ASGI message %r" % kind)
+        if pending > HIGH_WATER:
+            await self._drain()
+        elif pending:
+            self._watch_write(True)
 
     def _watch_write(self, on):
+        on = on and self.state not in (LINGER, CLOSED)
         if on != self.writing:
             self.writing = on
             if on:
@@ -365,14 +406,36 @@ class Conn:
         if self.disconnected:
             raise OSError("the client has disconnected")
 
-    def close(self):
-        if self.state == CLOSED:
+    def close(self, linger=True):
+        """End the connection: our FIN, then a lingering close (or at once: `linger=False`,
+        when the client has already gone)."""
+        if self.state in (LINGER, CLOSED):
             return
-        self.state = CLOSED
         self._watch_read(False)
         self._watch_write(False)
+        self.state = LINGER
         for waiter in (self.receiving, self.draining):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
+        if not (linger and self.wire.shutdown_write()):
+            self._end()
+            return
+        self.lingered = 0
+        self.loop.add_reader(self.fd, self._linger)
+        self.loop.call_later(LINGER_SECONDS, self._end)
+
+    def _linger(self):
+        got = self.wire.discard_input()
+        if got > 0:
+            self.lingered += got
+        if got == 0 or self.lingered > LINGER_BYTES:
+            self._end()
+
+    def _end(self):
+        if self.state == CLOSED:
+            return
+        if self.state == LINGER:
+            self.loop.remove_reader(self.fd)
+        self.state = CLOSED
         self.wire.close()
         self.worker.closed(self)

@@ -63,6 +63,8 @@ impl Drop for ServiceScope {
 pub(super) struct Shared {
     root_path: String,
     asgi_info: Py<PyDict>,
+    /// The scope's `extensions`: what this server does beyond the base spec.
+    extensions: Py<PyDict>,
     stopping: Cell<bool>,
     keepalive: bool,
     /// `--websocket-max-message-size`.
@@ -190,9 +192,14 @@ fn serve<'py>(
     let info = PyDict::new(py);
     info.set_item("version", "3.0").map_err(failed)?;
     info.set_item("spec_version", "2.3").map_err(failed)?;
+    let extensions = PyDict::new(py);
+    extensions
+        .set_item("http.response.trailers", PyDict::new(py))
+        .map_err(failed)?;
     let shared = std::rc::Rc::new(Shared {
         root_path: cfg.asgi.root_path.clone(),
         asgi_info: info.unbind(),
+        extensions: extensions.unbind(),
         stopping: Cell::new(false),
         keepalive: !cfg.keepalive.is_zero(),
         websocket_max_message: cfg.asgi.websocket_max_message_size,

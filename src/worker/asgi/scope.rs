@@ -30,6 +30,10 @@ pub(super) fn build_scope<'py>(
         None => {
             scope.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http"))?;
             scope.set_item(pyo3::intern!(py, "method"), &head.method)?;
+            scope.set_item(
+                pyo3::intern!(py, "extensions"),
+                shared.extensions.bind(py).copy()?,
+            )?;
         }
     }
     scope.set_item(pyo3::intern!(py, "asgi"), shared.asgi_info.bind(py))?;
@@ -45,12 +49,17 @@ pub(super) fn build_scope<'py>(
         (_, true) => "ws",
     };
     scope.set_item(pyo3::intern!(py, "scheme"), scheme)?;
-    // `path`: percent-decoded, as UTF-8 text; `raw_path`: the bytes as sent.
-    let decoded = percent_decode(head.path.as_bytes());
+    // `path`: percent-decoded, as UTF-8 text; `raw_path`: the bytes as sent. CONNECT's
+    // authority-form target (RFC 9112 §3.2.3) has no path: the authority stands for it.
+    let path = match head.method.as_str() {
+        "CONNECT" => head.uri.as_str(),
+        _ => head.path.as_str(),
+    };
+    let decoded = percent_decode(path.as_bytes());
     scope.set_item(pyo3::intern!(py, "path"), String::from_utf8_lossy(&decoded))?;
     scope.set_item(
         pyo3::intern!(py, "raw_path"),
-        PyBytes::new(py, head.path.as_bytes()),
+        PyBytes::new(py, path.as_bytes()),
     )?;
     scope.set_item(
         pyo3::intern!(py, "query_string"),

@@ -13,10 +13,15 @@ use pyo3::types::{PyBytes, PyDict};
 use super::scope::build_scope;
 use super::{with_service, ws, Shared};
 use crate::http::response::{self, Framing};
+use crate::http::ParseError;
 use crate::http::{BodyDecoder, BodyKind, RequestHead};
 use crate::log::access::AccessRecord;
 use crate::scoreboard::{RequestLine, WorkerState};
-use crate::worker::conn::{refuse_head, Conn, HeadProgress, Service};
+use crate::worker::conn::{refuse_head, warn_invalid, Conn, HeadProgress, Service};
+
+/// How much of a body the app left unread is drained to keep the connection (Gunicorn's
+/// gthread: 64 KiB); past it the connection closes.
+const DRAIN_BOUND: usize = 64 * 1024;
 
 /// What reading a head came to.
 #[allow(clippy::large_enum_variant)]
@@ -49,13 +54,24 @@ struct Exchange {
     failed: bool,
     /// The scoreboard entry that shows the request (the first 32 in flight have one).
     entry: Option<usize>,
+    /// Body bytes dropped unread after the app's response.
+    discarded: usize,
     /// A WebSocket session (the request was an opening handshake).
     ws: Option<ws::Session>,
+    /// The body's framing was malformed: answered 400, the app is told the client left.
+    refused: bool,
+    /// The request reached `--max-requests`: answered `Connection: close`.
+    last: bool,
+    /// The app will send `http.response.trailers` (the body is chunked, its end deferred).
+    trailers: bool,
+    /// The last chunk's `0` line went out; trailer fields follow.
+    trailer_started: Option<()>,
 }
 
 #[pyclass(unsendable)]
 pub struct Wire {
-    conn: Conn,
+    /// The connection; `None` once closed (the descriptor is closed with it, at once).
+    conn: Option<Conn>,
     shared: Rc<Shared>,
     exchange: Option<Exchange>,
     /// Response bytes the socket has not taken yet.
@@ -69,7 +85,7 @@ impl Wire {
         let fd = conn.stream.raw();
         with_service(|svc| svc.slot.count_connections(1, 0));
         Wire {
-            conn,
+            conn: Some(conn),
             shared,
             exchange: None,
             out: Vec::new(),
@@ -78,8 +94,11 @@ impl Wire {
     }
 
     fn push(&mut self) -> PyResult<usize> {
+        let Some(conn) = self.conn.as_ref() else {
+            return Err(PyOSError::new_err("the connection is closed"));
+        };
         while !self.out.is_empty() {
-            match self.conn.stream.write_now(&self.out) {
+            match conn.stream.write_now(&self.out) {
                 Ok(0) => break,
                 Ok(n) => {
                     self.out.drain(..n);
@@ -101,7 +120,13 @@ impl Wire {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
             .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
-        let length = match (declared, more) {
+        if ex.trailers && ex.head.version >= (1, 1) {
+            // Trailer fields need the chunked coding (RFC 9112 §7.1.2): no length.
+            ex.headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+        }
+        let declared = declared.filter(|_| !(ex.trailers && ex.head.version >= (1, 1)));
+        let length = match (declared, more || ex.trailers) {
             (Some(n), _) => Some(n),
             (None, false) => {
                 let n = first_body as u64;
@@ -115,7 +140,10 @@ impl Wire {
         let framing = Framing::decide(is_head, ex.head.version, ex.status, length);
         ex.remaining = length.unwrap_or(u64::MAX);
         ex.framing = Some(framing);
-        let persist = shared.persist_allowed() && !ex.head.must_close && framing != Framing::Close;
+        let persist = shared.persist_allowed()
+            && !ex.head.must_close
+            && !ex.last
+            && framing != Framing::Close;
         let connection = if persist { "keep-alive" } else { "close" };
         let status = format!("{} {}", ex.status, response::registered_reason(ex.status));
         let date = shared.date();
@@ -142,8 +170,11 @@ impl Wire {
             Some(ex) => &mut ex.buf,
             None => return Ok(self.fill_idle()),
         };
+        let Some(conn) = self.conn.as_ref() else {
+            return Ok(0);
+        };
         let mut chunk = [0u8; 16 * 1024];
-        match self.conn.stream.recv_now(&mut chunk) {
+        match conn.stream.recv_now(&mut chunk) {
             Ok(Some(0)) => Ok(0),
             Ok(Some(n)) => {
                 target.extend_from_slice(&chunk[..n]);
@@ -158,14 +189,16 @@ impl Wire {
     fn has_bytes(&self) -> bool {
         match &self.exchange {
             Some(ex) => ex.buf.len() > ex.used,
-            None => self.conn.has_pipelined(),
+            None => self.conn.as_ref().is_some_and(Conn::has_pipelined),
         }
     }
 
     /// The next request's scope: `None` while its head is incomplete, `False` when the
     /// connection must close (malformed: its error page is written; or the client left).
     fn head(&mut self, py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let conn = &mut self.conn;
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+        };
         let read = with_service(|svc| {
             let mut spare = Vec::new();
             match conn.read_head(&svc.parser, svc.trust(conn.peer), &mut spare) {
@@ -192,9 +225,11 @@ impl Wire {
         let session = websocket
             .is_some()
             .then(|| ws::Session::new(self.shared.websocket_max_message));
-        let scope = build_scope(py, &self.shared, &self.conn, &head, state, websocket)?;
+        let scope = build_scope(py, &self.shared, conn, &head, state, websocket)?;
+        // Gunicorn's rule: the request that reaches max_requests is answered `close`.
+        let last = with_service(|svc| svc.count_request()).unwrap_or(false);
         let entry = self.shared.entries.borrow_mut().pop();
-        let client = self.conn.client().as_bytes().to_vec();
+        let client = conn.client().as_bytes().to_vec();
         with_service(|svc| {
             let line = RequestLine {
                 method: head.method.as_bytes(),
@@ -214,7 +249,7 @@ impl Wire {
             last_given: false,
             head,
             started: Instant::now(),
-            buf: self.conn.take_buffer(),
+            buf: conn.take_buffer(),
             used: consumed,
             decoder,
             status: 0,
@@ -225,7 +260,12 @@ impl Wire {
             complete: false,
             failed: false,
             entry,
+            discarded: 0,
             ws: session,
+            refused: false,
+            last,
+            trailers: false,
+            trailer_started: None,
         });
         Ok(scope.into_any().unbind())
     }
@@ -236,7 +276,7 @@ impl Wire {
         let Some(ex) = self.exchange.as_mut() else {
             return Ok(None);
         };
-        if ex.last_given {
+        if ex.last_given || ex.refused {
             return Ok(None);
         }
         if ex.continue_owed {
@@ -247,10 +287,10 @@ impl Wire {
         }
         let mut data = Vec::new();
         while !ex.body_done {
-            let step = ex
-                .decoder
-                .decode(&ex.buf[ex.used..])
-                .map_err(|e| PyOSError::new_err(e.to_string()))?;
+            let step = match ex.decoder.decode(&ex.buf[ex.used..]) {
+                Ok(step) => step,
+                Err(e) => return self.refuse_body(py, &e),
+            };
             data.extend_from_slice(&ex.buf[ex.used..][step.data.clone()]);
             ex.used += step.consumed;
             ex.body_done = ex.decoder.is_done();
@@ -271,22 +311,72 @@ impl Wire {
         Ok(Some(d.unbind()))
     }
 
+    /// The client's end came before the body's: the framing error (a 400 if nothing of the
+    /// response went out) and `http.disconnect` for the app.
+    fn body_eof(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
+        let error = match self.exchange.as_ref() {
+            Some(ex) if !ex.body_done && !ex.refused => ex.decoder.eof().err(),
+            _ => None,
+        };
+        match error {
+            Some(e) => self.refuse_body(py, &e),
+            None => Ok(None),
+        }
+    }
+
+    /// Drop what is buffered of a body the app did not read, so the connection can carry the
+    /// next request: `True` once the body is over, `False` when more must be read, `None`
+    /// past the drain bound (the connection then closes).
+    fn discard(&mut self) -> Option<bool> {
+        let ex = self.exchange.as_mut()?;
+        while !ex.body_done {
+            let step = ex.decoder.decode(&ex.buf[ex.used..]).ok()?;
+            ex.used += step.consumed;
+            ex.discarded += step.data.len();
+            ex.body_done = ex.decoder.is_done();
+            if step.consumed == 0 {
+                break;
+            }
+        }
+        if ex.used == ex.buf.len() {
+            ex.buf.clear();
+            ex.used = 0;
+        }
+        match (ex.body_done, ex.discarded > DRAIN_BOUND) {
+            (true, _) => Some(true),
+            (false, true) => None,
+            (false, false) => Some(false),
+        }
+    }
+
     /// Is the app still owed body bytes from the socket?
     fn wants_body(&self) -> bool {
         self.exchange.as_ref().is_some_and(|ex| !ex.body_done)
     }
 
     /// `http.response.start`.
-    fn start(&mut self, status: u16, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<()> {
+    #[pyo3(signature = (status, headers, trailers=false))]
+    fn start(
+        &mut self,
+        status: u16,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        trailers: bool,
+    ) -> PyResult<()> {
         let Some(ex) = self.exchange.as_mut() else {
             return Err(PyOSError::new_err("no request"));
         };
+        if ex.refused {
+            return Err(PyOSError::new_err(
+                "the request was refused: the client has gone",
+            ));
+        }
         if ex.status != 0 {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(
                 "http.response.start sent twice",
             ));
         }
         ex.status = status;
+        ex.trailers = trailers;
         ex.headers = headers
             .into_iter()
             .map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v))
@@ -297,6 +387,11 @@ impl Wire {
     /// `http.response.body`: frame `data` and write what the socket takes; the bytes left.
     fn write(&mut self, data: &[u8], more: bool) -> PyResult<usize> {
         let first = match self.exchange.as_ref() {
+            Some(ex) if ex.refused => {
+                return Err(PyOSError::new_err(
+                    "the request was refused: the client has gone",
+                ))
+            }
             Some(ex) if ex.status == 0 => {
                 return Err(pyo3::exceptions::PyRuntimeError::new_err(
                     "http.response.body before http.response.start",
@@ -322,7 +417,7 @@ impl Wire {
                 if !data.is_empty() {
                     response::write_chunk(&mut self.out, data);
                 }
-                if !more {
+                if !more && !ex.trailers {
                     self.out.extend_from_slice(response::LAST_CHUNK);
                 }
                 ex.sent += data.len() as u64;
@@ -333,9 +428,59 @@ impl Wire {
             }
             Some(Framing::NoBody) | None => {}
         }
-        if !more {
+        if !more && !ex.trailers {
             ex.complete = true;
         }
+        self.push()
+    }
+
+    /// `http.response.trailers`: the last chunk with the fields, sent to a client that said
+    /// `TE: trailers` (RFC 9110 §6.5.1; to others the body just ends).
+    fn trailers(&mut self, headers: Vec<(Vec<u8>, Vec<u8>)>, more: bool) -> PyResult<usize> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(0);
+        };
+        if ex.framing != Some(Framing::Chunked) || ex.complete {
+            ex.complete = true;
+            return self.push();
+        }
+        let accepts = ex.head.headers.iter().any(|(n, v)| {
+            n == "TE"
+                && String::from_utf8_lossy(v)
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
+        if ex.trailer_started.is_none() {
+            self.out.extend_from_slice(b"0\r\n");
+            ex.trailer_started = Some(());
+        }
+        for (name, value) in headers.iter().filter(|_| accepts) {
+            self.out.extend_from_slice(name);
+            self.out.extend_from_slice(b": ");
+            self.out.extend_from_slice(value);
+            self.out.extend_from_slice(b"\r\n");
+        }
+        if !more {
+            self.out.extend_from_slice(b"\r\n");
+            ex.complete = true;
+        }
+        self.push()
+    }
+
+    /// Gunicorn's `http.response.informational` (103 Early Hints, RFC 8297): an interim
+    /// response before the final one, to HTTP/1.1 clients only (RFC 9110 §15.2).
+    fn informational(&mut self, status: u16, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<usize> {
+        let Some(ex) = self.exchange.as_ref() else {
+            return Ok(0);
+        };
+        if ex.head.version < (1, 1) || ex.framing.is_some() || !(100..200).contains(&status) {
+            return Ok(self.out.len());
+        }
+        let fields: Vec<(String, Vec<u8>)> = headers
+            .into_iter()
+            .map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v))
+            .collect();
+        response::write_interim(&mut self.out, status, &fields);
         self.push()
     }
 
@@ -372,12 +517,16 @@ impl Wire {
         let Some(ex) = self.exchange.take() else {
             return false;
         };
-        let persist = ex.complete && !ex.failed && !ex.head.must_close && ex.body_done;
-        let last = with_service(|svc| finished(svc, &self.conn, &ex)).unwrap_or(true);
+        let short = matches!(ex.framing, Some(Framing::Length(_))) && ex.remaining > 0;
+        let persist = ex.complete && !ex.failed && !short && !ex.head.must_close && ex.body_done;
+        let peer = self.conn.as_ref().and_then(|c| c.peer);
+        let last = with_service(|svc| finished(svc, peer, &ex)).unwrap_or(true);
         if let Some(entry) = ex.entry {
             self.shared.entries.borrow_mut().push(entry);
         }
-        self.conn.finish_request(ex.buf, ex.used);
+        if let Some(conn) = self.conn.as_mut() {
+            conn.finish_request(ex.buf, ex.used);
+        }
         persist && !last && self.shared.persist_allowed()
     }
 
@@ -486,6 +635,31 @@ impl Wire {
         Ok(Some(d.unbind()))
     }
 
+    /// Our FIN (the first half of a lingering close); `False` when the connection is gone.
+    fn shutdown_write(&self) -> bool {
+        match self.conn.as_ref() {
+            Some(conn) => {
+                conn.stream.shutdown_write();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// While lingering: read and drop what the client still sends — bytes read, 0 at its
+    /// end, -1 when nothing now.
+    fn discard_input(&self) -> i64 {
+        let Some(conn) = self.conn.as_ref() else {
+            return 0;
+        };
+        let mut scratch = [0u8; 8192];
+        match conn.stream.recv_now(&mut scratch) {
+            Ok(Some(n)) => n as i64,
+            Ok(None) => -1,
+            Err(_) => 0,
+        }
+    }
+
     fn close(&mut self) {
         if let Some(ex) = self.exchange.take() {
             // Closed under a request (a stop past its graceful timeout): it ends here.
@@ -497,9 +671,8 @@ impl Wire {
                 self.shared.entries.borrow_mut().push(entry);
             }
         }
-        if self.fd >= 0 {
-            // Both ways: the loop forgets the descriptor now; it is closed with the wire.
-            let _ = nix::sys::socket::shutdown(self.fd, nix::sys::socket::Shutdown::Both);
+        if self.conn.take().is_some() {
+            // Dropped: the descriptor is closed now, not when Python frees the wire.
             with_service(|svc| svc.slot.count_connections(-1, 0));
             self.fd = -1;
         }
@@ -507,11 +680,36 @@ impl Wire {
 }
 
 impl Wire {
+    /// A malformed body: Gunicorn's warning, the error page when nothing of the response
+    /// went out, and `http.disconnect` for the app (the connection is done).
+    fn refuse_body(&mut self, py: Python<'_>, error: &ParseError) -> PyResult<Option<Py<PyDict>>> {
+        warn_invalid(
+            self.conn.as_ref().and_then(|c| c.peer).map(|p| p.ip()),
+            error,
+        );
+        if let Some(ex) = self.exchange.as_mut() {
+            ex.refused = true;
+            ex.head.must_close = true;
+            if ex.framing.is_none() {
+                ex.status = error.status().unwrap_or(400);
+                ex.framing = Some(Framing::NoBody);
+                self.out.extend_from_slice(&error.error_page());
+            }
+        }
+        self.push()?;
+        let d = PyDict::new(py);
+        d.set_item("type", "http.disconnect")?;
+        Ok(Some(d.unbind()))
+    }
+
     fn fill_idle(&mut self) -> i64 {
         // Between requests the connection's own buffer takes the bytes (`Conn::read_head`
         // reads the socket itself); only report whether the client is still there.
         let mut probe = [0u8; 1];
-        match self.conn.stream.peek_now(&mut probe) {
+        let Some(conn) = self.conn.as_ref() else {
+            return 0;
+        };
+        match conn.stream.peek_now(&mut probe) {
             Ok(Some(0)) => 0,
             Ok(Some(_)) => 1,
             Ok(None) => -1,
@@ -522,7 +720,7 @@ impl Wire {
 
 /// A request ended: the scoreboard's counters, the access-log line, `--max-requests`.
 /// `true` when it was the worker's last.
-fn finished(svc: &Service<'_>, conn: &Conn, ex: &Exchange) -> bool {
+fn finished(svc: &Service<'_>, peer: Option<std::net::SocketAddr>, ex: &Exchange) -> bool {
     let elapsed = ex.started.elapsed();
     svc.slot
         .request_finished(ex.entry.and_then(|e| svc.slot.lane(e)));
@@ -534,7 +732,7 @@ fn finished(svc: &Service<'_>, conn: &Conn, ex: &Exchange) -> bool {
             .into_owned();
         let environ = vec![None; format.environ_keys().len()];
         let record = AccessRecord {
-            peer: conn.peer.map(|p| p.ip()),
+            peer: peer.map(|p| p.ip()),
             method: &head.method,
             uri: &head.uri,
             path_info: &path_info,
@@ -549,5 +747,5 @@ fn finished(svc: &Service<'_>, conn: &Conn, ex: &Exchange) -> bool {
         };
         crate::log::write_access(&format.render(&record));
     }
-    svc.count_request()
+    ex.last
 }

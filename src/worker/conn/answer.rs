@@ -25,7 +25,7 @@ impl Answer {
 }
 
 /// Gunicorn's warning for every client error, worded as it is.
-fn warn_invalid(peer: Option<IpAddr>, error: &ParseError) {
+pub(crate) fn warn_invalid(peer: Option<IpAddr>, error: &ParseError) {
     let ip = peer.map(|ip| ip.to_string()).unwrap_or_default();
     crate::warning!("Invalid request from ip={ip}: {error}");
 }

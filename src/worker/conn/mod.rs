@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 
 use crate::http::{self, ParseError, ParserConfig, PeerTrust, ProxyInfo, RequestHead};
 pub use answer::refuse_head;
+pub(crate) use answer::warn_invalid;
 pub use exchange::{After, Lane, Service};
 pub use stream::Stream;
 
