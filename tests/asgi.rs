@@ -354,6 +354,33 @@ fn the_app_receives_http_disconnect_when_the_client_leaves() {
     );
 }
 
+/// `--asgi-disconnect-grace-period` (Gunicorn 25.0.2): an app that goes on after its client
+/// left — ignoring the OSError its `send` raises — has its task cancelled once the grace is
+/// over; the cancellation is not logged as an error.
+#[test]
+fn an_app_that_ignores_the_disconnect_is_cancelled_after_the_grace_period() {
+    let server = asgi("asgi_app:app", &["--asgi-disconnect-grace-period", "1"], 1);
+    let from = server.mark();
+    let mut c = Client::connect(server.port());
+    c.send(b"GET /ignore-disconnect?id=g HTTP/1.1\r\nHost: x\r\n\r\n");
+    server.wait_marker("ignoring-g");
+    let left = Instant::now();
+    drop(c);
+    server.wait_marker("cancelled-g");
+    let took = left.elapsed();
+    eprintln!("the app's task was cancelled {took:?} after the client left (grace 1 s)");
+    assert!(
+        took >= Duration::from_millis(1000) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let errors: Vec<String> = server.stderr.snapshot()[from..]
+        .iter()
+        .filter(|l| l.contains("[ERROR]") || l.contains("Traceback"))
+        .cloned()
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+}
+
 /// Spec 2.4: "If send() is called on a closed connection the server should raise a
 /// server-specific subclass of OSError" and "should not log it as an error". (uvicorn 0.54
 /// and Gunicorn 27 ignore an HTTP/1 send after the close silently; issue 9 asks for the

@@ -67,8 +67,27 @@ pub fn run(
         dispatcher.expire(Instant::now());
         live.check_reload(&mut reloader);
     }
-    dispatcher.begin_stop();
+    drain(svc, &dispatcher, &mut lane);
     slot.set_exit_reason_once(ExitReason::Shutdown);
     slot.set_state(WorkerState::Dead);
     Ok(0)
+}
+
+/// The graceful stop: the connections this worker holds — heads arriving, a request right
+/// behind its connect (given a second), lingering closes — are served or closed within
+/// `--graceful-timeout`, not dropped with the process (Gunicorn's sync worker holds none: it
+/// accepts one connection at a time).
+fn drain(svc: &Service<'_>, dispatcher: &Dispatcher<'_>, lane: &mut Lane) {
+    svc.slot.set_state(WorkerState::Draining);
+    dispatcher.begin_stop();
+    let until = Instant::now() + svc.cfg.graceful_timeout;
+    dispatcher.cap_lingers(until);
+    while !dispatcher.drained() && Instant::now() < until {
+        svc.slot.notify();
+        let tick = dispatcher.sleep_for(Duration::from_millis(100));
+        if dispatcher.turn(lane, Some(tick)).is_err() {
+            return;
+        }
+        dispatcher.expire(Instant::now());
+    }
 }

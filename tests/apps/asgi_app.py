@@ -27,6 +27,9 @@ HTTP
   /sleep?s=              await asyncio.sleep(s)
   /block?s=              time.sleep(s) on the loop, in block_the_loop()
   /hold?id=              marks `hold-ID`, waits (yielding) until the file `release` exists
+  /ignore-disconnect?id= streams a line every 0.1 s for 30 s, ignoring the OSError of a
+                         send after the client left (marks `ignoring-ID`, and
+                         `cancelled-ID` if its task is cancelled: the disconnect grace)
   /early-hints           a 103 with a Link header before the 200: through the extension the
                          scope advertises (`http.response.early_hint`, or Gunicorn's
                          `http.response.informational`); ?always=1 sends Gunicorn's
@@ -236,6 +239,21 @@ async def trailers(scope, receive, send):
     await send({"type": "http.response.trailers", "headers": [(b"x-checksum", b"abc123")], "more_trailers": False})
 
 
+async def ignore_disconnect(send, ident):
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    mark(f"ignoring-{ident}")
+    try:
+        for _ in range(300):
+            try:
+                await send({"type": "http.response.body", "body": b"tick\n", "more_body": True})
+            except OSError:
+                pass
+            await asyncio.sleep(0.1)
+    except asyncio.CancelledError:
+        mark(f"cancelled-{ident}")
+        raise
+
+
 async def http(scope, receive, send):
     global _in_flight
     _in_flight += 1
@@ -279,6 +297,8 @@ async def http_route(scope, receive, send):
         return await respond(send, "blocked\n")
     if path == "/hold":
         return await hold(scope, receive, send)
+    if path == "/ignore-disconnect":
+        return await ignore_disconnect(send, q.get("id", ""))
     if path == "/early-hints":
         return await early_hints(scope, receive, send)
     if path == "/trailers":

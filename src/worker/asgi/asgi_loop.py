@@ -21,6 +21,10 @@ HEAD, APP, IDLE, LINGER, CLOSED = range(5)
 LINGER_SECONDS = 2.0
 LINGER_BYTES = 64 * 1024
 
+# Bytes read ahead of an app that is not reading (its body, a pipelined request) before the
+# socket is left alone until it reads.
+READ_AHEAD = 64 * 1024
+
 
 class Worker:
     def __init__(self, rs, app, opts):
@@ -31,6 +35,7 @@ class Worker:
         self.header_timeout = opts["header_timeout"]
         self.keepalive = opts["keepalive"]
         self.max_conns = opts["worker_connections"]
+        self.disconnect_grace = opts["disconnect_grace"]
         self.state = {}
         self.conns = set()
         self.accepting = False
@@ -163,7 +168,8 @@ class Conn:
     """One client connection: its wire (Rust), what it waits for, the app task."""
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
-                 "disconnected", "reading", "writing", "ws_greeted", "lingered")
+                 "disconnected", "reading", "writing", "ws_greeted", "lingered", "task",
+                 "eof_seen", "websocket")
 
     def __init__(self, worker, wire):
         self.worker = worker
@@ -179,6 +185,9 @@ class Conn:
         self.writing = False
         self.ws_greeted = False
         self.lingered = 0
+        self.task = None
+        self.eof_seen = False
+        self.websocket = False
 
     def _watch_read(self, on):
         # A closed connection's number may already be another's: never watch it again.
@@ -200,21 +209,41 @@ class Conn:
             waiter = self.receiving
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
-            elif self.wire.has_bytes():
-                # Pipelined bytes while the app runs: keep them, stop watching until its end.
+            elif self.wire.unread() > READ_AHEAD:
+                # The app is not reading: stop taking its bytes (backpressure) until it does.
                 self._watch_read(False)
             return
         self._head()
 
     def _eof(self):
-        if self.state == APP:
-            self.disconnected = True
-            self._watch_read(False)
-            waiter = self.receiving
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        if self.state != APP:
+            self.close(linger=False)
             return
-        self.close(linger=False)
+        self._watch_read(False)
+        if self.wire.wants_body() or self.receiving is not None or self.websocket:
+            # The body cannot complete, or the app is listening for the client's leaving
+            # (WebSocket ends with close frames, never a half-close): the client is gone.
+            self._lost()
+        else:
+            # Half-closed (its requests sent, its responses still wanted) or gone: a write
+            # will tell. Either way the connection carries nothing after what is buffered.
+            self.eof_seen = True
+
+    def _lost(self):
+        """The client is gone: `http.disconnect` for the app, and after
+        --asgi-disconnect-grace-period its task is cancelled."""
+        if self.disconnected:
+            return
+        self.disconnected = True
+        waiter = self.receiving
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.task is not None:
+            self.loop.call_later(self.worker.disconnect_grace, self._give_up, self.task)
+
+    def _give_up(self, task):
+        if task is not None and task is self.task and not task.done():
+            task.cancel()
 
     def _head(self):
         scope = self.wire.head(self.worker.state)
@@ -229,16 +258,18 @@ class Conn:
             self.close()
             return
         self.state = APP
-        self._watch_read(False)
-        self.loop.create_task(self._run(scope))
+        # The socket stays watched while the app runs: body bytes are read ahead, and a
+        # client that leaves is noticed (http.disconnect) even when the app is not reading.
+        self._watch_read(True)
+        self.task = self.loop.create_task(self._run(scope))
 
     async def _run(self, scope):
-        websocket = scope["type"] == "websocket"
+        websocket = self.websocket = scope["type"] == "websocket"
         receive, send = (self.ws_receive, self.ws_send) if websocket else (self.receive, self.send)
         try:
             await self.worker.app(scope, receive, send)
         except BaseException as exc:
-            if self.disconnected and isinstance(exc, OSError):
+            if self.disconnected and isinstance(exc, (OSError, asyncio.CancelledError)):
                 # The client left and `send` said so (ASGI): not the app's fault.
                 self.worker.rs.log_debug("Client disconnected during %s" % scope["path"])
                 self.wire.fail(None)
@@ -260,7 +291,10 @@ class Conn:
             if self.state == CLOSED:
                 return
         if not persist or self.disconnected or self.worker.rs.stopping:
-            self.close()
+            self.close(linger=self.wire.lingers and not self.disconnected)
+            return
+        if self.eof_seen and not self.wire.has_bytes():
+            self.close(linger=False)
             return
         self.state = IDLE
         self.deadline = time.monotonic() + self.worker.keepalive
@@ -285,8 +319,6 @@ class Conn:
                 # The client's end came before the body's: a framing error (400).
                 self.wire.body_eof()
                 return {"type": "http.disconnect"}
-            if not self.wire.wants_body():
-                self._watch_read(False)
 
     async def _discard_body(self):
         """Drain a body the app did not read (to 64 KiB, for 5 s), so the connection can carry
@@ -303,7 +335,6 @@ class Conn:
                 await asyncio.wait_for(self._readable(), left)
             except asyncio.TimeoutError:
                 break
-        self._watch_read(False)
 
     async def _readable(self):
         """Wait until the socket has bytes (read into the wire) or the client is gone."""
@@ -362,7 +393,12 @@ class Conn:
             self.wire.start(message["status"], message.get("headers", ()),
                             message.get("trailers", False))
         elif kind == "http.response.body":
-            pending = self.wire.write(message.get("body", b""), message.get("more_body", False))
+            try:
+                pending = self.wire.write(message.get("body", b""),
+                                          message.get("more_body", False))
+            except OSError:
+                self._lost()
+                raise
         elif kind == "http.response.trailers":
             pending = self.wire.trailers(message.get("headers", ()),
                                          message.get("more_trailers", False))
@@ -388,7 +424,7 @@ class Conn:
         try:
             left = self.wire.flush()
         except OSError:
-            self.disconnected = True
+            self._lost()
             left = 0
         if left == 0:
             self._watch_write(False)

@@ -227,6 +227,8 @@ fn serve<'py>(
         .map_err(failed)?;
     opts.set_item("worker_connections", cfg.worker_connections.max(1))
         .map_err(failed)?;
+    opts.set_item("disconnect_grace", cfg.asgi.disconnect_grace.as_secs_f64())
+        .map_err(failed)?;
     let server = Py::new(py, server).map_err(failed)?;
     let worker = module
         .getattr("Worker")

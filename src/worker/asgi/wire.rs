@@ -62,6 +62,8 @@ struct Exchange {
     refused: bool,
     /// The request reached `--max-requests`: answered `Connection: close`.
     last: bool,
+    /// The client said this request is its last (RFC 9112 §9.6: it sends nothing after).
+    client_closes: bool,
     /// The app will send `http.response.trailers` (the body is chunked, its end deferred).
     trailers: bool,
     /// The last chunk's `0` line went out; trailer fields follow.
@@ -78,6 +80,9 @@ pub struct Wire {
     out: Vec<u8>,
     #[pyo3(get)]
     fd: i32,
+    /// Should closing after the last response linger (see `finish`)?
+    #[pyo3(get)]
+    lingers: bool,
 }
 
 impl Wire {
@@ -90,6 +95,7 @@ impl Wire {
             exchange: None,
             out: Vec::new(),
             fd,
+            lingers: true,
         }
     }
 
@@ -185,6 +191,14 @@ impl Wire {
         }
     }
 
+    /// How many bytes are read and not yet used.
+    fn unread(&self) -> usize {
+        match &self.exchange {
+            Some(ex) => ex.buf.len() - ex.used.min(ex.buf.len()),
+            None => self.conn.as_ref().map_or(0, |c| c.buffered().len()),
+        }
+    }
+
     /// Bytes received and not yet used (the rest of a head, a body, a pipelined request).
     fn has_bytes(&self) -> bool {
         match &self.exchange {
@@ -243,6 +257,7 @@ impl Wire {
                 shown.set_state(WorkerState::App);
             }
         });
+        let client_closes = head.must_close;
         self.exchange = Some(Exchange {
             continue_owed: head.expect_continue,
             body_done: head.body == BodyKind::Empty,
@@ -263,6 +278,7 @@ impl Wire {
             discarded: 0,
             ws: session,
             refused: false,
+            client_closes,
             last,
             trailers: false,
             trailer_started: None,
@@ -517,6 +533,9 @@ impl Wire {
         let Some(ex) = self.exchange.take() else {
             return false;
         };
+        // A client that said `close` sends nothing more: no lingering needed after a body
+        // read whole (RFC 9112 §9.6), so the descriptor goes as soon as the response is out.
+        self.lingers = !(ex.client_closes && ex.body_done && !ex.refused);
         let short = matches!(ex.framing, Some(Framing::Length(_))) && ex.remaining > 0;
         let persist = ex.complete && !ex.failed && !short && !ex.head.must_close && ex.body_done;
         let peer = self.conn.as_ref().and_then(|c| c.peer);
