@@ -201,6 +201,11 @@ class Conn:
 
     def read(self):
         """The socket is readable (or may be): take what it has, then act on it."""
+        if self.state != APP:
+            # The wire reads the head itself (one read, no peek first); a client that has
+            # gone is its `False`.
+            self._head()
+            return
         got = self.wire.fill()
         if got == 0:
             self._eof()
