@@ -274,3 +274,43 @@ fn a_coroutine_blocking_the_loop_is_named_in_the_timeout_block() {
     // Whether the killed request's client sees a 500 or a close is not what is checked here.
     let _ = request.join();
 }
+
+/// `dump PID` of an asgi worker: the loop answers, and after faulthandler's stack comes one
+/// `Task 0x…` section per task serving a request, down into the app's coroutine, each
+/// matched to its request by the identity its scoreboard entry carries.
+#[test]
+fn dump_shows_every_task_serving_a_request_with_its_request() {
+    let server = asgi("asgi_app:app", &["--graceful-timeout", "1"], 1);
+    let socket = crate::control::socket_of(&server);
+    let pid = *server.worker_pids().iter().next().expect("a worker");
+    let port = server.port();
+    let _clients: Vec<_> = (0..3)
+        .map(|i| std::thread::spawn(move || try_fetch(port, &format!("/hold?id={i}"))))
+        .collect();
+    poll(WAIT, "3 requests in the app", || {
+        (server.markers("hold-").len() == 3).then_some(())
+    });
+    let dumps = crate::control::ctl_json(&socket, &["dump", &pid.to_string()]);
+    let dump = &dumps["dumps"][0];
+    let stack = dump["stack"].as_str().unwrap_or_default();
+    assert!(!stack.contains("did not answer"), "{stack}");
+    assert_eq!(stack.matches("Task 0x").count(), 3, "{stack}");
+    for section in stack.split("Task 0x").skip(1) {
+        assert!(
+            section.contains("asgi_app.py") && section.contains(" in hold"),
+            "{section}"
+        );
+    }
+    let threads = dump["threads"].as_array().cloned().unwrap_or_default();
+    let shown: Vec<_> = threads
+        .iter()
+        .filter(|t| t["request"]["path"].is_string())
+        .collect();
+    assert_eq!(shown.len(), 3, "{dump}");
+    for entry in shown {
+        let ident = entry["ident"].as_str().expect("an identity");
+        let want = format!("Task 0x{}", ident.trim_start_matches("0x"));
+        assert!(stack.contains(&want), "{want} not in the dump: {stack}");
+    }
+    std::fs::write(server.dir.path().join("release"), "").unwrap();
+}

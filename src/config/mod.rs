@@ -121,6 +121,12 @@ impl WorkerClass {
     pub fn is_green(self) -> bool {
         matches!(self, WorkerClass::Gevent | WorkerClass::Eventlet)
     }
+
+    /// Answers a dump from its event loop as well (the stack of each greenlet or task serving
+    /// a request), after faulthandler's stack of what holds the loop.
+    pub fn dumps_from_loop(self) -> bool {
+        self.is_green() || self == WorkerClass::Asgi
+    }
 }
 
 /// `asgi_loop`: which event loop runs an asgi worker.

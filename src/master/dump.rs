@@ -43,7 +43,7 @@ pub enum Answer {
 impl Answer {
     /// How a worker of `class` answers a dump signal.
     pub fn of(class: crate::config::WorkerClass) -> Answer {
-        match class.is_green() {
+        match class.dumps_from_loop() {
             true => Answer::Hub,
             false => Answer::Faulthandler,
         }

@@ -128,7 +128,12 @@ fn timeout_block(
                 &mut out,
                 annotated.iter().map(|line| match line {
                     StackLine::Text(text) => text.to_string(),
-                    StackLine::Owner(t) => format!("  » {}", ui::stacks::owner_text(t, green)),
+                    StackLine::Owner(t) => {
+                        format!(
+                            "  » {}",
+                            ui::stacks::owner_text(t, green.then_some("greenlet"))
+                        )
+                    }
                 }),
             );
         }

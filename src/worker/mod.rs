@@ -173,7 +173,7 @@ fn serve(
     match (class, kind.hub) {
         (WorkerClass::Sync, _) => sync::run(&svc, reloader, kind.handoff, &live),
         (WorkerClass::Asgi, _) => match app_object {
-            Some(app) => asgi::run(&svc, app, reloader, &live),
+            Some(app) => asgi::run(&svc, app, reloader, &live, ctx.dump_fd),
             None => Err(std::io::Error::other("the app did not load")),
         },
         (WorkerClass::Gthread, _) => gthread::run(&svc, reloader, &live, &leave),
@@ -296,7 +296,7 @@ fn register_dump(ctx: &WorkerContext<'_>) {
     let Some(fd) = ctx.dump_fd else { return };
     let signal = ctx.config.dump_signal;
     signals::unblock(signal);
-    let green = ctx.config.worker_class.is_green();
+    let green = ctx.config.worker_class.dumps_from_loop();
     if green {
         if let Err(e) = signals::install_dump_notice(signal) {
             crate::warning!("Greenlet stacks will not be dumped: {e}");

@@ -42,7 +42,7 @@ pub use data::{
 };
 pub use event::{Event, LogLine, LogStream};
 pub use frame::{decode, encode, read_frame, write_frame, FrameDecoder, FrameError, MAX_FRAME};
-pub use kind::is_green;
+pub use kind::{entry_word, is_green};
 pub use message::{decode_request, Push, Reply, Request, ServerMessage};
 
 #[cfg(test)]

@@ -24,7 +24,8 @@ pub fn header_ident(line: &str) -> Option<u64> {
     let rest = line
         .strip_prefix("Current thread 0x")
         .or_else(|| line.strip_prefix("Thread 0x"))
-        .or_else(|| line.strip_prefix("Greenlet 0x"))?;
+        .or_else(|| line.strip_prefix("Greenlet 0x"))
+        .or_else(|| line.strip_prefix("Task 0x"))?;
     let hex: &str = rest.split(|c: char| !c.is_ascii_hexdigit()).next()?;
     u64::from_str_radix(hex, 16).ok()
 }
@@ -117,12 +118,12 @@ pub fn longest_first(threads: &[ThreadInfo]) -> Vec<&ThreadInfo> {
 }
 
 /// `thread 2 · app · GET /x from 10.0.0.7:5123 · 3.4s · deadline T-26s`; an idle thread is
-/// `thread 3 · idle`. A `green` worker's entry is `greenlet · app · …`: its number is only the
-/// scoreboard entry the request happened to get.
-pub fn owner_text(t: &ThreadInfo, green: bool) -> String {
-    let who = match green {
-        true => "greenlet".to_string(),
-        false => format!("thread {}", t.thread),
+/// `thread 3 · idle`. A green worker's entry is `greenlet · app · …` (`word`; `task` under
+/// asgi): its number is only the scoreboard entry the request happened to get.
+pub fn owner_text(t: &ThreadInfo, word: Option<&str>) -> String {
+    let who = match word {
+        Some(word) => word.to_string(),
+        None => format!("thread {}", t.thread),
     };
     let mut parts = vec![who, t.state.label().to_string()];
     if let Some(r) = &t.request {
@@ -221,10 +222,10 @@ mod tests {
         assert_eq!(lines.len(), 7, "no blank line at the end: {lines:?}");
         assert!(!has_unmatched_busy(DUMP, &threads));
         assert_eq!(
-            owner_text(&threads[1], false),
+            owner_text(&threads[1], None),
             "thread 1 · app · GET /slow from 10.0.0.7:5123 · 3.4s · deadline T-26s"
         );
-        assert_eq!(owner_text(&threads[0], false), "thread 0 · idle");
+        assert_eq!(owner_text(&threads[0], None), "thread 0 · idle");
     }
 
     #[test]
@@ -272,7 +273,7 @@ mod tests {
         assert_eq!(lines[5], StackLine::Owner(&greenlets[0]));
         assert!(!has_unmatched_busy(dump, &greenlets));
         assert_eq!(
-            owner_text(&greenlets[1], true),
+            owner_text(&greenlets[1], Some("greenlet")),
             "greenlet · app · GET /slow from 10.0.0.7:5123 · 9.0s · deadline T-26s"
         );
     }

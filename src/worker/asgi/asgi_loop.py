@@ -80,6 +80,36 @@ class Worker:
             await self._lifespan_shutdown()
         return stragglers
 
+    def stacks(self, limit=100):
+        """The stack of every task serving a request, in faulthandler's layout, each headed
+        by the task's identity (the number its scoreboard entry carries) and its request."""
+        out = []
+        now = time.monotonic()
+        for conn in list(self.conns):
+            task = conn.task
+            if conn.state != APP or task is None or task.done():
+                continue
+            scope = conn.scope or {}
+            out.append("Task 0x%016x (most recent call first):" % id(task))
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = scope.get("path", "") + ("?" + query if query else "")
+            if not conn.wire.shown():
+                # Beyond the scoreboard's entries: the request is named here.
+                out.append("  » %s %s (%.1f s)" % (scope.get("method", "WEBSOCKET"), target,
+                                                    now - conn.started))
+            frames, coro = [], task.get_coro()
+            while coro is not None and len(frames) < limit:
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                if frame is not None:
+                    frames.append(frame)
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+            for frame in reversed(frames):
+                code = frame.f_code
+                out.append('  File "%s", line %s in %s'
+                           % (code.co_filename, frame.f_lineno, code.co_name))
+            out.append("")
+        return "\n".join(out)
+
     # -- accepting ---------------------------------------------------------------------------
 
     def _accept_on(self):
@@ -169,7 +199,7 @@ class Conn:
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
                  "disconnected", "reading", "writing", "ws_greeted", "lingered", "task",
-                 "eof_seen", "websocket")
+                 "eof_seen", "websocket", "scope", "started")
 
     def __init__(self, worker, wire):
         self.worker = worker
@@ -188,6 +218,8 @@ class Conn:
         self.task = None
         self.eof_seen = False
         self.websocket = False
+        self.scope = None
+        self.started = 0.0
 
     def _watch_read(self, on):
         # A closed connection's number may already be another's: never watch it again.
@@ -266,7 +298,10 @@ class Conn:
         # The socket stays watched while the app runs: body bytes are read ahead, and a
         # client that leaves is noticed (http.disconnect) even when the app is not reading.
         self._watch_read(True)
+        self.scope = scope
+        self.started = time.monotonic()
         self.task = self.loop.create_task(self._run(scope))
+        self.wire.shown_as(id(self.task))
 
     async def _run(self, scope):
         websocket = self.websocket = scope["type"] == "websocket"

@@ -166,17 +166,20 @@ pub fn run(
     app: &Py<PyAny>,
     mut reloader: Option<Reloader>,
     live: &Liveness,
+    dump_fd: Option<std::os::fd::RawFd>,
 ) -> std::io::Result<i32> {
     SERVICE.with(|c| c.set(svc as *const Service<'_> as *const ()));
     let _scope = ServiceScope;
-    Python::attach(|py| match serve(py, svc, app, &mut reloader, live) {
-        Ok(code) => Ok(code),
-        Err(text) => {
-            crate::error!("{text}");
-            svc.slot.set_exit_reason(ExitReason::BootFailed);
-            Ok(crate::master::WORKER_BOOT_ERROR)
-        }
-    })
+    Python::attach(
+        |py| match serve(py, svc, app, &mut reloader, live, dump_fd) {
+            Ok(code) => Ok(code),
+            Err(text) => {
+                crate::error!("{text}");
+                svc.slot.set_exit_reason(ExitReason::BootFailed);
+                Ok(crate::master::WORKER_BOOT_ERROR)
+            }
+        },
+    )
 }
 
 fn serve<'py>(
@@ -185,6 +188,7 @@ fn serve<'py>(
     app: &Py<PyAny>,
     reloader: &mut Option<Reloader>,
     live: &Liveness,
+    dump_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32, String> {
     let cfg = svc.cfg;
     let event_loop = new_loop(py, cfg.asgi.event_loop)?;
@@ -260,6 +264,9 @@ fn serve<'py>(
             .call_method1("wait", (tick.as_secs_f64(),))
             .map_err(failed)?;
         run_until(wait)?;
+        if signals::take_dump_asked() {
+            write_dump(&worker, dump_fd);
+        }
         live.check_reload(reloader);
     }
     shared.stopping.set(true);
@@ -275,4 +282,26 @@ fn serve<'py>(
     svc.slot.set_exit_reason_once(ExitReason::Shutdown);
     svc.slot.set_state(WorkerState::Dead);
     Ok(0)
+}
+
+/// The dump signal woke the loop, so it is answering: after faulthandler's text (the stack of
+/// what held the loop when the signal came), the stack of every task serving a request, then
+/// the end marker the master waits for.
+fn write_dump(worker: &Bound<'_, PyAny>, dump_fd: Option<std::os::fd::RawFd>) {
+    let Some(fd) = dump_fd else { return };
+    let mut text = worker
+        .call_method0("stacks")
+        .and_then(|t| t.extract::<String>())
+        .unwrap_or_else(|e| format!("(no task stacks: {e})"));
+    text.push_str(crate::master::dump::HUB_DUMP_END);
+    // SAFETY: the slot's memfd stays open for the worker's life.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let mut rest = text.as_bytes();
+    while !rest.is_empty() {
+        match nix::unistd::write(fd, rest) {
+            Ok(n) if n > 0 => rest = &rest[n..],
+            Err(nix::errno::Errno::EINTR) => continue,
+            _ => return,
+        }
+    }
 }

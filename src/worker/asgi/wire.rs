@@ -286,6 +286,24 @@ impl Wire {
         Ok(scope.into_any().unbind())
     }
 
+    /// Has the request a scoreboard entry (else a dump names it under its stack itself)?
+    fn shown(&self) -> bool {
+        self.exchange.as_ref().is_some_and(|ex| ex.entry.is_some())
+    }
+
+    /// The request's task is `ident` (`id(task)`): its scoreboard entry says so, so a dump's
+    /// `Task 0x…` section is put under its request.
+    fn shown_as(&self, ident: u64) {
+        let Some(entry) = self.exchange.as_ref().and_then(|ex| ex.entry) else {
+            return;
+        };
+        with_service(|svc| {
+            if let Some(lane) = svc.slot.lane(entry) {
+                lane.set_thread_id(ident);
+            }
+        });
+    }
+
     /// The next `http.request` message from what is buffered, or `None` when more bytes are
     /// needed (or, the body given whole, only the client's leaving is left to report).
     fn body(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {

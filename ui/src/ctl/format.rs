@@ -233,7 +233,7 @@ fn dumps(data: &DumpData) -> String {
                 .into_iter()
                 .map(|line| match line {
                     StackLine::Text(text) => text.to_string(),
-                    StackLine::Owner(t) => format!("  » {}", stacks::owner_text(t, d.is_green())),
+                    StackLine::Owner(t) => format!("  » {}", stacks::owner_text(t, d.entry_word())),
                 }),
         );
         out.push(String::new());
@@ -252,7 +252,7 @@ fn thread_table(out: &mut Vec<String>, d: &Dump) {
     out.extend(
         d.threads
             .iter()
-            .map(|t| format!("  {}", stacks::owner_text(t, false))),
+            .map(|t| format!("  {}", stacks::owner_text(t, None))),
     );
     out.push(String::new());
 }
@@ -274,7 +274,7 @@ fn request_table(out: &mut Vec<String>, d: &Dump) {
     out.extend(
         listed
             .iter()
-            .map(|t| format!("  {}", stacks::owner_text(t, true))),
+            .map(|t| format!("  {}", stacks::owner_text(t, d.entry_word()))),
     );
     out.push(String::new());
 }

@@ -82,6 +82,13 @@ impl Dump {
         is_green(&self.kind)
     }
 
+    /// What serves one request, for a green worker's dump (`greenlet`, `task`); `None` for a
+    /// threaded one, whose entries are threads.
+    pub fn entry_word(&self) -> Option<&'static str> {
+        self.is_green()
+            .then(|| crate::protocol::entry_word(&self.kind))
+    }
+
     /// Requests in flight when the stacks were taken: at least the entries with one (an older
     /// server sends no count, and the two are read at slightly different instants).
     pub fn requests_in_flight(&self) -> usize {

@@ -1,14 +1,23 @@
 //! A worker's kind: the worker class it was spawned as, carried as Gunicorn's `-k` value
-//! (`sync`, `gthread`, `gevent`, `eventlet`) in `WorkerInfo::kind` and `Dump::kind`. A string,
+//! (`sync`, `gthread`, `gevent`, `eventlet`, `asgi`) in `WorkerInfo::kind` and `Dump::kind`. A string,
 //! not an enum, so a kind this build does not know (a newer server's) still parses and is
 //! shown as a threaded one.
 
-/// Whether a worker of this `kind` serves each request on a greenlet (`gevent`, `eventlet`).
-/// Its scoreboard entries are then not threads but its longest-running requests, so neither
-/// their number nor their index means anything to a user: the UI speaks of requests in flight
-/// and greenlets instead. An empty kind (an older server) is not green.
+/// Whether a worker of this `kind` serves each request on a greenlet (`gevent`, `eventlet`) or
+/// an asyncio task (`asgi`). Its scoreboard entries are then not threads but its
+/// longest-running requests, so neither their number nor their index means anything to a
+/// user: the UI speaks of requests in flight and greenlets (tasks) instead. An empty kind (an
+/// older server) is not green.
 pub fn is_green(kind: &str) -> bool {
-    matches!(kind, "gevent" | "eventlet")
+    matches!(kind, "gevent" | "eventlet" | "asgi")
+}
+
+/// What serves one request in a green `kind`: `greenlet`, or `task` under asgi.
+pub fn entry_word(kind: &str) -> &'static str {
+    match kind {
+        "asgi" => "task",
+        _ => "greenlet",
+    }
 }
 
 #[cfg(test)]

@@ -166,7 +166,8 @@ fn greenlets(lines: &mut Vec<Line<'static>>, row: &Row, theme: Theme) {
     kill_in(&mut spans, i, theme);
     lines.push(Line::from(spans));
     // As wide as `  thread N  `, so the columns line up with a threaded worker's.
-    let label = || format!("  {:<10}", "greenlet");
+    let word = crate::protocol::entry_word(&i.kind);
+    let label = || format!("  {word:<10}");
     lines.extend(listed.into_iter().map(|t| lane_line(t, label(), theme)));
 }
 
@@ -231,14 +232,14 @@ fn dump_lines(lines: &mut Vec<Line<'static>>, dump: &Dump, what: &str, theme: Th
     // moment are listed above them instead.
     if dump.threads.len() > 1 && stacks::has_unmatched_busy(&dump.stack, &dump.threads) {
         let busy = dump.threads.iter().filter(|t| t.request.is_some());
-        let owner = |t| format!("  {}", stacks::owner_text(t, dump.is_green()));
+        let owner = |t| format!("  {}", stacks::owner_text(t, dump.entry_word()));
         lines.extend(busy.map(|t| Line::styled(owner(t), theme.label())));
     }
     for line in stacks::annotate(&dump.stack, &dump.threads) {
         lines.push(match line {
             StackLine::Text(text) => Line::raw(format!("  {text}")),
             StackLine::Owner(t) => Line::styled(
-                format!("    » {}", stacks::owner_text(t, dump.is_green())),
+                format!("    » {}", stacks::owner_text(t, dump.entry_word())),
                 theme.key(),
             ),
         });
