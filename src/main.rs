@@ -216,14 +216,16 @@ fn set_up_process(cfg: &Config, hooks: &PythonHooks) -> Result<(), i32> {
     prepare_python(cfg).map_err(fail)
 }
 
-/// gevent, eventlet: the library must be importable — one line and Gunicorn's exit code for a
-/// worker that cannot boot, before anything is bound, rather than a worker that dies at boot.
+/// gevent, eventlet, and uvloop when `--asgi-loop uvloop` names it: the library must be
+/// importable — one line and Gunicorn's exit code for a worker that cannot boot, before
+/// anything is bound, rather than a worker that dies at boot.
 fn check_worker_library(cfg: &Config) -> Result<(), gunicorn_rs::wsgi::hub::HubError> {
-    use gunicorn_rs::config::WorkerClass;
-    use gunicorn_rs::wsgi::hub::{check_installed, Library};
+    use gunicorn_rs::config::{AsgiLoop, WorkerClass};
+    use gunicorn_rs::wsgi::hub::{check_importable, check_installed, Library};
     match cfg.worker_class {
         WorkerClass::Gevent => check_installed(Library::Gevent),
         WorkerClass::Eventlet => check_installed(Library::Eventlet),
+        WorkerClass::Asgi if cfg.asgi.event_loop == AsgiLoop::Uvloop => check_importable("uvloop"),
         WorkerClass::Sync | WorkerClass::Gthread | WorkerClass::Asgi => Ok(()),
     }
 }

@@ -314,3 +314,45 @@ fn dump_shows_every_task_serving_a_request_with_its_request() {
     }
     std::fs::write(server.dir.path().join("release"), "").unwrap();
 }
+
+/// `--asgi-loop uvloop` in an interpreter without uvloop: one error line naming it and the
+/// Python, exit code 3 (a worker that cannot boot), before anything is bound — as for a
+/// missing gevent. (`auto` falls back to asyncio's loop instead.)
+#[test]
+fn asgi_loop_uvloop_without_uvloop_is_one_line_and_exit_3_before_binding() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = dir.path().join("venv");
+    let made = std::process::Command::new(venv().join("bin").join("python"))
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&empty)
+        .status()
+        .expect("python -m venv");
+    assert!(made.success(), "python -m venv {}", empty.display());
+    // Taken beforehand: a server that bound before it checked would say so.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    let apps = apps();
+    let args = [
+        "-k",
+        "asgi",
+        "--asgi-loop",
+        "uvloop",
+        "-b",
+        &bind,
+        "--chdir",
+        &apps,
+        "asgi_hello:app",
+    ];
+    let (status, stdout, stderr) = run(Opts::new(&args).in_venv(&empty));
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line: {stderr}");
+    let prefix = format!("Error: uvloop is not installed in {}/", empty.display());
+    assert!(
+        lines[0].starts_with(&prefix) && lines[0].ends_with(": pip install uvloop"),
+        "{:?}",
+        lines[0]
+    );
+    assert_eq!(stdout, "");
+    drop(taken);
+}

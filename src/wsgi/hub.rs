@@ -83,10 +83,16 @@ pub enum HubError {
 /// Is the library importable here? Asked by the master before anything is bound, without
 /// importing it (importing gevent in the master would be as bad as patching it there).
 pub fn check_installed(library: Library) -> Result<(), HubError> {
+    check_importable(library.name())
+}
+
+/// Is the module `name` importable here (found, not imported)? The same one-line error as a
+/// missing hub library (`--asgi-loop uvloop` asks it of uvloop).
+pub fn check_importable(name: &'static str) -> Result<(), HubError> {
     Python::attach(|py| {
         let found = py
             .import("importlib.util")
-            .and_then(|u| u.call_method1("find_spec", (library.name(),)))
+            .and_then(|u| u.call_method1("find_spec", (name,)))
             .is_ok_and(|spec| !spec.is_none());
         if found {
             return Ok(());
@@ -96,7 +102,7 @@ pub fn check_installed(library: Library) -> Result<(), HubError> {
             .and_then(|s| s.getattr("executable"))
             .map_or_else(|_| "this Python".into(), |e| e.to_string());
         Err(HubError::Missing {
-            library: library.name(),
+            library: name,
             python,
         })
     })
