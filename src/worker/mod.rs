@@ -234,6 +234,17 @@ impl Liveness<'_> {
     }
 }
 
+/// A worker whose loop answers dumps (greenlet and asgi kinds, woken by the dump signal):
+/// after faulthandler's text — the stack of what held the loop when the signal came — the
+/// stacks of what serves each request, then the end marker the master waits for.
+fn answer_dump(dump_fd: Option<std::os::fd::RawFd>, mut stacks: String) {
+    let Some(fd) = dump_fd else { return };
+    stacks.push_str(crate::master::dump::HUB_DUMP_END);
+    // SAFETY: the slot's memfd stays open for the worker's life.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let _ = watchdog::write_all(fd, stacks.as_bytes());
+}
+
 /// Before the app: the worker's hooks (`post_fork` runs), its signal handlers, the dump signal.
 fn boot(ctx: &WorkerContext<'_>, hooks: &PyHooks) -> Result<WorkerHooks, String> {
     let master_pid = ctx.master_pid.as_raw();

@@ -405,7 +405,7 @@ fn greenlet_stack(stacks: &str, id: u64) -> Option<&str> {
     Some(section[..end].trim_end())
 }
 
-fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
+pub(super) fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
     while !data.is_empty() {
         match nix::unistd::write(fd, data) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),

@@ -26,6 +26,12 @@ LINGER_BYTES = 64 * 1024
 READ_AHEAD = 64 * 1024
 
 
+def _settle(waiter):
+    """Wake whoever awaits `waiter` (a future, or None when no one waits)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class Worker:
     def __init__(self, rs, app, opts):
         self.rs = rs
@@ -142,8 +148,7 @@ class Worker:
 
     def _wake(self):
         self.rs.drain_wake()
-        if self.woken is not None and not self.woken.done():
-            self.woken.set_result(None)
+        _settle(self.woken)
 
     def _expire(self, now):
         for conn in list(self.conns):
@@ -231,6 +236,17 @@ class Conn:
             else:
                 self.loop.remove_reader(self.fd)
 
+    def _watch_write(self, on):
+        # Kept apart from _watch_read (not one function taking the loop's methods): both
+        # run for every request, and this way neither builds a bound method it does not use.
+        on = on and self.state not in (LINGER, CLOSED)
+        if on != self.writing:
+            self.writing = on
+            if on:
+                self.loop.add_writer(self.fd, self._writable)
+            else:
+                self.loop.remove_writer(self.fd)
+
     def read(self):
         """The socket is readable (or may be): take what it has, then act on it."""
         if self.state != APP:
@@ -243,9 +259,8 @@ class Conn:
             self._eof()
             return
         if self.state == APP:
-            waiter = self.receiving
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+            if self.receiving is not None:
+                _settle(self.receiving)
             elif self.wire.unread() > READ_AHEAD:
                 # The app is not reading: stop taking its bytes (backpressure) until it does.
                 self._watch_read(False)
@@ -272,9 +287,7 @@ class Conn:
         if self.disconnected:
             return
         self.disconnected = True
-        waiter = self.receiving
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        _settle(self.receiving)
         if self.task is not None:
             self.loop.call_later(self.worker.disconnect_grace, self._give_up, self.task)
 
@@ -451,15 +464,6 @@ class Conn:
         elif pending:
             self._watch_write(True)
 
-    def _watch_write(self, on):
-        on = on and self.state not in (LINGER, CLOSED)
-        if on != self.writing:
-            self.writing = on
-            if on:
-                self.loop.add_writer(self.fd, self._writable)
-            else:
-                self.loop.remove_writer(self.fd)
-
     def _writable(self):
         try:
             left = self.wire.flush()
@@ -468,9 +472,7 @@ class Conn:
             left = 0
         if left == 0:
             self._watch_write(False)
-            waiter = self.draining
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+            _settle(self.draining)
 
     async def _drain(self):
         self.draining = self.loop.create_future()
@@ -490,9 +492,8 @@ class Conn:
         self._watch_read(False)
         self._watch_write(False)
         self.state = LINGER
-        for waiter in (self.receiving, self.draining):
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
+        _settle(self.receiving)
+        _settle(self.draining)
         if not (linger and self.wire.shutdown_write()):
             self._end()
             return

@@ -115,7 +115,11 @@ impl Server {
                 .find(|(_, l)| l.raw_fd() == fd)?;
             let accepted = listener.accept().ok()?;
             let conn = Conn::new(Stream::new(accepted.fd), accepted.peer, index);
-            Some(Wire::new(conn, std::rc::Rc::clone(&self.shared)))
+            let server = match &listener.bound {
+                crate::sock::Bound::Tcp(addr) => Some(*addr),
+                crate::sock::Bound::Unix(_) => None,
+            };
+            Some(Wire::new(conn, server, std::rc::Rc::clone(&self.shared)))
         })
         .flatten()
     }
@@ -265,7 +269,11 @@ fn serve<'py>(
             .map_err(failed)?;
         run_until(wait)?;
         if signals::take_dump_asked() {
-            write_dump(&worker, dump_fd);
+            let stacks = worker
+                .call_method0("stacks")
+                .and_then(|t| t.extract::<String>())
+                .unwrap_or_else(|e| format!("(no task stacks: {e})"));
+            super::answer_dump(dump_fd, stacks);
         }
         live.check_reload(reloader);
     }
@@ -282,26 +290,4 @@ fn serve<'py>(
     svc.slot.set_exit_reason_once(ExitReason::Shutdown);
     svc.slot.set_state(WorkerState::Dead);
     Ok(0)
-}
-
-/// The dump signal woke the loop, so it is answering: after faulthandler's text (the stack of
-/// what held the loop when the signal came), the stack of every task serving a request, then
-/// the end marker the master waits for.
-fn write_dump(worker: &Bound<'_, PyAny>, dump_fd: Option<std::os::fd::RawFd>) {
-    let Some(fd) = dump_fd else { return };
-    let mut text = worker
-        .call_method0("stacks")
-        .and_then(|t| t.extract::<String>())
-        .unwrap_or_else(|e| format!("(no task stacks: {e})"));
-    text.push_str(crate::master::dump::HUB_DUMP_END);
-    // SAFETY: the slot's memfd stays open for the worker's life.
-    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let mut rest = text.as_bytes();
-    while !rest.is_empty() {
-        match nix::unistd::write(fd, rest) {
-            Ok(n) if n > 0 => rest = &rest[n..],
-            Err(nix::errno::Errno::EINTR) => continue,
-            _ => return,
-        }
-    }
 }

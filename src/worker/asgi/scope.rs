@@ -16,6 +16,7 @@ pub(super) fn build_scope<'py>(
     py: Python<'py>,
     shared: &Shared,
     conn: &Conn,
+    server: Option<SocketAddr>,
     head: &RequestHead,
     state: &Bound<'py, PyDict>,
     websocket: Option<Vec<String>>,
@@ -79,7 +80,6 @@ pub(super) fn build_scope<'py>(
     }
     scope.set_item(pyo3::intern!(py, "headers"), headers)?;
     scope.set_item(pyo3::intern!(py, "client"), address(py, conn.peer)?)?;
-    let server = local_address(conn.stream.raw());
     scope.set_item(pyo3::intern!(py, "server"), address(py, server)?)?;
     scope.set_item(pyo3::intern!(py, "state"), state.copy()?)?;
     Ok(scope)
@@ -99,14 +99,4 @@ fn address(py: Python<'_>, addr: Option<SocketAddr>) -> PyResult<Py<PyAny>> {
         .unbind()),
         None => Ok(py.None()),
     }
-}
-
-fn local_address(fd: i32) -> Option<SocketAddr> {
-    use nix::sys::socket::{getsockname, SockaddrStorage};
-    let addr: SockaddrStorage = getsockname(fd).ok()?;
-    if let Some(v4) = addr.as_sockaddr_in() {
-        return Some(SocketAddr::from((v4.ip(), v4.port())));
-    }
-    addr.as_sockaddr_in6()
-        .map(|v6| SocketAddr::from((v6.ip(), v6.port())))
 }

@@ -74,6 +74,7 @@ struct Exchange {
 pub struct Wire {
     /// The connection; `None` once closed (the descriptor is closed with it, at once).
     conn: Option<Conn>,
+    server: Option<std::net::SocketAddr>,
     shared: Rc<Shared>,
     exchange: Option<Exchange>,
     /// Response bytes the socket has not taken yet.
@@ -86,11 +87,17 @@ pub struct Wire {
 }
 
 impl Wire {
-    pub(super) fn new(conn: Conn, shared: Rc<Shared>) -> Wire {
+    /// `server`: the listener's address (the scope's `server`; `None` on a Unix socket).
+    pub(super) fn new(
+        conn: Conn,
+        server: Option<std::net::SocketAddr>,
+        shared: Rc<Shared>,
+    ) -> Wire {
         let fd = conn.stream.raw();
         with_service(|svc| svc.slot.count_connections(1, 0));
         Wire {
             conn: Some(conn),
+            server,
             shared,
             exchange: None,
             out: Vec::new(),
@@ -174,7 +181,8 @@ impl Wire {
     fn fill(&mut self) -> PyResult<i64> {
         let target = match self.exchange.as_mut() {
             Some(ex) => &mut ex.buf,
-            None => return Ok(self.fill_idle()),
+            // Between requests the head read takes the bytes itself (`head`).
+            None => return Ok(-1),
         };
         let Some(conn) = self.conn.as_ref() else {
             return Ok(0);
@@ -239,7 +247,7 @@ impl Wire {
         let session = websocket
             .is_some()
             .then(|| ws::Session::new(self.shared.websocket_max_message));
-        let scope = build_scope(py, &self.shared, conn, &head, state, websocket)?;
+        let scope = build_scope(py, &self.shared, conn, self.server, &head, state, websocket)?;
         // Gunicorn's rule: the request that reaches max_requests is answered `close`.
         let last = with_service(|svc| svc.count_request()).unwrap_or(false);
         let entry = self.shared.entries.borrow_mut().pop();
@@ -737,21 +745,6 @@ impl Wire {
         let d = PyDict::new(py);
         d.set_item("type", "http.disconnect")?;
         Ok(Some(d.unbind()))
-    }
-
-    fn fill_idle(&mut self) -> i64 {
-        // Between requests the connection's own buffer takes the bytes (`Conn::read_head`
-        // reads the socket itself); only report whether the client is still there.
-        let mut probe = [0u8; 1];
-        let Some(conn) = self.conn.as_ref() else {
-            return 0;
-        };
-        match conn.stream.peek_now(&mut probe) {
-            Ok(Some(0)) => 0,
-            Ok(Some(_)) => 1,
-            Ok(None) => -1,
-            Err(_) => 0,
-        }
     }
 }
 

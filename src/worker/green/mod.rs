@@ -204,30 +204,9 @@ fn heartbeat(green: &Green<'_, '_>, reloader: &mut Option<Reloader>, live: &Live
         }
         green.interrupt_timed_out();
         if signals::take_dump_asked() {
-            green.write_dump();
+            super::answer_dump(green.dump_fd, green.serving_stacks());
         }
         live.check_reload(reloader);
-    }
-}
-
-impl Green<'_, '_> {
-    /// The dump signal woke the main greenlet, so the hub is answering: after faulthandler's
-    /// text (the stack of what held the hub when the signal came), the stack of every greenlet
-    /// serving a request, then the end marker the master waits for.
-    fn write_dump(&self) {
-        let Some(fd) = self.dump_fd else { return };
-        let mut text = self.serving_stacks();
-        text.push_str(crate::master::dump::HUB_DUMP_END);
-        // SAFETY: the slot's memfd stays open for the worker's life.
-        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-        let mut rest = text.as_bytes();
-        while !rest.is_empty() {
-            match nix::unistd::write(fd, rest) {
-                Ok(n) if n > 0 => rest = &rest[n..],
-                Err(nix::errno::Errno::EINTR) => continue,
-                _ => return,
-            }
-        }
     }
 }
 
