@@ -12,16 +12,8 @@
 use crate::asgi::asgi;
 use crate::corpus_server::{keep_alive_check, run_corpus_on, Fixture};
 use crate::graceful_keepalive::checks as graceful;
-use crate::green_keepalive::{run_checks, Check};
-use crate::keepalive::checks as ka;
+use crate::green_keepalive::keep_alive_suite;
 use crate::support::*;
-
-/// `(name, check)` pairs from the names of tests/keepalive.rs's checks.
-macro_rules! checks {
-    ($($name:ident),* $(,)?) => {
-        [$((stringify!($name), ka::$name as Check)),*]
-    };
-}
 
 /// tests/keepalive.rs's checks on `asgi_hello` with Gunicorn's default settings, then with
 /// `--keep-alive 0`, then `--keep-alive 1`. Left out: the `Expect: 100-continue` check, whose
@@ -30,44 +22,7 @@ macro_rules! checks {
 /// answer with a final status instead); the half that applies is the next test.
 #[test]
 fn keep_alive_pipelining_and_bad_input() {
-    let mut failures = Vec::new();
-    let server = asgi("asgi_hello:app", &[], 1);
-    failures.extend(run_checks(
-        "asgi",
-        &server,
-        &checks![
-            session_of_200_requests_uses_one_connection,
-            raw_keep_alive_for_http11_and_http10,
-            connection_close_is_honoured_and_nothing_after_it_runs,
-            pipelined_requests_with_bodies_are_answered_in_order,
-            pipelined_responses_keep_request_order_when_the_first_is_slow,
-            nothing_behind_a_malformed_request_runs,
-            unread_body_is_drained_and_the_next_request_starts_at_the_right_byte,
-            unread_body_beyond_the_drain_bound_closes_the_connection,
-            half_closed_client_gets_every_response,
-            app_error_after_the_first_chunk_truncates_and_closes,
-            close_in_a_connection_token_list_is_honoured,
-            app_body_longer_or_shorter_than_its_length_never_corrupts_the_connection,
-        ],
-    ));
-    assert_eq!(server.booted_pids().len(), 1, "{}", server.log());
-    drop(server);
-    let server = asgi("asgi_hello:app", &["--keep-alive", "0"], 1);
-    failures.extend(run_checks(
-        "asgi",
-        &server,
-        &checks![keep_alive_zero_closes_after_every_response],
-    ));
-    drop(server);
-    let server = asgi("asgi_hello:app", &["--keep-alive", "1"], 1);
-    failures.extend(run_checks(
-        "asgi",
-        &server,
-        &checks![
-            idle_connection_is_closed_after_keep_alive_seconds,
-            head_begun_on_an_idle_connection_gets_the_header_timeout_not_the_keep_alive,
-        ],
-    ));
+    let failures = keep_alive_suite("asgi", false, |extra| asgi("asgi_hello:app", extra, 1));
     assert!(
         failures.is_empty(),
         "{} checks failed:\n{}",

@@ -145,16 +145,7 @@ fn worker_connections_caps_the_connections_a_worker_takes() {
     poll(WAIT, "10 requests in the app", || {
         (server.markers("hold-").len() >= 10).then_some(())
     });
-    let look = Instant::now();
-    while look.elapsed() < Duration::from_secs(1) {
-        let (inside, sockets) = (server.markers("hold-").len(), socket_count(worker));
-        assert!(
-            inside <= 10 && sockets <= base + 10,
-            "{inside} requests in the app, {} client sockets: past --worker-connections 10",
-            sockets - base
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    crate::green::stays_capped(&server, worker, base, 10, "asgi");
     std::fs::write(server.dir.path().join("release"), "").unwrap();
     for (i, c) in clients.into_iter().enumerate() {
         let r = c
@@ -320,39 +311,6 @@ fn dump_shows_every_task_serving_a_request_with_its_request() {
 /// missing gevent. (`auto` falls back to asyncio's loop instead.)
 #[test]
 fn asgi_loop_uvloop_without_uvloop_is_one_line_and_exit_3_before_binding() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let empty = dir.path().join("venv");
-    let made = std::process::Command::new(venv().join("bin").join("python"))
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&empty)
-        .status()
-        .expect("python -m venv");
-    assert!(made.success(), "python -m venv {}", empty.display());
-    // Taken beforehand: a server that bound before it checked would say so.
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let bind = taken.local_addr().unwrap().to_string();
-    let apps = apps();
-    let args = [
-        "-k",
-        "asgi",
-        "--asgi-loop",
-        "uvloop",
-        "-b",
-        &bind,
-        "--chdir",
-        &apps,
-        "asgi_hello:app",
-    ];
-    let (status, stdout, stderr) = run(Opts::new(&args).in_venv(&empty));
-    assert_eq!(status.code(), Some(3), "{stderr}");
-    let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one line: {stderr}");
-    let prefix = format!("Error: uvloop is not installed in {}/", empty.display());
-    assert!(
-        lines[0].starts_with(&prefix) && lines[0].ends_with(": pip install uvloop"),
-        "{:?}",
-        lines[0]
-    );
-    assert_eq!(stdout, "");
-    drop(taken);
+    let args = ["-k", "asgi", "--asgi-loop", "uvloop", "asgi_hello:app"];
+    crate::green::without_a_library_one_line_and_exit_3(&args, "uvloop");
 }

@@ -69,6 +69,22 @@ mod sync {
     }
 }
 
+/// `--worker-connections cap` holds for a second of looking (the cap is reached: waiting for a
+/// change could not end): no more than `cap` requests in the app (`hold-` markers), no more
+/// than `cap` client sockets in `worker` beyond its idle `base`.
+pub(crate) fn stays_capped(server: &Server, worker: u32, base: usize, cap: usize, kind: &str) {
+    let look = Instant::now();
+    while look.elapsed() < Duration::from_secs(1) {
+        let (inside, sockets) = (server.markers("hold-").len(), socket_count(worker));
+        assert!(
+            inside <= cap && sockets <= base + cap,
+            "{kind}: {inside} requests in the app, {} client sockets, past --worker-connections {cap}",
+            sockets - base
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// `app` from tests/apps under `-k kind`, `workers` workers, in the test virtualenv.
 pub(crate) fn green(kind: &str, app: &str, extra: &[&str], workers: usize) -> Server {
     green_with(kind, app, extra, workers, Opts::default())
@@ -341,17 +357,7 @@ fn worker_connections_caps_the_requests_in_the_app(kind: &str) {
     poll(WAIT, "10 requests in the app", || {
         (server.markers("hold-").len() >= 10).then_some(())
     });
-    // A second of looking: no eleventh request reaches the app, no eleventh socket is taken.
-    let look = Instant::now();
-    while look.elapsed() < Duration::from_secs(1) {
-        let (inside, sockets) = (server.markers("hold-").len(), socket_count(worker));
-        assert!(
-            inside <= 10 && sockets <= base + 10,
-            "{kind}: {inside} requests in the app, {} client sockets, past --worker-connections 10",
-            sockets - base
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    stays_capped(&server, worker, base, 10, kind);
     assert_eq!(socket_count(worker), base + 10, "{kind}");
     std::fs::write(server.dir.path().join("release"), "").unwrap();
     let mut most = 0;
@@ -371,6 +377,13 @@ fn worker_connections_caps_the_requests_in_the_app(kind: &str) {
 /// Python, exit code 3 (Gunicorn's worker-boot error), and nothing bound. The port is taken
 /// beforehand, so a server that bound before it checked would say so (and retry).
 fn without_the_library_one_line_and_exit_3_before_binding(kind: &str) {
+    without_a_library_one_line_and_exit_3(&["-k", kind, "hello:app"], kind);
+}
+
+/// Runs `args` in a virtualenv without `library`: one error line naming it and the venv's
+/// Python, exit code 3 (Gunicorn's worker-boot error), nothing on stdout, and nothing bound —
+/// the port is taken beforehand, so a server that bound before it checked would say so.
+pub(crate) fn without_a_library_one_line_and_exit_3(args: &[&str], library: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let empty = dir.path().join("venv");
     let made = Command::new(venv().join("bin").join("python"))
@@ -382,24 +395,25 @@ fn without_the_library_one_line_and_exit_3_before_binding(kind: &str) {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let bind = taken.local_addr().unwrap().to_string();
     let apps = apps();
-    let opts = Opts::new(&["-k", kind, "-b", &bind, "--chdir", &apps, "hello:app"]).in_venv(&empty);
+    let mut argv = vec!["-b", &bind, "--chdir", &apps];
+    argv.extend_from_slice(args);
     let started = Instant::now();
-    let (status, stdout, stderr) = run(opts);
+    let (status, stdout, stderr) = run(Opts::new(&argv).in_venv(&empty));
     eprintln!(
-        "{kind}: exit {status} after {:?}: {stderr}",
+        "{library}: exit {status} after {:?}: {stderr}",
         started.elapsed()
     );
-    assert_eq!(status.code(), Some(3), "{kind}: {stderr}");
+    assert_eq!(status.code(), Some(3), "{library}: {stderr}");
     let lines: Vec<&str> = stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "{kind}: one line: {stderr}");
-    let prefix = format!("Error: {kind} is not installed in {}/", empty.display());
-    let suffix = format!(": pip install {kind}");
+    assert_eq!(lines.len(), 1, "{library}: one line: {stderr}");
+    let prefix = format!("Error: {library} is not installed in {}/", empty.display());
+    let suffix = format!(": pip install {library}");
     assert!(
         lines[0].starts_with(&prefix) && lines[0].ends_with(&suffix),
-        "{kind}: {:?}, want {prefix:?}…{suffix:?}",
+        "{:?}, want {prefix:?}…{suffix:?}",
         lines[0]
     );
-    assert_eq!(stdout, "", "{kind}");
+    assert_eq!(stdout, "", "{library}");
     drop(taken);
 }
 
