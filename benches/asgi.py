@@ -93,11 +93,11 @@ import time
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, free_port, wait_listening  # noqa: E402
+from compare import BENCH, free_port  # noqa: E402
 from green import pip_install, raise_open_files, why_not_started  # noqa: E402
 from keepalive import (  # noqa: E402
-    Scenario, Server, build, cell, csv, errors_text, last_line, run_one, stop_server, summary,
-    vm_rss_kib, worker_pids,
+    Scenario, Server, build, cell, csv, errors_text, interleaved, last_line, launch, run_one,
+    stop_server, summary, vm_rss_kib, worker_pids,
 )
 
 WORKERS = 2
@@ -259,20 +259,10 @@ def run_client(client, port, seconds, threads, out_path):
 def run_ws(server, args, log_path, client):
     """One WebSocket measurement: a dict of numbers, or a string saying why there is none."""
     port = free_port()
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-
-    def server_said():
-        with open(log_path) as f:
-            return last_line(f.read())
-
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(server.argv(port, SCENARIOS["ws"].target), stdout=log,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc, server_said = launch(server.argv(port, SCENARIOS["ws"].target), port, log_path)
+    if server_said is None:
+        return proc
     try:
-        try:
-            wait_listening(port, proc)
-        except RuntimeError as e:
-            return "failed to start: " + (server_said() if proc.poll() is not None else "%s (%s)" % (e, server_said()))
         try:
             if args.warmup:
                 run_client(client, port, args.warmup, args.ws_threads, log_path + ".warmup")
@@ -381,31 +371,25 @@ def main():
     names = [n for n in table if n in args.servers]  # the table's order, whatever the CLI's
     results = {(s, n): [] for s in scenarios for n in names}
     refused = set()  # (scenario, server) that did not start: not retried in later rounds
-    for r in range(args.rounds):
-        for s in scenarios:
-            here = [n for n in names if s in table[n].scenarios]
-            # Each round starts elsewhere in the list, spread evenly over the rounds, so that no
-            # server always runs first (cold machine) or right after the same neighbour.
-            shift = r * len(here) // args.rounds
-            for n in here[shift:] + here[:shift]:
-                if (s, n) in refused:
-                    continue
-                server = table[n]
-                log = os.path.join(logs, "%s-%s-%d.log" % (s, n, r + 1))
-                if s == "ws" and client_broken:
-                    res = "failed to start: " + client_broken
-                elif server.broken:
-                    res = "failed to start: " + server.broken
-                elif s == "ws":
-                    res = run_ws(server, args, log, client)
-                else:
-                    res = run_one(Server(server.label, server.argv, server.scenarios), SCENARIOS[s], args, log)
-                if isinstance(res, str) and res.startswith("failed to start"):
-                    refused.add((s, n))
-                    if os.path.exists(log) and not (server.broken or (s == "ws" and client_broken)):
-                        res = "failed to start: " + why_not_started(log)
-                results[(s, n)].append(res)
-                print("round %d  %-7s %-16s %s" % (r + 1, s, n, progress(s, res)), file=sys.stderr, flush=True)
+    for r, s, n in interleaved(names, scenarios, table, args.rounds):
+        if (s, n) in refused:
+            continue
+        server = table[n]
+        log = os.path.join(logs, "%s-%s-%d.log" % (s, n, r + 1))
+        if s == "ws" and client_broken:
+            res = "failed to start: " + client_broken
+        elif server.broken:
+            res = "failed to start: " + server.broken
+        elif s == "ws":
+            res = run_ws(server, args, log, client)
+        else:
+            res = run_one(Server(server.label, server.argv, server.scenarios), SCENARIOS[s], args, log)
+        if isinstance(res, str) and res.startswith("failed to start"):
+            refused.add((s, n))
+            if os.path.exists(log) and not (server.broken or (s == "ws" and client_broken)):
+                res = "failed to start: " + why_not_started(log)
+        results[(s, n)].append(res)
+        print("round %d  %-7s %-16s %s" % (r + 1, s, n, progress(s, res)), file=sys.stderr, flush=True)
     print("server logs (and the binaries, when built): %s" % logs, file=sys.stderr)
     report(table, scenarios, names, results, args)
 

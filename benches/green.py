@@ -59,10 +59,10 @@ import tempfile
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, free_port, wait_listening  # noqa: E402
+from compare import BENCH, free_port  # noqa: E402
 from keepalive import (  # noqa: E402
-    Scenario, Server, build, cell, csv, errors_text, last_line, run_one, stop_server, summary,
-    vm_rss_kib, worker_pids,
+    Scenario, Server, build, cell, csv, errors_text, interleaved, last_line, launch, run_one,
+    stop_server, summary, vm_rss_kib, worker_pids,
 )
 
 WORKERS = 2
@@ -175,20 +175,10 @@ async def hold_in_flight(port, worker):
 def run_memory(server, log_path):
     """One memory measurement: a dict of numbers, or a string saying why there is none."""
     port = free_port()
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-
-    def server_said():
-        with open(log_path) as f:
-            return last_line(f.read())
-
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(server.memory_argv(port, SCENARIOS["memory"].target), stdout=log,
-                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    proc, server_said = launch(server.memory_argv(port, SCENARIOS["memory"].target), port, log_path)
+    if server_said is None:
+        return proc
     try:
-        try:
-            wait_listening(port, proc)
-        except RuntimeError as e:
-            return "failed to start: " + (server_said() if proc.poll() is not None else "%s (%s)" % (e, server_said()))
         workers = worker_pids(proc.pid)
         if len(workers) != 1:
             return "expected 1 worker process, found %d: %s" % (len(workers), workers)
@@ -289,29 +279,23 @@ def main():
     scenarios = [s for s in SCENARIOS if s in args.scenarios]
     results = {(s, n): [] for s in scenarios for n in names}
     refused = set()  # (scenario, server) that did not start: not retried in later rounds
-    for r in range(args.rounds):
-        for s in scenarios:
-            here = [n for n in names if s in table[n].scenarios]
-            # Each round starts elsewhere in the list, spread evenly over the rounds, so that no
-            # server always runs first (cold machine) or right after the same neighbour.
-            shift = r * len(here) // args.rounds
-            for n in here[shift:] + here[:shift]:
-                if (s, n) in refused:
-                    continue
-                server = table[n]
-                log = os.path.join(logs, "%s-%s-%d.log" % (s, n, r + 1))
-                if server.broken:
-                    res = "failed to start: " + server.broken
-                elif s == "memory":
-                    res = run_memory(server, log)
-                else:
-                    res = run_one(Server(server.label, server.argv, server.scenarios), SCENARIOS[s], args, log)
-                if isinstance(res, str) and res.startswith("failed to start"):
-                    refused.add((s, n))
-                    if not server.broken:
-                        res = "failed to start: " + why_not_started(log)
-                results[(s, n)].append(res)
-                print("round %d  %-6s %-17s %s" % (r + 1, s, n, progress(s, res)), file=sys.stderr, flush=True)
+    for r, s, n in interleaved(names, scenarios, table, args.rounds):
+        if (s, n) in refused:
+            continue
+        server = table[n]
+        log = os.path.join(logs, "%s-%s-%d.log" % (s, n, r + 1))
+        if server.broken:
+            res = "failed to start: " + server.broken
+        elif s == "memory":
+            res = run_memory(server, log)
+        else:
+            res = run_one(Server(server.label, server.argv, server.scenarios), SCENARIOS[s], args, log)
+        if isinstance(res, str) and res.startswith("failed to start"):
+            refused.add((s, n))
+            if not server.broken:
+                res = "failed to start: " + why_not_started(log)
+        results[(s, n)].append(res)
+        print("round %d  %-6s %-17s %s" % (r + 1, s, n, progress(s, res)), file=sys.stderr, flush=True)
     print("server logs (and the binary, when built): %s" % logs, file=sys.stderr)
     report(table, scenarios, names, results, args)
 

@@ -238,23 +238,48 @@ def stop_server(proc):
         proc.wait()
 
 
-def run_one(server, scenario, args, log_path):
-    """One measurement: a dict of numbers, or a string saying why there is none."""
-    port = free_port()
+def launch(argv, port, log_path):
+    """Start a server with its output in `log_path` and wait until `port` answers: `(proc,
+    said)` (`said()` is the log's last line, for messages), or `(why, None)` when it did not
+    start ("failed to start: ..."; the process is stopped)."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
 
-    def server_said():
+    def said():
         with open(log_path) as f:
             return last_line(f.read())
 
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(server.argv(port, scenario.target), stdout=log, stderr=subprocess.STDOUT,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                start_new_session=True)
     try:
-        try:
-            wait_listening(port, proc)
-        except RuntimeError as e:
-            return "failed to start: " + (server_said() if proc.poll() is not None else "%s (%s)" % (e, server_said()))
+        wait_listening(port, proc)
+    except RuntimeError as e:
+        why = "failed to start: " + (said() if proc.poll() is not None else "%s (%s)" % (e, said()))
+        if proc.poll() is None:
+            stop_server(proc)
+        return why, None
+    return proc, said
+
+
+def interleaved(names, scenarios, table, rounds):
+    """(round, scenario, server name) in measuring order: every server once per round and
+    scenario, each round starting elsewhere in the list, spread evenly over the rounds, so that
+    no server always runs first (cold machine) or right after the same neighbour."""
+    for r in range(rounds):
+        for s in scenarios:
+            here = [n for n in names if s in table[n].scenarios]
+            shift = r * len(here) // rounds
+            for n in here[shift:] + here[:shift]:
+                yield r, s, n
+
+
+def run_one(server, scenario, args, log_path):
+    """One measurement: a dict of numbers, or a string saying why there is none."""
+    port = free_port()
+    proc, server_said = launch(server.argv(port, scenario.target), port, log_path)
+    if server_said is None:
+        return proc
+    try:
         try:
             if args.warmup:
                 run_wrk(port, scenario.path, scenario.connections, args.warmup)
@@ -342,22 +367,16 @@ def main():
     scenarios = [s for s in SCENARIOS if s in args.scenarios]
     results = {(s, n): [] for s in scenarios for n in names}
     refused = set()  # (scenario, server) that did not start: not retried in later rounds
-    for r in range(args.rounds):
-        for s in scenarios:
-            here = [n for n in names if s in table[n].scenarios]
-            # Each round starts elsewhere in the list, spread evenly over the rounds, so that no
-            # server always runs first (cold machine) or right after the same neighbour.
-            shift = r * len(here) // args.rounds
-            for n in here[shift:] + here[:shift]:
-                if (s, n) in refused:
-                    continue
-                res = run_one(table[n], SCENARIOS[s], args, os.path.join(logs, "%s-%s-%d.log" % (s, n, r + 1)))
-                if isinstance(res, str) and res.startswith("failed to start"):
-                    refused.add((s, n))
-                results[(s, n)].append(res)
-                print("round %d  %-6s %-13s %s" % (r + 1, s, n, res if isinstance(res, str) else
-                      "%8.0f req/s  p99 %.2f ms  rss %.1f MiB  %s" % (res["rps"], res["p99"], res["rss_mib"], errors_text(res["errors"]))),
-                      file=sys.stderr, flush=True)
+    for r, s, n in interleaved(names, scenarios, table, args.rounds):
+        if (s, n) in refused:
+            continue
+        res = run_one(table[n], SCENARIOS[s], args, os.path.join(logs, "%s-%s-%d.log" % (s, n, r + 1)))
+        if isinstance(res, str) and res.startswith("failed to start"):
+            refused.add((s, n))
+        results[(s, n)].append(res)
+        print("round %d  %-6s %-13s %s" % (r + 1, s, n, res if isinstance(res, str) else
+              "%8.0f req/s  p99 %.2f ms  rss %.1f MiB  %s" % (res["rps"], res["p99"], res["rss_mib"], errors_text(res["errors"]))),
+              file=sys.stderr, flush=True)
     print("server logs (and the binary, when built): %s" % logs, file=sys.stderr)
     report(table, scenarios, names, results, args)
 
