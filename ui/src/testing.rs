@@ -61,6 +61,13 @@ pub fn hello() -> Event {
     })
 }
 
+/// A snapshot of a `class` server that has served `requests`, with `workers`.
+pub fn snapshot_of(class: &str, requests: u64, workers: Vec<WorkerInfo>) -> Event {
+    let mut stats = stats(requests);
+    stats.worker_class = class.into();
+    Event::Snapshot(Box::new(Snapshot { stats, workers }))
+}
+
 pub fn stats(requests: u64) -> Stats {
     Stats {
         uptime: Some(3725.0),
@@ -332,11 +339,7 @@ pub fn scenario_gthread() -> FakeSource {
             gthread(1, 4102, r + 7, &[]),
         ]
     };
-    let snap = |requests, workers| {
-        let mut stats = stats(requests);
-        stats.worker_class = "gthread".into();
-        Event::Snapshot(Box::new(Snapshot { stats, workers }))
-    };
+    let snap = |requests, workers| snapshot_of("gthread", requests, workers);
     let busy = workers(60).swap_remove(0);
     let stack = |n: u32, frame: &str| {
         format!(

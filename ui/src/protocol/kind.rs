@@ -27,6 +27,16 @@ mod tests {
     use crate::protocol::{is_green, Dump, WorkerInfo};
 
     #[test]
+    fn asgi_entries_are_requests_served_by_tasks() {
+        use crate::protocol::entry_word;
+        assert!(is_green("asgi") && is_green("gevent") && !is_green("gthread") && !is_green(""));
+        assert_eq!(
+            (entry_word("asgi"), entry_word("eventlet")),
+            ("task", "greenlet")
+        );
+    }
+
+    #[test]
     fn the_worker_kind_round_trips_and_older_peers_still_parse() {
         let info = WorkerInfo {
             pid: 9,

@@ -49,11 +49,7 @@ pub fn scenario_gevent() -> FakeSource {
             gevent(1, 4102, r + 7, 3, &quiet),
         ]
     };
-    let snap = |requests, workers| {
-        let mut stats = stats(requests);
-        stats.worker_class = "gevent".into();
-        Event::Snapshot(Box::new(Snapshot { stats, workers }))
-    };
+    let snap = |requests, workers| snapshot_of("gevent", requests, workers);
     let stuck = workers(60).swap_remove(1);
     let greenlet = |n: u32, frame: &str| {
         format!(
