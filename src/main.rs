@@ -226,6 +226,7 @@ fn check_worker_library(cfg: &Config) -> Result<(), gunicorn_rs::wsgi::hub::HubE
         WorkerClass::Gevent => check_installed(Library::Gevent),
         WorkerClass::Eventlet => check_installed(Library::Eventlet),
         WorkerClass::Asgi if cfg.asgi.event_loop == AsgiLoop::Uvloop => check_importable("uvloop"),
+        WorkerClass::Tornado => check_importable("tornado"),
         WorkerClass::Sync | WorkerClass::Gthread | WorkerClass::Asgi => Ok(()),
     }
 }

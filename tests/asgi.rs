@@ -298,6 +298,33 @@ fn an_app_that_raises_before_starting_is_a_500_with_a_traceback() {
     assert_eq!(server.fetch("/pid").text(), pid.to_string());
 }
 
+/// A response field that could split the response (CR or LF in its value, a name that is not
+/// a token): `send()` raises `ValueError` for it as uvicorn does, nothing of it reaches the
+/// wire, and the client gets a 500 instead; a proper field goes out as given.
+#[test]
+fn a_header_that_could_split_the_response_is_refused() {
+    let server = asgi("asgi_app:app", &[], 1);
+    for target in [
+        "/bad-header?name=x-a&value=1%0D%0ASet-Cookie:%20evil=1",
+        "/bad-header?name=x-a&value=1%0Aevil",
+        "/bad-header?name=x%20a&value=1",
+        "/bad-header?name=x%3Aa&value=1",
+    ] {
+        let mark = server.mark();
+        let r = server.fetch(target);
+        assert_eq!(r.status, 500, "{target}: {r:?}");
+        assert!(r.header("Set-Cookie").is_none(), "{target}: {r:?}");
+        server.wait_for_from(mark, "ValueError: Invalid HTTP header", WAIT);
+        assert_eq!(
+            server.marker("bad-header").as_deref(),
+            Some("ValueError"),
+            "{target}"
+        );
+    }
+    let r = server.fetch("/bad-header?name=x-fine&value=a%20b");
+    assert_eq!((r.status, r.header("x-fine")), (200, Some("a b")), "{r:?}");
+}
+
 /// An exception after the response began: the status line is out, so the only honest signal
 /// left is a response visibly cut short — a missing last chunk, or fewer bytes than the
 /// Content-Length — and a closed connection; nothing pipelined behind it runs.

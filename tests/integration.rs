@@ -61,3 +61,6 @@ mod asgi_conn;
 mod asgi_ws;
 // Starlette, FastAPI (a Pydantic body) and Django's ASGI handler under -k asgi.
 mod asgi_apps;
+// The tornado worker: tornado apps natively, WSGI apps in tornado's WSGIContainer, and the
+// checks every kind passes.
+mod tornado;

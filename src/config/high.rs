@@ -248,9 +248,7 @@ fn worker_class(r: &Resolved) -> Result<WorkerClass, ConfigError> {
         | "uvicorn.workers.UvicornH11Worker"
         | "uvicorn_worker.UvicornWorker"
         | "uvicorn_worker.UvicornH11Worker" => WorkerClass::Asgi,
-        "tornado" | "gunicorn.workers.gtornado.TornadoWorker" => {
-            return Err(unsupported("the tornado worker does not exist yet"))
-        }
+        "tornado" | "gunicorn.workers.gtornado.TornadoWorker" => WorkerClass::Tornado,
         _ => return Err(unsupported("not a worker class gunicorn-rs knows")),
     };
     match (kind, int(r, "threads") > 1) {

@@ -448,9 +448,14 @@ mod tests {
             serve(&dir, &Env::new(), &["app", "-k", "sync", "--threads", "1"]).worker_class,
             WorkerClass::Sync
         );
-        assert!(error(&dir, &Env::new(), &["app", "-k", "tornado"])
-            .contains("worker_class = \"tornado\" is not supported yet"));
         let class = |args: &[&str]| serve(&dir, &Env::new(), args).worker_class;
+        for tornado in [
+            "tornado",
+            "gunicorn.workers.gtornado.TornadoWorker",
+            "egg:gunicorn#tornado",
+        ] {
+            assert_eq!(class(&["app", "-k", tornado]), WorkerClass::Tornado);
+        }
         assert_eq!(class(&["app", "--threads", "4"]), WorkerClass::Gthread);
         assert_eq!(class(&["app", "-k", "gthread"]), WorkerClass::Gthread);
         assert_eq!(

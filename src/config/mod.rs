@@ -89,7 +89,7 @@ pub enum LogLevel {
     Critical,
 }
 
-/// `worker_class`: `sync`, `gthread`, `gevent`, `eventlet`, `asgi` (tornado later).
+/// `worker_class`: `sync`, `gthread`, `gevent`, `eventlet`, `asgi`, `tornado`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerClass {
     Sync,
@@ -103,6 +103,9 @@ pub enum WorkerClass {
     /// ASGI apps on an asyncio (or uvloop) event loop (Gunicorn 24+'s `asgi`; uvicorn's worker
     /// classes name it too).
     Asgi,
+    /// tornado apps (`tornado.web.Application`, and WSGI apps through tornado's
+    /// `WSGIContainer`, as Gunicorn's `tornado` worker serves them) on the asgi kind's loop.
+    Tornado,
 }
 
 impl WorkerClass {
@@ -114,6 +117,7 @@ impl WorkerClass {
             WorkerClass::Gevent => "gevent",
             WorkerClass::Eventlet => "eventlet",
             WorkerClass::Asgi => "asgi",
+            WorkerClass::Tornado => "tornado",
         }
     }
 
@@ -125,7 +129,17 @@ impl WorkerClass {
     /// Answers a dump from its event loop as well (the stack of each greenlet or task serving
     /// a request), after faulthandler's stack of what holds the loop.
     pub fn dumps_from_loop(self) -> bool {
-        self.is_green() || self == WorkerClass::Asgi
+        self.is_green() || self.runs_event_loop()
+    }
+
+    /// Serves on an asyncio event loop, a task per request (asgi, tornado).
+    pub fn runs_event_loop(self) -> bool {
+        matches!(self, WorkerClass::Asgi | WorkerClass::Tornado)
+    }
+
+    /// Serves many connections at once on one thread: a greenlet hub or an event loop.
+    pub fn is_cooperative(self) -> bool {
+        self.is_green() || self.runs_event_loop()
     }
 }
 
@@ -169,9 +183,10 @@ impl Config {
     /// for greenlet kinds, one for sync.
     pub fn lanes_per_worker(&self) -> usize {
         match self.worker_class {
-            WorkerClass::Gevent | WorkerClass::Eventlet | WorkerClass::Asgi => {
-                GREEN_LANES.max(self.threads)
-            }
+            WorkerClass::Gevent
+            | WorkerClass::Eventlet
+            | WorkerClass::Asgi
+            | WorkerClass::Tornado => GREEN_LANES.max(self.threads),
             _ => self.threads.max(1),
         }
     }

@@ -24,6 +24,18 @@ pub fn is_hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
+/// RFC 9110 §5.1: a field name is a token (§5.6.2).
+pub fn is_field_name(name: &[u8]) -> bool {
+    !name.is_empty() && name.iter().all(|&b| super::fields::is_tchar(b))
+}
+
+/// Can an app's response field go on the wire as it is? Its name a token, its value without
+/// CR, LF or NUL (RFC 9110 §5.5): those would end the head early and let the app's text be
+/// read as another response (response splitting), so such a field is refused, never written.
+pub fn is_sendable_field(name: &[u8], value: &[u8]) -> bool {
+    is_field_name(name) && !value.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+}
+
 /// How the response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Framing {

@@ -38,7 +38,7 @@ pub fn run(
     hooks: &PyHooks,
     handoff: Option<&Handoff>,
 ) -> i32 {
-    if ctx.config.worker_class.is_green() || ctx.config.worker_class == WorkerClass::Asgi {
+    if ctx.config.worker_class.is_cooperative() {
         // See `holding_gil`: a greenlet worker keeps the GIL for its whole life.
         return crate::wsgi::interpreter::holding_gil(|| {
             run_worker(ctx, preloaded, hooks, handoff)
@@ -130,7 +130,9 @@ fn start_hub(ctx: &WorkerContext<'_>) -> Result<Option<crate::wsgi::hub::Hub>, S
     let library = match ctx.config.worker_class {
         WorkerClass::Gevent => Library::Gevent,
         WorkerClass::Eventlet => Library::Eventlet,
-        WorkerClass::Sync | WorkerClass::Gthread | WorkerClass::Asgi => return Ok(None),
+        WorkerClass::Sync | WorkerClass::Gthread | WorkerClass::Asgi | WorkerClass::Tornado => {
+            return Ok(None)
+        }
     };
     crate::wsgi::set_cooperative();
     Hub::start(library, green::enter)
@@ -151,7 +153,7 @@ fn serve(
         WorkerClass::Sync => 1,
         WorkerClass::Gthread => ctx.config.threads.max(1),
         // A deadline slot for every connection a greenlet may serve at once.
-        WorkerClass::Gevent | WorkerClass::Eventlet | WorkerClass::Asgi => {
+        WorkerClass::Gevent | WorkerClass::Eventlet | WorkerClass::Asgi | WorkerClass::Tornado => {
             ctx.config.worker_connections.max(1)
         }
     };
@@ -172,7 +174,7 @@ fn serve(
     };
     match (class, kind.hub) {
         (WorkerClass::Sync, _) => sync::run(&svc, reloader, kind.handoff, &live),
-        (WorkerClass::Asgi, _) => match app_object {
+        (WorkerClass::Asgi | WorkerClass::Tornado, _) => match app_object {
             Some(app) => asgi::run(&svc, app, reloader, &live, ctx.dump_fd),
             None => Err(std::io::Error::other("the app did not load")),
         },

@@ -152,14 +152,7 @@ fn pair(item: &Bound<'_, PyAny>) -> Result<HeaderPair, Invalid> {
 
 /// RFC 9110 §5.6.2 token.
 pub(crate) fn is_token(name: &str) -> bool {
-    !name.is_empty() && name.bytes().all(is_tchar)
-}
-
-fn is_tchar(b: u8) -> bool {
-    matches!(b,
-        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9'
-        | b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.'
-        | b'^' | b'_' | b'`' | b'|' | b'~')
+    crate::http::response::is_field_name(name.as_bytes())
 }
 
 /// RFC 9110 §5.5 field value: VCHAR, obs-text, SP, HTAB; trimmed of SP/HTAB (as Gunicorn

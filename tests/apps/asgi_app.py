@@ -22,6 +22,8 @@ HTTP
   /send-after-disconnect?id=   as /disconnect, then calls send(); marks `sad-ID` with what
                          send() raised (the class and whether it is an OSError)
   /raise                 raises before http.response.start
+  /bad-header?name=&value=   http.response.start with that one header (percent-decoded);
+                         marks `bad-header` with what send() raised (the class, or "sent")
   /raise-after-start?chunked=  starts (Content-Length 100 unless chunked=1), sends 8 bytes,
                          raises
   /sleep?s=              await asyncio.sleep(s)
@@ -201,6 +203,17 @@ async def raise_after_start(scope, receive, send):
     raise RuntimeError("boom after http.response.start")
 
 
+async def bad_header(q, send):
+    header = (q.get("name", "x").encode("latin-1"), q.get("value", "").encode("latin-1"))
+    try:
+        await send({"type": "http.response.start", "status": 200, "headers": [header]})
+    except Exception as e:  # noqa: BLE001 - what the server raised is what the test reads
+        mark("bad-header", type(e).__name__)
+        raise
+    mark("bad-header", "sent")
+    await send({"type": "http.response.body", "body": b"sent"})
+
+
 def block_the_loop(seconds):
     # A synchronous wait inside a coroutine: nothing else on this loop runs meanwhile.
     time.sleep(seconds)
@@ -286,6 +299,8 @@ async def http_route(scope, receive, send):
         return await send_after_disconnect(scope, receive, send)
     if path == "/raise":
         raise RuntimeError("boom before http.response.start")
+    if path == "/bad-header":
+        return await bad_header(q, send)
     if path == "/raise-after-start":
         return await raise_after_start(scope, receive, send)
     if path == "/sleep":

@@ -42,6 +42,9 @@ class Worker:
         self.keepalive = opts["keepalive"]
         self.max_conns = opts["worker_connections"]
         self.disconnect_grace = opts["disconnect_grace"]
+        # The tornado kind: `serve(conn, request)` answers each request (tornado_bridge.py)
+        # instead of an ASGI app.
+        self.serve = opts.get("serve")
         self.state = {}
         self.conns = set()
         self.accepting = False
@@ -91,12 +94,15 @@ class Worker:
         by the task's identity (the number its scoreboard entry carries) and its request."""
         out = []
         now = time.monotonic()
+        handlers = self._handler_tasks() if self.serve is not None else {}
         for conn in list(self.conns):
             task = conn.task
             if conn.state != APP or task is None or task.done():
                 continue
             scope = conn.scope or {}
             out.append("Task 0x%016x (most recent call first):" % id(task))
+            # tornado runs each handler in a task of its own: its stack is the request's.
+            task = handlers.get(conn, task)
             query = scope.get("query_string", b"").decode("latin-1")
             target = scope.get("path", "") + ("?" + query if query else "")
             if not conn.wire.shown():
@@ -115,6 +121,19 @@ class Worker:
                            % (code.co_filename, frame.f_lineno, code.co_name))
             out.append("")
         return "\n".join(out)
+
+    def _handler_tasks(self):
+        """The task running each connection's tornado handler (`RequestHandler._execute`),
+        found by the handler its coroutine runs; only when a dump asks."""
+        found = {}
+        for task in asyncio.all_tasks(self.loop):
+            frame = getattr(task.get_coro(), "cr_frame", None)
+            handler = frame.f_locals.get("self") if frame is not None else None
+            request = getattr(handler, "request", None)
+            conn = getattr(getattr(request, "connection", None), "conn", None)
+            if conn is not None:
+                found[conn] = task
+        return found
 
     # -- accepting ---------------------------------------------------------------------------
 
@@ -204,7 +223,7 @@ class Conn:
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
                  "disconnected", "reading", "writing", "ws_greeted", "lingered", "task",
-                 "eof_seen", "websocket", "scope", "started")
+                 "eof_seen", "websocket", "scope", "started", "on_lost")
 
     def __init__(self, worker, wire):
         self.worker = worker
@@ -225,10 +244,14 @@ class Conn:
         self.websocket = False
         self.scope = None
         self.started = 0.0
+        # Called once if the client goes while its request is served (tornado's
+        # `set_close_callback`).
+        self.on_lost = None
 
     def _watch_read(self, on):
-        # A closed connection's number may already be another's: never watch it again.
-        on = on and self.state not in (LINGER, CLOSED)
+        # A closed connection's number may already be another's, a detached one's is the
+        # app's (fd -1): never watch it again.
+        on = on and self.state not in (LINGER, CLOSED) and self.fd >= 0
         if on != self.reading:
             self.reading = on
             if on:
@@ -239,7 +262,7 @@ class Conn:
     def _watch_write(self, on):
         # Kept apart from _watch_read (not one function taking the loop's methods): both
         # run for every request, and this way neither builds a bound method it does not use.
-        on = on and self.state not in (LINGER, CLOSED)
+        on = on and self.state not in (LINGER, CLOSED) and self.fd >= 0
         if on != self.writing:
             self.writing = on
             if on:
@@ -280,6 +303,9 @@ class Conn:
             # Half-closed (its requests sent, its responses still wanted) or gone: a write
             # will tell. Either way the connection carries nothing after what is buffered.
             self.eof_seen = True
+            # tornado's apps learn of it (`on_connection_close`, as tornado's own server
+            # takes an EOF), and may still answer.
+            self._tell_lost()
 
     def _lost(self):
         """The client is gone: `http.disconnect` for the app, and after
@@ -288,8 +314,14 @@ class Conn:
             return
         self.disconnected = True
         _settle(self.receiving)
+        self._tell_lost()
         if self.task is not None:
             self.loop.call_later(self.worker.disconnect_grace, self._give_up, self.task)
+
+    def _tell_lost(self):
+        if self.on_lost is not None:
+            on_lost, self.on_lost = self.on_lost, None
+            on_lost()
 
     def _give_up(self, task):
         if task is not None and task is self.task and not task.done():
@@ -320,7 +352,10 @@ class Conn:
         websocket = self.websocket = scope["type"] == "websocket"
         receive, send = (self.ws_receive, self.ws_send) if websocket else (self.receive, self.send)
         try:
-            await self.worker.app(scope, receive, send)
+            if self.worker.serve is not None:
+                await self.worker.serve(self, scope)
+            else:
+                await self.worker.app(scope, receive, send)
         except BaseException as exc:
             if self.disconnected and isinstance(exc, (OSError, asyncio.CancelledError)):
                 # The client left and `send` said so (ASGI): not the app's fault.
@@ -331,6 +366,7 @@ class Conn:
                                % (scope["path"], traceback.format_exc()))
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
+        self.on_lost = None
         if self.state == CLOSED:
             return
         if websocket:
@@ -483,6 +519,17 @@ class Conn:
             self.draining = None
         if self.disconnected:
             raise OSError("the client has disconnected")
+
+    def detach(self):
+        """Give the socket to the app (tornado's `HTTPConnection.detach`): no longer watched
+        here; the descriptor, the bytes read ahead and the bytes not yet sent."""
+        self._watch_read(False)
+        self._watch_write(False)
+        self.on_lost = None
+        self.websocket = True
+        taken = self.wire.detach()
+        self.fd = -1
+        return taken
 
     def close(self, linger=True):
         """End the connection: our FIN, then a lingering close (or at once: `linger=False`,

@@ -33,6 +33,7 @@ use crate::wsgi::interpreter::format_exception;
 use wire::Wire;
 
 const ASGI_LOOP_PY: &str = include_str!("asgi_loop.py");
+const TORNADO_BRIDGE_PY: &str = include_str!("tornado_bridge.py");
 
 thread_local! {
     /// The running worker's service, for the `Wire`s the loop calls into: set for the
@@ -69,6 +70,8 @@ pub(super) struct Shared {
     keepalive: bool,
     /// `--websocket-max-message-size`.
     websocket_max_message: usize,
+    /// The tornado kind: requests go to tornado's delegates, upgrades to the app.
+    tornado: bool,
     date: RefCell<(i64, String)>,
     /// Scoreboard entries free to show a request in flight.
     entries: RefCell<Vec<usize>>,
@@ -140,6 +143,17 @@ impl Server {
     fn log_debug(&self, text: &str) {
         crate::debug!("{text}");
     }
+
+    /// A record of the app's framework (tornado's loggers), at its `logging` level.
+    fn log(&self, level: u32, text: &str) {
+        match level {
+            0..=10 => crate::debug!("{text}"),
+            11..=20 => crate::info!("{text}"),
+            21..=30 => crate::warning!("{text}"),
+            31..=40 => crate::error!("{text}"),
+            _ => crate::critical!("{text}"),
+        }
+    }
 }
 
 /// The event loop `asgi_loop` asks for: uvloop's when it is installed (`auto`) or named.
@@ -162,6 +176,41 @@ fn new_loop<'py>(py: Python<'py>, choice: AsgiLoop) -> Result<Bound<'py, PyAny>,
         .and_then(|a| a.call_method1("set_event_loop", (&event_loop,)))
         .map_err(|e| format_exception(py, &e))?;
     Ok(event_loop)
+}
+
+/// The settings asgi_loop.py's `Worker` takes; for the tornado kind, `serve`: the app in
+/// tornado_bridge.py's `Bridge`.
+fn worker_opts<'py>(
+    py: Python<'py>,
+    cfg: &crate::config::Config,
+    shared: &Shared,
+    app: &Py<PyAny>,
+    server: &Py<Server>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let opts = PyDict::new(py);
+    let lifespan = match (shared.tornado, cfg.asgi.lifespan) {
+        // tornado apps have no lifespan protocol.
+        (true, _) | (false, Lifespan::Off) => "off",
+        (false, Lifespan::Auto) => "auto",
+        (false, Lifespan::On) => "on",
+    };
+    opts.set_item("lifespan", lifespan)?;
+    opts.set_item("header_timeout", cfg.header_timeout.as_secs_f64())?;
+    opts.set_item("keepalive", cfg.keepalive.as_secs_f64())?;
+    opts.set_item("worker_connections", cfg.worker_connections.max(1))?;
+    opts.set_item("disconnect_grace", cfg.asgi.disconnect_grace.as_secs_f64())?;
+    if shared.tornado {
+        let code = CString::new(TORNADO_BRIDGE_PY)?;
+        let module = PyModule::from_code(
+            py,
+            &code,
+            c"gunicorn_rs/tornado_bridge.py",
+            c"_gunicorn_rs_tornado",
+        )?;
+        let bridge = module.getattr("Bridge")?.call1((app.bind(py), server))?;
+        opts.set_item("serve", bridge.getattr("serve")?)?;
+    }
+    Ok(opts)
 }
 
 /// Run the worker until it stops; the exit code.
@@ -211,6 +260,7 @@ fn serve<'py>(
         stopping: Cell::new(false),
         keepalive: !cfg.keepalive.is_zero(),
         websocket_max_message: cfg.asgi.websocket_max_message_size,
+        tornado: cfg.worker_class == crate::config::WorkerClass::Tornado,
         date: RefCell::new((0, String::new())),
         entries: RefCell::new((0..crate::config::GREEN_LANES).rev().collect()),
     });
@@ -222,25 +272,11 @@ fn serve<'py>(
     let code = CString::new(ASGI_LOOP_PY).map_err(|e| e.to_string())?;
     let module = PyModule::from_code(py, &code, c"gunicorn_rs/asgi_loop.py", c"_gunicorn_rs_asgi")
         .map_err(failed)?;
-    let opts = PyDict::new(py);
-    let lifespan = match cfg.asgi.lifespan {
-        Lifespan::Auto => "auto",
-        Lifespan::On => "on",
-        Lifespan::Off => "off",
-    };
-    opts.set_item("lifespan", lifespan).map_err(failed)?;
-    opts.set_item("header_timeout", cfg.header_timeout.as_secs_f64())
-        .map_err(failed)?;
-    opts.set_item("keepalive", cfg.keepalive.as_secs_f64())
-        .map_err(failed)?;
-    opts.set_item("worker_connections", cfg.worker_connections.max(1))
-        .map_err(failed)?;
-    opts.set_item("disconnect_grace", cfg.asgi.disconnect_grace.as_secs_f64())
-        .map_err(failed)?;
     let server = Py::new(py, server).map_err(failed)?;
+    let opts = worker_opts(py, cfg, &shared, app, &server).map_err(failed)?;
     let worker = module
         .getattr("Worker")
-        .and_then(|w| w.call1((server, app.bind(py), opts)))
+        .and_then(|w| w.call1((&server, app.bind(py), opts)))
         .map_err(failed)?;
     let run_until = |coro: Bound<'py, PyAny>| -> Result<Bound<'py, PyAny>, String> {
         event_loop

@@ -100,3 +100,46 @@ fn address(py: Python<'_>, addr: Option<SocketAddr>) -> PyResult<Py<PyAny>> {
         None => Ok(py.None()),
     }
 }
+
+/// A request for the tornado kind, in the pieces tornado's `HTTPMessageDelegate` takes: the
+/// request line as text (tornado's `RequestStartLine`), the header fields as received (names
+/// in their case, values decoded as ISO-8859-1 as tornado's own parser does), and what its
+/// `_HTTPRequestContext` holds (`remote_ip`: "0.0.0.0" for a Unix-socket peer, as tornado
+/// says; `protocol`). `path` and `query_string` are there for the dump's request line.
+pub(super) fn tornado_request<'py>(
+    py: Python<'py>,
+    conn: &Conn,
+    head: &RequestHead,
+) -> PyResult<Bound<'py, PyDict>> {
+    let request = PyDict::new(py);
+    request.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http"))?;
+    request.set_item(pyo3::intern!(py, "method"), &head.method)?;
+    request.set_item(pyo3::intern!(py, "uri"), &head.uri)?;
+    let version = match head.version {
+        (1, 0) => pyo3::intern!(py, "HTTP/1.0"),
+        _ => pyo3::intern!(py, "HTTP/1.1"),
+    };
+    request.set_item(pyo3::intern!(py, "version"), version)?;
+    let headers = PyList::empty(py);
+    for (name, value) in &head.headers {
+        let value: String = value.iter().map(|&b| b as char).collect();
+        headers.append((name.as_str(), value))?;
+    }
+    request.set_item(pyo3::intern!(py, "headers"), headers)?;
+    let remote_ip = conn
+        .peer
+        .map_or_else(|| "0.0.0.0".to_string(), |p| p.ip().to_string());
+    request.set_item(pyo3::intern!(py, "remote_ip"), remote_ip)?;
+    request.set_item(pyo3::intern!(py, "address"), address(py, conn.peer)?)?;
+    let protocol = match head.secure_scheme {
+        Some(true) => "https",
+        _ => "http",
+    };
+    request.set_item(pyo3::intern!(py, "protocol"), protocol)?;
+    request.set_item(pyo3::intern!(py, "path"), &head.path)?;
+    request.set_item(
+        pyo3::intern!(py, "query_string"),
+        PyBytes::new(py, head.query.as_bytes()),
+    )?;
+    Ok(request)
+}

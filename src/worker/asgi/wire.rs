@@ -10,7 +10,7 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::scope::build_scope;
+use super::scope::{build_scope, tornado_request};
 use super::{with_service, ws, Shared};
 use crate::http::response::{self, Framing};
 use crate::http::ParseError;
@@ -84,6 +84,8 @@ pub struct Wire {
     /// Should closing after the last response linger (see `finish`)?
     #[pyo3(get)]
     lingers: bool,
+    /// The descriptor went to the app (`detach`): still counted open until `close`.
+    detached: bool,
 }
 
 impl Wire {
@@ -103,6 +105,7 @@ impl Wire {
             out: Vec::new(),
             fd,
             lingers: true,
+            detached: false,
         }
     }
 
@@ -243,11 +246,16 @@ impl Wire {
                 return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind())
             }
         };
-        let websocket = ws::is_upgrade(&head).then(|| ws::subprotocols(&head));
+        // tornado answers upgrades itself (its WebSocketHandler takes the socket: `detach`).
+        let tornado = self.shared.tornado;
+        let websocket = (!tornado && ws::is_upgrade(&head)).then(|| ws::subprotocols(&head));
         let session = websocket
             .is_some()
             .then(|| ws::Session::new(self.shared.websocket_max_message));
-        let scope = build_scope(py, &self.shared, conn, self.server, &head, state, websocket)?;
+        let scope = match tornado {
+            true => tornado_request(py, conn, &head)?,
+            false => build_scope(py, &self.shared, conn, self.server, &head, state, websocket)?,
+        };
         // Gunicorn's rule: the request that reaches max_requests is answered `close`.
         let last = with_service(|svc| svc.count_request()).unwrap_or(false);
         let entry = self.shared.entries.borrow_mut().pop();
@@ -417,12 +425,9 @@ impl Wire {
                 "http.response.start sent twice",
             ));
         }
+        ex.headers = sendable(headers)?;
         ex.status = status;
         ex.trailers = trailers;
-        ex.headers = headers
-            .into_iter()
-            .map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v))
-            .collect();
         Ok(())
     }
 
@@ -479,6 +484,7 @@ impl Wire {
     /// `http.response.trailers`: the last chunk with the fields, sent to a client that said
     /// `TE: trailers` (RFC 9110 §6.5.1; to others the body just ends).
     fn trailers(&mut self, headers: Vec<(Vec<u8>, Vec<u8>)>, more: bool) -> PyResult<usize> {
+        let headers = sendable(headers)?;
         let Some(ex) = self.exchange.as_mut() else {
             return Ok(0);
         };
@@ -497,7 +503,7 @@ impl Wire {
             ex.trailer_started = Some(());
         }
         for (name, value) in headers.iter().filter(|_| accepts) {
-            self.out.extend_from_slice(name);
+            self.out.extend_from_slice(name.as_bytes());
             self.out.extend_from_slice(b": ");
             self.out.extend_from_slice(value);
             self.out.extend_from_slice(b"\r\n");
@@ -518,10 +524,7 @@ impl Wire {
         if ex.head.version < (1, 1) || ex.framing.is_some() || !(100..200).contains(&status) {
             return Ok(self.out.len());
         }
-        let fields: Vec<(String, Vec<u8>)> = headers
-            .into_iter()
-            .map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v))
-            .collect();
+        let fields = sendable(headers)?;
         response::write_interim(&mut self.out, status, &fields);
         self.push()
     }
@@ -680,6 +683,85 @@ impl Wire {
         Ok(Some(d.unbind()))
     }
 
+    /// Has the response's head been sent (or queued)?
+    fn started(&self) -> bool {
+        self.exchange
+            .as_ref()
+            .is_some_and(|ex| ex.framing.is_some())
+    }
+
+    /// The app's framework refused the request (tornado's `HTTPInputError`): `status` with
+    /// the error page and a close, when nothing of the response went out.
+    fn refuse(&mut self, status: u16, reason: &str) -> PyResult<usize> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(0);
+        };
+        ex.head.must_close = true;
+        if ex.framing.is_none() {
+            ex.status = status;
+            ex.framing = Some(Framing::NoBody);
+            ex.complete = true;
+            self.out
+                .extend_from_slice(&response::error_page(status, reason, reason));
+        }
+        self.push()
+    }
+
+    /// tornado's `101 Switching Protocols` (RFC 9110 §15.2.2), its fields as the app set
+    /// them (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`): the connection then carries
+    /// another protocol, so this is its last response. The bytes the socket has not taken.
+    fn switch_protocols(&mut self, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<usize> {
+        let date = self.shared.date();
+        let Some(ex) = self.exchange.as_mut() else {
+            return Err(PyOSError::new_err("no request"));
+        };
+        if ex.status != 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "the response has started",
+            ));
+        }
+        ex.status = 101;
+        ex.framing = Some(Framing::NoBody);
+        ex.complete = true;
+        ex.head.must_close = true;
+        self.out.extend_from_slice(
+            b"HTTP/1.1 101 Switching Protocols\r\nServer: gunicorn-rs\r\nDate: ",
+        );
+        self.out.extend_from_slice(date.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        ex.headers = sendable(headers)?;
+        for (name, value) in &ex.headers {
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.extend_from_slice(b": ");
+            self.out.extend_from_slice(value);
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.push()
+    }
+
+    /// Hand the socket to the app (tornado's `HTTPConnection.detach`, after a 101): the
+    /// descriptor, the bytes read past the head and the response bytes not yet sent, both for
+    /// the app's stream to carry on with. The connection stays counted open until `close`.
+    fn detach<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let _ = self.push();
+        let Some(conn) = self.conn.take() else {
+            return Err(PyOSError::new_err("the connection is closed"));
+        };
+        let unread = match self.exchange.as_mut() {
+            Some(ex) => ex.buf.split_off(ex.used.min(ex.buf.len())),
+            None => conn.buffered().to_vec(),
+        };
+        let pending = std::mem::take(&mut self.out);
+        self.detached = true;
+        self.fd = -1;
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(conn.stream.into_fd());
+        Ok((fd, PyBytes::new(py, &unread), PyBytes::new(py, &pending)))
+    }
+
     /// Our FIN (the first half of a lingering close); `False` when the connection is gone.
     fn shutdown_write(&self) -> bool {
         match self.conn.as_ref() {
@@ -716,7 +798,7 @@ impl Wire {
                 self.shared.entries.borrow_mut().push(entry);
             }
         }
-        if self.conn.take().is_some() {
+        if self.conn.take().is_some() || std::mem::take(&mut self.detached) {
             // Dropped: the descriptor is closed now, not when Python frees the wire.
             with_service(|svc| svc.slot.count_connections(-1, 0));
             self.fd = -1;
@@ -746,6 +828,24 @@ impl Wire {
         d.set_item("type", "http.disconnect")?;
         Ok(Some(d.unbind()))
     }
+}
+
+/// The app's response fields, each checked (`response::is_sendable_field`): a `ValueError`
+/// for the app, as uvicorn raises, rather than a field that could split the response.
+fn sendable(headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<Vec<(String, Vec<u8>)>> {
+    headers
+        .into_iter()
+        .map(
+            |(name, value)| match response::is_sendable_field(&name, &value) {
+                true => Ok((String::from_utf8_lossy(&name).into_owned(), value)),
+                false => Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "Invalid HTTP header: {:?}: {:?}",
+                    String::from_utf8_lossy(&name),
+                    String::from_utf8_lossy(&value)
+                ))),
+            },
+        )
+        .collect()
 }
 
 /// A request ended: the scoreboard's counters, the access-log line, `--max-requests`.

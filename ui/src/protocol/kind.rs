@@ -1,21 +1,21 @@
 //! A worker's kind: the worker class it was spawned as, carried as Gunicorn's `-k` value
-//! (`sync`, `gthread`, `gevent`, `eventlet`, `asgi`) in `WorkerInfo::kind` and `Dump::kind`. A string,
+//! (`sync`, `gthread`, `gevent`, `eventlet`, `asgi`, `tornado`) in `WorkerInfo::kind` and `Dump::kind`. A string,
 //! not an enum, so a kind this build does not know (a newer server's) still parses and is
 //! shown as a threaded one.
 
 /// Whether a worker of this `kind` serves each request on a greenlet (`gevent`, `eventlet`) or
-/// an asyncio task (`asgi`). Its scoreboard entries are then not threads but its
+/// an asyncio task (`asgi`, `tornado`). Its scoreboard entries are then not threads but its
 /// longest-running requests, so neither their number nor their index means anything to a
 /// user: the UI speaks of requests in flight and greenlets (tasks) instead. An empty kind (an
 /// older server) is not green.
 pub fn is_green(kind: &str) -> bool {
-    matches!(kind, "gevent" | "eventlet" | "asgi")
+    matches!(kind, "gevent" | "eventlet" | "asgi" | "tornado")
 }
 
-/// What serves one request in a green `kind`: `greenlet`, or `task` under asgi.
+/// What serves one request in a green `kind`: `greenlet`, or `task` under asgi and tornado.
 pub fn entry_word(kind: &str) -> &'static str {
     match kind {
-        "asgi" => "task",
+        "asgi" | "tornado" => "task",
         _ => "greenlet",
     }
 }
@@ -29,7 +29,13 @@ mod tests {
     #[test]
     fn asgi_entries_are_requests_served_by_tasks() {
         use crate::protocol::entry_word;
-        assert!(is_green("asgi") && is_green("gevent") && !is_green("gthread") && !is_green(""));
+        assert!(
+            is_green("asgi")
+                && is_green("tornado")
+                && is_green("gevent")
+                && !is_green("gthread")
+                && !is_green("")
+        );
         assert_eq!(
             (entry_word("asgi"), entry_word("eventlet")),
             ("task", "greenlet")
