@@ -183,14 +183,25 @@ class Connection(httputil.HTTPConnection):
             return asyncio.ensure_future(self.conn._drain())
         if pending:
             self.conn._watch_write(True)
-        done = self.conn.loop.create_future()
-        done.set_result(None)
-        return done
+        return _written_future(self.conn.loop)
 
     def _failed(self):
         failed = self.conn.loop.create_future()
         failed.set_exception(iostream.StreamClosedError())
         return failed
+
+
+_WRITTEN = {}
+
+
+def _written_future(loop):
+    """A future already done, for a write the socket took: one per loop, shared (awaiting a
+    done future, or adding callbacks to it, leaves it as it is)."""
+    written = _WRITTEN.get(loop)
+    if written is None:
+        written = _WRITTEN[loop] = loop.create_future()
+        written.set_result(None)
+    return written
 
 
 class _DetachedStream(iostream.IOStream):
@@ -293,6 +304,10 @@ class Bridge:
 
     async def _body(self, conn, connection, delegate):
         """The request body to `data_received`, then `finish`; False if the client left."""
+        if not conn.wire.wants_body():
+            # Nothing to read (most requests): no message to make and take apart.
+            delegate.finish()
+            return True
         taken = 0
         while True:
             message = await conn.receive()
