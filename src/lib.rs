@@ -9,6 +9,7 @@
 //! wsgi   ──► http (head types), pyo3, log            (not sockets, not fork)
 //! http   ──► memchr                                  (leaf: no I/O at all)
 //! config ──► pyo3 (only to execute the Python config file)
+//! tls    ──► config, rustls                           (certificates read and checked; no I/O on sockets)
 //! ```
 
 pub mod config;
@@ -18,5 +19,6 @@ pub mod master;
 pub mod proctitle;
 pub mod scoreboard;
 pub mod sock;
+pub mod tls;
 pub mod worker;
 pub mod wsgi;

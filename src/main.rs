@@ -154,7 +154,7 @@ fn prepare_python(cfg: &Config) -> Result<(), String> {
     interpreter::add_sys_path(&path).map_err(|e| e.to_string())
 }
 
-fn serve(cfg: Config, launch: &Launch) -> i32 {
+fn serve(mut cfg: Config, launch: &Launch) -> i32 {
     let hooks = PythonHooks(PyHooks::new());
     if let Err(code) = set_up_process(&cfg, &hooks) {
         return code;
@@ -162,6 +162,10 @@ fn serve(cfg: Config, launch: &Launch) -> i32 {
     if let Err(e) = check_worker_library(&cfg) {
         log::stderr_line(&format!("Error: {e}"));
         return master::WORKER_BOOT_ERROR;
+    }
+    if let Err(e) = load_tls(&mut cfg) {
+        log::stderr_line(&format!("Error: {e}"));
+        return i32::from(CONFIG_ERROR);
     }
     info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
     gunicorn_rs::debug!("{}", interpreter::describe());
@@ -251,11 +255,28 @@ fn preload(cfg: &Config, listeners: &[sock::Listener]) -> Result<Option<App>, i3
 /// HUP reads the config from the same sources again. The app is imported again by the new
 /// workers — unless it was preloaded: then, as in Gunicorn, HUP cannot reload its code (USR2
 /// starts a new master that imports it afresh).
+/// `certfile` and the rest: the files read and checked, the server configuration built into
+/// `cfg.tls_server` (workers fork with it). A certificate outside its dates is a warning.
+fn load_tls(cfg: &mut Config) -> Result<(), gunicorn_rs::tls::TlsError> {
+    let Some(settings) = &cfg.tls else {
+        return Ok(());
+    };
+    let loaded = gunicorn_rs::tls::load(settings)?;
+    for warning in &loaded.warnings {
+        gunicorn_rs::warning!("{warning}");
+    }
+    cfg.tls_server = Some(loaded.server);
+    Ok(())
+}
+
 fn config_reloader(launch: &Launch) -> impl Fn() -> Result<Config, String> {
     let (args, launch_dir) = (launch.args.to_vec(), launch.dir.clone());
     move || match config::load_in(args.clone(), &launch_dir).map_err(|e| e.to_string())? {
-        Command::Serve(cfg) => {
+        Command::Serve(mut cfg) => {
             prepare_python(&cfg)?;
+            // HUP re-reads the certificate and key: a renewed one is served to new
+            // connections; one that does not load keeps the running configuration.
+            load_tls(&mut cfg).map_err(|e| e.to_string())?;
             Ok(*cfg)
         }
         _ => Err("the command line no longer starts a server".into()),

@@ -108,6 +108,17 @@ pub struct Listener {
     pub owned_path: bool,
 }
 
+impl Listener {
+    /// Gunicorn's `Listening at:` form, `https://` for a TCP listener serving TLS.
+    pub fn url(&self, tls: bool) -> String {
+        match (&self.bound, tls) {
+            (Bound::Tcp(SocketAddr::V4(a)), true) => format!("https://{a}"),
+            (Bound::Tcp(SocketAddr::V6(a)), true) => format!("https://[{}]:{}", a.ip(), a.port()),
+            _ => self.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Listener {
     /// Gunicorn's `Listening at:` form.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -64,3 +64,6 @@ mod asgi_apps;
 // The tornado worker: tornado apps natively, WSGI apps in tornado's WSGIContainer, and the
 // checks every kind passes.
 mod tornado;
+// TLS (--certfile and the other SSL settings) under every kind, with curl, Python's ssl and
+// openssl s_client.
+mod tls;

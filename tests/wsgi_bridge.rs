@@ -196,6 +196,7 @@ fn tcp_conn() -> ConnInfo {
         server: Some("0.0.0.0:8000".parse::<SocketAddr>().unwrap()),
         unix_path: None,
         is_tls: false,
+        client_cert: None,
         multiprocess: true,
         multithread: false,
     }
@@ -464,6 +465,7 @@ mod environ {
     fn url_scheme_from_tls_and_trusted_header() {
         let tls = ConnInfo {
             is_tls: true,
+            client_cert: None,
             ..tcp_conn()
         };
         assert_eq!(

@@ -428,9 +428,11 @@ mod tests {
             "gunicorn.conf.py",
             "def ssl_context(config, factory):\n    pass\n",
         );
-        assert_eq!(
-            error(&dir, &Env::new(), &["app"]),
-            "setting 'ssl_context' is not supported yet by gunicorn-rs"
+        let refused = error(&dir, &Env::new(), &["app"]);
+        assert!(
+            refused.starts_with("the ssl_context hook returns a Python SSLContext")
+                && refused.contains("use certfile, keyfile"),
+            "{refused}"
         );
         dir.write("gunicorn.conf.py", "workers = 2\n");
         assert!(error(

@@ -174,6 +174,38 @@ pub struct AsgiSettings {
     pub websocket_max_message_size: usize,
 }
 
+/// Gunicorn's SSL settings, as given (the files are read by `crate::tls::load`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsSettings {
+    pub certfile: PathBuf,
+    /// `None`: the key is in `certfile` (as Python's `load_cert_chain` allows).
+    pub keyfile: Option<PathBuf>,
+    pub ca_certs: Option<PathBuf>,
+    pub cert_reqs: ClientCerts,
+    pub versions: TlsVersions,
+    /// An OpenSSL cipher list (`--ciphers`); `None`: rustls's defaults.
+    pub ciphers: Option<String>,
+    /// A peer that closes without TLS's close_notify ends the stream quietly (True, the
+    /// default) rather than as an error.
+    pub suppress_ragged_eofs: bool,
+}
+
+/// `cert_reqs`: Python's `ssl.CERT_NONE`, `CERT_OPTIONAL`, `CERT_REQUIRED`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientCerts {
+    None,
+    Optional,
+    Required,
+}
+
+/// `ssl_version`, as the TLS versions it allows (Python's `PROTOCOL_TLS`/`PROTOCOL_TLS_SERVER`:
+/// all the library has, here 1.2 and 1.3; `PROTOCOL_TLSv1_2`: 1.2 only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersions {
+    Tls12And13,
+    Tls12Only,
+}
+
 /// Requests a greenlet worker shows in the scoreboard at once (the longest-running first):
 /// enough to see what a worker with hundreds in flight is stuck on.
 pub const GREEN_LANES: usize = 32;
@@ -326,6 +358,11 @@ pub struct Config {
     pub values: Vec<(&'static str, Value)>,
     /// The server hooks the config file set (Python callables).
     pub hooks: Hooks,
+    /// `certfile` and the other SSL settings: TLS on every listener (`None`: plain HTTP).
+    pub tls: Option<TlsSettings>,
+    /// The TLS server configuration those settings load to (`crate::tls::load`), filled in
+    /// before anything is bound and again on each HUP: workers fork with it.
+    pub tls_server: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// `--control-socket PATH`, `--no-control-socket`, or neither.
@@ -357,6 +394,12 @@ pub enum ConfigError {
     },
     #[error("setting '{0}' is not supported yet by gunicorn-rs")]
     Unsupported(String),
+    /// The `ssl_context` hook returns a Python `SSLContext`: nothing rustls can take.
+    #[error(
+        "the ssl_context hook returns a Python SSLContext, which cannot configure gunicorn-rs's \
+         TLS (rustls): use certfile, keyfile, ca_certs, cert_reqs, ciphers and ssl_version instead"
+    )]
+    SslContext,
     /// A supported setting with a value gunicorn-rs cannot act on yet (`-k gevent`).
     #[error("{setting} = {value:?} is not supported yet by gunicorn-rs: {why}")]
     UnsupportedValue {

@@ -38,6 +38,9 @@ impl Resolved {
             .map_err(|reason| invalid(setting, &shown, reason))?;
         let index = position(setting.name);
         if setting.support == Support::NotYet && value != self.defaults[index] {
+            if setting.name == "ssl_context" {
+                return Err(ConfigError::SslContext);
+            }
             return Err(ConfigError::Unsupported(setting.name.into()));
         }
         self.values[index] = value;
@@ -138,9 +141,10 @@ mod tests {
         assert!(r
             .set(setting("post_fork"), Value::Callable("post_fork".into()))
             .is_ok());
+        // The one hook that can never be honoured says what to use instead.
         assert!(matches!(
             r.set(setting("ssl_context"), Value::Callable("ctx".into())),
-            Err(ConfigError::Unsupported(_))
+            Err(ConfigError::SslContext)
         ));
     }
 

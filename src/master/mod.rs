@@ -201,7 +201,8 @@ impl<'a> Master<'a> {
     /// Run until stopped; returns the process exit code.
     pub fn run(mut self) -> i32 {
         crate::proctitle::set(&self.master_title());
-        let listening: Vec<String> = self.listeners.iter().map(|l| l.to_string()).collect();
+        let tls = self.cfg.tls.is_some();
+        let listening: Vec<String> = self.listeners.iter().map(|l| l.url(tls)).collect();
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
         crate::info!("Using worker: {}", self.cfg.worker_class.name());
         if let Some(given) = self.foreign_worker_class() {

@@ -50,7 +50,8 @@ impl<'a> Master<'a> {
             addresses.and_then(|a| sock::bind_all(&a, opts, &mut |msg| crate::error!("{msg}")));
         match bound {
             Ok(listeners) => {
-                let listening: Vec<String> = listeners.iter().map(|l| l.to_string()).collect();
+                let tls = cfg.tls.is_some();
+                let listening: Vec<String> = listeners.iter().map(|l| l.url(tls)).collect();
                 crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
                 for old in std::mem::replace(&mut self.listeners, listeners) {
                     // Old workers still hold it open and finish what they accepted.

@@ -107,7 +107,9 @@ fn run_worker(
         reloader,
         &hooks,
         Kind {
-            handoff,
+            // A TLS session cannot move to another process: under TLS a sync worker keeps
+            // its unfinished heads.
+            handoff: handoff.filter(|_| ctx.config.tls.is_none()),
             hub: hub.as_ref(),
         },
     );

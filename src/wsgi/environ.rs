@@ -333,6 +333,9 @@ impl EnvironCache {
         env.set_item(intern!(py, "RAW_URI"), &head.uri)?;
         env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol(py, head.version))?;
         self.fill_headers(env, head)?;
+        if let Some(pem) = &conn.client_cert {
+            env.set_item(intern!(py, "SSL_CLIENT_CERT"), pem)?;
+        }
         // A trusted secure-scheme header decides either way; otherwise the listener does.
         let https = head.secure_scheme.unwrap_or(conn.is_tls);
         if head.secure_scheme.is_some() {

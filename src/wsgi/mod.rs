@@ -69,6 +69,9 @@ pub struct ConnInfo {
     pub unix_path: Option<String>,
     /// `true` on a TLS listener.
     pub is_tls: bool,
+    /// The client's TLS certificate in PEM, when it presented one: `SSL_CLIENT_CERT`, the
+    /// name Apache's mod_ssl and nginx (`$ssl_client_cert`) give it.
+    pub client_cert: Option<String>,
     pub multiprocess: bool,
     pub multithread: bool,
 }

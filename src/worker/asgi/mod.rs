@@ -24,7 +24,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 
-use super::conn::{Conn, Service, Stream};
+use super::conn::{Conn, Service};
 use super::reloader::Reloader;
 use super::{signals, Liveness};
 use crate::config::{AsgiLoop, Lifespan};
@@ -117,7 +117,7 @@ impl Server {
                 .enumerate()
                 .find(|(_, l)| l.raw_fd() == fd)?;
             let accepted = listener.accept().ok()?;
-            let conn = Conn::new(Stream::new(accepted.fd), accepted.peer, index);
+            let conn = Conn::new(svc.stream(accepted.fd)?, accepted.peer, index);
             let server = match &listener.bound {
                 crate::sock::Bound::Tcp(addr) => Some(*addr),
                 crate::sock::Bound::Unix(_) => None,

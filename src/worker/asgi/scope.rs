@@ -43,11 +43,13 @@ pub(super) fn build_scope<'py>(
         _ => "1.1",
     };
     scope.set_item(pyo3::intern!(py, "http_version"), version)?;
-    let scheme = match (head.secure_scheme, websocket.is_some()) {
-        (Some(true), false) => "https",
-        (_, false) => "http",
-        (Some(true), true) => "wss",
-        (_, true) => "ws",
+    // A trusted secure-scheme header decides either way; otherwise the listener does.
+    let secure = head.secure_scheme.unwrap_or(conn.stream.is_tls());
+    let scheme = match (secure, websocket.is_some()) {
+        (true, false) => "https",
+        (false, false) => "http",
+        (true, true) => "wss",
+        (false, true) => "ws",
     };
     scope.set_item(pyo3::intern!(py, "scheme"), scheme)?;
     // `path`: percent-decoded, as UTF-8 text; `raw_path`: the bytes as sent. CONNECT's
@@ -131,9 +133,9 @@ pub(super) fn tornado_request<'py>(
         .map_or_else(|| "0.0.0.0".to_string(), |p| p.ip().to_string());
     request.set_item(pyo3::intern!(py, "remote_ip"), remote_ip)?;
     request.set_item(pyo3::intern!(py, "address"), address(py, conn.peer)?)?;
-    let protocol = match head.secure_scheme {
-        Some(true) => "https",
-        _ => "http",
+    let protocol = match head.secure_scheme.unwrap_or(conn.stream.is_tls()) {
+        true => "https",
+        false => "http",
     };
     request.set_item(pyo3::intern!(py, "protocol"), protocol)?;
     request.set_item(pyo3::intern!(py, "path"), &head.path)?;

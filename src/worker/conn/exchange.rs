@@ -160,6 +160,18 @@ impl<'a> Service<'a> {
             .is_some_and(|w| w.is_armed(lane, seq))
     }
 
+    /// The stream for a connection just accepted: with a TLS session when the server serves
+    /// TLS. `None` (the connection closes) when the session cannot be made.
+    pub fn stream(&self, fd: std::os::fd::OwnedFd) -> Option<super::Stream> {
+        let Some(config) = &self.cfg.tls_server else {
+            return Some(super::Stream::new(fd));
+        };
+        let ragged_eof_ok = self.cfg.tls.as_ref().is_none_or(|t| t.suppress_ragged_eofs);
+        super::Stream::with_tls(fd, std::sync::Arc::clone(config), ragged_eof_ok)
+            .map_err(|e| crate::debug!("TLS session not made: {e}"))
+            .ok()
+    }
+
     pub fn hooks(&self) -> &WorkerHooks {
         self.hooks
     }
@@ -303,7 +315,8 @@ impl<'a> Service<'a> {
             peer: peer.map_or(Peer::Unix, Peer::Tcp),
             server,
             unix_path,
-            is_tls: false,
+            is_tls: conn.stream.is_tls(),
+            client_cert: conn.stream.peer_certificate_pem(),
             multiprocess: self.cfg.workers > 1,
             multithread: self.multithread,
         }

@@ -9,6 +9,7 @@ pub mod exchange;
 mod outbox;
 pub mod sink;
 pub mod stream;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -149,6 +150,14 @@ impl Conn {
     /// Append what the socket has now; `Ok(None)` when it has nothing.
     fn fill_now(&mut self) -> io::Result<Option<usize>> {
         self.buf.reserve(READ_CHUNK);
+        if self.stream.is_tls() {
+            let mut chunk = [0u8; READ_CHUNK];
+            let got = self.stream.recv_now(&mut chunk)?;
+            if let Some(n) = got {
+                self.buf.extend_from_slice(&chunk[..n]);
+            }
+            return Ok(got);
+        }
         loop {
             let filled = self.buf.len();
             let room = self.buf.capacity() - filled;

@@ -45,20 +45,21 @@ impl<'a> Outbox<'a> {
         self.buf
     }
 
-    /// Are bytes waiting for the client?
+    /// Are bytes waiting for the client (queued here, or encrypted by TLS and not sent)?
     pub fn pending(&self) -> bool {
-        self.sent < self.buf.len()
+        self.sent < self.buf.len() || self.stream.tls_pending()
     }
 
     /// Send what the socket takes now; the rest stays queued.
     pub fn push(&mut self) -> io::Result<()> {
-        while self.pending() {
+        while self.sent < self.buf.len() {
             match self.stream.write_now(&self.buf[self.sent..])? {
                 0 => return Ok(()),
                 n => self.sent += n,
             }
         }
         self.reset();
+        self.stream.flush_now()?;
         Ok(())
     }
 

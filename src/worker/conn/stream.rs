@@ -22,9 +22,11 @@ pub fn wait_through_hub(wait: HubWait) {
     let _ = HUB_WAIT.set(wait);
 }
 
-/// A connected socket (TCP or Unix) in non-blocking mode.
+/// A connected socket (TCP or Unix) in non-blocking mode; with TLS, its session: every call
+/// below then reads and writes plaintext.
 pub struct Stream {
     fd: OwnedFd,
+    tls: Option<Box<super::tls::Tls>>,
 }
 
 /// Which way a wait is for.
@@ -41,7 +43,43 @@ fn timed_out() -> io::Error {
 impl Stream {
     /// `fd` must be non-blocking (accept4 with SOCK_NONBLOCK, or a hand-off from a sibling).
     pub fn new(fd: OwnedFd) -> Stream {
-        Stream { fd }
+        Stream { fd, tls: None }
+    }
+
+    /// A connection on a TLS listener: its handshake happens as the first head is read.
+    pub fn with_tls(
+        fd: OwnedFd,
+        config: std::sync::Arc<rustls::ServerConfig>,
+        ragged_eof_ok: bool,
+    ) -> io::Result<Stream> {
+        let tls = super::tls::Tls::new(config, ragged_eof_ok)?;
+        Ok(Stream {
+            fd,
+            tls: Some(Box::new(tls)),
+        })
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The client's TLS certificate in PEM, when it presented one.
+    pub fn peer_certificate_pem(&self) -> Option<String> {
+        self.tls.as_ref()?.peer_certificate_pem()
+    }
+
+    /// Encrypted bytes still waiting for the client (always `false` without TLS): a response
+    /// is out only when this is `false` too.
+    pub fn tls_pending(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.pending())
+    }
+
+    /// Send what TLS holds encrypted; `true` when nothing is left (always, without TLS).
+    pub fn flush_now(&self) -> io::Result<bool> {
+        match &self.tls {
+            Some(tls) => tls.flush(&self.fd),
+            None => Ok(true),
+        }
     }
 
     pub fn raw(&self) -> RawFd {
@@ -54,6 +92,9 @@ impl Stream {
 
     /// What is there now: `Ok(Some(0))` at EOF, `Ok(None)` when nothing has arrived yet.
     pub fn recv_now(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        if let Some(tls) = &self.tls {
+            return tls.recv(&self.fd, buf);
+        }
         loop {
             match nix::unistd::read(&self.fd, buf) {
                 Ok(n) => return Ok(Some(n)),
@@ -90,6 +131,9 @@ impl Stream {
     /// Write all of `data` before `deadline` (a client that reads nothing for that long is
     /// given up on: `TimedOut`).
     pub fn write_all(&self, mut data: &[u8], deadline: Instant) -> io::Result<()> {
+        if self.tls.is_some() {
+            return self.write_all_tls(data, deadline);
+        }
         while !data.is_empty() {
             match nix::unistd::write(&self.fd, data) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
@@ -104,6 +148,9 @@ impl Stream {
 
     /// Write what the socket takes now; `Ok(0)` when it takes nothing without waiting.
     pub fn write_now(&self, data: &[u8]) -> io::Result<usize> {
+        if let Some(tls) = &self.tls {
+            return tls.send(&self.fd, data);
+        }
         loop {
             match nix::unistd::write(&self.fd, data) {
                 Ok(0) if !data.is_empty() => return Err(io::ErrorKind::WriteZero.into()),
@@ -117,6 +164,18 @@ impl Stream {
 
     /// writev(2) what the socket takes now of `parts`, in order; `Ok(0)` when nothing.
     pub fn writev_now(&self, parts: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+        if self.tls.is_some() {
+            // Encrypted part by part: TLS records carry no scatter list.
+            let mut taken = 0;
+            for part in parts {
+                let n = self.write_now(part)?;
+                taken += n;
+                if n < part.len() {
+                    break;
+                }
+            }
+            return Ok(taken);
+        }
         loop {
             match nix::sys::uio::writev(&self.fd, parts) {
                 Ok(n) => return Ok(n),
@@ -142,6 +201,10 @@ impl Stream {
         count: u64,
         stall: Duration,
     ) -> io::Result<u64> {
+        if self.tls.is_some() {
+            // The kernel cannot encrypt: the file goes through TLS in buffered writes.
+            return self.send_file_buffered(file, offset, count, stall);
+        }
         let mut off = offset as libc::off64_t;
         let mut sent = 0u64;
         while sent < count {
@@ -159,7 +222,47 @@ impl Stream {
 
     /// Send our FIN; reading stays possible (the first half of a lingering close).
     pub fn shutdown_write(&self) {
+        if let Some(tls) = &self.tls {
+            tls.close_notify(&self.fd);
+        }
         let _ = nix::sys::socket::shutdown(self.raw(), nix::sys::socket::Shutdown::Write);
+    }
+
+    fn write_all_tls(&self, mut data: &[u8], deadline: Instant) -> io::Result<()> {
+        loop {
+            let n = self.write_now(data)?;
+            data = &data[n..];
+            if data.is_empty() && self.flush_now()? {
+                return Ok(());
+            }
+            if n == 0 || self.tls_pending() {
+                self.wait(Direction::Write, deadline)?;
+            }
+        }
+    }
+
+    fn send_file_buffered(
+        &self,
+        file: BorrowedFd<'_>,
+        offset: u64,
+        count: u64,
+        stall: Duration,
+    ) -> io::Result<u64> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut sent = 0u64;
+        while sent < count {
+            let want = (count - sent).min(buf.len() as u64) as usize;
+            let at = (offset + sent) as libc::off64_t;
+            let n = match nix::sys::uio::pread(file, &mut buf[..want], at) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            };
+            self.write_all(&buf[..n], Instant::now() + stall)?;
+            sent += n as u64;
+        }
+        Ok(sent)
     }
 
     /// Wait until the socket is ready for `direction`, or `deadline`.

@@ -6,7 +6,7 @@ use std::time::Instant;
 use nix::sys::epoll::{EpollEvent, EpollFlags};
 
 use super::{Dispatcher, Policy};
-use crate::worker::conn::{Conn, Lane, Stream};
+use crate::worker::conn::{Conn, Lane};
 use crate::worker::table::{Taken, Wait};
 
 /// How many handed-over connections one wake-up takes.
@@ -23,7 +23,10 @@ impl Dispatcher<'_> {
         match listener.accept() {
             Ok(accepted) => {
                 self.rotate(index);
-                let conn = Conn::new(Stream::new(accepted.fd), accepted.peer, index);
+                let Some(stream) = self.svc.stream(accepted.fd) else {
+                    return;
+                };
+                let conn = Conn::new(stream, accepted.peer, index);
                 let deadline = Instant::now() + self.svc.cfg.header_timeout;
                 if let Some(taken) = self.adopt(conn, deadline) {
                     self.drive(lane, taken);

@@ -70,7 +70,9 @@ impl Dispatcher<'_> {
                 let Ok(accepted) = listener.accept() else {
                     break;
                 };
-                let stream = crate::worker::conn::Stream::new(accepted.fd);
+                let Some(stream) = self.svc.stream(accepted.fd) else {
+                    continue;
+                };
                 let conn = crate::worker::conn::Conn::new(stream, accepted.peer, index);
                 let deadline = Instant::now() + self.svc.cfg.header_timeout;
                 if let Some(t) = self.adopt(conn, deadline) {

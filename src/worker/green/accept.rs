@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use super::{Green, CONN};
-use crate::worker::conn::{Conn, Stream};
+use crate::worker::conn::Conn;
 
 /// How long an acceptor waits before it looks at the worker's state again.
 const LOOK_AGAIN: Duration = Duration::from_secs(1);
@@ -49,7 +49,10 @@ fn take_one(green: &Green<'_, '_>, index: usize) -> bool {
     }
     match listener.accept() {
         Ok(accepted) => {
-            let conn = Conn::new(Stream::new(accepted.fd), accepted.peer, index);
+            let Some(stream) = green.svc.stream(accepted.fd) else {
+                return true;
+            };
+            let conn = Conn::new(stream, accepted.peer, index);
             let id = {
                 let mut arriving = green.arriving.borrow_mut();
                 let free = arriving.iter().position(Option::is_none);

@@ -1,0 +1,206 @@
+//! A TLS session over a non-blocking client socket (rustls), behind `Stream`'s calls: what
+//! the connection layer reads is plaintext, what it writes is encrypted on the way out. The
+//! handshake happens as the first head is read, so it has the head's deadline
+//! (`--header-timeout`): a client that connects and sends nothing holds nothing.
+
+use std::io::{self, Read, Write};
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::{Mutex, MutexGuard};
+
+use nix::errno::Errno;
+use rustls::{ServerConfig, ServerConnection};
+
+/// Plaintext taken per write: bounds what rustls holds encrypted beyond what the socket took.
+const WRITE_CHUNK: usize = 64 * 1024;
+
+/// The answer to plain HTTP sent to a TLS port (what nginx answers too): readable by the
+/// person who typed `http://` for `https://`, then the close.
+const PLAIN_HTTP_ANSWER: &[u8] = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\
+Content-Type: text/plain\r\nContent-Length: 55\r\n\r\n\
+This port speaks HTTPS: a plain HTTP request was sent.\n";
+
+pub(super) struct Tls {
+    /// Behind a lock for `Sync` only: one thread at a time serves a connection, so it is
+    /// never contended.
+    session: Mutex<ServerConnection>,
+    /// A peer that closes without close_notify: EOF (`suppress_ragged_eofs`), else an error.
+    ragged_eof_ok: bool,
+    /// Any byte received yet (the first decides whether it is TLS at all).
+    started: AtomicBool,
+}
+
+/// read(2)/write(2) on the socket for rustls, `EAGAIN` as `WouldBlock`.
+struct Socket<'a>(&'a OwnedFd);
+
+impl Read for Socket<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match nix::unistd::read(self.0, buf) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl Write for Socket<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        loop {
+            match nix::unistd::write(self.0, buf) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn broken(e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e.to_string())
+}
+
+impl Tls {
+    pub(super) fn new(config: Arc<ServerConfig>, ragged_eof_ok: bool) -> io::Result<Tls> {
+        let session = ServerConnection::new(config).map_err(broken)?;
+        Ok(Tls {
+            session: Mutex::new(session),
+            ragged_eof_ok,
+            started: AtomicBool::new(false),
+        })
+    }
+
+    fn session(&self) -> MutexGuard<'_, ServerConnection> {
+        // A panic elsewhere cannot leave the session half-updated in a way reads must avoid:
+        // rustls's own state checks report it.
+        self.session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Plaintext now: `Some(0)` at the end, `None` when more must arrive first.
+    pub(super) fn recv(&self, fd: &OwnedFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+        let mut session = self.session();
+        loop {
+            match session.reader().read(buf) {
+                Ok(n) => return Ok(Some(n)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && self.ragged_eof_ok => {
+                    return Ok(Some(0))
+                }
+                Err(e) => return Err(e),
+            }
+            if !self.started.load(Ordering::Relaxed) && self.answer_plain_http(fd)? {
+                return Err(broken("plain HTTP on a TLS port"));
+            }
+            match session.read_tls(&mut Socket(fd)) {
+                Ok(0) => {
+                    // The peer's end: what it sent before is read first; then the reader
+                    // says whether it closed cleanly (close_notify) or not.
+                    let _ = session.process_new_packets();
+                    return match session.reader().read(buf) {
+                        Ok(n) => Ok(Some(n)),
+                        Err(e)
+                            if e.kind() == io::ErrorKind::UnexpectedEof && !self.ragged_eof_ok =>
+                        {
+                            Err(e)
+                        }
+                        Err(_) => Ok(Some(0)),
+                    };
+                }
+                Ok(_) => {
+                    self.started.store(true, Ordering::Relaxed);
+                    if let Err(e) = session.process_new_packets() {
+                        // The alert goes out (best effort), then the connection closes.
+                        let _ = session.write_tls(&mut Socket(fd));
+                        return Err(broken(e));
+                    }
+                    flush(&mut session, fd)?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    flush(&mut session, fd)?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Before the first byte is taken: an ASCII letter where a TLS record (0x16) belongs is
+    /// an HTTP request line. Answered in plain text; `true` when it was.
+    fn answer_plain_http(&self, fd: &OwnedFd) -> io::Result<bool> {
+        use nix::sys::socket::{recv, MsgFlags};
+        let mut first = [0u8; 1];
+        let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
+        match recv(std::os::fd::AsRawFd::as_raw_fd(fd), &mut first, flags) {
+            Ok(1) if first[0].is_ascii_uppercase() => {
+                let _ = nix::unistd::write(fd, PLAIN_HTTP_ANSWER);
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Encrypt and send what the socket takes of `data`: the plaintext bytes taken, `0` when
+    /// earlier ciphertext is still waiting for the client.
+    pub(super) fn send(&self, fd: &OwnedFd, data: &[u8]) -> io::Result<usize> {
+        let mut session = self.session();
+        if !flush(&mut session, fd)? || data.is_empty() {
+            return Ok(0);
+        }
+        let n = session
+            .writer()
+            .write(&data[..data.len().min(WRITE_CHUNK)])?;
+        flush(&mut session, fd)?;
+        Ok(n)
+    }
+
+    /// Send what is encrypted and not yet sent; `true` when nothing is left.
+    pub(super) fn flush(&self, fd: &OwnedFd) -> io::Result<bool> {
+        flush(&mut self.session(), fd)
+    }
+
+    /// Encrypted bytes the socket has not taken yet.
+    pub(super) fn pending(&self) -> bool {
+        self.session().wants_write()
+    }
+
+    /// TLS's close_notify before our FIN (RFC 8446 §6.1), sent as far as the socket takes.
+    pub(super) fn close_notify(&self, fd: &OwnedFd) {
+        let mut session = self.session();
+        session.send_close_notify();
+        let _ = flush(&mut session, fd);
+    }
+
+    /// The client's certificate, when it presented one, in PEM.
+    pub(super) fn peer_certificate_pem(&self) -> Option<String> {
+        use base64::Engine;
+        let session = self.session();
+        let der = session.peer_certificates()?.first()?;
+        let text = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+        let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+        for line in text.as_bytes().chunks(64) {
+            pem.push_str(&String::from_utf8_lossy(line));
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+        Some(pem)
+    }
+}
+
+fn flush(session: &mut ServerConnection, fd: &OwnedFd) -> io::Result<bool> {
+    while session.wants_write() {
+        match session.write_tls(&mut Socket(fd)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(true)
+}

@@ -1,0 +1,452 @@
+//! TLS (`--certfile`, issue 10) through the real binary with real clients: curl, Python's
+//! `ssl` (tests/clients/tls_client.py) and `openssl s_client`. Certificates are made per test
+//! with rcgen: a CA, a server certificate for 127.0.0.1 signed by it, a client certificate,
+//! an expired one and a key that matches none.
+
+use crate::support::*;
+use nix::sys::signal::Signal;
+use std::io::{Read, Write};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The files of one test's PKI, in its own temp dir.
+pub(crate) struct Pki {
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Pki {
+    pub(crate) fn new() -> Pki {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.distinguished_name
+            .push(DnType::CommonName, "gunicorn-rs test CA");
+        let ca_cert = ca.self_signed(&ca_key).unwrap();
+        let write = |name: &str, text: String| std::fs::write(dir.path().join(name), text).unwrap();
+        write("ca.pem", ca_cert.pem());
+        let issue = |name: &str, cn: &str, expired: bool| {
+            let key = KeyPair::generate().unwrap();
+            let sans = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+            let mut params = CertificateParams::new(sans).unwrap();
+            params.distinguished_name.push(DnType::CommonName, cn);
+            if expired {
+                params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            }
+            let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
+            write(&format!("{name}.pem"), cert.pem());
+            write(&format!("{name}.key"), key.serialize_pem());
+        };
+        issue("server", "server one", false);
+        issue("renewed", "server two", false);
+        issue("client", "a client", false);
+        issue("expired", "server expired", true);
+        write("other.key", KeyPair::generate().unwrap().serialize_pem());
+        Pki { dir }
+    }
+
+    pub(crate) fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+
+    /// `--certfile`/`--keyfile` for the certificate `name`.
+    fn args(&self, name: &str) -> Vec<String> {
+        vec![
+            "--certfile".into(),
+            self.path(&format!("{name}.pem")),
+            "--keyfile".into(),
+            self.path(&format!("{name}.key")),
+        ]
+    }
+}
+
+/// `app` under `-k kind` serving TLS with the server certificate and `extra`.
+fn tls_server(pki: &Pki, kind: &str, app: &str, extra: &[&str]) -> Server {
+    let mut args: Vec<String> = vec!["-k".into(), kind.into()];
+    args.extend(pki.args("server"));
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Server::app_with(app, &args, 1, Opts::default().with_venv())
+}
+
+fn client(args: &[&str]) -> serde_json::Value {
+    PyClient::spawn("tls_client.py", args).finish(WAIT)
+}
+
+fn session(
+    server: &Server,
+    pki: &Pki,
+    n: usize,
+    path: &str,
+    cert: Option<&str>,
+) -> serde_json::Value {
+    let port = server.port().to_string();
+    let (ca, n) = (pki.path("ca.pem"), n.to_string());
+    let mut args = vec!["session", "127.0.0.1", &port, &ca, &n, path];
+    let (cert_path, key_path);
+    if let Some(name) = cert {
+        cert_path = pki.path(&format!("{name}.pem"));
+        key_path = pki.path(&format!("{name}.key"));
+        args.extend([cert_path.as_str(), key_path.as_str()]);
+    }
+    client(&args)
+}
+
+fn curl(args: &[&str]) -> (bool, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .output()
+        .expect("curl (apt-get install curl)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn sha256_of_pem(path: &str) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-in", path, "-outform", "DER"])
+        .output()
+        .expect("openssl");
+    let digest = Command::new("sha256sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut p| {
+            p.stdin.take().unwrap().write_all(&out.stdout)?;
+            p.wait_with_output()
+        })
+        .expect("sha256sum");
+    String::from_utf8_lossy(&digest.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Every worker kind serves HTTPS: `Listening at: https://`, several requests on one TLS
+/// connection (TLS 1.3, ALPN `http/1.1` though the client offers h2 first), the scheme the app
+/// sees is https, and a 13 MB streamed response arrives whole (through TLS's buffered writes).
+#[test]
+fn every_kind_serves_https_with_keep_alive() {
+    let pki = Pki::new();
+    for (kind, app, scheme_path) in [
+        ("sync", "hello:app", Some("/env")),
+        ("gthread", "hello:app", Some("/env")),
+        ("gevent", "hello:app", Some("/env")),
+        ("asgi", "asgi_app:app", Some("/scope")),
+        ("tornado", "tornado_app:app", Some("/request")),
+    ] {
+        let server = tls_server(&pki, kind, app, &[]);
+        assert!(
+            server.listening().starts_with("https://127.0.0.1:"),
+            "{kind}"
+        );
+        let n = if kind == "sync" { 1 } else { 3 };
+        let root = if kind == "tornado" { "/request" } else { "/" };
+        let out = session(&server, &pki, n, root, None);
+        assert_eq!(
+            out["statuses"].as_array().map(Vec::len),
+            Some(n),
+            "{kind}: {out}"
+        );
+        assert!(
+            out["statuses"].as_array().unwrap().iter().all(|s| s == 200),
+            "{kind}: {out}"
+        );
+        assert_eq!(out["same_socket"], true, "{kind}: {out}");
+        assert_eq!(
+            (&out["version"], &out["alpn"]),
+            (&"TLSv1.3".into(), &"http/1.1".into()),
+            "{kind}"
+        );
+        if let Some(path) = scheme_path {
+            let seen = session(&server, &pki, 1, path, None);
+            let body = seen["bodies"][0].as_str().unwrap_or_default();
+            assert!(
+                body.contains("\"wsgi.url_scheme\": \"https\"")
+                    || body.contains("\"scheme\": \"https\"")
+                    || body.contains("\"protocol\": \"https\""),
+                "{kind}: {body}"
+            );
+        }
+        let stream = match kind {
+            "tornado" => "/events?n=50&delay=0",
+            "asgi" => "/stream?n=50&delay=0",
+            _ => "/stream?n=200&size=65536",
+        };
+        {
+            let url = format!("https://127.0.0.1:{}{stream}", server.port());
+            let (ok, _) = curl(&["--cacert", &pki.path("ca.pem"), "-o", "/dev/null", &url]);
+            assert!(ok, "{kind}: the streamed response");
+        }
+    }
+}
+
+/// Plain HTTP sent to the TLS port gets a plain-text 400 saying so, and a close; a ClientHello
+/// that is garbage closes at once; the server serves on.
+#[test]
+fn plain_http_gets_a_clear_answer_and_garbage_a_close() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, "gthread", "hello:app", &[]);
+    let mut c = Client::connect(server.port());
+    c.send(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = c.response();
+    assert_eq!(r.status, 400, "{r:?}");
+    assert!(r.text().contains("HTTPS"), "{r:?}");
+    assert!(matches!(
+        c.ending(Duration::from_secs(5)),
+        Ending::Eof(_) | Ending::Reset(_)
+    ));
+    let mut raw = server.connect();
+    let sent = Instant::now();
+    raw.write_all(&[0x16, 0x03, 0x01, 0x00, 0x05, 0xde, 0xad, 0xbe, 0xef, 0x00])
+        .unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut rest = Vec::new();
+    let _ = raw.read_to_end(&mut rest);
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "garbage held the connection"
+    );
+    let out = session(&server, &pki, 1, "/", None);
+    assert_eq!(out["statuses"][0], 200, "{out}");
+}
+
+/// A client that connects and never starts its handshake is closed after `--header-timeout`
+/// (the handshake is part of reading the first head), and holds no sync worker meanwhile.
+#[test]
+fn a_silent_client_is_closed_after_the_header_timeout() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, "sync", "hello:app", &["--header-timeout", "2"]);
+    let silent: Vec<_> = (0..5).map(|_| Client::connect(server.port())).collect();
+    let t = Instant::now();
+    let out = session(&server, &pki, 1, "/", None);
+    assert_eq!(out["statuses"][0], 200, "{out}");
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "waited behind silent clients"
+    );
+    for mut c in silent {
+        let ending = c.ending(Duration::from_secs(6));
+        assert!(
+            matches!(ending, Ending::Eof(_) | Ending::Reset(_)),
+            "{ending:?}"
+        );
+    }
+    assert!(t.elapsed() < Duration::from_secs(6));
+}
+
+/// One line and the config-error exit code, before anything is bound: a missing key file, a
+/// key that does not match, a cipher rustls lacks, TLS 1.1, the `ssl_context` hook.
+#[test]
+fn bad_tls_settings_are_one_line_before_binding() {
+    let pki = Pki::new();
+    let conf = pki.path("ssl_context.py");
+    std::fs::write(
+        &conf,
+        "def ssl_context(conf, default):\n    return default()\n",
+    )
+    .unwrap();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "--certfile".into(),
+                pki.path("server.pem"),
+                "--keyfile".into(),
+                pki.path("nope.key"),
+            ],
+            "cannot read keyfile",
+        ),
+        (
+            vec![
+                "--certfile".into(),
+                pki.path("server.pem"),
+                "--keyfile".into(),
+                pki.path("other.key"),
+            ],
+            "does not match",
+        ),
+        (
+            [
+                pki.args("server"),
+                vec![
+                    "--ciphers".into(),
+                    "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA".into(),
+                ],
+            ]
+            .concat(),
+            "'AES128-SHA'",
+        ),
+        (
+            [pki.args("server"), vec!["--ssl-version".into(), "4".into()]].concat(),
+            "ssl_version",
+        ),
+        (
+            [pki.args("server"), vec!["-c".into(), conf.clone()]].concat(),
+            "ssl_context hook",
+        ),
+        (
+            [pki.args("server"), vec!["--cert-reqs".into(), "2".into()]].concat(),
+            "ca_certs",
+        ),
+    ];
+    for (args, want) in cases {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let bind = taken.local_addr().unwrap().to_string();
+        drop(taken);
+        let mut all = vec!["-b".to_string(), bind.clone(), "--chdir".into(), apps()];
+        all.extend(args);
+        all.push("hello:app".into());
+        let argv: Vec<&str> = all.iter().map(String::as_str).collect();
+        let (status, _, stderr) = run(Opts::new(&argv).with_venv());
+        assert_eq!(status.code(), Some(1), "{want}: {stderr}");
+        let lines: Vec<&str> = stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{want}: one line: {stderr}");
+        assert!(lines[0].contains(want), "{want}: {stderr}");
+        assert!(std::net::TcpListener::bind(&bind).is_ok(), "{want}: bound");
+    }
+}
+
+/// An expired certificate still serves (clients decide), with a WARNING at start.
+#[test]
+fn an_expired_certificate_is_a_warning_and_still_serves() {
+    let pki = Pki::new();
+    let mut args = vec!["-k".to_string(), "gthread".into()];
+    args.extend(pki.args("expired"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = Server::app_with("hello:app", &args, 1, Opts::default().with_venv());
+    let line = server.wait_for("expired on", WAIT);
+    assert!(line.contains("[WARNING]"), "{line}");
+    let url = format!("https://127.0.0.1:{}/", server.port());
+    let (ok, text) = curl(&["-k", &url]);
+    assert!(ok && text.contains("Hello"), "{text}");
+}
+
+/// `--cert-reqs 2`: no certificate, no connection; with one signed by `--ca-certs`, the app
+/// finds it in `SSL_CLIENT_CERT`. `--cert-reqs 1`: a client without one is served.
+#[test]
+fn client_certificates_required_optional_and_seen_by_the_app() {
+    let pki = Pki::new();
+    let ca = pki.path("ca.pem");
+    let server = tls_server(
+        &pki,
+        "gthread",
+        "hello:app",
+        &["--cert-reqs", "2", "--ca-certs", &ca],
+    );
+    let without = session(&server, &pki, 1, "/", None);
+    assert!(without["error"].is_string(), "{without}");
+    let with = session(&server, &pki, 1, "/env", Some("client"));
+    let body = with["bodies"][0].as_str().unwrap_or_default();
+    let env: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let pem = env["SSL_CLIENT_CERT"].as_str().unwrap_or_default();
+    let want = std::fs::read_to_string(pki.path("client.pem")).unwrap();
+    assert_eq!(pem.trim(), want.trim(), "{with}");
+    drop(server);
+    let server = tls_server(
+        &pki,
+        "gthread",
+        "hello:app",
+        &["--cert-reqs", "1", "--ca-certs", &ca],
+    );
+    let out = session(&server, &pki, 1, "/env", None);
+    assert_eq!(out["statuses"][0], 200, "{out}");
+    assert!(!out["bodies"][0]
+        .as_str()
+        .unwrap_or_default()
+        .contains("SSL_CLIENT_CERT"));
+}
+
+/// HUP re-reads the certificate: a connection kept alive across it goes on, new connections
+/// get the renewed certificate; a broken one on the next HUP is logged and the running one
+/// kept.
+#[test]
+fn hup_reloads_the_certificate_and_a_bad_one_keeps_the_old() {
+    let pki = Pki::new();
+    let live = |name: &str| {
+        (
+            pki.path(&format!("{name}.pem")),
+            pki.path(&format!("{name}.key")),
+        )
+    };
+    let (cert, key) = (pki.path("live.pem"), pki.path("live.key"));
+    let copy = |name: &str| {
+        let (c, k) = live(name);
+        std::fs::copy(c, &cert).unwrap();
+        std::fs::copy(k, &key).unwrap();
+    };
+    copy("server");
+    let args = [
+        "-k",
+        "gthread",
+        "--certfile",
+        &cert,
+        "--keyfile",
+        &key,
+        "--keep-alive",
+        "30",
+    ];
+    let server = Server::app_with("hello:app", &args, 1, Opts::default().with_venv());
+    let port = server.port().to_string();
+    let seen = || {
+        client(&["peercert", "127.0.0.1", &port])["sha256"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(seen(), sha256_of_pem(&live("server").0));
+    copy("renewed");
+    let mark = server.mark();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_from(mark, "Booting worker", WAIT);
+    poll(WAIT, "the renewed certificate served", || {
+        (seen() == sha256_of_pem(&live("renewed").0)).then_some(())
+    });
+    std::fs::write(&cert, "not a certificate\n").unwrap();
+    let mark = server.mark();
+    server.signal(Signal::SIGHUP);
+    let line = server.wait_for_from(mark, "Reload failed", WAIT);
+    assert!(line.contains("certificate"), "{line}");
+    assert_eq!(seen(), sha256_of_pem(&live("renewed").0));
+}
+
+/// `openssl s_client`: TLS 1.1 is refused; with `--ciphers`, a TLS 1.2 client gets the suite
+/// named and no other.
+#[test]
+fn protocol_and_cipher_refusals_seen_by_openssl() {
+    let pki = Pki::new();
+    let server = tls_server(
+        &pki,
+        "gthread",
+        "hello:app",
+        &["--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305"],
+    );
+    let connect = format!("127.0.0.1:{}", server.port());
+    let s_client = |extra: &[&str]| {
+        let out = Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &connect,
+                "-CAfile",
+                &pki.path("ca.pem"),
+            ])
+            .args(extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl");
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let old = s_client(&["-tls1_1"]);
+    assert!(!old.contains("Cipher is ECDHE"), "{old}");
+    let tls12 = s_client(&["-tls1_2"]);
+    assert!(tls12.contains("ECDHE-ECDSA-CHACHA20-POLY1305"), "{tls12}");
+    let other = s_client(&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"]);
+    assert!(
+        other.contains("Cipher is (NONE)") || other.contains("alert"),
+        "{other}"
+    );
+}
