@@ -450,3 +450,38 @@ fn protocol_and_cipher_refusals_seen_by_openssl() {
         "{other}"
     );
 }
+
+/// ASGI's TLS extension (asgiref `specs/tls.rst`) in `scope["extensions"]["tls"]`: the TLS
+/// version and suite negotiated, the client's chain in PEM and its subject's name.
+#[test]
+fn the_asgi_scope_carries_the_tls_extension() {
+    let pki = Pki::new();
+    let ca = pki.path("ca.pem");
+    let server = tls_server(
+        &pki,
+        "asgi",
+        "asgi_app:app",
+        &["--cert-reqs", "2", "--ca-certs", &ca],
+    );
+    let out = session(&server, &pki, 1, "/scope", Some("client"));
+    let scope: serde_json::Value =
+        serde_json::from_str(out["bodies"][0].as_str().unwrap_or_default()).unwrap_or_default();
+    assert!(scope["extensions"].as_array().unwrap().contains(&"tls".into()), "{scope}");
+    let tls = &scope["tls"];
+    assert_eq!(tls["tls_version"], 0x0304, "{scope}");
+    assert!(tls["cipher_suite"].is_u64(), "{tls}");
+    let want = std::fs::read_to_string(pki.path("client.pem")).unwrap();
+    assert_eq!(
+        tls["client_cert_chain"][0].as_str().map(str::trim),
+        Some(want.trim()),
+        "{tls}"
+    );
+    assert!(
+        tls["client_cert_name"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("CN=a client"),
+        "{tls}"
+    );
+    assert_eq!(scope["scheme"], "https");
+}

@@ -133,6 +133,7 @@ async def scope_route(scope, receive, send):
         "state_leak": (scope.get("state") or {}).get("leak"),
         "has_state": "state" in scope,
         "extensions": sorted((scope.get("extensions") or {}).keys()),
+        "tls": (scope.get("extensions") or {}).get("tls"),
         "started": _started,
         "pid": PID,
     }

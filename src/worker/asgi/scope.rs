@@ -31,10 +31,11 @@ pub(super) fn build_scope<'py>(
         None => {
             scope.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http"))?;
             scope.set_item(pyo3::intern!(py, "method"), &head.method)?;
-            scope.set_item(
-                pyo3::intern!(py, "extensions"),
-                shared.extensions.bind(py).copy()?,
-            )?;
+            let extensions = shared.extensions.bind(py).copy()?;
+            if let Some(info) = conn.stream.tls_info() {
+                extensions.set_item("tls", tls_extension(py, &info)?)?;
+            }
+            scope.set_item(pyo3::intern!(py, "extensions"), extensions)?;
         }
     }
     scope.set_item(pyo3::intern!(py, "asgi"), shared.asgi_info.bind(py))?;
@@ -85,6 +86,22 @@ pub(super) fn build_scope<'py>(
     scope.set_item(pyo3::intern!(py, "server"), address(py, server)?)?;
     scope.set_item(pyo3::intern!(py, "state"), state.copy()?)?;
     Ok(scope)
+}
+
+/// The ASGI TLS extension (asgiref `specs/tls.rst`): what was negotiated and the client's
+/// chain and name; the server's own certificate is not given (`None`, as the spec allows).
+fn tls_extension<'py>(
+    py: Python<'py>,
+    info: &crate::worker::conn::TlsInfo,
+) -> PyResult<Bound<'py, PyDict>> {
+    let tls = PyDict::new(py);
+    tls.set_item("server_cert", py.None())?;
+    tls.set_item("client_cert_chain", &info.client_chain)?;
+    tls.set_item("client_cert_name", &info.client_name)?;
+    tls.set_item("client_cert_error", py.None())?;
+    tls.set_item("tls_version", info.version)?;
+    tls.set_item("cipher_suite", info.cipher_suite)?;
+    Ok(tls)
 }
 
 /// `[host, port]`, or `None` for a Unix socket.

@@ -10,6 +10,7 @@ mod outbox;
 pub mod sink;
 pub mod stream;
 mod tls;
+pub use tls::TlsInfo;
 
 use std::io;
 use std::net::SocketAddr;

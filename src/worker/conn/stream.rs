@@ -68,6 +68,11 @@ impl Stream {
         self.tls.as_ref()?.peer_certificate_pem()
     }
 
+    /// The negotiated TLS session (`None` without TLS).
+    pub fn tls_info(&self) -> Option<super::tls::TlsInfo> {
+        self.tls.as_ref().map(|t| t.info())
+    }
+
     /// Encrypted bytes still waiting for the client (always `false` without TLS): a response
     /// is out only when this is `false` too.
     pub fn tls_pending(&self) -> bool {

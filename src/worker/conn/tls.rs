@@ -180,18 +180,54 @@ impl Tls {
 
     /// The client's certificate, when it presented one, in PEM.
     pub(super) fn peer_certificate_pem(&self) -> Option<String> {
-        use base64::Engine;
         let session = self.session();
-        let der = session.peer_certificates()?.first()?;
-        let text = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
-        let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
-        for line in text.as_bytes().chunks(64) {
-            pem.push_str(&String::from_utf8_lossy(line));
-            pem.push('\n');
-        }
-        pem.push_str("-----END CERTIFICATE-----\n");
-        Some(pem)
+        Some(pem(session.peer_certificates()?.first()?.as_ref()))
     }
+
+    /// What was negotiated, for the ASGI `tls` extension.
+    pub(super) fn info(&self) -> TlsInfo {
+        let session = self.session();
+        TlsInfo {
+            version: session.protocol_version().map(u16::from),
+            cipher_suite: session
+                .negotiated_cipher_suite()
+                .map(|s| u16::from(s.suite())),
+            client_chain: session
+                .peer_certificates()
+                .map(|chain| chain.iter().map(|c| pem(c.as_ref())).collect())
+                .unwrap_or_default(),
+            client_name: session.peer_certificates().and_then(|chain| {
+                let (_, cert) =
+                    x509_parser::parse_x509_certificate(chain.first()?.as_ref()).ok()?;
+                Some(cert.subject().to_string())
+            }),
+        }
+    }
+}
+
+/// A negotiated session, as the ASGI TLS extension describes it.
+pub struct TlsInfo {
+    /// The TLS version's code point (0x0303 for 1.2, 0x0304 for 1.3).
+    pub version: Option<u16>,
+    /// The cipher suite's IANA code point.
+    pub cipher_suite: Option<u16>,
+    /// The client's certificate chain in PEM, the client's own first.
+    pub client_chain: Vec<String>,
+    /// Its subject's distinguished name (RFC 4514 form).
+    pub client_name: Option<String>,
+}
+
+/// A DER certificate in PEM (RFC 7468).
+fn pem(der: &[u8]) -> String {
+    use base64::Engine;
+    let text = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in text.as_bytes().chunks(64) {
+        pem.push_str(&String::from_utf8_lossy(line));
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
 }
 
 fn flush(session: &mut ServerConnection, fd: &OwnedFd) -> io::Result<bool> {
