@@ -466,7 +466,13 @@ fn the_asgi_scope_carries_the_tls_extension() {
     let out = session(&server, &pki, 1, "/scope", Some("client"));
     let scope: serde_json::Value =
         serde_json::from_str(out["bodies"][0].as_str().unwrap_or_default()).unwrap_or_default();
-    assert!(scope["extensions"].as_array().unwrap().contains(&"tls".into()), "{scope}");
+    assert!(
+        scope["extensions"]
+            .as_array()
+            .unwrap()
+            .contains(&"tls".into()),
+        "{scope}"
+    );
     let tls = &scope["tls"];
     assert_eq!(tls["tls_version"], 0x0304, "{scope}");
     assert!(tls["cipher_suite"].is_u64(), "{tls}");
