@@ -491,3 +491,44 @@ fn the_asgi_scope_carries_the_tls_extension() {
     );
     assert_eq!(scope["scheme"], "https");
 }
+
+/// A response that says `Connection: close` (every response of a sync worker) ends with TLS's
+/// close_notify before the FIN, so the client sees a clean end rather than a truncation.
+#[test]
+fn a_closing_response_ends_with_close_notify() {
+    let pki = Pki::new();
+    for kind in ["sync", "gthread"] {
+        let server = tls_server(&pki, kind, "hello:app", &[]);
+        let port = server.port().to_string();
+        let ca = pki.path("ca.pem");
+        let out = client(&["close", "127.0.0.1", &port, &ca, "/"]);
+        assert_eq!(out["clean"], true, "{kind}: {out}");
+        assert!(out["bytes"].as_u64().unwrap_or(0) > 0, "{kind}: {out}");
+    }
+}
+
+/// tornado's WebSocketHandler takes the socket over after its 101, which a TLS session kept
+/// in Rust cannot follow: under --certfile the handshake is refused with a 500 (nothing sent
+/// before it) and the log says why, instead of a 101 and a dead connection.
+#[test]
+fn a_tornado_websocket_under_tls_is_refused_before_the_101() {
+    let pki = Pki::new();
+    let server = tls_server(&pki, "tornado", "tornado_app:app", &[]);
+    let url = format!("https://127.0.0.1:{}/ws", server.port());
+    let (_, text) = curl(&[
+        "--cacert",
+        &pki.path("ca.pem"),
+        "-si",
+        "-H",
+        "Connection: Upgrade",
+        "-H",
+        "Upgrade: websocket",
+        "-H",
+        "Sec-WebSocket-Version: 13",
+        "-H",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        &url,
+    ]);
+    assert!(text.starts_with("HTTP/1.1 500"), "{text}");
+    server.wait_for("terminate TLS in front", WAIT);
+}

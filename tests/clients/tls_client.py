@@ -7,6 +7,9 @@
         the TLS version, cipher and ALPN protocol; with CERT/KEY, presents a client certificate
     tls_client.py peercert HOST PORT
         the sha256 of the certificate the server presents (DER), unverified
+    tls_client.py close HOST PORT CA PATH
+        one request saying `Connection: close`, read to the end: whether the end was TLS's
+        close_notify (clean) or a bare EOF (Python: "EOF occurred in violation of protocol")
 """
 import hashlib
 import http.client
@@ -54,6 +57,27 @@ def peercert(host, port):
             return {"sha256": hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()}
 
 
+def close(host, port, ca, path):
+    context = ssl.create_default_context(cafile=ca)
+    out = {"bytes": 0}
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as raw:
+        # Ragged EOFs raised, not taken for an end (Python suppresses them by default).
+        with context.wrap_socket(raw, server_hostname=host, suppress_ragged_eofs=False) as tls:
+            tls.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+            try:
+                while True:
+                    chunk = tls.recv(65536)
+                    if not chunk:
+                        out["clean"] = True
+                        break
+                    out["bytes"] += len(chunk)
+            except ssl.SSLError as e:
+                out["clean"] = False
+                out["error"] = str(e)
+    return out
+
+
 if __name__ == "__main__":
     scenario, args = sys.argv[1], sys.argv[2:]
-    print(json.dumps({"session": session, "peercert": peercert}[scenario](*args)))
+    scenarios = {"session": session, "peercert": peercert, "close": close}
+    print(json.dumps(scenarios[scenario](*args)))

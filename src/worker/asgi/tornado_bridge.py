@@ -24,6 +24,8 @@ from _gunicorn_rs_asgi import HIGH_WATER
 # Added by every RequestHandler (`clear()`); the response already names this server.
 DEFAULT_SERVER = "TornadoServer/%s" % tornado.version
 
+TLS_UPGRADE_REFUSED = b"A WebSocket over TLS needs TLS terminated in front of gunicorn-rs.\n"
+
 # tornado's HTTPServer: a body past this is refused (400), as it would be held in memory.
 MAX_BODY_SIZE = 100 * 1024 * 1024
 
@@ -109,6 +111,15 @@ class Connection(httputil.HTTPConnection):
         fields = [(name.encode("latin-1"), value.encode("latin-1"))
                   for name, value in headers.get_all()
                   if not (name == "Server" and value == DEFAULT_SERVER)]
+        if status == 101 and self.wire.tls:
+            # The socket cannot go to tornado with its TLS session (kept in Rust): a 500 in
+            # place of the 101, and the reason in the error log.
+            self.conn.worker.rs.log_error(
+                "tornado cannot take over a TLS connection from gunicorn-rs (WebSocketHandler "
+                "under --certfile): terminate TLS in front of it for WebSockets")
+            self.wire.start(500, [(b"content-type", b"text/plain"),
+                                  (b"content-length", b"%d" % len(TLS_UPGRADE_REFUSED))])
+            return self._written(self.wire.write(TLS_UPGRADE_REFUSED, True))
         if status == 101:
             # The app takes the socket next (`detach`); the request lasts as long as it.
             self.switching = True
@@ -166,6 +177,8 @@ class Connection(httputil.HTTPConnection):
         """The socket, for the app's own protocol after a 101 (tornado's WebSocketHandler):
         an IOStream on it, carrying the bytes read ahead and the response bytes not yet
         sent. The request ends when the stream closes."""
+        if self.wire.tls:
+            raise iostream.StreamClosedError(real_error=OSError("a TLS connection stays here"))
         fd, unread, pending = self.conn.detach()
         stream = _DetachedStream(socket.socket(fileno=fd), self._end)
         if unread:

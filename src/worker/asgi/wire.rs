@@ -683,6 +683,12 @@ impl Wire {
         Ok(Some(d.unbind()))
     }
 
+    /// Is the connection TLS (its session in Rust, so it cannot be detached)?
+    #[getter]
+    fn tls(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.stream.is_tls())
+    }
+
     /// Has the response's head been sent (or queued)?
     fn started(&self) -> bool {
         self.exchange
@@ -748,6 +754,13 @@ impl Wire {
         py: Python<'py>,
     ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
         let _ = self.push();
+        if self.conn.as_ref().is_some_and(|c| c.stream.is_tls()) {
+            // The TLS session lives here, in Rust: tornado's IOStream would speak plaintext.
+            return Err(PyOSError::new_err(
+                "a TLS connection cannot be detached (tornado's WebSocketHandler under \
+                 --certfile): terminate TLS in front of gunicorn-rs for it",
+            ));
+        }
         let Some(conn) = self.conn.take() else {
             return Err(PyOSError::new_err("the connection is closed"));
         };
@@ -758,7 +771,10 @@ impl Wire {
         let pending = std::mem::take(&mut self.out);
         self.detached = true;
         self.fd = -1;
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(conn.stream.into_fd());
+        let Some(fd) = conn.stream.into_fd() else {
+            return Err(PyOSError::new_err("a TLS connection cannot be detached"));
+        };
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
         Ok((fd, PyBytes::new(py, &unread), PyBytes::new(py, &pending)))
     }
 

@@ -25,8 +25,9 @@ pub fn wait_through_hub(wait: HubWait) {
 /// A connected socket (TCP or Unix) in non-blocking mode; with TLS, its session: every call
 /// below then reads and writes plaintext.
 pub struct Stream {
-    fd: OwnedFd,
+    // Declared (so dropped) before `fd`: a session's close_notify goes out on an open socket.
     tls: Option<Box<super::tls::Tls>>,
+    fd: OwnedFd,
 }
 
 /// Which way a wait is for.
@@ -52,7 +53,7 @@ impl Stream {
         config: std::sync::Arc<rustls::ServerConfig>,
         ragged_eof_ok: bool,
     ) -> io::Result<Stream> {
-        let tls = super::tls::Tls::new(config, ragged_eof_ok)?;
+        let tls = super::tls::Tls::new(fd.as_raw_fd(), config, ragged_eof_ok)?;
         Ok(Stream {
             fd,
             tls: Some(Box::new(tls)),
@@ -91,8 +92,13 @@ impl Stream {
         self.fd.as_raw_fd()
     }
 
-    pub fn into_fd(self) -> OwnedFd {
-        self.fd
+    /// The descriptor, for the app to speak another protocol on (tornado's `detach`). A TLS
+    /// session cannot go with it: `None` for a TLS stream.
+    pub fn into_fd(self) -> Option<OwnedFd> {
+        match self.tls {
+            Some(_) => None,
+            None => Some(self.fd),
+        }
     }
 
     /// What is there now: `Ok(Some(0))` at EOF, `Ok(None)` when nothing has arrived yet.

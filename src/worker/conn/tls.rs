@@ -22,6 +22,11 @@ Content-Type: text/plain\r\nContent-Length: 55\r\n\r\n\
 This port speaks HTTPS: a plain HTTP request was sent.\n";
 
 pub(super) struct Tls {
+    /// The socket, for the close_notify when the stream goes (`Drop`); `Stream` declares its
+    /// session before its descriptor, so the descriptor is still open then.
+    fd: std::os::fd::RawFd,
+    /// close_notify was sent.
+    notified: AtomicBool,
     /// Behind a lock for `Sync` only: one thread at a time serves a connection, so it is
     /// never contended.
     session: Mutex<ServerConnection>,
@@ -57,6 +62,19 @@ impl Write for Socket<'_> {
         }
     }
 
+    /// rustls hands every queued record at once: one writev(2) for all of them, so a
+    /// handshake flight or a response of several records is one segment and one wake-up of
+    /// the client, not one per record.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        loop {
+            match nix::sys::uio::writev(self.0, bufs) {
+                Ok(n) => return Ok(n),
+                Err(Errno::EINTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -67,9 +85,15 @@ fn broken(e: impl std::fmt::Display) -> io::Error {
 }
 
 impl Tls {
-    pub(super) fn new(config: Arc<ServerConfig>, ragged_eof_ok: bool) -> io::Result<Tls> {
+    pub(super) fn new(
+        fd: std::os::fd::RawFd,
+        config: Arc<ServerConfig>,
+        ragged_eof_ok: bool,
+    ) -> io::Result<Tls> {
         let session = ServerConnection::new(config).map_err(broken)?;
         Ok(Tls {
+            fd,
+            notified: AtomicBool::new(false),
             session: Mutex::new(session),
             ragged_eof_ok,
             started: AtomicBool::new(false),
@@ -173,6 +197,9 @@ impl Tls {
 
     /// TLS's close_notify before our FIN (RFC 8446 §6.1), sent as far as the socket takes.
     pub(super) fn close_notify(&self, fd: &OwnedFd) {
+        if self.notified.swap(true, Ordering::Relaxed) {
+            return;
+        }
         let mut session = self.session();
         session.send_close_notify();
         let _ = flush(&mut session, fd);
@@ -202,6 +229,41 @@ impl Tls {
                 Some(cert.subject().to_string())
             }),
         }
+    }
+}
+
+impl Drop for Tls {
+    /// A connection closed without a lingering close (a response that said `close`) still
+    /// ends with close_notify (RFC 8446 §6.1), so the client sees a clean end, not a
+    /// truncation; sent as far as the socket takes it now.
+    fn drop(&mut self) {
+        if self.notified.load(Ordering::Relaxed) {
+            return;
+        }
+        // SAFETY: `Stream` drops its session before its descriptor (field order), and
+        // `Stream::into_fd` is refused for TLS streams, so `self.fd` is open and ours here.
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.fd) };
+        let mut session = self.session();
+        session.send_close_notify();
+        let mut out = SocketRef(fd);
+        while session.wants_write() {
+            if session.write_tls(&mut out).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+/// write(2) on a borrowed descriptor, for the close_notify of `Drop`.
+struct SocketRef<'a>(std::os::fd::BorrowedFd<'a>);
+
+impl Write for SocketRef<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        nix::unistd::write(self.0, buf).map_err(io::Error::from)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
