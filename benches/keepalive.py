@@ -238,10 +238,11 @@ def stop_server(proc):
         proc.wait()
 
 
-def launch(argv, port, log_path):
+def launch(argv, port, log_path, ready=wait_listening):
     """Start a server with its output in `log_path` and wait until `port` answers: `(proc,
     said)` (`said()` is the log's last line, for messages), or `(why, None)` when it did not
-    start ("failed to start: ..."; the process is stopped)."""
+    start ("failed to start: ..."; the process is stopped). `ready(port, proc)` is the wait
+    (a TLS port needs a TLS client's request: tls.py passes its own)."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
 
     def said():
@@ -252,7 +253,7 @@ def launch(argv, port, log_path):
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
     try:
-        wait_listening(port, proc)
+        ready(port, proc)
     except RuntimeError as e:
         why = "failed to start: " + (said() if proc.poll() is not None else "%s (%s)" % (e, said()))
         if proc.poll() is None:
