@@ -77,8 +77,12 @@ pub struct Wire {
     server: Option<std::net::SocketAddr>,
     shared: Rc<Shared>,
     exchange: Option<Exchange>,
-    /// Response bytes the socket has not taken yet.
+    /// Response bytes; the socket has taken `out[..out_sent]`.
     out: Vec<u8>,
+    /// Where the socket's writes stand in `out`: a large response (a 16 MiB WebSocket
+    /// message) is written in many pieces, and moving the rest to the front after each would
+    /// copy it over and over.
+    out_sent: usize,
     #[pyo3(get)]
     fd: i32,
     /// Should closing after the last response linger (see `finish`)?
@@ -101,6 +105,7 @@ impl Wire {
             shared,
             exchange: None,
             out: Vec::new(),
+            out_sent: 0,
             fd,
             lingers: true,
         }
@@ -110,16 +115,27 @@ impl Wire {
         let Some(conn) = self.conn.as_ref() else {
             return Err(PyOSError::new_err("the connection is closed"));
         };
-        while !self.out.is_empty() {
-            match conn.stream.write_now(&self.out) {
+        while self.out_sent < self.out.len() {
+            match conn.stream.write_now(&self.out[self.out_sent..]) {
                 Ok(0) => break,
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
+                Ok(n) => self.out_sent += n,
                 Err(e) => return Err(PyOSError::new_err(e.to_string())),
             }
         }
-        Ok(self.out.len())
+        if self.out_sent == self.out.len() {
+            self.out.clear();
+            self.out_sent = 0;
+        } else if self.out_sent > self.out.len() / 2 {
+            // Moved once the sent part is the larger: each byte moves at most once on average.
+            self.out.drain(..self.out_sent);
+            self.out_sent = 0;
+        }
+        Ok(self.unsent())
+    }
+
+    /// Response bytes the socket has not taken yet.
+    fn unsent(&self) -> usize {
+        self.out.len() - self.out_sent
     }
 
     /// The response head, framed by what the app said and, for a body sent whole, its size.
@@ -516,7 +532,7 @@ impl Wire {
             return Ok(0);
         };
         if ex.head.version < (1, 1) || ex.framing.is_some() || !(100..200).contains(&status) {
-            return Ok(self.out.len());
+            return Ok(self.unsent());
         }
         let fields: Vec<(String, Vec<u8>)> = headers
             .into_iter()
@@ -532,7 +548,7 @@ impl Wire {
     }
 
     fn pending(&self) -> usize {
-        self.out.len()
+        self.unsent()
     }
 
     /// The app raised: a 500 when nothing of the response went out, else the connection is
@@ -641,8 +657,8 @@ impl Wire {
         self.push()
     }
 
-    /// The next `websocket.receive` or `websocket.disconnect` from what is buffered; `None`
-    /// when more bytes are needed.
+    /// The next `websocket.receive` or `websocket.disconnect` from what is buffered and what
+    /// the socket has now; `None` when more bytes are needed.
     fn ws_next(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
         let Some(ex) = self.exchange.as_mut() else {
             return Ok(None);
@@ -650,11 +666,9 @@ impl Wire {
         let Some(session) = ex.ws.as_mut() else {
             return Ok(None);
         };
-        let incoming = session.next(&ex.buf, &mut ex.used, &mut self.out);
-        if ex.used == ex.buf.len() {
-            ex.buf.clear();
-            ex.used = 0;
-        }
+        ex.buf.drain(..ex.used);
+        ex.used = 0;
+        let incoming = session.next_reading(self.conn.as_ref(), &mut ex.buf, &mut self.out);
         let Some(incoming) = incoming else {
             self.push()?;
             return Ok(None);

@@ -6,6 +6,14 @@
 use crate::http::response::{self, Framing};
 use crate::http::websocket::{self, Event, Reader, WsError};
 use crate::http::RequestHead;
+use crate::worker::conn::Conn;
+
+/// How much one read asks for while a message is under way.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How much one `next` reads at most before it lets the loop's other connections have their
+/// turn: a 16 MiB message then takes a few turns of the loop, not one long one.
+const READ_TURN: usize = 1024 * 1024;
 
 /// Where the session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,12 +141,45 @@ impl Session {
         }
     }
 
+    /// The next event from `buf`, read further from `conn` while the socket has bytes and no
+    /// event is complete; `None` when the socket is drained (or `READ_TURN` read) first.
+    ///
+    /// Reading here rather than once per wake-up of the loop is what makes a large message
+    /// cheap: the loop's round trip (the readiness callback, a future, the task's step) is
+    /// paid once per turn, not once per 16 KiB. What is read is decoded into the message at
+    /// once, so `buf` keeps about one read's bytes whatever the message's size, and the
+    /// message itself is bounded by `--websocket-max-message-size`. The socket's end or error
+    /// is left for the loop's own read to find (it says so again).
+    pub fn next_reading(
+        &mut self,
+        conn: Option<&Conn>,
+        buf: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Option<Incoming> {
+        let mut read = 0;
+        loop {
+            let mut used = 0;
+            let incoming = self.next(buf, &mut used, out);
+            // What the session used is gone (unmasked into its message); what stays is at
+            // most a cut header or the frames behind the one that made an event.
+            buf.drain(..used);
+            if incoming.is_some() || self.phase != Phase::Open || read >= READ_TURN {
+                return incoming;
+            }
+            let got = conn.map_or(0, |conn| read_into(conn, buf));
+            if got == 0 {
+                return None;
+            }
+            read += got;
+        }
+    }
+
     /// The next event from `buf[*used..]`; control frames are answered into `out`.
     pub fn next(&mut self, buf: &[u8], used: &mut usize, out: &mut Vec<u8>) -> Option<Incoming> {
         loop {
             match self.reader.next(&buf[*used..]) {
-                Ok(None) => return None,
-                Ok(Some((n, event))) => {
+                Ok((0, None)) => return None,
+                Ok((n, event)) => {
                     *used += n;
                     if let Some(incoming) = self.event(event, out) {
                         return Some(incoming);
@@ -172,4 +213,17 @@ impl Session {
         self.close(out, e.close_code(), "");
         Incoming::Disconnect(e.close_code())
     }
+}
+
+/// Append what the socket has now (up to `READ_CHUNK`) to `buf`: the bytes read, 0 when none
+/// (nothing yet, the end, or an error: the loop's own read tells which).
+fn read_into(conn: &Conn, buf: &mut Vec<u8>) -> usize {
+    let start = buf.len();
+    buf.resize(start + READ_CHUNK, 0);
+    let got = match conn.stream.recv_now(&mut buf[start..]) {
+        Ok(Some(n)) => n,
+        Ok(None) | Err(_) => 0,
+    };
+    buf.truncate(start + got);
+    got
 }
