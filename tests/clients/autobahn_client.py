@@ -12,6 +12,7 @@ for both the messages and the closing handshake), each with what it expected and
 """
 import asyncio
 import json
+import os
 import sys
 
 try:
@@ -65,3 +66,7 @@ async def main(url, cases):
 
 if __name__ == "__main__":
     asyncio.run(main(sys.argv[1], sys.argv[2:]))
+    # kosoku 0.1.0 sometimes aborts (SIGABRT, nothing on stderr) while the interpreter shuts
+    # down, after the run and its summary: leave without the shutdown, the summary written.
+    sys.stdout.flush()
+    os._exit(0)
