@@ -329,19 +329,34 @@ fn close_event(payload: &[u8]) -> Result<Event, WsError> {
 
 /// A server frame (unmasked, RFC 6455 §5.1), whole (FIN set).
 pub fn write_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
-    out.push(0x80 | opcode);
-    match payload.len() {
-        n if n < 126 => out.push(n as u8),
+    let (header, len) = server_header(opcode, payload.len());
+    out.extend_from_slice(&header[..len]);
+    out.extend_from_slice(payload);
+}
+
+/// The header of a server frame (FIN set, no mask) with a `len`-byte payload, and how many
+/// of its bytes are used: the shortest length encoding (§5.2: "the minimal number of bytes
+/// MUST be used").
+pub fn server_header(opcode: u8, len: usize) -> ([u8; 10], usize) {
+    let mut header = [0u8; 10];
+    header[0] = 0x80 | opcode;
+    let used = match len {
+        n if n < 126 => {
+            header[1] = n as u8;
+            2
+        }
         n if n <= usize::from(u16::MAX) => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
+            header[1] = 126;
+            header[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+            4
         }
         n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
+            header[1] = 127;
+            header[2..10].copy_from_slice(&(n as u64).to_be_bytes());
+            10
         }
-    }
-    out.extend_from_slice(payload);
+    };
+    (header, used)
 }
 
 /// A close frame with `code` and `reason` (the reason cut to fit a control frame's 125 bytes).
@@ -527,5 +542,8 @@ mod tests {
         let mut out = Vec::new();
         write_frame(&mut out, BINARY, &[0u8; 300]);
         assert_eq!(&out[..4], &[0x82, 126, 1, 44]);
+        let mut out = Vec::new();
+        write_frame(&mut out, BINARY, &[0u8; 70_000]);
+        assert_eq!(&out[..10], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
     }
 }

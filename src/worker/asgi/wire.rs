@@ -626,13 +626,19 @@ impl Wire {
 
     /// `websocket.send` (text or bytes).
     fn ws_send(&mut self, text: Option<&str>, bytes: Option<&[u8]>) -> PyResult<usize> {
+        let queued = self.unsent();
         let Some(session) = self.exchange.as_mut().and_then(|ex| ex.ws.as_mut()) else {
             return Err(PyOSError::new_err("not a WebSocket"));
         };
         if session.phase != ws::Phase::Open {
             return Err(PyOSError::new_err("the WebSocket is closed"));
         }
-        session.send(&mut self.out, text, bytes);
+        match self.conn.as_ref() {
+            Some(conn) if queued == 0 => session
+                .send_now(conn, &mut self.out, text, bytes)
+                .map_err(|e| PyOSError::new_err(e.to_string()))?,
+            _ => session.send(&mut self.out, text, bytes),
+        }
         self.push()
     }
 
@@ -658,20 +664,21 @@ impl Wire {
     }
 
     /// The next `websocket.receive` or `websocket.disconnect` from what is buffered and what
-    /// the socket has now; `None` when more bytes are needed.
-    fn ws_next(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
+    /// the socket has now; `None` when more bytes are needed, `False` when the client is gone
+    /// without a close frame.
+    fn ws_next(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let Some(ex) = self.exchange.as_mut() else {
-            return Ok(None);
+            return Ok(py.None());
         };
         let Some(session) = ex.ws.as_mut() else {
-            return Ok(None);
+            return Ok(py.None());
         };
         ex.buf.drain(..ex.used);
         ex.used = 0;
         let incoming = session.next_reading(self.conn.as_ref(), &mut ex.buf, &mut self.out);
         let Some(incoming) = incoming else {
             self.push()?;
-            return Ok(None);
+            return Ok(py.None());
         };
         let d = PyDict::new(py);
         match incoming {
@@ -689,9 +696,12 @@ impl Wire {
                 ex.complete = true;
                 ex.head.must_close = true;
             }
+            ws::Incoming::Gone => {
+                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+            }
         }
         self.push()?;
-        Ok(Some(d.unbind()))
+        Ok(d.into_any().unbind())
     }
 
     /// Our FIN (the first half of a lingering close); `False` when the connection is gone.

@@ -7,6 +7,8 @@ use crate::http::response::{self, Framing};
 use crate::http::websocket::{self, Event, Reader, WsError};
 use crate::http::RequestHead;
 use crate::worker::conn::Conn;
+use std::cell::RefCell;
+use std::io::IoSlice;
 
 /// How much one read asks for while a message is under way.
 const READ_CHUNK: usize = 64 * 1024;
@@ -31,6 +33,8 @@ pub(super) enum Incoming {
     Binary(Vec<u8>),
     /// `websocket.disconnect` with this code.
     Disconnect(u16),
+    /// The socket ended (or failed) with no close frame.
+    Gone,
 }
 
 pub(super) struct Session {
@@ -126,11 +130,35 @@ impl Session {
 
     /// `websocket.send`.
     pub fn send(&mut self, out: &mut Vec<u8>, text: Option<&str>, bytes: Option<&[u8]>) {
-        match (text, bytes) {
-            (Some(t), _) => websocket::write_frame(out, websocket::TEXT, t.as_bytes()),
-            (None, Some(b)) => websocket::write_frame(out, websocket::BINARY, b),
-            (None, None) => {}
+        if let Some((opcode, payload)) = message(text, bytes) {
+            websocket::write_frame(out, opcode, payload);
         }
+    }
+
+    /// `websocket.send` with nothing queued before it: the frame goes to the socket straight
+    /// from the app's buffer (one writev of header and payload), and only what the socket
+    /// does not take now is copied into `out`. A 16 MiB echo is then not copied whole first.
+    pub fn send_now(
+        &mut self,
+        conn: &Conn,
+        out: &mut Vec<u8>,
+        text: Option<&str>,
+        bytes: Option<&[u8]>,
+    ) -> std::io::Result<()> {
+        let Some((opcode, payload)) = message(text, bytes) else {
+            return Ok(());
+        };
+        let (header, len) = websocket::server_header(opcode, payload.len());
+        let header = &header[..len];
+        let parts = [IoSlice::new(header), IoSlice::new(payload)];
+        let taken = conn.stream.writev_now(&parts)?;
+        if let Some(rest) = header.get(taken..) {
+            out.extend_from_slice(rest);
+            out.extend_from_slice(payload);
+        } else {
+            out.extend_from_slice(&payload[taken - header.len()..]);
+        }
+        Ok(())
     }
 
     /// `websocket.close` (after the handshake).
@@ -142,14 +170,14 @@ impl Session {
     }
 
     /// The next event from `buf`, read further from `conn` while the socket has bytes and no
-    /// event is complete; `None` when the socket is drained (or `READ_TURN` read) first.
+    /// event is complete; `None` when the socket is drained (or `READ_TURN` read) first,
+    /// `Gone` at its end.
     ///
     /// Reading here rather than once per wake-up of the loop is what makes a large message
     /// cheap: the loop's round trip (the readiness callback, a future, the task's step) is
     /// paid once per turn, not once per 16 KiB. What is read is decoded into the message at
     /// once, so `buf` keeps about one read's bytes whatever the message's size, and the
-    /// message itself is bounded by `--websocket-max-message-size`. The socket's end or error
-    /// is left for the loop's own read to find (it says so again).
+    /// message itself is bounded by `--websocket-max-message-size`.
     pub fn next_reading(
         &mut self,
         conn: Option<&Conn>,
@@ -163,14 +191,14 @@ impl Session {
             // What the session used is gone (unmasked into its message); what stays is at
             // most a cut header or the frames behind the one that made an event.
             buf.drain(..used);
-            if incoming.is_some() || self.phase != Phase::Open || read >= READ_TURN {
+            if incoming.is_some() || read >= READ_TURN {
                 return incoming;
             }
-            let got = conn.map_or(0, |conn| read_into(conn, buf));
-            if got == 0 {
-                return None;
+            match conn.and_then(|conn| read_into(conn, buf)) {
+                None => return Some(Incoming::Gone),
+                Some(0) => return None,
+                Some(got) => read += got,
             }
-            read += got;
         }
     }
 
@@ -215,15 +243,31 @@ impl Session {
     }
 }
 
-/// Append what the socket has now (up to `READ_CHUNK`) to `buf`: the bytes read, 0 when none
-/// (nothing yet, the end, or an error: the loop's own read tells which).
-fn read_into(conn: &Conn, buf: &mut Vec<u8>) -> usize {
-    let start = buf.len();
-    buf.resize(start + READ_CHUNK, 0);
-    let got = match conn.stream.recv_now(&mut buf[start..]) {
-        Ok(Some(n)) => n,
-        Ok(None) | Err(_) => 0,
-    };
-    buf.truncate(start + got);
-    got
+/// A `websocket.send`'s frame: its opcode and payload (ASGI: `text` wins when both are given;
+/// neither: nothing to send).
+fn message<'a>(text: Option<&'a str>, bytes: Option<&'a [u8]>) -> Option<(u8, &'a [u8])> {
+    match (text, bytes) {
+        (Some(t), _) => Some((websocket::TEXT, t.as_bytes())),
+        (None, Some(b)) => Some((websocket::BINARY, b)),
+        (None, None) => None,
+    }
+}
+
+thread_local! {
+    /// Where `read_into` reads: zeroed once per worker, not once per read (a message that
+    /// trickles in 64-byte pieces would otherwise clear 64 KiB for each of them).
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// Append what the socket has now (up to `READ_CHUNK`) to `buf`: the bytes read (0: none
+/// yet), `None` at the client's end or on an error (a reset: gone all the same).
+fn read_into(conn: &Conn, buf: &mut Vec<u8>) -> Option<usize> {
+    SCRATCH.with_borrow_mut(|scratch| match conn.stream.recv_now(scratch) {
+        Ok(Some(0)) | Err(_) => None,
+        Ok(Some(n)) => {
+            buf.extend_from_slice(&scratch[..n]);
+            Some(n)
+        }
+        Ok(None) => Some(0),
+    })
 }
