@@ -184,20 +184,23 @@ impl Session {
         buf: &mut Vec<u8>,
         out: &mut Vec<u8>,
     ) -> Option<Incoming> {
-        let mut read = 0;
+        let (mut read, mut drained) = (0, false);
         loop {
             let mut used = 0;
             let incoming = self.next(buf, &mut used, out);
             // What the session used is gone (unmasked into its message); what stays is at
             // most a cut header or the frames behind the one that made an event.
             buf.drain(..used);
-            if incoming.is_some() || read >= READ_TURN {
+            if incoming.is_some() || drained || read >= READ_TURN {
                 return incoming;
             }
             match conn.and_then(|conn| read_into(conn, buf)) {
                 None => return Some(Incoming::Gone),
                 Some(0) => return None,
-                Some(got) => read += got,
+                // A read shorter than asked took all the socket had: asking again would
+                // most likely only hear "nothing yet", and the loop watches the socket
+                // (level-triggered) for what comes after.
+                Some(got) => (read, drained) = (read + got, got < READ_CHUNK),
             }
         }
     }
