@@ -59,6 +59,8 @@ mod asgi_worker;
 mod asgi_conn;
 // WebSocket under -k asgi: the websockets client and raw RFC 6455 frames.
 mod asgi_ws;
+// The Autobahn|Testsuite's server cases 1–7 and 10 against -k asgi (kosoku).
+mod autobahn;
 // Starlette, FastAPI (a Pydantic body) and Django's ASGI handler under -k asgi.
 mod asgi_apps;
 // The tornado worker: tornado apps natively, WSGI apps in tornado's WSGIContainer, and the

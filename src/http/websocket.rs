@@ -1,6 +1,13 @@
 //! The WebSocket protocol (RFC 6455) as a server speaks it: the opening handshake's accept
-//! key, client frames read incrementally (masked, fragmented, interleaved with control
-//! frames), messages assembled under a size limit with their UTF-8 checked, server frames.
+//! key, client frames read as their bytes arrive (masked, fragmented, interleaved with control
+//! frames), messages assembled under a size limit with their UTF-8 checked as they grow,
+//! server frames.
+//!
+//! Frames are decoded in a stream, not whole: a frame's payload is unmasked into its message
+//! as each read brings it, so a large message is copied once and never waits in a frame
+//! buffer, and a text message that turns invalid fails at the byte that makes it so (RFC 6455
+//! §8.1: "fail the WebSocket connection" as soon as invalid UTF-8 is found — Autobahn 6.4.*
+//! check that this happens before the rest of the message arrives).
 
 use base64::Engine;
 use sha1::{Digest, Sha1};
@@ -22,6 +29,9 @@ pub const CLOSE: u8 = 0x8;
 pub const PING: u8 = 0x9;
 pub const PONG: u8 = 0xA;
 const CONTINUATION: u8 = 0x0;
+
+/// RFC 6455 §5.5: a control frame's payload is at most 125 bytes.
+const MAX_CONTROL: u64 = 125;
 
 /// What a complete frame means to the server.
 #[derive(Debug, PartialEq, Eq)]
@@ -55,100 +65,228 @@ impl WsError {
     }
 }
 
-/// Reads client frames into messages.
+/// Close codes a peer may send (RFC 6455 §7.4.1–7.4.2 and IANA's WebSocket Close Code
+/// registry, which adds 1012–1014): 1004 is reserved, 1005, 1006 and 1015 "MUST NOT be set
+/// as a status code in a Close control frame by an endpoint", the rest of 1000–2999 is kept
+/// for the protocol's future, 3000–4999 are for libraries and apps. Any other code fails
+/// the connection (§7.4.2 leaves it to the endpoint; 1002 is what the reference servers do).
+fn valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+/// The frame being read, once its header is whole.
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    fin: bool,
+    opcode: u8,
+    mask: [u8; 4],
+    /// Payload bytes not read yet.
+    left: u64,
+    /// Payload bytes read so far (where the mask stands).
+    done: usize,
+}
+
+/// A data message so far: its frames' payloads, unmasked.
+#[derive(Debug)]
+struct Message {
+    text: bool,
+    bytes: Vec<u8>,
+    /// For text, `bytes[..valid]` is known to be UTF-8; what follows is at most the start of
+    /// one character whose other bytes have not arrived.
+    valid: usize,
+}
+
+impl Message {
+    /// Check the bytes added since the last check (RFC 6455 §8.1: fail fast). A character cut
+    /// by a read or a fragment boundary waits for its remaining bytes.
+    fn check_utf8(&mut self) -> Result<(), WsError> {
+        if !self.text {
+            return Ok(());
+        }
+        match std::str::from_utf8(&self.bytes[self.valid..]) {
+            Ok(_) => self.valid = self.bytes.len(),
+            // `error_len() == None`: the bytes end inside a character that may still complete.
+            Err(e) if e.error_len().is_none() => self.valid += e.valid_up_to(),
+            Err(_) => return Err(WsError::InvalidUtf8),
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Event, WsError> {
+        if !self.text {
+            return Ok(Event::Binary(self.bytes));
+        }
+        if self.valid != self.bytes.len() {
+            // The message ended inside a character.
+            return Err(WsError::InvalidUtf8);
+        }
+        String::from_utf8(self.bytes)
+            .map(Event::Text)
+            .map_err(|_| WsError::InvalidUtf8)
+    }
+}
+
+/// Reads client frames into messages, from bytes as they come.
 #[derive(Debug)]
 pub struct Reader {
     max_message: usize,
-    /// A fragmented message so far: text or not, and its bytes.
-    partial: Option<(bool, Vec<u8>)>,
-}
-
-/// Close codes an endpoint may send (RFC 6455 §7.4.1–7.4.2; 1004–1006 and 1015 are never
-/// sent, 1012–2999 are reserved for the protocol's own extensions).
-fn valid_close_code(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1011 | 3000..=4999)
+    frame: Option<Frame>,
+    message: Option<Message>,
+    /// The payload of the control frame being read (≤ 125 bytes).
+    control: Vec<u8>,
 }
 
 impl Reader {
     pub fn new(max_message: usize) -> Reader {
         Reader {
             max_message,
-            partial: None,
+            frame: None,
+            message: None,
+            control: Vec::new(),
         }
     }
 
-    /// The next frame at the start of `buf`: `Ok(None)` until it is whole, else the bytes it
-    /// took and what it completed (a fragment completes nothing yet).
-    pub fn next(&mut self, buf: &[u8]) -> Result<Option<(usize, Option<Event>)>, WsError> {
+    /// Take what `buf` holds of the current frame: the bytes used (all of them, unless a
+    /// header is cut short or the frame ends before `buf` does), and the event the frame
+    /// completed, if it did (a fragment completes nothing yet). `(0, None)`: more bytes are
+    /// needed before anything can be used.
+    pub fn next(&mut self, buf: &[u8]) -> Result<(usize, Option<Event>), WsError> {
+        let (mut frame, mut used) = match self.frame {
+            Some(frame) => (frame, 0),
+            None => match self.header(buf)? {
+                Some(started) => started,
+                None => return Ok((0, None)),
+            },
+        };
+        let take =
+            usize::try_from(frame.left).map_or(buf.len() - used, |left| left.min(buf.len() - used));
+        self.payload(&frame, &buf[used..used + take])?;
+        frame.left -= take as u64;
+        frame.done += take;
+        used += take;
+        if frame.left > 0 {
+            self.frame = Some(frame);
+            return Ok((used, None));
+        }
+        self.frame = None;
+        Ok((used, self.complete(&frame)?))
+    }
+
+    /// A frame's header at the start of `buf`, checked against what may come now: the frame
+    /// and the header's length, or `None` until the header is whole.
+    fn header(&mut self, buf: &[u8]) -> Result<Option<(Frame, usize)>, WsError> {
         let Some((header, len, fin, opcode)) = frame_header(buf)? else {
             return Ok(None);
         };
-        if opcode >= CLOSE && (!fin || len > 125) {
-            return Err(WsError::Protocol);
+        if header + 4 > buf.len() {
+            return Ok(None);
         }
-        let budget = self.partial.as_ref().map_or(0, |(_, b)| b.len());
-        if opcode < CLOSE && (len as usize).saturating_add(budget) > self.max_message {
+        if opcode >= CLOSE {
+            // §5.5: control frames are never fragmented and carry at most 125 bytes.
+            if !fin || len > MAX_CONTROL {
+                return Err(WsError::Protocol);
+            }
+            self.control.clear();
+        } else {
+            self.start_data(opcode, len)?;
+        }
+        let mut mask = [0u8; 4];
+        mask.copy_from_slice(&buf[header..header + 4]);
+        let frame = Frame {
+            fin,
+            opcode,
+            mask,
+            left: len,
+            done: 0,
+        };
+        Ok(Some((frame, header + 4)))
+    }
+
+    /// A data frame's header: a new message, or the next fragment of the one under way
+    /// (§5.4: only continuation frames may follow an unfinished message, and a continuation
+    /// needs one), within `--websocket-max-message-size`.
+    fn start_data(&mut self, opcode: u8, len: u64) -> Result<(), WsError> {
+        let so_far = match (&self.message, opcode) {
+            (None, TEXT | BINARY) => 0,
+            (Some(m), CONTINUATION) => m.bytes.len(),
+            _ => return Err(WsError::Protocol),
+        };
+        let fits = usize::try_from(len)
+            .ok()
+            .and_then(|n| n.checked_add(so_far))
+            .is_some_and(|total| total <= self.max_message);
+        if !fits {
             return Err(WsError::TooBig);
         }
-        let total = header + 4 + len as usize;
-        if buf.len() < total {
-            return Ok(None);
+        if self.message.is_none() {
+            self.message = Some(Message {
+                text: opcode == TEXT,
+                bytes: Vec::new(),
+                valid: 0,
+            });
         }
-        let mask = [
-            buf[header],
-            buf[header + 1],
-            buf[header + 2],
-            buf[header + 3],
-        ];
-        let payload: Vec<u8> = buf[header + 4..total]
-            .iter()
-            .enumerate()
-            .map(|(i, b)| b ^ mask[i % 4])
-            .collect();
-        let event = self.frame(opcode, fin, payload)?;
-        Ok(Some((total, event)))
+        Ok(())
     }
 
-    fn frame(&mut self, opcode: u8, fin: bool, payload: Vec<u8>) -> Result<Option<Event>, WsError> {
-        match opcode {
-            PING => Ok(Some(Event::Ping(payload))),
+    /// Payload bytes of `frame`, unmasked into their message (its UTF-8 checked) or into the
+    /// control frame's payload.
+    fn payload(&mut self, frame: &Frame, data: &[u8]) -> Result<(), WsError> {
+        if frame.opcode >= CLOSE {
+            unmask_into(&mut self.control, data, frame.mask, frame.done);
+            return Ok(());
+        }
+        match self.message.as_mut() {
+            Some(message) => {
+                unmask_into(&mut message.bytes, data, frame.mask, frame.done);
+                message.check_utf8()
+            }
+            None => Err(WsError::Protocol),
+        }
+    }
+
+    /// The event a frame completes: a control frame's, or a message's at its last fragment.
+    fn complete(&mut self, frame: &Frame) -> Result<Option<Event>, WsError> {
+        match frame.opcode {
+            PING => Ok(Some(Event::Ping(std::mem::take(&mut self.control)))),
             PONG => Ok(Some(Event::Pong)),
-            CLOSE => close_event(&payload).map(Some),
-            TEXT | BINARY if self.partial.is_none() => {
-                self.partial = Some((opcode == TEXT, payload));
-                self.complete(fin)
-            }
-            CONTINUATION if self.partial.is_some() => {
-                if let Some((_, bytes)) = self.partial.as_mut() {
-                    bytes.extend_from_slice(&payload);
-                }
-                self.complete(fin)
-            }
-            _ => Err(WsError::Protocol),
-        }
-    }
-
-    fn complete(&mut self, fin: bool) -> Result<Option<Event>, WsError> {
-        if !fin {
-            return Ok(None);
-        }
-        match self.partial.take() {
-            Some((true, bytes)) => String::from_utf8(bytes)
-                .map(|t| Some(Event::Text(t)))
-                .map_err(|_| WsError::InvalidUtf8),
-            Some((false, bytes)) => Ok(Some(Event::Binary(bytes))),
-            None => Ok(None),
+            CLOSE => close_event(&self.control).map(Some),
+            _ if !frame.fin => Ok(None),
+            _ => match self.message.take() {
+                Some(message) => message.finish().map(Some),
+                None => Err(WsError::Protocol),
+            },
         }
     }
 }
 
-/// A frame's header: its length, the payload length, FIN, the opcode. Client frames must be
-/// masked and use no reserved bits (no extension is negotiated).
-fn frame_header(buf: &[u8]) -> Result<Option<(usize, u64, bool, u8)>, WsError> {
-    if buf.len() < 2 {
-        return Ok(None);
+/// Append `data` to `out`, unmasked (§5.3: byte `i` of the payload is XORed with byte `i % 4`
+/// of the mask), `offset` being the position of `data[0]` in the payload. Sixteen bytes at a
+/// time, with the mask laid out to match, so the compiler makes it vector XORs.
+fn unmask_into(out: &mut Vec<u8>, data: &[u8], mask: [u8; 4], offset: usize) {
+    let mut key = [0u8; 16];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = mask[(offset + i) % 4];
     }
-    let (b0, b1) = (buf[0], buf[1]);
+    let start = out.len();
+    out.extend_from_slice(data);
+    let mut chunks = out[start..].chunks_exact_mut(16);
+    for chunk in &mut chunks {
+        for (b, k) in chunk.iter_mut().zip(key) {
+            *b ^= k;
+        }
+    }
+    for (b, k) in chunks.into_remainder().iter_mut().zip(key) {
+        *b ^= k;
+    }
+}
+
+/// A frame's header: its length before the mask, the payload length, FIN, the opcode. Client
+/// frames must be masked (§5.1) and use no reserved bit or opcode (§5.2: no extension is
+/// negotiated, so any of them fails the connection).
+fn frame_header(buf: &[u8]) -> Result<Option<(usize, u64, bool, u8)>, WsError> {
+    let [b0, b1, ..] = *buf else {
+        return Ok(None);
+    };
     if b0 & 0x70 != 0 || b1 & 0x80 == 0 {
         return Err(WsError::Protocol);
     }
@@ -156,32 +294,34 @@ fn frame_header(buf: &[u8]) -> Result<Option<(usize, u64, bool, u8)>, WsError> {
     if !matches!(opcode, CONTINUATION | TEXT | BINARY | CLOSE | PING | PONG) {
         return Err(WsError::Protocol);
     }
-    let (header, len) = match b1 & 0x7F {
-        126 if buf.len() >= 4 => (4, u64::from(u16::from_be_bytes([buf[2], buf[3]]))),
-        127 if buf.len() >= 10 => {
+    let (header, len) = match (b1 & 0x7F, buf) {
+        (126, [_, _, a, b, ..]) => (4, u64::from(u16::from_be_bytes([*a, *b]))),
+        (127, [_, _, rest @ ..]) if rest.len() >= 8 => {
             let mut n = [0u8; 8];
-            n.copy_from_slice(&buf[2..10]);
+            n.copy_from_slice(&rest[..8]);
             (10, u64::from_be_bytes(n))
         }
-        126 | 127 => return Ok(None),
-        n => (2, u64::from(n)),
+        (126 | 127, _) => return Ok(None),
+        (n, _) => (2, u64::from(n)),
     };
+    // §5.2: "the most significant bit MUST be 0".
     if len >> 63 != 0 {
         return Err(WsError::Protocol);
     }
     Ok(Some((header, len, fin, opcode)))
 }
 
+/// §5.5.1: a close payload is empty, or a 2-byte code and a UTF-8 reason.
 fn close_event(payload: &[u8]) -> Result<Event, WsError> {
-    match payload.len() {
-        0 => Ok(Event::Close(None, String::new())),
-        1 => Err(WsError::Protocol),
-        _ => {
-            let code = u16::from_be_bytes([payload[0], payload[1]]);
+    match payload {
+        [] => Ok(Event::Close(None, String::new())),
+        [_] => Err(WsError::Protocol),
+        [a, b, reason @ ..] => {
+            let code = u16::from_be_bytes([*a, *b]);
             if !valid_close_code(code) {
                 return Err(WsError::Protocol);
             }
-            let reason = std::str::from_utf8(&payload[2..]).map_err(|_| WsError::InvalidUtf8)?;
+            let reason = std::str::from_utf8(reason).map_err(|_| WsError::InvalidUtf8)?;
             Ok(Event::Close(Some(code), reason.to_string()))
         }
     }
@@ -189,19 +329,34 @@ fn close_event(payload: &[u8]) -> Result<Event, WsError> {
 
 /// A server frame (unmasked, RFC 6455 §5.1), whole (FIN set).
 pub fn write_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
-    out.push(0x80 | opcode);
-    match payload.len() {
-        n if n < 126 => out.push(n as u8),
+    let (header, len) = server_header(opcode, payload.len());
+    out.extend_from_slice(&header[..len]);
+    out.extend_from_slice(payload);
+}
+
+/// The header of a server frame (FIN set, no mask) with a `len`-byte payload, and how many
+/// of its bytes are used: the shortest length encoding (§5.2: "the minimal number of bytes
+/// MUST be used").
+pub fn server_header(opcode: u8, len: usize) -> ([u8; 10], usize) {
+    let mut header = [0u8; 10];
+    header[0] = 0x80 | opcode;
+    let used = match len {
+        n if n < 126 => {
+            header[1] = n as u8;
+            2
+        }
         n if n <= usize::from(u16::MAX) => {
-            out.push(126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
+            header[1] = 126;
+            header[2..4].copy_from_slice(&(n as u16).to_be_bytes());
+            4
         }
         n => {
-            out.push(127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
+            header[1] = 127;
+            header[2..10].copy_from_slice(&(n as u64).to_be_bytes());
+            10
         }
-    }
-    out.extend_from_slice(payload);
+    };
+    (header, used)
 }
 
 /// A close frame with `code` and `reason` (the reason cut to fit a control frame's 125 bytes).
@@ -219,12 +374,38 @@ pub fn write_close(out: &mut Vec<u8>, code: u16, reason: &str) {
 mod tests {
     use super::*;
 
+    const MASK: [u8; 4] = [1, 2, 3, 4];
+
     fn masked(opcode_byte: u8, payload: &[u8]) -> Vec<u8> {
-        let mask = [1u8, 2, 3, 4];
-        let mut f = vec![opcode_byte, 0x80 | payload.len() as u8];
-        f.extend_from_slice(&mask);
-        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        let mut f = vec![opcode_byte];
+        match payload.len() {
+            n if n < 126 => f.push(0x80 | n as u8),
+            n => {
+                f.push(0x80 | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        f.extend_from_slice(&MASK);
+        f.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
         f
+    }
+
+    /// Feed `bytes` to `r` `step` bytes at a time, as reads would bring them: every event and
+    /// the first error.
+    fn feed(r: &mut Reader, bytes: &[u8], step: usize) -> Result<Vec<Event>, WsError> {
+        let (mut events, mut buf) = (Vec::new(), Vec::new());
+        for piece in bytes.chunks(step) {
+            buf.extend_from_slice(piece);
+            loop {
+                let (used, event) = r.next(&buf)?;
+                buf.drain(..used);
+                events.extend(event);
+                if used == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(events)
     }
 
     #[test]
@@ -239,54 +420,118 @@ mod tests {
     fn fragments_make_one_message_around_a_ping() {
         let mut r = Reader::new(1024);
         let a = masked(0x01, b"Hel");
-        assert_eq!(r.next(&a), Ok(Some((a.len(), None))));
+        assert_eq!(r.next(&a), Ok((a.len(), None)));
         let p = masked(0x89, b"hi");
-        assert_eq!(
-            r.next(&p),
-            Ok(Some((p.len(), Some(Event::Ping(b"hi".to_vec())))))
-        );
+        assert_eq!(r.next(&p), Ok((p.len(), Some(Event::Ping(b"hi".to_vec())))));
         let b = masked(0x80, b"lo");
-        assert_eq!(
-            r.next(&b),
-            Ok(Some((b.len(), Some(Event::Text("Hello".into())))))
-        );
-        assert_eq!(r.next(&b[..3]), Ok(None));
+        assert_eq!(r.next(&b[..5]), Ok((0, None)), "the mask is not whole yet");
+        assert_eq!(r.next(&b), Ok((b.len(), Some(Event::Text("Hello".into())))));
+    }
+
+    /// Whatever the reads cut (inside headers, masks, characters), the messages are the same.
+    #[test]
+    fn any_split_of_the_bytes_gives_the_same_messages() {
+        let text = "héllo ✓ wörld 𝄞".repeat(20);
+        let (head, tail) = text.as_bytes().split_at(101); // inside a character
+        let mut wire = masked(0x01, head);
+        wire.extend(masked(0x8A, b"pong"));
+        wire.extend(masked(0x80, tail));
+        wire.extend(masked(0x82, &[0xff; 300]));
+        let want = vec![
+            Event::Pong,
+            Event::Text(text.clone()),
+            Event::Binary(vec![0xff; 300]),
+        ];
+        for step in [1, 2, 3, 7, 64, wire.len()] {
+            assert_eq!(
+                feed(&mut Reader::new(4096), &wire, step).as_ref(),
+                Ok(&want),
+                "{step}"
+            );
+        }
+    }
+
+    /// RFC 6455 §8.1: invalid UTF-8 fails the connection when it arrives, even inside a frame
+    /// whose rest has not come (Autobahn 6.4.3); a character cut by the end fails at the end.
+    #[test]
+    fn invalid_utf8_fails_at_the_byte_not_at_the_end() {
+        let mut r = Reader::new(1024);
+        let mut payload = b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5".to_vec();
+        payload.extend_from_slice(b"\xf4\x90\x80\x80"); // U+110000: beyond Unicode
+        payload.extend_from_slice(b"edited");
+        let frame = masked(0x81, &payload);
+        assert_eq!(r.next(&frame[..6 + 11]), Ok((6 + 11, None)));
+        assert_eq!(r.next(&frame[6 + 11..6 + 13]), Err(WsError::InvalidUtf8));
+        let mut r = Reader::new(1024);
+        let cut = masked(0x81, "é".as_bytes().split_at(1).0);
+        assert_eq!(r.next(&cut), Err(WsError::InvalidUtf8));
     }
 
     #[test]
     fn bad_frames_fail_with_their_codes() {
         let mut r = Reader::new(4);
         assert_eq!(r.next(&masked(0x81, b"toolong")), Err(WsError::TooBig));
+        let mut r = Reader::new(4);
+        let first = masked(0x02, b"abc");
+        assert_eq!(r.next(&first), Ok((first.len(), None)));
+        assert_eq!(r.next(&masked(0x80, b"de")), Err(WsError::TooBig), "in all");
+        let cases: [(&[u8], WsError, &str); 8] = [
+            (&[0x81, 0x00], WsError::Protocol, "unmasked"),
+            (&masked(0xC1, b"x"), WsError::Protocol, "RSV1"),
+            (&masked(0x83, b"x"), WsError::Protocol, "reserved opcode"),
+            (&masked(0x80, b"x"), WsError::Protocol, "no message"),
+            (&masked(0x09, b"x"), WsError::Protocol, "fragmented ping"),
+            (&masked(0x89, &[0; 126]), WsError::Protocol, "long ping"),
+            (&masked(0x88, &[0x03, 0xED]), WsError::Protocol, "1005"),
+            (&masked(0x88, &[0x03]), WsError::Protocol, "half a code"),
+        ];
+        for (frame, error, why) in cases {
+            assert_eq!(Reader::new(64).next(frame), Err(error), "{why}");
+        }
         let mut r = Reader::new(64);
+        let open = masked(0x01, b"a");
+        assert_eq!(r.next(&open), Ok((open.len(), None)));
         assert_eq!(
-            r.next(&masked(0x81, &[0xff, 0xfe])),
-            Err(WsError::InvalidUtf8)
-        );
-        assert_eq!(r.next(&[0x81, 0x00]), Err(WsError::Protocol), "unmasked");
-        assert_eq!(r.next(&masked(0xC1, b"x")), Err(WsError::Protocol), "RSV1");
-        assert_eq!(
-            r.next(&masked(0x80, b"x")),
+            r.next(&masked(0x81, b"b")),
             Err(WsError::Protocol),
-            "no message"
+            "new message mid-way"
         );
-        assert_eq!(
-            r.next(&masked(0x09, b"x")),
-            Err(WsError::Protocol),
-            "fragmented ping"
-        );
-        assert_eq!(
-            r.next(&masked(0x88, &[0x03, 0xED])),
-            Err(WsError::Protocol),
-            "1005"
-        );
+    }
+
+    #[test]
+    fn close_codes_and_reasons() {
+        for (code, ok) in [
+            (1000, true),
+            (1012, true),
+            (4999, true),
+            (999, false),
+            (1015, false),
+        ] {
+            let frame = masked(0x88, &u16::to_be_bytes(code));
+            let got = Reader::new(64).next(&frame);
+            let want = Event::Close(Some(code), String::new());
+            assert_eq!(got.is_ok(), ok, "{code}");
+            assert!(!ok || got == Ok((frame.len(), Some(want))), "{code}");
+        }
         let close = masked(0x88, &[0x03, 0xE8, b'o', b'k']);
-        assert_eq!(
-            r.next(&close),
-            Ok(Some((
-                close.len(),
-                Some(Event::Close(Some(1000), "ok".into()))
-            )))
-        );
+        let want = Some(Event::Close(Some(1000), "ok".into()));
+        assert_eq!(Reader::new(64).next(&close), Ok((close.len(), want)));
+        let bad = masked(0x88, &[0x03, 0xE8, 0xff]);
+        assert_eq!(Reader::new(64).next(&bad), Err(WsError::InvalidUtf8));
+    }
+
+    #[test]
+    fn unmasking_follows_the_payload_offset() {
+        let data: Vec<u8> = (0..=255).collect();
+        for offset in 0..4 {
+            let mut out = vec![9];
+            unmask_into(&mut out, &data, MASK, offset);
+            let want = data
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ MASK[(offset + i) % 4]);
+            assert!(out[1..].iter().copied().eq(want), "{offset}");
+        }
     }
 
     #[test]
@@ -297,5 +542,8 @@ mod tests {
         let mut out = Vec::new();
         write_frame(&mut out, BINARY, &[0u8; 300]);
         assert_eq!(&out[..4], &[0x82, 126, 1, 44]);
+        let mut out = Vec::new();
+        write_frame(&mut out, BINARY, &[0u8; 70_000]);
+        assert_eq!(&out[..10], &[0x82, 127, 0, 0, 0, 0, 0, 1, 0x11, 0x70]);
     }
 }

@@ -223,7 +223,7 @@ class Conn:
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
                  "disconnected", "reading", "writing", "ws_greeted", "lingered", "task",
-                 "eof_seen", "websocket", "scope", "started", "on_lost")
+                 "eof_seen", "websocket", "ws_ready", "scope", "started", "on_lost")
 
     def __init__(self, worker, wire):
         self.worker = worker
@@ -242,6 +242,7 @@ class Conn:
         self.task = None
         self.eof_seen = False
         self.websocket = False
+        self.ws_ready = None
         self.scope = None
         self.started = 0.0
         # Called once if the client goes while its request is served (tornado's
@@ -276,6 +277,9 @@ class Conn:
             # The wire reads the head itself (one read, no peek first); a client that has
             # gone is its `False`.
             self._head()
+            return
+        if self.websocket and self.receiving is not None:
+            self._ws_read()
             return
         got = self.wire.fill()
         if got == 0:
@@ -444,15 +448,43 @@ class Conn:
             self.ws_greeted = True
             return {"type": "websocket.connect"}
         while True:
-            message = self.wire.ws_next()
-            if self.wire.pending():
-                self._watch_write(True)
-            if message is not None:
+            message, self.ws_ready = self.ws_ready, None
+            if message is None:
+                message = self._ws_next()
+            if message:
                 return message
             if self.disconnected:
                 # Gone without a close frame (RFC 6455 §7.1.5: 1006).
                 return {"type": "websocket.disconnect", "code": 1006}
-            await self._readable()
+            # `read` decodes what arrives and wakes this only for a whole message (or the
+            # client's end): a message that trickles in costs no turn of the task per piece.
+            self.receiving = self.loop.create_future()
+            self._watch_read(True)
+            try:
+                await self.receiving
+            finally:
+                self.receiving = None
+            if self.state == CLOSED:
+                self.disconnected = True
+
+    def _ws_read(self):
+        """The socket is readable while the app waits in `receive`: its next message, if
+        the bytes complete one."""
+        message = self._ws_next()
+        if message:
+            self.ws_ready = message
+            _settle(self.receiving)
+
+    def _ws_next(self):
+        """The wire's next WebSocket message (pongs and close echoes queued for writing), or
+        None; the client's end is handled here (`_eof`) and is None too."""
+        message = self.wire.ws_next()
+        if self.wire.pending():
+            self._watch_write(True)
+        if message is False:
+            self._eof()
+            return None
+        return message
 
     async def ws_send(self, message):
         if self.state == CLOSED:

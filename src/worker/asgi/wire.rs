@@ -77,8 +77,12 @@ pub struct Wire {
     server: Option<std::net::SocketAddr>,
     shared: Rc<Shared>,
     exchange: Option<Exchange>,
-    /// Response bytes the socket has not taken yet.
+    /// Response bytes; the socket has taken `out[..out_sent]`.
     out: Vec<u8>,
+    /// Where the socket's writes stand in `out`: a large response (a 16 MiB WebSocket
+    /// message) is written in many pieces, and moving the rest to the front after each would
+    /// copy it over and over.
+    out_sent: usize,
     #[pyo3(get)]
     fd: i32,
     /// Should closing after the last response linger (see `finish`)?
@@ -103,6 +107,7 @@ impl Wire {
             shared,
             exchange: None,
             out: Vec::new(),
+            out_sent: 0,
             fd,
             lingers: true,
             detached: false,
@@ -113,16 +118,27 @@ impl Wire {
         let Some(conn) = self.conn.as_ref() else {
             return Err(PyOSError::new_err("the connection is closed"));
         };
-        while !self.out.is_empty() {
-            match conn.stream.write_now(&self.out) {
+        while self.out_sent < self.out.len() {
+            match conn.stream.write_now(&self.out[self.out_sent..]) {
                 Ok(0) => break,
-                Ok(n) => {
-                    self.out.drain(..n);
-                }
+                Ok(n) => self.out_sent += n,
                 Err(e) => return Err(PyOSError::new_err(e.to_string())),
             }
         }
-        Ok(self.out.len())
+        if self.out_sent == self.out.len() {
+            self.out.clear();
+            self.out_sent = 0;
+        } else if self.out_sent > self.out.len() / 2 {
+            // Moved once the sent part is the larger: each byte moves at most once on average.
+            self.out.drain(..self.out_sent);
+            self.out_sent = 0;
+        }
+        Ok(self.unsent())
+    }
+
+    /// Response bytes the socket has not taken yet.
+    fn unsent(&self) -> usize {
+        self.out.len() - self.out_sent
     }
 
     /// The response head, framed by what the app said and, for a body sent whole, its size.
@@ -522,7 +538,7 @@ impl Wire {
             return Ok(0);
         };
         if ex.head.version < (1, 1) || ex.framing.is_some() || !(100..200).contains(&status) {
-            return Ok(self.out.len());
+            return Ok(self.unsent());
         }
         let fields = sendable(headers)?;
         response::write_interim(&mut self.out, status, &fields);
@@ -535,7 +551,7 @@ impl Wire {
     }
 
     fn pending(&self) -> usize {
-        self.out.len()
+        self.unsent()
     }
 
     /// The app raised: a 500 when nothing of the response went out, else the connection is
@@ -613,13 +629,19 @@ impl Wire {
 
     /// `websocket.send` (text or bytes).
     fn ws_send(&mut self, text: Option<&str>, bytes: Option<&[u8]>) -> PyResult<usize> {
+        let queued = self.unsent();
         let Some(session) = self.exchange.as_mut().and_then(|ex| ex.ws.as_mut()) else {
             return Err(PyOSError::new_err("not a WebSocket"));
         };
         if session.phase != ws::Phase::Open {
             return Err(PyOSError::new_err("the WebSocket is closed"));
         }
-        session.send(&mut self.out, text, bytes);
+        match self.conn.as_ref() {
+            Some(conn) if queued == 0 => session
+                .send_now(conn, &mut self.out, text, bytes)
+                .map_err(|e| PyOSError::new_err(e.to_string()))?,
+            _ => session.send(&mut self.out, text, bytes),
+        }
         self.push()
     }
 
@@ -644,23 +666,22 @@ impl Wire {
         self.push()
     }
 
-    /// The next `websocket.receive` or `websocket.disconnect` from what is buffered; `None`
-    /// when more bytes are needed.
-    fn ws_next(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
+    /// The next `websocket.receive` or `websocket.disconnect` from what is buffered and what
+    /// the socket has now; `None` when more bytes are needed, `False` when the client is gone
+    /// without a close frame.
+    fn ws_next(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let Some(ex) = self.exchange.as_mut() else {
-            return Ok(None);
+            return Ok(py.None());
         };
         let Some(session) = ex.ws.as_mut() else {
-            return Ok(None);
+            return Ok(py.None());
         };
-        let incoming = session.next(&ex.buf, &mut ex.used, &mut self.out);
-        if ex.used == ex.buf.len() {
-            ex.buf.clear();
-            ex.used = 0;
-        }
+        ex.buf.drain(..ex.used);
+        ex.used = 0;
+        let incoming = session.next_reading(self.conn.as_ref(), &mut ex.buf, &mut self.out);
         let Some(incoming) = incoming else {
             self.push()?;
-            return Ok(None);
+            return Ok(py.None());
         };
         let d = PyDict::new(py);
         match incoming {
@@ -678,9 +699,12 @@ impl Wire {
                 ex.complete = true;
                 ex.head.must_close = true;
             }
+            ws::Incoming::Gone => {
+                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+            }
         }
         self.push()?;
-        Ok(Some(d.unbind()))
+        Ok(d.into_any().unbind())
     }
 
     /// Is the connection TLS (its session in Rust, so it cannot be detached)?

@@ -6,6 +6,16 @@
 use crate::http::response::{self, Framing};
 use crate::http::websocket::{self, Event, Reader, WsError};
 use crate::http::RequestHead;
+use crate::worker::conn::Conn;
+use std::cell::RefCell;
+use std::io::IoSlice;
+
+/// How much one read asks for while a message is under way.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// How much one `next` reads at most before it lets the loop's other connections have their
+/// turn: a 16 MiB message then takes a few turns of the loop, not one long one.
+const READ_TURN: usize = 1024 * 1024;
 
 /// Where the session stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +33,8 @@ pub(super) enum Incoming {
     Binary(Vec<u8>),
     /// `websocket.disconnect` with this code.
     Disconnect(u16),
+    /// The socket ended (or failed) with no close frame.
+    Gone,
 }
 
 pub(super) struct Session {
@@ -118,11 +130,35 @@ impl Session {
 
     /// `websocket.send`.
     pub fn send(&mut self, out: &mut Vec<u8>, text: Option<&str>, bytes: Option<&[u8]>) {
-        match (text, bytes) {
-            (Some(t), _) => websocket::write_frame(out, websocket::TEXT, t.as_bytes()),
-            (None, Some(b)) => websocket::write_frame(out, websocket::BINARY, b),
-            (None, None) => {}
+        if let Some((opcode, payload)) = message(text, bytes) {
+            websocket::write_frame(out, opcode, payload);
         }
+    }
+
+    /// `websocket.send` with nothing queued before it: the frame goes to the socket straight
+    /// from the app's buffer (one writev of header and payload), and only what the socket
+    /// does not take now is copied into `out`. A 16 MiB echo is then not copied whole first.
+    pub fn send_now(
+        &mut self,
+        conn: &Conn,
+        out: &mut Vec<u8>,
+        text: Option<&str>,
+        bytes: Option<&[u8]>,
+    ) -> std::io::Result<()> {
+        let Some((opcode, payload)) = message(text, bytes) else {
+            return Ok(());
+        };
+        let (header, len) = websocket::server_header(opcode, payload.len());
+        let header = &header[..len];
+        let parts = [IoSlice::new(header), IoSlice::new(payload)];
+        let taken = conn.stream.writev_now(&parts)?;
+        if let Some(rest) = header.get(taken..) {
+            out.extend_from_slice(rest);
+            out.extend_from_slice(payload);
+        } else {
+            out.extend_from_slice(&payload[taken - header.len()..]);
+        }
+        Ok(())
     }
 
     /// `websocket.close` (after the handshake).
@@ -133,12 +169,48 @@ impl Session {
         }
     }
 
+    /// The next event from `buf`, read further from `conn` while the socket has bytes and no
+    /// event is complete; `None` when the socket is drained (or `READ_TURN` read) first,
+    /// `Gone` at its end.
+    ///
+    /// Reading here rather than once per wake-up of the loop is what makes a large message
+    /// cheap: the loop's round trip (the readiness callback, a future, the task's step) is
+    /// paid once per turn, not once per 16 KiB. What is read is decoded into the message at
+    /// once, so `buf` keeps about one read's bytes whatever the message's size, and the
+    /// message itself is bounded by `--websocket-max-message-size`.
+    pub fn next_reading(
+        &mut self,
+        conn: Option<&Conn>,
+        buf: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Option<Incoming> {
+        let (mut read, mut drained) = (0, false);
+        loop {
+            let mut used = 0;
+            let incoming = self.next(buf, &mut used, out);
+            // What the session used is gone (unmasked into its message); what stays is at
+            // most a cut header or the frames behind the one that made an event.
+            buf.drain(..used);
+            if incoming.is_some() || drained || read >= READ_TURN {
+                return incoming;
+            }
+            match conn.and_then(|conn| read_into(conn, buf)) {
+                None => return Some(Incoming::Gone),
+                Some(0) => return None,
+                // A read shorter than asked took all the socket had: asking again would
+                // most likely only hear "nothing yet", and the loop watches the socket
+                // (level-triggered) for what comes after.
+                Some(got) => (read, drained) = (read + got, got < READ_CHUNK),
+            }
+        }
+    }
+
     /// The next event from `buf[*used..]`; control frames are answered into `out`.
     pub fn next(&mut self, buf: &[u8], used: &mut usize, out: &mut Vec<u8>) -> Option<Incoming> {
         loop {
             match self.reader.next(&buf[*used..]) {
-                Ok(None) => return None,
-                Ok(Some((n, event))) => {
+                Ok((0, None)) => return None,
+                Ok((n, event)) => {
                     *used += n;
                     if let Some(incoming) = self.event(event, out) {
                         return Some(incoming);
@@ -172,4 +244,33 @@ impl Session {
         self.close(out, e.close_code(), "");
         Incoming::Disconnect(e.close_code())
     }
+}
+
+/// A `websocket.send`'s frame: its opcode and payload (ASGI: `text` wins when both are given;
+/// neither: nothing to send).
+fn message<'a>(text: Option<&'a str>, bytes: Option<&'a [u8]>) -> Option<(u8, &'a [u8])> {
+    match (text, bytes) {
+        (Some(t), _) => Some((websocket::TEXT, t.as_bytes())),
+        (None, Some(b)) => Some((websocket::BINARY, b)),
+        (None, None) => None,
+    }
+}
+
+thread_local! {
+    /// Where `read_into` reads: zeroed once per worker, not once per read (a message that
+    /// trickles in 64-byte pieces would otherwise clear 64 KiB for each of them).
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// Append what the socket has now (up to `READ_CHUNK`) to `buf`: the bytes read (0: none
+/// yet), `None` at the client's end or on an error (a reset: gone all the same).
+fn read_into(conn: &Conn, buf: &mut Vec<u8>) -> Option<usize> {
+    SCRATCH.with_borrow_mut(|scratch| match conn.stream.recv_now(scratch) {
+        Ok(Some(0)) | Err(_) => None,
+        Ok(Some(n)) => {
+            buf.extend_from_slice(&scratch[..n]);
+            Some(n)
+        }
+        Ok(None) => Some(0),
+    })
 }
