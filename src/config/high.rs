@@ -9,7 +9,7 @@ use super::resolved::{invalid, setting, Resolved};
 use super::value::{absolute, Env, Value};
 use super::{
     AllowIps, AsgiLoop, AsgiSettings, Config, ConfigError, ControlSocket, HeaderMap, Lifespan,
-    LogLevel, LogTarget, ProxyProtocol, Reload, ReloadEngine, WorkerClass,
+    LogLevel, LogTarget, Protocol, ProxyProtocol, Reload, ReloadEngine, WorkerClass,
 };
 
 /// Gunicorn's caps (`gunicorn/http/message.py`).
@@ -60,6 +60,11 @@ pub fn config(
         forwarded_allow_ips: allow_ips(r, "forwarded_allow_ips")?,
         proxy_allow_ips: allow_ips(r, "proxy_allow_ips")?,
         proxy_protocol: proxy_protocol(r),
+        protocol: match string(r, "protocol") {
+            Some("uwsgi") => Protocol::Uwsgi,
+            _ => Protocol::Http,
+        },
+        uwsgi_allow_ips: allow_ips(r, "uwsgi_allow_ips")?,
         secure_scheme_headers: secure_scheme_headers(r),
         forwarder_headers: list(r, "forwarder_headers")
             .iter()

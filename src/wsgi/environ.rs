@@ -312,7 +312,8 @@ impl EnvironCache {
                 if head.header("SCRIPT_NAME").is_some() {
                     env.set_item(intern!(py, "SCRIPT_NAME"), script_name.as_ref())?;
                 }
-                proxy(&env, head)
+                proxy(&env, head)?;
+                remote(&env, head)
             })
             .map_err(failed)?;
         Ok(env)
@@ -398,6 +399,24 @@ fn proxy(env: &Bound<'_, PyDict>, head: &RequestHead) -> PyResult<()> {
     env.set_item(intern!(py, "REMOTE_PORT"), info.client_port.to_string())?;
     env.set_item(intern!(py, "PROXY_ADDR"), &info.proxy_addr)?;
     env.set_item(intern!(py, "PROXY_PORT"), info.proxy_port.to_string())
+}
+
+/// A uwsgi front's `REMOTE_ADDR`/`REMOTE_PORT` stand for the peer, which is the front (uWSGI
+/// puts the front's vars in the environ as they are).
+fn remote(env: &Bound<'_, PyDict>, head: &RequestHead) -> PyResult<()> {
+    let Some(remote) = &head.remote else {
+        return Ok(());
+    };
+    let py = env.py();
+    env.set_item(intern!(py, "REMOTE_ADDR"), &remote.addr)?;
+    match remote.port {
+        Some(port) => env.set_item(intern!(py, "REMOTE_PORT"), port.to_string()),
+        // Not the front's own port: none at all, as for a Unix-socket peer.
+        None if env.contains(intern!(py, "REMOTE_PORT"))? => {
+            env.del_item(intern!(py, "REMOTE_PORT"))
+        }
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
