@@ -388,13 +388,18 @@ impl EnvironCache {
     }
 }
 
-/// A PROXY protocol header overrides the peer (gunicorn `proxy_environ`).
+/// A PROXY protocol header overrides the peer (gunicorn `proxy_environ`). One without
+/// addresses — v2 `LOCAL` (a health check), `UNKNOWN` — leaves the peer: proxy-protocol.txt
+/// §2.1–2.2 has the receiver use the real connection's endpoints then (Gunicorn sets `None`).
 fn proxy(env: &Bound<'_, PyDict>, head: &RequestHead) -> PyResult<()> {
     let Some(info) = &head.proxy else {
         return Ok(());
     };
     let py = env.py();
     env.set_item(intern!(py, "PROXY_PROTOCOL"), &info.protocol)?;
+    if info.client_addr.is_empty() {
+        return Ok(());
+    }
     env.set_item(intern!(py, "REMOTE_ADDR"), &info.client_addr)?;
     env.set_item(intern!(py, "REMOTE_PORT"), info.client_port.to_string())?;
     env.set_item(intern!(py, "PROXY_ADDR"), &info.proxy_addr)?;
