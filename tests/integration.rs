@@ -64,3 +64,9 @@ mod asgi_apps;
 // The tornado worker: tornado apps natively, WSGI apps in tornado's WSGIContainer, and the
 // checks every kind passes.
 mod tornado;
+// Real fronts (issue 10): nginx and HAProxy as children of the tests (fronts.rs is the
+// harness): proxy_pass over TCP, a Unix socket and TLS, PROXY v1/v2, uwsgi_pass, smuggling.
+mod fronts;
+mod fronts_haproxy;
+mod fronts_nginx;
+mod fronts_uwsgi;

@@ -59,7 +59,7 @@ pub struct Lines {
 }
 
 impl Lines {
-    fn spawn(source: impl Read + Send + 'static) -> Arc<Lines> {
+    pub fn spawn(source: impl Read + Send + 'static) -> Arc<Lines> {
         let lines = Arc::new(Lines {
             state: Mutex::new((Vec::new(), false)),
             cond: Condvar::new(),
