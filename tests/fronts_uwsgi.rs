@@ -4,8 +4,7 @@
 //! smuggling attempts. The nginx configs are the README's "Behind a proxy" snippets.
 
 use crate::fronts::{self, curl, requests_seen, upstream, Front};
-use crate::support::{read_all, Client, Opts, Server, IO_TIMEOUT, WAIT};
-use std::io::Write;
+use crate::support::{send_and_half_close, Client, Opts, Server, IO_TIMEOUT, WAIT};
 use std::net::TcpStream;
 
 /// README: nginx passing requests to gunicorn-rs --protocol uwsgi.
@@ -145,12 +144,12 @@ fn packet(vars: &[(&str, &str)]) -> Vec<u8> {
     out
 }
 
-/// Sends `raw` straight to the server and returns all it answered before closing.
+/// Sends `raw` straight to the server, half-closes (as nginx is done with the connection
+/// after one packet), and returns all it answered before closing.
 fn raw_exchange(server: &Server, raw: &[u8]) -> String {
     let mut stream = TcpStream::connect(("127.0.0.1", server.port())).expect("connect");
     stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
-    stream.write_all(raw).expect("send");
-    String::from_utf8_lossy(&read_all(&mut stream)).into_owned()
+    String::from_utf8_lossy(&send_and_half_close(&mut stream, raw)).into_owned()
 }
 
 #[test]
@@ -208,10 +207,18 @@ fn every_worker_kind_reads_uwsgi_packets() {
             "{kind}: h is the client's: {line}"
         );
     }
-    let args = ["--protocol", "uwsgi", "-k", "asgi"];
-    let app = Server::app_with("asgi_hello:app", &args, 1, Opts::default().with_venv());
-    let reply = raw_exchange(&app, &packet(&[("PATH_INFO", "/")]));
-    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "asgi: {reply}");
+    // The asyncio kinds, on their own hello apps (tornado's wants a Host, as HTTP/1.1 does).
+    let hello = packet(&[("PATH_INFO", "/"), ("HTTP_HOST", "x")]);
+    for (kind, app) in [("asgi", "asgi_hello:app"), ("tornado", "tornado_hello:app")] {
+        let args = ["--protocol", "uwsgi", "-k", kind];
+        let app = Server::app_with(app, &args, 1, Opts::default().with_venv());
+        let reply = raw_exchange(&app, &hello);
+        assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{kind}: {reply}");
+        assert!(
+            !reply.contains("Transfer-Encoding"),
+            "{kind}: never chunked: {reply}"
+        );
+    }
 }
 
 #[test]
