@@ -35,7 +35,8 @@ fn seen(resp: &crate::support::Response) -> serde_json::Value {
 
 #[test]
 fn nginx_over_tcp_keeps_upstream_connections_and_forwards_bodies() {
-    let app = upstream(&[]);
+    // A keep-alive longer than the test, so only nginx decides when a connection ends.
+    let app = upstream(&["--keep-alive", "60"]);
     let port = fronts::port();
     let _nginx = Front::nginx(&tcp_front(port, app.port()));
     let mut client = Client::connect(port);
