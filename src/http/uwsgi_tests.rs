@@ -124,12 +124,17 @@ fn an_nginx_get_is_the_head_the_http_parser_would_make() {
         "no empty CONTENT-*"
     );
     assert_eq!(h.secure_scheme, Some(false), "REQUEST_SCHEME http");
-    let remote = h.remote.expect("REMOTE_ADDR");
+    let remote = h.remote.clone().expect("REMOTE_ADDR");
     assert_eq!(
         (remote.addr.as_str(), remote.port),
         ("127.0.0.1", Some(41418))
     );
     assert!(!h.expect_continue && !h.must_close && h.proxy.is_none());
+    assert!(
+        !h.may_chunk(),
+        "a uwsgi response is never chunked and has no 1xx"
+    );
+    assert_eq!(h.told_client(), Some(("127.0.0.1", Some(41418))));
 }
 
 #[test]
