@@ -9,6 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -46,8 +47,8 @@ pub fn require(program: &str) -> PathBuf {
     })
 }
 
-/// A running front: its stderr (nginx's error log, HAProxy's warnings) and its temp dir
-/// (config, pid file, temp paths), removed when it stops.
+/// A running front: its stderr (nginx's error log, also in `error.log` in its dir; HAProxy's
+/// warnings) and its temp dir (config, pid file, temp paths), removed when it stops.
 pub struct Front {
     child: Child,
     pub stderr: Arc<Lines>,
@@ -56,6 +57,15 @@ pub struct Front {
 
 impl Front {
     fn spawn(cmd: &mut Command, dir: tempfile::TempDir) -> Front {
+        // SAFETY: prctl(2) is async-signal-safe and touches only the child being made. The
+        // front gets TERM if the test's thread dies without dropping it (a panic that aborts,
+        // a killed test binary), so no nginx outlives the test.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                Ok(())
+            });
+        }
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -83,7 +93,7 @@ impl Front {
             false => "",
         };
         let conf = format!(
-            "daemon off;\nworker_processes 1;\n{user}\npid {d}/nginx.pid;\nerror_log stderr notice;\n\
+            "daemon off;\nworker_processes 1;\n{user}\npid {d}/nginx.pid;\nerror_log stderr notice;\nerror_log {d}/error.log notice;\n\
              events {{ worker_connections 512; }}\n\
              http {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
              \x20 fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
@@ -311,4 +321,21 @@ pub fn smuggling_never_reaches_the_app(port: u16, app: &Server) {
     assert_eq!(seen.len(), answered + 1, "{seen:?}");
     let smuggled = seen.iter().filter(|l| l.contains("/smuggled")).count();
     assert_eq!(smuggled, smuggled_answers, "{seen:?}");
+}
+
+/// A connection to 127.0.0.1:`port` from 127.0.0.2, so the client's address differs from the
+/// front's (both on loopback): an app that sees 127.0.0.2 was told it by the front.
+pub fn connect_from_127_0_0_2(port: u16) -> TcpStream {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
+    use std::os::fd::AsRawFd;
+    let fd = socket(
+        AddressFamily::Inet,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .expect("socket");
+    bind(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 2, 0)).expect("bind 127.0.0.2");
+    connect(fd.as_raw_fd(), &SockaddrIn::new(127, 0, 0, 1, port)).expect("connect to the front");
+    TcpStream::from(fd)
 }

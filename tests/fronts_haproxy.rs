@@ -21,9 +21,9 @@ backend app
     )
 }
 
-/// One request through HAProxy: what the app saw, and the client's own port.
+/// One request through HAProxy from 127.0.0.2: what the app saw, and the client's own port.
 fn through(port: u16, path: &str) -> (serde_json::Value, u16) {
-    let mut client = Client::connect(port);
+    let mut client = Client::on(fronts::connect_from_127_0_0_2(port));
     let resp = client.get(path);
     assert_eq!(resp.status, 200, "{}", resp.text());
     (resp.json(), client.local_port())
@@ -36,17 +36,22 @@ fn send_proxy_v1_gives_the_app_the_real_client() {
     let _haproxy = Front::haproxy(port, &front("http", port, app.port(), "send-proxy"));
     let (seen, client_port) = through(port, "/v1");
     assert_eq!(seen["PROXY_PROTOCOL"], "TCP4");
-    assert_eq!(seen["REMOTE_ADDR"], "127.0.0.1");
+    assert_eq!(
+        seen["REMOTE_ADDR"], "127.0.0.2",
+        "the client's address, not HAProxy's"
+    );
     assert_eq!(
         seen["REMOTE_PORT"],
         client_port.to_string(),
-        "the client's port, not HAProxy's"
+        "the client's port"
     );
     assert_eq!(seen["PROXY_ADDR"], "127.0.0.1");
-    // The access log's `h` and the port the app saw are the client's too.
-    poll(WAIT, "the access line", || {
-        app.stdout.text().contains("GET /v1").then_some(())
+    // The access log's `h` is the client's too.
+    let line = poll(WAIT, "the access line", || {
+        app.stdout
+            .find_from(0, "GET /v1", std::time::Duration::ZERO)
     });
+    assert!(line.starts_with("127.0.0.2 "), "{line}");
 }
 
 #[test]
@@ -71,6 +76,7 @@ fn send_proxy_v2_with_tlvs_and_local_health_checks() {
         (seen["PROXY_PROTOCOL"].as_str(), seen["RAW_URI"].as_str()),
         (Some("TCP4"), Some("/v2?x=1"))
     );
+    assert_eq!(seen["REMOTE_ADDR"], "127.0.0.2");
     assert_eq!(seen["REMOTE_PORT"], client_port.to_string());
     // A health check arrives as LOCAL: the app is called, with the real peer's address.
     let check = poll(WAIT, "a health check", || {

@@ -39,10 +39,14 @@ fn nginx_over_tcp_keeps_upstream_connections_and_forwards_bodies() {
     let app = upstream(&["--keep-alive", "60"]);
     let port = fronts::port();
     let _nginx = Front::nginx(&tcp_front(port, app.port()));
-    let mut client = Client::connect(port);
+    let mut client = Client::on(fronts::connect_from_127_0_0_2(port));
     let first = seen(&client.get("/a?x=1"));
     assert_eq!(first["RAW_URI"], "/a?x=1");
-    assert_eq!(first["HTTP_X_FORWARDED_FOR"], "127.0.0.1");
+    assert_eq!(first["HTTP_X_FORWARDED_FOR"], "127.0.0.2");
+    assert_eq!(
+        first["REMOTE_ADDR"], "127.0.0.1",
+        "the peer stays nginx, as in Gunicorn"
+    );
     assert_eq!(first["wsgi.url_scheme"], "http");
     // Keep-alive to the upstream: later requests, from other client connections too, come
     // over the same nginx → gunicorn-rs connection (the app sees the same peer port).

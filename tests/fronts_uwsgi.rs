@@ -30,8 +30,12 @@ fn nginx_uwsgi_pass_gives_the_app_the_client_and_the_bodies() {
     let app = upstream(&["--protocol", "uwsgi"]);
     let port = fronts::port();
     let _nginx = Front::nginx(&uwsgi_front(port, &format!("127.0.0.1:{}", app.port())));
-    let mut client = Client::connect(port);
+    let mut client = Client::on(fronts::connect_from_127_0_0_2(port));
     let seen = json_of(&client.get("/p%20a/th?q=1&r=%2F"));
+    assert_eq!(
+        seen["REMOTE_ADDR"], "127.0.0.2",
+        "the client's, from the vars"
+    );
     assert_eq!(seen["PATH_INFO"], "/p a/th");
     assert_eq!(seen["QUERY_STRING"], "q=1&r=%2F");
     assert_eq!(seen["RAW_URI"], "/p%20a/th?q=1&r=%2F");

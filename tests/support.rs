@@ -1029,6 +1029,16 @@ impl Client {
         }
     }
 
+    /// A client on a connection made elsewhere (from another local address, say).
+    pub fn on(stream: TcpStream) -> Client {
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
     /// This connection's local port (what the app sees as REMOTE_PORT).
     pub fn local_port(&self) -> u16 {
         self.stream.local_addr().unwrap().port()
