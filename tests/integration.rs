@@ -69,3 +69,9 @@ mod tornado;
 // TLS (--certfile and the other SSL settings) under every kind, with curl, Python's ssl and
 // openssl s_client.
 mod tls;
+// Real fronts (issue 10): nginx and HAProxy as children of the tests (fronts.rs is the
+// harness): proxy_pass over TCP, a Unix socket and TLS, PROXY v1/v2, uwsgi_pass, smuggling.
+mod fronts;
+mod fronts_haproxy;
+mod fronts_nginx;
+mod fronts_uwsgi;

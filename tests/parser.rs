@@ -73,8 +73,8 @@ fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
 fn settings(config: Option<&Value>) -> (ParserConfig, PeerTrust) {
     let mut cfg = ParserConfig::default();
     let mut trust = PeerTrust {
-        forwarded: false,
         proxy: true,
+        ..PeerTrust::default()
     };
     let Some(Value::Object(map)) = config else {
         return (cfg, trust);

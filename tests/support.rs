@@ -59,7 +59,7 @@ pub struct Lines {
 }
 
 impl Lines {
-    fn spawn(source: impl Read + Send + 'static) -> Arc<Lines> {
+    pub fn spawn(source: impl Read + Send + 'static) -> Arc<Lines> {
         let lines = Arc::new(Lines {
             state: Mutex::new((Vec::new(), false)),
             cond: Condvar::new(),
@@ -1021,6 +1021,16 @@ pub struct Client {
 impl Client {
     pub fn connect(port: u16) -> Client {
         let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to the server");
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// A client on a connection made elsewhere (from another local address, say).
+    pub fn on(stream: TcpStream) -> Client {
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
         stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
         Client {

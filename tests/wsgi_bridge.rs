@@ -10,7 +10,7 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::path::PathBuf;
 use std::sync::Once;
 
-use gunicorn_rs::http::{BodyKind, ParseError, RequestHead};
+use gunicorn_rs::http::{BodyKind, ParseError, Protocol, RequestHead};
 use gunicorn_rs::wsgi::{
     interpreter, App, AppError, BodyError, BodyRead, ConnInfo, HeaderPair, LoadError, Outcome,
     Peer, ResponseSink,
@@ -187,6 +187,8 @@ fn request(method: &str, target: &str, headers: &[(&str, &[u8])]) -> RequestHead
         must_close: false,
         secure_scheme: None,
         proxy: None,
+        remote: None,
+        protocol: Protocol::Http,
     }
 }
 

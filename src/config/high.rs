@@ -9,8 +9,8 @@ use super::resolved::{invalid, setting, Resolved};
 use super::value::{absolute, Env, Value};
 use super::{
     AllowIps, AsgiLoop, AsgiSettings, ClientCerts, Config, ConfigError, ControlSocket, HeaderMap,
-    Lifespan, LogLevel, LogTarget, ProxyProtocol, Reload, ReloadEngine, TlsSettings, TlsVersions,
-    WorkerClass,
+    Lifespan, LogLevel, LogTarget, Protocol, ProxyProtocol, Reload, ReloadEngine, TlsSettings,
+    TlsVersions, WorkerClass,
 };
 
 /// Gunicorn's caps (`gunicorn/http/message.py`).
@@ -61,6 +61,11 @@ pub fn config(
         forwarded_allow_ips: allow_ips(r, "forwarded_allow_ips")?,
         proxy_allow_ips: allow_ips(r, "proxy_allow_ips")?,
         proxy_protocol: proxy_protocol(r),
+        protocol: match string(r, "protocol") {
+            Some("uwsgi") => Protocol::Uwsgi,
+            _ => Protocol::Http,
+        },
+        uwsgi_allow_ips: allow_ips(r, "uwsgi_allow_ips")?,
         secure_scheme_headers: secure_scheme_headers(r),
         forwarder_headers: list(r, "forwarder_headers")
             .iter()

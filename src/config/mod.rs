@@ -258,6 +258,14 @@ pub enum ProxyProtocol {
     Auto,
 }
 
+/// `protocol`: what a connection speaks (Gunicorn 24+).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    /// The uwsgi binary protocol, as nginx's `uwsgi_pass` sends it.
+    Uwsgi,
+}
+
 /// The validated configuration. Every field corresponds to a Gunicorn setting of the same
 /// name (see `settings::SETTINGS`); values are already normalised (limits clamped the way
 /// Gunicorn clamps them, durations as `Duration`, `0` meaning "off" turned into `None`).
@@ -310,6 +318,9 @@ pub struct Config {
     pub forwarded_allow_ips: AllowIps,
     pub proxy_allow_ips: AllowIps,
     pub proxy_protocol: ProxyProtocol,
+    pub protocol: Protocol,
+    /// Peers allowed to send uwsgi packets (Unix-socket peers always are, as in Gunicorn).
+    pub uwsgi_allow_ips: AllowIps,
     /// `secure_scheme_headers`, names upper-cased.
     pub secure_scheme_headers: Vec<(String, String)>,
     /// `forwarder_headers`, upper-cased.

@@ -46,6 +46,15 @@ pub enum ParseError {
     ExpectationFailed(String),
     #[error("Unsupported transfer coding: {}", repr_str(.0))]
     UnsupportedTransferCoding(String),
+    /// A uwsgi packet that is cut short or malformed (Gunicorn 24+ `gunicorn/uwsgi/errors.py`).
+    #[error("Invalid uWSGI header: {0}")]
+    InvalidUWSGIHeader(&'static str),
+    /// A uwsgi packet of another kind than a WSGI request (modifier1 0).
+    #[error("Unsupported uWSGI modifier1: {0}")]
+    UnsupportedModifier(u8),
+    /// A uwsgi packet from a peer outside `uwsgi_allow_ips` (the worker logs the address).
+    #[error("uWSGI request not allowed")]
+    ForbiddenUWSGIRequest,
 }
 
 /// How an unacceptable HTTP-version is reported: the raw text, or the parsed pair when it is
@@ -79,7 +88,9 @@ impl ParseError {
             ExpectationFailed(_) => Some(417),
             // RFC 9112 §6.1: a transfer coding we do not understand → 501.
             UnsupportedTransferCoding(_) => Some(501),
-            ForbiddenProxyRequest => Some(403),
+            ForbiddenProxyRequest | ForbiddenUWSGIRequest => Some(403),
+            // Gunicorn's code for a packet type it does not serve.
+            UnsupportedModifier(_) => Some(501),
             InvalidRequestLine(_)
             | InvalidRequestMethod(_)
             | InvalidHTTPVersion(_)
@@ -90,7 +101,8 @@ impl ParseError {
             | ChunkMissingTerminator(_)
             | InvalidChunkExtension(_)
             | InvalidProxyLine(_)
-            | InvalidSchemeHeaders => Some(400),
+            | InvalidSchemeHeaders
+            | InvalidUWSGIHeader(_) => Some(400),
         }
     }
 
@@ -121,6 +133,9 @@ impl ParseError {
             InvalidSchemeHeaders => "InvalidSchemeHeaders",
             ExpectationFailed(_) => "ExpectationFailed",
             UnsupportedTransferCoding(_) => "UnsupportedTransferCoding",
+            InvalidUWSGIHeader(_) => "InvalidUWSGIHeader",
+            UnsupportedModifier(_) => "UnsupportedModifier",
+            ForbiddenUWSGIRequest => "ForbiddenUWSGIRequest",
         }
     }
 
@@ -133,7 +148,7 @@ impl ParseError {
             InvalidHTTPVersion(_) => format!("Invalid HTTP Version '{self}'"),
             LimitRequestHeaders(_) => format!("Error parsing headers: '{self}'"),
             InvalidProxyLine(_) => format!("'{self}'"),
-            ForbiddenProxyRequest => "Request forbidden".to_string(),
+            ForbiddenProxyRequest | ForbiddenUWSGIRequest => "Request forbidden".to_string(),
             _ => self.to_string(),
         }
     }

@@ -22,13 +22,16 @@ mod repr;
 pub mod request;
 mod request_line;
 pub mod response;
+mod uwsgi;
 pub mod websocket;
 
 pub use body::{BodyDecoder, Step};
 pub use error::{ParseError, VersionText};
 pub use request::{
-    head_eof, parse_head, BodyKind, ParserConfig, PeerTrust, ProxyInfo, RequestHead,
+    head_eof, parse_head, BodyKind, ParserConfig, PeerTrust, Protocol, ProxyInfo, Remote,
+    RequestHead,
 };
+pub use uwsgi::parse_packet;
 
 /// Percent-decode a request path (RFC 3986 §2.1) into bytes; a `%` not followed by two hex
 /// digits stays as it is (Python's `unquote_to_bytes`). WSGI then reads the bytes as latin-1.

@@ -175,3 +175,85 @@ fn inet_info(protocol: &str, addrs: &[u8], width: usize) -> Option<ProxyInfo> {
         proxy_port: u16::from_be_bytes([ports[2], ports[3]]),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trusted() -> PeerTrust {
+        PeerTrust {
+            proxy: true,
+            ..PeerTrust::default()
+        }
+    }
+
+    /// A v2 header: command, family/protocol, then `rest` (addresses and TLVs).
+    fn v2(cmd: u8, fam: u8, rest: &[u8]) -> Vec<u8> {
+        let mut out = V2_SIGNATURE.to_vec();
+        out.extend_from_slice(&[0x20 | cmd, fam]);
+        out.extend_from_slice(&(rest.len() as u16).to_be_bytes());
+        out.extend_from_slice(rest);
+        out
+    }
+
+    fn found(buf: &[u8]) -> (ProxyInfo, usize) {
+        match parse_proxy(buf, ProxyProtocol::Auto, trusted(), 4094) {
+            Ok(Proxy::Found(info, len)) => (info, len),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn v2_tlvs_after_the_addresses_are_skipped_whole() {
+        // TCP4 10.0.0.1:4000 → 10.0.0.2:80, then HAProxy's TLVs: PP2_TYPE_UNIQUE_ID (0x05)
+        // and PP2_TYPE_CRC32C (0x03), each type, 16-bit length, value (§2.2.7).
+        let mut rest = vec![10, 0, 0, 1, 10, 0, 0, 2, 0x0f, 0xa0, 0, 80];
+        rest.extend_from_slice(&[0x05, 0, 4, b'a', b'b', b'c', b'd']);
+        rest.extend_from_slice(&[0x03, 0, 4, 1, 2, 3, 4]);
+        let mut raw = v2(0x1, 0x11, &rest);
+        let header = raw.len();
+        raw.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        let (info, used) = found(&raw);
+        assert_eq!(used, header, "the request starts right after the TLVs");
+        assert_eq!(
+            (info.client_addr.as_str(), info.client_port),
+            ("10.0.0.1", 4000)
+        );
+        for cut in 0..header {
+            let got = parse_proxy(&raw[..cut], ProxyProtocol::Auto, trusted(), 4094);
+            assert!(matches!(got, Ok(Proxy::Incomplete)), "cut {cut}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn v2_local_has_no_addresses_whatever_follows() {
+        // A health check: LOCAL with an AF_INET block the receiver must ignore (§2.2).
+        let raw = v2(0x0, 0x11, &[1, 2, 3, 4, 5, 6, 7, 8, 0, 1, 0, 2]);
+        let (info, used) = found(&raw);
+        assert_eq!(
+            (info.protocol.as_str(), info.client_addr.as_str()),
+            ("LOCAL", "")
+        );
+        assert_eq!(used, raw.len());
+        let (info, _) = found(&v2(0x0, 0x00, &[]));
+        assert_eq!(info.protocol, "LOCAL");
+    }
+
+    #[test]
+    fn v2_refusals() {
+        let bad = |raw: &[u8]| parse_proxy(raw, ProxyProtocol::V2, trusted(), 4094).is_err();
+        assert!(bad(&v2(0x2, 0x11, &[0; 12])), "unknown command");
+        assert!(bad(&v2(0x1, 0x11, &[0; 11])), "short address block");
+        assert!(bad(&v2(0x1, 0x12, &[0; 12])), "UDP");
+        let mut wrong_version = v2(0x1, 0x11, &[0; 12]);
+        wrong_version[12] = 0x11;
+        assert!(bad(&wrong_version));
+        let untrusted = parse_proxy(
+            &v2(0x1, 0x11, &[0; 12]),
+            ProxyProtocol::V2,
+            PeerTrust::default(),
+            4094,
+        );
+        assert_eq!(untrusted.err(), Some(ParseError::ForbiddenProxyRequest));
+    }
+}

@@ -7,7 +7,7 @@ use super::proxy::{parse_proxy, Proxy};
 use super::request_line::{parse_request_line, MethodRules, RequestLine};
 use memchr::memmem;
 
-pub use crate::config::{HeaderMap, ProxyProtocol};
+pub use crate::config::{HeaderMap, Protocol, ProxyProtocol};
 
 /// Parser settings, taken from `Config` once per worker.
 #[derive(Debug, Clone)]
@@ -27,6 +27,8 @@ pub struct ParserConfig {
     /// Upper-case header name → the value that means https.
     pub secure_scheme_headers: Vec<(String, String)>,
     pub proxy_protocol: ProxyProtocol,
+    /// What the connection speaks: HTTP/1.x, or uwsgi packets from a front (`protocol`).
+    pub protocol: Protocol,
 }
 
 impl Default for ParserConfig {
@@ -49,17 +51,21 @@ impl Default for ParserConfig {
                 ("X-FORWARDED-SSL".into(), "on".into()),
             ],
             proxy_protocol: ProxyProtocol::Off,
+            protocol: Protocol::Http,
         }
     }
 }
 
-/// What the worker knows about the peer, decided from `forwarded_allow_ips` / `proxy_allow_ips`.
+/// What the worker knows about the peer, decided from `forwarded_allow_ips`,
+/// `proxy_allow_ips` and `uwsgi_allow_ips`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PeerTrust {
     /// Peer may set `secure_scheme_headers` and `forwarder_headers`.
     pub forwarded: bool,
     /// Peer may send a PROXY protocol header.
     pub proxy: bool,
+    /// Peer may send uwsgi packets (and with them the client's address and scheme).
+    pub uwsgi: bool,
 }
 
 /// How the request body is framed (RFC 9112 §6.3).
@@ -80,6 +86,15 @@ pub struct ProxyInfo {
     pub client_port: u16,
     pub proxy_addr: String,
     pub proxy_port: u16,
+}
+
+/// The client's address as a trusted front reported it in the request itself (uwsgi's
+/// `REMOTE_ADDR`/`REMOTE_PORT`): it stands for the peer in the environ and the access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// As the front wrote it (nginx says `unix:` for a client on a Unix socket).
+    pub addr: String,
+    pub port: Option<u16>,
 }
 
 /// A request head, validated.
@@ -105,9 +120,33 @@ pub struct RequestHead {
     pub secure_scheme: Option<bool>,
     /// PROXY protocol header seen before this request, if any.
     pub proxy: Option<ProxyInfo>,
+    /// The client's address from a uwsgi packet, if the front sent one.
+    pub remote: Option<Remote>,
+    /// How the head arrived, which decides how the response may be framed.
+    pub protocol: Protocol,
 }
 
 impl RequestHead {
+    /// May the response be chunked (RFC 9112 §7.1: to HTTP/1.1) and be preceded by interim
+    /// 1xx responses (RFC 9110 §15.2)? Never behind uwsgi: the front copies the response body
+    /// as it comes, up to the close (Gunicorn 27's `is_chunked`), and nginx's uwsgi module
+    /// takes the first status line it reads for the response's.
+    pub fn may_chunk(&self) -> bool {
+        self.version >= (1, 1) && self.protocol == Protocol::Http
+    }
+
+    /// The client as a front told it in the request — uwsgi's `REMOTE_ADDR`/`REMOTE_PORT`, a
+    /// PROXY header's source — if one did. It stands for the socket's peer (the front itself)
+    /// wherever the client is named: the environ, the access log's `h` (Gunicorn's is the
+    /// environ's `REMOTE_ADDR`), the ASGI scope.
+    pub fn told_client(&self) -> Option<(&str, Option<u16>)> {
+        if let Some(remote) = &self.remote {
+            return Some((&remote.addr, remote.port));
+        }
+        let proxy = self.proxy.as_ref().filter(|p| !p.client_addr.is_empty())?;
+        Some((&proxy.client_addr, Some(proxy.client_port)))
+    }
+
     /// The first value of a header, by upper-case name.
     pub fn header(&self, upper_name: &str) -> Option<&[u8]> {
         self.headers
@@ -269,6 +308,8 @@ fn build_head(
         must_close,
         secure_scheme: fields.secure_scheme,
         proxy,
+        remote: None,
+        protocol: Protocol::Http,
     })
 }
 
@@ -520,7 +561,7 @@ mod tests {
         );
         let trust = PeerTrust {
             forwarded: true,
-            proxy: false,
+            ..PeerTrust::default()
         };
         let (h, _) = parse_head(raw, &ParserConfig::default(), trust, true)
             .expect("ok")
@@ -547,8 +588,8 @@ mod tests {
             "PROXY is read as a method, TCP4 as a target"
         );
         let trust = PeerTrust {
-            forwarded: false,
             proxy: true,
+            ..PeerTrust::default()
         };
         let (h, used) = parse_head(raw, &cfg, trust, true)
             .expect("ok")

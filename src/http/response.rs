@@ -50,9 +50,12 @@ pub enum Framing {
 }
 
 impl Framing {
+    /// `may_chunk`: the request allows the chunked coding ([`RequestHead::may_chunk`]).
+    ///
+    /// [`RequestHead::may_chunk`]: super::RequestHead::may_chunk
     pub fn decide(
         is_head: bool,
-        version: (u8, u8),
+        may_chunk: bool,
         status: u16,
         content_length: Option<u64>,
     ) -> Framing {
@@ -61,7 +64,7 @@ impl Framing {
         }
         match content_length {
             Some(n) => Framing::Length(n),
-            None if version >= (1, 1) => Framing::Chunked,
+            None if may_chunk => Framing::Chunked,
             None => Framing::Close,
         }
     }
@@ -308,13 +311,13 @@ mod tests {
 
     #[test]
     fn framing_follows_rfc9110() {
-        assert_eq!(Framing::decide(true, (1, 1), 200, Some(5)), Framing::NoBody);
-        assert_eq!(Framing::decide(false, (1, 1), 204, None), Framing::NoBody);
-        assert_eq!(Framing::decide(false, (1, 1), 304, None), Framing::NoBody);
-        assert_eq!(Framing::decide(false, (1, 1), 200, None), Framing::Chunked);
-        assert_eq!(Framing::decide(false, (1, 0), 200, None), Framing::Close);
+        assert_eq!(Framing::decide(true, true, 200, Some(5)), Framing::NoBody);
+        assert_eq!(Framing::decide(false, true, 204, None), Framing::NoBody);
+        assert_eq!(Framing::decide(false, true, 304, None), Framing::NoBody);
+        assert_eq!(Framing::decide(false, true, 200, None), Framing::Chunked);
+        assert_eq!(Framing::decide(false, false, 200, None), Framing::Close);
         assert_eq!(
-            Framing::decide(false, (1, 0), 200, Some(3)),
+            Framing::decide(false, false, 200, Some(3)),
             Framing::Length(3)
         );
     }

@@ -312,7 +312,8 @@ impl EnvironCache {
                 if head.header("SCRIPT_NAME").is_some() {
                     env.set_item(intern!(py, "SCRIPT_NAME"), script_name.as_ref())?;
                 }
-                proxy(&env, head)
+                proxy(&env, head)?;
+                remote(&env, head)
             })
             .map_err(failed)?;
         Ok(env)
@@ -390,17 +391,40 @@ impl EnvironCache {
     }
 }
 
-/// A PROXY protocol header overrides the peer (gunicorn `proxy_environ`).
+/// A PROXY protocol header overrides the peer (gunicorn `proxy_environ`). One without
+/// addresses — v2 `LOCAL` (a health check), `UNKNOWN` — leaves the peer: proxy-protocol.txt
+/// §2.1–2.2 has the receiver use the real connection's endpoints then (Gunicorn sets `None`).
 fn proxy(env: &Bound<'_, PyDict>, head: &RequestHead) -> PyResult<()> {
     let Some(info) = &head.proxy else {
         return Ok(());
     };
     let py = env.py();
     env.set_item(intern!(py, "PROXY_PROTOCOL"), &info.protocol)?;
+    if info.client_addr.is_empty() {
+        return Ok(());
+    }
     env.set_item(intern!(py, "REMOTE_ADDR"), &info.client_addr)?;
     env.set_item(intern!(py, "REMOTE_PORT"), info.client_port.to_string())?;
     env.set_item(intern!(py, "PROXY_ADDR"), &info.proxy_addr)?;
     env.set_item(intern!(py, "PROXY_PORT"), info.proxy_port.to_string())
+}
+
+/// A uwsgi front's `REMOTE_ADDR`/`REMOTE_PORT` stand for the peer, which is the front (uWSGI
+/// puts the front's vars in the environ as they are).
+fn remote(env: &Bound<'_, PyDict>, head: &RequestHead) -> PyResult<()> {
+    let Some(remote) = &head.remote else {
+        return Ok(());
+    };
+    let py = env.py();
+    env.set_item(intern!(py, "REMOTE_ADDR"), &remote.addr)?;
+    match remote.port {
+        Some(port) => env.set_item(intern!(py, "REMOTE_PORT"), port.to_string()),
+        // Not the front's own port: none at all, as for a Unix-socket peer.
+        None if env.contains(intern!(py, "REMOTE_PORT"))? => {
+            env.del_item(intern!(py, "REMOTE_PORT"))
+        }
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -82,7 +82,15 @@ pub(super) fn build_scope<'py>(
         headers.append(pair)?;
     }
     scope.set_item(pyo3::intern!(py, "headers"), headers)?;
-    scope.set_item(pyo3::intern!(py, "client"), address(py, conn.peer)?)?;
+    let client = match head.told_client() {
+        // The ASGI spec's `[host, port]`; a front that gave no port gives 0.
+        Some((host, port)) => (host, port.unwrap_or(0))
+            .into_pyobject(py)?
+            .into_any()
+            .unbind(),
+        None => address(py, conn.peer)?,
+    };
+    scope.set_item(pyo3::intern!(py, "client"), client)?;
     scope.set_item(pyo3::intern!(py, "server"), address(py, server)?)?;
     scope.set_item(pyo3::intern!(py, "state"), state.copy()?)?;
     Ok(scope)
@@ -145,9 +153,12 @@ pub(super) fn tornado_request<'py>(
         headers.append((name.as_str(), value))?;
     }
     request.set_item(pyo3::intern!(py, "headers"), headers)?;
-    let remote_ip = conn
-        .peer
-        .map_or_else(|| "0.0.0.0".to_string(), |p| p.ip().to_string());
+    let remote_ip = match head.told_client() {
+        Some((host, _)) => host.to_string(),
+        None => conn
+            .peer
+            .map_or_else(|| "0.0.0.0".to_string(), |p| p.ip().to_string()),
+    };
     request.set_item(pyo3::intern!(py, "remote_ip"), remote_ip)?;
     request.set_item(pyo3::intern!(py, "address"), address(py, conn.peer)?)?;
     let protocol = match head.secure_scheme.unwrap_or(conn.stream.is_tls()) {

@@ -152,12 +152,12 @@ impl Wire {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
             .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
-        if ex.trailers && ex.head.version >= (1, 1) {
+        if ex.trailers && ex.head.may_chunk() {
             // Trailer fields need the chunked coding (RFC 9112 §7.1.2): no length.
             ex.headers
                 .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
         }
-        let declared = declared.filter(|_| !(ex.trailers && ex.head.version >= (1, 1)));
+        let declared = declared.filter(|_| !(ex.trailers && ex.head.may_chunk()));
         let length = match (declared, more || ex.trailers) {
             (Some(n), _) => Some(n),
             (None, false) => {
@@ -169,7 +169,7 @@ impl Wire {
             (None, true) => None,
         };
         let is_head = ex.head.method == "HEAD";
-        let framing = Framing::decide(is_head, ex.head.version, ex.status, length);
+        let framing = Framing::decide(is_head, ex.head.may_chunk(), ex.status, length);
         ex.remaining = length.unwrap_or(u64::MAX);
         ex.framing = Some(framing);
         let persist = shared.persist_allowed()
@@ -537,7 +537,7 @@ impl Wire {
         let Some(ex) = self.exchange.as_ref() else {
             return Ok(0);
         };
-        if ex.head.version < (1, 1) || ex.framing.is_some() || !(100..200).contains(&status) {
+        if !ex.head.may_chunk() || ex.framing.is_some() || !(100..200).contains(&status) {
             return Ok(self.unsent());
         }
         let fields = sendable(headers)?;
@@ -901,8 +901,9 @@ fn finished(svc: &Service<'_>, peer: Option<std::net::SocketAddr>, ex: &Exchange
         let path_info = String::from_utf8_lossy(&crate::http::percent_decode(head.path.as_bytes()))
             .into_owned();
         let environ = vec![None; format.environ_keys().len()];
+        let told = head.told_client().and_then(|(addr, _)| addr.parse().ok());
         let record = AccessRecord {
-            peer: peer.map(|p| p.ip()),
+            peer: told.or(peer.map(|p| p.ip())),
             method: &head.method,
             uri: &head.uri,
             path_info: &path_info,

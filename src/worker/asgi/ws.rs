@@ -5,7 +5,7 @@
 
 use crate::http::response::{self, Framing};
 use crate::http::websocket::{self, Event, Reader, WsError};
-use crate::http::RequestHead;
+use crate::http::{Protocol, RequestHead};
 use crate::worker::conn::Conn;
 use std::cell::RefCell;
 use std::io::IoSlice;
@@ -52,8 +52,10 @@ pub(super) fn is_upgrade(head: &RequestHead) -> bool {
                     .any(|t| t.trim().eq_ignore_ascii_case(token))
         })
     };
+    // Behind uwsgi the front relays no upgrade (nginx's uwsgi module has no tunnel).
     head.method == "GET"
         && head.version >= (1, 1)
+        && head.protocol == Protocol::Http
         && has_token("UPGRADE", "websocket")
         && has_token("CONNECTION", "upgrade")
         && head.header("SEC-WEBSOCKET-KEY").is_some()

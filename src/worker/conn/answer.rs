@@ -145,8 +145,9 @@ pub(super) fn access_log(
     let head = req.head;
     let path_info =
         String::from_utf8_lossy(&http::percent_decode(head.path.as_bytes())).into_owned();
+    let told = head.told_client().and_then(|(addr, _)| addr.parse().ok());
     let record = AccessRecord {
-        peer: req.peer_ip(),
+        peer: told.or(req.peer_ip()),
         method: &head.method,
         uri: &head.uri,
         path_info: &path_info,

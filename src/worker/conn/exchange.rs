@@ -176,12 +176,14 @@ impl<'a> Service<'a> {
         self.hooks
     }
 
-    /// What the peer may tell us (`forwarded_allow_ips`, `proxy_allow_from`).
+    /// What the peer may tell us (`forwarded_allow_ips`, `proxy_allow_from`,
+    /// `uwsgi_allow_ips`).
     pub fn trust(&self, peer: Option<std::net::SocketAddr>) -> PeerTrust {
         let ip = peer.map(|a| a.ip());
         PeerTrust {
             forwarded: self.cfg.forwarded_allow_ips.allows(ip),
             proxy: self.cfg.proxy_allow_ips.allows(ip),
+            uwsgi: self.cfg.uwsgi_allow_ips.allows(ip),
         }
     }
 
@@ -222,11 +224,10 @@ impl<'a> Service<'a> {
         let idle = self.cfg.header_timeout;
         let decoder = BodyDecoder::new(head.body, &self.parser);
         let mut body = Body::new(&conn.stream, buf, consumed, decoder, idle);
-        let is_head = head.method == "HEAD";
         let index = lane.index;
         let (date, out) = lane.parts();
         let sink = Sink::new(&conn.stream, claim, self.send_timeout, out);
-        let mut sink = sink.for_request(head.version, is_head, persist, date);
+        let mut sink = sink.for_request(head, persist, date);
         let answer = self.exchange(conn, &req, &mut body, &mut sink, index);
         set_state(entry, WorkerState::Writing);
         let keep = answer.clean && sink.persists() && sink.completed() && body.drain();
@@ -354,6 +355,7 @@ pub fn parser_config(cfg: &Config) -> ParserConfig {
         forwarder_headers: cfg.forwarder_headers.clone(),
         secure_scheme_headers: cfg.secure_scheme_headers.clone(),
         proxy_protocol: cfg.proxy_protocol,
+        protocol: cfg.protocol,
     }
 }
 

@@ -15,7 +15,7 @@ pub use tls::TlsInfo;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::http::{self, ParseError, ParserConfig, PeerTrust, ProxyInfo, RequestHead};
+use crate::http::{self, ParseError, ParserConfig, PeerTrust, Protocol, ProxyInfo, RequestHead};
 pub use answer::refuse_head;
 pub(crate) use answer::warn_invalid;
 pub use exchange::{After, Lane, Service};
@@ -122,7 +122,11 @@ impl Conn {
         let first = self.served == 0;
         loop {
             if !self.buf.is_empty() {
-                match http::parse_head(&self.buf, cfg, trust, first) {
+                let parsed = match cfg.protocol {
+                    Protocol::Http => http::parse_head(&self.buf, cfg, trust, first),
+                    Protocol::Uwsgi => http::parse_packet(&self.buf, trust),
+                };
+                match parsed {
                     Ok(Some((mut head, consumed))) => {
                         self.inherit_proxy(&mut head);
                         return HeadProgress::Complete { head, consumed };

@@ -10,6 +10,7 @@
 use super::outbox::Outbox;
 use super::Stream;
 use crate::http::response::{self, Framing};
+use crate::http::RequestHead;
 use crate::worker::watchdog::Claim;
 use crate::wsgi::{HeaderPair, ResponseSink};
 use std::io;
@@ -38,6 +39,8 @@ pub struct Sink<'a> {
     send_timeout: Duration,
     version: (u8, u8),
     is_head: bool,
+    /// Chunked bodies and interim responses are allowed ([`RequestHead::may_chunk`]).
+    may_chunk: bool,
     /// The connection may carry another request after this response.
     persist: bool,
     date: &'a str,
@@ -64,6 +67,7 @@ impl<'a> Sink<'a> {
             send_timeout,
             version: (1, 1),
             is_head: false,
+            may_chunk: true,
             persist: false,
             date: "",
             state: Writing::Init,
@@ -75,17 +79,12 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// The request this response answers: its version, method, whether the connection may
-    /// persist after it (RFC 9112 §9.3), and the `Date` value.
-    pub fn for_request(
-        mut self,
-        version: (u8, u8),
-        is_head: bool,
-        persist: bool,
-        date: &'a str,
-    ) -> Self {
-        self.version = version;
-        self.is_head = is_head;
+    /// The request this response answers (its version, method, protocol), whether the
+    /// connection may persist after it (RFC 9112 §9.3), and the `Date` value.
+    pub fn for_request(mut self, head: &RequestHead, persist: bool, date: &'a str) -> Self {
+        self.version = head.version;
+        self.is_head = head.method == "HEAD";
+        self.may_chunk = head.may_chunk();
         self.persist = persist;
         self.date = date;
         self
@@ -159,7 +158,7 @@ impl ResponseSink for Sink<'_> {
     fn start(&mut self, status: &str, headers: &[HeaderPair]) -> io::Result<()> {
         self.status = response::status_code(status);
         let length = content_length(headers);
-        let framing = Framing::decide(self.is_head, self.version, self.status, length);
+        let framing = Framing::decide(self.is_head, self.may_chunk, self.status, length);
         self.remaining = match framing {
             Framing::Length(n) => n,
             _ => 0,
@@ -181,8 +180,9 @@ impl ResponseSink for Sink<'_> {
     }
 
     fn interim(&mut self, status: u16, headers: &[HeaderPair]) -> io::Result<()> {
-        // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client; none after the final response began.
-        if self.version < (1, 1) || self.state != Writing::Init {
+        // RFC 9110 §15.2: no 1xx to an HTTP/1.0 client (nor behind uwsgi: `may_chunk`); none
+        // after the final response began.
+        if !self.may_chunk || self.state != Writing::Init {
             return Ok(());
         }
         let mut out = Vec::with_capacity(128);

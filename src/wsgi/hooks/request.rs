@@ -56,12 +56,12 @@ impl Request {
                 .into_any()
                 .unbind(),
         };
-        let remote_addr = match &head.proxy {
-            Some(p) if !p.client_addr.is_empty() => (p.client_addr.clone(), p.client_port)
+        let remote_addr = match head.told_client() {
+            Some((addr, port)) => (addr, port.unwrap_or(0))
                 .into_pyobject(py)?
                 .into_any()
                 .unbind(),
-            _ => peer_addr.clone_ref(py),
+            None => peer_addr.clone_ref(py),
         };
         Ok(Request {
             peer_addr,
