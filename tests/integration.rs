@@ -67,3 +67,6 @@ mod tornado;
 // TLS (--certfile and the other SSL settings) under every kind, with curl, Python's ssl and
 // openssl s_client.
 mod tls;
+// Production: --metrics-bind (/metrics through promtool and a real Prometheus, /healthz,
+// /readyz) and --shutdown-delay under load.
+mod metrics;

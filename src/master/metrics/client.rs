@@ -65,11 +65,11 @@ impl Client {
                     return None;
                 }
             }
-            if let Some(end) = wire::head_end(buf) {
-                return Some(wire::parse_head(&buf[..end]));
-            }
-            if buf.len() > MAX_HEAD {
-                return Some(Err(Response::head_too_large()));
+            match wire::head_end(buf) {
+                Some(end) if end <= MAX_HEAD => return Some(wire::parse_head(&buf[..end])),
+                Some(_) => return Some(Err(Response::head_too_large())),
+                None if buf.len() > MAX_HEAD => return Some(Err(Response::head_too_large())),
+                None => {}
             }
         }
         None
