@@ -3,6 +3,7 @@
 //! `name{label="value",…} value`, one per line, `\n` line ends. Label values escape `\`, `"`
 //! and newline; help text escapes `\` and newline. Knows the format, not what is measured.
 
+use super::catalog::Family;
 use crate::scoreboard::{octave_bounds, Histogram};
 use std::fmt::Write;
 
@@ -39,16 +40,31 @@ pub(super) struct Exposition {
 impl Exposition {
     /// Start a family: its samples follow until the next one starts (the format wants each
     /// family's samples together, after its HELP and TYPE).
-    pub fn family(&mut self, name: &str, kind: Kind, help: &str) {
-        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
-        let _ = writeln!(self.text, "# HELP {name} {help}");
-        let _ = writeln!(self.text, "# TYPE {name} {}", kind.word());
+    pub fn family(&mut self, family: &Family) {
+        let help = family.help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.text, "# HELP {} {help}", family.name);
+        let _ = writeln!(self.text, "# TYPE {} {}", family.name, family.kind.word());
     }
 
     /// A family of one sample without labels.
-    pub fn single(&mut self, name: &str, kind: Kind, help: &str, value: u64) {
-        self.family(name, kind, help);
-        self.count(name, &[], value);
+    pub fn single(&mut self, family: &Family, value: u64) {
+        self.family(family);
+        self.count(family.name, &[], value);
+    }
+
+    /// A family with one sample per item of `items` that has a value.
+    pub fn each<T>(
+        &mut self,
+        family: &Family,
+        items: &[T],
+        sample: impl Fn(&T) -> Option<(Vec<(&str, &str)>, f64)>,
+    ) {
+        self.family(family);
+        for item in items {
+            if let Some((labels, value)) = sample(item) {
+                self.sample(family.name, &labels, value);
+            }
+        }
     }
 
     pub fn sample(&mut self, name: &str, labels: Labels<'_>, value: f64) {
@@ -125,9 +141,17 @@ mod tests {
     #[test]
     fn families_samples_and_escapes() {
         let mut e = Exposition::default();
-        e.family("x_total", Kind::Counter, "A \\ help\nline.");
-        e.count("x_total", &[], 3);
-        e.family("y", Kind::Gauge, "Y.");
+        let x = Family {
+            name: "x_total",
+            kind: Kind::Counter,
+            help: "A \\ help\nline.",
+        };
+        e.single(&x, 3);
+        e.family(&Family {
+            name: "y",
+            kind: Kind::Gauge,
+            help: "Y.",
+        });
         e.sample("y", &[("worker", "1"), ("path", "a\"b\\c\nd")], 0.5);
         let text = e.into_text();
         assert_eq!(

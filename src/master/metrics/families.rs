@@ -1,15 +1,12 @@
 //! What `/metrics` reports, read at scrape time from the scoreboard (the workers' own counters,
 //! right while Python is stuck), /proc (memory, CPU) and the master's book (spawns, exits,
-//! the dead workers' counts). Names follow Prometheus' naming guide: a `gunicorn_rs_` prefix,
-//! base units (seconds, bytes), counters ending in `_total`.
-//!
-//! Server totals and per-worker series are separate families (`gunicorn_rs_requests_total`
-//! and `gunicorn_rs_worker_requests_total`), so summing a family never counts twice; the
-//! totals include reaped workers and never go down, the per-worker ones start again with each
-//! new pid (its `pid` label).
+//! the dead workers' counts); the families themselves are named in `catalog`. The totals
+//! include reaped workers and never go down, the per-worker ones start again with each new
+//! pid (its `pid` label).
 
-use super::exposition::{Exposition, Kind};
-use super::per_worker::{worker_counters, worker_gauges, WorkerSample, CODES, SUM_NOTE};
+use super::catalog::*;
+use super::exposition::Exposition;
+use super::per_worker::{worker_counters, worker_gauges, WorkerSample, CODES};
 use crate::master::control::{cpu_ticks, listen_queue, state_of, ticks_per_second, unix_now};
 use crate::master::{memory, Master, Phase};
 use crate::scoreboard::{Histogram, SlotSnapshot};
@@ -66,57 +63,26 @@ impl Master<'_> {
 
     /// Who is serving: version and kind, readiness, the master process itself.
     fn server_info(&self, e: &mut Exposition) {
-        e.family(
-            "gunicorn_rs_info",
-            Kind::Gauge,
-            "Always 1: the server's version and worker class.",
-        );
-        let version = env!("CARGO_PKG_VERSION");
+        e.family(&INFO);
         let class = self.cfg.worker_class.name();
-        e.count(
-            "gunicorn_rs_info",
-            &[("version", version), ("worker_class", class)],
-            1,
-        );
-        e.single(
-            "gunicorn_rs_ready",
-            Kind::Gauge,
-            "1 while /readyz answers 200: a worker serves and no stop began.",
-            u64::from(self.readiness().0),
-        );
-        e.single(
-            "gunicorn_rs_draining",
-            Kind::Gauge,
-            "1 during --shutdown-delay after TERM: still serving, not ready.",
-            u64::from(matches!(self.phase, Phase::Draining { .. })),
-        );
-        let me = self.pid.as_raw();
+        let labels = [
+            ("version", env!("CARGO_PKG_VERSION")),
+            ("worker_class", class),
+        ];
+        e.count(INFO.name, &labels, 1);
+        e.single(&READY, u64::from(self.readiness().0));
+        let draining = matches!(self.phase, Phase::Draining { .. });
+        e.single(&DRAINING, u64::from(draining));
         let started = unix_now() - self.book.started.elapsed().as_secs_f64();
-        e.family(
-            "process_start_time_seconds",
-            Kind::Gauge,
-            "Start time of the master process since the Unix epoch, in seconds.",
-        );
-        e.sample("process_start_time_seconds", &[], started.floor());
+        e.family(&START_TIME);
+        e.sample(START_TIME.name, &[], started.floor());
+        let me = self.pid.as_raw();
         if let Some(rss) = memory::rss_bytes(me) {
-            e.single(
-                "process_resident_memory_bytes",
-                Kind::Gauge,
-                "Resident memory of the master process, in bytes.",
-                rss,
-            );
+            e.single(&MASTER_RSS, rss);
         }
         if let Some(ticks) = cpu_ticks(me) {
-            e.family(
-                "process_cpu_seconds_total",
-                Kind::Counter,
-                "CPU time (user and system) of the master process, in seconds.",
-            );
-            e.sample(
-                "process_cpu_seconds_total",
-                &[],
-                ticks as f64 / ticks_per_second(),
-            );
+            e.family(&MASTER_CPU);
+            e.sample(MASTER_CPU.name, &[], ticks as f64 / ticks_per_second());
         }
     }
 
@@ -134,126 +100,45 @@ impl Master<'_> {
                 *total += n;
             }
         }
-        e.single(
-            "gunicorn_rs_requests_total",
-            Kind::Counter,
-            "Requests started by any worker, reaped ones included.",
-            requests,
-        );
-        e.family(
-            "gunicorn_rs_responses_total",
-            Kind::Counter,
-            "Responses by status class, reaped workers included.",
-        );
+        e.single(&REQUESTS, requests);
+        e.family(&RESPONSES);
         for (code, n) in CODES.iter().zip(status) {
-            e.count("gunicorn_rs_responses_total", &[("code", code)], n);
+            e.count(RESPONSES.name, &[("code", code)], n);
         }
-        e.single(
-            "gunicorn_rs_exceptions_total",
-            Kind::Counter,
-            "Requests whose app raised, reaped workers included.",
-            exceptions,
-        );
-        let help = format!(
-            "Time from a complete request head to the response written, in seconds {SUM_NOTE}."
-        );
-        e.family(
-            "gunicorn_rs_request_duration_seconds",
-            Kind::Histogram,
-            &help,
-        );
-        e.histogram("gunicorn_rs_request_duration_seconds", &[], &latency);
+        e.single(&EXCEPTIONS, exceptions);
+        e.family(&DURATION);
+        e.histogram(DURATION.name, &[], &latency);
         let sum = |f: fn(&SlotSnapshot) -> u32| workers.iter().map(|w| u64::from(f(&w.snap))).sum();
-        e.single(
-            "gunicorn_rs_requests_in_flight",
-            Kind::Gauge,
-            "Requests being served now, all workers.",
-            sum(|s| s.in_flight),
-        );
-        e.single(
-            "gunicorn_rs_connections",
-            Kind::Gauge,
-            "Open client connections, all workers.",
-            sum(|s| s.connections),
-        );
-        e.single(
-            "gunicorn_rs_keepalive_connections",
-            Kind::Gauge,
-            "Idle kept-alive client connections, all workers.",
-            sum(|s| s.keepalive),
-        );
+        e.single(&IN_FLIGHT, sum(|s| s.in_flight));
+        e.single(&CONNECTIONS, sum(|s| s.connections));
+        e.single(&KEEPALIVE, sum(|s| s.keepalive));
     }
 
     /// The worker pool: how many in each state, spawned, killed, exited, timed out; the
     /// listen queue in front of them.
     fn pool_families(&self, e: &mut Exposition, workers: &[WorkerSample]) {
-        e.family("gunicorn_rs_workers", Kind::Gauge, "Live workers by state.");
+        e.family(&WORKERS);
         for state in STATES {
             let n = workers.iter().filter(|w| w.state == state).count();
-            e.count("gunicorn_rs_workers", &[("state", state.label())], n as u64);
+            e.count(WORKERS.name, &[("state", state.label())], n as u64);
         }
         let busy = workers.iter().filter(|w| w.state.is_busy()).count();
-        e.single(
-            "gunicorn_rs_workers_busy",
-            Kind::Gauge,
-            "Live workers serving a request.",
-            busy as u64,
-        );
-        e.single(
-            "gunicorn_rs_workers_desired",
-            Kind::Gauge,
-            "The number of workers the master keeps (--workers, TTIN, TTOU).",
-            self.num_workers as u64,
-        );
+        e.single(&BUSY, busy as u64);
+        e.single(&DESIRED, self.num_workers as u64);
         let book = &self.book;
-        e.single(
-            "gunicorn_rs_workers_spawned_total",
-            Kind::Counter,
-            "Workers forked.",
-            book.spawned,
-        );
-        e.single(
-            "gunicorn_rs_workers_killed_total",
-            Kind::Counter,
-            "TERM and KILL signals the master sent to workers (Gunicorn's workers_killed).",
-            book.killed,
-        );
-        e.family(
-            "gunicorn_rs_worker_exits_total",
-            Kind::Counter,
-            "Workers reaped, by why they ended.",
-        );
+        e.single(&SPAWNED, book.spawned);
+        e.single(&KILLED, book.killed);
+        e.family(&EXITS);
         for (cause, n) in &book.exits {
-            e.count(
-                "gunicorn_rs_worker_exits_total",
-                &[("reason", cause_label(*cause))],
-                *n,
-            );
+            e.count(EXITS.name, &[("reason", cause_label(*cause))], *n);
         }
-        e.single(
-            "gunicorn_rs_worker_timeouts_total",
-            Kind::Counter,
-            "WORKER TIMEOUTs: workers aborted for a heartbeat older than --timeout.",
-            book.timeouts,
-        );
-        e.single(
-            "gunicorn_rs_reloads_total",
-            Kind::Counter,
-            "Reloads (HUP or the control socket's reload).",
-            book.generation,
-        );
-        e.family(
-            "gunicorn_rs_listen_backlog",
-            Kind::Gauge,
-            "Connections the kernel accepted that no worker has taken yet, per TCP listener.",
-        );
+        e.single(&TIMEOUTS, book.timeouts);
+        e.single(&RELOADS, book.generation);
+        e.family(&BACKLOG);
         for l in &self.listeners {
             if let Some(depth) = listen_queue(l.raw_fd()) {
-                e.count(
-                    "gunicorn_rs_listen_backlog",
-                    &[("listener", &l.to_string())],
-                    u64::from(depth),
-                );
+                let listener = l.to_string();
+                e.count(BACKLOG.name, &[("listener", &listener)], u64::from(depth));
             }
         }
     }

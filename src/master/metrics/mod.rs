@@ -6,9 +6,11 @@
 //! - `wire`: the little HTTP/1.1 it speaks (one GET per connection, then close);
 //! - `client`: one connection, non-blocking, under a deadline;
 //! - `exposition`: the Prometheus text format;
+//! - `catalog`: every metric family's name, type and help;
 //! - `families`, `per_worker`: what `/metrics` reports, server-wide and per worker;
 //! - `health`: what `/healthz` and `/readyz` answer.
 
+mod catalog;
 mod client;
 mod exposition;
 mod families;
