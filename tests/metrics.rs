@@ -437,3 +437,49 @@ fn a_prometheus_server_scrapes_it() {
     });
     assert!(body.contains("\"status\":\"success\""), "{body}");
 }
+
+/// HUP with a config file that moves `metrics_bind`: the listener stays where it is (said in a
+/// warning), and a changed `shutdown_delay` is the one the next TERM uses.
+#[test]
+fn hup_keeps_the_metrics_listener_and_rereads_the_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("gunicorn.conf.py");
+    std::fs::write(&conf, "metrics_bind = '127.0.0.1:0'\n").unwrap();
+    let apps = support::apps();
+    let args = [
+        "-b",
+        "127.0.0.1:0",
+        "-c",
+        conf.to_str().unwrap(),
+        "--chdir",
+        &apps,
+        "hello:app",
+    ];
+    let mut server = Server::start_with(Opts::new(&args));
+    server.wait_workers(1);
+    let port = metrics_port(&server);
+    let elsewhere = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let moved = format!("127.0.0.1:{}", elsewhere.local_addr().unwrap().port());
+    drop(elsewhere);
+    std::fs::write(
+        &conf,
+        format!("metrics_bind = '{moved}'\nshutdown_delay = 1\n"),
+    )
+    .unwrap();
+    let mark = server.mark();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_from(
+        mark,
+        "--metrics-bind changed: it takes effect at the next start",
+        WAIT,
+    );
+    assert_eq!(get(port, "/healthz").status, 200);
+    server.wait_for_from(mark, "Booting worker with pid: ", WAIT);
+    server.signal(Signal::SIGTERM);
+    server.wait_for_from(
+        mark,
+        "Shutdown delay: not ready, still serving for 1s",
+        WAIT,
+    );
+    assert_eq!(server.wait_exit(WAIT).code(), Some(0));
+}
