@@ -9,7 +9,11 @@ larger share of each request than with keep-alive). Rounds are interleaved, orde
 so drift of a shared machine hits both builds alike; the ratio of the medians is reported.
 Issue 4's budget: at most 3 % of throughput.
 
-    python3 benches/scoreboard_cost.py [--duration 5] [--rounds 5] [--connections 32]
+    python3 benches/scoreboard_cost.py [--duration 5] [--rounds 5] [--connections 32] [--scrape]
+
+--scrape serves --metrics-bind in both builds and GETs /metrics once a second during every
+round, as a Prometheus server would (issue 11): the master's reads of the scoreboard and /proc
+then run beside the workers' writes.
 
 Needs wrk on PATH. Builds both binaries in release mode (CARGO_TARGET_DIR is honoured) and
 copies each out of the target directory, since both builds write the same path.
@@ -22,9 +26,30 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, ROOT, run_one  # noqa: E402
+from compare import BENCH, ROOT, free_port, run_one  # noqa: E402
+
+
+class Scraper(threading.Thread):
+    """GET /metrics on `port` once a second until stopped; counts the answers."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.url = "http://127.0.0.1:%d/metrics" % port
+        self.stop = threading.Event()
+        self.scrapes = 0
+
+    def run(self):
+        while not self.stop.wait(1.0):
+            try:
+                with urllib.request.urlopen(self.url, timeout=5) as r:
+                    r.read()
+                    self.scrapes += 1
+            except OSError:
+                pass  # not listening yet, or already stopped
 
 
 def build(features, dest):
@@ -42,6 +67,7 @@ def main():
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--scrape", action="store_true", help="scrape /metrics once a second")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="scoreboard-cost-")
     binaries = {
@@ -49,23 +75,34 @@ def main():
         "scoreboard off": build("scoreboard-off", os.path.join(tmp, "gunicorn-rs-off")),
     }
 
+    metrics_port = free_port() if args.scrape else None
+
     def argv(binary):
+        scrape = ["--metrics-bind", "127.0.0.1:%d" % metrics_port] if metrics_port else []
         return lambda port: [binary, "-w", "2", "-b", "127.0.0.1:%d" % port, "--chdir", BENCH,
-                             "--no-control-socket", "app:app"]
+                             "--no-control-socket"] + scrape + ["app:app"]
 
     names = list(binaries)
     results = {name: [] for name in names}
     for r in range(args.rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
+            scraper = Scraper(metrics_port) if metrics_port else None
+            if scraper:
+                scraper.start()
             res = run_one(name, argv(binaries[name]), "/", True, args)
+            scrapes = ""
+            if scraper:
+                scraper.stop.set()
+                scraper.join()
+                scrapes = " %d scrapes" % scraper.scrapes
             results[name].append(res["rps"])
-            print("round %d  %-15s %8.0f req/s %s" % (r + 1, name, res["rps"], res["errors"]), flush=True)
+            print("round %d  %-15s %8.0f req/s %s%s" % (r + 1, name, res["rps"], res["errors"], scrapes), flush=True)
     on = statistics.median(results["scoreboard on"])
     off = statistics.median(results["scoreboard off"])
     # Each round's pair ran back to back: its ratio is the least disturbed by a busy machine.
     paired = statistics.median(a / b for a, b in zip(results["scoreboard on"], results["scoreboard off"]))
-    print("wrk -t2 -c%d -d%ds, hello world, Connection: close, %d interleaved rounds, 2 workers; medians"
-          % (args.connections, args.duration, args.rounds))
+    print("wrk -t2 -c%d -d%ds, hello world, Connection: close, %d interleaved rounds, 2 workers; medians%s"
+          % (args.connections, args.duration, args.rounds, "; /metrics scraped every second" if args.scrape else ""))
     print("scoreboard on:  %.0f req/s" % on)
     print("scoreboard off: %.0f req/s" % off)
     print("ratio on/off:   %.3f of the medians, %.3f median of the per-round ratios" % (on / off, paired))

@@ -75,3 +75,6 @@ mod fronts;
 mod fronts_haproxy;
 mod fronts_nginx;
 mod fronts_uwsgi;
+// Production: --metrics-bind (/metrics through promtool and a real Prometheus, /healthz,
+// /readyz) and --shutdown-delay under load.
+mod metrics;

@@ -100,6 +100,8 @@ pub fn config(
             .filter(|&mib| mib > 0)
             .map(|mib| (mib as u64).saturating_mul(1024 * 1024)),
         control_socket: control_socket(r, &chdir),
+        metrics_bind: metrics_bind(r)?,
+        shutdown_delay: seconds(r, "shutdown_delay"),
         control_socket_mode: u32::try_from(int(r, "control_socket_mode") & 0o7777).unwrap_or(0o600),
         tls: tls(r, &chdir)?,
         chdir,
@@ -248,6 +250,23 @@ fn list<'r>(r: &'r Resolved, name: &str) -> &'r [String] {
 
 fn seconds(r: &Resolved, name: &str) -> Duration {
     Duration::from_secs(int(r, name).max(0) as u64)
+}
+
+/// `--metrics-bind HOST:PORT`, read as `-b` reads it (Gunicorn's `parse_address`), TCP only:
+/// Prometheus and Kubernetes' probes speak TCP, and a Unix path or an inherited fd would need
+/// the app listeners' handling (unlinking, LISTEN_FDS) for no user.
+fn metrics_bind(r: &Resolved) -> Result<Option<crate::sock::Address>, ConfigError> {
+    let Some(text) = string(r, "metrics_bind").filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let bad = |why: &str| invalid(setting("metrics_bind"), text, why.into());
+    match crate::sock::parse_address(text) {
+        Ok(address @ (crate::sock::Address::Tcp(_) | crate::sock::Address::TcpHost(..))) => {
+            Ok(Some(address))
+        }
+        Ok(_) => Err(bad("the metrics listener takes HOST:PORT")),
+        Err(e) => Err(bad(&e.to_string())),
+    }
 }
 
 fn dump_signal(r: &Resolved) -> Result<i32, ConfigError> {

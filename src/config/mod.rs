@@ -362,6 +362,12 @@ pub struct Config {
     pub max_worker_memory: Option<u64>,
     /// Where the control socket listens (DESIGN §5).
     pub control_socket: ControlSocket,
+    /// `--metrics-bind` (gunicorn-rs only): the TCP address of the master's metrics and health
+    /// listener; `None` when off.
+    pub metrics_bind: Option<crate::sock::Address>,
+    /// `--shutdown-delay` (gunicorn-rs only): after TERM, how long readiness fails while the
+    /// server still serves, before the graceful stop begins.
+    pub shutdown_delay: Duration,
     /// `--control-socket-mode`, 0600 by default.
     pub control_socket_mode: u32,
     /// Every setting's validated value by name, as Gunicorn's `cfg.NAME` returns it (for the

@@ -1,6 +1,6 @@
 //! Every setting, declared once: Gunicorn 27.0.1's 120 (`gunicorn/config.py`, in its order) plus
 //! gunicorn-rs's own (`header_timeout`, `max_worker_memory`, `request_timeout`, `dump_signal`,
-//! `worker_abort_timeout`, `tui`, `no_tui`).
+//! `worker_abort_timeout`, `tui`, `no_tui`, `metrics_bind`, `shutdown_delay`).
 //!
 //! The command line, `--help`, `--print-config`, the config-file reader and the "not supported
 //! yet" check are all derived from [`SETTINGS`]. This module knows no parsing and no Python.
@@ -414,6 +414,11 @@ pub static SETTINGS: &[Setting] = &[
     // config file say.
     row("no_tui", DEBUGGING, &["--no-tui"], "", Flag, D::Bool(false), RsOnly,
         "No dashboard, whatever else asks for one (the default; gunicorn-rs only)."),
+    // Issue 11: what production tooling reads (Prometheus, Kubernetes probes, load balancers).
+    row("metrics_bind", MECHANICS, &["--metrics-bind"], "ADDRESS", Str, D::None, RsOnly,
+        "HOST:PORT where the master serves /metrics (Prometheus), /healthz and /readyz; off by default (gunicorn-rs only)."),
+    row("shutdown_delay", MECHANICS, &["--shutdown-delay"], "SECONDS", Int, D::Int(0), RsOnly,
+        "On TERM, fail /readyz at once but keep serving this long before the graceful stop; 0 = stop at once (gunicorn-rs only)."),
 ];
 
 #[cfg(test)]
@@ -423,7 +428,7 @@ mod tests {
 
     #[test]
     fn declares_gunicorns_120_settings_and_our_own() {
-        assert_eq!(SETTINGS.len(), 127);
+        assert_eq!(SETTINGS.len(), 129);
         assert_eq!(
             SETTINGS
                 .iter()

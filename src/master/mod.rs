@@ -14,6 +14,7 @@ mod lifecycle;
 pub mod lifeline;
 mod logpipe;
 pub(crate) mod memory;
+mod metrics;
 mod pidfile;
 mod reap;
 mod reload;
@@ -92,6 +93,11 @@ struct Worker {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Running,
+    /// TERM with `--shutdown-delay`: everything serves as before, but readiness fails, until
+    /// `until`; then the graceful stop begins.
+    Draining {
+        until: Instant,
+    },
     /// Workers were told to stop; SIGKILL for the rest at `deadline`.
     Stopping {
         graceful: bool,
@@ -126,6 +132,8 @@ pub struct Master<'a> {
     /// The control socket (DESIGN §5), `None` when off or when it could not be opened.
     control: Option<control::ControlServer>,
     book: control::Book,
+    /// `--metrics-bind`: /metrics, /healthz, /readyz (`None` when off).
+    metrics: Option<metrics::MetricsServer>,
     /// The `--tui` dashboard's pipe, until it detaches (see `lifeline.rs`).
     lifeline: Option<lifeline::Lifeline>,
 }
@@ -136,6 +144,8 @@ pub enum MasterError {
     Setup(#[from] std::io::Error),
     #[error("cannot set up the master: {0}")]
     Os(#[from] nix::Error),
+    #[error("cannot bind the metrics listener (--metrics-bind): {0}")]
+    MetricsBind(crate::sock::SockError),
 }
 
 impl<'a> Master<'a> {
@@ -162,6 +172,12 @@ impl<'a> Master<'a> {
             }
             None => None,
         };
+        let metrics = match &cfg.metrics_bind {
+            Some(address) => {
+                Some(metrics::MetricsServer::bind(address).map_err(MasterError::MetricsBind)?)
+            }
+            None => None,
+        };
         Ok(Master {
             cfg,
             listeners,
@@ -184,6 +200,7 @@ impl<'a> Master<'a> {
             memory: memory::MemoryWatch::new(),
             control: None,
             book: control::Book::new(),
+            metrics,
             lifeline: lifeline::Lifeline::from_env(),
         })
     }
@@ -204,6 +221,9 @@ impl<'a> Master<'a> {
         let tls = self.cfg.tls.is_some();
         let listening: Vec<String> = self.listeners.iter().map(|l| l.url(tls)).collect();
         crate::info!("Listening at: {} ({})", listening.join(","), self.pid);
+        if let Some(server) = &self.metrics {
+            crate::info!("Metrics listening at: {}", server.url());
+        }
         crate::info!("Using worker: {}", self.cfg.worker_class.name());
         if let Some(given) = self.foreign_worker_class() {
             crate::info!(
@@ -224,6 +244,7 @@ impl<'a> Master<'a> {
             for sig in self.signals.drain() {
                 self.handle_signal(sig);
             }
+            self.end_shutdown_delay();
             self.apply_requested_num_workers();
             self.reap_workers();
             if let Some((code, reason)) = self.halt {
@@ -275,10 +296,27 @@ impl<'a> Master<'a> {
                 ms = ms.min(u16::try_from(due.as_millis()).unwrap_or(u16::MAX));
             }
         }
+        if let Some(server) = &self.metrics {
+            fds.extend(server.poll_fds().map(|(fd, out)| {
+                PollFd::new(
+                    fd,
+                    if out {
+                        PollFlags::POLLOUT
+                    } else {
+                        PollFlags::POLLIN
+                    },
+                )
+            }));
+        }
+        if let Phase::Draining { until } = self.phase {
+            let left = until.saturating_duration_since(Instant::now());
+            ms = ms.min(u16::try_from(left.as_millis()).unwrap_or(u16::MAX));
+        }
         let _ = poll(&mut fds, PollTimeout::from(ms));
         drop(fds);
         self.logs.drain_all();
         self.serve_control();
+        self.serve_metrics();
         self.check_lifeline();
     }
 
@@ -308,7 +346,7 @@ impl<'a> Master<'a> {
         match sig {
             Signal::SIGTERM => {
                 self.notify_stopping();
-                self.stop(true)
+                self.begin_shutdown_delay()
             }
             Signal::SIGINT | Signal::SIGQUIT => {
                 self.notify_stopping();

@@ -70,10 +70,7 @@ impl Master<'_> {
             signal: death.sig.map(|s| s as i32),
             at: Some(super::control::unix_now()),
         };
-        if let Some(snap) = snap {
-            self.book.dead_requests += snap.requests;
-            self.book.dead_latency.merge(&snap.latency);
-        }
+        self.book.worker_died(reason.cause, snap);
         self.book.cpu.remove(&worker.pid.as_raw());
         self.book.slot(worker.slot).last_exit = Some(reason.clone());
         let last_request = snap
@@ -114,6 +111,7 @@ impl Master<'_> {
             }
             match aborted {
                 None => {
+                    self.book.timeouts += 1;
                     self.explain_timeout(i);
                     self.workers[i].lifecycle.abort(Instant::now());
                     let _ = nix::sys::signal::kill(pid, Signal::SIGABRT);

@@ -18,7 +18,7 @@ impl<'a> Master<'a> {
         let Some(reloader) = self.config_reloader else {
             return;
         };
-        let cfg = match reloader() {
+        let mut cfg = match reloader() {
             Ok(cfg) => cfg,
             Err(e) => {
                 return crate::error!("Reload failed, keeping the running configuration: {e}")
@@ -31,6 +31,12 @@ impl<'a> Master<'a> {
         }
         if cfg.bind != self.cfg.bind && !self.rebind(&cfg) {
             return;
+        }
+        if cfg.metrics_bind != self.cfg.metrics_bind {
+            // Not rebound on HUP (unlike `bind`): the running address is kept, and said so, so
+            // that `show config` reports what is served.
+            crate::warning!("--metrics-bind changed: it takes effect at the next start");
+            cfg.metrics_bind = self.cfg.metrics_bind.clone();
         }
         self.cfg = cfg;
         self.set_num_workers(self.cfg.workers);

@@ -104,6 +104,9 @@ impl Master<'_> {
                 if let Some(server) = &self.control {
                     server.close_in_child();
                 }
+                if let Some(server) = &self.metrics {
+                    server.close_in_child();
+                }
                 self.run_child(slot_index, age, &mask, dump_fd.ok())
             }
             Ok(ForkResult::Parent { child }) => {

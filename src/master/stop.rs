@@ -7,6 +7,36 @@ use std::time::{Duration, Instant};
 use ui::protocol::{Event, ExitCause};
 
 impl Master<'_> {
+    /// TERM (`--shutdown-delay`, gunicorn-rs only): readiness fails at once while the
+    /// listeners accept and the workers serve for the delay; then the graceful stop. Kubernetes
+    /// sends TERM and removes the pod from its Service's endpoints at the same time, but the
+    /// load balancers and kube-proxies act on that seconds later: a server that stops
+    /// listening at once refuses the requests still routed to it. Only TERM (Kubernetes' and
+    /// systemd's signal); INT and QUIT stay quick stops, and a second TERM ends the delay.
+    pub(super) fn begin_shutdown_delay(&mut self) {
+        let delay = self.cfg.shutdown_delay;
+        if delay.is_zero() || self.phase != Phase::Running {
+            return self.stop(true);
+        }
+        crate::info!(
+            "Shutdown delay: not ready, still serving for {}s before the graceful stop",
+            delay.as_secs()
+        );
+        self.phase = Phase::Draining {
+            until: Instant::now() + delay,
+        };
+    }
+
+    /// The delay is over: the graceful stop begins.
+    pub(super) fn end_shutdown_delay(&mut self) {
+        if let Phase::Draining { until } = self.phase {
+            if Instant::now() >= until {
+                crate::info!("Shutdown delay over: stopping gracefully");
+                self.stop(true);
+            }
+        }
+    }
+
     /// TERM: graceful (workers finish what they serve); INT/QUIT: quick.
     pub(super) fn stop(&mut self, graceful: bool) {
         if let Phase::Stopping {

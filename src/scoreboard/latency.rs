@@ -118,6 +118,36 @@ impl Histogram {
     }
 }
 
+/// Cumulative counts at every power of two from 64 µs to 2^27 µs (~134 s), as
+/// `(upper bound in µs, requests at most that long)`: each is a bucket edge here, so the
+/// counts are exact (Prometheus' `le` buckets; the overflow bucket is only in the total).
+pub fn octave_bounds() -> impl Iterator<Item = (u64, usize)> {
+    (FIRST_POW..=LAST_POW).map(|pow| (1u64 << pow, 1 + ((pow - FIRST_POW) * SUBS) as usize))
+}
+
+impl Histogram {
+    /// Requests in the buckets below bucket `end` (see [`octave_bounds`]).
+    pub fn count_below(&self, end: usize) -> u64 {
+        self.0.iter().take(end).sum()
+    }
+
+    /// The total time of the requests counted, in seconds, approximated: no sum is kept, so
+    /// each request counts as the middle of its bucket (the overflow bucket as its start).
+    pub fn approx_sum_seconds(&self) -> f64 {
+        let us: f64 = self
+            .0
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| {
+                let (lo, hi) = (lower_bound_us(i), lower_bound_us(i + 1));
+                let mid = if i == BUCKETS - 1 { lo } else { (lo + hi) / 2 };
+                n as f64 * mid as f64
+            })
+            .sum();
+        us / 1e6
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,5 +192,27 @@ mod tests {
         let p99 = h.quantile_ms(0.99).expect("p99");
         assert!((p50 - 50.0).abs() / 50.0 < 0.2, "p50 {p50}");
         assert!((p99 - 99.0).abs() / 99.0 < 0.2, "p99 {p99}");
+    }
+
+    #[test]
+    fn octave_bounds_are_bucket_edges_and_the_sum_is_near_the_truth() {
+        let bounds: Vec<_> = octave_bounds().collect();
+        assert_eq!(bounds.first(), Some(&(64, 1)));
+        assert_eq!(bounds.last(), Some(&(1 << 27, BUCKETS - 1)));
+        for (us, end) in bounds {
+            assert_eq!(
+                lower_bound_us(end),
+                us,
+                "{us} µs is where bucket {end} starts"
+            );
+        }
+        let mut h = Histogram::default();
+        for ms in 1..=100u64 {
+            h.0[bucket_of(ms * 1000)] += 1;
+        }
+        assert_eq!(h.count_below(bucket_of(50_000)), 49);
+        let truth = 5050.0 / 1000.0;
+        let sum = h.approx_sum_seconds();
+        assert!((sum - truth).abs() / truth < 0.1, "{sum} vs {truth}");
     }
 }

@@ -16,7 +16,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 pub use entry::{Lane, LaneSnapshot};
-pub use latency::{bucket_of, Histogram, BUCKETS as LATENCY_BUCKETS};
+pub use latency::{bucket_of, octave_bounds, Histogram, BUCKETS as LATENCY_BUCKETS};
 pub use request::{CurrentRequest, RequestLine};
 pub use slot::Slot;
 

@@ -6,7 +6,7 @@ use std::os::fd::RawFd;
 
 /// Connections waiting in the accept queue of the TCP listener `fd`; `None` for a Unix socket
 /// or when the kernel does not say.
-pub(super) fn queued(fd: RawFd) -> Option<u32> {
+pub(in crate::master) fn queued(fd: RawFd) -> Option<u32> {
     // SAFETY: all-zero is a valid `tcp_info` (plain integers).
     let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;

@@ -3,10 +3,10 @@
 //! latencies of dead workers, and the previous samples that rates are computed from. Kept
 //! whether or not a socket is open: it is a few counters, updated at spawn and reap.
 
-use crate::scoreboard::Histogram;
+use crate::scoreboard::{Histogram, SlotSnapshot, STATUS_CLASSES};
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use ui::protocol::{Event, ExitReason};
+use ui::protocol::{Event, ExitCause, ExitReason};
 
 /// The window of the header's p50/p99.
 const LATENCY_WINDOW: Duration = Duration::from_secs(60);
@@ -32,9 +32,17 @@ pub(in crate::master) struct Book {
     pub killed: u64,
     /// Reloads (HUP or `reload`): the generation new workers belong to.
     pub generation: u64,
-    /// Requests and latencies of workers already reaped.
+    /// Requests, responses by status class, app exceptions and latencies of workers already
+    /// reaped: totals add them to the live workers' so they never go down (a Prometheus
+    /// counter that drops reads as a reset).
     pub dead_requests: u64,
+    pub dead_status: [u64; STATUS_CLASSES],
+    pub dead_exceptions: u64,
     pub dead_latency: Histogram,
+    /// Worker exits by cause, in the order first seen.
+    pub exits: Vec<(ExitCause, u64)>,
+    /// WORKER TIMEOUTs: workers the master aborted for a missed heartbeat.
+    pub timeouts: u64,
     /// Events waiting for the next pass of the control socket (only while someone listens).
     pub events: Vec<Event>,
     pub want_events: bool,
@@ -58,7 +66,11 @@ impl Book {
             killed: 0,
             generation: 0,
             dead_requests: 0,
+            dead_status: [0; STATUS_CLASSES],
+            dead_exceptions: 0,
             dead_latency: Histogram::default(),
+            exits: Vec::new(),
+            timeouts: 0,
             events: Vec::new(),
             want_events: false,
             rate: None,
@@ -113,6 +125,22 @@ impl Book {
         self.slots
             .get(index)
             .map_or(0, |s| s.spawned.saturating_sub(1))
+    }
+
+    /// A reaped worker: its counters join the dead's, its exit the count of its cause.
+    pub fn worker_died(&mut self, cause: ExitCause, snap: Option<&SlotSnapshot>) {
+        if let Some(snap) = snap {
+            self.dead_requests += snap.requests;
+            for (dead, live) in self.dead_status.iter_mut().zip(snap.status) {
+                *dead += live;
+            }
+            self.dead_exceptions += snap.exceptions;
+            self.dead_latency.merge(&snap.latency);
+        }
+        match self.exits.iter_mut().find(|(c, _)| *c == cause) {
+            Some((_, n)) => *n += 1,
+            None => self.exits.push((cause, 1)),
+        }
     }
 
     pub fn event(&mut self, event: Event) {

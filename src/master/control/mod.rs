@@ -22,9 +22,12 @@ mod rows;
 mod serve;
 mod threads;
 
+pub(super) use backlog::queued as listen_queue;
 pub(super) use book::unix_now;
 pub(super) use book::Book;
+pub(super) use procstat::{cpu_ticks, ticks_per_second};
 pub(super) use rows::request_info;
+pub(super) use rows::state_of;
 pub(super) use serve::{line_time, LOG_BACKLOG};
 pub(super) use threads::{dump_lanes, thread_rows};
 

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 /// `utime + stime` of `pid`, in clock ticks.
-pub(super) fn cpu_ticks(pid: i32) -> Option<u64> {
+pub(in crate::master) fn cpu_ticks(pid: i32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_ticks(&stat)
 }
@@ -18,7 +18,7 @@ fn parse_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-fn ticks_per_second() -> f64 {
+pub(in crate::master) fn ticks_per_second() -> f64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
         .ok()
         .flatten()

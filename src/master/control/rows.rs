@@ -180,7 +180,7 @@ impl Master<'_> {
 
 /// The state to show: the worker's own, unless the master knows better (held, timed out,
 /// told to stop).
-fn state_of(w: &Worker, snap: &SlotSnapshot) -> WorkerState {
+pub(in crate::master) fn state_of(w: &Worker, snap: &SlotSnapshot) -> WorkerState {
     match snap.state {
         _ if w.held => WorkerState::Held,
         _ if w.lifecycle.is_aborting() => WorkerState::TimeoutPending,
