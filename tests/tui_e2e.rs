@@ -98,6 +98,22 @@ fn tui_rows_follow_the_workers_plus_adds_one_and_q_stops_everything() {
     wait_all_gone(grown.iter().copied().chain([master, dashboard]));
 }
 
+/// A key typed the moment the first row shows (or before: while the dashboard connects) is
+/// acted on, not lost.
+#[test]
+fn a_plus_typed_as_soon_as_a_row_shows_adds_a_worker() {
+    let t = tui("hello:app", 1, &[]);
+    let dashboard = t.program_pid();
+    t.keys("+");
+    t.wait("a worker row", |s| (!row_pids(s).is_empty()).then_some(()));
+    t.keys("+");
+    let (master, workers) = master_and_workers(dashboard, 3);
+    wait_rows(&t, &workers);
+    t.keys("q");
+    t.wait_text("[exit 0]");
+    wait_all_gone(workers.iter().copied().chain([master, dashboard]));
+}
+
 #[test]
 fn a_request_stuck_in_c_shows_its_path_elapsed_time_and_python_stack() {
     let t = tui("stuck_app:app", 2, &[]);
