@@ -303,3 +303,35 @@ fn client_disconnect_mid_stream_still_closes_the_iterable() {
         server.log()
     );
 }
+
+/// The 500 page that replaced a raising app's response is what the access log counts: its
+/// body's size in `%(b)s` and `%(B)s`, under every kind that writes it (sync, gthread and the
+/// green kinds share one path; asgi has its own).
+#[test]
+fn the_500_page_sent_for_a_raising_app_is_counted_in_the_access_log() {
+    let format = "%(s)s b=%(b)s B=%(B)s %(U)s";
+    for (kind, app, path) in [
+        ("sync", "hello:app", "/fault/raise"),
+        ("gthread", "hello:app", "/fault/raise"),
+        ("gevent", "hello:app", "/fault/raise"),
+        ("asgi", "asgi_app:app", "/raise"),
+    ] {
+        let args = [
+            "-k",
+            kind,
+            "--access-logfile",
+            "-",
+            "--access-logformat",
+            format,
+        ];
+        let server = Server::app_with(app, &args, 1, Opts::default().with_venv());
+        let resp = server.get(path);
+        assert_eq!(resp.status, 500, "{kind}");
+        let n = resp.body.len();
+        assert!(n > 0, "{kind}: the page has a body");
+        let want = format!("500 b={n} B={n} {path}");
+        server.stdout.find_from(0, &want, WAIT).unwrap_or_else(|| {
+            panic!("{kind}: no access line {want:?}:\n{}", server.stdout.text())
+        });
+    }
+}

@@ -552,6 +552,7 @@ impl Wire {
             ex.status = 500;
             ex.head.must_close = true;
             let page = response::error_page(500, "Internal Server Error", "");
+            ex.sent = response::page_body_len(&page);
             self.out.extend_from_slice(&page);
             let _ = self.push();
         }
@@ -701,8 +702,9 @@ impl Wire {
             ex.status = status;
             ex.framing = Some(Framing::NoBody);
             ex.complete = true;
-            self.out
-                .extend_from_slice(&response::error_page(status, reason, reason));
+            let page = response::error_page(status, reason, reason);
+            ex.sent = response::page_body_len(&page);
+            self.out.extend_from_slice(&page);
         }
         self.push()
     }
@@ -820,7 +822,9 @@ impl Wire {
             if ex.framing.is_none() {
                 ex.status = error.status().unwrap_or(400);
                 ex.framing = Some(Framing::NoBody);
-                self.out.extend_from_slice(&error.error_page());
+                let page = error.error_page();
+                ex.sent = response::page_body_len(&page);
+                self.out.extend_from_slice(&page);
             }
         }
         self.push()?;
