@@ -335,3 +335,16 @@ fn the_500_page_sent_for_a_raising_app_is_counted_in_the_access_log() {
         });
     }
 }
+
+/// The tutorial app that returns a list of `str`: the error line says what to change.
+#[test]
+fn a_str_body_is_refused_with_the_fix_in_the_error_line() {
+    let server = Server::app("validator_app:app", &[], 1);
+    assert_eq!(server.get("/bad/str-body").status, 500);
+    let line = server.wait_for("must be bytes, not str", WAIT);
+    assert!(
+        line.contains("encode the text (`return [text.encode()]`)")
+            && line.contains("or give bytes (`return [b\"Hello\"]`)"),
+        "{line}"
+    );
+}
