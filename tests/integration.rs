@@ -64,6 +64,8 @@ mod asgi_apps;
 // The tornado worker: tornado apps natively, WSGI apps in tornado's WSGIContainer, and the
 // checks every kind passes.
 mod tornado;
+// Settings seen working in a running server (--env, --pythonpath, --umask, --backlog, …).
+mod settings;
 // TLS (--certfile and the other SSL settings) under every kind, with curl, Python's ssl and
 // openssl s_client.
 mod tls;
