@@ -26,6 +26,8 @@ mod binding;
 mod stuck;
 // The control socket: gunicornc, `gunicorn-rs ctl`, subscriptions, dumps, hold, bad clients.
 mod control;
+// The control commands the README lists, each on a running server.
+mod ctl_commands;
 // The dashboard in a real terminal: tmux drives `--tui` and `attach` (tmux.rs is the harness).
 mod tmux;
 mod tui_e2e;
