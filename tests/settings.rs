@@ -197,3 +197,51 @@ fn a_proxy_header_from_a_peer_not_allowed_is_refused_with_403() {
     let resp = parse_one(&refused.http(proxy), false);
     assert_eq!((resp.status, resp.reason.as_str()), (403, "Forbidden"));
 }
+
+/// A request that sleeps `s` seconds in the server's only worker, started and seen in the app.
+fn request_in_flight(server: &Server, s: u32) -> std::thread::JoinHandle<Option<Response>> {
+    let worker = *server.worker_pids().iter().next().expect("a worker");
+    let port = server.port();
+    let slow = std::thread::spawn(move || try_get(port, &format!("/sleep?s={s}")));
+    server.wait_marker(&format!("sleeping-{worker}"));
+    slow
+}
+
+#[test]
+fn quit_to_the_master_stops_at_once_without_waiting_for_requests() {
+    let mut server = Server::hello(&["--graceful-timeout", "30"], 1);
+    let workers = server.worker_pids();
+    let slow = request_in_flight(&server, 30);
+    let sent = std::time::Instant::now();
+    server.signal(nix::sys::signal::Signal::SIGQUIT);
+    let status = server.wait_exit(WAIT);
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(10),
+        "quick, not the 30 s graceful timeout: {:?}",
+        sent.elapsed()
+    );
+    server.wait_for("Handling signal: quit", WAIT);
+    assert!(workers.iter().all(|&w| !is_alive(w)), "{workers:?}");
+    assert!(slow.join().expect("client").is_none_or(|r| r.status != 200));
+}
+
+#[test]
+fn graceful_timeout_running_out_kills_the_request_still_running() {
+    let mut server = Server::hello(&["--graceful-timeout", "1"], 1);
+    let worker = *server.worker_pids().iter().next().expect("a worker");
+    let slow = request_in_flight(&server, 30);
+    let sent = std::time::Instant::now();
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    let status = server.wait_exit(WAIT);
+    let took = sent.elapsed();
+    assert!(status.success(), "{status:?}\n{}", server.log());
+    assert!(
+        took >= std::time::Duration::from_millis(900) && took < std::time::Duration::from_secs(10),
+        "the 1 s graceful timeout, then the kill: {took:?}"
+    );
+    let line = server.wait_for(&format!("Worker (pid:{worker}) was killed (SIGKILL)"), WAIT);
+    assert!(line.contains("did not stop in time"), "{line}");
+    assert!(!is_alive(worker));
+    assert!(slow.join().expect("client").is_none_or(|r| r.status != 200));
+}
