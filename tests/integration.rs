@@ -31,6 +31,8 @@ mod ctl_commands;
 // The dashboard in a real terminal: tmux drives `--tui` and `attach` (tmux.rs is the harness).
 mod tmux;
 mod tui_e2e;
+// The dashboard under NO_COLOR.
+mod tui_no_color;
 // Keep-alive and pipelining under gthread, and bad input on a kept-alive connection.
 mod keepalive;
 // The gthread worker's concurrency, timeouts and what the app sees.
