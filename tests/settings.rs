@@ -245,3 +245,38 @@ fn graceful_timeout_running_out_kills_the_request_still_running() {
     assert!(!is_alive(worker));
     assert!(slow.join().expect("client").is_none_or(|r| r.status != 200));
 }
+
+/// The read syscalls (`syscr` in /proc/PID/io) of `pid`.
+fn read_calls(pid: u32) -> u64 {
+    let io = std::fs::read_to_string(format!("/proc/{pid}/io")).expect("/proc/PID/io");
+    io.lines()
+        .find_map(|l| l.strip_prefix("syscr: "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("syscr in {io}"))
+}
+
+/// Read syscalls the worker makes to send an 8 MiB file through `wsgi.file_wrapper` (Flask's
+/// `send_file`): a few with sendfile(2), one per 8 KiB block when the file is read and written.
+fn reads_to_send_a_file(extra: &[&str], env: &[(&str, &str)]) -> u64 {
+    let opts = env
+        .iter()
+        .fold(Opts::default().with_venv(), |o, (k, v)| o.env(k, v));
+    let server = Server::app_with("green_app:app", extra, 1, opts);
+    let worker = *server.worker_pids().iter().next().expect("a worker");
+    // The first request writes the file; the second only sends it.
+    assert_eq!(server.get("/file?mb=8").status, 200);
+    let before = read_calls(worker);
+    let resp = server.get("/file?mb=8");
+    assert_eq!(resp.body.len(), 8 << 20);
+    read_calls(worker) - before
+}
+
+#[test]
+fn no_sendfile_and_sendfile_0_read_the_file_instead() {
+    let with = reads_to_send_a_file(&[], &[]);
+    assert!(with < 200, "sendfile(2) by default: {with} reads");
+    let flag = reads_to_send_a_file(&["--no-sendfile"], &[]);
+    assert!(flag >= 1024, "--no-sendfile: {flag} reads");
+    let env = reads_to_send_a_file(&[], &[("SENDFILE", "0")]);
+    assert!(env >= 1024, "SENDFILE=0: {env} reads");
+}

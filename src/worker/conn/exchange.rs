@@ -225,7 +225,8 @@ impl<'a> Service<'a> {
         let is_head = head.method == "HEAD";
         let index = lane.index;
         let (date, out) = lane.parts();
-        let sink = Sink::new(&conn.stream, claim, self.send_timeout, out);
+        let sink =
+            Sink::new(&conn.stream, claim, self.send_timeout, out).with_sendfile(self.cfg.sendfile);
         let mut sink = sink.for_request(head.version, is_head, persist, date);
         let answer = self.exchange(conn, &req, &mut body, &mut sink, index);
         set_state(entry, WorkerState::Writing);
