@@ -1,5 +1,6 @@
 //! Control-socket commands the README lists, each against a running server: `show config`,
-//! `show listeners`, `show all`, `reopen`, `worker kill PID KILL`, `shutdown quick`.
+//! `show listeners`, `show all`, `reopen`, `worker kill PID KILL`, `shutdown quick`; `ctl`
+//! finding the server by itself, and `attach` asking which one when several run.
 
 use crate::control::{ctl_json, socket_of};
 use crate::support::*;
@@ -93,4 +94,68 @@ fn shutdown_quick_stops_at_once_even_with_a_request_in_flight() {
     server.wait_for("Handling signal: int", WAIT);
     assert!(!is_alive(worker), "the worker went with the master");
     assert!(slow.join().expect("client").is_none_or(|r| r.status != 200));
+}
+
+/// A headless server named `name` whose control socket goes to the default place under
+/// `runtime` (`$XDG_RUNTIME_DIR/gunicorn-rs/<name>-<pid>.sock`).
+fn discoverable(name: &str, runtime: &std::path::Path) -> Server {
+    let opts = Opts::default().env("XDG_RUNTIME_DIR", runtime.to_str().expect("utf-8 path"));
+    Server::app_with("hello:app", &["-n", name], 1, opts)
+}
+
+/// `gunicorn-rs ctl -j show workers` with no socket, under `runtime`: (exit code, stdout,
+/// stderr).
+fn ctl_without_socket(runtime: &std::path::Path) -> (i32, String, String) {
+    let out = std::process::Command::new(bin())
+        .args(["ctl", "-j", "show", "workers"])
+        .env("XDG_RUNTIME_DIR", runtime)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ctl");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout),
+        text(&out.stderr),
+    )
+}
+
+#[test]
+fn ctl_finds_the_only_server_by_itself_and_lists_several() {
+    let runtime = tempfile::tempdir().unwrap();
+    let first = discoverable("first", runtime.path());
+    let (code, out, err) = ctl_without_socket(runtime.path());
+    assert_eq!(code, 0, "{out}{err}");
+    let rows: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let pid = rows["workers"][0]["pid"].as_u64().map(|p| p as u32);
+    assert_eq!(pid, first.worker_pids().iter().next().copied(), "{rows}");
+
+    let second = discoverable("second", runtime.path());
+    let (code, out, err) = ctl_without_socket(runtime.path());
+    assert_ne!(code, 0, "two servers: which one? {out}");
+    for server in [&first, &second] {
+        let named = format!("pid {}", server.pid());
+        assert!(err.contains(&named), "{named} listed: {err}");
+    }
+}
+
+#[test]
+fn attach_asks_which_server_when_several_run() {
+    let runtime = tempfile::tempdir().unwrap();
+    let _first = discoverable("first", runtime.path());
+    let second = discoverable("second", runtime.path());
+    let env = format!("XDG_RUNTIME_DIR={}", runtime.path().display());
+    let t = crate::tmux::Tmux::run(&["env", &env, bin(), "attach"]);
+    let menu = t.wait_text("Attach to which one? [1-2]");
+    assert!(
+        menu.contains("1) first") && menu.contains("2) second"),
+        "{menu}"
+    );
+    t.keys("2\r");
+    let pids = second.worker_pids();
+    t.wait(&format!("the second server's rows {pids:?}"), |s| {
+        (crate::tmux::row_pids(s) == pids).then_some(())
+    });
+    t.keys("q");
+    t.wait_text("[exit 0]");
 }
