@@ -274,7 +274,7 @@ fn invalid_status_or_headers_from_the_app_never_reach_the_wire() {
 
 #[test]
 fn client_disconnect_mid_stream_still_closes_the_iterable() {
-    let server = Server::hello(&[], 1);
+    let mut server = Server::hello(&[], 1);
     let marker = server.dir.path().join("stream-closed");
     // 100,000 chunks of 16 KiB: far more than socket buffers, so the worker is still writing.
     let mut stream = server.connect();
@@ -296,10 +296,52 @@ fn client_disconnect_mid_stream_still_closes_the_iterable() {
         "iteration stopped when the client went away (produced {sent} chunks)"
     );
     assert_eq!(server.get("/").status, 200, "the worker keeps serving");
-    // No log storm: a disconnect is not an application error.
+    // No log storm: a disconnect is not an application error (in the whole log).
+    let log = server.stop_and_log();
+    assert!(!log.contains("Error handling request GET /stream"), "{log}");
+}
+
+/// The 500 page that replaced a raising app's response is what the access log counts: its
+/// body's size in `%(b)s` and `%(B)s`, under every kind that writes it (sync, gthread and the
+/// green kinds share one path; asgi has its own).
+#[test]
+fn the_500_page_sent_for_a_raising_app_is_counted_in_the_access_log() {
+    let format = "%(s)s b=%(b)s B=%(B)s %(U)s";
+    for (kind, app, path) in [
+        ("sync", "hello:app", "/fault/raise"),
+        ("gthread", "hello:app", "/fault/raise"),
+        ("gevent", "hello:app", "/fault/raise"),
+        ("asgi", "asgi_app:app", "/raise"),
+    ] {
+        let args = [
+            "-k",
+            kind,
+            "--access-logfile",
+            "-",
+            "--access-logformat",
+            format,
+        ];
+        let server = Server::app_with(app, &args, 1, Opts::default().with_venv());
+        let resp = server.get(path);
+        assert_eq!(resp.status, 500, "{kind}");
+        let n = resp.body.len();
+        assert!(n > 0, "{kind}: the page has a body");
+        let want = format!("500 b={n} B={n} {path}");
+        server.stdout.find_from(0, &want, WAIT).unwrap_or_else(|| {
+            panic!("{kind}: no access line {want:?}:\n{}", server.stdout.text())
+        });
+    }
+}
+
+/// The tutorial app that returns a list of `str`: the error line says what to change.
+#[test]
+fn a_str_body_is_refused_with_the_fix_in_the_error_line() {
+    let server = Server::app("validator_app:app", &[], 1);
+    assert_eq!(server.get("/bad/str-body").status, 500);
+    let line = server.wait_for("must be bytes, not str", WAIT);
     assert!(
-        !server.log().contains("Error handling request GET /stream"),
-        "{}",
-        server.log()
+        line.contains("encode the text (`return [text.encode()]`)")
+            && line.contains("or give bytes (`return [b\"Hello\"]`)"),
+        "{line}"
     );
 }

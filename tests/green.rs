@@ -202,7 +202,7 @@ fn a_greenlet_holding_the_gil_is_a_worker_timeout(kind: &str) {
 /// so it yields) for more than twice the timeout completes, other requests are answered
 /// meanwhile, and the worker is never replaced.
 fn a_long_request_that_yields_is_not_a_worker_timeout(kind: &str) {
-    let server = green(kind, "stuck_app:app", &["--timeout", "2"], 1);
+    let mut server = green(kind, "stuck_app:app", &["--timeout", "2"], 1);
     let pid = only_worker(&server);
     let port = server.port();
     let slow = std::thread::spawn(move || try_get(port, "/python?s=5"));
@@ -217,8 +217,9 @@ fn a_long_request_that_yields_is_not_a_worker_timeout(kind: &str) {
     assert!(worst < Duration::from_secs(2), "{kind}: {worst:?}");
     let r = slow.join().unwrap().expect("the long request's response");
     assert_eq!((r.status, r.text().as_str()), (200, "finished spinning\n"));
-    assert!(!server.log().contains("WORKER TIMEOUT"), "{}", server.log());
-    assert_eq!(server.booted_pids(), vec![pid], "{}", server.log());
+    let log = server.stop_and_log();
+    assert!(!log.contains("WORKER TIMEOUT"), "{log}");
+    assert_eq!(server.booted_pids(), vec![pid], "{log}");
 }
 
 /// Log lines at or above WARNING (and tracebacks) from index `from` on.

@@ -121,7 +121,7 @@ fn past_worker_connections_new_connections_wait_in_the_backlog() {
 
 #[test]
 fn long_request_is_not_a_worker_timeout_under_gthread() {
-    let server = gthread("2", &["-t", "2"]);
+    let mut server = gthread("2", &["-t", "2"]);
     let pid = server.fetch("/pid").text();
     let t = Instant::now();
     let r = server.fetch("/sleep?s=4");
@@ -131,7 +131,8 @@ fn long_request_is_not_a_worker_timeout_under_gthread() {
         pid,
         "the worker was not replaced"
     );
-    assert!(!server.log().contains("WORKER TIMEOUT"), "{}", server.log());
+    let log = server.stop_and_log();
+    assert!(!log.contains("WORKER TIMEOUT"), "{log}");
 }
 
 #[test]

@@ -26,9 +26,13 @@ mod binding;
 mod stuck;
 // The control socket: gunicornc, `gunicorn-rs ctl`, subscriptions, dumps, hold, bad clients.
 mod control;
+// The control commands the README lists, each on a running server.
+mod ctl_commands;
 // The dashboard in a real terminal: tmux drives `--tui` and `attach` (tmux.rs is the harness).
 mod tmux;
 mod tui_e2e;
+// The dashboard under NO_COLOR.
+mod tui_no_color;
 // Keep-alive and pipelining under gthread, and bad input on a kept-alive connection.
 mod keepalive;
 // The gthread worker's concurrency, timeouts and what the app sees.
@@ -66,6 +70,8 @@ mod asgi_apps;
 // The tornado worker: tornado apps natively, WSGI apps in tornado's WSGIContainer, and the
 // checks every kind passes.
 mod tornado;
+// Settings seen working in a running server (--env, --pythonpath, --umask, --backlog, …).
+mod settings;
 // TLS (--certfile and the other SSL settings) under every kind, with curl, Python's ssl and
 // openssl s_client.
 mod tls;

@@ -518,8 +518,8 @@ fn status_ids(pid: u32, key: &str) -> String {
 
 #[test]
 fn user_and_group_switch_the_workers_and_own_the_socket() {
-    if !nix::unistd::geteuid().is_root() {
-        return eprintln!("skipped: needs root to switch users");
+    if skip_unless_root("lifecycle::user_and_group_switch_the_workers_and_own_the_socket") {
+        return;
     }
     let dir = tempfile::tempdir().unwrap();
     let sock: PathBuf = dir.path().join("app.sock");

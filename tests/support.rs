@@ -130,6 +130,19 @@ impl Lines {
         })
     }
 
+    /// Every line, once the stream has ended (every writer gone): what "exactly n" and "never"
+    /// checks must read, since an open stream can still have more to say.
+    pub fn ended(&self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.state.lock().unwrap();
+        while !state.1 {
+            let now = Instant::now();
+            assert!(now < deadline, "the stream did not end within {timeout:?}");
+            state = self.cond.wait_timeout(state, deadline - now).unwrap().0;
+        }
+        state.0.clone()
+    }
+
     /// Waits for `n` lines containing `pattern`, returns them all once there are at least `n`.
     pub fn count(&self, pattern: &str, n: usize, timeout: Duration) -> Option<Vec<String>> {
         self.wait_until(timeout, |lines| {
@@ -548,6 +561,28 @@ impl Server {
             .wait_until(Duration::from_secs(5), |_| None::<()>);
         self.status.expect("exit status")
     }
+}
+
+impl Server {
+    /// Stops the server; its whole error log, complete: for checks that a line never came.
+    pub fn stop_and_log(&mut self) -> String {
+        self.stop();
+        self.stderr.ended(WAIT).join("\n")
+    }
+}
+
+/// True (after a loud `SKIPPED` line) when this test cannot run: it needs root. CI runs as root
+/// and sets `GUNICORN_RS_TESTS_AS_ROOT`, under which a skip is a failure instead.
+pub fn skip_unless_root(test: &str) -> bool {
+    if nix::unistd::geteuid().is_root() {
+        return false;
+    }
+    assert!(
+        std::env::var_os("GUNICORN_RS_TESTS_AS_ROOT").is_none(),
+        "{test} needs root, and GUNICORN_RS_TESTS_AS_ROOT says this run has it"
+    );
+    eprintln!("SKIPPED {test}: needs root (CI runs it as root)");
+    true
 }
 
 impl Drop for Server {

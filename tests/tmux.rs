@@ -122,6 +122,11 @@ impl Tmux {
         }
     }
 
+    /// The visible screen with its SGR escapes (colours, bold, reverse) kept.
+    pub fn screen_with_escapes(&self) -> String {
+        self.ok(&["capture-pane", "-p", "-e", "-t", "main"])
+    }
+
     pub fn wait_text(&self, text: &str) -> String {
         self.wait(&format!("{text:?} on screen"), |s| {
             s.contains(text).then(|| s.to_string())

@@ -98,6 +98,22 @@ fn tui_rows_follow_the_workers_plus_adds_one_and_q_stops_everything() {
     wait_all_gone(grown.iter().copied().chain([master, dashboard]));
 }
 
+/// A key typed the moment the first row shows (or before: while the dashboard connects) is
+/// acted on, not lost.
+#[test]
+fn a_plus_typed_as_soon_as_a_row_shows_adds_a_worker() {
+    let t = tui("hello:app", 1, &[]);
+    let dashboard = t.program_pid();
+    t.keys("+");
+    t.wait("a worker row", |s| (!row_pids(s).is_empty()).then_some(()));
+    t.keys("+");
+    let (master, workers) = master_and_workers(dashboard, 3);
+    wait_rows(&t, &workers);
+    t.keys("q");
+    t.wait_text("[exit 0]");
+    wait_all_gone(workers.iter().copied().chain([master, dashboard]));
+}
+
 #[test]
 fn a_request_stuck_in_c_shows_its_path_elapsed_time_and_python_stack() {
     let t = tui("stuck_app:app", 2, &[]);
@@ -183,6 +199,45 @@ fn detach_leaves_the_server_serving_and_attach_finds_it() {
 
     kill(Pid::from_raw(master as i32), Signal::SIGTERM).unwrap();
     wait_all_gone(workers.iter().copied().chain([master]));
+}
+
+/// `--tui --control-socket PATH` serves on PATH: another terminal's `ctl` and `attach` reach
+/// it there, and `Q` names it.
+#[test]
+fn tui_serves_the_control_socket_it_is_given() {
+    let named = tempfile::tempdir().unwrap();
+    let path = named.path().join("ctl.sock");
+    let sock = path.to_str().unwrap();
+    let t = tui("hello:app", 2, &["--control-socket", sock]);
+    let dashboard = t.program_pid();
+    let (master, workers) = master_and_workers(dashboard, 2);
+    let _stop = StopOnDrop(master);
+    wait_rows(&t, &workers);
+
+    let rows = crate::control::ctl_json(&path, &["show", "workers"]);
+    let listed: BTreeSet<u32> = rows["workers"]
+        .as_array()
+        .unwrap_or_else(|| panic!("rows: {rows}"))
+        .iter()
+        .map(|w| w["pid"].as_u64().and_then(|p| u32::try_from(p).ok()))
+        .collect::<Option<_>>()
+        .unwrap_or_else(|| panic!("pids: {rows}"));
+    assert_eq!(listed, workers);
+
+    let a = Tmux::run(&[bin(), "attach", sock]);
+    wait_rows(&a, &workers);
+    a.keys("q");
+    a.wait_text("[exit 0]");
+
+    t.keys("Q");
+    let screen = t.wait_text("[exit 0]");
+    assert!(
+        screen.contains(&format!("gunicorn-rs attach {sock}")),
+        "{screen}"
+    );
+    kill(Pid::from_raw(master as i32), Signal::SIGTERM).unwrap();
+    wait_all_gone(workers.iter().copied().chain([master]));
+    assert!(!path.exists(), "the master removed its socket");
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! the dashboard is just a client of its control socket, as `attach` is.
 //!
 //! The child is `gunicorn-rs` again with the same arguments minus `--tui`, plus `--no-tui` (which
-//! beats a `--tui` from GUNICORN_CMD_ARGS or the config file) and `--control-socket` in a private
+//! beats a `--tui` from GUNICORN_CMD_ARGS or the config file) and `--control-socket`: the path the
+//! user gave, so other terminals can `ctl` and `attach` it there, or else one in a private
 //! runtime directory `<socket dir>/tui-<our pid>/`. It gets:
 //! - stdin /dev/null, stdout and stderr appended to `output.log` in that directory, which the log
 //!   pane tails (see `tail.rs` for why a file and not a pipe);
@@ -45,14 +46,19 @@ const TAIL_LINES: usize = 20;
 /// The private runtime directory and what lives in it.
 struct Runtime {
     dir: PathBuf,
+    /// `<dir>/control.sock`: the master's socket, or a link to the path the user gave (so the
+    /// sweep below sees a detached master's directory as served and keeps its output file).
     socket: PathBuf,
+    /// Where the master binds: `socket`, or the user's `--control-socket PATH`.
+    bind: PathBuf,
     output: PathBuf,
     /// The discoverable name, once the master's pid is known.
     link: Option<PathBuf>,
 }
 
 impl Runtime {
-    fn create() -> Result<Runtime, String> {
+    /// `given`: the user's `--control-socket PATH`, if any.
+    fn create(given: Option<&Path>) -> Result<Runtime, String> {
         let base = discovery::socket_dir();
         let dir = base.join(format!("tui-{}", std::process::id()));
         for d in [&base, &dir] {
@@ -60,8 +66,18 @@ impl Runtime {
                 .map_err(|e| format!("cannot create {}: {e}", d.display()))?;
         }
         sweep(&base);
+        let socket = dir.join("control.sock");
+        let bind = match given {
+            Some(path) => {
+                std::os::unix::fs::symlink(path, &socket)
+                    .map_err(|e| format!("cannot create {}: {e}", socket.display()))?;
+                path.to_path_buf()
+            }
+            None => socket.clone(),
+        };
         Ok(Runtime {
-            socket: dir.join("control.sock"),
+            socket,
+            bind,
             output: dir.join("output.log"),
             dir,
             link: None,
@@ -132,9 +148,21 @@ pub fn run(args: &[OsString], cfg: &Config) -> i32 {
         eprintln!("Error: --tui needs a terminal (run without it for a headless server)");
         return 1;
     }
+    let given = match &cfg.control_socket {
+        gunicorn_rs::config::ControlSocket::Path(path) => Some(path.as_path()),
+        _ => None,
+    };
+    // The master would log the clash and run without a socket: a dashboard with nothing to show.
+    if let Some(path) = given.filter(|p| UnixStream::connect(p).is_ok()) {
+        eprintln!(
+            "Error: --control-socket {} is in use by another server",
+            path.display()
+        );
+        return 1;
+    }
     // Before any thread starts: they all inherit the blocked mask (see `exit_on_signals`).
     super::exit_on_signals();
-    let mut rt = match Runtime::create() {
+    let mut rt = match Runtime::create(given) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Error: {e}");
@@ -150,7 +178,9 @@ pub fn run(args: &[OsString], cfg: &Config) -> i32 {
         }
     };
     let pid = child.id();
-    let socket = rt.link(cfg.proc_name(), pid);
+    let link = rt.link(cfg.proc_name(), pid);
+    // The path the user named is the one `Q` tells them to attach to.
+    let socket = given.map_or(link, Path::to_path_buf);
     let exited = wait_in_background(child);
     let result = show_dashboard(&rt, socket, &exited);
     match result {
@@ -192,7 +222,7 @@ fn spawn_master(args: &[OsString], rt: &Runtime) -> std::io::Result<(Child, File
         .args(args.iter().skip(1).filter(|a| a.as_os_str() != "--tui"))
         .arg("--no-tui")
         .arg("--control-socket")
-        .arg(&rt.socket)
+        .arg(&rt.bind)
         .env(lifeline::ENV, read_fd.to_string())
         .stdin(Stdio::null())
         .stdout(output.try_clone()?)

@@ -220,6 +220,12 @@ pub fn error_page(status: u16, reason: &str, message: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The body's length in a response written whole (an [`error_page`]): what the access log's
+/// `%(b)s` counts when the server's page replaced the app's response.
+pub fn page_body_len(page: &[u8]) -> u64 {
+    memchr::memmem::find(page, b"\r\n\r\n").map_or(0, |end| (page.len() - end - 4) as u64)
+}
+
 /// The reason phrase of a status the server itself answers with (RFC 9110 §15). 501 says
 /// "Not Implemented" where Gunicorn's WSGI path says "Bad Request" (a documented difference).
 pub fn reason_phrase(status: u16) -> &'static str {

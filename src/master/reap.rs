@@ -46,6 +46,7 @@ impl Master<'_> {
             timed_out: worker.lifecycle.is_aborting(),
             // The master's own SIGKILLs: end of the graceful timeout, or a halt.
             killed_by_master: stopping || self.halt.is_some(),
+            on_request: worker.stop_cause == Some(ExitCause::Stopped),
             reason,
             requests,
         };
@@ -159,6 +160,8 @@ struct Death {
     /// Killed for a missed heartbeat (WORKER TIMEOUT).
     timed_out: bool,
     killed_by_master: bool,
+    /// Signalled because a control client asked (`worker kill PID [KILL]`).
+    on_request: bool,
     reason: ExitReason,
     requests: u64,
 }
@@ -192,6 +195,10 @@ fn log_death(pid: nix::unistd::Pid, d: &Death) {
         (None, Some(Signal::SIGKILL)) if d.killed_by_master => crate::warning!(
             "Worker (pid:{pid}) was killed (SIGKILL) by the master: it did not stop in time."
         ),
+        // Not the kernel's OOM killer: someone asked for it.
+        (None, Some(Signal::SIGKILL)) if d.on_request => {
+            crate::info!("Worker (pid:{pid}) was killed (SIGKILL) on request (worker kill).")
+        }
         (None, Some(Signal::SIGKILL)) => {
             crate::error!("Worker (pid:{pid}) was sent SIGKILL! Perhaps out of memory?")
         }

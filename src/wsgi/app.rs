@@ -235,7 +235,8 @@ fn send_result(
                 .name()
                 .map_or_else(|_| "?".to_owned(), |n| n.to_string());
             return Err(AppError::InvalidResponse(format!(
-                "response body items must be bytes, not {kind}"
+                "response body items must be bytes, not {kind}{}",
+                super::bytes_hint(&kind, "return [text.encode()]", "return [b\"Hello\"]")
             )));
         };
         if !chunk.as_bytes().is_empty() {

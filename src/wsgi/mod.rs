@@ -163,3 +163,12 @@ pub struct Outcome {
     pub environ_values: Vec<Option<String>>,
     pub error: Option<AppError>,
 }
+
+/// What to change when an app hands over `str` where PEP 3333 wants bytes — the example app of
+/// many tutorials does (`return ["Hello"]`): the fix, said in the error line itself.
+pub(crate) fn bytes_hint(kind: &str, encode: &str, literal: &str) -> String {
+    match kind {
+        "str" => format!(": encode the text (`{encode}`) or give bytes (`{literal}`)"),
+        _ => String::new(),
+    }
+}

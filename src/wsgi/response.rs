@@ -233,9 +233,10 @@ impl StartResponse {
     /// returning.
     fn write(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
         let Ok(bytes) = data.cast::<PyBytes>() else {
-            let kind = data.get_type().name()?;
+            let kind = data.get_type().name()?.to_string();
             return Err(PyTypeError::new_err(format!(
-                "write() argument must be bytes, not {kind}"
+                "write() argument must be bytes, not {kind}{}",
+                super::bytes_hint(&kind, "write(text.encode())", "write(b\"Hello\")")
             )));
         };
         let data = bytes.as_bytes();

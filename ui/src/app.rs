@@ -25,6 +25,10 @@ use crate::protocol::{self, Command, DumpData, Hello, LogLine, Snapshot};
 pub const PROC_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a status message stays in the hint bar.
 const STATUS_TTL: Duration = Duration::from_secs(5);
+/// Commands typed while the socket is down that are kept for when it is up again.
+const PENDING_MAX: usize = 32;
+/// The socket client's answer to a command sent while it has no connection.
+pub const NOT_CONNECTED: &str = "not connected";
 
 /// Everything that can happen to the dashboard.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,6 +137,9 @@ pub struct App {
     pub screen: Screen,
     pub modal: Modal,
     pub status: Option<Status>,
+    /// Commands typed before the socket was up (the first moments, or a reconnect), sent in
+    /// order when it is: a quick `+` must not be lost.
+    pending: Vec<Command>,
     last_proc_sample: Option<Duration>,
 }
 
@@ -156,6 +163,7 @@ impl App {
             screen: Screen::Table,
             modal: Modal::None,
             status: None,
+            pending: Vec::new(),
             last_proc_sample: None,
         }
     }
@@ -163,11 +171,17 @@ impl App {
     /// The one place state changes.
     pub fn update(&mut self, event: Event) -> Vec<Effect> {
         match event {
-            Event::Key(key) => return self.on_key(key),
+            Event::Key(key) => {
+                let effects = self.on_key(key);
+                return self.hold_until_connected(effects);
+            }
             Event::Mouse(mouse) => self.on_mouse(mouse),
             Event::Resize(w, h) => self.size = (w, h),
             Event::Tick(now) => return self.on_tick(now),
-            Event::Connected(hello) => self.link = Link::Connected(hello),
+            Event::Connected(hello) => {
+                self.link = Link::Connected(hello);
+                return self.pending.drain(..).map(Effect::Send).collect();
+            }
             Event::Disconnected(error) => self.on_disconnected(error),
             Event::Snapshot(snap) => self.on_snapshot(*snap),
             Event::ServerEvent(ev) => self.on_server_event(ev),
@@ -212,6 +226,32 @@ impl App {
             return vec![Effect::SampleProcs(pids)];
         }
         Vec::new()
+    }
+
+    /// Commands wait while the socket is down: the client would refuse them, and the key that
+    /// asked would be lost.
+    fn hold_until_connected(&mut self, effects: Vec<Effect>) -> Vec<Effect> {
+        if matches!(self.link, Link::Connected(_)) {
+            return effects;
+        }
+        let mut kept = Vec::new();
+        for effect in effects {
+            match effect {
+                Effect::Send(command) => self.hold(command),
+                other => kept.push(other),
+            }
+        }
+        kept
+    }
+
+    fn hold(&mut self, command: Command) {
+        let words = command.to_words().0;
+        if self.pending.len() >= PENDING_MAX {
+            self.set_status(format!("{words}: not connected"), true);
+            return;
+        }
+        self.pending.push(command);
+        self.set_status(format!("{words}: sent when connected"), false);
     }
 
     fn on_disconnected(&mut self, error: String) {
@@ -311,6 +351,9 @@ impl App {
                 self.history.dump_failed(*pid);
                 self.set_status(format!("dump {pid}: {e}"), true);
             }
+            // Sent in the moment the connection was lost, before its event came: again on the
+            // next connection.
+            (_, Err(e)) if e == NOT_CONNECTED => self.hold(command),
             (_, Err(e)) => self.set_status(format!("{}: {e}", command.to_words().0), true),
             (_, Ok(data)) => {
                 // Gunicorn reports a failed `worker kill` as ok with success=false.

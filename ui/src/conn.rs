@@ -90,7 +90,7 @@ impl Conn {
     pub fn send(&self, command: Command) -> Result<(), String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let mut writer = lock(&self.writer);
-        let stream = writer.as_mut().ok_or("not connected")?;
+        let stream = writer.as_mut().ok_or(crate::app::NOT_CONNECTED)?;
         lock(&self.pending).insert(id, command.clone());
         write_frame(stream, &Request::new(id, &command)).map_err(|e| e.to_string())
     }

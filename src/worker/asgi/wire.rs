@@ -568,6 +568,7 @@ impl Wire {
             ex.status = 500;
             ex.head.must_close = true;
             let page = response::error_page(500, "Internal Server Error", "");
+            ex.sent = response::page_body_len(&page);
             self.out.extend_from_slice(&page);
             let _ = self.push();
         }
@@ -731,8 +732,9 @@ impl Wire {
             ex.status = status;
             ex.framing = Some(Framing::NoBody);
             ex.complete = true;
-            self.out
-                .extend_from_slice(&response::error_page(status, reason, reason));
+            let page = response::error_page(status, reason, reason);
+            ex.sent = response::page_body_len(&page);
+            self.out.extend_from_slice(&page);
         }
         self.push()
     }
@@ -860,7 +862,9 @@ impl Wire {
             if ex.framing.is_none() {
                 ex.status = error.status().unwrap_or(400);
                 ex.framing = Some(Framing::NoBody);
-                self.out.extend_from_slice(&error.error_page());
+                let page = error.error_page();
+                ex.sent = response::page_body_len(&page);
+                self.out.extend_from_slice(&page);
             }
         }
         self.push()?;

@@ -97,12 +97,15 @@ fn answer_error(req: &Request<'_>, outcome: &Outcome, sink: &mut Sink<'_>) -> u1
 }
 
 /// Send an error page if nothing of the response went out yet; else the connection is cut
-/// (the truncation stays visible to the client). Returns the status that was logged.
-fn if_unstarted(sink: &Sink<'_>, status: u16, page: &[u8]) -> u16 {
+/// (the truncation stays visible to the client). Returns the status that was logged; the
+/// page's body is what the access log counts as sent.
+fn if_unstarted(sink: &mut Sink<'_>, status: u16, page: &[u8]) -> u16 {
     if sink.started() {
         return sink.status;
     }
-    let _ = sink.send(page);
+    if sink.send(page).is_ok() {
+        sink.body_bytes = http::response::page_body_len(page);
+    }
     status
 }
 

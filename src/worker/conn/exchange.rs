@@ -226,7 +226,8 @@ impl<'a> Service<'a> {
         let mut body = Body::new(&conn.stream, buf, consumed, decoder, idle);
         let index = lane.index;
         let (date, out) = lane.parts();
-        let sink = Sink::new(&conn.stream, claim, self.send_timeout, out);
+        let sink =
+            Sink::new(&conn.stream, claim, self.send_timeout, out).with_sendfile(self.cfg.sendfile);
         let mut sink = sink.for_request(head, persist, date);
         let answer = self.exchange(conn, &req, &mut body, &mut sink, index);
         set_state(entry, WorkerState::Writing);

@@ -52,6 +52,8 @@ pub struct Sink<'a> {
     remaining: u64,
     pub status: u16,
     warned_no_body: bool,
+    /// `--no-sendfile` / `SENDFILE=0` turn this off: a `wsgi.file_wrapper` is then iterated.
+    sendfile: bool,
 }
 
 impl<'a> Sink<'a> {
@@ -76,7 +78,14 @@ impl<'a> Sink<'a> {
             remaining: 0,
             status: 0,
             warned_no_body: false,
+            sendfile: true,
         }
+    }
+
+    /// Whether a file may go out by sendfile(2) (the `sendfile` setting).
+    pub fn with_sendfile(mut self, allowed: bool) -> Self {
+        self.sendfile = allowed;
+        self
     }
 
     /// The request this response answers (its version, method, protocol), whether the
@@ -221,6 +230,10 @@ impl ResponseSink for Sink<'_> {
     }
 
     fn sendfile(&mut self, fd: RawFd, offset: u64, count: Option<u64>) -> io::Result<u64> {
+        // Before anything is written: the bridge then iterates the file wrapper instead.
+        if !self.sendfile {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
         let framing = self.framing()?;
         let count = match (framing, count) {
             (Framing::NoBody, _) => return Ok(0),

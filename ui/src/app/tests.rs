@@ -349,11 +349,11 @@ fn failed_commands_show_their_error() {
     let mut app = played(scenario_idle());
     app.update(Event::Reply {
         command: Command::WorkerAdd(1),
-        result: Err("not connected".into()),
+        result: Err("connection lost".into()),
     });
     assert_eq!(
         app.status.as_ref().map(|s| s.text.as_str()),
-        Some("worker add: not connected")
+        Some("worker add: connection lost")
     );
     let gunicorn_style = serde_json::json!({"success": false, "error": "Worker 1 not found"});
     app.update(Event::Reply {
@@ -363,5 +363,35 @@ fn failed_commands_show_their_error() {
     assert_eq!(
         app.status.as_ref().map(|s| s.text.as_str()),
         Some("worker kill: Worker 1 not found")
+    );
+}
+
+#[test]
+fn commands_typed_before_the_socket_is_up_are_sent_when_it_is() {
+    let mut app = app(80, 24);
+    assert_eq!(app.update(key('+')), [], "held while connecting");
+    assert_eq!(app.update(key('-')), []);
+    assert_eq!(
+        app.update(hello()),
+        [
+            Effect::Send(Command::WorkerAdd(1)),
+            Effect::Send(Command::WorkerRemove(1))
+        ],
+        "in the order typed"
+    );
+    assert_eq!(app.update(hello()), [], "once");
+    // Refused by a client that lost the connection before its event arrived: sent again later.
+    app.update(Event::Reply {
+        command: Command::WorkerAdd(1),
+        result: Err(NOT_CONNECTED.into()),
+    });
+    app.update(Event::Disconnected("gone".into()));
+    assert_eq!(app.update(key('+')), []);
+    assert_eq!(
+        app.update(hello()),
+        [
+            Effect::Send(Command::WorkerAdd(1)),
+            Effect::Send(Command::WorkerAdd(1))
+        ]
     );
 }
