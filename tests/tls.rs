@@ -532,3 +532,37 @@ fn a_tornado_websocket_under_tls_is_refused_before_the_101() {
     assert!(text.starts_with("HTTP/1.1 500"), "{text}");
     server.wait_for("terminate TLS in front", WAIT);
 }
+
+/// A file through `wsgi.file_wrapper` (Flask's `send_file`) under TLS: the kernel cannot
+/// encrypt, so it goes out by buffered writes instead of sendfile(2) — whole, byte for byte.
+#[test]
+fn a_file_response_goes_out_whole_through_tls() {
+    let pki = Pki::new();
+    for kind in ["gthread", "gevent"] {
+        let server = tls_server(&pki, kind, "green_app:app", &[]);
+        let url = format!("https://127.0.0.1:{}/file?mb=8", server.port());
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "20",
+                "--cacert",
+                &pki.path("ca.pem"),
+                &url,
+            ])
+            .output()
+            .expect("curl");
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(out.stdout.len(), 8 << 20, "{kind}");
+        assert!(
+            out.stdout.iter().all(|&b| b == b'f'),
+            "{kind}: the bytes differ"
+        );
+        let plain = server.fetch("/file?mb=8");
+        assert_eq!(plain.status, 400, "{kind}: plain HTTP on the TLS port");
+    }
+}
