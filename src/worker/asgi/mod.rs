@@ -15,6 +15,8 @@
 
 mod scope;
 mod wire;
+mod wire_tornado;
+mod wire_ws;
 mod ws;
 
 use std::cell::{Cell, RefCell};

@@ -32,64 +32,64 @@ enum Read {
 }
 
 /// The request being served: its head, where its body stands, its response.
-struct Exchange {
-    head: RequestHead,
-    started: Instant,
+pub(super) struct Exchange {
+    pub(super) head: RequestHead,
+    pub(super) started: Instant,
     /// The read buffer while the request owns it, and how far the body has been taken.
-    buf: Vec<u8>,
-    used: usize,
-    decoder: BodyDecoder,
-    body_done: bool,
+    pub(super) buf: Vec<u8>,
+    pub(super) used: usize,
+    pub(super) decoder: BodyDecoder,
+    pub(super) body_done: bool,
     /// The message with `more_body: False` went to the app.
-    last_given: bool,
+    pub(super) last_given: bool,
     /// `100 Continue` is owed before the first body read (RFC 9110 §10.1.1).
-    continue_owed: bool,
-    status: u16,
-    headers: Vec<(String, Vec<u8>)>,
-    framing: Option<Framing>,
+    pub(super) continue_owed: bool,
+    pub(super) status: u16,
+    pub(super) headers: Vec<(String, Vec<u8>)>,
+    pub(super) framing: Option<Framing>,
     /// Body bytes still allowed by the app's Content-Length.
-    remaining: u64,
-    sent: u64,
-    complete: bool,
-    failed: bool,
+    pub(super) remaining: u64,
+    pub(super) sent: u64,
+    pub(super) complete: bool,
+    pub(super) failed: bool,
     /// The scoreboard entry that shows the request (the first 32 in flight have one).
-    entry: Option<usize>,
+    pub(super) entry: Option<usize>,
     /// Body bytes dropped unread after the app's response.
-    discarded: usize,
+    pub(super) discarded: usize,
     /// A WebSocket session (the request was an opening handshake).
-    ws: Option<ws::Session>,
+    pub(super) ws: Option<ws::Session>,
     /// The body's framing was malformed: answered 400, the app is told the client left.
-    refused: bool,
+    pub(super) refused: bool,
     /// The request reached `--max-requests`: answered `Connection: close`.
-    last: bool,
+    pub(super) last: bool,
     /// The client said this request is its last (RFC 9112 §9.6: it sends nothing after).
-    client_closes: bool,
+    pub(super) client_closes: bool,
     /// The app will send `http.response.trailers` (the body is chunked, its end deferred).
-    trailers: bool,
+    pub(super) trailers: bool,
     /// The last chunk's `0` line went out; trailer fields follow.
-    trailer_started: Option<()>,
+    pub(super) trailer_started: Option<()>,
 }
 
 #[pyclass(unsendable)]
 pub struct Wire {
     /// The connection; `None` once closed (the descriptor is closed with it, at once).
-    conn: Option<Conn>,
-    server: Option<std::net::SocketAddr>,
-    shared: Rc<Shared>,
-    exchange: Option<Exchange>,
+    pub(super) conn: Option<Conn>,
+    pub(super) server: Option<std::net::SocketAddr>,
+    pub(super) shared: Rc<Shared>,
+    pub(super) exchange: Option<Exchange>,
     /// Response bytes; the socket has taken `out[..out_sent]`.
-    out: Vec<u8>,
+    pub(super) out: Vec<u8>,
     /// Where the socket's writes stand in `out`: a large response (a 16 MiB WebSocket
     /// message) is written in many pieces, and moving the rest to the front after each would
     /// copy it over and over.
-    out_sent: usize,
+    pub(super) out_sent: usize,
     #[pyo3(get)]
-    fd: i32,
+    pub(super) fd: i32,
     /// Should closing after the last response linger (see `finish`)?
     #[pyo3(get)]
-    lingers: bool,
+    pub(super) lingers: bool,
     /// The descriptor went to the app (`detach`): still counted open until `close`.
-    detached: bool,
+    pub(super) detached: bool,
 }
 
 impl Wire {
@@ -114,7 +114,7 @@ impl Wire {
         }
     }
 
-    fn push(&mut self) -> PyResult<usize> {
+    pub(super) fn push(&mut self) -> PyResult<usize> {
         let Some(conn) = self.conn.as_ref() else {
             return Err(PyOSError::new_err("the connection is closed"));
         };
@@ -137,7 +137,7 @@ impl Wire {
     }
 
     /// Response bytes the socket has not taken yet.
-    fn unsent(&self) -> usize {
+    pub(super) fn unsent(&self) -> usize {
         self.out.len() - self.out_sent
     }
 
@@ -595,215 +595,6 @@ impl Wire {
         persist && !last && self.shared.persist_allowed()
     }
 
-    /// `websocket.accept`: the bytes the socket has not taken yet.
-    fn ws_accept(
-        &mut self,
-        subprotocol: Option<String>,
-        headers: Vec<(Vec<u8>, Vec<u8>)>,
-    ) -> PyResult<usize> {
-        let date = self.shared.date();
-        let Some(ex) = self.exchange.as_mut() else {
-            return Err(PyOSError::new_err("no request"));
-        };
-        let Some(session) = ex.ws.as_mut() else {
-            return Err(PyOSError::new_err("not a WebSocket"));
-        };
-        if session.phase != ws::Phase::Connecting {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "websocket.accept sent twice",
-            ));
-        }
-        let extra: Vec<(String, Vec<u8>)> = headers
-            .into_iter()
-            .map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v))
-            .collect();
-        session.accept(
-            &mut self.out,
-            &ex.head,
-            subprotocol.as_deref(),
-            &extra,
-            &date,
-        );
-        ex.status = 101;
-        self.push()
-    }
-
-    /// `websocket.send` (text or bytes).
-    fn ws_send(&mut self, text: Option<&str>, bytes: Option<&[u8]>) -> PyResult<usize> {
-        let queued = self.unsent();
-        let Some(session) = self.exchange.as_mut().and_then(|ex| ex.ws.as_mut()) else {
-            return Err(PyOSError::new_err("not a WebSocket"));
-        };
-        if session.phase != ws::Phase::Open {
-            return Err(PyOSError::new_err("the WebSocket is closed"));
-        }
-        match self.conn.as_ref() {
-            Some(conn) if queued == 0 => session
-                .send_now(conn, &mut self.out, text, bytes)
-                .map_err(|e| PyOSError::new_err(e.to_string()))?,
-            _ => session.send(&mut self.out, text, bytes),
-        }
-        self.push()
-    }
-
-    /// `websocket.close`: a close frame, or before the handshake was answered, a 403.
-    fn ws_close(&mut self, code: u16, reason: &str) -> PyResult<usize> {
-        let date = self.shared.date();
-        let Some(ex) = self.exchange.as_mut() else {
-            return Ok(0);
-        };
-        let Some(session) = ex.ws.as_mut() else {
-            return Ok(0);
-        };
-        match session.phase {
-            ws::Phase::Connecting => {
-                session.deny(&mut self.out, &date);
-                ex.status = 403;
-            }
-            _ => session.close(&mut self.out, code, reason),
-        }
-        ex.complete = true;
-        ex.head.must_close = true;
-        self.push()
-    }
-
-    /// The next `websocket.receive` or `websocket.disconnect` from what is buffered and what
-    /// the socket has now; `None` when more bytes are needed, `False` when the client is gone
-    /// without a close frame.
-    fn ws_next(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        let Some(ex) = self.exchange.as_mut() else {
-            return Ok(py.None());
-        };
-        let Some(session) = ex.ws.as_mut() else {
-            return Ok(py.None());
-        };
-        ex.buf.drain(..ex.used);
-        ex.used = 0;
-        let incoming = session.next_reading(self.conn.as_ref(), &mut ex.buf, &mut self.out);
-        let Some(incoming) = incoming else {
-            self.push()?;
-            return Ok(py.None());
-        };
-        let d = PyDict::new(py);
-        match incoming {
-            ws::Incoming::Text(t) => {
-                d.set_item("type", "websocket.receive")?;
-                d.set_item("text", t)?;
-            }
-            ws::Incoming::Binary(b) => {
-                d.set_item("type", "websocket.receive")?;
-                d.set_item("bytes", PyBytes::new(py, &b))?;
-            }
-            ws::Incoming::Disconnect(code) => {
-                d.set_item("type", "websocket.disconnect")?;
-                d.set_item("code", code)?;
-                ex.complete = true;
-                ex.head.must_close = true;
-            }
-            ws::Incoming::Gone => {
-                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
-            }
-        }
-        self.push()?;
-        Ok(d.into_any().unbind())
-    }
-
-    /// Is the connection TLS (its session in Rust, so it cannot be detached)?
-    #[getter]
-    fn tls(&self) -> bool {
-        self.conn.as_ref().is_some_and(|c| c.stream.is_tls())
-    }
-
-    /// Has the response's head been sent (or queued)?
-    fn started(&self) -> bool {
-        self.exchange
-            .as_ref()
-            .is_some_and(|ex| ex.framing.is_some())
-    }
-
-    /// The app's framework refused the request (tornado's `HTTPInputError`): `status` with
-    /// the error page and a close, when nothing of the response went out.
-    fn refuse(&mut self, status: u16, reason: &str) -> PyResult<usize> {
-        let Some(ex) = self.exchange.as_mut() else {
-            return Ok(0);
-        };
-        ex.head.must_close = true;
-        if ex.framing.is_none() {
-            ex.status = status;
-            ex.framing = Some(Framing::NoBody);
-            ex.complete = true;
-            let page = response::error_page(status, reason, reason);
-            ex.sent = response::page_body_len(&page);
-            self.out.extend_from_slice(&page);
-        }
-        self.push()
-    }
-
-    /// tornado's `101 Switching Protocols` (RFC 9110 §15.2.2), its fields as the app set
-    /// them (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`): the connection then carries
-    /// another protocol, so this is its last response. The bytes the socket has not taken.
-    fn switch_protocols(&mut self, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<usize> {
-        let date = self.shared.date();
-        let Some(ex) = self.exchange.as_mut() else {
-            return Err(PyOSError::new_err("no request"));
-        };
-        if ex.status != 0 {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "the response has started",
-            ));
-        }
-        ex.status = 101;
-        ex.framing = Some(Framing::NoBody);
-        ex.complete = true;
-        ex.head.must_close = true;
-        self.out.extend_from_slice(
-            b"HTTP/1.1 101 Switching Protocols\r\nServer: gunicorn-rs\r\nDate: ",
-        );
-        self.out.extend_from_slice(date.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
-        ex.headers = sendable(headers)?;
-        for (name, value) in &ex.headers {
-            self.out.extend_from_slice(name.as_bytes());
-            self.out.extend_from_slice(b": ");
-            self.out.extend_from_slice(value);
-            self.out.extend_from_slice(b"\r\n");
-        }
-        self.out.extend_from_slice(b"\r\n");
-        self.push()
-    }
-
-    /// Hand the socket to the app (tornado's `HTTPConnection.detach`, after a 101): the
-    /// descriptor, the bytes read past the head and the response bytes not yet sent, both for
-    /// the app's stream to carry on with. The connection stays counted open until `close`.
-    fn detach<'py>(
-        &mut self,
-        py: Python<'py>,
-    ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-        let _ = self.push();
-        if self.conn.as_ref().is_some_and(|c| c.stream.is_tls()) {
-            // The TLS session lives here, in Rust: tornado's IOStream would speak plaintext.
-            return Err(PyOSError::new_err(
-                "a TLS connection cannot be detached (tornado's WebSocketHandler under \
-                 --certfile): terminate TLS in front of gunicorn-rs for it",
-            ));
-        }
-        let Some(conn) = self.conn.take() else {
-            return Err(PyOSError::new_err("the connection is closed"));
-        };
-        let unread = match self.exchange.as_mut() {
-            Some(ex) => ex.buf.split_off(ex.used.min(ex.buf.len())),
-            None => conn.buffered().to_vec(),
-        };
-        let pending = std::mem::take(&mut self.out);
-        self.detached = true;
-        self.fd = -1;
-        let Some(fd) = conn.stream.into_fd() else {
-            return Err(PyOSError::new_err("a TLS connection cannot be detached"));
-        };
-        let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
-        Ok((fd, PyBytes::new(py, &unread), PyBytes::new(py, &pending)))
-    }
-
     /// Our FIN (the first half of a lingering close); `False` when the connection is gone.
     fn shutdown_write(&self) -> bool {
         match self.conn.as_ref() {
@@ -876,7 +667,7 @@ impl Wire {
 
 /// The app's response fields, each checked (`response::is_sendable_field`): a `ValueError`
 /// for the app, as uvicorn raises, rather than a field that could split the response.
-fn sendable(headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<Vec<(String, Vec<u8>)>> {
+pub(super) fn sendable(headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<Vec<(String, Vec<u8>)>> {
     headers
         .into_iter()
         .map(

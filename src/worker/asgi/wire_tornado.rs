@@ -1,0 +1,108 @@
+//! What the tornado kind asks of a connection's `Wire` beyond HTTP: a refusal by tornado's
+//! own rules, its `101 Switching Protocols`, and handing the socket over (`detach`).
+
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use super::wire::{sendable, Wire};
+use crate::http::response::{self, Framing};
+
+#[pymethods]
+impl Wire {
+    /// Is the connection TLS (its session in Rust, so it cannot be detached)?
+    #[getter]
+    fn tls(&self) -> bool {
+        self.conn.as_ref().is_some_and(|c| c.stream.is_tls())
+    }
+
+    /// Has the response's head been sent (or queued)?
+    fn started(&self) -> bool {
+        self.exchange
+            .as_ref()
+            .is_some_and(|ex| ex.framing.is_some())
+    }
+
+    /// The app's framework refused the request (tornado's `HTTPInputError`): `status` with
+    /// the error page and a close, when nothing of the response went out.
+    fn refuse(&mut self, status: u16, reason: &str) -> PyResult<usize> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(0);
+        };
+        ex.head.must_close = true;
+        if ex.framing.is_none() {
+            ex.status = status;
+            ex.framing = Some(Framing::NoBody);
+            ex.complete = true;
+            let page = response::error_page(status, reason, reason);
+            ex.sent = response::page_body_len(&page);
+            self.out.extend_from_slice(&page);
+        }
+        self.push()
+    }
+
+    /// tornado's `101 Switching Protocols` (RFC 9110 §15.2.2), its fields as the app set
+    /// them (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`): the connection then carries
+    /// another protocol, so this is its last response. The bytes the socket has not taken.
+    fn switch_protocols(&mut self, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<usize> {
+        let date = self.shared.date();
+        let Some(ex) = self.exchange.as_mut() else {
+            return Err(PyOSError::new_err("no request"));
+        };
+        if ex.status != 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "the response has started",
+            ));
+        }
+        ex.status = 101;
+        ex.framing = Some(Framing::NoBody);
+        ex.complete = true;
+        ex.head.must_close = true;
+        self.out.extend_from_slice(
+            b"HTTP/1.1 101 Switching Protocols\r\nServer: gunicorn-rs\r\nDate: ",
+        );
+        self.out.extend_from_slice(date.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+        ex.headers = sendable(headers)?;
+        for (name, value) in &ex.headers {
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.extend_from_slice(b": ");
+            self.out.extend_from_slice(value);
+            self.out.extend_from_slice(b"\r\n");
+        }
+        self.out.extend_from_slice(b"\r\n");
+        self.push()
+    }
+
+    /// Hand the socket to the app (tornado's `HTTPConnection.detach`, after a 101): the
+    /// descriptor, the bytes read past the head and the response bytes not yet sent, both for
+    /// the app's stream to carry on with. The connection stays counted open until `close`.
+    fn detach<'py>(
+        &mut self,
+        py: Python<'py>,
+    ) -> PyResult<(i32, Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
+        let _ = self.push();
+        if self.conn.as_ref().is_some_and(|c| c.stream.is_tls()) {
+            // The TLS session lives here, in Rust: tornado's IOStream would speak plaintext.
+            return Err(PyOSError::new_err(
+                "a TLS connection cannot be detached (tornado's WebSocketHandler under \
+                 --certfile): terminate TLS in front of gunicorn-rs for it",
+            ));
+        }
+        let Some(conn) = self.conn.take() else {
+            return Err(PyOSError::new_err("the connection is closed"));
+        };
+        let unread = match self.exchange.as_mut() {
+            Some(ex) => ex.buf.split_off(ex.used.min(ex.buf.len())),
+            None => conn.buffered().to_vec(),
+        };
+        let pending = std::mem::take(&mut self.out);
+        self.detached = true;
+        self.fd = -1;
+        let Some(fd) = conn.stream.into_fd() else {
+            return Err(PyOSError::new_err("a TLS connection cannot be detached"));
+        };
+        let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
+        Ok((fd, PyBytes::new(py, &unread), PyBytes::new(py, &pending)))
+    }
+}

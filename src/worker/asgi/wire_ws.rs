@@ -1,0 +1,125 @@
+//! The WebSocket half of a connection's `Wire` (RFC 6455 through ASGI's `websocket` scope):
+//! the handshake's answer, frames out, messages in. The session's framing is `ws.rs`'s.
+
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use super::wire::Wire;
+use super::ws;
+
+#[pymethods]
+impl Wire {
+    /// `websocket.accept`: the bytes the socket has not taken yet.
+    fn ws_accept(
+        &mut self,
+        subprotocol: Option<String>,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+    ) -> PyResult<usize> {
+        let date = self.shared.date();
+        let Some(ex) = self.exchange.as_mut() else {
+            return Err(PyOSError::new_err("no request"));
+        };
+        let Some(session) = ex.ws.as_mut() else {
+            return Err(PyOSError::new_err("not a WebSocket"));
+        };
+        if session.phase != ws::Phase::Connecting {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "websocket.accept sent twice",
+            ));
+        }
+        let extra: Vec<(String, Vec<u8>)> = headers
+            .into_iter()
+            .map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v))
+            .collect();
+        session.accept(
+            &mut self.out,
+            &ex.head,
+            subprotocol.as_deref(),
+            &extra,
+            &date,
+        );
+        ex.status = 101;
+        self.push()
+    }
+
+    /// `websocket.send` (text or bytes).
+    fn ws_send(&mut self, text: Option<&str>, bytes: Option<&[u8]>) -> PyResult<usize> {
+        let queued = self.unsent();
+        let Some(session) = self.exchange.as_mut().and_then(|ex| ex.ws.as_mut()) else {
+            return Err(PyOSError::new_err("not a WebSocket"));
+        };
+        if session.phase != ws::Phase::Open {
+            return Err(PyOSError::new_err("the WebSocket is closed"));
+        }
+        match self.conn.as_ref() {
+            Some(conn) if queued == 0 => session
+                .send_now(conn, &mut self.out, text, bytes)
+                .map_err(|e| PyOSError::new_err(e.to_string()))?,
+            _ => session.send(&mut self.out, text, bytes),
+        }
+        self.push()
+    }
+
+    /// `websocket.close`: a close frame, or before the handshake was answered, a 403.
+    fn ws_close(&mut self, code: u16, reason: &str) -> PyResult<usize> {
+        let date = self.shared.date();
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(0);
+        };
+        let Some(session) = ex.ws.as_mut() else {
+            return Ok(0);
+        };
+        match session.phase {
+            ws::Phase::Connecting => {
+                session.deny(&mut self.out, &date);
+                ex.status = 403;
+            }
+            _ => session.close(&mut self.out, code, reason),
+        }
+        ex.complete = true;
+        ex.head.must_close = true;
+        self.push()
+    }
+
+    /// The next `websocket.receive` or `websocket.disconnect` from what is buffered and what
+    /// the socket has now; `None` when more bytes are needed, `False` when the client is gone
+    /// without a close frame.
+    fn ws_next(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(py.None());
+        };
+        let Some(session) = ex.ws.as_mut() else {
+            return Ok(py.None());
+        };
+        ex.buf.drain(..ex.used);
+        ex.used = 0;
+        let incoming = session.next_reading(self.conn.as_ref(), &mut ex.buf, &mut self.out);
+        let Some(incoming) = incoming else {
+            self.push()?;
+            return Ok(py.None());
+        };
+        let d = PyDict::new(py);
+        match incoming {
+            ws::Incoming::Text(t) => {
+                d.set_item("type", "websocket.receive")?;
+                d.set_item("text", t)?;
+            }
+            ws::Incoming::Binary(b) => {
+                d.set_item("type", "websocket.receive")?;
+                d.set_item("bytes", PyBytes::new(py, &b))?;
+            }
+            ws::Incoming::Disconnect(code) => {
+                d.set_item("type", "websocket.disconnect")?;
+                d.set_item("code", code)?;
+                ex.complete = true;
+                ex.head.must_close = true;
+            }
+            ws::Incoming::Gone => {
+                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+            }
+        }
+        self.push()?;
+        Ok(d.into_any().unbind())
+    }
+}
