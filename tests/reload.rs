@@ -95,6 +95,9 @@ fn a_syntax_error_shows_its_traceback_and_waits_for_the_fix() {
     std::fs::write(&app, app_source("v1")).unwrap();
     let mut server = reload_server(dir.path(), &[]);
     server.wait_workers(1);
+    // Served once: the worker's reloader watches the files (a change saved before it does
+    // would go unseen — a race CI hit once).
+    assert_eq!(server.get("/").text(), "v1");
     let mark = server.mark();
     save(&app, "def app(environ, start_response:\n    pass\n");
     server.wait_for_from(mark, "SyntaxError", WAIT);
