@@ -4,14 +4,17 @@
 
 use nix::fcntl::OFlag;
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::IntoRawFd;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 static ALIVE: AtomicBool = AtomicBool::new(true);
 static REOPEN: AtomicBool = AtomicBool::new(false);
 static DUMP_ASKED: AtomicBool = AtomicBool::new(false);
+/// The wake pipe's ends, open for the worker's whole life. Atomics, not a lock or a
+/// `static mut`: the handlers read `WAKE_FD`, and only lock-free atomics are
+/// async-signal-safe (signal-safety(7)).
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
-static mut WAKE_READ: Option<OwnedFd> = None;
+static WAKE_READ: AtomicI32 = AtomicI32::new(-1);
 
 fn poke() {
     let fd = WAKE_FD.load(Ordering::Relaxed);
@@ -84,11 +87,9 @@ pub fn wake() {
 /// Install the handlers and the wake pipe.
 pub fn install() -> std::io::Result<()> {
     let (read, write) = nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
-    WAKE_FD.store(write.as_raw_fd(), Ordering::Relaxed);
-    std::mem::forget(write);
-    // SAFETY: written once, before any handler that reads WAKE_FD can run for this pipe, and
-    // only read through `wake_fd` on the worker's single loop thread.
-    unsafe { WAKE_READ = Some(read) };
+    // Both ends stay open until the worker exits: handlers may write at any moment.
+    WAKE_READ.store(read.into_raw_fd(), Ordering::Relaxed);
+    WAKE_FD.store(write.into_raw_fd(), Ordering::Relaxed);
     let set = |sig, handler: extern "C" fn(libc::c_int), flags| {
         let action = SigAction::new(SigHandler::Handler(handler), flags, SigSet::empty());
         // SAFETY: every handler here is async-signal-safe (atomics, write(2), _exit(2)).
@@ -114,12 +115,7 @@ pub fn wake_write_fd() -> i32 {
 
 /// The read end of the wake pipe.
 pub fn wake_fd() -> i32 {
-    // SAFETY: set once in `install` before the loop starts; read-only afterwards.
-    unsafe {
-        (*std::ptr::addr_of!(WAKE_READ))
-            .as_ref()
-            .map_or(-1, |fd| fd.as_raw_fd())
-    }
+    WAKE_READ.load(Ordering::Relaxed)
 }
 
 /// Drain the wake pipe after a wake-up.
