@@ -243,15 +243,8 @@ impl WorkerPipes {
 
 /// Write to one of the master's own descriptors; a line that cannot be written is dropped
 /// (there is nowhere to report it).
-fn write_all(fd: i32, mut bytes: &[u8]) {
+fn write_all(fd: i32, bytes: &[u8]) {
     // SAFETY: fds 1 and 2 stay open for the master's whole life.
     let fd = unsafe { BorrowedFd::borrow_raw(fd) };
-    while !bytes.is_empty() {
-        match nix::unistd::write(fd, bytes) {
-            Ok(0) => return,
-            Ok(n) => bytes = &bytes[n..],
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => return,
-        }
-    }
+    let _ = crate::fd::write_all(fd, bytes);
 }

@@ -246,7 +246,7 @@ fn answer_dump(dump_fd: Option<std::os::fd::RawFd>, mut stacks: String) {
     stacks.push_str(crate::master::dump::HUB_DUMP_END);
     // SAFETY: the slot's memfd stays open for the worker's life.
     let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
-    let _ = watchdog::write_all(fd, stacks.as_bytes());
+    let _ = crate::fd::write_all(fd, stacks.as_bytes());
 }
 
 /// Before the app: the worker's hooks (`post_fork` runs), its signal handlers, the dump signal.

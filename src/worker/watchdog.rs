@@ -15,7 +15,7 @@ use crate::master::WorkerContext;
 use crate::scoreboard::{LaneSnapshot, Slot};
 use crate::wsgi::faulthandler;
 use std::io;
-use std::os::fd::{BorrowedFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -403,18 +403,6 @@ fn greenlet_stack(stacks: &str, id: u64) -> Option<&str> {
         })
         .unwrap_or(section.len());
     Some(section[..end].trim_end())
-}
-
-pub(super) fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> io::Result<()> {
-    while !data.is_empty() {
-        match nix::unistd::write(fd, data) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }
 
 fn pthread_kill(thread: libc::pthread_t, signal: i32) -> io::Result<()> {

@@ -145,13 +145,11 @@ impl Stream {
         if self.tls.is_some() {
             return self.write_all_tls(data, deadline);
         }
+        // `write_now` is the one write(2) loop (EINTR, EAGAIN); here only the waiting.
         while !data.is_empty() {
-            match nix::unistd::write(&self.fd, data) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => data = &data[n..],
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => self.wait(Direction::Write, deadline)?,
-                Err(e) => return Err(e.into()),
+            match self.write_now(data)? {
+                0 => self.wait(Direction::Write, deadline)?,
+                n => data = &data[n..],
             }
         }
         Ok(())

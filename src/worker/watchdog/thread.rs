@@ -3,8 +3,7 @@
 //! takes the GIL to raise `RequestTimeout` in another Python thread.
 
 use super::{
-    lock, log_timeout, pthread_kill, write_all, Armed, Context, Interrupt, Report, Response,
-    Settings, Shared,
+    lock, log_timeout, pthread_kill, Armed, Context, Interrupt, Report, Response, Settings, Shared,
 };
 use crate::scoreboard::Slot;
 use crate::wsgi::faulthandler;
@@ -166,7 +165,7 @@ fn answer(shared: &Shared, ctx: &Context, lane: usize, armed: &Armed) -> bool {
         if let Some(entry) = armed.entry.and_then(|e| ctx.slot.lane(e)) {
             entry.mark_timed_out();
         }
-        let _ = write_all(fd, &ctx.page);
+        let _ = crate::fd::write_all(fd, &ctx.page);
         let _ = nix::sys::socket::shutdown(armed.fd, nix::sys::socket::Shutdown::Write);
     } else {
         // The head is out: a truncated response is the only honest signal left.
