@@ -1,6 +1,6 @@
 //! `--max-worker-memory MiB` (gunicorn-rs only; users ask for it, `gunicorn-users.md` §5):
 //! about once a second the master reads each worker's resident set size from
-//! `/proc/PID/statm` (proc(5): the second field, in pages) and recycles a worker above the
+//! /proc (through [`ui::procstat`], the one /proc reader) and recycles a worker above the
 //! limit the graceful way — marked for replacement, so its successor is spawned first and it
 //! gets TERM (finishing its request) once the successor has booted (`maintain_worker_count`).
 
@@ -26,13 +26,7 @@ impl MemoryWatch {
 
 /// Resident set size of `pid` in bytes (`None` once it is gone).
 pub fn rss_bytes(pid: i32) -> Option<u64> {
-    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    let page_size = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .unwrap_or(4096) as u64;
-    Some(pages * page_size)
+    ui::procstat::read(pid).map(|s| s.rss_bytes)
 }
 
 const MIB: u64 = 1024 * 1024;

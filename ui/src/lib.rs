@@ -5,7 +5,8 @@
 //! entry points from its `main`.
 //!
 //! Inside the dashboard: [`app`] is the state and the pure `update()`, [`view`] draws it,
-//! `conn` is the socket client thread, `term` owns the terminal, `procstat` reads /proc.
+//! `conn` is the socket client thread, `term` owns the terminal, [`procstat`] reads /proc
+//! (the master's CPU and RSS figures too).
 //! [`stacks`] puts a dump's stacks beside the requests of the worker's threads (`ctl`, the
 //! dashboard and the master's WORKER TIMEOUT block all print it).
 
@@ -14,7 +15,7 @@ mod conn;
 pub mod ctl;
 pub mod dashboard;
 pub mod discovery;
-mod procstat;
+pub mod procstat;
 pub mod protocol;
 pub mod stacks;
 mod term;

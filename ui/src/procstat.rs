@@ -1,11 +1,36 @@
-//! CPU % and RSS of the worker pids, read by the dashboard from /proc at 1 Hz (tui.md rows 6–7:
-//! htop's and bottom's way; the master does no extra work for it). CPU % is the share of one
-//! core between two samples, so the first sample of a pid yields none.
+//! CPU time and resident memory of a process from /proc — the one reader for both sides: the
+//! master's `--max-worker-memory`, `show workers` and `/metrics`, and the dashboard, which
+//! samples the worker pids itself at 1 Hz (tui.md rows 6–7: htop's and bottom's way; the
+//! master does no extra work for it). CPU % is the share of one core between two samples, so
+//! the dashboard's first sample of a pid yields none.
 
 use std::collections::HashMap;
 use std::time::Instant;
 
 use crate::app::ProcSample;
+
+/// One read of `/proc/PID/stat` (proc(5): fields 14 `utime`, 15 `stime` and 24 `rss`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// `utime + stime`, in clock ticks ([`ticks_per_second`]).
+    pub cpu_ticks: u64,
+    /// Resident set size, in bytes.
+    pub rss_bytes: u64,
+}
+
+/// CPU time and RSS of `pid`; `None` once it is gone (or /proc is unreadable).
+pub fn read(pid: i32) -> Option<ProcStat> {
+    let stat = procfs::process::Process::new(pid).ok()?.stat().ok()?;
+    Some(ProcStat {
+        cpu_ticks: stat.utime + stat.stime,
+        rss_bytes: stat.rss * procfs::page_size(),
+    })
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`), the unit of [`ProcStat::cpu_ticks`].
+pub fn ticks_per_second() -> u64 {
+    procfs::ticks_per_second()
+}
 
 #[derive(Debug, Default)]
 pub struct ProcSampler {
@@ -15,16 +40,15 @@ pub struct ProcSampler {
 
 impl ProcSampler {
     pub fn sample(&mut self, pids: &[i32]) -> HashMap<i32, ProcSample> {
-        let ticks_per_sec = procfs::ticks_per_second() as f64;
-        let page = procfs::page_size();
+        let ticks_per_sec = ticks_per_second() as f64;
         let now = Instant::now();
         let mut out = HashMap::new();
         for &pid in pids {
             // The pid may have exited since the snapshot: skip it, the next snapshot drops it.
-            let Ok(stat) = procfs::process::Process::new(pid).and_then(|p| p.stat()) else {
+            let Some(stat) = read(pid) else {
                 continue;
             };
-            let ticks = stat.utime + stat.stime;
+            let ticks = stat.cpu_ticks;
             if let Some((prev_ticks, at)) = self.previous.get(&pid) {
                 let secs = now.duration_since(*at).as_secs_f64();
                 if secs > 0.0 && ticks_per_sec > 0.0 {
@@ -34,7 +58,7 @@ impl ProcSampler {
                         pid,
                         ProcSample {
                             cpu_percent: cpu,
-                            rss_bytes: stat.rss * page,
+                            rss_bytes: stat.rss_bytes,
                         },
                     );
                 }
@@ -49,6 +73,15 @@ impl ProcSampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_this_process_and_nothing_for_a_missing_pid() {
+        let me = read(std::process::id() as i32).expect("our own /proc/self/stat");
+        assert!(me.rss_bytes > 1024 * 1024, "{me:?}");
+        assert_eq!(read(-1), None);
+        assert_eq!(read(i32::MAX), None);
+        assert!(ticks_per_second() > 0);
+    }
 
     #[test]
     fn samples_this_process_on_the_second_call() {

@@ -1,29 +1,16 @@
-//! CPU time of a worker from `/proc/PID/stat` (proc(5): fields 14 `utime` and 15 `stime`, in
-//! clock ticks). Read only when a reply or a snapshot needs it, never on every loop pass.
+//! CPU % of a worker for `show workers` and the snapshots, from the CPU time in /proc that
+//! [`ui::procstat`] reads (the one /proc reader, shared with the dashboard). Read only when a
+//! reply or a snapshot needs it, never on every loop pass.
 
 use std::time::Instant;
 
 /// `utime + stime` of `pid`, in clock ticks.
 pub(in crate::master) fn cpu_ticks(pid: i32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_ticks(&stat)
-}
-
-/// The command name (field 2) may hold spaces and parentheses: count fields after the last `)`.
-fn parse_ticks(stat: &str) -> Option<u64> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace().skip(11);
-    let utime: u64 = fields.next()?.parse().ok()?;
-    let stime: u64 = fields.next()?.parse().ok()?;
-    Some(utime + stime)
+    ui::procstat::read(pid).map(|s| s.cpu_ticks)
 }
 
 pub(in crate::master) fn ticks_per_second() -> f64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .filter(|&t| t > 0)
-        .unwrap_or(100) as f64
+    ui::procstat::ticks_per_second() as f64
 }
 
 /// CPU % of one core between the previous read (`before`) and `now`; the first read of a
@@ -47,13 +34,6 @@ pub(super) fn cpu_percent(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ticks_after_a_command_name_with_spaces_and_parens() {
-        let stat = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 5 0 0 20 0 1 0 300 0";
-        assert_eq!(parse_ticks(stat), Some(12));
-        assert!(cpu_ticks(std::process::id() as i32).is_some());
-    }
 
     #[test]
     fn percent_between_reads_or_over_the_life() {

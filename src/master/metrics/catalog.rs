@@ -198,5 +198,5 @@ pub(super) const W_UPTIME: Family = family(
 pub(super) const W_RSS: Family = family(
     "gunicorn_rs_worker_resident_memory_bytes",
     Gauge,
-    "Resident memory of this worker, in bytes (/proc/PID/statm).",
+    "Resident memory of this worker, in bytes (/proc/PID/stat).",
 );
