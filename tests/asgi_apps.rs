@@ -61,10 +61,9 @@ fn starlette_serves_routes_state_streams_uploads_and_websockets() {
          ws.send('through starlette'); print(ws.recv(timeout=10))",
         server.port()
     );
-    let out = std::process::Command::new(venv().join("bin").join("python"))
-        .args(["-c", &script])
-        .output()
-        .expect("run the venv's python");
+    let out = output_of(
+        std::process::Command::new(venv().join("bin").join("python")).args(["-c", &script]),
+    );
     assert!(
         out.status.success(),
         "{}",

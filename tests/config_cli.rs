@@ -281,11 +281,15 @@ fn tui_refuses_options_it_cannot_work_with() {
         ),
         ("--daemon", "--tui and --daemon cannot be combined"),
     ] {
-        let out = std::process::Command::new(bin())
-            .args(["--tui", extra, "--chdir", &apps(), "hello:app"])
-            .env_remove("GUNICORN_CMD_ARGS")
-            .output()
-            .expect("run gunicorn-rs");
+        // Bounded, and in a runtime dir of its own: a `--tui` that failed to refuse would
+        // start a server.
+        let runtime = tempfile::tempdir().expect("temp dir");
+        let out = output_of(
+            std::process::Command::new(bin())
+                .args(["--tui", extra, "--chdir", &apps(), "hello:app"])
+                .env_remove("GUNICORN_CMD_ARGS")
+                .env("XDG_RUNTIME_DIR", runtime.path()),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
         assert_eq!(stderr.trim(), format!("Error: {message}"));

@@ -106,12 +106,11 @@ fn discoverable(name: &str, runtime: &std::path::Path) -> Server {
 /// `gunicorn-rs ctl -j show workers` with no socket, under `runtime`: (exit code, stdout,
 /// stderr).
 fn ctl_without_socket(runtime: &std::path::Path) -> (i32, String, String) {
-    let out = std::process::Command::new(bin())
-        .args(["ctl", "-j", "show", "workers"])
-        .env("XDG_RUNTIME_DIR", runtime)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run ctl");
+    let out = output_of(
+        std::process::Command::new(bin())
+            .args(["ctl", "-j", "show", "workers"])
+            .env("XDG_RUNTIME_DIR", runtime),
+    );
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (
         out.status.code().unwrap_or(-1),

@@ -4,7 +4,7 @@
 //! with one line saying what to install: CI installs them (`.ci/run`), and a front that is
 //! silently skipped proves nothing.
 
-use crate::support::{free_port, poll, Lines, Opts, Server, WAIT};
+use crate::support::{free_port, poll, BoundedOutput, Lines, Opts, Server, WAIT};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
@@ -66,6 +66,9 @@ impl Front {
                 Ok(())
             });
         }
+        // A group of its own: nginx's worker goes with its master even if the master is
+        // KILLed (drop's last resort).
+        cmd.process_group(0);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -162,7 +165,7 @@ impl Drop for Front {
             while self.child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = self.child.kill();
+            let _ = nix::sys::signal::killpg(pid, Signal::SIGKILL);
             let _ = self.child.wait();
         }
     }
@@ -206,8 +209,7 @@ pub fn test_certificate(dir: &Path) -> (PathBuf, PathBuf) {
         .arg(&key)
         .arg("-out")
         .arg(&cert)
-        .output()
-        .expect("run openssl");
+        .bounded_output();
     assert!(
         out.status.success(),
         "openssl req: {}",
@@ -221,8 +223,7 @@ pub fn curl(args: &[&str]) -> (u16, String) {
     let out = Command::new(require("curl"))
         .args(["-sS", "--max-time", "15", "-w", "\n%{http_code}"])
         .args(args)
-        .output()
-        .expect("run curl");
+        .bounded_output();
     assert!(
         out.status.success(),
         "curl {args:?}: {}",

@@ -387,12 +387,12 @@ fn without_the_library_one_line_and_exit_3_before_binding(kind: &str) {
 pub(crate) fn without_a_library_one_line_and_exit_3(args: &[&str], library: &str) {
     let dir = tempfile::tempdir().expect("temp dir");
     let empty = dir.path().join("venv");
-    let made = Command::new(venv().join("bin").join("python"))
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&empty)
-        .status()
-        .expect("python -m venv");
-    assert!(made.success(), "python -m venv {}", empty.display());
+    let made = output_of(
+        Command::new(venv().join("bin").join("python"))
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&empty),
+    );
+    assert!(made.status.success(), "python -m venv {}", empty.display());
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let bind = taken.local_addr().unwrap().to_string();
     let apps = apps();
@@ -706,9 +706,7 @@ fn request_timeout_answers_504_and_interrupts_the_greenlet(kind: &str) {
         std::thread::sleep(Duration::from_millis(20));
         caught = server.marker(&format!("caught-{pid}"));
     }
-    let own_stack = server
-        .stderr
-        .find_from(0, "in spin_in_python", Duration::from_secs(1));
+    let own_stack = server.stderr.find_from(0, "in spin_in_python", WAIT);
     assert!(
         caught
             .as_deref()

@@ -437,6 +437,8 @@ fn pre_exec_runs_in_the_usr2_child_before_it_execs() {
     server.signal(Signal::SIGUSR2);
     let pre_exec = &log.wait("pre_exec", 1)[0];
     let child = pid_of(pre_exec, "pid");
+    // The new master outlives the old one's Server if a check below fails.
+    let _new_master = Stray(child);
     assert_ne!(child, master);
     assert_eq!(pid_of(pre_exec, "server_pid"), master);
     // exec keeps the pid: the new master's own on_starting comes from the same process.

@@ -12,20 +12,6 @@ use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// A master the harness did not start; SIGKILLed with its workers on drop if still alive.
-struct Stray(u32);
-
-impl Drop for Stray {
-    fn drop(&mut self) {
-        if is_alive(self.0) {
-            for child in children(self.0) {
-                let _ = kill(Pid::from_raw(child as i32), Signal::SIGKILL);
-            }
-            let _ = kill(Pid::from_raw(self.0 as i32), Signal::SIGKILL);
-        }
-    }
-}
-
 fn signal(pid: u32, sig: Signal) {
     kill(Pid::from_raw(pid as i32), sig).expect("signal a master");
 }
@@ -603,4 +589,22 @@ fn max_worker_memory_recycles_a_leaking_worker_without_failing_a_request() {
         "RSS stays bounded: {max_rss_mib} MiB"
     );
     assert_eq!(server.wait_live_workers(2).len(), 2);
+}
+
+/// The harness's guard: a test that fails between a USR2 and its clean-up leaves no master
+/// behind. Dropping the old master's `Server` takes the new master (its child, in its process
+/// group) and the new master's workers with it.
+#[test]
+fn dropping_a_server_stops_the_usr2_child_and_its_workers() {
+    let server = Server::hello(&[], 1);
+    server.signal(Signal::SIGUSR2);
+    let new_pid = nth_master(&server, 1);
+    let new_workers = poll(WAIT, "the new master's worker", || {
+        let pids = children(new_pid);
+        (pids.len() == 1).then_some(pids)
+    });
+    drop(server);
+    for pid in new_workers.into_iter().chain([new_pid]) {
+        wait_gone(pid);
+    }
 }

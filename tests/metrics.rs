@@ -2,7 +2,10 @@
 //! scraped by a real Prometheus server, answering while every worker is stuck; /healthz and
 //! /readyz; slow and bad clients of the listener; a TERM under load that drops nothing.
 
-use crate::support::{self, parse_one, poll, read_all, Opts, Response, Server, IO_TIMEOUT, WAIT};
+use crate::support::{
+    self, output_within, parse_one, poll, read_all, Opts, Response, Server, COMMAND_WAIT,
+    IO_TIMEOUT, WAIT,
+};
 use nix::sys::signal::Signal;
 use std::io::Write;
 use std::net::TcpStream;
@@ -72,22 +75,12 @@ fn wait_metric(port: u16, series: &str, ok: impl Fn(f64) -> bool) -> String {
 
 /// `promtool check metrics` on `text`: the exposition parses and passes its lint.
 fn promtool_check(text: &str) {
-    let child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = child.unwrap_or_else(|e| {
-        panic!("promtool not found ({e}): apt-get install prometheus (it ships promtool)")
-    });
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().expect("promtool ran");
+    // promtool ships with Debian's prometheus package (.ci/run installs it).
+    let out = output_within(
+        Command::new("promtool").args(["check", "metrics"]),
+        Some(text.as_bytes()),
+        COMMAND_WAIT,
+    );
     let said =
         String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(

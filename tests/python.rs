@@ -97,10 +97,9 @@ fn sys_executable_is_a_real_python() {
         !exe.contains("gunicorn-rs"),
         "sys.executable is the server binary: {exe}"
     );
-    let out = std::process::Command::new(&exe)
-        .args(["-c", "import sys; print(sys.version_info[0])"])
-        .output()
-        .unwrap_or_else(|e| panic!("sys.executable {exe} does not run: {e}"));
+    let out = output_of(
+        std::process::Command::new(&exe).args(["-c", "import sys; print(sys.version_info[0])"]),
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "3",

@@ -378,10 +378,7 @@ fn large_upload_is_streamed_not_buffered() {
     const BLOCKS: u64 = 4096; // 256 MiB
     let expected = std::thread::spawn(|| {
         let script = "import array,hashlib\nh=hashlib.sha256()\nfor i in range(4096):\n    h.update(array.array('Q', range(i*8192,(i+1)*8192)).tobytes())\nprint(h.hexdigest())";
-        let out = std::process::Command::new("python3")
-            .args(["-c", script])
-            .output()
-            .expect("python3 for the expected hash");
+        let out = output_of(std::process::Command::new("python3").args(["-c", script]));
         assert!(
             out.status.success(),
             "{}",

@@ -49,10 +49,7 @@ fn umask_sets_the_mode_of_a_unix_socket() {
 
 /// The listen queue of the listener on `port`, as `ss` shows it (Send-Q of a LISTEN socket).
 fn listen_queue(port: u16) -> u32 {
-    let out = Command::new("ss")
-        .args(["-Hltn", &format!("sport = :{port}")])
-        .output()
-        .expect("run ss (iproute2)");
+    let out = output_of(Command::new("ss").args(["-Hltn", &format!("sport = :{port}")]));
     let text = String::from_utf8_lossy(&out.stdout);
     text.split_whitespace()
         .nth(2)

@@ -98,8 +98,7 @@ fn curl(args: &[&str]) -> (bool, String) {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "10"])
         .args(args)
-        .output()
-        .expect("curl (apt-get install curl)");
+        .bounded_output();
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
@@ -108,17 +107,12 @@ fn curl(args: &[&str]) -> (bool, String) {
 fn sha256_of_pem(path: &str) -> String {
     let out = Command::new("openssl")
         .args(["x509", "-in", path, "-outform", "DER"])
-        .output()
-        .expect("openssl");
-    let digest = Command::new("sha256sum")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut p| {
-            p.stdin.take().unwrap().write_all(&out.stdout)?;
-            p.wait_with_output()
-        })
-        .expect("sha256sum");
+        .bounded_output();
+    let digest = output_within(
+        &mut Command::new("sha256sum"),
+        Some(&out.stdout),
+        COMMAND_WAIT,
+    );
     String::from_utf8_lossy(&digest.stdout)
         .split_whitespace()
         .next()
@@ -436,8 +430,7 @@ fn protocol_and_cipher_refusals_seen_by_openssl() {
             ])
             .args(extra)
             .stdin(std::process::Stdio::null())
-            .output()
-            .expect("openssl");
+            .bounded_output();
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     };
     let old = s_client(&["-tls1_1"]);
@@ -550,8 +543,7 @@ fn a_file_response_goes_out_whole_through_tls() {
                 &pki.path("ca.pem"),
                 &url,
             ])
-            .output()
-            .expect("curl");
+            .bounded_output();
         assert!(
             out.status.success(),
             "{kind}: {}",

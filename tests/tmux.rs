@@ -82,11 +82,13 @@ impl Tmux {
     }
 
     fn command(&self, args: &[&str]) -> std::process::Output {
-        Command::new("tmux")
-            .args(["-L", &self.name, "-f", "/dev/null"])
-            .args(args)
-            .output()
-            .expect("run tmux (is it installed? .ci/run installs it)")
+        support::output_within(
+            Command::new("tmux")
+                .args(["-L", &self.name, "-f", "/dev/null"])
+                .args(args),
+            None,
+            SCREEN_WAIT,
+        )
     }
 
     fn ok(&self, args: &[&str]) -> String {
@@ -164,8 +166,10 @@ impl Tmux {
 }
 
 impl Drop for Tmux {
+    /// SIGHUP to the pane's processes: a dashboard exits and its server follows (its lifeline
+    /// ends). Even a dashboard held in a ptrace stop goes with the tmux server (tried), so
+    /// nothing more is needed here.
     fn drop(&mut self) {
-        // SIGHUP to the pane's processes: a dashboard exits and its server follows.
         let _ = self.command(&["kill-server"]);
     }
 }

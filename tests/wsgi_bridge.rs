@@ -917,6 +917,7 @@ mod response {
 /// otherwise) and checks what it printed.
 mod interp {
     use super::*;
+    use crate::support::BoundedOutput;
     use std::process::Command;
 
     const CHILD: &str = "GUNICORN_RS_BRIDGE_CHILD";
@@ -927,7 +928,7 @@ mod interp {
             .env(CHILD, "1")
             .env_remove("VIRTUAL_ENV");
         configure(&mut cmd);
-        let out = cmd.output().unwrap();
+        let out = cmd.bounded_output();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(
             out.status.success(),
@@ -970,12 +971,11 @@ mod interp {
             Python::attach(|py| py.import("sys")?.getattr("executable")?.extract()).unwrap();
         let dir = std::env::temp_dir().join(format!("gunicorn-rs-venv-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let status = Command::new(python)
+        let made = Command::new(python)
             .args(["-m", "venv", "--without-pip"])
             .arg(&dir)
-            .status()
-            .unwrap();
-        assert!(status.success());
+            .bounded_output();
+        assert!(made.status.success());
         let site = std::fs::read_dir(dir.join("lib"))
             .unwrap()
             .next()

@@ -250,3 +250,24 @@ fn is_reset(e: &std::io::Error) -> bool {
         ErrorKind::ConnectionReset | ErrorKind::BrokenPipe | ErrorKind::ConnectionAborted
     )
 }
+
+/// Reads server-sent events `data: 0` … `data: {n-1}` off `c`: the bytes read, and for each
+/// event the number of the read that completed it. Events flushed one by one, far enough
+/// apart, each complete in a read of their own; a buffered response brings them together.
+pub fn events_by_read(c: &mut Client, n: usize) -> (Vec<u8>, Vec<usize>) {
+    let mut wire = std::mem::take(&mut c.buf);
+    let mut reads = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut read = 0;
+    while reads.len() < n {
+        let got = c.stream.read(&mut buf).expect("the stream went on");
+        assert!(got > 0, "closed after {} events", reads.len());
+        read += 1;
+        wire.extend_from_slice(&buf[..got]);
+        let text = String::from_utf8_lossy(&wire).into_owned();
+        while reads.len() < n && text.contains(&format!("data: {}\n\n", reads.len())) {
+            reads.push(read);
+        }
+    }
+    (wire, reads)
+}

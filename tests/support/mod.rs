@@ -8,9 +8,11 @@
 //! Split by job, every name re-exported here so `support::X` paths stay as they were:
 //! [`process`] starts and stops servers, [`server`] is what a test asks of a running one,
 //! [`lines`] collects a process's output, [`client`] is the HTTP client, [`response`] its parser,
-//! [`load`] the load generator, [`python`] the Python client scripts, [`proc`] what /proc says.
+//! [`load`] the load generator, [`python`] the Python client scripts, [`proc`] what /proc says,
+//! [`command`] runs external commands with a bound.
 
 mod client;
+mod command;
 mod lines;
 mod load;
 mod proc;
@@ -20,6 +22,7 @@ mod response;
 mod server;
 
 pub use client::*;
+pub use command::*;
 pub use lines::*;
 pub use load::*;
 pub use proc::*;
@@ -107,5 +110,38 @@ mod harness_self_test {
         assert_eq!(count_status_lines(two), 2);
         let glued = b"HTTP/1.1 200 OK\r\n\r\nbodyHTTP/1.1 200 OK\r\n\r\n\nHTTP/1.1 500 X\r\n";
         assert_eq!(count_status_lines(glued), 2);
+    }
+}
+
+/// The bound on external commands holds, and a timeout takes the command's children with it.
+#[cfg(test)]
+mod command_self_test {
+    use super::*;
+
+    #[test]
+    fn a_command_past_its_bound_is_killed_with_its_children() {
+        let started = Instant::now();
+        let failed = std::panic::catch_unwind(|| {
+            output_within(
+                std::process::Command::new("sh").args(["-c", "sleep 60 & echo $!; wait"]),
+                None,
+                Duration::from_millis(500),
+            )
+        });
+        let message = *failed
+            .expect_err("a command past its bound fails the test")
+            .downcast::<String>()
+            .expect("a formatted panic message");
+        assert!(started.elapsed() < WAIT, "{:?}", started.elapsed());
+        assert!(message.contains("still running after"), "{message}");
+        let sleeper: u32 = message
+            .split("stdout:\n")
+            .nth(1)
+            .and_then(|rest| rest.lines().next())
+            .and_then(|line| line.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the background sleep's pid in: {message}"));
+        poll(WAIT, "the background sleep to be gone", || {
+            (!is_alive(sleeper)).then_some(())
+        });
     }
 }

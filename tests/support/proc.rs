@@ -99,3 +99,25 @@ pub fn raise_own_nofile_limit() -> u64 {
     setrlimit(Resource::RLIMIT_NOFILE, hard, hard).expect("setrlimit");
     hard
 }
+
+/// Live (non-zombie) members of process group `pgid`.
+pub fn group_members(pgid: u32) -> BTreeSet<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return BTreeSet::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            let Ok(raw) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // proc(5): after `(comm)`, state, ppid, pgrp.
+            let Some(rest) = raw.rfind(')').map(|i| &raw[i + 2..]) else {
+                return false;
+            };
+            let fields: Vec<&str> = rest.split(' ').take(3).collect();
+            fields.len() == 3 && fields[0] != "Z" && fields[2].parse() == Ok(pgid)
+        })
+        .collect()
+}

@@ -2,8 +2,10 @@
 //! owns the process and stops it by pid on drop, running the binary to completion.
 
 use super::*;
-use nix::sys::signal::{kill, Signal};
+use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -57,6 +59,9 @@ impl Opts {
         self.in_venv(&venv())
     }
 }
+
+/// The server's `XDG_RUNTIME_DIR`, inside its temp dir.
+pub(super) const RUNTIME_DIR: &str = "runtime";
 
 /// Settings from the test runner's environment that would change what the binary does.
 pub(super) const SCRUBBED_ENV: &[&str] = &[
@@ -114,6 +119,17 @@ impl Server {
             cmd.env_remove(key);
         }
         cmd.env("TEST_MARKER_DIR", dir.path());
+        // The server's control socket goes under this test's own runtime dir, never the
+        // user's (`$XDG_RUNTIME_DIR/gunicorn-rs/NAME-PID.sock`); `opts.env` may name another.
+        let runtime = dir.path().join(RUNTIME_DIR);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&runtime)
+            .expect("the test's runtime dir");
+        cmd.env("XDG_RUNTIME_DIR", &runtime);
+        // A process group of its own: whatever the server leaves behind (a USR2 child and its
+        // workers, a worker of a master that was killed) is stopped with the group on drop.
+        cmd.process_group(0);
         for (k, v) in &opts.env {
             cmd.env(k, v);
         }
@@ -272,8 +288,34 @@ pub fn skip_unless_root(test: &str) -> bool {
 }
 
 impl Drop for Server {
+    /// Stops the master, then KILLs what is left of its process group: a USR2 child, workers
+    /// a killed master left behind. Runs when a test fails too.
     fn drop(&mut self) {
         self.stop();
+        kill_group(self.pid);
+    }
+}
+
+/// SIGKILL to the process group `leader` led, if gunicorn-rs processes remain in it (a pgid
+/// stays reserved while any member lives, so no stranger can hold it then).
+fn kill_group(leader: u32) {
+    if group_members(leader).into_iter().any(is_our_process) {
+        let _ = killpg(Pid::from_raw(leader as i32), Signal::SIGKILL);
+    }
+}
+
+/// A master the harness did not start (a USR2 child, a daemon); SIGKILLed with its workers on
+/// drop if still alive, so it never outlives a failed test.
+pub struct Stray(pub u32);
+
+impl Drop for Stray {
+    fn drop(&mut self) {
+        if is_our_process(self.0) {
+            for child in children(self.0) {
+                let _ = kill(Pid::from_raw(child as i32), Signal::SIGKILL);
+            }
+            let _ = kill(Pid::from_raw(self.0 as i32), Signal::SIGKILL);
+        }
     }
 }
 

@@ -18,6 +18,12 @@ impl Server {
         self.pid
     }
 
+    /// The server's `XDG_RUNTIME_DIR` (unless the test named another): a control socket it
+    /// opens by default is in `gunicorn-rs/` under it.
+    pub fn runtime_dir(&self) -> std::path::PathBuf {
+        self.dir.path().join(super::process::RUNTIME_DIR)
+    }
+
     /// What `Listening at:` announced (first listener), e.g. `http://127.0.0.1:41234`.
     pub fn listening(&self) -> &str {
         self.listening
