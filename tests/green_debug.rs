@@ -69,14 +69,14 @@ fn dump_shows_every_greenlet_serving_a_request_with_its_request(kind: &str) {
     // More than the 32 entries: the 8 beyond are named in the dump by a note of their own.
     let _clients = send_all(server.port(), "/sleep?s=30", 40);
     wait_in_flight(&socket, 40);
-    let asked = Instant::now();
     let dump = dump_of(&socket, pid);
-    let took = asked.elapsed();
     let stack = dump["stack"].as_str().unwrap_or_default();
     assert!(dump["error"].is_null(), "{dump}");
+    // The hub answered: the master did not give up on it after HUB_WAIT (its own words, not
+    // a wall-clock figure a loaded machine can stretch).
     assert!(
-        took < Duration::from_millis(900),
-        "the hub answered: {took:?}"
+        !stack.starts_with("The hub did not answer"),
+        "the hub answered: {stack}"
     );
     assert!(!stack.contains("did not answer"), "{stack}");
     assert!(

@@ -33,7 +33,7 @@ fn term_is_graceful_and_closes_the_listener_at_once() {
     server.wait_for_from(mark, "Handling signal: term", WAIT);
     // The listener shuts on TERM: a new client is refused, not left waiting in the backlog.
     let refused_at = poll(
-        Duration::from_secs(2),
+        WAIT,
         "a refused connect after TERM",
         || match TcpStream::connect(("127.0.0.1", port)) {
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => Some(Instant::now()),
