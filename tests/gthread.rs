@@ -65,7 +65,9 @@ fn idle_kept_alive_connections_hold_no_thread() {
     let took = t.elapsed();
     eprintln!("a new request beside 50 idle kept-alive connections: {took:?}");
     assert_eq!(r.status, 200);
-    assert!(took < Duration::from_secs(2), "took {took:?}");
+    // Generous for a loaded machine; a thread held by an idle connection would make it wait
+    // for the 60 s keep-alive.
+    assert!(took < Duration::from_secs(10), "took {took:?}");
     // And every idle connection still works.
     for c in idle.iter_mut().rev().take(5) {
         assert_eq!(c.get("/").status, 200);

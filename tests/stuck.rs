@@ -108,7 +108,9 @@ fn request_timeout_in_python_answers_504_on_time_and_keeps_the_worker() {
     let took = started.elapsed();
     assert_eq!(resp.status, 504, "{}", resp.text());
     assert!(
-        took >= Duration::from_millis(900) && took < Duration::from_millis(2500),
+        // On time: after the 1 s limit, and long before the 30 s heartbeat would act
+        // (generous, so a loaded machine cannot break it).
+        took >= Duration::from_millis(900) && took < Duration::from_secs(10),
         "504 after {took:?}"
     );
     let report = server.wait_for(
