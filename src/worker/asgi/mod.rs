@@ -15,6 +15,8 @@
 
 mod scope;
 mod wire;
+mod wire_request;
+mod wire_response;
 mod wire_tornado;
 mod wire_ws;
 mod ws;

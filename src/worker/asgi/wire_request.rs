@@ -1,0 +1,243 @@
+//! The request half of a connection's `Wire`: heads read into ASGI `http` (or `websocket`)
+//! scopes, bodies decoded into `http.request` messages, a malformed body refused, a body the
+//! app left unread drained for the next request — with the parser and limits every kind uses.
+
+use std::time::Instant;
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict};
+
+use super::scope::{build_scope, tornado_request};
+use super::wire::{Exchange, Wire};
+use super::{with_service, ws};
+use crate::http::response::{self, Framing};
+use crate::http::{BodyDecoder, BodyKind, ParseError, RequestHead};
+use crate::scoreboard::{RequestLine, WorkerState};
+use crate::worker::conn::{refuse_head, warn_invalid, HeadProgress};
+
+/// How much of a body the app left unread is drained to keep the connection (Gunicorn's
+/// gthread: 64 KiB); past it the connection closes.
+const DRAIN_BOUND: usize = 64 * 1024;
+
+/// What reading a head came to.
+#[allow(clippy::large_enum_variant)]
+enum Read {
+    Head(RequestHead, usize, BodyDecoder),
+    Partial,
+    Close,
+}
+
+#[pymethods]
+impl Wire {
+    /// The next request's scope: `None` while its head is incomplete, `False` when the
+    /// connection must close (malformed: its error page is written; or the client left).
+    fn head(&mut self, py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
+        };
+        let read = with_service(|svc| {
+            let mut spare = Vec::new();
+            match conn.read_head(&svc.parser, svc.trust(conn.peer), &mut spare) {
+                HeadProgress::Complete { head, consumed } => {
+                    let decoder = BodyDecoder::new(head.body, &svc.parser);
+                    Read::Head(head, consumed, decoder)
+                }
+                HeadProgress::Partial => Read::Partial,
+                HeadProgress::Refused(e) => {
+                    let _ = refuse_head(svc, conn, &e);
+                    Read::Close
+                }
+                HeadProgress::Closed(_) | HeadProgress::Failed(_) => Read::Close,
+            }
+        });
+        let (head, consumed, decoder) = match read {
+            Some(Read::Head(head, consumed, decoder)) => (head, consumed, decoder),
+            Some(Read::Partial) => return Ok(py.None()),
+            Some(Read::Close) | None => {
+                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind())
+            }
+        };
+        // tornado answers upgrades itself (its WebSocketHandler takes the socket: `detach`).
+        let tornado = self.shared.tornado;
+        let websocket = (!tornado && ws::is_upgrade(&head)).then(|| ws::subprotocols(&head));
+        let session = websocket
+            .is_some()
+            .then(|| ws::Session::new(self.shared.websocket_max_message));
+        let scope = match tornado {
+            true => tornado_request(py, conn, &head)?,
+            false => build_scope(py, &self.shared, conn, self.server, &head, state, websocket)?,
+        };
+        // Gunicorn's rule: the request that reaches max_requests is answered `close`.
+        let last = with_service(|svc| svc.count_request()).unwrap_or(false);
+        let entry = self.shared.entries.borrow_mut().pop();
+        let client = conn.client().as_bytes().to_vec();
+        with_service(|svc| {
+            let line = RequestLine {
+                method: head.method.as_bytes(),
+                path: head.uri.as_bytes(),
+                client: &client,
+                version: head.version,
+            };
+            let shown = entry.and_then(|e| svc.slot.lane(e));
+            svc.slot.request_started(shown, &line);
+            if let Some(shown) = shown {
+                shown.set_state(WorkerState::App);
+            }
+        });
+        let client_closes = head.must_close;
+        self.exchange = Some(Exchange {
+            continue_owed: head.expect_continue,
+            body_done: head.body == BodyKind::Empty,
+            last_given: false,
+            head,
+            started: Instant::now(),
+            buf: conn.take_buffer(),
+            used: consumed,
+            decoder,
+            status: 0,
+            headers: Vec::new(),
+            framing: None,
+            remaining: 0,
+            sent: 0,
+            complete: false,
+            failed: false,
+            entry,
+            discarded: 0,
+            ws: session,
+            refused: false,
+            client_closes,
+            last,
+            trailers: false,
+            trailer_started: None,
+        });
+        Ok(scope.into_any().unbind())
+    }
+
+    /// Has the request a scoreboard entry (else a dump names it under its stack itself)?
+    fn shown(&self) -> bool {
+        self.exchange.as_ref().is_some_and(|ex| ex.entry.is_some())
+    }
+
+    /// The request's task is `ident` (`id(task)`): its scoreboard entry says so, so a dump's
+    /// `Task 0x…` section is put under its request.
+    fn shown_as(&self, ident: u64) {
+        let Some(entry) = self.exchange.as_ref().and_then(|ex| ex.entry) else {
+            return;
+        };
+        with_service(|svc| {
+            if let Some(lane) = svc.slot.lane(entry) {
+                lane.set_thread_id(ident);
+            }
+        });
+    }
+
+    /// The next `http.request` message from what is buffered, or `None` when more bytes are
+    /// needed (or, the body given whole, only the client's leaving is left to report).
+    fn body(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(None);
+        };
+        if ex.last_given || ex.refused {
+            return Ok(None);
+        }
+        if ex.continue_owed {
+            ex.continue_owed = false;
+            if ex.status == 0 && !ex.body_done {
+                self.out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+            }
+        }
+        let mut data = Vec::new();
+        while !ex.body_done {
+            let step = match ex.decoder.decode(&ex.buf[ex.used..]) {
+                Ok(step) => step,
+                Err(e) => return self.refuse_body(py, &e),
+            };
+            data.extend_from_slice(&ex.buf[ex.used..][step.data.clone()]);
+            ex.used += step.consumed;
+            ex.body_done = ex.decoder.is_done();
+            if step.consumed == 0 {
+                break;
+            }
+        }
+        if data.is_empty() && !ex.body_done {
+            self.push()?;
+            return Ok(None);
+        }
+        ex.last_given = ex.body_done;
+        let d = PyDict::new(py);
+        d.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http.request"))?;
+        d.set_item(pyo3::intern!(py, "body"), PyBytes::new(py, &data))?;
+        d.set_item(pyo3::intern!(py, "more_body"), !ex.body_done)?;
+        self.push()?;
+        Ok(Some(d.unbind()))
+    }
+
+    /// The client's end came before the body's: the framing error (a 400 if nothing of the
+    /// response went out) and `http.disconnect` for the app.
+    fn body_eof(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
+        let error = match self.exchange.as_ref() {
+            Some(ex) if !ex.body_done && !ex.refused => ex.decoder.eof().err(),
+            _ => None,
+        };
+        match error {
+            Some(e) => self.refuse_body(py, &e),
+            None => Ok(None),
+        }
+    }
+
+    /// Drop what is buffered of a body the app did not read, so the connection can carry the
+    /// next request: `True` once the body is over, `False` when more must be read, `None`
+    /// past the drain bound (the connection then closes).
+    fn discard(&mut self) -> Option<bool> {
+        let ex = self.exchange.as_mut()?;
+        while !ex.body_done {
+            let step = ex.decoder.decode(&ex.buf[ex.used..]).ok()?;
+            ex.used += step.consumed;
+            ex.discarded += step.data.len();
+            ex.body_done = ex.decoder.is_done();
+            if step.consumed == 0 {
+                break;
+            }
+        }
+        if ex.used == ex.buf.len() {
+            ex.buf.clear();
+            ex.used = 0;
+        }
+        match (ex.body_done, ex.discarded > DRAIN_BOUND) {
+            (true, _) => Some(true),
+            (false, true) => None,
+            (false, false) => Some(false),
+        }
+    }
+
+    /// Is the app still owed body bytes from the socket?
+    fn wants_body(&self) -> bool {
+        self.exchange.as_ref().is_some_and(|ex| !ex.body_done)
+    }
+}
+
+impl Wire {
+    /// A malformed body: Gunicorn's warning, the error page when nothing of the response
+    /// went out, and `http.disconnect` for the app (the connection is done).
+    fn refuse_body(&mut self, py: Python<'_>, error: &ParseError) -> PyResult<Option<Py<PyDict>>> {
+        warn_invalid(
+            self.conn.as_ref().and_then(|c| c.peer).map(|p| p.ip()),
+            error,
+        );
+        if let Some(ex) = self.exchange.as_mut() {
+            ex.refused = true;
+            ex.head.must_close = true;
+            if ex.framing.is_none() {
+                ex.status = error.status().unwrap_or(400);
+                ex.framing = Some(Framing::NoBody);
+                let page = error.error_page();
+                ex.sent = response::page_body_len(&page);
+                self.out.extend_from_slice(&page);
+            }
+        }
+        self.push()?;
+        let d = PyDict::new(py);
+        d.set_item("type", "http.disconnect")?;
+        Ok(Some(d.unbind()))
+    }
+}

@@ -1,0 +1,202 @@
+//! The response half of a connection's `Wire`: `http.response.start`, `.body`, `.trailers`
+//! and Gunicorn's `.informational`, framed in Rust (RFC 9112 §6–7: a length, chunks, or the
+//! close) and written as far as the socket takes them.
+
+use std::rc::Rc;
+
+use pyo3::exceptions::PyOSError;
+use pyo3::prelude::*;
+
+use super::wire::{sendable, Wire};
+use crate::http::response::{self, Framing};
+
+impl Wire {
+    /// The response head, framed by what the app said and, for a body sent whole, its size.
+    fn write_head(&mut self, first_body: usize, more: bool) {
+        let shared = Rc::clone(&self.shared);
+        let Some(ex) = self.exchange.as_mut() else {
+            return;
+        };
+        let declared = ex
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+        if ex.trailers && ex.head.may_chunk() {
+            // Trailer fields need the chunked coding (RFC 9112 §7.1.2): no length.
+            ex.headers
+                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+        }
+        let declared = declared.filter(|_| !(ex.trailers && ex.head.may_chunk()));
+        let length = match (declared, more || ex.trailers) {
+            (Some(n), _) => Some(n),
+            (None, false) => {
+                let n = first_body as u64;
+                ex.headers
+                    .push(("content-length".into(), n.to_string().into_bytes()));
+                Some(n)
+            }
+            (None, true) => None,
+        };
+        let is_head = ex.head.method == "HEAD";
+        let framing = Framing::decide(is_head, ex.head.may_chunk(), ex.status, length);
+        ex.remaining = length.unwrap_or(u64::MAX);
+        ex.framing = Some(framing);
+        let persist = shared.persist_allowed()
+            && !ex.head.must_close
+            && !ex.last
+            && framing != Framing::Close;
+        let connection = if persist { "keep-alive" } else { "close" };
+        let status = format!("{} {}", ex.status, response::registered_reason(ex.status));
+        let date = shared.date();
+        response::write_head(
+            &mut self.out,
+            ex.head.version,
+            &status,
+            &date,
+            connection,
+            framing,
+            &ex.headers,
+        );
+        if !persist {
+            ex.head.must_close = true;
+        }
+    }
+}
+
+#[pymethods]
+impl Wire {
+    /// `http.response.start`.
+    #[pyo3(signature = (status, headers, trailers=false))]
+    fn start(
+        &mut self,
+        status: u16,
+        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        trailers: bool,
+    ) -> PyResult<()> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Err(PyOSError::new_err("no request"));
+        };
+        if ex.refused {
+            return Err(PyOSError::new_err(
+                "the request was refused: the client has gone",
+            ));
+        }
+        if ex.status != 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "http.response.start sent twice",
+            ));
+        }
+        ex.headers = sendable(headers)?;
+        ex.status = status;
+        ex.trailers = trailers;
+        Ok(())
+    }
+
+    /// `http.response.body`: frame `data` and write what the socket takes; the bytes left.
+    fn write(&mut self, data: &[u8], more: bool) -> PyResult<usize> {
+        let first = match self.exchange.as_ref() {
+            Some(ex) if ex.refused => {
+                return Err(PyOSError::new_err(
+                    "the request was refused: the client has gone",
+                ))
+            }
+            Some(ex) if ex.status == 0 => {
+                return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                    "http.response.body before http.response.start",
+                ))
+            }
+            Some(ex) => ex.framing.is_none(),
+            None => return Err(PyOSError::new_err("no request")),
+        };
+        if first {
+            self.write_head(data.len(), more);
+        }
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(0);
+        };
+        match ex.framing {
+            Some(Framing::Length(_)) => {
+                let n = (data.len() as u64).min(ex.remaining) as usize;
+                self.out.extend_from_slice(&data[..n]);
+                ex.remaining -= n as u64;
+                ex.sent += n as u64;
+            }
+            Some(Framing::Chunked) => {
+                if !data.is_empty() {
+                    response::write_chunk(&mut self.out, data);
+                }
+                if !more && !ex.trailers {
+                    self.out.extend_from_slice(response::LAST_CHUNK);
+                }
+                ex.sent += data.len() as u64;
+            }
+            Some(Framing::Close) => {
+                self.out.extend_from_slice(data);
+                ex.sent += data.len() as u64;
+            }
+            Some(Framing::NoBody) | None => {}
+        }
+        if !more && !ex.trailers {
+            ex.complete = true;
+        }
+        self.push()
+    }
+
+    /// `http.response.trailers`: the last chunk with the fields, sent to a client that said
+    /// `TE: trailers` (RFC 9110 §6.5.1; to others the body just ends).
+    fn trailers(&mut self, headers: Vec<(Vec<u8>, Vec<u8>)>, more: bool) -> PyResult<usize> {
+        let headers = sendable(headers)?;
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(0);
+        };
+        if ex.framing != Some(Framing::Chunked) || ex.complete {
+            ex.complete = true;
+            return self.push();
+        }
+        let accepts = ex.head.headers.iter().any(|(n, v)| {
+            n == "TE"
+                && String::from_utf8_lossy(v)
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
+        if ex.trailer_started.is_none() {
+            self.out.extend_from_slice(b"0\r\n");
+            ex.trailer_started = Some(());
+        }
+        for (name, value) in headers.iter().filter(|_| accepts) {
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.extend_from_slice(b": ");
+            self.out.extend_from_slice(value);
+            self.out.extend_from_slice(b"\r\n");
+        }
+        if !more {
+            self.out.extend_from_slice(b"\r\n");
+            ex.complete = true;
+        }
+        self.push()
+    }
+
+    /// Gunicorn's `http.response.informational` (103 Early Hints, RFC 8297): an interim
+    /// response before the final one, to HTTP/1.1 clients only (RFC 9110 §15.2).
+    fn informational(&mut self, status: u16, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<usize> {
+        let Some(ex) = self.exchange.as_ref() else {
+            return Ok(0);
+        };
+        if !ex.head.may_chunk() || ex.framing.is_some() || !(100..200).contains(&status) {
+            return Ok(self.unsent());
+        }
+        let fields = sendable(headers)?;
+        response::write_interim(&mut self.out, status, &fields);
+        self.push()
+    }
+
+    /// Write what is left; the bytes the socket still has not taken.
+    fn flush(&mut self) -> PyResult<usize> {
+        self.push()
+    }
+
+    fn pending(&self) -> usize {
+        self.unsent()
+    }
+}
