@@ -8,8 +8,8 @@
 //! that never sent a byte.
 //! Keep-alive, bad input, the corpus and graceful stops: tests/green_keepalive.rs.
 //!
-//! The checks by theme in tests/green/: `concurrency.rs`, `clients.rs`, `timeouts.rs`; here the kinds' tables,
-//! the harness (`green`), the missing library, what the app sees.
+//! The checks by theme in tests/green/: `concurrency.rs`, `clients.rs`, `timeouts.rs`; here
+//! the kinds' tables, the harness (`green`), the missing library, what the app sees.
 //!
 //! Apps: tests/apps/green_app.py (Flask), stuck_app.py, hello.py — all from the test
 //! virtualenv, which has gevent and eventlet.
