@@ -2,15 +2,19 @@
 //! and under systemd), the pidfile, `--daemon`, WINCH, `--user`/`--group`, systemd socket
 //! activation and `Type=notify` (driving the example unit in assets/), `--max-worker-memory`.
 //! Masters started by a USR2 or a daemonizing launcher are not the test's children: `Stray`
-//! kills them if a test fails.
+//! kills them if a test fails. The USR2 upgrade under load is in tests/lifecycle/upgrade.rs,
+//! `--daemon`, WINCH and the pidfile in tests/lifecycle/daemon.rs.
 
 use crate::support::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::collections::BTreeSet;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod upgrade;
+pub(crate) use upgrade::*;
+mod daemon;
 
 fn signal(pid: u32, sig: Signal) {
     kill(Pid::from_raw(pid as i32), sig).expect("signal a master");
@@ -135,114 +139,6 @@ mod usr2 {
     }
 }
 
-fn usr2_upgrades_to_the_replaced_binary_without_failing_a_request(kind: &str) {
-    let dir = tempfile::tempdir().unwrap();
-    let exe = dir.path().join("gunicorn-rs");
-    std::fs::copy(bin(), &exe).unwrap();
-    let (sock, pidfile) = (dir.path().join("app.sock"), dir.path().join("app.pid"));
-    let pidfile2 = dir.path().join("app.pid.2");
-    let unix = format!("unix:{}", sock.display());
-    let (apps, pid_arg) = (apps(), pidfile.to_string_lossy().into_owned());
-    let args = [
-        "-b",
-        "127.0.0.1:0",
-        "-b",
-        &unix,
-        "-w",
-        "2",
-        "--chdir",
-        &apps,
-        "-p",
-        &pid_arg,
-        "-k",
-        kind,
-    ];
-    let mut args = args.to_vec();
-    args.push("hello:app");
-    let opts = Opts::new(&args).program(&[&exe.to_string_lossy()]);
-    let opts = match kind {
-        "gevent" | "eventlet" => opts.with_venv(),
-        _ => opts,
-    };
-    let mut old = Server::start_with(opts);
-    let old_workers = old.wait_workers(2);
-    let old_pid = old.pid();
-    assert_eq!(read_pidfile(&pidfile), Some(old_pid));
-    let load = Load::start(old.port(), "/pid", 3);
-    load.wait_successes(10);
-
-    // A new release replaces the file at argv[0]; the running master's inode is now deleted.
-    let staged = dir.path().join("gunicorn-rs.new");
-    std::fs::copy(bin(), &staged).unwrap();
-    std::fs::rename(&staged, &exe).unwrap();
-    old.signal(Signal::SIGUSR2);
-    let new_pid = nth_master(&old, 1);
-    let _stray = Stray(new_pid);
-    assert!(
-        children(old_pid).contains(&new_pid),
-        "the new master is the old one's child"
-    );
-    poll(WAIT, "<pidfile>.2", || {
-        (read_pidfile(&pidfile2) == Some(new_pid)).then_some(())
-    });
-    assert_eq!(read_pidfile(&pidfile), Some(old_pid));
-    let running = std::fs::read_link(format!("/proc/{new_pid}/exe")).unwrap();
-    assert_eq!(
-        running, exe,
-        "the new master runs the new file, not /proc/self/exe"
-    );
-    assert!(cmdline(new_pid).unwrap().contains("master [hello:app.2]"));
-    poll(WAIT, "the new master's 2 workers", || {
-        (children(new_pid).len() == 2).then_some(())
-    });
-    load.wait_successes(10);
-
-    let mark = old.mark();
-    old.signal(Signal::SIGUSR2);
-    old.wait_for_from(mark, "USR2 signal ignored. Child exists.", WAIT);
-    signal(new_pid, Signal::SIGUSR2);
-    old.wait_for_from(mark, "USR2 signal ignored. Parent exists.", WAIT);
-
-    old.signal(Signal::SIGTERM);
-    poll(WAIT, "the old master to exit", || {
-        (!old.is_running()).then_some(())
-    });
-    old.wait_for_from(mark, "Master has been promoted.", WAIT);
-    poll(WAIT, "the pidfile renamed", || {
-        (read_pidfile(&pidfile) == Some(new_pid)).then_some(())
-    });
-    assert!(!pidfile2.exists());
-    poll(WAIT, "the title without .2", || {
-        cmdline(new_pid).filter(|c| c.contains("master [hello:app]"))
-    });
-    load.wait_successes(10);
-    let (ok, failed, bodies) = load.finish();
-    assert!(
-        failed.is_empty(),
-        "{} of {} requests failed: {failed:?}",
-        failed.len(),
-        ok + failed.len()
-    );
-    eprintln!(
-        "USR2 + TERM old under load: {ok} requests, {} failed",
-        failed.len()
-    );
-    let served: BTreeSet<u32> = bodies.iter().filter_map(|b| b.parse().ok()).collect();
-    let new_workers = children(new_pid);
-    assert!(!served.is_disjoint(&old_workers) && !served.is_disjoint(&new_workers));
-
-    // The old master's stop neither unlinked the Unix socket nor shut the listeners down.
-    let raw = http_unix(&sock, b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n");
-    let body = parse_one(&raw, false).text();
-    assert!(new_workers.contains(&body.parse().unwrap()), "{body}");
-    signal(new_pid, Signal::SIGTERM);
-    wait_gone(new_pid);
-    assert!(
-        !pidfile.exists() && !sock.exists(),
-        "the last master cleans up"
-    );
-}
-
 #[test]
 fn systemd_unit_socket_activation_and_notify() {
     let unit = std::fs::read_to_string(repo().join("assets/gunicorn-rs.service")).unwrap();
@@ -345,155 +241,6 @@ fn usr2_under_systemd_hands_over_listen_fds_and_mainpid() {
     wait_gone(new_pid);
 }
 
-/// (session id, umask) of `pid` from /proc.
-fn session_and_umask(pid: u32) -> (u32, String) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let umask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Umask:"))
-        .unwrap();
-    (fields[3].parse().unwrap(), umask.trim().to_string())
-}
-
-fn fd_target(pid: u32, fd: u32) -> String {
-    let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
-    link.to_string_lossy().into_owned()
-}
-
-#[test]
-fn daemon_detaches_writes_the_pidfile_and_winch_stops_workers() {
-    let dir = tempfile::tempdir().unwrap();
-    let pidfile = dir.path().join("d.pid");
-    let (apps, pid_arg) = (apps(), pidfile.to_string_lossy().into_owned());
-    // -R keeps stderr (a pipe, not a terminal), so the harness still reads the log.
-    let args = [
-        "-D",
-        "-R",
-        "-p",
-        &pid_arg,
-        "-b",
-        "127.0.0.1:0",
-        "-w",
-        "2",
-        "--chdir",
-        &apps,
-    ];
-    let mut args = args.to_vec();
-    args.push("hello:app");
-    let mut launcher = Server::start_with(Opts::new(&args));
-    poll(WAIT, "the launcher to exit", || {
-        (!launcher.is_running()).then_some(())
-    });
-    let daemon = poll(WAIT, "the pidfile", || read_pidfile(&pidfile));
-    let _stray = Stray(daemon);
-    assert_eq!(pid_in(&launcher.wait_for("Listening at: ", WAIT)), daemon);
-    let (session, _) = session_and_umask(daemon);
-    assert_ne!(
-        session,
-        session_and_umask(std::process::id()).0,
-        "setsid(2)"
-    );
-    // The daemon's umask is 0o22; only while it binds its control socket is it briefly
-    // tighter (0o177, so the socket is never looser than 0600): wait out that moment.
-    poll(WAIT, "the daemon's umask 0022", || {
-        (session_and_umask(daemon).1 == "0022").then_some(())
-    });
-    assert_eq!(fd_target(daemon, 0), "/dev/null");
-    assert!(fd_target(daemon, 2).starts_with("pipe:"), "-R keeps stderr");
-    poll(WAIT, "2 workers", || {
-        (children(daemon).len() == 2).then_some(())
-    });
-    assert_eq!(launcher.get("/").status, 200);
-
-    signal(daemon, Signal::SIGWINCH);
-    launcher.wait_for("graceful stop of workers", WAIT);
-    poll(WAIT, "no workers", || {
-        children(daemon).is_empty().then_some(())
-    });
-    assert!(is_alive(daemon), "the master stays up, holding the sockets");
-    signal(daemon, Signal::SIGTTIN);
-    poll(WAIT, "1 worker", || {
-        (children(daemon).len() == 1).then_some(())
-    });
-    assert_eq!(launcher.get("/").status, 200);
-    signal(daemon, Signal::SIGTERM);
-    wait_gone(daemon);
-    assert!(!pidfile.exists(), "the pidfile is removed on exit");
-}
-
-#[test]
-fn daemon_without_stdio_inheritance_logs_to_its_file_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let (pidfile, log) = (dir.path().join("d.pid"), dir.path().join("error.log"));
-    let (apps, p, l) = (
-        apps(),
-        pidfile.to_string_lossy().into_owned(),
-        log.to_string_lossy().into_owned(),
-    );
-    let args = [
-        "-D",
-        "-p",
-        &p,
-        "--error-logfile",
-        &l,
-        "-b",
-        "127.0.0.1:0",
-        "--chdir",
-        &apps,
-        "hello:app",
-    ];
-    let (status, stdout, stderr) = run(Opts::new(&args));
-    assert_eq!(status.code(), Some(0));
-    assert_eq!((stdout.as_str(), stderr.as_str()), ("", ""));
-    let daemon = poll(WAIT, "the pidfile", || read_pidfile(&pidfile));
-    let _stray = Stray(daemon);
-    poll(WAIT, "Listening at in the log file", || {
-        std::fs::read_to_string(&log)
-            .ok()
-            .filter(|t| t.contains("Booting worker"))
-    });
-    for fd in 0..3 {
-        assert_eq!(fd_target(daemon, fd), "/dev/null");
-    }
-    signal(daemon, Signal::SIGTERM);
-    wait_gone(daemon);
-}
-
-#[test]
-fn winch_is_ignored_unless_daemonized() {
-    let server = Server::hello(&["--log-level", "debug"], 1);
-    let workers = server.worker_pids();
-    server.signal(Signal::SIGWINCH);
-    server.wait_for("SIGWINCH ignored. Not daemonized", WAIT);
-    assert_eq!(server.get("/").status, 200);
-    assert_eq!(server.worker_pids(), workers);
-}
-
-#[test]
-fn a_pidfile_naming_a_live_process_refuses_to_start() {
-    let dir = tempfile::tempdir().unwrap();
-    let pidfile = dir.path().join("app.pid");
-    std::fs::write(&pidfile, format!("{}\n", std::process::id())).unwrap();
-    let p = pidfile.to_string_lossy().into_owned();
-    let apps = apps();
-    let (status, _, stderr) = run(Opts::new(&[
-        "-p",
-        &p,
-        "-b",
-        "127.0.0.1:0",
-        "--chdir",
-        &apps,
-        "hello:app",
-    ]));
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains(&format!("Already running on PID {}", std::process::id())),
-        "{stderr}"
-    );
-}
-
 fn status_ids(pid: u32, key: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status
@@ -589,22 +336,4 @@ fn max_worker_memory_recycles_a_leaking_worker_without_failing_a_request() {
         "RSS stays bounded: {max_rss_mib} MiB"
     );
     assert_eq!(server.wait_live_workers(2).len(), 2);
-}
-
-/// The harness's guard: a test that fails between a USR2 and its clean-up leaves no master
-/// behind. Dropping the old master's `Server` takes the new master (its child, in its process
-/// group) and the new master's workers with it.
-#[test]
-fn dropping_a_server_stops_the_usr2_child_and_its_workers() {
-    let server = Server::hello(&[], 1);
-    server.signal(Signal::SIGUSR2);
-    let new_pid = nth_master(&server, 1);
-    let new_workers = poll(WAIT, "the new master's worker", || {
-        let pids = children(new_pid);
-        (pids.len() == 1).then_some(pids)
-    });
-    drop(server);
-    for pid in new_workers.into_iter().chain([new_pid]) {
-        wait_gone(pid);
-    }
 }
