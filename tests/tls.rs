@@ -1,13 +1,16 @@
 //! TLS (`--certfile`, issue 10) through the real binary with real clients: curl, Python's
 //! `ssl` (tests/clients/tls_client.py) and `openssl s_client`. Certificates are made per test
 //! with rcgen: a CA, a server certificate for 127.0.0.1 signed by it, a client certificate,
-//! an expired one and a key that matches none.
+//! an expired one and a key that matches none. The settings' refusals and warnings are in
+//! tests/tls/settings.rs, client certificates and HUP reloading in tests/tls/certificates.rs.
 
 use crate::support::*;
-use nix::sys::signal::Signal;
 use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+mod certificates;
+mod settings;
 
 /// The files of one test's PKI, in its own temp dir.
 pub(crate) struct Pki {
@@ -102,22 +105,6 @@ fn curl(args: &[&str]) -> (bool, String) {
     let text =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
-}
-
-fn sha256_of_pem(path: &str) -> String {
-    let out = Command::new("openssl")
-        .args(["x509", "-in", path, "-outform", "DER"])
-        .bounded_output();
-    let digest = output_within(
-        &mut Command::new("sha256sum"),
-        Some(&out.stdout),
-        COMMAND_WAIT,
-    );
-    String::from_utf8_lossy(&digest.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap_or_default()
-        .to_string()
 }
 
 /// Every worker kind serves HTTPS: `Listening at: https://`, several requests on one TLS
@@ -234,217 +221,6 @@ fn a_silent_client_is_closed_after_the_header_timeout() {
         );
     }
     assert!(t.elapsed() < Duration::from_secs(12));
-}
-
-/// One line and the config-error exit code, before anything is bound: a missing key file, a
-/// key that does not match, a cipher rustls lacks, TLS 1.1, the `ssl_context` hook.
-#[test]
-fn bad_tls_settings_are_one_line_before_binding() {
-    let pki = Pki::new();
-    let conf = pki.path("ssl_context.py");
-    std::fs::write(
-        &conf,
-        "def ssl_context(conf, default):\n    return default()\n",
-    )
-    .unwrap();
-    let cases: Vec<(Vec<String>, &str)> = vec![
-        (
-            vec![
-                "--certfile".into(),
-                pki.path("server.pem"),
-                "--keyfile".into(),
-                pki.path("nope.key"),
-            ],
-            "cannot read keyfile",
-        ),
-        (
-            vec![
-                "--certfile".into(),
-                pki.path("server.pem"),
-                "--keyfile".into(),
-                pki.path("other.key"),
-            ],
-            "does not match",
-        ),
-        (
-            [
-                pki.args("server"),
-                vec![
-                    "--ciphers".into(),
-                    "ECDHE-RSA-AES128-GCM-SHA256:AES128-SHA".into(),
-                ],
-            ]
-            .concat(),
-            "'AES128-SHA'",
-        ),
-        (
-            [pki.args("server"), vec!["--ssl-version".into(), "4".into()]].concat(),
-            "ssl_version",
-        ),
-        (
-            [pki.args("server"), vec!["-c".into(), conf.clone()]].concat(),
-            "ssl_context hook",
-        ),
-        (
-            [pki.args("server"), vec!["--cert-reqs".into(), "2".into()]].concat(),
-            "ca_certs",
-        ),
-    ];
-    for (args, want) in cases {
-        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let bind = taken.local_addr().unwrap().to_string();
-        drop(taken);
-        let mut all = vec!["-b".to_string(), bind.clone(), "--chdir".into(), apps()];
-        all.extend(args);
-        all.push("hello:app".into());
-        let argv: Vec<&str> = all.iter().map(String::as_str).collect();
-        let (status, _, stderr) = run(Opts::new(&argv).with_venv());
-        assert_eq!(status.code(), Some(1), "{want}: {stderr}");
-        let lines: Vec<&str> = stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "{want}: one line: {stderr}");
-        assert!(lines[0].contains(want), "{want}: {stderr}");
-        assert!(std::net::TcpListener::bind(&bind).is_ok(), "{want}: bound");
-    }
-}
-
-/// An expired certificate still serves (clients decide), with a WARNING at start.
-#[test]
-fn an_expired_certificate_is_a_warning_and_still_serves() {
-    let pki = Pki::new();
-    let mut args = vec!["-k".to_string(), "gthread".into()];
-    args.extend(pki.args("expired"));
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = Server::app_with("hello:app", &args, 1, Opts::default().with_venv());
-    let line = server.wait_for("expired on", WAIT);
-    assert!(line.contains("[WARNING]"), "{line}");
-    let url = format!("https://127.0.0.1:{}/", server.port());
-    let (ok, text) = curl(&["-k", &url]);
-    assert!(ok && text.contains("Hello"), "{text}");
-}
-
-/// `--cert-reqs 2`: no certificate, no connection; with one signed by `--ca-certs`, the app
-/// finds it in `SSL_CLIENT_CERT`. `--cert-reqs 1`: a client without one is served.
-#[test]
-fn client_certificates_required_optional_and_seen_by_the_app() {
-    let pki = Pki::new();
-    let ca = pki.path("ca.pem");
-    let server = tls_server(
-        &pki,
-        "gthread",
-        "hello:app",
-        &["--cert-reqs", "2", "--ca-certs", &ca],
-    );
-    let without = session(&server, &pki, 1, "/", None);
-    assert!(without["error"].is_string(), "{without}");
-    let with = session(&server, &pki, 1, "/env", Some("client"));
-    let body = with["bodies"][0].as_str().unwrap_or_default();
-    let env: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    let pem = env["SSL_CLIENT_CERT"].as_str().unwrap_or_default();
-    let want = std::fs::read_to_string(pki.path("client.pem")).unwrap();
-    assert_eq!(pem.trim(), want.trim(), "{with}");
-    drop(server);
-    let server = tls_server(
-        &pki,
-        "gthread",
-        "hello:app",
-        &["--cert-reqs", "1", "--ca-certs", &ca],
-    );
-    let out = session(&server, &pki, 1, "/env", None);
-    assert_eq!(out["statuses"][0], 200, "{out}");
-    assert!(!out["bodies"][0]
-        .as_str()
-        .unwrap_or_default()
-        .contains("SSL_CLIENT_CERT"));
-}
-
-/// HUP re-reads the certificate: a connection kept alive across it goes on, new connections
-/// get the renewed certificate; a broken one on the next HUP is logged and the running one
-/// kept.
-#[test]
-fn hup_reloads_the_certificate_and_a_bad_one_keeps_the_old() {
-    let pki = Pki::new();
-    let live = |name: &str| {
-        (
-            pki.path(&format!("{name}.pem")),
-            pki.path(&format!("{name}.key")),
-        )
-    };
-    let (cert, key) = (pki.path("live.pem"), pki.path("live.key"));
-    let copy = |name: &str| {
-        let (c, k) = live(name);
-        std::fs::copy(c, &cert).unwrap();
-        std::fs::copy(k, &key).unwrap();
-    };
-    copy("server");
-    let args = [
-        "-k",
-        "gthread",
-        "--certfile",
-        &cert,
-        "--keyfile",
-        &key,
-        "--keep-alive",
-        "30",
-    ];
-    let server = Server::app_with("hello:app", &args, 1, Opts::default().with_venv());
-    let port = server.port().to_string();
-    let seen = || {
-        client(&["peercert", "127.0.0.1", &port])["sha256"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
-    };
-    assert_eq!(seen(), sha256_of_pem(&live("server").0));
-    copy("renewed");
-    let mark = server.mark();
-    server.signal(Signal::SIGHUP);
-    server.wait_for_from(mark, "Booting worker", WAIT);
-    poll(WAIT, "the renewed certificate served", || {
-        (seen() == sha256_of_pem(&live("renewed").0)).then_some(())
-    });
-    std::fs::write(&cert, "not a certificate\n").unwrap();
-    let mark = server.mark();
-    server.signal(Signal::SIGHUP);
-    let line = server.wait_for_from(mark, "Reload failed", WAIT);
-    assert!(line.contains("certificate"), "{line}");
-    assert_eq!(seen(), sha256_of_pem(&live("renewed").0));
-}
-
-/// `openssl s_client`: TLS 1.1 is refused; with `--ciphers`, a TLS 1.2 client gets the suite
-/// named and no other.
-#[test]
-fn protocol_and_cipher_refusals_seen_by_openssl() {
-    let pki = Pki::new();
-    let server = tls_server(
-        &pki,
-        "gthread",
-        "hello:app",
-        &["--ciphers", "ECDHE-ECDSA-CHACHA20-POLY1305"],
-    );
-    let connect = format!("127.0.0.1:{}", server.port());
-    let s_client = |extra: &[&str]| {
-        let out = Command::new("openssl")
-            .args([
-                "s_client",
-                "-connect",
-                &connect,
-                "-CAfile",
-                &pki.path("ca.pem"),
-            ])
-            .args(extra)
-            .stdin(std::process::Stdio::null())
-            .bounded_output();
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-    };
-    let old = s_client(&["-tls1_1"]);
-    assert!(!old.contains("Cipher is ECDHE"), "{old}");
-    let tls12 = s_client(&["-tls1_2"]);
-    assert!(tls12.contains("ECDHE-ECDSA-CHACHA20-POLY1305"), "{tls12}");
-    let other = s_client(&["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-GCM-SHA256"]);
-    assert!(
-        other.contains("Cipher is (NONE)") || other.contains("alert"),
-        "{other}"
-    );
 }
 
 /// ASGI's TLS extension (asgiref `specs/tls.rst`) in `scope["extensions"]["tls"]`: the TLS
