@@ -1,7 +1,8 @@
 //! The control socket against a real headless master (issue 4): Gunicorn 27's own `gunicornc`
 //! (from the test venv, `GUNICORN_RS_TEST_VENV`), `gunicorn-rs ctl -j`, and a raw protocol client
 //! for what neither sends (malformed and oversize frames, subscriptions, a client that never
-//! reads, a peer of another uid). Apps: tests/apps/hello.py and stuck_app.py.
+//! reads, a peer of another uid). Apps: tests/apps/hello.py and stuck_app.py. `hold`, the
+//! subscriptions and the socket's file have files of their own in tests/control/.
 
 use crate::support::*;
 use std::io::{Read, Write};
@@ -9,8 +10,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command as Process;
-use std::time::Duration;
 use ui::protocol::{read_frame, write_frame, Push, Reply, Request, ServerMessage};
+
+mod hold;
+mod socket;
+mod subscribe;
 
 /// The path the master announced (`Control socket listening at PATH`).
 pub(crate) fn socket_of(server: &Server) -> PathBuf {
@@ -294,38 +298,6 @@ fn worker_restart_boots_the_replacement_before_the_old_one_stops() {
 }
 
 #[test]
-fn a_held_worker_survives_its_timeout_until_released() {
-    let server = Server::app(
-        "stuck_app:app",
-        &["--timeout", "2", "--graceful-timeout", "1"],
-        1,
-    );
-    let socket = socket_of(&server);
-    let pid = *server.worker_pids().iter().next().unwrap();
-    assert_eq!(
-        ctl_json(&socket, &["hold", &pid.to_string()])["success"],
-        true
-    );
-    let port = server.port();
-    std::thread::spawn(move || try_get(port, "/c"));
-    server.wait_marker(&format!("c-{pid}"));
-    let mark = server.mark();
-    // Twice the timeout with the heartbeat stale: no kill may happen.
-    let killed = server
-        .stderr
-        .find_from(mark, "WORKER TIMEOUT", Duration::from_secs(5));
-    assert_eq!(killed, None, "a held worker is not killed");
-    let rows = ctl_json(&socket, &["show", "workers"]);
-    assert_eq!(rows["workers"][0]["state"], "held", "{rows}");
-    assert!(is_alive(pid));
-    assert_eq!(
-        ctl_json(&socket, &["release", &pid.to_string()])["success"],
-        true
-    );
-    server.wait_for_from(mark, &format!("WORKER TIMEOUT (pid:{pid})"), WAIT);
-}
-
-#[test]
 fn malformed_and_oversize_frames_get_an_error_and_http_goes_on() {
     let server = Server::hello(&[], 1);
     let socket = socket_of(&server);
@@ -360,154 +332,6 @@ fn malformed_and_oversize_frames_get_an_error_and_http_goes_on() {
 
     assert_eq!(server.get("/").status, 200);
     assert!(Client::connect(&socket).call("show workers").result.is_ok());
-}
-
-#[test]
-fn subscribers_get_snapshots_events_and_worker_output() {
-    let server = Server::app("stuck_app:app", &[], 1);
-    let socket = socket_of(&server);
-    let mut client = Client::connect(&socket);
-    let reply = client.call("subscribe snapshots=100 events logs");
-    assert_eq!(reply.result.unwrap()["snapshot_ms"], 100);
-    let workers = client.wait_push(|p| match p {
-        Push::Snapshot(s) => Some(s.workers.len()),
-        _ => None,
-    });
-    assert_eq!(workers, 1);
-    assert_eq!(server.get("/print?line=hello-subscriber").status, 200);
-    let line = client.wait_push(|p| match p {
-        Push::Logs(lines) => lines.iter().find(|l| l.line == "hello-subscriber").cloned(),
-        _ => None,
-    });
-    assert_eq!(line.slot, Some(0));
-    let pid = *server.worker_pids().iter().next().unwrap();
-    client.send(&format!("worker kill {pid}"));
-    let event = client.wait_push(|p| match p {
-        Push::Event(e @ ui::protocol::Event::WorkerExited { .. }) => Some(e.clone()),
-        _ => None,
-    });
-    let ui::protocol::Event::WorkerExited {
-        pid: dead, reason, ..
-    } = event
-    else {
-        unreachable!()
-    };
-    assert_eq!(dead as u32, pid);
-    assert_eq!(reason.cause, ui::protocol::ExitCause::Stopped);
-    client.wait_push(|p| {
-        matches!(p, Push::Event(ui::protocol::Event::WorkerSpawned { .. })).then_some(())
-    });
-    // The master's own lines are part of the stream too (the log pane of `attach`).
-    server.signal(nix::sys::signal::Signal::SIGTTIN);
-    let master = client.wait_push(|p| match p {
-        Push::Logs(lines) => lines
-            .iter()
-            .find(|l| l.line.ends_with("Handling signal: ttin"))
-            .cloned(),
-        _ => None,
-    });
-    assert_eq!(master.stream, ui::protocol::LogStream::Master);
-    assert_eq!(
-        (master.slot, master.pid),
-        (None, Some(server.master_pid() as i32))
-    );
-}
-
-#[test]
-fn a_subscriber_that_never_reads_is_dropped_and_the_master_keeps_serving() {
-    let server = Server::app("stuck_app:app", &[], 1);
-    let socket = socket_of(&server);
-    let mut idle = Client::connect(&socket);
-    idle.send("subscribe snapshots=50 events logs");
-    // Megabytes of worker output for a client that reads nothing.
-    for _ in 0..3 {
-        assert_eq!(server.get("/burst?lines=20000").status, 200);
-    }
-    let mark = server.mark();
-    server.signal(nix::sys::signal::Signal::SIGTTIN);
-    server.wait_for_from(mark, "Handling signal: ttin", WAIT);
-    server.wait_live_workers(2);
-    assert_eq!(server.get("/").status, 200);
-    server.wait_for("dropped: ", WAIT);
-    assert!(Client::connect(&socket).call("show stats").result.is_ok());
-    assert_eq!(server.get("/").status, 200);
-    drop(idle);
-}
-
-#[test]
-fn explicit_path_and_mode_and_a_peer_of_another_uid_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = dir.path().join("ctl.sock");
-    let p = path.to_string_lossy().into_owned();
-    let server = Server::hello(
-        &["--control-socket", &p, "--control-socket-mode", "0666"],
-        1,
-    );
-    assert_eq!(socket_of(&server), path);
-    assert_eq!(mode_of(&path), 0o666);
-    assert!(Client::connect(&path).call("hello").result.is_ok());
-    // Without root the uid check is covered by the master's unit test only.
-    if skip_unless_root("control::explicit_path_and_mode_and_a_peer_of_another_uid_is_refused") {
-        return;
-    }
-    // `nobody` may reach the file (0666 in a 0755 dir): only SO_PEERCRED stands in the way.
-    // The refusal comes at accept, before any request: read it, then see the connection end.
-    let script = "import socket,struct,sys\n\
-        s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])\n\
-        n=struct.unpack('>I',s.recv(4))[0]; print(s.recv(n).decode()); print(s.recv(1))";
-    let mut cmd = Process::new("setpriv");
-    cmd.args([
-        "--reuid",
-        "65534",
-        "--regid",
-        "65534",
-        "--clear-groups",
-        "/usr/bin/python3",
-        "-c",
-    ])
-    .arg(script)
-    .arg(&path);
-    let (_, out, err) = output(cmd);
-    assert!(
-        out.contains("\"error\"") && out.contains("Permission denied") && out.contains("b''"),
-        "{out}{err}"
-    );
-    server.wait_for("refused a client of uid", WAIT);
-}
-
-#[test]
-fn no_control_socket_opens_none() {
-    let mut server = Server::hello(&["--no-control-socket"], 1);
-    assert_eq!(server.get("/").status, 200);
-    let log = server.stop_and_log();
-    assert!(!log.contains("Control socket listening"), "{log}");
-}
-
-#[test]
-fn a_held_worker_is_not_cut_by_its_request_timeout() {
-    let mut server = Server::app("stuck_app:app", &["--request-timeout", "1"], 1);
-    let socket = socket_of(&server);
-    let pid = *server.worker_pids().iter().next().unwrap();
-    assert_eq!(
-        ctl_json(&socket, &["hold", &pid.to_string()])["success"],
-        true
-    );
-    // Three times the request timeout: held, the request runs to its end.
-    let resp = server.get("/python?s=3");
-    assert_eq!(resp.status, 200, "{}", resp.text());
-    assert_eq!(
-        ctl_json(&socket, &["release", &pid.to_string()])["success"],
-        true
-    );
-    assert_eq!(
-        server.get("/python?s=3").status,
-        504,
-        "released: the clock runs again"
-    );
-    // In the whole log: the released request's timeout, and none for the held one.
-    let log = server.stop_and_log();
-    assert_eq!(log.matches("Request timeout (pid:").count(), 1, "{log}");
 }
 
 #[test]
