@@ -1,0 +1,409 @@
+"""A client connection of gunicorn-rs's asgi worker, on the event-loop side (asgi_loop.py's
+`Worker` makes one per accepted socket): its states from head to linger, the app's task with
+ASGI 3.0's `receive` and `send` turned into calls on the connection's Rust `Wire`, the
+backpressure of a slow client, the lingering close.
+"""
+
+import asyncio
+import time
+import traceback
+
+# A response body is written as the app sends it; past this many bytes the socket has not
+# taken yet, `send` waits for the client (backpressure, ASGI: send blocks on a slow client).
+HIGH_WATER = 64 * 1024
+
+HEAD, APP, IDLE, LINGER, CLOSED = range(5)
+
+# A closing connection is drained this long, this much (RFC 9112 §9.6; as the other kinds),
+# so a request that crossed our close meets an orderly EOF rather than a reset.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024
+
+# Bytes read ahead of an app that is not reading (its body, a pipelined request) before the
+# socket is left alone until it reads.
+READ_AHEAD = 64 * 1024
+
+
+def _settle(waiter):
+    """Wake whoever awaits `waiter` (a future, or None when no one waits)."""
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
+class Conn:
+    """One client connection: its wire (Rust), what it waits for, the app task."""
+
+    __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
+                 "disconnected", "reading", "writing", "ws_greeted", "lingered", "task",
+                 "eof_seen", "websocket", "ws_ready", "scope", "started", "on_lost")
+
+    def __init__(self, worker, wire):
+        self.worker = worker
+        self.wire = wire
+        self.loop = worker.loop
+        self.fd = wire.fd
+        self.state = HEAD
+        self.deadline = time.monotonic() + worker.header_timeout
+        self.receiving = None
+        self.draining = None
+        self.disconnected = False
+        self.reading = False
+        self.writing = False
+        self.ws_greeted = False
+        self.lingered = 0
+        self.task = None
+        self.eof_seen = False
+        self.websocket = False
+        self.ws_ready = None
+        self.scope = None
+        self.started = 0.0
+        # Called once if the client goes while its request is served (tornado's
+        # `set_close_callback`).
+        self.on_lost = None
+
+    def _watch_read(self, on):
+        # A closed connection's number may already be another's, a detached one's is the
+        # app's (fd -1): never watch it again.
+        on = on and self.state not in (LINGER, CLOSED) and self.fd >= 0
+        if on != self.reading:
+            self.reading = on
+            if on:
+                self.loop.add_reader(self.fd, self.read)
+            else:
+                self.loop.remove_reader(self.fd)
+
+    def _watch_write(self, on):
+        # Kept apart from _watch_read (not one function taking the loop's methods): both
+        # run for every request, and this way neither builds a bound method it does not use.
+        on = on and self.state not in (LINGER, CLOSED) and self.fd >= 0
+        if on != self.writing:
+            self.writing = on
+            if on:
+                self.loop.add_writer(self.fd, self._writable)
+            else:
+                self.loop.remove_writer(self.fd)
+
+    def read(self):
+        """The socket is readable (or may be): take what it has, then act on it."""
+        if self.state != APP:
+            # The wire reads the head itself (one read, no peek first); a client that has
+            # gone is its `False`.
+            self._head()
+            return
+        if self.websocket and self.receiving is not None:
+            self._ws_read()
+            return
+        got = self.wire.fill()
+        if got == 0:
+            self._eof()
+            return
+        if self.state == APP:
+            if self.receiving is not None:
+                _settle(self.receiving)
+            elif self.wire.unread() > READ_AHEAD:
+                # The app is not reading: stop taking its bytes (backpressure) until it does.
+                self._watch_read(False)
+            return
+        self._head()
+
+    def _eof(self):
+        if self.state != APP:
+            self.close(linger=False)
+            return
+        self._watch_read(False)
+        if self.wire.wants_body() or self.receiving is not None or self.websocket:
+            # The body cannot complete, or the app is listening for the client's leaving
+            # (WebSocket ends with close frames, never a half-close): the client is gone.
+            self._lost()
+        else:
+            # Half-closed (its requests sent, its responses still wanted) or gone: a write
+            # will tell. Either way the connection carries nothing after what is buffered.
+            self.eof_seen = True
+            # tornado's apps learn of it (`on_connection_close`, as tornado's own server
+            # takes an EOF), and may still answer.
+            self._tell_lost()
+
+    def _lost(self):
+        """The client is gone: `http.disconnect` for the app, and after
+        --asgi-disconnect-grace-period its task is cancelled."""
+        if self.disconnected:
+            return
+        self.disconnected = True
+        _settle(self.receiving)
+        self._tell_lost()
+        if self.task is not None:
+            self.loop.call_later(self.worker.disconnect_grace, self._give_up, self.task)
+
+    def _tell_lost(self):
+        if self.on_lost is not None:
+            on_lost, self.on_lost = self.on_lost, None
+            on_lost()
+
+    def _give_up(self, task):
+        if task is not None and task is self.task and not task.done():
+            task.cancel()
+
+    def _head(self):
+        scope = self.wire.head(self.worker.state)
+        if scope is None:
+            if self.state == IDLE and self.wire.has_bytes():
+                # The first byte of the next request came: now the head has its own bound.
+                self.state = HEAD
+                self.deadline = time.monotonic() + self.worker.header_timeout
+            self._watch_read(True)
+            return
+        if scope is False:
+            self.close()
+            return
+        self.state = APP
+        # The socket stays watched while the app runs: body bytes are read ahead, and a
+        # client that leaves is noticed (http.disconnect) even when the app is not reading.
+        self._watch_read(True)
+        self.scope = scope
+        self.started = time.monotonic()
+        self.task = self.loop.create_task(self._run(scope))
+        self.wire.shown_as(id(self.task))
+
+    async def _run(self, scope):
+        websocket = self.websocket = scope["type"] == "websocket"
+        receive, send = (self.ws_receive, self.ws_send) if websocket else (self.receive, self.send)
+        try:
+            if self.worker.serve is not None:
+                await self.worker.serve(self, scope)
+            else:
+                await self.worker.app(scope, receive, send)
+        except BaseException as exc:
+            if self.disconnected and isinstance(exc, (OSError, asyncio.CancelledError)):
+                # The client left and `send` said so (ASGI): not the app's fault.
+                self.worker.rs.log_debug("Client disconnected during %s" % scope["path"])
+                self.wire.fail(None)
+            else:
+                self.wire.fail("Error handling request %s\n%s"
+                               % (scope["path"], traceback.format_exc()))
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+        self.on_lost = None
+        if self.state == CLOSED:
+            return
+        if websocket:
+            # The app returned: close the session (a 403 if it never accepted).
+            self.wire.ws_close(1000, "")
+        elif self.wire.wants_body() and not self.disconnected:
+            await self._discard_body()
+        persist = self.wire.finish()
+        if self.wire.pending():
+            await self._drain()
+            if self.state == CLOSED:
+                return
+        if not persist or self.disconnected or self.worker.rs.stopping:
+            self.close(linger=self.wire.lingers and not self.disconnected)
+            return
+        if self.eof_seen and not self.wire.has_bytes():
+            self.close(linger=False)
+            return
+        self.state = IDLE
+        self.deadline = time.monotonic() + self.worker.keepalive
+        if self.wire.has_bytes():
+            self._head()
+        else:
+            # Read before waiting: the next request is often here already.
+            self.read()
+
+    async def receive(self):
+        while True:
+            if self.disconnected:
+                return {"type": "http.disconnect"}
+            message = self.wire.body()
+            if message is not None:
+                if message["type"] == "http.disconnect":
+                    self.disconnected = True
+                return message
+            # Body bytes are needed (or, the body read, the client's leaving is awaited).
+            await self._readable()
+            if self.disconnected and self.wire.wants_body():
+                # The client's end came before the body's: a framing error (400).
+                self.wire.body_eof()
+                return {"type": "http.disconnect"}
+
+    async def _discard_body(self):
+        """Drain a body the app did not read (to 64 KiB, for 5 s), so the connection can carry
+        the next request; `finish` closes it otherwise."""
+        until = time.monotonic() + 5.0
+        while not self.disconnected:
+            done = self.wire.discard()
+            if done is None or done:
+                break
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                await asyncio.wait_for(self._readable(), left)
+            except asyncio.TimeoutError:
+                break
+
+    async def _readable(self):
+        """Wait until the socket has bytes (read into the wire) or the client is gone."""
+        self.receiving = self.loop.create_future()
+        self._watch_read(True)
+        try:
+            await self.receiving
+        finally:
+            self.receiving = None
+        if self.state == CLOSED:
+            self.disconnected = True
+            return
+        if self.wire.fill() == 0:
+            self.disconnected = True
+
+    async def ws_receive(self):
+        if not self.ws_greeted:
+            self.ws_greeted = True
+            return {"type": "websocket.connect"}
+        while True:
+            message, self.ws_ready = self.ws_ready, None
+            if message is None:
+                message = self._ws_next()
+            if message:
+                return message
+            if self.disconnected:
+                # Gone without a close frame (RFC 6455 §7.1.5: 1006).
+                return {"type": "websocket.disconnect", "code": 1006}
+            # `read` decodes what arrives and wakes this only for a whole message (or the
+            # client's end): a message that trickles in costs no turn of the task per piece.
+            self.receiving = self.loop.create_future()
+            self._watch_read(True)
+            try:
+                await self.receiving
+            finally:
+                self.receiving = None
+            if self.state == CLOSED:
+                self.disconnected = True
+
+    def _ws_read(self):
+        """The socket is readable while the app waits in `receive`: its next message, if
+        the bytes complete one."""
+        message = self._ws_next()
+        if message:
+            self.ws_ready = message
+            _settle(self.receiving)
+
+    def _ws_next(self):
+        """The wire's next WebSocket message (pongs and close echoes queued for writing), or
+        None; the client's end is handled here (`_eof`) and is None too."""
+        message = self.wire.ws_next()
+        if self.wire.pending():
+            self._watch_write(True)
+        if message is False:
+            self._eof()
+            return None
+        return message
+
+    async def ws_send(self, message):
+        if self.state == CLOSED:
+            raise OSError("the client has disconnected")
+        kind = message["type"]
+        if kind == "websocket.accept":
+            pending = self.wire.ws_accept(message.get("subprotocol"), message.get("headers", ()))
+        elif kind == "websocket.send":
+            if self.disconnected:
+                raise OSError("the client has disconnected")
+            pending = self.wire.ws_send(message.get("text"), message.get("bytes"))
+        elif kind == "websocket.close":
+            pending = self.wire.ws_close(message.get("code", 1000), message.get("reason") or "")
+        else:
+            raise RuntimeError("unexpected ASGI message %r" % kind)
+        if pending > HIGH_WATER:
+            await self._drain()
+        elif pending:
+            self._watch_write(True)
+
+    async def send(self, message):
+        if self.disconnected or self.state == CLOSED:
+            raise OSError("the client has disconnected")
+        kind = message["type"]
+        pending = 0
+        if kind == "http.response.start":
+            self.wire.start(message["status"], message.get("headers", ()),
+                            message.get("trailers", False))
+        elif kind == "http.response.body":
+            try:
+                pending = self.wire.write(message.get("body", b""),
+                                          message.get("more_body", False))
+            except OSError:
+                self._lost()
+                raise
+        elif kind == "http.response.trailers":
+            pending = self.wire.trailers(message.get("headers", ()),
+                                         message.get("more_trailers", False))
+        elif kind == "http.response.informational":
+            pending = self.wire.informational(message["status"], message.get("headers", ()))
+        else:
+            raise RuntimeError("unexpected ASGI message %r" % kind)
+        if pending > HIGH_WATER:
+            await self._drain()
+        elif pending:
+            self._watch_write(True)
+
+    def _writable(self):
+        try:
+            left = self.wire.flush()
+        except OSError:
+            self._lost()
+            left = 0
+        if left == 0:
+            self._watch_write(False)
+            _settle(self.draining)
+
+    async def _drain(self):
+        self.draining = self.loop.create_future()
+        self._watch_write(True)
+        try:
+            await self.draining
+        finally:
+            self.draining = None
+        if self.disconnected:
+            raise OSError("the client has disconnected")
+
+    def detach(self):
+        """Give the socket to the app (tornado's `HTTPConnection.detach`): no longer watched
+        here; the descriptor, the bytes read ahead and the bytes not yet sent."""
+        self._watch_read(False)
+        self._watch_write(False)
+        self.on_lost = None
+        self.websocket = True
+        taken = self.wire.detach()
+        self.fd = -1
+        return taken
+
+    def close(self, linger=True):
+        """End the connection: our FIN, then a lingering close (or at once: `linger=False`,
+        when the client has already gone)."""
+        if self.state in (LINGER, CLOSED):
+            return
+        self._watch_read(False)
+        self._watch_write(False)
+        self.state = LINGER
+        _settle(self.receiving)
+        _settle(self.draining)
+        if not (linger and self.wire.shutdown_write()):
+            self._end()
+            return
+        self.lingered = 0
+        self.loop.add_reader(self.fd, self._linger)
+        self.loop.call_later(LINGER_SECONDS, self._end)
+
+    def _linger(self):
+        got = self.wire.discard_input()
+        if got > 0:
+            self.lingered += got
+        if got == 0 or self.lingered > LINGER_BYTES:
+            self._end()
+
+    def _end(self):
+        if self.state == CLOSED:
+            return
+        if self.state == LINGER:
+            self.loop.remove_reader(self.fd)
+        self.state = CLOSED
+        self.wire.close()
+        self.worker.closed(self)
