@@ -1,6 +1,7 @@
 //! The Python client scripts of tests/clients, run with the test venv's interpreter.
 
 use super::*;
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -30,6 +31,8 @@ impl PyClient {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own group: whatever the script starts goes with it on drop.
+            .process_group(0)
             .spawn()
             .expect("spawn the venv's python");
         let stdout = Lines::spawn(child.stdout.take().unwrap());
@@ -87,7 +90,8 @@ impl PyClient {
 impl Drop for PyClient {
     fn drop(&mut self) {
         if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
+            let group = nix::unistd::Pid::from_raw(self.child.id() as i32);
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
             let _ = self.child.wait();
         }
     }
