@@ -10,6 +10,7 @@
 //! waits in the set, not in a thread.
 
 mod accept;
+mod park;
 mod stop;
 
 pub(crate) use stop::SILENT_GRACE;
@@ -277,111 +278,6 @@ impl<'a> Dispatcher<'a> {
                     && state.table.keepalive() < max_keepalived
             }
         }
-    }
-
-    /// Put a connection back in the set until `deadline`. The table has it before epoll can
-    /// report it, so the lane that gets the event always finds it.
-    fn park(&self, token: Token, mut conn: Conn, wait: Wait, deadline: Instant) {
-        let event = EpollEvent::new(EpollFlags::EPOLLIN, token.raw());
-        let was_polled = std::mem::replace(&mut conn.polled, true);
-        let fd = conn.stream.raw();
-        let mut state = self.lock();
-        let disarmed = match state.table.park(token, conn, wait, deadline) {
-            Ok(disarmed) => disarmed,
-            Err(conn) => {
-                drop(state);
-                return self.close_untracked(*conn);
-            }
-        };
-        if wait == Wait::KeepAlive {
-            self.svc.slot.count_connections(0, 1);
-        }
-        // SAFETY: the table now owns the connection, and so `fd`, while this lock is held.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        let armed = match (was_polled, disarmed) {
-            (true, false) => Ok(()),
-            (true, true) => self.epoll.modify(borrowed, &mut event.clone()),
-            (false, _) => self.epoll.add(borrowed, event),
-        };
-        drop(state);
-        if let Err(e) = armed {
-            crate::debug!("Cannot wait on a connection: {e}");
-            if let Some(t) = self.take(token) {
-                self.close(t.token, t.conn);
-            }
-        }
-    }
-
-    /// Close a connection the table holds as taken.
-    fn close(&self, token: Token, conn: Conn) {
-        self.release(token);
-        self.close_untracked(conn);
-    }
-
-    /// Free a taken connection's entry; below `worker_connections` again, accept again.
-    fn release(&self, token: Token) {
-        let mut state = self.lock();
-        state.table.close(token);
-        let below = state.table.open() < self.svc.cfg.worker_connections;
-        if below && !state.accepting && !state.stopping {
-            self.set_accepting(&mut state, true);
-        }
-    }
-
-    fn close_untracked(&self, conn: Conn) {
-        self.svc.slot.count_connections(-1, 0);
-        drop(conn);
-    }
-
-    /// Our FIN now; whatever the client still sends is read and dropped for a short while.
-    fn start_linger(&self, token: Token, conn: Conn) {
-        conn.stream.shutdown_write();
-        let deadline = Instant::now() + LINGER;
-        self.park(token, conn, Wait::Linger, deadline);
-    }
-
-    fn linger(&self, t: Taken) {
-        let mut scratch = [0u8; 8192];
-        let mut drained = 0;
-        loop {
-            match t.conn.stream.recv_now(&mut scratch) {
-                Ok(None) if drained < LINGER_BYTES => {
-                    return self.park(t.token, t.conn, Wait::Linger, t.deadline);
-                }
-                Ok(Some(n)) if n > 0 && drained < LINGER_BYTES => drained += n,
-                _ => return self.close(t.token, t.conn),
-            }
-        }
-    }
-
-    /// Close the parked connections whose deadline passed: a head that took too long, an
-    /// idle keep-alive (with a lingering close: a request crossing our FIN meets no RST), a
-    /// linger that is over. Called by the loop's owner, at least once a second.
-    pub fn expire(&self, now: Instant) {
-        let expired = self.take_where(|_, deadline| deadline <= now);
-        for t in expired {
-            match t.wait {
-                Wait::Head => {
-                    crate::debug!(
-                        "Closing connection: no complete request head within {:?}",
-                        self.svc.cfg.header_timeout
-                    );
-                    self.close(t.token, t.conn);
-                }
-                Wait::KeepAlive => self.start_linger(t.token, t.conn),
-                Wait::Linger => self.close(t.token, t.conn),
-            }
-        }
-    }
-
-    /// The earliest deadline of a parked connection (for the owner's wait).
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.lock().table.next_deadline()
-    }
-
-    /// Open connections (served, parked or lingering).
-    pub fn open_connections(&self) -> usize {
-        self.lock().table.open()
     }
 
     /// Add or remove the listeners from the set.
