@@ -10,7 +10,6 @@
 //! http   ──► memchr                                  (leaf: no I/O at all)
 //! config ──► pyo3 (only to execute the Python config file)
 //! tls    ──► config, rustls                           (certificates read and checked; no I/O on sockets)
-//! fd     ──► std                                      (leaf: write_all on a borrowed descriptor)
 //! ```
 
 pub mod config;
