@@ -6,7 +6,7 @@ mod parser;
 // The WSGI bridge with an in-memory body and a recording sink.
 mod wsgi_bridge;
 
-// The real `gunicorn-rs` binary on port 0 with the apps of tests/apps (tests/support/ is the harness).
+// The real `gunicorn-rs` binary on port 0 with the apps of tests/apps (tests/support/: harness).
 mod support;
 
 mod config_cli;
