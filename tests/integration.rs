@@ -84,3 +84,5 @@ mod fronts_uwsgi;
 // Production: --metrics-bind (/metrics through promtool and a real Prometheus, /healthz,
 // /readyz) and --shutdown-delay under load.
 mod metrics;
+// --statsd-host: Gunicorn's statsd metrics to a real UDP / Unix datagram receiver.
+mod statsd;
