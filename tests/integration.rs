@@ -86,5 +86,6 @@ mod fronts_uwsgi;
 mod metrics;
 // --statsd-host: Gunicorn's statsd metrics to a real UDP / Unix datagram receiver.
 mod statsd;
+mod statsd_rx;
 // assets/k8s: the manifests against Kubernetes' schemas and against each other.
 mod k8s;

@@ -4,188 +4,12 @@
 //! the workers gauge through TTIN/TTOU, log-level counters, the backlog, prefix and tags — and a
 //! receiver that is gone or never reads costs the requests nothing.
 
+use crate::statsd_rx::{sum, values, Metric, Receiver};
 use crate::support::{self, run, Opts, Server, WAIT};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
-
-/// One statsd line: `NAME:VALUE|TYPE[|@RATE][|#TAGS]`.
-#[derive(Debug, Clone, PartialEq)]
-struct Metric {
-    name: String,
-    value: f64,
-    kind: String,
-    rate: Option<f64>,
-    tags: Vec<String>,
-}
-
-/// Parses one datagram strictly: one line, a dotted name of `[A-Za-z0-9_-]` parts, a number, a
-/// known type, a rate only on counters, tags as `#k:v,...`; anything else fails the test.
-fn parse(datagram: &[u8]) -> Metric {
-    let text = std::str::from_utf8(datagram).unwrap_or_else(|_| panic!("not UTF-8: {datagram:?}"));
-    assert!(!text.contains('\n'), "one metric per datagram: {text:?}");
-    let (name, rest) = text
-        .split_once(':')
-        .unwrap_or_else(|| panic!("no ':' in {text:?}"));
-    let name_ok = name.split('.').all(|part| {
-        !part.is_empty()
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    });
-    assert!(name_ok, "bad metric name in {text:?}");
-    let mut fields = rest.split('|');
-    let value: f64 = fields
-        .next()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("bad value in {text:?}"));
-    let kind = fields.next().unwrap_or_default().to_string();
-    assert!(
-        ["c", "ms", "g", "h"].contains(&kind.as_str()),
-        "bad type in {text:?}"
-    );
-    let mut metric = Metric {
-        name: name.into(),
-        value,
-        kind,
-        rate: None,
-        tags: Vec::new(),
-    };
-    for field in fields {
-        if let Some(rate) = field.strip_prefix('@') {
-            assert!(metric.rate.is_none() && metric.tags.is_empty(), "{text:?}");
-            assert_eq!(metric.kind, "c", "a sample rate on a non-counter: {text:?}");
-            metric.rate = Some(
-                rate.parse()
-                    .unwrap_or_else(|_| panic!("bad rate: {text:?}")),
-            );
-        } else if let Some(tags) = field.strip_prefix('#') {
-            assert!(metric.tags.is_empty(), "{text:?}");
-            metric.tags = tags.split(',').map(String::from).collect();
-            assert!(metric.tags.iter().all(|t| !t.is_empty()), "{text:?}");
-        } else {
-            panic!("unknown field {field:?} in {text:?}");
-        }
-    }
-    metric
-}
-
-/// A statsd receiver: a thread reads every datagram as it arrives (a Unix datagram queue holds
-/// only `net.unix.max_dgram_qlen` of them) and parses it.
-struct Receiver {
-    got: Arc<(Mutex<Vec<Metric>>, Condvar)>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-trait Datagrams: Send + 'static {
-    fn receive(&self, buf: &mut [u8]) -> std::io::Result<usize>;
-}
-impl Datagrams for UdpSocket {
-    fn receive(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.recv(buf)
-    }
-}
-impl Datagrams for UnixDatagram {
-    fn receive(&self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.recv(buf)
-    }
-}
-
-impl Receiver {
-    /// UDP on 127.0.0.1, a port the kernel picks; returns `HOST:PORT` for `--statsd-host`.
-    fn udp() -> (Receiver, String) {
-        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind the statsd receiver");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        let address = socket.local_addr().unwrap().to_string();
-        (Receiver::spawn(socket), address)
-    }
-
-    fn unix(path: &Path) -> Receiver {
-        let socket = UnixDatagram::bind(path).expect("bind the unix statsd receiver");
-        socket
-            .set_read_timeout(Some(Duration::from_millis(100)))
-            .unwrap();
-        Receiver::spawn(socket)
-    }
-
-    fn spawn(socket: impl Datagrams) -> Receiver {
-        let got = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (sink, done) = (Arc::clone(&got), Arc::clone(&stop));
-        let thread = std::thread::spawn(move || {
-            let mut buf = [0u8; 2048];
-            while !done.load(Ordering::Relaxed) {
-                if let Ok(n) = socket.receive(&mut buf) {
-                    let metric = parse(&buf[..n]);
-                    sink.0.lock().unwrap().push(metric);
-                    sink.1.notify_all();
-                }
-            }
-        });
-        Receiver {
-            got,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn all(&self) -> Vec<Metric> {
-        self.got.0.lock().unwrap().clone()
-    }
-
-    /// Waits (bounded) until `done` holds over everything received so far.
-    fn wait(&self, what: &str, done: impl Fn(&[Metric]) -> bool) -> Vec<Metric> {
-        let deadline = Instant::now() + WAIT;
-        let mut got = self.got.0.lock().unwrap();
-        while !done(&got) {
-            let now = Instant::now();
-            assert!(
-                now < deadline,
-                "no {what} within {WAIT:?}; received:\n{got:#?}"
-            );
-            got = self.got.1.wait_timeout(got, deadline - now).unwrap().0;
-        }
-        got.clone()
-    }
-
-    /// Waits until the counter `name` sums to at least `n`.
-    fn wait_count(&self, name: &str, n: f64) -> Vec<Metric> {
-        self.wait(&format!("{name} >= {n}"), |m| sum(m, name) >= n)
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-fn sum(metrics: &[Metric], name: &str) -> f64 {
-    metrics
-        .iter()
-        .filter(|m| m.name == name)
-        .map(|m| m.value)
-        .sum()
-}
-
-fn values(metrics: &[Metric], name: &str) -> Vec<f64> {
-    metrics
-        .iter()
-        .filter(|m| m.name == name)
-        .map(|m| m.value)
-        .collect()
-}
+use std::time::Instant;
 
 /// Requests: 3 × 200, 2 × 404, one 200 that sleeps 300 ms. Each succeeds.
 fn some_requests(server: &Server) {
@@ -437,4 +261,48 @@ fn bad_statsd_values_are_one_config_error() {
             "{stderr}"
         );
     }
+}
+
+/// HUP re-reads the config file: the workers it starts send to the new host, with the new
+/// prefix; a host that no longer resolves keeps the running statsd.
+#[test]
+fn hup_moves_statsd_to_the_new_settings() {
+    let (old, old_address) = Receiver::udp();
+    let (new, new_address) = Receiver::udp();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("conf.py");
+    std::fs::write(&conf, format!("statsd_host = {old_address:?}\n")).unwrap();
+    let conf_arg = conf.to_string_lossy().into_owned();
+    let server = Server::hello(&["-c", &conf_arg], 1);
+    assert_eq!(server.fetch("/").status, 200);
+    old.wait_count("gunicorn.requests", 1.0);
+    let text = format!("statsd_host = {new_address:?}\nstatsd_prefix = 'after'\n");
+    std::fs::write(&conf, text).unwrap();
+    let mark = server.mark();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_from(mark, "Booting worker with pid: ", WAIT);
+    poll_requests(&server, &new, "after.gunicorn.requests");
+    // The old host heard only from the old workers, in the old names.
+    assert!(old.all().iter().all(|m| m.name.starts_with("gunicorn.")));
+    // A name that does not resolve: logged, and the running statsd stays.
+    std::fs::write(&conf, "statsd_host = 'no-such-host.invalid:8125'\n").unwrap();
+    let mark = server.mark();
+    server.signal(Signal::SIGHUP);
+    server.wait_for_from(mark, "statsd settings not reloaded", WAIT);
+    server.wait_for_from(mark, "Booting worker with pid: ", WAIT);
+    let before = sum(&new.all(), "after.gunicorn.requests");
+    poll_requests(&server, &new, "after.gunicorn.requests");
+    assert!(sum(&new.all(), "after.gunicorn.requests") > before);
+}
+
+/// Requests until `name` arrives at `rx`: right after a HUP an old worker may still answer
+/// (its metrics go where they went before), until it has retired.
+fn poll_requests(server: &Server, rx: &Receiver, name: &str) {
+    let before = sum(&rx.all(), name);
+    support::poll(WAIT, name, || {
+        assert_eq!(server.fetch("/").status, 200);
+        rx.wait_up_to(std::time::Duration::from_millis(200), |m| {
+            sum(m, name) > before
+        })
+    });
 }
