@@ -97,16 +97,34 @@ fn gthread_sends_request_metrics() {
     assert!(rx.all().iter().all(|m| m.tags.is_empty()));
 }
 
-#[test]
-fn asgi_sends_request_metrics() {
+/// The kinds whose apps need the test virtualenv (gevent, eventlet, tornado), each with its
+/// version of hello.py's routes.
+fn kind_sends_request_metrics(kind: &str, app: &str) {
     let (rx, address) = Receiver::udp();
-    let server = Server::app(
-        "asgi_hello:app",
-        &["-k", "asgi", "--statsd-host", &address],
-        1,
-    );
+    let args = ["-k", kind, "--statsd-host", &address];
+    let server = Server::app_with(app, &args, 1, Opts::default().with_venv());
     some_requests(&server);
     check_request_metrics(&rx, "");
+}
+
+#[test]
+fn asgi_sends_request_metrics() {
+    kind_sends_request_metrics("asgi", "asgi_hello:app");
+}
+
+#[test]
+fn tornado_sends_request_metrics() {
+    kind_sends_request_metrics("tornado", "tornado_hello:app");
+}
+
+#[test]
+fn gevent_sends_request_metrics() {
+    kind_sends_request_metrics("gevent", "hello:app");
+}
+
+#[test]
+fn eventlet_sends_request_metrics() {
+    kind_sends_request_metrics("eventlet", "hello:app");
 }
 
 #[test]
