@@ -41,8 +41,10 @@ static EMITTER: RwLock<Option<Emitter>> = RwLock::new(None);
 enum Socket {
     /// Connected once to the resolved address (Gunicorn resolves once too).
     Udp(UdpSocket),
-    /// Unbound, sent to the path each time: a receiver that starts late, or restarts with a
-    /// new socket file, gets the next datagram (a connected socket would stay dead).
+    /// Connected by the master when the receiver is there at start, so workers that switch
+    /// to another user (`--user`) send through the master's permission, as Gunicorn's do.
+    /// A receiver that starts later, or restarts with a new socket file, is sent to by path
+    /// (a connected socket would stay dead).
     Unix(UnixDatagram, PathBuf),
 }
 
@@ -77,10 +79,12 @@ impl Emitter {
                 socket.connect(address).map_err(StatsdError::Socket)?;
                 Socket::Udp(socket)
             }
-            StatsdTarget::Unix(path) => Socket::Unix(
-                UnixDatagram::unbound().map_err(StatsdError::Socket)?,
-                path.clone(),
-            ),
+            StatsdTarget::Unix(path) => {
+                let socket = UnixDatagram::unbound().map_err(StatsdError::Socket)?;
+                // Not there yet: fine, each datagram is then sent to the path.
+                let _ = socket.connect(path);
+                Socket::Unix(socket, path.clone())
+            }
         };
         match &socket {
             Socket::Udp(s) => s.set_nonblocking(true),
@@ -102,7 +106,14 @@ impl Emitter {
         let line = format!("{}{name}:{value}|{kind}{}", self.prefix, self.tags);
         let _ = match &self.socket {
             Socket::Udp(socket) => socket.send(line.as_bytes()),
-            Socket::Unix(socket, path) => socket.send_to(line.as_bytes(), path),
+            Socket::Unix(socket, path) => match socket.send(line.as_bytes()) {
+                // Never connected, or the receiver went away (Linux then disconnects the
+                // socket): by path, which reaches a receiver that is back.
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNREFUSED)) => {
+                    socket.send_to(line.as_bytes(), path)
+                }
+                sent => sent,
+            },
         };
     }
 }

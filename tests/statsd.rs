@@ -326,3 +326,43 @@ fn poll_requests(server: &Server, rx: &Receiver, name: &str) {
         })
     });
 }
+
+/// Workers that switch to another user (`-u nobody`) still reach a Unix receiver only root may
+/// open: the socket is connected by the master before the fork, as Gunicorn's is.
+#[test]
+fn unix_receiver_reached_after_the_user_switch() {
+    if support::skip_unless_root("statsd::unix_receiver_reached_after_the_user_switch") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap(); // 0700, root's
+    let path = dir.path().join("statsd.sock");
+    let rx = Receiver::unix(&path);
+    let host = format!("unix:{}", path.display());
+    // --preload and no marker files: as in tests/lifecycle.rs, nobody may not read root's files.
+    let opts = Opts::default().env("TEST_MARKER_DIR", "");
+    let extra = [
+        "-u",
+        "nobody",
+        "-g",
+        "nogroup",
+        "--preload",
+        "--statsd-host",
+        &host,
+    ];
+    let server = Server::app_with("lifecycle_app:app", &extra, 1, opts);
+    assert_eq!(server.fetch("/whoami").text(), "65534 65534 65534");
+    rx.wait_count("gunicorn.requests", 1.0);
+}
+
+/// A Unix receiver that is not there when the server starts gets the metrics once it is.
+#[test]
+fn unix_receiver_that_starts_later() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("later.sock");
+    let host = format!("unix://{}", path.display());
+    let server = Server::hello(&["--statsd-host", &host], 1);
+    assert_eq!(server.fetch("/").status, 200);
+    let rx = Receiver::unix(&path);
+    assert_eq!(server.fetch("/nope").status, 404);
+    rx.wait_count("gunicorn.request.status.404", 1.0);
+}
