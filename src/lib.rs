@@ -4,12 +4,13 @@
 //!
 //! ```text
 //! main ──► config, sock, master, worker, wsgi, log   (main is the only place that wires them)
-//! master ──► config, sock, scoreboard, log, nix      (not http, not wsgi, not pyo3, not tokio)
-//! worker ──► http, wsgi, sock, scoreboard, log
+//! master ──► config, sock, scoreboard, log, statsd, nix (not http, not wsgi, not pyo3, not tokio)
+//! worker ──► http, wsgi, sock, scoreboard, log, statsd
 //! wsgi   ──► http (head types), pyo3, log            (not sockets, not fork)
 //! http   ──► memchr                                  (leaf: no I/O at all)
 //! config ──► pyo3 (only to execute the Python config file)
 //! tls    ──► config, rustls                           (certificates read and checked; no I/O on sockets)
+//! statsd ──► config, log                              (datagrams out; used by master, worker, main)
 //! ```
 
 pub mod config;
@@ -20,6 +21,7 @@ pub mod master;
 pub mod proctitle;
 pub mod scoreboard;
 pub mod sock;
+pub mod statsd;
 pub mod tls;
 pub mod worker;
 pub mod wsgi;

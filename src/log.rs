@@ -175,8 +175,20 @@ fn level_name(level: LogLevel) -> &'static str {
     }
 }
 
+/// Told of every error-log record, before the level filter (statsd's `gunicorn.log.*`
+/// counters count what Gunicorn's logger methods were called with, whatever the level).
+static OBSERVER: std::sync::OnceLock<fn(LogLevel, &str)> = std::sync::OnceLock::new();
+
+/// Set the observer of every record (once per process; later calls change nothing).
+pub fn observe(observer: fn(LogLevel, &str)) {
+    let _ = OBSERVER.set(observer);
+}
+
 /// Write one error-log record (several lines if `message` has newlines, e.g. a traceback).
 pub fn log(level: LogLevel, message: &str) {
+    if let Some(observer) = OBSERVER.get() {
+        observer(level, message);
+    }
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     let threshold = state.as_ref().map_or(LogLevel::Info, |s| s.level);
     if level < threshold {

@@ -167,6 +167,12 @@ fn serve(mut cfg: Config, launch: &Launch) -> i32 {
         log::stderr_line(&format!("Error: {e}"));
         return i32::from(CONFIG_ERROR);
     }
+    // Before the first fork, so every worker inherits the socket; a host that does not
+    // resolve stops the start here, rather than a server that silently sends nothing.
+    if let Err(e) = gunicorn_rs::statsd::install(cfg.statsd.as_ref()) {
+        log::stderr_line(&format!("Error: {e}"));
+        return i32::from(CONFIG_ERROR);
+    }
     info!("Starting gunicorn-rs {}", env!("CARGO_PKG_VERSION"));
     gunicorn_rs::debug!("{}", interpreter::describe());
     starting(&hooks, &cfg);

@@ -76,9 +76,9 @@ fn unsupported_settings_are_refused_wherever_they_come_from() {
     }
     let (status, _, stderr) = run(Opts::new(&hello_args(
         &apps,
-        &["-b", &bind, "--statsd-host", "localhost:8125"],
+        &["-b", &bind, "--dirty-workers", "2"],
     )));
-    assert_config_error(status, &stderr, &["not supported yet", "statsd_host"]);
+    assert_config_error(status, &stderr, &["not supported yet", "dirty_workers"]);
 
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("conf.py");

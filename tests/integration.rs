@@ -84,3 +84,8 @@ mod fronts_uwsgi;
 // Production: --metrics-bind (/metrics through promtool and a real Prometheus, /healthz,
 // /readyz) and --shutdown-delay under load.
 mod metrics;
+// --statsd-host: Gunicorn's statsd metrics to a real UDP / Unix datagram receiver.
+mod statsd;
+mod statsd_rx;
+// assets/k8s: the manifests against Kubernetes' schemas and against each other.
+mod k8s;

@@ -102,6 +102,13 @@ pub fn config(
         control_socket: control_socket(r, &chdir),
         metrics_bind: metrics_bind(r)?,
         shutdown_delay: seconds(r, "shutdown_delay"),
+        statsd: super::statsd::settings(
+            string(r, "statsd_host"),
+            string(r, "statsd_prefix").unwrap_or_default(),
+            string(r, "dogstatsd_tags").unwrap_or_default(),
+            &chdir,
+        )?,
+        enable_backlog_metric: flag(r, "enable_backlog_metric"),
         control_socket_mode: u32::try_from(int(r, "control_socket_mode") & 0o7777).unwrap_or(0o600),
         tls: tls(r, &chdir)?,
         chdir,

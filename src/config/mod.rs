@@ -21,11 +21,13 @@ mod pyfile;
 mod resolved;
 pub mod settings;
 pub mod signum;
+mod statsd;
 mod value;
 
 pub use allow_ips::AllowIps;
 pub use hooks::{Hook, Hooks};
 pub use load::load_from;
+pub use statsd::{StatsdSettings, StatsdTarget};
 pub use value::{Env, Value};
 
 use std::ffi::OsString;
@@ -368,6 +370,10 @@ pub struct Config {
     /// `--shutdown-delay` (gunicorn-rs only): after TERM, how long readiness fails while the
     /// server still serves, before the graceful stop begins.
     pub shutdown_delay: Duration,
+    /// `statsd_host` and its companions: `None` when statsd is off (Gunicorn's default).
+    pub statsd: Option<StatsdSettings>,
+    /// `enable_backlog_metric`: the master sends `gunicorn.backlog` (Linux's listen queue).
+    pub enable_backlog_metric: bool,
     /// `--control-socket-mode`, 0600 by default.
     pub control_socket_mode: u32,
     /// Every setting's validated value by name, as Gunicorn's `cfg.NAME` returns it (for the

@@ -20,6 +20,7 @@ mod reap;
 mod reload;
 mod signals;
 mod spawn;
+mod statsd;
 mod stop;
 mod systemd;
 mod timeout;
@@ -136,6 +137,8 @@ pub struct Master<'a> {
     metrics: Option<metrics::MetricsServer>,
     /// The `--tui` dashboard's pipe, until it detaches (see `lifeline.rs`).
     lifeline: Option<lifeline::Lifeline>,
+    /// What was last sent to statsd (`--statsd-host`).
+    reporter: statsd::Reporter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -202,6 +205,7 @@ impl<'a> Master<'a> {
             book: control::Book::new(),
             metrics,
             lifeline: lifeline::Lifeline::from_env(),
+            reporter: statsd::Reporter::default(),
         })
     }
 
@@ -264,6 +268,7 @@ impl<'a> Master<'a> {
             self.murder_workers();
             self.check_worker_memory();
             self.maintain_worker_count();
+            self.report_to_statsd();
             self.maybe_promote_master();
             self.notify_status();
         }

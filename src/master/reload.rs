@@ -38,6 +38,13 @@ impl<'a> Master<'a> {
             crate::warning!("--metrics-bind changed: it takes effect at the next start");
             cfg.metrics_bind = self.cfg.metrics_bind.clone();
         }
+        if cfg.statsd != self.cfg.statsd {
+            if let Err(e) = crate::statsd::install(cfg.statsd.as_ref()) {
+                // The old socket stays: the workers of this reload inherit what is running.
+                crate::error!("statsd settings not reloaded, the running ones are kept: {e}");
+                cfg.statsd = self.cfg.statsd.clone();
+            }
+        }
         self.cfg = cfg;
         self.set_num_workers(self.cfg.workers);
     }

@@ -279,8 +279,7 @@ fn finished(svc: &Service<'_>, peer: Option<std::net::SocketAddr>, ex: &Exchange
     let elapsed = ex.started.elapsed();
     svc.slot
         .request_finished(ex.entry.and_then(|e| svc.slot.lane(e)));
-    svc.slot.count_response(ex.status, ex.failed);
-    svc.slot.record_latency(elapsed);
+    svc.request_ended(Some((ex.status, ex.failed)), elapsed);
     if let Some(format) = &svc.access {
         let head = &ex.head;
         let path_info = String::from_utf8_lossy(&crate::http::percent_decode(head.path.as_bytes()))

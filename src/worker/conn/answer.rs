@@ -11,16 +11,29 @@ use crate::http::{self, ParseError};
 use crate::log::access::AccessRecord;
 use crate::wsgi::{AppError, BodyError, Outcome, ResponseSink};
 
-/// How a request ended, for the connection's fate.
+/// How a request ended, for the connection's fate and the request's counters.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Answer {
     /// No error of the app, the client or the watchdog: the connection may go on.
     pub clean: bool,
+    /// The status answered and whether the app failed; `None` when no response was made.
+    pub response: Option<(u16, bool)>,
 }
 
 impl Answer {
     pub fn unclean() -> Answer {
-        Answer { clean: false }
+        Answer {
+            clean: false,
+            response: None,
+        }
+    }
+
+    /// A response was made, but the connection must not carry another request.
+    pub fn unclean_after(status: u16, fault: bool) -> Answer {
+        Answer {
+            clean: false,
+            response: Some((status, fault)),
+        }
     }
 }
 
@@ -55,10 +68,10 @@ pub(super) fn finish(
     sink: &mut Sink<'_>,
 ) -> Answer {
     let status = answer_error(req, outcome, sink);
-    svc.slot.count_response(status, is_app_fault(outcome));
     svc.log_access(req, status, Some(sink.body_bytes), outcome);
     Answer {
         clean: outcome.error.is_none(),
+        response: Some((status, is_app_fault(outcome))),
     }
 }
 
@@ -123,10 +136,9 @@ pub(super) fn load_error(
         body.len()
     );
     let _ = sink.send(&[head.as_bytes(), body.as_bytes()].concat());
-    svc.slot.count_response(500, true);
     let outcome = Outcome::default();
     svc.log_access(req, 500, Some(body.len() as u64), &outcome);
-    Answer::unclean()
+    Answer::unclean_after(500, true)
 }
 
 /// Did the app fail (raise, skip or botch `start_response`), for the slot's counter?

@@ -240,7 +240,7 @@ impl<'a> Service<'a> {
         let (buf, used) = body.into_buffer();
         conn.finish_request(buf, used);
         self.slot.request_finished(entry);
-        self.slot.record_latency(req.started.elapsed());
+        self.request_ended(answer.response, req.started.elapsed());
         set_state(entry, WorkerState::Idle);
         after
     }
@@ -270,20 +270,33 @@ impl<'a> Service<'a> {
             Fired::Answered => {
                 // The watchdog answered 504 and logged the stacks and the access line.
                 crate::debug!("Request {} {} ended after its 504", head.method, head.uri);
-                self.slot.count_response(504, is_app_fault(&outcome));
-                return Answer::unclean();
+                return Answer::unclean_after(504, is_app_fault(&outcome));
             }
             Fired::Cut => {
                 // The watchdog logged the stacks; the interrupt's traceback adds nothing.
                 if let Some(error) = outcome.error.take() {
                     crate::debug!("After --request-timeout cut {}: {error}", head.uri);
                 }
-                answer::finish(self, req, &outcome, sink);
-                return Answer::unclean();
+                let answer = answer::finish(self, req, &outcome, sink);
+                return Answer {
+                    clean: false,
+                    ..answer
+                };
             }
             Fired::No => {}
         }
         answer::finish(self, req, &outcome, sink)
+    }
+
+    /// A request is over, its response written (or not made: `None`): the one place every
+    /// kind records its end — the scoreboard's counters and latency, and statsd's request
+    /// metrics (sent here, after the response, so the client never waits on them).
+    pub(crate) fn request_ended(&self, response: Option<(u16, bool)>, elapsed: Duration) {
+        self.slot.record_latency(elapsed);
+        if let Some((status, fault)) = response {
+            self.slot.count_response(status, fault);
+            crate::statsd::request(status, elapsed);
+        }
     }
 
     fn disarm(&self, lane: usize) -> Fired {
