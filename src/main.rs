@@ -215,8 +215,7 @@ fn set_up_process(cfg: &Config, hooks: &PythonHooks) -> Result<(), i32> {
         master::daemon::daemonize(cfg.enable_stdio_inheritance, hooks)
             .map_err(|e| fail(format!("cannot daemonize: {e}")))?;
     }
-    log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref())
-        .map_err(|e| fail(format!("cannot open log file: {e}")))?;
+    log::configure(cfg).map_err(|e| fail(e.to_string()))?;
     prepare_python(cfg).map_err(fail)
 }
 

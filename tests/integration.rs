@@ -84,3 +84,7 @@ mod fronts_uwsgi;
 // Production: --metrics-bind (/metrics through promtool and a real Prometheus, /healthz,
 // /readyz) and --shutdown-delay under load.
 mod metrics;
+// --log-format json: every line a JSON object, from every process and worker kind.
+mod log_json;
+// --log-syslog against a real rsyslogd (unix socket, UDP).
+mod syslog;

@@ -9,8 +9,8 @@ use super::resolved::{invalid, setting, Resolved};
 use super::value::{absolute, Env, Value};
 use super::{
     AllowIps, AsgiLoop, AsgiSettings, ClientCerts, Config, ConfigError, ControlSocket, HeaderMap,
-    Lifespan, LogLevel, LogTarget, Protocol, ProxyProtocol, Reload, ReloadEngine, TlsSettings,
-    TlsVersions, WorkerClass,
+    Lifespan, LogFormat, LogLevel, LogTarget, Protocol, ProxyProtocol, Reload, ReloadEngine,
+    TlsSettings, TlsVersions, WorkerClass,
 };
 
 /// Gunicorn's caps (`gunicorn/http/message.py`).
@@ -57,6 +57,16 @@ pub fn config(
             .unwrap_or(LogTarget::Stderr),
         accesslog: log_target(string(r, "accesslog"), LogTarget::Stdout, &chdir),
         access_log_format: string(r, "access_log_format").unwrap_or_default().into(),
+        log_format: match string(r, "log_format") {
+            Some("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        },
+        syslog: super::syslog::syslog(
+            r,
+            string(r, "proc_name")
+                .or(string(r, "default_proc_name"))
+                .unwrap_or("gunicorn"),
+        )?,
         capture_output: flag(r, "capture_output"),
         forwarded_allow_ips: allow_ips(r, "forwarded_allow_ips")?,
         proxy_allow_ips: allow_ips(r, "proxy_allow_ips")?,

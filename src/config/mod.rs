@@ -21,11 +21,13 @@ mod pyfile;
 mod resolved;
 pub mod settings;
 pub mod signum;
+mod syslog;
 mod value;
 
 pub use allow_ips::AllowIps;
 pub use hooks::{Hook, Hooks};
 pub use load::load_from;
+pub use syslog::{SyslogAddr, SyslogSettings};
 pub use value::{Env, Value};
 
 use std::ffi::OsString;
@@ -77,6 +79,16 @@ pub enum LogTarget {
     Stdout,
     Stderr,
     File(PathBuf),
+}
+
+/// `--log-format` (gunicorn-rs only): how error and access records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Gunicorn's lines, unchanged.
+    #[default]
+    Text,
+    /// One JSON object per line (`log::json`).
+    Json,
 }
 
 /// Error-log levels, Gunicorn's names.
@@ -314,6 +326,9 @@ pub struct Config {
     /// `None` = no access log (Gunicorn's default).
     pub accesslog: Option<LogTarget>,
     pub access_log_format: String,
+    pub log_format: LogFormat,
+    /// `--log-syslog` and its settings; `None` when off.
+    pub syslog: Option<SyslogSettings>,
     pub capture_output: bool,
     pub forwarded_allow_ips: AllowIps,
     pub proxy_allow_ips: AllowIps,

@@ -161,6 +161,40 @@ pub struct PartialRequest<'a> {
     pub client: &'a str,
 }
 
+impl PartialRequest<'_> {
+    /// `f` over the access record of this request answered with `status`: no headers, the
+    /// body size unknown (`-`), no environ values.
+    pub fn with_record<R>(
+        &self,
+        status: u16,
+        duration: Duration,
+        format: &AccessFormat,
+        f: impl FnOnce(&AccessRecord<'_>) -> R,
+    ) -> R {
+        let (path, query) = self.uri.split_once('?').unwrap_or((self.uri, ""));
+        let peer = self
+            .client
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .ok();
+        let environ = vec![None; format.environ_keys().len()];
+        f(&AccessRecord {
+            peer,
+            method: self.method,
+            uri: self.uri,
+            path_info: path,
+            query,
+            version: self.version,
+            request_headers: &[],
+            status,
+            bytes: None,
+            response_headers: &[],
+            duration,
+            environ: &environ,
+        })
+    }
+}
+
 impl AccessFormat {
     /// The line for `req` answered with `status`; the body size is unknown (`-`).
     pub fn render_partial(
@@ -169,27 +203,19 @@ impl AccessFormat {
         status: u16,
         duration: Duration,
     ) -> String {
-        let (path, query) = req.uri.split_once('?').unwrap_or((req.uri, ""));
-        let peer = req
-            .client
-            .parse::<std::net::SocketAddr>()
-            .map(|a| a.ip())
-            .ok();
-        let environ = vec![None; self.environ_keys().len()];
-        self.render(&AccessRecord {
-            peer,
-            method: req.method,
-            uri: req.uri,
-            path_info: path,
-            query,
-            version: req.version,
-            request_headers: &[],
-            status,
-            bytes: None,
-            response_headers: &[],
-            duration,
-            environ: &environ,
-        })
+        req.with_record(status, duration, self, |record| self.render(record))
+    }
+}
+
+impl AccessRecord<'_> {
+    /// A request header by name, as ISO-8859-1 text (Gunicorn's environ decoding).
+    pub fn header(&self, name: &str) -> Option<String> {
+        header(self.request_headers, name).map(latin1)
+    }
+
+    /// The user of `Authorization: Basic` (the `u` atom).
+    pub fn user(&self) -> Option<String> {
+        basic_auth_user(self.request_headers)
     }
 }
 
