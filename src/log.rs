@@ -19,7 +19,7 @@ use access::{AccessFormat, AccessRecord, PartialRequest};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 struct Sink {
     target: LogTarget,
@@ -62,6 +62,44 @@ struct State {
     error: Sink,
     access: Option<Sink>,
     syslog: Option<syslog::Syslog>,
+    /// Python's `logging`, when a logging configuration is set: the records go there instead
+    /// of to `error` and `access`.
+    forward: Option<Arc<dyn Forward>>,
+}
+
+/// Where error and access records go when the user configured Python's `logging`
+/// (`--log-config`, `--log-config-json`, `logconfig_dict`); implemented by `wsgi::log_config`,
+/// which knows Python (this module does not).
+pub trait Forward: Send + Sync {
+    fn error(&self, level: LogLevel, message: &str);
+    fn access(&self, format: &AccessFormat, record: &AccessRecord<'_>);
+}
+
+thread_local! {
+    /// Set on a thread that must not wait for the GIL (a worker's watchdog logs while the
+    /// app may hold it): its records keep to the built-in writers.
+    static RUST_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Keep this thread's records off Python's `logging` (see [`RUST_ONLY`]).
+pub fn keep_off_python() {
+    RUST_ONLY.with(|r| r.set(true));
+}
+
+/// From now on, records go to `forward`, for levels from `threshold` (the `gunicorn.error`
+/// logger's effective level) up.
+pub fn set_forward(forward: Arc<dyn Forward>, threshold: LogLevel) {
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(state) = state.as_mut() {
+        state.forward = Some(forward);
+        state.level = threshold;
+    }
+}
+
+/// The forward for a record of this thread, when there is one.
+fn forward_of(state: &Option<State>) -> Option<Arc<dyn Forward>> {
+    let forward = state.as_ref().and_then(|s| s.forward.clone())?;
+    (!RUST_ONLY.with(|r| r.get())).then_some(forward)
 }
 
 /// Why the logs could not be set up (reported before anything is bound).
@@ -146,12 +184,15 @@ pub fn configure(cfg: &Config) -> Result<(), LogError> {
         None => None,
     };
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    // A HUP re-opens the files; Python's configuration, read at start, stays.
+    let forward = state.as_mut().and_then(|s| s.forward.take());
     *state = Some(State {
         level: cfg.loglevel,
         format: cfg.log_format,
         error,
         access,
         syslog,
+        forward,
     });
     Ok(())
 }
@@ -227,6 +268,14 @@ pub fn log(level: LogLevel, message: &str) {
         line.push('\n');
     }
     tap_line(&line);
+    if let Some(forward) = forward_of(&state) {
+        if let Some(syslog) = state.as_mut().and_then(|s| s.syslog.as_mut()) {
+            syslog.send(level, "error", message);
+        }
+        // Outside the lock: a thread holding the GIL may be waiting for it.
+        drop(state);
+        return forward.error(level, message);
+    }
     match state.as_mut() {
         Some(state) => {
             state.error.write_all(line.as_bytes());
@@ -264,15 +313,21 @@ pub fn write_error_stream(bytes: &[u8]) {
 /// Write one access-log record: `format`'s line, or under JSON an object with the record's
 /// fields and that line. No-op when there is no access log.
 pub fn access(format: &AccessFormat, record: &AccessRecord<'_>) {
-    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(state) = state.as_mut() else { return };
-    let line = format.render(record);
+    let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let forward = forward_of(&guard);
+    let Some(state) = guard.as_mut() else { return };
     if let Some(syslog) = state.syslog.as_mut().filter(|s| s.takes_access()) {
-        syslog.send(LogLevel::Info, "access", &line);
+        syslog.send(LogLevel::Info, "access", &format.render(record));
+    }
+    if let Some(forward) = forward {
+        // Outside the lock, as in `log`.
+        drop(guard);
+        return forward.access(format, record);
     }
     let Some(access) = state.access.as_mut() else {
         return;
     };
+    let line = format.render(record);
     let line = match state.format {
         LogFormat::Json => json::access_line(record, &line),
         LogFormat::Text => line + "\n",
@@ -301,7 +356,9 @@ pub fn is_json() -> bool {
 pub fn has_access_log() -> bool {
     let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     state.as_ref().is_some_and(|s| {
-        s.access.is_some() || s.syslog.as_ref().is_some_and(syslog::Syslog::takes_access)
+        s.access.is_some()
+            || s.forward.is_some()
+            || s.syslog.as_ref().is_some_and(syslog::Syslog::takes_access)
     })
 }
 

@@ -216,7 +216,9 @@ fn set_up_process(cfg: &Config, hooks: &PythonHooks) -> Result<(), i32> {
             .map_err(|e| fail(format!("cannot daemonize: {e}")))?;
     }
     log::configure(cfg).map_err(|e| fail(e.to_string()))?;
-    prepare_python(cfg).map_err(fail)
+    prepare_python(cfg).map_err(fail)?;
+    // After `chdir`: the config files' relative paths are read from there, as Gunicorn's.
+    gunicorn_rs::wsgi::log_config::install(cfg).map_err(fail)
 }
 
 /// gevent, eventlet, and uvloop when `--asgi-loop uvloop` names it: the library must be

@@ -88,3 +88,5 @@ mod metrics;
 mod log_json;
 // --log-syslog against a real rsyslogd (unix socket, UDP).
 mod syslog;
+// logconfig_dict, --log-config, --log-config-json: records through Python's logging.
+mod log_config;

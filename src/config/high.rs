@@ -61,6 +61,8 @@ pub fn config(
             Some("json") => LogFormat::Json,
             _ => LogFormat::Text,
         },
+        logconfig: string(r, "logconfig").map(String::from),
+        logconfig_json: string(r, "logconfig_json").map(String::from),
         syslog: super::syslog::syslog(
             r,
             string(r, "proc_name")

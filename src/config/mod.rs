@@ -327,6 +327,11 @@ pub struct Config {
     pub accesslog: Option<LogTarget>,
     pub access_log_format: String,
     pub log_format: LogFormat,
+    /// `--log-config`: an ini file for `logging.config.fileConfig`, as given (relative to
+    /// `chdir`).
+    pub logconfig: Option<String>,
+    /// `--log-config-json`: a JSON file for `logging.config.dictConfig`.
+    pub logconfig_json: Option<String>,
     /// `--log-syslog` and its settings; `None` when off.
     pub syslog: Option<SyslogSettings>,
     pub capture_output: bool,

@@ -18,6 +18,7 @@ enum Piece {
 #[derive(Debug, Clone)]
 pub struct AccessFormat {
     pieces: Vec<Piece>,
+    source: String,
 }
 
 /// What one request contributes to its access-log line.
@@ -66,7 +67,10 @@ impl AccessFormat {
         literal.push_str(rest);
         pieces.push(Piece::Literal(literal));
         pieces.retain(|p| p != &Piece::Literal(String::new()));
-        AccessFormat { pieces }
+        AccessFormat {
+            pieces,
+            source: format.to_string(),
+        }
     }
 
     /// The environ keys the format asks for (`%({key}e)s`).
@@ -116,8 +120,13 @@ fn latin1(bytes: &[u8]) -> String {
 }
 
 fn atom(out: &mut String, name: &str, rec: &AccessRecord<'_>) {
+    let _ = write!(out, "{}", escape(&atom_text(name, rec)));
+}
+
+/// An atom's value, unescaped.
+fn atom_text(name: &str, rec: &AccessRecord<'_>) -> String {
     let micros = rec.duration.as_micros();
-    let text = match name {
+    match name {
         "h" => rec.peer.map(|ip| ip.to_string()).unwrap_or_default(),
         "l" => "-".into(),
         "u" => basic_auth_user(rec.request_headers).unwrap_or_else(|| "-".into()),
@@ -146,8 +155,60 @@ fn atom(out: &mut String, name: &str, rec: &AccessRecord<'_>) {
             Some((h, "o")) => header(rec.response_headers, h).map_or("-".into(), latin1),
             _ => "-".into(),
         },
-    };
-    let _ = write!(out, "{}", escape(&text));
+    }
+}
+
+/// One value of [`AccessFormat::atoms`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AtomValue {
+    Text(String),
+    Int(u128),
+}
+
+/// The atoms Gunicorn's `Logger.atoms` passes as the access record's args (`gunicorn/glogging.py`):
+/// integers where Gunicorn has them (`B`, `T`, `M`, `D`), text with `"` escaped (its
+/// `SafeAtoms`), headers as `{name}i` / `{name}o` lower-cased.
+impl AccessFormat {
+    pub fn atoms(&self, rec: &AccessRecord<'_>) -> Vec<(String, AtomValue)> {
+        let micros = rec.duration.as_micros();
+        let mut atoms: Vec<(String, AtomValue)> = [
+            "h", "l", "u", "t", "r", "s", "m", "U", "q", "H", "b", "f", "a", "L", "p",
+        ]
+        .iter()
+        .map(|&name| {
+            (
+                name.to_string(),
+                AtomValue::Text(escape(&atom_text(name, rec))),
+            )
+        })
+        .collect();
+        if let Some(bytes) = rec.bytes {
+            atoms.push(("B".into(), AtomValue::Int(u128::from(bytes))));
+        }
+        atoms.push(("T".into(), AtomValue::Int(micros / 1_000_000)));
+        atoms.push(("M".into(), AtomValue::Int(micros / 1_000)));
+        atoms.push(("D".into(), AtomValue::Int(micros)));
+        for (suffix, headers) in [("i", rec.request_headers), ("o", rec.response_headers)] {
+            for (name, value) in headers {
+                let key = format!("{{{}}}{suffix}", name.to_lowercase());
+                atoms.push((key, AtomValue::Text(escape(&latin1(value)))));
+            }
+        }
+        for (key, value) in self.environ_keys().into_iter().zip(rec.environ) {
+            if let Some(value) = value {
+                atoms.push((
+                    format!("{{{}}}e", key.to_lowercase()),
+                    AtomValue::Text(escape(value)),
+                ));
+            }
+        }
+        atoms
+    }
+
+    /// The format as given, for a logger that applies it itself (`%`-formatting in Python).
+    pub fn text(&self) -> &str {
+        &self.source
+    }
 }
 
 /// A request known only from the scoreboard (the master's line for a request it killed, the

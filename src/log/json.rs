@@ -57,21 +57,7 @@ struct AccessLine<'a> {
 /// An error-log record as one line (newline included). A traceback inside `message` goes to
 /// its own `traceback` field, whole: one record, however many lines it has.
 pub fn error_line(level: LogLevel, message: &str) -> String {
-    let message = message.trim_end_matches('\n');
-    let (message, traceback) = match message.find(TRACEBACK) {
-        Some(at) => {
-            let (before, traceback) = message.split_at(at);
-            let before = before.trim_end();
-            // A bare traceback is summed up by its last line (`ValueError: …`).
-            let summary = if before.is_empty() {
-                traceback.lines().last().unwrap_or_default()
-            } else {
-                before
-            };
-            (summary, Some(traceback))
-        }
-        None => (message, None),
-    };
+    let (message, traceback) = split_traceback(message);
     let line = ErrorLine {
         timestamp: &timestamp(),
         level: level_name(level),
@@ -81,6 +67,25 @@ pub fn error_line(level: LogLevel, message: &str) -> String {
         traceback,
     };
     to_line(&line)
+}
+
+/// A message's text before a Python traceback, and the traceback (`Traceback (most recent
+/// call last):` to the end). A bare traceback is summed up by its last line (`ValueError: …`).
+pub fn split_traceback(message: &str) -> (&str, Option<&str>) {
+    let message = message.trim_end_matches('\n');
+    match message.find(TRACEBACK) {
+        Some(at) => {
+            let (before, traceback) = message.split_at(at);
+            let before = before.trim_end();
+            let summary = if before.is_empty() {
+                traceback.lines().last().unwrap_or_default()
+            } else {
+                before
+            };
+            (summary, Some(traceback))
+        }
+        None => (message, None),
+    }
 }
 
 /// An access record as one line; `message` is what `access_log_format` renders.

@@ -15,6 +15,7 @@ pub mod hooks;
 pub mod hub;
 pub mod input;
 pub mod interpreter;
+pub mod log_config;
 pub mod modules;
 pub mod response;
 mod validate;
