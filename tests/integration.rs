@@ -90,3 +90,5 @@ mod log_json;
 mod syslog;
 // logconfig_dict, --log-config, --log-config-json: records through Python's logging.
 mod log_config;
+// --logger-class: user subclasses of Gunicorn's Logger.
+mod logger_class;

@@ -61,6 +61,14 @@ pub fn config(
             Some("json") => LogFormat::Json,
             _ => LogFormat::Text,
         },
+        logger_class: string(r, "logger_class")
+            .filter(|c| {
+                !matches!(
+                    *c,
+                    "gunicorn.glogging.Logger" | "simple" | "egg:gunicorn#simple"
+                )
+            })
+            .map(String::from),
         logconfig: string(r, "logconfig").map(String::from),
         logconfig_json: string(r, "logconfig_json").map(String::from),
         syslog: super::syslog::syslog(

@@ -327,6 +327,9 @@ pub struct Config {
     pub accesslog: Option<LogTarget>,
     pub access_log_format: String,
     pub log_format: LogFormat,
+    /// `--logger-class`: a user's logger class (dotted path); `None` for Gunicorn's own
+    /// (`gunicorn.glogging.Logger`, the built-in writers).
+    pub logger_class: Option<String>,
     /// `--log-config`: an ini file for `logging.config.fileConfig`, as given (relative to
     /// `chdir`).
     pub logconfig: Option<String>,

@@ -242,7 +242,7 @@ pub static SETTINGS: &[Setting] = &[
         "The granularity of Error log outputs."),
     row("capture_output", LOGGING, &["--capture-output"], "", Flag, D::Bool(false), Yes,
         "Redirect stdout/stderr to specified file in errorlog."),
-    row("logger_class", LOGGING, &["--logger-class"], "STRING", Class, D::Str("gunicorn.glogging.Logger"), NotYet,
+    row("logger_class", LOGGING, &["--logger-class"], "STRING", Class, D::Str("gunicorn.glogging.Logger"), Yes,
         "The logger you want to use to log events in Gunicorn."),
     row("logconfig", LOGGING, &["--log-config"], "FILE", Str, D::None, Yes,
         "The log config file to use."),

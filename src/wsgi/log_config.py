@@ -141,3 +141,86 @@ def error(level, message, traceback):
 def access(access_log_format, atoms):
     """One access record: `access_log_format % atoms`, as Gunicorn's `Logger.access` logs it."""
     _access_log.info(access_log_format, SafeAtoms(atoms))
+
+
+# --logger-class: a user's class (`logger_class.rs`), usually a subclass of Gunicorn's
+# `glogging.Logger`, called as Gunicorn's workers call it.
+
+LEVEL_METHODS = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+
+
+def load_logger(path, cfg):
+    """Import the class and instantiate it with the `cfg` facade, as Gunicorn's Arbiter does
+    (`self.cfg.logger_class(self.cfg)`)."""
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except Exception as exc:
+        raise RuntimeError("logger_class %r cannot be imported: %s: %s" % (path, type(exc).__name__, exc)) from exc
+    try:
+        return cls(cfg)
+    except Exception as exc:
+        raise RuntimeError("logger_class %r failed to start: %s: %s" % (path, type(exc).__name__, exc)) from exc
+
+
+def class_error(logger, level, message):
+    getattr(logger, LEVEL_METHODS.get(level, "error"))(message)
+
+
+class Response:
+    """What `Logger.atoms` reads of Gunicorn's `http.wsgi.Response`."""
+
+    def __init__(self, status, headers, sent):
+        import http
+
+        try:
+            reason = http.HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        self.status = ("%d %s" % (status, reason)).strip()
+        self.status_code = status
+        self.headers = headers
+        self.sent = sent
+        self.response_length = sent
+
+
+class Request:
+    """What loggers read of Gunicorn's `http.message.Request`."""
+
+    def __init__(self, method, uri, path, query, version, headers):
+        self.method = method
+        self.uri = uri
+        self.path = path
+        self.query = query
+        self.version = version
+        self.headers = headers
+
+
+def class_access(logger, request, status, resp_headers, sent, remote_addr, environ_extra, micros):
+    """`logger.access(resp, req, environ, request_time)` with the WSGI environ keys Gunicorn's
+    `atoms` read (and the `{var}e` ones the access format names); `request` is `(method, uri,
+    path, query, version, headers)`."""
+    import datetime
+
+    method, uri, path, query, version, req_headers = request
+
+    protocol = "HTTP/%d.%d" % version
+    environ = {
+        "REQUEST_METHOD": method,
+        "RAW_URI": uri,
+        "PATH_INFO": path,
+        "QUERY_STRING": query,
+        "SERVER_PROTOCOL": protocol,
+        "REMOTE_ADDR": remote_addr,
+    }
+    for name, value in req_headers:
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        environ[key] = value
+    environ.update(environ_extra)
+    request = Request(method, uri, path, query, version, req_headers)
+    response = Response(status, resp_headers, sent)
+    logger.access(response, request, environ, datetime.timedelta(microseconds=micros))

@@ -29,23 +29,43 @@ pub fn is_configured(cfg: &Config) -> bool {
     cfg.logconfig.is_some() || cfg.logconfig_json.is_some() || cfg.hooks.logconfig_dict.is_some()
 }
 
-/// Configure Python's `logging` from the settings and route the records there; nothing when
-/// no logging configuration is set. `Err` is the one line to report.
+/// `log_config.py`, compiled as a private module.
+pub(super) fn helper(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
+    let code = CString::new(LOG_CONFIG_PY).map_err(|e| {
+        pyo3::exceptions::PyValueError::new_err(format!("log_config.py has a NUL byte: {e}"))
+    })?;
+    PyModule::from_code(
+        py,
+        &code,
+        c"gunicorn_rs/log_config.py",
+        c"_gunicorn_rs_log_config",
+    )
+}
+
+/// Configure Python's `logging` from the settings (or start `--logger-class`'s logger, which
+/// reads them itself) and route the records there; nothing when neither is set. `Err` is the
+/// one line to report.
 pub fn install(cfg: &Config) -> Result<(), String> {
+    if let Some(path) = &cfg.logger_class {
+        return Python::attach(|py| super::logger_class::install(py, cfg, path)).map_err(one_line);
+    }
     if !is_configured(cfg) {
         return Ok(());
     }
-    let (forward, level) = Python::attach(|py| setup(py, cfg)).map_err(|e| {
-        Python::attach(|py| {
-            let value = e.value(py).to_string();
-            match e.is_instance_of::<pyo3::exceptions::PyRuntimeError>(py) {
-                true => value,
-                false => format!("{}: {value}", e.get_type(py)),
-            }
-        })
-    })?;
+    let (forward, level) = Python::attach(|py| setup(py, cfg)).map_err(one_line)?;
     crate::log::set_forward(Arc::new(forward), level);
     Ok(())
+}
+
+/// A setup failure as one line: our RuntimeError's text, or `Type: value`.
+fn one_line(e: PyErr) -> String {
+    Python::attach(|py| {
+        let value = e.value(py).to_string();
+        match e.is_instance_of::<pyo3::exceptions::PyRuntimeError>(py) {
+            true => value,
+            false => format!("{}: {value}", e.get_type(py)),
+        }
+    })
 }
 
 fn target(t: &LogTarget) -> String {
@@ -56,15 +76,7 @@ fn target(t: &LogTarget) -> String {
 }
 
 fn setup(py: Python<'_>, cfg: &Config) -> PyResult<(PythonLogging, LogLevel)> {
-    let code = CString::new(LOG_CONFIG_PY).map_err(|e| {
-        pyo3::exceptions::PyValueError::new_err(format!("log_config.py has a NUL byte: {e}"))
-    })?;
-    let module = PyModule::from_code(
-        py,
-        &code,
-        c"gunicorn_rs/log_config.py",
-        c"_gunicorn_rs_log_config",
-    )?;
+    let module = helper(py)?;
     let dict = cfg.hooks.logconfig_dict.as_ref().map(|d| d.clone_ref(py));
     let level: i64 = module
         .getattr("setup")?
@@ -95,7 +107,7 @@ fn level_name(level: LogLevel) -> &'static str {
 }
 
 /// `logging`'s numeric levels (`logging.DEBUG` = 10 … `CRITICAL` = 50).
-fn to_python(level: LogLevel) -> i64 {
+pub(super) fn to_python(level: LogLevel) -> i64 {
     match level {
         LogLevel::Debug => 10,
         LogLevel::Info => 20,
@@ -148,7 +160,7 @@ fn atoms_dict<'py>(py: Python<'py>, atoms: &[(String, AtomValue)]) -> PyResult<B
 
 /// A record `logging` could not take (our helper raised, not a handler: `logging` reports
 /// its handlers' failures itself) goes to stderr, the one place left.
-fn report(py: Python<'_>, sent: PyResult<Py<PyAny>>) {
+pub(super) fn report(py: Python<'_>, sent: PyResult<Py<PyAny>>) {
     if let Err(e) = sent {
         crate::log::stderr_line(&format!(
             "gunicorn-rs: a log record could not be handed to Python's logging: {}",

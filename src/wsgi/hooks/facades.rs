@@ -132,7 +132,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub(super) fn new(cfg: &Config) -> Settings {
+    pub fn new(cfg: &Config) -> Settings {
         Settings { cfg: cfg.clone() }
     }
 }
@@ -148,6 +148,11 @@ impl Settings {
             "gid" => "group",
             other => other,
         };
+        // The config file's own dict, nested as it was written (a logger class's `setup`
+        // hands it to dictConfig).
+        if let ("logconfig_dict", Some(dict)) = (alias, &self.cfg.hooks.logconfig_dict) {
+            return Ok(dict.clone_ref(py));
+        }
         if let Some(hook) = self.cfg.hooks.get(alias) {
             return Ok(hook.func.clone_ref(py));
         }

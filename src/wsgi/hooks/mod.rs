@@ -22,7 +22,8 @@ use pyo3::types::{PyDict, PyTuple};
 
 use super::interpreter::format_exception;
 use crate::config::{Config, Hook};
-use facades::{Application, Arbiter, Logger, Settings, Worker, REQUESTED_WORKERS};
+pub use facades::Settings;
+use facades::{Application, Arbiter, Logger, Worker, REQUESTED_WORKERS};
 pub use worker::WorkerHooks;
 
 /// The master as hooks see it (`server`).
