@@ -9,8 +9,8 @@ use super::resolved::{invalid, setting, Resolved};
 use super::value::{absolute, Env, Value};
 use super::{
     AllowIps, AsgiLoop, AsgiSettings, ClientCerts, Config, ConfigError, ControlSocket, HeaderMap,
-    Lifespan, LogFormat, LogLevel, LogTarget, Protocol, ProxyProtocol, Reload, ReloadEngine,
-    TlsSettings, TlsVersions, WorkerClass,
+    Lifespan, LogLevel, LogTarget, Protocol, ProxyProtocol, Reload, ReloadEngine, TlsSettings,
+    TlsVersions, WorkerClass,
 };
 
 /// Gunicorn's caps (`gunicorn/http/message.py`).
@@ -57,21 +57,11 @@ pub fn config(
             .unwrap_or(LogTarget::Stderr),
         accesslog: log_target(string(r, "accesslog"), LogTarget::Stdout, &chdir),
         access_log_format: string(r, "access_log_format").unwrap_or_default().into(),
-        log_format: match string(r, "log_format") {
-            Some("json") => LogFormat::Json,
-            _ => LogFormat::Text,
-        },
-        logger_class: string(r, "logger_class")
-            .filter(|c| {
-                !matches!(
-                    *c,
-                    "gunicorn.glogging.Logger" | "simple" | "egg:gunicorn#simple"
-                )
-            })
-            .map(String::from),
+        log_format: super::logs::log_format(r),
+        logger_class: super::logs::logger_class(r),
         logconfig: string(r, "logconfig").map(String::from),
         logconfig_json: string(r, "logconfig_json").map(String::from),
-        syslog: super::syslog::syslog(
+        syslog: super::logs::syslog(
             r,
             string(r, "proc_name")
                 .or(string(r, "default_proc_name"))

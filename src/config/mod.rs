@@ -17,17 +17,17 @@ mod cli;
 mod high;
 pub mod hooks;
 mod load;
+mod logs;
 mod pyfile;
 mod resolved;
 pub mod settings;
 pub mod signum;
-mod syslog;
 mod value;
 
 pub use allow_ips::AllowIps;
 pub use hooks::{Hook, Hooks};
 pub use load::load_from;
-pub use syslog::{SyslogAddr, SyslogSettings};
+pub use logs::{SyslogAddr, SyslogSettings};
 pub use value::{Env, Value};
 
 use std::ffi::OsString;

@@ -118,7 +118,7 @@ pub fn access_line(record: &AccessRecord<'_>, message: &str) -> String {
 pub fn foreign_line(pid: i32, stream: &'static str, line: &[u8]) -> Option<String> {
     let text = String::from_utf8_lossy(line);
     let text = text.trim_end_matches(['\n', '\r']);
-    if serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() && text.starts_with('{') {
+    if text.starts_with('{') && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok() {
         return None;
     }
     #[derive(Serialize)]

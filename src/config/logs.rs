@@ -1,9 +1,33 @@
-//! `--log-syslog` and its settings, read as Gunicorn reads them (`gunicorn/glogging.py`:
+//! The logging settings that need more than a string: `--log-format`, `--logger-class`, and
+//! `--log-syslog` with its settings, read as Gunicorn reads them (`gunicorn/glogging.py`:
 //! `SYSLOG_FACILITIES`, `parse_syslog_address`, `_set_syslog_handler`).
 
 use super::resolved::{invalid, setting, Resolved};
 use super::value::Value;
-use super::ConfigError;
+use super::{ConfigError, LogFormat};
+
+/// `--log-format`: `text` (the default) or `json`.
+pub fn log_format(r: &Resolved) -> LogFormat {
+    match r.get("log_format") {
+        Value::Str(s) if s == "json" => LogFormat::Json,
+        _ => LogFormat::Text,
+    }
+}
+
+/// `--logger-class`, unless it names Gunicorn's own logger (the built-in writers).
+pub fn logger_class(r: &Resolved) -> Option<String> {
+    match r.get("logger_class") {
+        Value::Str(s)
+            if !matches!(
+                s.as_str(),
+                "gunicorn.glogging.Logger" | "simple" | "egg:gunicorn#simple"
+            ) =>
+        {
+            Some(s.clone())
+        }
+        _ => None,
+    }
+}
 
 /// Where syslog messages go (`--log-syslog-to`).
 #[derive(Debug, Clone, PartialEq, Eq)]
