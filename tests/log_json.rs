@@ -14,7 +14,7 @@ const NASTY: &[u8] = b"GET /p%22q%01%FF?a=%22\"x HTTP/1.1\r\nHost: localhost\r\n
 User-Agent: agent \"quoted\" \\ back \xff\xfe\r\nReferer: http://r/\"\r\nConnection: close\r\n\r\n";
 
 fn start(kind: &str, app: &str) -> Server {
-    Server::app(
+    Server::app_with(
         app,
         &[
             "-k",
@@ -29,6 +29,7 @@ fn start(kind: &str, app: &str) -> Server {
             "-",
         ],
         1,
+        Opts::default().with_venv(),
     )
 }
 
@@ -157,6 +158,11 @@ fn sync_lines_are_json_objects() {
 #[test]
 fn gthread_lines_are_json_objects() {
     check_kind("gthread", "log_app:app");
+}
+
+#[test]
+fn gevent_lines_are_json_objects() {
+    check_kind("gevent", "log_app:app");
 }
 
 #[test]

@@ -229,7 +229,8 @@ fn gthread_over_udp_with_defaults() {
         .expect("the access line on stdout");
     // A later error record is there, and still no access line came before it.
     assert_eq!(server.get("/raise").status, 500);
-    syslog.wait_for("Traceback (most recent call last)");
+    let error = syslog.wait_for("Traceback (most recent call last)");
+    assert_eq!((error.facility, error.severity), (1, 3), "{error:?}");
     server.stop();
     assert!(
         !syslog
