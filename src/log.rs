@@ -62,14 +62,14 @@ struct State {
     error: Sink,
     access: Option<Sink>,
     syslog: Option<syslog::Syslog>,
-    /// Python's `logging`, when a logging configuration is set: the records go there instead
+    /// Python's `logging` or a `--logger-class`, when one is set: the records go there instead
     /// of to `error` and `access`.
     forward: Option<Arc<dyn Forward>>,
 }
 
 /// Where error and access records go when the user configured Python's `logging`
-/// (`--log-config`, `--log-config-json`, `logconfig_dict`); implemented by `wsgi::log_config`,
-/// which knows Python (this module does not).
+/// (`--log-config`, `--log-config-json`, `logconfig_dict`) or a `--logger-class`; implemented
+/// in `wsgi::log_config` and `wsgi::logger_class`, which know Python (this module does not).
 pub trait Forward: Send + Sync {
     fn error(&self, level: LogLevel, message: &str);
     fn access(&self, format: &AccessFormat, record: &AccessRecord<'_>);
