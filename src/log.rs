@@ -73,6 +73,8 @@ struct State {
 pub trait Forward: Send + Sync {
     fn error(&self, level: LogLevel, message: &str);
     fn access(&self, format: &AccessFormat, record: &AccessRecord<'_>);
+    /// USR1: reopen the log files (Gunicorn's `Logger.reopen_files`).
+    fn reopen(&self);
 }
 
 thread_local! {
@@ -219,12 +221,17 @@ pub fn capture_output() -> io::Result<()> {
 
 /// USR1: reopen log files (after logrotate renamed them).
 pub fn reopen() -> io::Result<()> {
-    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(state) = state.as_mut() {
+    let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let forward = guard.as_ref().and_then(|s| s.forward.clone());
+    if let Some(state) = guard.as_mut() {
         state.error.reopen()?;
         if let Some(access) = state.access.as_mut() {
             access.reopen()?;
         }
+    }
+    drop(guard);
+    if let Some(forward) = forward {
+        forward.reopen();
     }
     Ok(())
 }

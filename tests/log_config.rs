@@ -346,3 +346,40 @@ fn bad_configurations_are_refused_before_binding() {
     let err = refused(&["-c", &conf_arg(conf.path())]);
     assert!(err.contains("Unable to configure handler 'h'"), "{err}");
 }
+
+/// USR1 reopens Python's file handlers in the master and the workers (Gunicorn's
+/// `reopen_files`), so logrotate's rename-then-signal works with a logging configuration too.
+#[test]
+fn usr1_reopens_python_file_handlers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("access.log");
+    let conf = conf_dir(&format!(
+        r#"
+logconfig_dict = {{
+    "handlers": {{"file": {{"class": "logging.FileHandler", "filename": {log:?}, "formatter": "generic"}}}},
+    "root": {{"level": "WARNING", "handlers": ["file"]}},
+    "loggers": {{"gunicorn.access": {{"level": "INFO", "handlers": ["file"], "propagate": False}}}},
+}}
+"#,
+        log = log.display().to_string()
+    ));
+    let conf = conf_arg(conf.path());
+    let mut server = Server::app("log_app:app", &["-c", &conf, "-k", "gthread"], 1);
+    assert_eq!(server.get("/before").status, 200);
+    let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+    poll(WAIT, "the first access line", || {
+        read(&log).contains("GET /before").then_some(())
+    });
+    let rotated = dir.path().join("access.log.1");
+    std::fs::rename(&log, &rotated).expect("rotate");
+    let mark = server.mark();
+    server.signal(nix::sys::signal::Signal::SIGUSR1);
+    server.wait_for_from(mark, "Handling signal: usr1", WAIT);
+    // The worker reopens when it takes the signal: requests until one lands in the new file.
+    poll(WAIT, "an access line in the reopened file", || {
+        assert_eq!(server.get("/after").status, 200);
+        read(&log).contains("GET /after").then_some(())
+    });
+    server.stop();
+    assert!(read(&rotated).contains("GET /before"), "{}", read(&rotated));
+}

@@ -138,6 +138,22 @@ def error(level, message, traceback):
     _error_log.handle(record)
 
 
+def reopen_files():
+    """USR1, as Gunicorn's `Logger.reopen_files`: every logger's file handlers reopen their
+    file (after logrotate renamed it)."""
+    names = list(logging.root.manager.loggerDict)
+    for log in [logging.root] + [logging.getLogger(n) for n in names]:
+        for handler in getattr(log, "handlers", []):
+            if isinstance(handler, logging.FileHandler):
+                handler.acquire()
+                try:
+                    if handler.stream:
+                        handler.close()
+                        handler.stream = handler._open()
+                finally:
+                    handler.release()
+
+
 def access(access_log_format, atoms):
     """One access record: `access_log_format % atoms`, as Gunicorn's `Logger.access` logs it."""
     _access_log.info(access_log_format, SafeAtoms(atoms))
@@ -163,6 +179,10 @@ def load_logger(path, cfg):
         return cls(cfg)
     except Exception as exc:
         raise RuntimeError("logger_class %r failed to start: %s: %s" % (path, type(exc).__name__, exc)) from exc
+
+
+def class_reopen(logger):
+    logger.reopen_files()
 
 
 def class_error(logger, level, message):

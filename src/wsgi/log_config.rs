@@ -22,6 +22,7 @@ const LOG_CONFIG_PY: &str = include_str!("log_config.py");
 struct PythonLogging {
     error: Py<PyAny>,
     access: Py<PyAny>,
+    reopen: Py<PyAny>,
 }
 
 /// Is any logging configuration set?
@@ -92,6 +93,7 @@ fn setup(py: Python<'_>, cfg: &Config) -> PyResult<(PythonLogging, LogLevel)> {
     let logging = PythonLogging {
         error: module.getattr("error")?.unbind(),
         access: module.getattr("access")?.unbind(),
+        reopen: module.getattr("reopen_files")?.unbind(),
     };
     Ok((logging, from_python(level)))
 }
@@ -135,6 +137,10 @@ impl crate::log::Forward for PythonLogging {
             let sent = self.error.call1(py, (to_python(level), message, traceback));
             report(py, sent);
         });
+    }
+
+    fn reopen(&self) {
+        Python::attach(|py| report(py, self.reopen.call0(py)));
     }
 
     fn access(&self, format: &AccessFormat, record: &AccessRecord<'_>) {

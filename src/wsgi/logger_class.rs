@@ -21,6 +21,7 @@ struct LoggerClass {
     logger: Py<PyAny>,
     error: Py<PyAny>,
     access: Py<PyAny>,
+    reopen: Py<PyAny>,
 }
 
 /// Instantiate `cfg.logger_class` and route the records to it. `Err` is the one line to report.
@@ -32,6 +33,7 @@ pub(super) fn install(py: Python<'_>, cfg: &Config, path: &str) -> PyResult<()> 
         logger: logger.unbind(),
         error: module.getattr("class_error")?.unbind(),
         access: module.getattr("class_access")?.unbind(),
+        reopen: module.getattr("class_reopen")?.unbind(),
     };
     // The class's own `setup` filters by `cfg.loglevel`, as Gunicorn's does.
     crate::log::set_forward(Arc::new(forward), cfg.loglevel);
@@ -39,6 +41,13 @@ pub(super) fn install(py: Python<'_>, cfg: &Config, path: &str) -> PyResult<()> 
 }
 
 impl crate::log::Forward for LoggerClass {
+    fn reopen(&self) {
+        Python::attach(|py| {
+            let sent = self.reopen.call1(py, (&self.logger,));
+            super::log_config::report(py, sent);
+        });
+    }
+
     fn error(&self, level: LogLevel, message: &str) {
         Python::attach(|py| {
             let level = super::log_config::to_python(level);
