@@ -11,11 +11,13 @@
 //! holding it; a worker re-opens nothing after fork, it inherits the descriptors.
 
 pub mod access;
+mod forward;
 pub mod json;
 pub mod syslog;
 
 use crate::config::{Config, LogFormat, LogLevel, LogTarget};
 use access::{AccessFormat, AccessRecord, PartialRequest};
+pub use forward::{keep_off_python, Forward};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
@@ -67,27 +69,6 @@ struct State {
     forward: Option<Arc<dyn Forward>>,
 }
 
-/// Where error and access records go when the user configured Python's `logging`
-/// (`--log-config`, `--log-config-json`, `logconfig_dict`) or a `--logger-class`; implemented
-/// in `wsgi::log_config` and `wsgi::logger_class`, which know Python (this module does not).
-pub trait Forward: Send + Sync {
-    fn error(&self, level: LogLevel, message: &str);
-    fn access(&self, format: &AccessFormat, record: &AccessRecord<'_>);
-    /// USR1: reopen the log files (Gunicorn's `Logger.reopen_files`).
-    fn reopen(&self);
-}
-
-thread_local! {
-    /// Set on a thread that must not wait for the GIL (a worker's watchdog logs while the
-    /// app may hold it): its records keep to the built-in writers.
-    static RUST_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Keep this thread's records off Python's `logging` (see [`RUST_ONLY`]).
-pub fn keep_off_python() {
-    RUST_ONLY.with(|r| r.set(true));
-}
-
 /// From now on, records go to `forward`, for levels from `threshold` (the `gunicorn.error`
 /// logger's effective level) up.
 pub fn set_forward(forward: Arc<dyn Forward>, threshold: LogLevel) {
@@ -101,7 +82,7 @@ pub fn set_forward(forward: Arc<dyn Forward>, threshold: LogLevel) {
 /// The forward for a record of this thread, when there is one.
 fn forward_of(state: &Option<State>) -> Option<Arc<dyn Forward>> {
     let forward = state.as_ref().and_then(|s| s.forward.clone())?;
-    (!RUST_ONLY.with(|r| r.get())).then_some(forward)
+    forward::allowed_here().then_some(forward)
 }
 
 /// Why the logs could not be set up (reported before anything is bound).
