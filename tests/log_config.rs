@@ -340,11 +340,24 @@ fn bad_configurations_are_refused_before_binding() {
     std::fs::write(&bad_json, "{not json").unwrap();
     let err = refused(&["--log-config-json", bad_json.to_str().unwrap()]);
     assert!(err.contains("JSONDecodeError"), "{err}");
+    let bad_ini = dir.path().join("bad.ini");
+    std::fs::write(&bad_ini, "[loggers]\nkeys=root\n").unwrap();
+    let err = refused(&["--log-config", bad_ini.to_str().unwrap()]);
+    assert!(
+        err.contains(&format!(
+            "log config '{}' is invalid: KeyError",
+            bad_ini.display()
+        )),
+        "{err}"
+    );
     let err = refused(&["--log-config-json", "/nonexistent/logging.json"]);
     assert!(err.contains("No such file"), "{err}");
     let conf = conf_dir("logconfig_dict = {'handlers': {'h': {'class': 'no.such.Handler'}}}\n");
     let err = refused(&["-c", &conf_arg(conf.path())]);
-    assert!(err.contains("Unable to configure handler 'h'"), "{err}");
+    assert!(
+        err.contains("logconfig_dict is invalid: ValueError: Unable to configure handler 'h'"),
+        "{err}"
+    );
 }
 
 /// USR1 reopens Python's file handlers in the master and the workers (Gunicorn's

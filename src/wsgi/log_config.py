@@ -96,6 +96,16 @@ def setup(errorlog, accesslog, loglevel, logconfig, logconfig_json, logconfig_di
     _handler(error_log, errorlog, logging.Formatter(ERROR_FMT, DATEFMT), sys.stderr)
     if accesslog is not None:
         _handler(access_log, accesslog, logging.Formatter("%(message)s"), sys.stdout)
+    if logconfig_dict:
+        what = "logconfig_dict"
+    elif logconfig_json:
+        what = "log config JSON '%s'" % logconfig_json
+    elif logconfig:
+        what = "log config '%s'" % logconfig
+        if not os.path.exists(logconfig):
+            raise RuntimeError("%s not found" % what)
+    else:
+        return error_log.getEffectiveLevel()
     try:
         if logconfig_dict:
             config = CONFIG_DEFAULTS.copy()
@@ -106,21 +116,18 @@ def setup(errorlog, accesslog, loglevel, logconfig, logconfig_json, logconfig_di
                 config = CONFIG_DEFAULTS.copy()
                 config.update(json.load(f))
             logging.config.dictConfig(config)
-        elif logconfig:
-            if not os.path.exists(logconfig):
-                raise RuntimeError("log config '%s' not found" % logconfig)
+        else:
             defaults = CONFIG_DEFAULTS.copy()
             defaults["__file__"] = logconfig
             defaults["here"] = os.path.dirname(logconfig)
             logging.config.fileConfig(logconfig, defaults=defaults, disable_existing_loggers=False)
-    except RuntimeError:
-        raise
     except Exception as exc:
         # dictConfig's ValueError names the entry; its cause says what is wrong with it.
         causes = [exc]
         while causes[-1].__cause__ is not None:
             causes.append(causes[-1].__cause__)
-        raise RuntimeError(": ".join("%s: %s" % (type(e).__name__, e) for e in causes)) from exc
+        chain = ": ".join("%s: %s" % (type(e).__name__, e) for e in causes)
+        raise RuntimeError("%s is invalid: %s" % (what, chain)) from exc
     return error_log.getEffectiveLevel()
 
 
