@@ -56,6 +56,9 @@ fn json_logger(kind: &str, app: &str) {
     let base = Opts::default().with_venv();
     let mut server = Server::app_with(app, &["-c", &conf, "-k", kind, "--threads", "2"], 1, base);
     let worker = *server.worker_pids().iter().next().expect("a worker");
+    // Python's logging configured in the master started no thread there (DESIGN §1: a thread
+    // holding a lock at fork would leave it held in every worker).
+    assert_eq!(proc_status_kb(server.master_pid(), "Threads"), Some(1));
     let raw = server.http(
         b"GET /q?x=\"1 HTTP/1.1\r\nHost: h\r\nUser-Agent: ua \"x\"\r\nConnection: close\r\n\r\n",
     );
