@@ -1,5 +1,7 @@
 """The Python half of `--log-config`, `--log-config-json` and `logconfig_dict` (`log_config.rs`).
 
+Also the Python half of `--logger-class` (`logger_class.rs`), at the end.
+
 `setup` configures the `gunicorn.error` and `gunicorn.access` loggers as Gunicorn's
 `glogging.Logger.setup` does (Gunicorn 27, `gunicorn/glogging.py`): its own handlers for
 `errorlog`/`accesslog` first, then the user's configuration over `CONFIG_DEFAULTS` (dictConfig)
