@@ -66,10 +66,25 @@ fn access_override_asgi() {
     json_access("asgi", "log_app:asgi");
 }
 
-/// Level methods overridden: the master's and the workers' records go through them.
+/// Level methods overridden: the master's and the workers' records go through them, and the
+/// hooks' `server.log` / `worker.log` are the instance itself, as in Gunicorn.
 #[test]
 fn level_methods_override() {
-    let mut server = serve("sync", "log_app:app", "custom_logger.TaggedLogger", &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let conf = dir.path().join("gunicorn.conf.py");
+    std::fs::write(
+        &conf,
+        "def when_ready(server):\n    server.log.info('ready, logged by %s', type(server.log).__name__)\n\n\
+         def post_fork(server, worker):\n    worker.log.info('forked, logged by %s', type(worker.log).__name__)\n",
+    )
+    .unwrap();
+    let conf = conf.display().to_string();
+    let mut server = serve(
+        "sync",
+        "log_app:app",
+        "custom_logger.TaggedLogger",
+        &["-c", &conf],
+    );
     assert_eq!(server.get("/raise").status, 500);
     server.wait_for("[tagged] Error handling request GET /raise", WAIT);
     server.stop();
@@ -77,6 +92,14 @@ fn level_methods_override() {
     assert!(log.contains("] [INFO] [tagged] Listening at: "), "{log}");
     assert!(
         log.contains("] [INFO] [tagged] Booting worker with pid: "),
+        "{log}"
+    );
+    assert!(
+        log.contains("] [INFO] [tagged] ready, logged by TaggedLogger"),
+        "{log}"
+    );
+    assert!(
+        log.contains("] [INFO] [tagged] forked, logged by TaggedLogger"),
         "{log}"
     );
 }

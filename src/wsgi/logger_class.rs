@@ -9,13 +9,22 @@
 //! calls `access(resp, req, environ, request_time)` with objects carrying what Gunicorn's own
 //! `Logger.atoms` reads (the Python half is in `log_config.py`).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use pyo3::prelude::*;
 use pyo3::types::{IntoPyDict, PyList};
 
 use crate::config::{Config, LogLevel};
 use crate::log::access::{AccessFormat, AccessRecord};
+
+/// The instance, for the hooks' `server.log` and `worker.log` (Gunicorn hands hooks the same
+/// logger object its workers log through).
+static INSTANCE: OnceLock<Py<PyAny>> = OnceLock::new();
+
+/// The `--logger-class` instance, when there is one.
+pub(super) fn instance(py: Python<'_>) -> Option<Py<PyAny>> {
+    INSTANCE.get().map(|logger| logger.clone_ref(py))
+}
 
 struct LoggerClass {
     logger: Py<PyAny>,
@@ -29,6 +38,7 @@ pub(super) fn install(py: Python<'_>, cfg: &Config, path: &str) -> PyResult<()> 
     let module = super::log_config::helper(py)?;
     let settings = Py::new(py, super::hooks::Settings::new(cfg))?;
     let logger = module.getattr("load_logger")?.call1((path, settings))?;
+    let _ = INSTANCE.set(logger.clone().unbind());
     let forward = LoggerClass {
         logger: logger.unbind(),
         error: module.getattr("class_error")?.unbind(),

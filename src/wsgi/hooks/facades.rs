@@ -210,7 +210,8 @@ pub struct Arbiter {
     #[pyo3(get, set)]
     pub(super) cfg: Py<Settings>,
     #[pyo3(get)]
-    pub(super) log: Py<Logger>,
+    /// A [`Logger`] facade, or the `--logger-class` instance.
+    pub(super) log: Py<PyAny>,
     #[pyo3(get)]
     pub(super) app: Py<Application>,
     #[pyo3(get, name = "WORKERS")]
@@ -257,7 +258,8 @@ pub struct Worker {
     #[pyo3(get)]
     pub(super) cfg: Py<Settings>,
     #[pyo3(get)]
-    pub(super) log: Py<Logger>,
+    /// A [`Logger`] facade, or the `--logger-class` instance.
+    pub(super) log: Py<PyAny>,
     #[pyo3(get, set)]
     pub(super) wsgi: Py<PyAny>,
     #[pyo3(get)]
