@@ -4,16 +4,24 @@
 //! error log and stdout for the access log. Each line goes out in one `write(2)` with
 //! `O_APPEND`, so lines from the master and its workers never interleave mid-line.
 //!
+//! `--log-format json` writes the same records as JSON objects ([`json`]); `--log-syslog`
+//! sends them to a syslog daemon too ([`syslog`]).
+//!
 //! The state is a process-wide `Mutex`: the master is single-threaded and never forks while
 //! holding it; a worker re-opens nothing after fork, it inherits the descriptors.
 
 pub mod access;
+mod forward;
+pub mod json;
+pub mod syslog;
 
-use crate::config::{LogLevel, LogTarget};
+use crate::config::{Config, LogFormat, LogLevel, LogTarget};
+use access::{AccessFormat, AccessRecord, PartialRequest};
+pub use forward::{keep_off_python, Forward};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 struct Sink {
     target: LogTarget,
@@ -52,8 +60,38 @@ impl Sink {
 
 struct State {
     level: LogLevel,
+    format: LogFormat,
     error: Sink,
     access: Option<Sink>,
+    syslog: Option<syslog::Syslog>,
+    /// Python's `logging` or a `--logger-class`, when one is set: the records go there instead
+    /// of to `error` and `access`.
+    forward: Option<Arc<dyn Forward>>,
+}
+
+/// From now on, records go to `forward`, for levels from `threshold` (the `gunicorn.error`
+/// logger's effective level) up.
+pub fn set_forward(forward: Arc<dyn Forward>, threshold: LogLevel) {
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(state) = state.as_mut() {
+        state.forward = Some(forward);
+        state.level = threshold;
+    }
+}
+
+/// The forward for a record of this thread, when there is one.
+fn forward_of(state: &Option<State>) -> Option<Arc<dyn Forward>> {
+    let forward = state.as_ref().and_then(|s| s.forward.clone())?;
+    forward::allowed_here().then_some(forward)
+}
+
+/// Why the logs could not be set up (reported before anything is bound).
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot open log file: {0}")]
+    File(io::Error),
+    #[error("cannot reach syslog at {addr}: {err}")]
+    Syslog { addr: String, err: io::Error },
 }
 
 static STATE: Mutex<Option<State>> = Mutex::new(None);
@@ -109,18 +147,35 @@ fn tap_line(line: &str) {
 }
 
 /// Open the log files. Called by the master before binding, so a bad path is reported early.
-pub fn configure(
-    level: LogLevel,
-    errorlog: &LogTarget,
-    accesslog: Option<&LogTarget>,
-) -> io::Result<()> {
-    let error = Sink::open(errorlog.clone())?;
-    let access = accesslog.map(|t| Sink::open(t.clone())).transpose()?;
+pub fn configure(cfg: &Config) -> Result<(), LogError> {
+    let error = Sink::open(cfg.errorlog.clone()).map_err(LogError::File)?;
+    let access = cfg
+        .accesslog
+        .clone()
+        .map(Sink::open)
+        .transpose()
+        .map_err(LogError::File)?;
+    let syslog = match &cfg.syslog {
+        Some(settings) => {
+            let mut syslog = syslog::Syslog::new(settings.clone());
+            syslog.check().map_err(|err| LogError::Syslog {
+                addr: settings.addr.to_string(),
+                err,
+            })?;
+            Some(syslog)
+        }
+        None => None,
+    };
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    // A HUP re-opens the files; Python's configuration, read at start, stays.
+    let forward = state.as_mut().and_then(|s| s.forward.take());
     *state = Some(State {
-        level,
+        level: cfg.loglevel,
+        format: cfg.log_format,
         error,
         access,
+        syslog,
+        forward,
     });
     Ok(())
 }
@@ -147,12 +202,17 @@ pub fn capture_output() -> io::Result<()> {
 
 /// USR1: reopen log files (after logrotate renamed them).
 pub fn reopen() -> io::Result<()> {
-    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(state) = state.as_mut() {
+    let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let forward = guard.as_ref().and_then(|s| s.forward.clone());
+    if let Some(state) = guard.as_mut() {
         state.error.reopen()?;
         if let Some(access) = state.access.as_mut() {
             access.reopen()?;
         }
+    }
+    drop(guard);
+    if let Some(forward) = forward {
+        forward.reopen();
     }
     Ok(())
 }
@@ -194,19 +254,35 @@ pub fn log(level: LogLevel, message: &str) {
     if level < threshold {
         return;
     }
-    let mut line = format!(
-        "{} [{}] [{}] {}",
-        timestamp("[%Y-%m-%d %H:%M:%S %z]"),
-        std::process::id(),
-        level_name(level),
-        message
-    );
+    let mut line = match state.as_ref().map(|s| s.format) {
+        Some(LogFormat::Json) => json::error_line(level, message),
+        _ => format!(
+            "{} [{}] [{}] {}",
+            timestamp("[%Y-%m-%d %H:%M:%S %z]"),
+            std::process::id(),
+            level_name(level),
+            message
+        ),
+    };
     if !line.ends_with('\n') {
         line.push('\n');
     }
     tap_line(&line);
+    if let Some(forward) = forward_of(&state) {
+        if let Some(syslog) = state.as_mut().and_then(|s| s.syslog.as_mut()) {
+            syslog.send(level, "error", message);
+        }
+        // Outside the lock: a thread holding the GIL may be waiting for it.
+        drop(state);
+        return forward.error(level, message);
+    }
     match state.as_mut() {
-        Some(state) => state.error.write_all(line.as_bytes()),
+        Some(state) => {
+            state.error.write_all(line.as_bytes());
+            if let Some(syslog) = state.syslog.as_mut() {
+                syslog.send(level, "error", message);
+            }
+        }
         None => {
             let _ = io::stderr().write_all(line.as_bytes());
         }
@@ -217,6 +293,16 @@ pub fn log(level: LogLevel, message: &str) {
 pub fn write_error_stream(bytes: &[u8]) {
     let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
     match state.as_mut() {
+        // Under JSON each write is one record: a stream of bare text would break every line
+        // after it for a JSON reader. A blank write (`print`'s separate newline) is dropped.
+        Some(state) if state.format == LogFormat::Json => {
+            if !bytes.trim_ascii().is_empty() {
+                let pid = std::process::id() as i32;
+                if let Some(line) = json::foreign_line(pid, "wsgi.errors", bytes) {
+                    state.error.write_all(line.as_bytes());
+                }
+            }
+        }
         Some(state) => state.error.write_all(bytes),
         None => {
             let _ = io::stderr().write_all(bytes);
@@ -224,21 +310,56 @@ pub fn write_error_stream(bytes: &[u8]) {
     }
 }
 
-/// Write one access-log line (newline added). No-op when there is no access log.
-pub fn write_access(line: &str) {
-    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(access) = state.as_mut().and_then(|s| s.access.as_mut()) {
-        let mut bytes = Vec::with_capacity(line.len() + 1);
-        bytes.extend_from_slice(line.as_bytes());
-        bytes.push(b'\n');
-        access.write_all(&bytes);
+/// Write one access-log record: `format`'s line, or under JSON an object with the record's
+/// fields and that line. No-op when there is no access log.
+pub fn access(format: &AccessFormat, record: &AccessRecord<'_>) {
+    let mut guard = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    let forward = forward_of(&guard);
+    let Some(state) = guard.as_mut() else { return };
+    if let Some(syslog) = state.syslog.as_mut().filter(|s| s.takes_access()) {
+        syslog.send(LogLevel::Info, "access", &format.render(record));
     }
+    if let Some(forward) = forward {
+        // Outside the lock, as in `log`.
+        drop(guard);
+        return forward.access(format, record);
+    }
+    let Some(access) = state.access.as_mut() else {
+        return;
+    };
+    let line = format.render(record);
+    let line = match state.format {
+        LogFormat::Json => json::access_line(record, &line),
+        LogFormat::Text => line + "\n",
+    };
+    access.write_all(line.as_bytes());
 }
 
-/// Is there an access log?
+/// The access-log record of a request known only from the scoreboard (see [`PartialRequest`]).
+pub fn access_partial(
+    format: &AccessFormat,
+    request: &PartialRequest<'_>,
+    status: u16,
+    elapsed: std::time::Duration,
+) {
+    request.with_record(status, elapsed, format, |record| access(format, record));
+}
+
+/// Is the process writing JSON records (`--log-format json`)?
+pub fn is_json() -> bool {
+    let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    state.as_ref().is_some_and(|s| s.format == LogFormat::Json)
+}
+
+/// Is there an access log (a file or stream, or syslog taking access lines)? Gunicorn's
+/// `access_log_enabled`: requests build no record otherwise.
 pub fn has_access_log() -> bool {
     let state = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    state.as_ref().is_some_and(|s| s.access.is_some())
+    state.as_ref().is_some_and(|s| {
+        s.access.is_some()
+            || s.forward.is_some()
+            || s.syslog.as_ref().is_some_and(syslog::Syslog::takes_access)
+    })
 }
 
 /// Local time formatted with `strftime(3)` (the `%z` offset needs the C library's tz data).

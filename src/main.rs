@@ -221,9 +221,10 @@ fn set_up_process(cfg: &Config, hooks: &PythonHooks) -> Result<(), i32> {
         master::daemon::daemonize(cfg.enable_stdio_inheritance, hooks)
             .map_err(|e| fail(format!("cannot daemonize: {e}")))?;
     }
-    log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref())
-        .map_err(|e| fail(format!("cannot open log file: {e}")))?;
-    prepare_python(cfg).map_err(fail)
+    log::configure(cfg).map_err(|e| fail(e.to_string()))?;
+    prepare_python(cfg).map_err(fail)?;
+    // After `chdir`: the config files' relative paths are read from there, as Gunicorn's.
+    gunicorn_rs::wsgi::log_config::install(cfg).map_err(fail)
 }
 
 /// gevent, eventlet, and uvloop when `--asgi-loop uvloop` names it: the library must be

@@ -63,8 +63,8 @@ fn unsupported_settings_are_refused_wherever_they_come_from() {
     let apps = apps();
     let bind = format!("127.0.0.1:{}", free_port());
     for (flag, value, name) in [
-        ("--log-config", "x.ini", "logconfig"),
-        ("--log-syslog-prefix", "x", "syslog_prefix"),
+        ("--paste", "x.ini", "paste"),
+        ("--dirty-workers", "2", "dirty_workers"),
     ] {
         let (status, _, stderr) = run(Opts::new(&hello_args(&apps, &["-b", &bind, flag, value])));
         assert_config_error(status, &stderr, &["not supported yet by gunicorn-rs", name]);
@@ -82,10 +82,10 @@ fn unsupported_settings_are_refused_wherever_they_come_from() {
 
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("conf.py");
-    std::fs::write(&conf, "logconfig = 'x.ini'\n").unwrap();
+    std::fs::write(&conf, "tmp_upload_dir = '/tmp'\n").unwrap();
     let conf = conf.to_string_lossy().into_owned();
     let (status, _, stderr) = run(Opts::new(&hello_args(&apps, &["-b", &bind, "-c", &conf])));
-    assert_config_error(status, &stderr, &["not supported yet", "logconfig"]);
+    assert_config_error(status, &stderr, &["not supported yet", "tmp_upload_dir"]);
 }
 
 fn printed_workers(opts: Opts) -> String {

@@ -89,3 +89,11 @@ mod statsd;
 mod statsd_rx;
 // assets/k8s: the manifests against Kubernetes' schemas and against each other.
 mod k8s;
+// --log-format json: every line a JSON object, from every process and worker kind.
+mod log_json;
+// --log-syslog against a real rsyslogd (unix socket, UDP).
+mod syslog;
+// logconfig_dict, --log-config, --log-config-json: records through Python's logging.
+mod log_config;
+// --logger-class: user subclasses of Gunicorn's Logger.
+mod logger_class;

@@ -57,6 +57,16 @@ pub fn config(
             .unwrap_or(LogTarget::Stderr),
         accesslog: log_target(string(r, "accesslog"), LogTarget::Stdout, &chdir),
         access_log_format: string(r, "access_log_format").unwrap_or_default().into(),
+        log_format: super::logs::log_format(r),
+        logger_class: super::logs::logger_class(r),
+        logconfig: string(r, "logconfig").map(String::from),
+        logconfig_json: string(r, "logconfig_json").map(String::from),
+        syslog: super::logs::syslog(
+            r,
+            string(r, "proc_name")
+                .or(string(r, "default_proc_name"))
+                .unwrap_or("gunicorn"),
+        )?,
         capture_output: flag(r, "capture_output"),
         forwarded_allow_ips: allow_ips(r, "forwarded_allow_ips")?,
         proxy_allow_ips: allow_ips(r, "proxy_allow_ips")?,

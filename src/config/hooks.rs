@@ -42,6 +42,9 @@ pub struct Hooks {
     pub nworkers_changed: Option<Hook>,
     pub on_exit: Option<Hook>,
     pub ssl_context: Option<Hook>,
+    /// Not a hook but a Python object too: `logconfig_dict` as the config file built it
+    /// (nested dicts, `()` factories, `ext://` streams), for `logging.config.dictConfig`.
+    pub logconfig_dict: Option<Arc<Py<PyAny>>>,
 }
 
 impl Hooks {

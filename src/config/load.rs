@@ -438,9 +438,9 @@ mod tests {
         assert!(error(
             &dir,
             &Env::new(),
-            &["app", "-c", "gunicorn.conf.py", "--log-syslog"]
+            &["app", "-c", "gunicorn.conf.py", "--spew"]
         )
-        .contains("'syslog'"));
+        .contains("'spew'"));
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod cli;
 mod high;
 pub mod hooks;
 mod load;
+mod logs;
 mod pyfile;
 mod resolved;
 pub mod settings;
@@ -28,6 +29,7 @@ pub use allow_ips::AllowIps;
 pub use hooks::{Hook, Hooks};
 pub use load::load_from;
 pub use statsd::{StatsdSettings, StatsdTarget};
+pub use logs::{SyslogAddr, SyslogSettings};
 pub use value::{Env, Value};
 
 use std::ffi::OsString;
@@ -79,6 +81,16 @@ pub enum LogTarget {
     Stdout,
     Stderr,
     File(PathBuf),
+}
+
+/// `--log-format` (gunicorn-rs only): how error and access records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Gunicorn's lines, unchanged.
+    #[default]
+    Text,
+    /// One JSON object per line (`log::json`).
+    Json,
 }
 
 /// Error-log levels, Gunicorn's names.
@@ -316,6 +328,17 @@ pub struct Config {
     /// `None` = no access log (Gunicorn's default).
     pub accesslog: Option<LogTarget>,
     pub access_log_format: String,
+    pub log_format: LogFormat,
+    /// `--logger-class`: a user's logger class (dotted path); `None` for Gunicorn's own
+    /// (`gunicorn.glogging.Logger`, the built-in writers).
+    pub logger_class: Option<String>,
+    /// `--log-config`: an ini file for `logging.config.fileConfig`, as given (relative to
+    /// `chdir`).
+    pub logconfig: Option<String>,
+    /// `--log-config-json`: a JSON file for `logging.config.dictConfig`.
+    pub logconfig_json: Option<String>,
+    /// `--log-syslog` and its settings; `None` when off.
+    pub syslog: Option<SyslogSettings>,
     pub capture_output: bool,
     pub forwarded_allow_ips: AllowIps,
     pub proxy_allow_ips: AllowIps,

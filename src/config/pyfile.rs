@@ -7,6 +7,7 @@
 //! unwrapped: a value of an unexpected type becomes [`Value::Other`] and fails validation.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyInt, PyList, PyString, PyTuple, PyType};
@@ -139,6 +140,9 @@ fn settings_in(namespace: &Bound<'_, PyDict>) -> Result<FileContents, ConfigErro
             hooks.set(setting.name, hook);
             found.push((setting, Value::Callable(qualname)));
             continue;
+        }
+        if setting.name == "logconfig_dict" && value.is_truthy().unwrap_or(false) {
+            hooks.logconfig_dict = Some(Arc::new(value.clone().unbind()));
         }
         found.push((setting, to_value(setting, &value)));
     }

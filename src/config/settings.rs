@@ -1,6 +1,6 @@
 //! Every setting, declared once: Gunicorn 27.0.1's 120 (`gunicorn/config.py`, in its order) plus
 //! gunicorn-rs's own (`header_timeout`, `max_worker_memory`, `request_timeout`, `dump_signal`,
-//! `worker_abort_timeout`, `tui`, `no_tui`, `metrics_bind`, `shutdown_delay`).
+//! `worker_abort_timeout`, `tui`, `no_tui`, `metrics_bind`, `shutdown_delay`, `log_format`).
 //!
 //! The command line, `--help`, `--print-config`, the config-file reader and the "not supported
 //! yet" check are all derived from [`SETTINGS`]. This module knows no parsing and no Python.
@@ -232,7 +232,7 @@ pub static SETTINGS: &[Setting] = &[
         "Front-end IPs or networks (or *) trusted to set secure and forwarder headers."),
     row("accesslog", LOGGING, &["--access-logfile"], "FILE", Str, D::None, Yes,
         "The Access log file to write to."),
-    row("disable_redirect_access_to_syslog", LOGGING, &["--disable-redirect-access-to-syslog"], "", Flag, D::Bool(false), NotYet,
+    row("disable_redirect_access_to_syslog", LOGGING, &["--disable-redirect-access-to-syslog"], "", Flag, D::Bool(false), Yes,
         "Disable redirect access logs to syslog."),
     row("access_log_format", LOGGING, &["--access-logformat"], "STRING", Str, D::Str("%(h)s %(l)s %(u)s %(t)s \"%(r)s\" %(s)s %(b)s \"%(f)s\" \"%(a)s\""), Yes,
         "The access log format."),
@@ -242,21 +242,21 @@ pub static SETTINGS: &[Setting] = &[
         "The granularity of Error log outputs."),
     row("capture_output", LOGGING, &["--capture-output"], "", Flag, D::Bool(false), Yes,
         "Redirect stdout/stderr to specified file in errorlog."),
-    row("logger_class", LOGGING, &["--logger-class"], "STRING", Class, D::Str("gunicorn.glogging.Logger"), NotYet,
+    row("logger_class", LOGGING, &["--logger-class"], "STRING", Class, D::Str("gunicorn.glogging.Logger"), Yes,
         "The logger you want to use to log events in Gunicorn."),
-    row("logconfig", LOGGING, &["--log-config"], "FILE", Str, D::None, NotYet,
+    row("logconfig", LOGGING, &["--log-config"], "FILE", Str, D::None, Yes,
         "The log config file to use."),
-    row("logconfig_dict", LOGGING, &[], "", Map, D::Map(&[]), NotYet,
+    row("logconfig_dict", LOGGING, &[], "", Map, D::Map(&[]), Yes,
         "A logging dictConfig dictionary."),
-    row("logconfig_json", LOGGING, &["--log-config-json"], "FILE", Str, D::None, NotYet,
+    row("logconfig_json", LOGGING, &["--log-config-json"], "FILE", Str, D::None, Yes,
         "A JSON file of logging dictConfig."),
-    row("syslog_addr", LOGGING, &["--log-syslog-to"], "SYSLOG_ADDR", Str, D::Str("udp://localhost:514"), NotYet,
+    row("syslog_addr", LOGGING, &["--log-syslog-to"], "SYSLOG_ADDR", Str, D::Str("udp://localhost:514"), Yes,
         "Address to send syslog messages."),
-    row("syslog", LOGGING, &["--log-syslog"], "", Flag, D::Bool(false), NotYet,
+    row("syslog", LOGGING, &["--log-syslog"], "", Flag, D::Bool(false), Yes,
         "Send *Gunicorn* logs to syslog."),
-    row("syslog_prefix", LOGGING, &["--log-syslog-prefix"], "SYSLOG_PREFIX", Str, D::None, NotYet,
+    row("syslog_prefix", LOGGING, &["--log-syslog-prefix"], "SYSLOG_PREFIX", Str, D::None, Yes,
         "Makes Gunicorn use the parameter as program-name in the syslog entries."),
-    row("syslog_facility", LOGGING, &["--log-syslog-facility"], "SYSLOG_FACILITY", Str, D::Str("user"), NotYet,
+    row("syslog_facility", LOGGING, &["--log-syslog-facility"], "SYSLOG_FACILITY", Str, D::Str("user"), Yes,
         "Syslog facility name."),
     row("enable_stdio_inheritance", LOGGING, &["-R", "--enable-stdio-inheritance"], "", Flag, D::Bool(false), Yes,
         "Enable stdio inheritance."),
@@ -419,6 +419,8 @@ pub static SETTINGS: &[Setting] = &[
         "HOST:PORT where the master serves /metrics (Prometheus), /healthz and /readyz; off by default (gunicorn-rs only)."),
     row("shutdown_delay", MECHANICS, &["--shutdown-delay"], "SECONDS", Int, D::Int(0), RsOnly,
         "On TERM, fail /readyz at once but keep serving this long before the graceful stop; 0 = stop at once (gunicorn-rs only)."),
+    row("log_format", LOGGING, &["--log-format"], "FORMAT", Choice(&["text", "json"]), D::Str("text"), RsOnly,
+        "The error and access logs as Gunicorn's text lines or one JSON object per line (gunicorn-rs only)."),
 ];
 
 #[cfg(test)]
@@ -428,7 +430,7 @@ mod tests {
 
     #[test]
     fn declares_gunicorns_120_settings_and_our_own() {
-        assert_eq!(SETTINGS.len(), 129);
+        assert_eq!(SETTINGS.len(), 130);
         assert_eq!(
             SETTINGS
                 .iter()

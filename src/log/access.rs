@@ -18,6 +18,7 @@ enum Piece {
 #[derive(Debug, Clone)]
 pub struct AccessFormat {
     pieces: Vec<Piece>,
+    source: String,
 }
 
 /// What one request contributes to its access-log line.
@@ -66,7 +67,10 @@ impl AccessFormat {
         literal.push_str(rest);
         pieces.push(Piece::Literal(literal));
         pieces.retain(|p| p != &Piece::Literal(String::new()));
-        AccessFormat { pieces }
+        AccessFormat {
+            pieces,
+            source: format.to_string(),
+        }
     }
 
     /// The environ keys the format asks for (`%({key}e)s`).
@@ -116,8 +120,13 @@ fn latin1(bytes: &[u8]) -> String {
 }
 
 fn atom(out: &mut String, name: &str, rec: &AccessRecord<'_>) {
+    let _ = write!(out, "{}", escape(&atom_text(name, rec)));
+}
+
+/// An atom's value, unescaped.
+fn atom_text(name: &str, rec: &AccessRecord<'_>) -> String {
     let micros = rec.duration.as_micros();
-    let text = match name {
+    match name {
         "h" => rec.peer.map(|ip| ip.to_string()).unwrap_or_default(),
         "l" => "-".into(),
         "u" => basic_auth_user(rec.request_headers).unwrap_or_else(|| "-".into()),
@@ -146,8 +155,60 @@ fn atom(out: &mut String, name: &str, rec: &AccessRecord<'_>) {
             Some((h, "o")) => header(rec.response_headers, h).map_or("-".into(), latin1),
             _ => "-".into(),
         },
-    };
-    let _ = write!(out, "{}", escape(&text));
+    }
+}
+
+/// One value of [`AccessFormat::atoms`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AtomValue {
+    Text(String),
+    Int(u128),
+}
+
+/// The atoms Gunicorn's `Logger.atoms` passes as the access record's args (`gunicorn/glogging.py`):
+/// integers where Gunicorn has them (`B`, `T`, `M`, `D`), text with `"` escaped (its
+/// `SafeAtoms`), headers as `{name}i` / `{name}o` lower-cased.
+impl AccessFormat {
+    pub fn atoms(&self, rec: &AccessRecord<'_>) -> Vec<(String, AtomValue)> {
+        let micros = rec.duration.as_micros();
+        let mut atoms: Vec<(String, AtomValue)> = [
+            "h", "l", "u", "t", "r", "s", "m", "U", "q", "H", "b", "f", "a", "L", "p",
+        ]
+        .iter()
+        .map(|&name| {
+            (
+                name.to_string(),
+                AtomValue::Text(escape(&atom_text(name, rec))),
+            )
+        })
+        .collect();
+        if let Some(bytes) = rec.bytes {
+            atoms.push(("B".into(), AtomValue::Int(u128::from(bytes))));
+        }
+        atoms.push(("T".into(), AtomValue::Int(micros / 1_000_000)));
+        atoms.push(("M".into(), AtomValue::Int(micros / 1_000)));
+        atoms.push(("D".into(), AtomValue::Int(micros)));
+        for (suffix, headers) in [("i", rec.request_headers), ("o", rec.response_headers)] {
+            for (name, value) in headers {
+                let key = format!("{{{}}}{suffix}", name.to_lowercase());
+                atoms.push((key, AtomValue::Text(escape(&latin1(value)))));
+            }
+        }
+        for (key, value) in self.environ_keys().into_iter().zip(rec.environ) {
+            if let Some(value) = value {
+                atoms.push((
+                    format!("{{{}}}e", key.to_lowercase()),
+                    AtomValue::Text(escape(value)),
+                ));
+            }
+        }
+        atoms
+    }
+
+    /// The format as given, for a logger that applies it itself (`%`-formatting in Python).
+    pub fn text(&self) -> &str {
+        &self.source
+    }
 }
 
 /// A request known only from the scoreboard (the master's line for a request it killed, the
@@ -161,6 +222,40 @@ pub struct PartialRequest<'a> {
     pub client: &'a str,
 }
 
+impl PartialRequest<'_> {
+    /// `f` over the access record of this request answered with `status`: no headers, the
+    /// body size unknown (`-`), no environ values.
+    pub fn with_record<R>(
+        &self,
+        status: u16,
+        duration: Duration,
+        format: &AccessFormat,
+        f: impl FnOnce(&AccessRecord<'_>) -> R,
+    ) -> R {
+        let (path, query) = self.uri.split_once('?').unwrap_or((self.uri, ""));
+        let peer = self
+            .client
+            .parse::<std::net::SocketAddr>()
+            .map(|a| a.ip())
+            .ok();
+        let environ = vec![None; format.environ_keys().len()];
+        f(&AccessRecord {
+            peer,
+            method: self.method,
+            uri: self.uri,
+            path_info: path,
+            query,
+            version: self.version,
+            request_headers: &[],
+            status,
+            bytes: None,
+            response_headers: &[],
+            duration,
+            environ: &environ,
+        })
+    }
+}
+
 impl AccessFormat {
     /// The line for `req` answered with `status`; the body size is unknown (`-`).
     pub fn render_partial(
@@ -169,27 +264,19 @@ impl AccessFormat {
         status: u16,
         duration: Duration,
     ) -> String {
-        let (path, query) = req.uri.split_once('?').unwrap_or((req.uri, ""));
-        let peer = req
-            .client
-            .parse::<std::net::SocketAddr>()
-            .map(|a| a.ip())
-            .ok();
-        let environ = vec![None; self.environ_keys().len()];
-        self.render(&AccessRecord {
-            peer,
-            method: req.method,
-            uri: req.uri,
-            path_info: path,
-            query,
-            version: req.version,
-            request_headers: &[],
-            status,
-            bytes: None,
-            response_headers: &[],
-            duration,
-            environ: &environ,
-        })
+        req.with_record(status, duration, self, |record| self.render(record))
+    }
+}
+
+impl AccessRecord<'_> {
+    /// A request header by name, as ISO-8859-1 text (Gunicorn's environ decoding).
+    pub fn header(&self, name: &str) -> Option<String> {
+        header(self.request_headers, name).map(latin1)
+    }
+
+    /// The user of `Authorization: Basic` (the `u` atom).
+    pub fn user(&self) -> Option<String> {
+        basic_auth_user(self.request_headers)
     }
 }
 

@@ -1,7 +1,7 @@
 //! Worker output through the master (`reference/tui.md` §2.3 "Logs"): each worker's fds 1 and
 //! 2 are pipes whose read ends the master drains in its poll loop. Complete lines are
 //! forwarded unchanged to the master's own fd 1 / fd 2 — so output lands where it did when the
-//! workers inherited them — and the last lines of every worker are kept in a small ring, for
+//! workers inherited them (wrapped as records under `--log-format json`) — and the last lines of every worker are kept in a small ring, for
 //! the WORKER TIMEOUT block, for dead workers and for the dashboard.
 //!
 //! A worker never stalls on a busy master for long: the pipes are enlarged (F_SETPIPE_SZ) and
@@ -213,9 +213,22 @@ impl WorkerPipes {
         self.streams[s].partial = partial;
     }
 
-    /// Forward one line unchanged and remember it.
+    /// Forward one line unchanged and remember it. Under `--log-format json` a line that is
+    /// not a record already (a `print()`, a library's warning) is forwarded as one, so every
+    /// line of the stream stays JSON.
     fn emit(&mut self, s: usize, line: Vec<u8>, tap: &mut Tap) {
-        write_all(self.streams[s].target, &line);
+        let stream = if self.streams[s].target == 1 {
+            "stdout"
+        } else {
+            "stderr"
+        };
+        match crate::log::is_json()
+            .then(|| crate::log::json::foreign_line(self.pid, stream, &line))
+            .flatten()
+        {
+            Some(record) => write_all(self.streams[s].target, record.as_bytes()),
+            None => write_all(self.streams[s].target, &line),
+        }
         if self.ring.len() == RING_LINES {
             self.ring.pop_front();
         }

@@ -24,10 +24,8 @@ impl<'a> Master<'a> {
                 return crate::error!("Reload failed, keeping the running configuration: {e}")
             }
         };
-        if let Err(e) = crate::log::configure(cfg.loglevel, &cfg.errorlog, cfg.accesslog.as_ref()) {
-            return crate::error!(
-                "Reload failed, keeping the running configuration: cannot open log file: {e}"
-            );
+        if let Err(e) = crate::log::configure(&cfg) {
+            return crate::error!("Reload failed, keeping the running configuration: {e}");
         }
         if cfg.bind != self.cfg.bind && !self.rebind(&cfg) {
             return;

@@ -102,7 +102,7 @@ impl Master<'_> {
             client: &req.client,
         };
         let elapsed = Duration::from_millis(now.saturating_sub(req.start_ms));
-        crate::log::write_access(&format.render_partial(&partial, KILLED_REQUEST_STATUS, elapsed));
+        crate::log::access_partial(&format, &partial, KILLED_REQUEST_STATUS, elapsed);
     }
 }
 

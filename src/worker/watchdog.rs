@@ -384,7 +384,7 @@ fn log_timeout(ctx: &Context, armed: &Armed, report: &Report<'_>, snap: Option<&
             version: req.version,
             client: &req.client,
         };
-        crate::log::write_access(&format.render_partial(&partial, 504, elapsed));
+        crate::log::access_partial(format, &partial, 504, elapsed);
     }
 }
 

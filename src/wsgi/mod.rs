@@ -15,6 +15,8 @@ pub mod hooks;
 pub mod hub;
 pub mod input;
 pub mod interpreter;
+pub mod log_config;
+mod logger_class;
 pub mod modules;
 pub mod response;
 mod validate;

@@ -300,7 +300,7 @@ fn finished(svc: &Service<'_>, peer: Option<std::net::SocketAddr>, ex: &Exchange
             duration: elapsed,
             environ: &environ,
         };
-        crate::log::write_access(&format.render(&record));
+        crate::log::access(format, &record);
     }
     ex.last
 }

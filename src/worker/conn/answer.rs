@@ -175,5 +175,5 @@ pub(super) fn access_log(
         duration: req.started.elapsed(),
         environ: &outcome.environ_values,
     };
-    crate::log::write_access(&format.render(&record));
+    crate::log::access(format, &record);
 }

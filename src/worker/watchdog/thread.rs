@@ -36,7 +36,11 @@ pub(super) fn spawn(
     let mask = crate::worker::signals::block_all();
     let spawned = std::thread::Builder::new()
         .name("request-timeout".into())
-        .spawn(move || watch(&watched, &ctx))
+        .spawn(move || {
+            // It logs while the app may hold the GIL: never through Python's `logging`.
+            crate::log::keep_off_python();
+            watch(&watched, &ctx)
+        })
         .and_then(|_| {
             std::thread::Builder::new()
                 .name("interrupter".into())

@@ -132,7 +132,7 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub(super) fn new(cfg: &Config) -> Settings {
+    pub fn new(cfg: &Config) -> Settings {
         Settings { cfg: cfg.clone() }
     }
 }
@@ -148,6 +148,11 @@ impl Settings {
             "gid" => "group",
             other => other,
         };
+        // The config file's own dict, nested as it was written (a logger class's `setup`
+        // hands it to dictConfig).
+        if let ("logconfig_dict", Some(dict)) = (alias, &self.cfg.hooks.logconfig_dict) {
+            return Ok(dict.clone_ref(py));
+        }
         if let Some(hook) = self.cfg.hooks.get(alias) {
             return Ok(hook.func.clone_ref(py));
         }
@@ -205,7 +210,8 @@ pub struct Arbiter {
     #[pyo3(get, set)]
     pub(super) cfg: Py<Settings>,
     #[pyo3(get)]
-    pub(super) log: Py<Logger>,
+    /// A [`Logger`] facade, or the `--logger-class` instance.
+    pub(super) log: Py<PyAny>,
     #[pyo3(get)]
     pub(super) app: Py<Application>,
     #[pyo3(get, name = "WORKERS")]
@@ -252,7 +258,8 @@ pub struct Worker {
     #[pyo3(get)]
     pub(super) cfg: Py<Settings>,
     #[pyo3(get)]
-    pub(super) log: Py<Logger>,
+    /// A [`Logger`] facade, or the `--logger-class` instance.
+    pub(super) log: Py<PyAny>,
     #[pyo3(get, set)]
     pub(super) wsgi: Py<PyAny>,
     #[pyo3(get)]

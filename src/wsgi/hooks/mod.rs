@@ -22,7 +22,8 @@ use pyo3::types::{PyDict, PyTuple};
 
 use super::interpreter::format_exception;
 use crate::config::{Config, Hook};
-use facades::{Application, Arbiter, Logger, Settings, Worker, REQUESTED_WORKERS};
+pub use facades::Settings;
+use facades::{Application, Arbiter, Logger, Worker, REQUESTED_WORKERS};
 pub use worker::WorkerHooks;
 
 /// The master as hooks see it (`server`).
@@ -172,7 +173,7 @@ impl PyHooks {
                 pid: std::process::id() as i32,
                 app: application(py, cfg, &settings)?,
                 cfg: settings,
-                log: Py::new(py, Logger)?,
+                log: logger(py)?,
                 workers: PyDict::new(py).unbind(),
                 master_name: "Master".into(),
                 proc_name: cfg.proc_name().into(),
@@ -246,6 +247,15 @@ impl PyHooks {
     }
 }
 
+/// `server.log` / `worker.log`: the `--logger-class` instance, as Gunicorn's hooks get their
+/// logger; else the facade over the built-in log.
+fn logger(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    match super::logger_class::instance(py) {
+        Some(logger) => Ok(logger),
+        None => Ok(Py::new(py, Logger)?.into_any()),
+    }
+}
+
 fn application(py: Python<'_>, cfg: &Config, settings: &Py<Settings>) -> PyResult<Py<Application>> {
     Py::new(
         py,
@@ -268,7 +278,7 @@ fn new_worker(py: Python<'_>, cfg: &Config, age: u64) -> PyResult<Worker> {
         aborted: false,
         app: application(py, cfg, &settings)?,
         cfg: settings,
-        log: Py::new(py, Logger)?,
+        log: logger(py)?,
         wsgi: py.None(),
         tmp: py.None(),
         timeout: cfg.timeout.map_or(0.0, |t| t.as_secs_f64() / 2.0),
