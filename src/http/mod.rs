@@ -23,6 +23,8 @@ mod repr;
 pub mod request;
 mod request_line;
 pub mod response;
+#[cfg(test)]
+mod rfc_tests;
 mod scan;
 mod uwsgi;
 pub mod websocket;

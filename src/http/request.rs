@@ -220,7 +220,11 @@ pub fn resume_head(
     // Everything before the blank line that ends the head (RFC 9112 §2.1).
     if let Some(lines) = section.len().checked_sub(4) {
         let mut accept = |name, value| fields.accept(name, value);
-        parse_fields(&section[..lines], true, &limits, cfg.syntax(), &mut accept)?;
+        let syntax = Syntax {
+            scanned: true,
+            ..cfg.syntax()
+        };
+        parse_fields(&section[..lines], true, &limits, syntax, &mut accept)?;
     }
     let head = build_head(line, fields, proxy)?;
     Ok(Some((head, pos + len)))
@@ -287,6 +291,7 @@ impl ParserConfig {
         Syntax {
             strip_header_spaces: self.strip_header_spaces,
             permit_obsolete_folding: self.permit_obsolete_folding,
+            scanned: false,
         }
     }
 

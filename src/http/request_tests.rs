@@ -214,6 +214,7 @@ fn field_syntax() {
     assert_eq!(
         h.headers,
         vec![
+            ("HOST".into(), b"a".to_vec()),
             ("X".into(), b"caf\xe9".to_vec()),
             ("X".into(), b"2".to_vec())
         ]

@@ -14,7 +14,7 @@
 //! Gunicorn").
 
 use super::error::{ParseError, VersionText};
-use super::fields::{is_tchar, Limits};
+use super::fields::{is_tchar, Limits, CLASS, TCHAR, VALUE, VISIBLE};
 use super::repr::latin1;
 use super::request::ParserConfig;
 
@@ -139,6 +139,20 @@ fn first_target_form(b: u8, method: &[u8], cfg: &ParserConfig) -> Option<Form> {
     }
 }
 
+/// Might one of the eight bytes in `x` be outside `class` (VALUE or VISIBLE)? Exact for
+/// "no": a byte below 0x20 (0x21 for VISIBLE), DEL, or (VISIBLE) a byte ≥ 0x80 sets it.
+fn may_stop(x: u64, class: u8) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let floor = if class == VISIBLE { 0x21 } else { 0x20 };
+    // Bytes below `floor` (the classic "has less than" test, for bytes below 0x80).
+    let below = x.wrapping_sub(ONES * floor) & !x & HIGH;
+    let del = x ^ (ONES * 0x7f);
+    let is_del = del.wrapping_sub(ONES) & !del & HIGH;
+    let high = if class == VISIBLE { x & HIGH } else { 0 };
+    below | is_del | high != 0
+}
+
 /// RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims, and `[`, `]`, `:` of an
 /// IP-literal and port.
 pub(crate) fn is_authority_byte(b: u8) -> bool {
@@ -171,6 +185,8 @@ impl HeadScan {
         limits: &Limits,
     ) -> Result<Option<usize>, ParseError> {
         while self.at != At::Done {
+            // Most bytes continue a run that changes nothing but the place: take them whole.
+            self.seen += self.run(&head[self.seen..], limits);
             let Some(&b) = head.get(self.seen) else {
                 return Ok(None);
             };
@@ -180,6 +196,44 @@ impl HeadScan {
             self.seen += 1;
         }
         Ok(Some(self.seen))
+    }
+
+    /// How many bytes from the start of `rest` continue the current element without a limit
+    /// being reached: target bytes, name bytes, value bytes. The byte after the run goes
+    /// through [`Self::step`], which names what it broke, if anything.
+    fn run(&self, rest: &[u8], limits: &Limits) -> usize {
+        let (class, end) = match self.at {
+            At::Target(Form::Path) => (VISIBLE, limits.line + self.line),
+            At::FieldName => (TCHAR, self.field_end(limits)),
+            At::FieldValue => (VALUE, self.field_end(limits)),
+            _ => return 0,
+        };
+        // Bytes up to position `end` (exclusive) are within the limits.
+        let room = end.saturating_sub(self.seen).min(rest.len());
+        let rest = &rest[..room];
+        // Eight bytes at a time while none of them can stop the run (values and targets are
+        // most of a head's bytes).
+        let mut done = 0;
+        if class != TCHAR {
+            for word in rest.chunks_exact(8) {
+                let x = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+                if may_stop(x, class) {
+                    break;
+                }
+                done += 8;
+            }
+        }
+        rest[done..]
+            .iter()
+            .position(|&b| CLASS[usize::from(b)] & class == 0)
+            .map_or(room, |i| done + i)
+    }
+
+    /// The first position a byte of the current field line may not take (its size with the
+    /// CRLF, RFC 9112 §5.2 folded lines included; and the whole section's).
+    fn field_end(&self, limits: &Limits) -> usize {
+        let line = (self.line + limits.field_size).saturating_sub(self.field_before + 2);
+        line.min(self.section_start + limits.max_head)
     }
 
     /// One byte at `self.seen`.
