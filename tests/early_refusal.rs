@@ -8,29 +8,39 @@ use crate::support::*;
 use std::time::{Duration, Instant};
 
 /// The bytes of each case end with its deciding byte; the status it is refused with.
-const CASES: &[(&str, &[u8], u16)] = &[
-    ("TLS ClientHello on a plain port", b"\x16", 400),
-    ("binary garbage", b"\x00", 400),
-    ("a lowercase method", b"g", 400),
-    ("a control byte in the target", b"GET /a\x01", 400),
-    ("a byte >= 0x80 in the target", b"GET /\xc3", 400),
-    ("asterisk-form for GET", b"GET *", 400),
-    ("authority-form for GET", b"GET example.com:4", 400),
-    ("not an HTTP version", b"GET / HTTX", 400),
-    ("HTTP/2 on an HTTP/1 request-line", b"GET / HTTP/2", 400),
-    ("a bare CR after the version", b"GET / HTTP/1.1\rX", 400),
-    (
-        "whitespace before the colon",
-        b"GET / HTTP/1.1\r\nHost ",
-        400,
-    ),
-    (
-        "a control byte in a value",
-        b"GET / HTTP/1.1\r\nHost: a\x00",
-        400,
-    ),
-    ("obs-fold", b"GET / HTTP/1.1\r\nHost: a\r\n ", 400),
-];
+fn cases() -> Vec<(&'static str, Vec<u8>, u16)> {
+    let fixed: &[(&str, &[u8], u16)] = &[
+        ("TLS ClientHello on a plain port", b"\x16", 400),
+        ("binary garbage", b"\x00", 400),
+        ("a lowercase method", b"g", 400),
+        ("a control byte in the target", b"GET /a\x01", 400),
+        ("a byte >= 0x80 in the target", b"GET /\xc3", 400),
+        ("asterisk-form for GET", b"GET *", 400),
+        ("authority-form for GET", b"GET example.com:4", 400),
+        ("not an HTTP version", b"GET / HTTX", 400),
+        ("HTTP/2 on an HTTP/1 request-line", b"GET / HTTP/2", 400),
+        ("a bare CR after the version", b"GET / HTTP/1.1\rX", 400),
+        (
+            "whitespace before the colon",
+            b"GET / HTTP/1.1\r\nHost ",
+            400,
+        ),
+        (
+            "a control byte in a value",
+            b"GET / HTTP/1.1\r\nHost: a\x00",
+            400,
+        ),
+        ("obs-fold", b"GET / HTTP/1.1\r\nHost: a\r\n ", 400),
+    ];
+    let mut cases: Vec<_> = fixed.iter().map(|&(w, b, s)| (w, b.to_vec(), s)).collect();
+    // The default --limit-request-line is 4094: the 4095th byte (not a CR) overruns it.
+    cases.push((
+        "a request-line over the limit",
+        [&b"GET /"[..], &[b'a'; 4090]].concat(),
+        414,
+    ));
+    cases
+}
 
 /// The deciding byte's answer must come well before any timeout (`--header-timeout 60`).
 const PROMPT: Duration = Duration::from_secs(10);
@@ -38,7 +48,7 @@ const PROMPT: Duration = Duration::from_secs(10);
 const QUIET: Duration = Duration::from_millis(150);
 
 fn refuses_each_case_at_its_deciding_byte(server: &Server, kind: &str) {
-    for &(what, bytes, status) in CASES {
+    for (what, bytes, status) in cases() {
         let mut c = Client::connect(server.port());
         c.stream.set_nodelay(true).expect("TCP_NODELAY");
         let (before, deciding) = bytes.split_at(bytes.len() - 1);

@@ -13,10 +13,17 @@
 //! from the class Gunicorn 27 names after reading the whole line (README, "Stricter than
 //! Gunicorn").
 
-use super::error::{ParseError, VersionText};
+use super::error::ParseError;
 use super::fields::{is_tchar, Limits, CLASS, TCHAR, VALUE, VISIBLE};
-use super::repr::latin1;
 use super::request::ParserConfig;
+
+// The error a fault becomes, worded as Gunicorn words it.
+#[path = "scan_fault.rs"]
+mod fault;
+// Which bytes each request-target form (RFC 9112 §3.2) may go on with.
+#[path = "scan_target.rs"]
+mod target;
+use target::{first_target_form, next_form, Form};
 
 /// Where the scan is inside the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,23 +53,6 @@ enum At {
     BlankCr,
     /// The head ends at `seen`.
     Done,
-}
-
-/// How much of a request-target form (RFC 9112 §3.2) has been seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Form {
-    /// No byte yet: the first one chooses the form.
-    Unknown,
-    /// §3.2.1 `/…`, or §3.2.2 after its `scheme://`: visible ASCII (Gunicorn 27's set).
-    Path,
-    /// §3.2.4 `*`: nothing may follow.
-    Asterisk,
-    /// §3.2.2 the scheme of an absolute-URI (RFC 3986 §3.1), then `:`, `/`, `/`.
-    Scheme,
-    Colon,
-    Slash,
-    /// §3.2.3 CONNECT's `host:port` (RFC 3986 §3.2.2 characters).
-    Authority,
 }
 
 /// Why the head was refused: the element the deciding byte broke.
@@ -119,26 +109,6 @@ impl Default for HeadScan {
     }
 }
 
-/// The bytes of a request-target's first byte, per form.
-fn first_target_form(b: u8, method: &[u8], cfg: &ParserConfig) -> Option<Form> {
-    let is = |name: &[u8]| match cfg.casefold_http_method {
-        true => method.eq_ignore_ascii_case(name),
-        false => method == name,
-    };
-    // RFC 9110 §9.3.6: CONNECT's target is only a host and port (RFC 9112 §3.2.3).
-    if is(b"CONNECT") {
-        return is_authority_byte(b).then_some(Form::Authority);
-    }
-    match b {
-        b'/' => Some(Form::Path),
-        // RFC 9112 §3.2.4: the asterisk-form is only for OPTIONS.
-        b'*' if is(b"OPTIONS") => Some(Form::Asterisk),
-        // RFC 3986 §3.1: a scheme starts with a letter.
-        _ if b.is_ascii_alphabetic() => Some(Form::Scheme),
-        _ => None,
-    }
-}
-
 /// Might one of the eight bytes in `x` be outside `class` (VALUE or VISIBLE)? Exact for
 /// "no": a byte below 0x20 (0x21 for VISIBLE), DEL, or (VISIBLE) a byte ≥ 0x80 sets it.
 fn may_stop(x: u64, class: u8) -> bool {
@@ -151,26 +121,6 @@ fn may_stop(x: u64, class: u8) -> bool {
     let is_del = del.wrapping_sub(ONES) & !del & HIGH;
     let high = if class == VISIBLE { x & HIGH } else { 0 };
     below | is_del | high != 0
-}
-
-/// RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims, and `[`, `]`, `:` of an
-/// IP-literal and port.
-pub(crate) fn is_authority_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=[]:".contains(&b)
-}
-
-/// The next form after byte `b`, or `None` if `b` cannot continue the target.
-fn next_form(form: Form, b: u8) -> Option<Form> {
-    let visible = (0x21..=0x7e).contains(&b);
-    match form {
-        Form::Path if visible => Some(Form::Path),
-        Form::Scheme if b.is_ascii_alphanumeric() || b"+-.".contains(&b) => Some(Form::Scheme),
-        Form::Scheme if b == b':' => Some(Form::Colon),
-        Form::Colon if b == b'/' => Some(Form::Slash),
-        Form::Slash if b == b'/' => Some(Form::Path),
-        Form::Authority if is_authority_byte(b) => Some(Form::Authority),
-        _ => None,
-    }
 }
 
 const VERSION: &[u8; 8] = b"HTTP/d.d";
@@ -438,77 +388,6 @@ impl HeadScan {
             b'\n' => Err(Fault::BareLfInField),
             _ if is_tchar(b) => Ok(At::FieldName),
             _ => Err(Fault::Name),
-        }
-    }
-}
-
-impl HeadScan {
-    /// The error for `fault` at `self.seen`, worded as Gunicorn words it, quoting as much of
-    /// the broken element as has arrived (the whole of it when its line is complete).
-    fn error(&self, fault: Fault, head: &[u8], cfg: &ParserConfig, limits: &Limits) -> ParseError {
-        let line_end = |from: usize| {
-            let from = from.min(head.len());
-            memchr::memmem::find(&head[from..], b"\r\n").map_or(head.len(), |i| from + i)
-        };
-        let text = |from: usize, to: usize| latin1(&head[from.min(to)..to]);
-        let upper = |from: usize, to: usize| text(from, to).to_ascii_uppercase();
-        match fault {
-            Fault::LineTooLong => {
-                let rest = &head[self.line..];
-                let size = match memchr::memchr(b'\n', rest) {
-                    Some(i) if i > 0 && rest[i - 1] == b'\r' => i - 1,
-                    Some(i) => i,
-                    None => rest.len(),
-                };
-                ParseError::LimitRequestLine {
-                    size,
-                    limit: limits.line,
-                }
-            }
-            Fault::RequestLine => {
-                ParseError::InvalidRequestLine(text(self.line, line_end(self.line)))
-            }
-            Fault::BareLfInLine => {
-                ParseError::InvalidRequestLine("bare LF as line terminator".into())
-            }
-            Fault::Method => {
-                let end = line_end(self.line);
-                let method =
-                    memchr::memchr(b' ', &head[self.line..end]).map_or(end, |i| self.line + i);
-                ParseError::InvalidRequestMethod(text(self.line, method))
-            }
-            Fault::Version => {
-                let version =
-                    &head[self.version_start.min(head.len())..line_end(self.version_start)];
-                // A well-formed version with another major is named as a pair, `(2, 0)`.
-                super::request_line::check_version(version, false)
-                    .err()
-                    .unwrap_or_else(|| {
-                        ParseError::InvalidHTTPVersion(VersionText::Raw(latin1(version)))
-                    })
-            }
-            Fault::FieldCount => ParseError::LimitRequestHeaders("limit request headers fields"),
-            Fault::FieldSize => {
-                ParseError::LimitRequestHeaders("limit request headers fields size")
-            }
-            Fault::HeadSize => ParseError::LimitRequestHeaders("max buffer headers"),
-            Fault::FieldLine => ParseError::InvalidHeader(text(self.line, line_end(self.line))),
-            Fault::BareLfInField => ParseError::InvalidHeader("bare LF as line terminator".into()),
-            Fault::Name => {
-                let end = line_end(self.name_start);
-                let mut name = &head[self.name_start.min(end)..end];
-                if let Some(colon) = memchr::memchr(b':', name) {
-                    name = &name[..colon];
-                }
-                if cfg.strip_header_spaces {
-                    while let [rest @ .., b' ' | b'\t'] = name {
-                        name = rest;
-                    }
-                }
-                ParseError::InvalidHeaderName(latin1(name))
-            }
-            Fault::Value => ParseError::InvalidHeader(upper(self.name_start, self.name_end)),
-            Fault::Fold => ParseError::ObsoleteFolding(upper(self.name_start, self.name_end)),
         }
     }
 }
