@@ -137,6 +137,9 @@ impl HeadScan {
         while self.at != At::Done {
             // Most bytes continue a run that changes nothing but the place: take them whole.
             self.seen += self.run(&head[self.seen..], limits);
+            if self.line_end(&head[self.seen..], limits) {
+                continue;
+            }
             let Some(&b) = head.get(self.seen) else {
                 return Ok(None);
             };
@@ -177,6 +180,35 @@ impl HeadScan {
             .iter()
             .position(|&b| CLASS[usize::from(b)] & class == 0)
             .map_or(room, |i| done + i)
+    }
+
+    /// The usual line ends in one go: `HTTP/1.1` or `HTTP/1.0` and CRLF after the target, CRLF
+    /// after a value, when no limit is reached on the way (else byte by byte, which names it).
+    fn line_end(&mut self, rest: &[u8], limits: &Limits) -> bool {
+        match self.at {
+            At::Version(0) => {
+                let usual = rest.starts_with(b"HTTP/1.1\r\n") || rest.starts_with(b"HTTP/1.0\r\n");
+                // The line's last counted byte is the minor version digit.
+                if !usual || self.seen + 8 - self.line > limits.line {
+                    return false;
+                }
+                self.seen += 10;
+                self.at = self.section(self.seen);
+                true
+            }
+            At::FieldValue => {
+                let fits = self.seen + 2 - self.section_start <= limits.max_head;
+                if !rest.starts_with(b"\r\n") || !fits {
+                    return false;
+                }
+                self.seen += 2;
+                self.field_before += self.seen - self.line;
+                self.line = self.seen;
+                self.at = At::FieldStart;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// The first position a byte of the current field line may not take (its size with the
