@@ -6,9 +6,13 @@
 //! answered too. Under `-k sync`: the first status line only. One server per kind.
 //!
 //! Fixtures with settings of their own (`config` in expected.json) need another server
-//! configuration and are left to the parser tests (tests/parser.rs).
+//! configuration and are left to the parser tests (tests/parser.rs). The valid fixtures
+//! refused on purpose (`parser::STRICTER`) are sent as they are, for a 400, and — those
+//! lacking only a Host — with a Host line added, for Gunicorn's parse.
 
-use crate::parser::{corpus, wire_bytes, TRUNCATED_BODY};
+use crate::parser::{
+    corpus, host_required, wire_bytes, with_host, ADDED_HOST, STRICTER, TRUNCATED_BODY,
+};
 use crate::support::*;
 use serde_json::Value;
 use std::net::Shutdown;
@@ -47,6 +51,43 @@ fn fixtures(dir: &str) -> (Vec<Fixture>, usize) {
         });
     }
     (out, skipped)
+}
+
+/// The valid fixtures refused on purpose (`parser::STRICTER`) as refusals with a 400 (their
+/// status whatever the kind), and the Host ones, with a Host line added, as valid fixtures.
+fn stricter() -> (Vec<Fixture>, Vec<Fixture>) {
+    let (all, _) = fixtures("valid");
+    let (mut valid, mut refused) = (Vec::new(), Vec::new());
+    for f in all {
+        let Some((_, rule, _)) = STRICTER.iter().find(|(n, ..)| *n == f.name) else {
+            continue;
+        };
+        if host_required(rule) {
+            let requests = f.expected["requests"].as_array().expect("requests");
+            let mut expected = f.expected.clone();
+            // Gunicorn's parse of the fixture with the added Host: that Host first.
+            for request in expected["requests"].as_array_mut().into_iter().flatten() {
+                if let Some(headers) = request["headers"].as_array_mut() {
+                    headers.insert(0, serde_json::json!(["HOST", ADDED_HOST]));
+                }
+            }
+            valid.push(Fixture {
+                name: format!("{} + Host", f.name),
+                bytes: with_host(&f.bytes, requests).0,
+                expected,
+            });
+        }
+        // The sync kind answers only the first request: an HTTP/1.0 one before the refused
+        // request gets its 200 there.
+        let first_ok = f.expected["requests"][0]["version"] == serde_json::json!([1, 0]);
+        let sync = if first_ok { 200 } else { 400 };
+        refused.push(Fixture {
+            name: format!("{} ({rule})", f.name),
+            expected: serde_json::json!({ "http_status": 400, "sync_status": sync }),
+            ..f
+        });
+    }
+    (valid, refused)
 }
 
 /// Does this request (as Gunicorn parsed it) keep the connection (RFC 9112 §9.3, with
@@ -204,7 +245,11 @@ fn sync_status(server: &Server, f: &Fixture, valid: bool) -> Result<(), String> 
     let wire = rest(&mut c)?;
     let first = parse_all(&wire, false).first().map(|r| r.status);
     let want = if !valid {
-        f.expected["http_status"].as_u64().map(|s| s as u16)
+        let status = f
+            .expected
+            .get("sync_status")
+            .unwrap_or(&f.expected["http_status"]);
+        status.as_u64().map(|s| s as u16)
     } else if TRUNCATED_BODY.contains(&f.name.as_str()) {
         // Refused at EOF (Gunicorn hands the app the short body; see tests/parser.rs).
         return match first {
@@ -249,8 +294,11 @@ pub(crate) fn run_corpus_on(
     let mut total = 0;
     let mut skipped = 0;
     for (dir, valid) in [("valid", true), ("invalid", false)] {
-        let (list, skip) = fixtures(dir);
+        let (mut list, skip) = fixtures(dir);
         skipped += skip;
+        let (valid_again, refused) = stricter();
+        list.retain(|f| !STRICTER.iter().any(|(n, ..)| *n == f.name));
+        list.extend(if valid { valid_again } else { refused });
         for f in &list {
             total += 1;
             if let Err(e) = check(server, f, valid) {

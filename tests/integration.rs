@@ -43,6 +43,10 @@ mod slowloris;
 mod graceful_keepalive;
 // The request corpus through the real server (gthread with keep-alive, and sync).
 mod corpus_server;
+// Refused at the deciding byte, not at a line end or a timeout, under sync, gthread, asgi.
+mod early_refusal;
+// tests/RULES.md: each rule names tests and fixtures that exist.
+mod rules_table;
 // 10,000 connections on one gthread worker, and the open-file limit.
 mod connections;
 // The greenlet workers (gevent, eventlet): concurrency, the hub's heartbeat, worker-connections,

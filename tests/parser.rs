@@ -5,7 +5,7 @@
 
 use gunicorn_rs::config::{HeaderMap, ProxyProtocol};
 use gunicorn_rs::http::{
-    head_eof, parse_head, BodyDecoder, ParseError, ParserConfig, PeerTrust, RequestHead,
+    head_eof, resume_head, BodyDecoder, HeadScan, ParseError, ParserConfig, PeerTrust, RequestHead,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -14,6 +14,102 @@ use std::path::{Path, PathBuf};
 /// truncated body; we refuse it at EOF (reliability.md §3 "never run the app on a truncated
 /// body"). The received bytes must still match Gunicorn's.
 pub(crate) const TRUNCATED_BODY: &[&str] = &["099.http"];
+
+/// RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to any HTTP/1.1
+/// request message that lacks a Host header field". Gunicorn 27 accepts them.
+const HOST_REQUIRED: &str = "RFC 9112 §3.2: an HTTP/1.1 request without Host is refused";
+/// RFC 9110 §4.2.4: "A recipient SHOULD parse for userinfo and treat its presence as an error".
+const NO_USERINFO: &str = "RFC 9110 §4.2.4: userinfo in an http(s) target is refused";
+
+/// Valid fixtures Gunicorn 27 accepts and gunicorn-rs refuses on purpose, each with the rule
+/// (tests/RULES.md, README "Stricter than Gunicorn") and the class it is refused with. Each
+/// must be refused so (400) in every chunking; the Host ones must also, with a Host line added
+/// to each request ([`with_host`]), give exactly Gunicorn's parse plus that Host.
+pub(crate) const STRICTER: &[(&str, &str, &str)] = &[
+    ("004.http", HOST_REQUIRED, "MissingHeader"),
+    ("005.http", HOST_REQUIRED, "MissingHeader"),
+    ("006.http", HOST_REQUIRED, "MissingHeader"),
+    ("007.http", HOST_REQUIRED, "MissingHeader"),
+    ("010.http", HOST_REQUIRED, "MissingHeader"),
+    ("011.http", HOST_REQUIRED, "MissingHeader"),
+    ("012.http", HOST_REQUIRED, "MissingHeader"),
+    ("013.http", HOST_REQUIRED, "MissingHeader"),
+    ("014.http", HOST_REQUIRED, "MissingHeader"),
+    ("018.http", HOST_REQUIRED, "MissingHeader"),
+    ("021.http", HOST_REQUIRED, "MissingHeader"),
+    ("022.http", HOST_REQUIRED, "MissingHeader"),
+    ("023.http", HOST_REQUIRED, "MissingHeader"),
+    ("025.http", HOST_REQUIRED, "MissingHeader"),
+    ("025_line.http", HOST_REQUIRED, "MissingHeader"),
+    ("028.http", HOST_REQUIRED, "MissingHeader"),
+    ("029.http", HOST_REQUIRED, "MissingHeader"),
+    ("030.http", HOST_REQUIRED, "MissingHeader"),
+    ("031.http", HOST_REQUIRED, "MissingHeader"),
+    ("031compat.http", HOST_REQUIRED, "MissingHeader"),
+    ("031compat2.http", HOST_REQUIRED, "MissingHeader"),
+    ("100.http", HOST_REQUIRED, "MissingHeader"),
+    ("compat_obs_fold_huge.http", HOST_REQUIRED, "MissingHeader"),
+    ("pp_02.http", HOST_REQUIRED, "MissingHeader"),
+    (
+        "rfc9112_target_absolute_userinfo_01.http",
+        NO_USERINFO,
+        "InvalidRequestLine",
+    ),
+];
+
+/// Invalid fixtures refused for an earlier reason than Gunicorn's, which is still checked with
+/// a Host line added after the first request-line: (fixture, rule, our class). Same status.
+pub(crate) const STRICTER_INVALID: &[(&str, &str, &str)] = &[
+    ("chunked_01.http", HOST_REQUIRED, "MissingHeader"),
+    ("chunked_09.http", HOST_REQUIRED, "MissingHeader"),
+    ("chunked_10.http", HOST_REQUIRED, "MissingHeader"),
+    ("chunked_11.http", HOST_REQUIRED, "MissingHeader"),
+    ("chunked_12.http", HOST_REQUIRED, "MissingHeader"),
+    ("chunked_13.http", HOST_REQUIRED, "MissingHeader"),
+    ("chunked_14.http", HOST_REQUIRED, "MissingHeader"),
+];
+
+fn memchr_crlf(bytes: &[u8]) -> usize {
+    bytes
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .expect("a request-line")
+}
+
+/// The Host line [`with_host`] adds.
+pub(crate) const ADDED_HOST: &str = "gunicorn-rs.test";
+
+/// Is this the rule that a Host line added fixes?
+pub(crate) fn host_required(rule: &str) -> bool {
+    rule == HOST_REQUIRED
+}
+
+/// `bytes` with `Host: gunicorn-rs.test` after the request-line of each of `requests` (as
+/// Gunicorn parsed them: target and version), and how many were added.
+pub(crate) fn with_host(bytes: &[u8], requests: &[Value]) -> (Vec<u8>, usize) {
+    let mut out = Vec::with_capacity(bytes.len() + 64);
+    let mut added = 0;
+    let mut rest = bytes;
+    for request in requests {
+        let version = &request["version"];
+        // The method as sent may differ in case from the parsed one (`casefold_http_method`).
+        let line = format!(
+            " {} HTTP/{}.{}\r\n",
+            request["uri"].as_str().unwrap_or_default(),
+            version[0],
+            version[1]
+        );
+        let Some(at) = rest.windows(line.len()).position(|w| w == line.as_bytes()) else {
+            break;
+        };
+        out.extend_from_slice(&rest[..at + line.len()]);
+        out.extend_from_slice(format!("Host: {ADDED_HOST}\r\n").as_bytes());
+        added += 1;
+        rest = &rest[at + line.len()..];
+    }
+    out.extend_from_slice(rest);
+    (out, added)
+}
 
 pub(crate) fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/requests")
@@ -151,8 +247,10 @@ fn serve(pieces: &[&[u8]], cfg: &ParserConfig, trust: PeerTrust) -> Outcome {
     };
     loop {
         let first = out.requests.is_empty();
+        // As a server keeps it: each read scans only its new bytes.
+        let mut scan = HeadScan::default();
         let head = loop {
-            match parse_head(&buf, cfg, trust, first) {
+            match resume_head(&mut scan, &buf, cfg, trust, first) {
                 Ok(Some((head, used))) => {
                     buf.drain(..used);
                     break head;
@@ -344,8 +442,42 @@ fn compare_proxy(seen: &Seen, want: &Value) -> Result<(), String> {
 }
 
 fn check_valid(name: &str, fixture: &Value, bytes: &[u8]) -> Vec<String> {
-    let (cfg, trust) = settings(fixture.get("config"));
     let want = fixture["requests"].as_array().expect("requests list");
+    let Some((_, rule, kind)) = STRICTER.iter().find(|(n, ..)| *n == name) else {
+        return check_accepted(name, fixture, bytes, want);
+    };
+    let (cfg, trust) = settings(fixture.get("config"));
+    let mut failures = Vec::new();
+    for (how, pieces) in chunkings(bytes) {
+        let out = serve(&pieces, &cfg, trust);
+        let got = out.error.as_ref().map(|e| (e.kind(), e.status()));
+        if got != Some((kind, Some(400))) {
+            failures.push(format!(
+                "valid/{name} ({how}): {got:?}, want {kind} 400 ({rule})"
+            ));
+        }
+    }
+    if host_required(rule) {
+        let (bytes, added) = with_host(bytes, want);
+        assert_eq!(added, want.len(), "valid/{name}: a Host line per request");
+        let host = serde_json::json!(["HOST", ADDED_HOST]);
+        let want: Vec<Value> = want
+            .iter()
+            .map(|r| {
+                let mut r = r.clone();
+                if let Some(headers) = r["headers"].as_array_mut() {
+                    headers.insert(0, host.clone());
+                }
+                r
+            })
+            .collect();
+        failures.extend(check_accepted(name, fixture, &bytes, &want));
+    }
+    failures
+}
+
+fn check_accepted(name: &str, fixture: &Value, bytes: &[u8], want: &[Value]) -> Vec<String> {
+    let (cfg, trust) = settings(fixture.get("config"));
     let mut failures = Vec::new();
     for (how, pieces) in chunkings(bytes) {
         let out = serve(&pieces, &cfg, trust);
@@ -396,7 +528,23 @@ fn check_invalid(
     let kind = fixture["exception"].as_str().expect("exception");
     let status = fixture["http_status"].as_u64().map(|s| s as u16);
     let mut failures = Vec::new();
-    for (how, pieces) in chunkings(bytes) {
+    let mut bytes = bytes.to_vec();
+    if let Some((_, rule, ours)) = STRICTER_INVALID.iter().find(|(n, ..)| *n == name) {
+        // Refused for the missing Host first; with it, for Gunicorn's reason.
+        for (how, pieces) in chunkings(&bytes) {
+            let got = serve(&pieces, &cfg, trust)
+                .error
+                .map(|e| (e.kind(), e.status()));
+            if got != Some((ours, Some(400))) {
+                failures.push(format!(
+                    "invalid/{name} ({how}): {got:?}, want {ours} ({rule})"
+                ));
+            }
+        }
+        let line = memchr_crlf(&bytes) + 2;
+        bytes.splice(line..line, format!("Host: {ADDED_HOST}\r\n").bytes());
+    }
+    for (how, pieces) in chunkings(&bytes) {
         let out = serve(&pieces, &cfg, trust);
         let Some(err) = out.error else {
             failures.push(format!("invalid/{name} ({how}): accepted, want {kind}"));

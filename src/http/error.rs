@@ -23,6 +23,9 @@ pub enum ParseError {
     InvalidHeader(String),
     #[error("Invalid HTTP header name: {}", repr_str(.0))]
     InvalidHeaderName(String),
+    /// A field a request MUST carry is absent (RFC 9112 §3.2: Host in HTTP/1.1).
+    #[error("Missing HTTP header: {}", repr_str(.0))]
+    MissingHeader(&'static str),
     #[error("Obsolete line folding is unacceptable: {}", repr_str(.0))]
     ObsoleteFolding(String),
     #[error("Request Line is too large ({size} > {limit})")]
@@ -96,6 +99,7 @@ impl ParseError {
             | InvalidHTTPVersion(_)
             | InvalidHeader(_)
             | InvalidHeaderName(_)
+            | MissingHeader(_)
             | ObsoleteFolding(_)
             | InvalidChunkSize(_)
             | ChunkMissingTerminator(_)
@@ -122,6 +126,7 @@ impl ParseError {
             InvalidHTTPVersion(_) => "InvalidHTTPVersion",
             InvalidHeader(_) => "InvalidHeader",
             InvalidHeaderName(_) => "InvalidHeaderName",
+            MissingHeader(_) => "MissingHeader",
             ObsoleteFolding(_) => "ObsoleteFolding",
             LimitRequestLine { .. } => "LimitRequestLine",
             LimitRequestHeaders(_) => "LimitRequestHeaders",

@@ -55,6 +55,9 @@ impl Limits {
 pub(crate) struct Syntax {
     pub strip_header_spaces: bool,
     pub permit_obsolete_folding: bool,
+    /// The bytes were already checked one by one (`scan.rs`, a request head): name and value
+    /// bytes need no second look. Trailers are not scanned.
+    pub scanned: bool,
 }
 
 /// Whether a field section was parsed to its end or stopped at an incomplete line.
@@ -64,9 +67,46 @@ pub(crate) enum Progress {
     Incomplete,
 }
 
+/// Byte classes, one lookup per byte: RFC 9110 §5.6.2 tchar, visible ASCII (the target, Gunicorn 27),
+/// and what a field value may hold (RFC 9110 §5.5: VCHAR, SP, HTAB, obs-text).
+pub(crate) const TCHAR: u8 = 1;
+pub(crate) const VISIBLE: u8 = 2;
+pub(crate) const VALUE: u8 = 4;
+
+pub(crate) static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let tchar = byte.is_ascii_alphanumeric()
+            || matches!(
+                byte,
+                b'!' | b'#'
+                    | b'$'
+                    | b'%'
+                    | b'&'
+                    | b'\''
+                    | b'*'
+                    | b'+'
+                    | b'-'
+                    | b'.'
+                    | b'^'
+                    | b'_'
+                    | b'`'
+                    | b'|'
+                    | b'~'
+            );
+        let visible = byte >= 0x21 && byte <= 0x7e;
+        let value = visible || byte == b' ' || byte == b'\t' || byte >= 0x80;
+        table[b] = ((tchar as u8) * TCHAR) | ((visible as u8) * VISIBLE) | ((value as u8) * VALUE);
+        b += 1;
+    }
+    table
+};
+
 /// RFC 9110 §5.6.2 tchar.
 pub(crate) fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    CLASS[usize::from(b)] & TCHAR != 0
 }
 
 /// RFC 9110 §5.5: CTLs other than HTAB are not allowed in a field value (obs-text is).
@@ -161,7 +201,7 @@ pub(crate) fn parse_fields(
             value = trim_ows(&value).to_vec();
         }
         // RFC 9110 §5.5: CR, LF and NUL MUST be refused; other CTLs too (Gunicorn 27).
-        if value.iter().any(|&b| is_forbidden_in_value(b)) {
+        if !syntax.scanned && value.iter().any(|&b| is_forbidden_in_value(b)) {
             return Err(ParseError::InvalidHeader(name));
         }
         count += 1;
@@ -222,7 +262,7 @@ fn field_name(line: &[u8], syntax: Syntax) -> Result<(String, usize), ParseError
             name = rest;
         }
     }
-    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+    if name.is_empty() || (!syntax.scanned && !name.iter().all(|&b| is_tchar(b))) {
         return Err(ParseError::InvalidHeaderName(latin1(name)));
     }
     Ok((latin1(name).to_ascii_uppercase(), colon))

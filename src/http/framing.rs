@@ -139,6 +139,10 @@ fn transfer_codings(value: &[u8], chunked: &mut bool) -> Result<bool, ParseError
     let mut force_close = false;
     for item in value.split(|&b| b == b',') {
         let coding = trim(item).to_ascii_lowercase();
+        // RFC 9110 §5.6.1.2: a recipient MUST parse and ignore empty list elements.
+        if coding.is_empty() {
+            continue;
+        }
         // chunked must be the last coding, and only once (RFC 9112 §6.1, §7).
         if *chunked {
             return Err(ParseError::InvalidHeader("TRANSFER-ENCODING".into()));
@@ -174,10 +178,14 @@ pub(crate) fn expects_continue(
 ) -> Result<bool, ParseError> {
     let mut expect_continue = false;
     for (_, value) in headers.iter().filter(|(n, _)| n == "EXPECT") {
-        if !value.eq_ignore_ascii_case(b"100-continue") {
-            return Err(ParseError::ExpectationFailed(super::repr::latin1(value)));
+        // RFC 9110 §10.1.1: Expect is a list; §5.6.1.2: empty elements are ignored.
+        for expectation in value.split(|&b| b == b',').map(trim) {
+            if expectation.eq_ignore_ascii_case(b"100-continue") {
+                expect_continue = version >= (1, 1);
+            } else if !expectation.is_empty() {
+                return Err(ParseError::ExpectationFailed(super::repr::latin1(value)));
+            }
         }
-        expect_continue = version >= (1, 1);
     }
     Ok(expect_continue)
 }

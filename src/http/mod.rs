@@ -17,20 +17,25 @@ mod chunk;
 pub mod error;
 mod fields;
 mod framing;
+mod host;
 mod proxy;
 mod repr;
 pub mod request;
 mod request_line;
 pub mod response;
+#[cfg(test)]
+mod rfc_tests;
+mod scan;
 mod uwsgi;
 pub mod websocket;
 
 pub use body::{BodyDecoder, Step};
 pub use error::{ParseError, VersionText};
 pub use request::{
-    head_eof, parse_head, BodyKind, ParserConfig, PeerTrust, Protocol, ProxyInfo, Remote,
-    RequestHead,
+    head_eof, parse_head, resume_head, BodyKind, ParserConfig, PeerTrust, Protocol, ProxyInfo,
+    Remote, RequestHead,
 };
+pub use scan::HeadScan;
 pub use uwsgi::parse_packet;
 
 /// Percent-decode a request path (RFC 3986 §2.1) into bytes; a `%` not followed by two hex

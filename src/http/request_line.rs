@@ -41,7 +41,7 @@ pub(crate) fn parse_request_line(
     check_target(target, &method).map_err(|()| bad_line())?;
     let uri = latin1(target);
     let (path, query, fragment) = split_target(&uri).map_err(|()| bad_line())?;
-    let version = check_version(version, rules)?;
+    let version = check_version(version, rules.permit_unconventional_http_version)?;
     Ok(RequestLine {
         method,
         uri,
@@ -96,7 +96,7 @@ fn check_target(target: &[u8], method: &str) -> Result<(), ()> {
 }
 
 /// `HTTP/<digit>.<digit>` (RFC 9112 §2.3); 1.0 ≤ version < 2.0 unless permitted.
-fn check_version(version: &[u8], rules: MethodRules) -> Result<(u8, u8), ParseError> {
+pub(crate) fn check_version(version: &[u8], permit_any: bool) -> Result<(u8, u8), ParseError> {
     let &[b'H', b'T', b'T', b'P', b'/', major, b'.', minor] = version else {
         return Err(ParseError::InvalidHTTPVersion(VersionText::Raw(latin1(
             version,
@@ -108,7 +108,7 @@ fn check_version(version: &[u8], rules: MethodRules) -> Result<(u8, u8), ParseEr
         ))));
     }
     let parsed = (major - b'0', minor - b'0');
-    if parsed.0 != 1 && !rules.permit_unconventional_http_version {
+    if parsed.0 != 1 && !permit_any {
         return Err(ParseError::InvalidHTTPVersion(VersionText::Parsed(
             parsed.0, parsed.1,
         )));

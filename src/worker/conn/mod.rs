@@ -38,6 +38,9 @@ pub struct Conn {
     pub served: u64,
     /// The PROXY protocol header of the first request, inherited by the later ones.
     proxy: Option<ProxyInfo>,
+    /// How far the head being received has been checked (RFC 9112 refusals as early as the
+    /// bytes allow, each read scanning only its new bytes).
+    scan: http::HeadScan,
     /// In the worker's epoll set (added on its first park).
     pub(crate) polled: bool,
     /// `ip:port` of the peer for the scoreboard, formatted once per connection.
@@ -73,6 +76,7 @@ impl Conn {
             buf: Vec::new(),
             served: 0,
             proxy: None,
+            scan: http::HeadScan::default(),
             polled: false,
             client: None,
         }
@@ -123,7 +127,9 @@ impl Conn {
         loop {
             if !self.buf.is_empty() {
                 let parsed = match cfg.protocol {
-                    Protocol::Http => http::parse_head(&self.buf, cfg, trust, first),
+                    Protocol::Http => {
+                        http::resume_head(&mut self.scan, &self.buf, cfg, trust, first)
+                    }
                     Protocol::Uwsgi => http::parse_packet(&self.buf, trust),
                 };
                 match parsed {
@@ -200,6 +206,7 @@ impl Conn {
     pub(crate) fn finish_request(&mut self, mut buf: Vec<u8>, used: usize) {
         buf.drain(..used.min(buf.len()));
         self.buf = buf;
+        self.scan = http::HeadScan::default();
         self.served += 1;
     }
 

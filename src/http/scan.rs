@@ -1,0 +1,436 @@
+//! Refuse as early as the bytes allow: a byte-at-a-time check of a request head that stops at
+//! the first byte after which no request can be valid — an impossible byte in the method or
+//! target, a version that is not `HTTP/d.d`, a bare CR or LF, a field name that is not a
+//! token, a control byte in a value, an obsolete line fold, a limit overrun — instead of
+//! waiting for the line's end, the blank line or a timeout. A TLS ClientHello or binary
+//! garbage on a plain port is refused at its first byte.
+//!
+//! The scan keeps its place ([`HeadScan`]), so a connection's reads each cost only their new
+//! bytes; the full parse (`request.rs`) runs once, on the complete head. The answer depends
+//! only on the shortest refused prefix, so it is the same however the bytes were split into
+//! reads. The class of a fault is named by the element the deciding byte broke (RFC 9112 §3:
+//! method, target, version; §5: name, value), which for an already broken line can differ
+//! from the class Gunicorn 27 names after reading the whole line (README, "Stricter than
+//! Gunicorn").
+
+use super::error::ParseError;
+use super::fields::{is_tchar, Limits, CLASS, TCHAR, VALUE, VISIBLE};
+use super::request::ParserConfig;
+
+// The error a fault becomes, worded as Gunicorn words it.
+#[path = "scan_fault.rs"]
+mod fault;
+// Which bytes each request-target form (RFC 9112 §3.2) may go on with.
+#[path = "scan_target.rs"]
+mod target;
+use target::{first_target_form, next_form, Form};
+
+/// Where the scan is inside the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    /// Before the request-line; `skipped` once the one leading CRLF (RFC 9112 §2.2) is used.
+    Start {
+        skipped: bool,
+    },
+    /// A CR at the very start: the leading empty line's, if an LF follows.
+    LeadCr,
+    Method,
+    /// A CR in the method: the line ends too soon (LF) or the CR is bare.
+    MethodCr,
+    Target(Form),
+    /// Bytes of `HTTP/d.d` matched so far.
+    Version(u8),
+    /// The CR that must end the request-line.
+    LineCr,
+    /// At the start of a field line, or of the blank line that ends the head.
+    FieldStart,
+    FieldName,
+    /// Whitespace between name and colon (only with `strip_header_spaces`).
+    NameSpace,
+    NameCr,
+    FieldValue,
+    ValueCr,
+    BlankCr,
+    /// The head ends at `seen`.
+    Done,
+}
+
+/// Why the head was refused: the element the deciding byte broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    LineTooLong,
+    RequestLine,
+    BareLfInLine,
+    Method,
+    Version,
+    FieldCount,
+    FieldSize,
+    HeadSize,
+    /// A field line with no name before a colon.
+    FieldLine,
+    BareLfInField,
+    Name,
+    Value,
+    Fold,
+}
+
+/// The place of an incremental scan over one request head.
+#[derive(Debug, Clone)]
+pub struct HeadScan {
+    at: At,
+    /// Bytes of the head scanned so far.
+    seen: usize,
+    /// Start of the request-line, of the current field line, of its name's colon.
+    line: usize,
+    method_end: usize,
+    version_start: usize,
+    name_start: usize,
+    name_end: usize,
+    /// Bytes the current field has used on the lines before this one (obs-fold).
+    field_before: usize,
+    fields: usize,
+    section_start: usize,
+}
+
+impl Default for HeadScan {
+    fn default() -> Self {
+        HeadScan {
+            at: At::Start { skipped: false },
+            seen: 0,
+            line: 0,
+            method_end: 0,
+            version_start: 0,
+            name_start: 0,
+            name_end: 0,
+            field_before: 0,
+            fields: 0,
+            section_start: 0,
+        }
+    }
+}
+
+/// Might one of the eight bytes in `x` be outside `class` (VALUE or VISIBLE)? Exact for
+/// "no": a byte below 0x20 (0x21 for VISIBLE), DEL, or (VISIBLE) a byte ≥ 0x80 sets it.
+fn may_stop(x: u64, class: u8) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let floor = if class == VISIBLE { 0x21 } else { 0x20 };
+    // Bytes below `floor` (the classic "has less than" test, for bytes below 0x80).
+    let below = x.wrapping_sub(ONES * floor) & !x & HIGH;
+    let del = x ^ (ONES * 0x7f);
+    let is_del = del.wrapping_sub(ONES) & !del & HIGH;
+    let high = if class == VISIBLE { x & HIGH } else { 0 };
+    below | is_del | high != 0
+}
+
+const VERSION: &[u8; 8] = b"HTTP/d.d";
+
+impl HeadScan {
+    /// Scan the bytes of `head` not seen yet. `Ok(Some(len))`: the head is complete and
+    /// `len` bytes long (blank line included); `Ok(None)`: nothing refused so far.
+    pub(crate) fn advance(
+        &mut self,
+        head: &[u8],
+        cfg: &ParserConfig,
+        limits: &Limits,
+    ) -> Result<Option<usize>, ParseError> {
+        while self.at != At::Done {
+            // Most bytes continue a run that changes nothing but the place: take them whole.
+            self.seen += self.run(&head[self.seen..], limits);
+            if self.line_end(&head[self.seen..], limits) {
+                continue;
+            }
+            let Some(&b) = head.get(self.seen) else {
+                return Ok(None);
+            };
+            if let Err(fault) = self.step(b, head, cfg, limits) {
+                return Err(self.error(fault, head, cfg, limits));
+            }
+            self.seen += 1;
+        }
+        Ok(Some(self.seen))
+    }
+
+    /// How many bytes from the start of `rest` continue the current element without a limit
+    /// being reached: target bytes, name bytes, value bytes. The byte after the run goes
+    /// through [`Self::step`], which names what it broke, if anything.
+    fn run(&self, rest: &[u8], limits: &Limits) -> usize {
+        let (class, end) = match self.at {
+            At::Target(Form::Path) => (VISIBLE, limits.line + self.line),
+            At::FieldName => (TCHAR, self.field_end(limits)),
+            At::FieldValue => (VALUE, self.field_end(limits)),
+            _ => return 0,
+        };
+        // Bytes up to position `end` (exclusive) are within the limits.
+        let room = end.saturating_sub(self.seen).min(rest.len());
+        let rest = &rest[..room];
+        // Eight bytes at a time while none of them can stop the run (values and targets are
+        // most of a head's bytes).
+        let mut done = 0;
+        if class != TCHAR {
+            for word in rest.chunks_exact(8) {
+                let x = u64::from_le_bytes(word.try_into().unwrap_or([0; 8]));
+                if may_stop(x, class) {
+                    break;
+                }
+                done += 8;
+            }
+        }
+        rest[done..]
+            .iter()
+            .position(|&b| CLASS[usize::from(b)] & class == 0)
+            .map_or(room, |i| done + i)
+    }
+
+    /// The usual line ends in one go: `HTTP/1.1` or `HTTP/1.0` and CRLF after the target, CRLF
+    /// after a value, when no limit is reached on the way (else byte by byte, which names it).
+    fn line_end(&mut self, rest: &[u8], limits: &Limits) -> bool {
+        match self.at {
+            At::Version(0) => {
+                let usual = rest.starts_with(b"HTTP/1.1\r\n") || rest.starts_with(b"HTTP/1.0\r\n");
+                // The line's last counted byte is the minor version digit.
+                if !usual || self.seen + 8 - self.line > limits.line {
+                    return false;
+                }
+                self.seen += 10;
+                self.at = self.section(self.seen);
+                true
+            }
+            At::FieldValue => {
+                let fits = self.seen + 2 - self.section_start <= limits.max_head;
+                if !rest.starts_with(b"\r\n") || !fits {
+                    return false;
+                }
+                self.seen += 2;
+                self.field_before += self.seen - self.line;
+                self.line = self.seen;
+                self.at = At::FieldStart;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The first position a byte of the current field line may not take (its size with the
+    /// CRLF, RFC 9112 §5.2 folded lines included; and the whole section's).
+    fn field_end(&self, limits: &Limits) -> usize {
+        let line = (self.line + limits.field_size).saturating_sub(self.field_before + 2);
+        line.min(self.section_start + limits.max_head)
+    }
+
+    /// One byte at `self.seen`.
+    fn step(
+        &mut self,
+        b: u8,
+        head: &[u8],
+        cfg: &ParserConfig,
+        limits: &Limits,
+    ) -> Result<(), Fault> {
+        let pos = self.seen;
+        self.check_limits(b, pos, limits)?;
+        self.at = match self.at {
+            At::Start { skipped } => self.line_start(b, pos, skipped, cfg)?,
+            At::LeadCr if b == b'\n' => At::Start { skipped: true },
+            At::LeadCr => return Err(Fault::RequestLine),
+            At::Method => self.method_byte(b, pos, cfg)?,
+            At::MethodCr if b == b'\n' => return Err(Fault::RequestLine),
+            At::MethodCr => return Err(Fault::Method),
+            At::Target(form) => self.target_byte(form, b, pos, head, cfg)?,
+            At::Version(n) => self.version_byte(n, b, cfg)?,
+            At::LineCr if b == b'\n' => self.section(pos + 1),
+            At::LineCr => return Err(Fault::Version),
+            At::FieldStart => self.field_start(b, pos, cfg)?,
+            At::FieldName => self.name_byte(b, pos, cfg)?,
+            At::NameSpace => match b {
+                b' ' | b'\t' => At::NameSpace,
+                b':' => At::FieldValue,
+                b'\r' => At::NameCr,
+                _ => return Err(Fault::Name),
+            },
+            At::NameCr if b == b'\n' => return Err(Fault::FieldLine),
+            At::NameCr => return Err(Fault::Name),
+            At::FieldValue => value_byte(b)?,
+            At::ValueCr if b == b'\n' => {
+                self.field_before += pos + 1 - self.line;
+                self.line = pos + 1;
+                At::FieldStart
+            }
+            At::ValueCr => return Err(Fault::Value),
+            At::BlankCr if b == b'\n' => At::Done,
+            At::BlankCr => return Err(Fault::FieldLine),
+            At::Done => At::Done,
+        };
+        Ok(())
+    }
+
+    /// Limits first, so that an over-long line is refused at the byte that overruns it
+    /// (Gunicorn checks sizes before syntax too). A CR may be half of the closing CRLF, so
+    /// it is not counted until the next byte shows it is not.
+    fn check_limits(&self, b: u8, pos: usize, limits: &Limits) -> Result<(), Fault> {
+        let counted = b != b'\r' && b != b'\n';
+        match self.at {
+            At::Start { .. } | At::LeadCr | At::Done => Ok(()),
+            At::Method | At::MethodCr | At::Target(_) | At::Version(_) | At::LineCr => {
+                match counted && pos + 1 - self.line > limits.line {
+                    true => Err(Fault::LineTooLong),
+                    false => Ok(()),
+                }
+            }
+            at => {
+                if pos + 1 - self.section_start > limits.max_head {
+                    return Err(Fault::HeadSize);
+                }
+                let new_field = at == At::FieldStart && !matches!(b, b' ' | b'\t' | b'\r');
+                if new_field && self.fields >= limits.fields {
+                    return Err(Fault::FieldCount);
+                }
+                // RFC 9112 §5.2: a folded line counts toward its field's size.
+                let before = if new_field { 0 } else { self.field_before };
+                match counted && before + pos + 1 - self.line + 2 > limits.field_size {
+                    true => Err(Fault::FieldSize),
+                    false => Ok(()),
+                }
+            }
+        }
+    }
+
+    fn line_start(
+        &mut self,
+        b: u8,
+        pos: usize,
+        skipped: bool,
+        cfg: &ParserConfig,
+    ) -> Result<At, Fault> {
+        self.line = pos;
+        match b {
+            b'\r' if !skipped => Ok(At::LeadCr),
+            // RFC 9112 §2.2: bare LF is not a line end here (Gunicorn 27).
+            b'\n' => Err(Fault::BareLfInLine),
+            // A second empty line, or a bare CR.
+            b'\r' => Err(Fault::RequestLine),
+            _ => self.method_byte(b, pos, cfg),
+        }
+    }
+
+    fn method_byte(&mut self, b: u8, pos: usize, cfg: &ParserConfig) -> Result<At, Fault> {
+        let len = pos - self.line;
+        match b {
+            b' ' => {
+                let short = len < 3 && !cfg.permit_unconventional_http_method;
+                if len == 0 || short {
+                    return Err(Fault::Method);
+                }
+                self.method_end = pos;
+                Ok(At::Target(Form::Unknown))
+            }
+            b'\r' => Ok(At::MethodCr),
+            b'\n' => Err(Fault::BareLfInLine),
+            // RFC 9110 §9.1: a token; Gunicorn 27 also refuses lowercase, `#` and more than
+            // 20 bytes unless `permit_unconventional_http_method`.
+            _ if !is_tchar(b) => Err(Fault::Method),
+            _ if cfg.permit_unconventional_http_method => Ok(At::Method),
+            _ if b.is_ascii_lowercase() || b == b'#' || len >= 20 => Err(Fault::Method),
+            _ => Ok(At::Method),
+        }
+    }
+
+    fn target_byte(
+        &mut self,
+        form: Form,
+        b: u8,
+        pos: usize,
+        head: &[u8],
+        cfg: &ParserConfig,
+    ) -> Result<At, Fault> {
+        match b {
+            // An empty target, or a scheme without its `://`.
+            b' ' if matches!(form, Form::Path | Form::Asterisk | Form::Authority) => {
+                self.version_start = pos + 1;
+                Ok(At::Version(0))
+            }
+            b'\n' => Err(Fault::BareLfInLine),
+            // A line ending before its version cannot be HTTP/1 (nor can a bare CR).
+            _ if form == Form::Unknown => {
+                let method = &head[self.line..self.method_end];
+                first_target_form(b, method, cfg)
+                    .map(At::Target)
+                    .ok_or(Fault::RequestLine)
+            }
+            _ => next_form(form, b).map(At::Target).ok_or(Fault::RequestLine),
+        }
+    }
+
+    fn version_byte(&mut self, n: u8, b: u8, cfg: &ParserConfig) -> Result<At, Fault> {
+        let n = usize::from(n);
+        let fits = match VERSION.get(n) {
+            Some(b'd') => b.is_ascii_digit(),
+            Some(&want) => b == want,
+            None => false,
+        };
+        // RFC 9112 §2.3: only major version 1 is HTTP/1 (Gunicorn 27: 1.0 ≤ v < 2.0).
+        let major_ok = n != 5 || b == b'1' || cfg.permit_unconventional_http_version;
+        match b {
+            b'\r' if n == VERSION.len() => Ok(At::LineCr),
+            b'\n' => Err(Fault::BareLfInLine),
+            _ if fits && major_ok => Ok(At::Version(n as u8 + 1)),
+            _ => Err(Fault::Version),
+        }
+    }
+
+    fn section(&mut self, start: usize) -> At {
+        self.section_start = start;
+        self.line = start;
+        At::FieldStart
+    }
+
+    fn field_start(&mut self, b: u8, pos: usize, cfg: &ParserConfig) -> Result<At, Fault> {
+        match b {
+            b'\r' => Ok(At::BlankCr),
+            b'\n' => Err(Fault::BareLfInField),
+            // RFC 9112 §5.2: obs-fold continues the previous field; RFC 9112 §2.2: whitespace
+            // before the first field is refused.
+            b' ' | b'\t' if self.fields == 0 => {
+                self.name_start = pos;
+                Err(Fault::Name)
+            }
+            b' ' | b'\t' if !cfg.permit_obsolete_folding => Err(Fault::Fold),
+            b' ' | b'\t' => Ok(At::FieldValue),
+            _ => {
+                self.fields += 1;
+                self.field_before = 0;
+                self.name_start = pos;
+                self.name_byte(b, pos, cfg)
+            }
+        }
+    }
+
+    fn name_byte(&mut self, b: u8, pos: usize, cfg: &ParserConfig) -> Result<At, Fault> {
+        match b {
+            b':' if pos == self.name_start => Err(Fault::FieldLine),
+            b':' => {
+                self.name_end = pos;
+                Ok(At::FieldValue)
+            }
+            // RFC 9112 §5.1: no whitespace between name and colon.
+            b' ' | b'\t' if cfg.strip_header_spaces && pos > self.name_start => {
+                self.name_end = pos;
+                Ok(At::NameSpace)
+            }
+            b'\r' => Ok(At::NameCr),
+            b'\n' => Err(Fault::BareLfInField),
+            _ if is_tchar(b) => Ok(At::FieldName),
+            _ => Err(Fault::Name),
+        }
+    }
+}
+
+/// RFC 9110 §5.5: CR, LF and NUL MUST be refused in a value; other CTLs too (Gunicorn 27).
+fn value_byte(b: u8) -> Result<At, Fault> {
+    match b {
+        b'\r' => Ok(At::ValueCr),
+        // A bare LF in a value is a CTL in it: Gunicorn 27 names the field.
+        b'\t' => Ok(At::FieldValue),
+        _ if b < 0x20 || b == 0x7f => Err(Fault::Value),
+        _ => Ok(At::FieldValue),
+    }
+}
