@@ -172,6 +172,8 @@ pub struct AsgiSettings {
     /// `asgi_disconnect_grace_period`: how long an app may run on after `http.disconnect`.
     pub disconnect_grace: Duration,
     pub websocket_max_message_size: usize,
+    /// `websocket_per_message_deflate`: offer permessage-deflate (RFC 7692), as uvicorn does.
+    pub websocket_per_message_deflate: bool,
 }
 
 /// Gunicorn's SSL settings, as given (the files are read by `crate::tls::load`).

@@ -17,6 +17,7 @@ mod chunk;
 pub mod error;
 mod fields;
 mod framing;
+pub mod permessage_deflate;
 mod proxy;
 mod repr;
 pub mod request;
