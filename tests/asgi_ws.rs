@@ -17,7 +17,7 @@ use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// ws_client.py `scenario` against `server`, its JSON summary.
-fn ws_client(server: &Server, scenario: &str, args: &[&str]) -> serde_json::Value {
+pub(crate) fn ws_client(server: &Server, scenario: &str, args: &[&str]) -> serde_json::Value {
     let base = format!("ws://127.0.0.1:{}", server.port());
     let mut all = vec![scenario, base.as_str()];
     all.extend_from_slice(args);
@@ -92,7 +92,7 @@ fn a_message_past_the_max_size_is_closed_with_1009() {
 }
 
 /// An upgrade request with RFC 6455 §1.3's sample key.
-fn upgrade(path: &str) -> String {
+pub(crate) fn upgrade(path: &str) -> String {
     format!(
         "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
@@ -111,7 +111,7 @@ fn handshake(server: &Server, path: &str) -> TcpStream {
 }
 
 /// A client frame (RFC 6455 §5.2), masked unless `masked` is false; payloads under 64 KiB.
-fn frame(opcode: u8, payload: &[u8], fin: bool, masked: bool) -> Vec<u8> {
+pub(crate) fn frame(opcode: u8, payload: &[u8], fin: bool, masked: bool) -> Vec<u8> {
     let mut out = vec![if fin { 0x80 | opcode } else { opcode }];
     let mask_bit = if masked { 0x80 } else { 0 };
     if payload.len() < 126 {
@@ -157,7 +157,7 @@ fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
 }
 
 /// The close code of a Close frame.
-fn close_code(frame: &(u8, Vec<u8>)) -> u16 {
+pub(crate) fn close_code(frame: &(u8, Vec<u8>)) -> u16 {
     assert_eq!(frame.0, 8, "not a Close frame: {frame:?}");
     u16::from_be_bytes([frame.1[0], frame.1[1]])
 }

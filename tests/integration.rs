@@ -67,6 +67,8 @@ mod asgi_worker;
 mod asgi_conn;
 // WebSocket under -k asgi: the websockets client and raw RFC 6455 frames.
 mod asgi_ws;
+// permessage-deflate (RFC 7692) under -k asgi: raw compressed frames and the websockets client.
+mod asgi_ws_deflate;
 // The Autobahn|Testsuite's server cases 1–7 and 10 against -k asgi (kosoku).
 mod autobahn;
 // Starlette, FastAPI (a Pydantic body) and Django's ASGI handler under -k asgi.

@@ -309,7 +309,8 @@ fn id(r: &Resolved, name: &str) -> Result<u32, ConfigError> {
 }
 
 /// `asgi_loop`, `asgi_lifespan`, `root_path`, `asgi_disconnect_grace_period`,
-/// `websocket_max_message_size` (the choices are validated with the table).
+/// `websocket_max_message_size`, `websocket_per_message_deflate` (the choices are validated
+/// with the table).
 fn asgi(r: &Resolved) -> AsgiSettings {
     AsgiSettings {
         event_loop: match string(r, "asgi_loop") {
@@ -325,6 +326,11 @@ fn asgi(r: &Resolved) -> AsgiSettings {
         root_path: string(r, "root_path").unwrap_or("").into(),
         disconnect_grace: seconds(r, "asgi_disconnect_grace_period"),
         websocket_max_message_size: int(r, "websocket_max_message_size").max(1) as usize,
+        // Unset: on (a `FlagFalse` stores `False` only when `--no-...` is given).
+        websocket_per_message_deflate: !matches!(
+            r.get("websocket_per_message_deflate"),
+            Value::Bool(false)
+        ),
     }
 }
 

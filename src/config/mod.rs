@@ -28,8 +28,8 @@ mod value;
 pub use allow_ips::AllowIps;
 pub use hooks::{Hook, Hooks};
 pub use load::load_from;
-pub use statsd::{StatsdSettings, StatsdTarget};
 pub use logs::{SyslogAddr, SyslogSettings};
+pub use statsd::{StatsdSettings, StatsdTarget};
 pub use value::{Env, Value};
 
 use std::ffi::OsString;
@@ -186,6 +186,8 @@ pub struct AsgiSettings {
     /// `asgi_disconnect_grace_period`: how long an app may run on after `http.disconnect`.
     pub disconnect_grace: Duration,
     pub websocket_max_message_size: usize,
+    /// `websocket_per_message_deflate`: offer permessage-deflate (RFC 7692), as uvicorn does.
+    pub websocket_per_message_deflate: bool,
 }
 
 /// Gunicorn's SSL settings, as given (the files are read by `crate::tls::load`).

@@ -1,6 +1,7 @@
 //! Every setting, declared once: Gunicorn 27.0.1's 120 (`gunicorn/config.py`, in its order) plus
 //! gunicorn-rs's own (`header_timeout`, `max_worker_memory`, `request_timeout`, `dump_signal`,
-//! `worker_abort_timeout`, `tui`, `no_tui`, `metrics_bind`, `shutdown_delay`, `log_format`).
+//! `worker_abort_timeout`, `tui`, `no_tui`, `metrics_bind`, `shutdown_delay`, `log_format`,
+//! `websocket_per_message_deflate`).
 //!
 //! The command line, `--help`, `--print-config`, the config-file reader and the "not supported
 //! yet" check are all derived from [`SETTINGS`]. This module knows no parsing and no Python.
@@ -368,6 +369,8 @@ pub static SETTINGS: &[Setting] = &[
         "Grace period (seconds) for ASGI apps to handle client disconnects."),
     row("websocket_max_message_size", WORKERS, &["--websocket-max-message-size"], "INT", Int, D::Int(16777216), Yes,
         "Largest WebSocket message, in bytes, the asgi worker accepts."),
+    row("websocket_per_message_deflate", WORKERS, &["--no-websocket-per-message-deflate"], "", FlagFalse, D::None, RsOnly,
+        "Do not offer the WebSocket permessage-deflate extension (RFC 7692) to asgi clients."),
     row("http_parser", WORKERS, &["--http-parser"], "STRING", Choice(&["auto", "fast", "python"]), D::Str("auto"), Yes,
         "HTTP parser implementation (gunicorn-rs always uses its Rust parser)."),
     row("root_path", MECHANICS, &["--root-path"], "STRING", Str, D::Str(""), Yes,

@@ -18,6 +18,7 @@ pub mod error;
 mod fields;
 mod framing;
 mod host;
+pub mod permessage_deflate;
 mod proxy;
 mod repr;
 pub mod request;

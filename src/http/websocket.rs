@@ -12,6 +12,8 @@
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
+use super::permessage_deflate::{InflateError, Inflater};
+
 /// RFC 6455 §1.3: the GUID appended to the client's key.
 const GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -55,6 +57,17 @@ pub enum WsError {
     TooBig,
 }
 
+impl From<InflateError> for WsError {
+    /// RFC 7692 names no close code for data that does not inflate: it is the peer's protocol
+    /// error (1002); a message that inflates past the limit is too big (1009).
+    fn from(e: InflateError) -> WsError {
+        match e {
+            InflateError::Corrupt => WsError::Protocol,
+            InflateError::TooBig => WsError::TooBig,
+        }
+    }
+}
+
 impl WsError {
     pub fn close_code(self) -> u16 {
         match self {
@@ -86,10 +99,13 @@ struct Frame {
     done: usize,
 }
 
-/// A data message so far: its frames' payloads, unmasked.
+/// A data message so far: its frames' payloads, unmasked (and inflated, if it came
+/// compressed).
 #[derive(Debug)]
 struct Message {
     text: bool,
+    /// RSV1 on its first frame: the payload is compressed (RFC 7692 §6).
+    compressed: bool,
     bytes: Vec<u8>,
     /// For text, `bytes[..valid]` is known to be UTF-8; what follows is at most the start of
     /// one character whose other bytes have not arrived.
@@ -134,6 +150,10 @@ pub struct Reader {
     message: Option<Message>,
     /// The payload of the control frame being read (≤ 125 bytes).
     control: Vec<u8>,
+    /// permessage-deflate was agreed: messages may come compressed.
+    inflater: Option<Inflater>,
+    /// A compressed payload's bytes, unmasked, on their way to the inflater.
+    compressed: Vec<u8>,
 }
 
 impl Reader {
@@ -143,7 +163,14 @@ impl Reader {
             frame: None,
             message: None,
             control: Vec::new(),
+            inflater: None,
+            compressed: Vec::new(),
         }
+    }
+
+    /// Take compressed messages from now on (permessage-deflate was agreed, RFC 7692).
+    pub fn inflate(&mut self) {
+        self.inflater = Some(Inflater::default());
     }
 
     /// Take what `buf` holds of the current frame: the bytes used (all of them, unless a
@@ -181,6 +208,12 @@ impl Reader {
         if header + 4 > buf.len() {
             return Ok(None);
         }
+        // RFC 7692 §6: with permessage-deflate, RSV1 marks a compressed message, on its first
+        // frame only; control frames are never compressed. Otherwise RSV1 fails (§5.2).
+        let rsv1 = buf[0] & 0x40 != 0;
+        if rsv1 && (self.inflater.is_none() || !matches!(opcode, TEXT | BINARY)) {
+            return Err(WsError::Protocol);
+        }
         if opcode >= CLOSE {
             // §5.5: control frames are never fragmented and carry at most 125 bytes.
             if !fin || len > MAX_CONTROL {
@@ -188,7 +221,7 @@ impl Reader {
             }
             self.control.clear();
         } else {
-            self.start_data(opcode, len)?;
+            self.start_data(opcode, len, rsv1)?;
         }
         let mut mask = [0u8; 4];
         mask.copy_from_slice(&buf[header..header + 4]);
@@ -205,7 +238,7 @@ impl Reader {
     /// A data frame's header: a new message, or the next fragment of the one under way
     /// (§5.4: only continuation frames may follow an unfinished message, and a continuation
     /// needs one), within `--websocket-max-message-size`.
-    fn start_data(&mut self, opcode: u8, len: u64) -> Result<(), WsError> {
+    fn start_data(&mut self, opcode: u8, len: u64, compressed: bool) -> Result<(), WsError> {
         let so_far = match (&self.message, opcode) {
             (None, TEXT | BINARY) => 0,
             (Some(m), CONTINUATION) => m.bytes.len(),
@@ -221,6 +254,7 @@ impl Reader {
         if self.message.is_none() {
             self.message = Some(Message {
                 text: opcode == TEXT,
+                compressed,
                 bytes: Vec::new(),
                 valid: 0,
             });
@@ -235,13 +269,20 @@ impl Reader {
             unmask_into(&mut self.control, data, frame.mask, frame.done);
             return Ok(());
         }
-        match self.message.as_mut() {
-            Some(message) => {
-                unmask_into(&mut message.bytes, data, frame.mask, frame.done);
-                message.check_utf8()
+        let Some(message) = self.message.as_mut() else {
+            return Err(WsError::Protocol);
+        };
+        match (message.compressed, self.inflater.as_mut()) {
+            (true, Some(inflater)) => {
+                self.compressed.clear();
+                unmask_into(&mut self.compressed, data, frame.mask, frame.done);
+                let inflated =
+                    inflater.inflate(&self.compressed, &mut message.bytes, self.max_message);
+                inflated.map_err(WsError::from)?;
             }
-            None => Err(WsError::Protocol),
+            _ => unmask_into(&mut message.bytes, data, frame.mask, frame.done),
         }
+        message.check_utf8()
     }
 
     /// The event a frame completes: a control frame's, or a message's at its last fragment.
@@ -252,7 +293,15 @@ impl Reader {
             CLOSE => close_event(&self.control).map(Some),
             _ if !frame.fin => Ok(None),
             _ => match self.message.take() {
-                Some(message) => message.finish().map(Some),
+                Some(mut message) => {
+                    if let (true, Some(inflater)) = (message.compressed, self.inflater.as_mut()) {
+                        inflater
+                            .finish(&mut message.bytes, self.max_message)
+                            .map_err(WsError::from)?;
+                        message.check_utf8()?;
+                    }
+                    message.finish().map(Some)
+                }
                 None => Err(WsError::Protocol),
             },
         }
@@ -281,13 +330,13 @@ fn unmask_into(out: &mut Vec<u8>, data: &[u8], mask: [u8; 4], offset: usize) {
 }
 
 /// A frame's header: its length before the mask, the payload length, FIN, the opcode. Client
-/// frames must be masked (§5.1) and use no reserved bit or opcode (§5.2: no extension is
-/// negotiated, so any of them fails the connection).
+/// frames must be masked (§5.1) and use no reserved bit or opcode (§5.2) but RSV1, which
+/// permessage-deflate gives a meaning ([`Reader::header`] checks it).
 fn frame_header(buf: &[u8]) -> Result<Option<(usize, u64, bool, u8)>, WsError> {
     let [b0, b1, ..] = *buf else {
         return Ok(None);
     };
-    if b0 & 0x70 != 0 || b1 & 0x80 == 0 {
+    if b0 & 0x30 != 0 || b1 & 0x80 == 0 {
         return Err(WsError::Protocol);
     }
     let (fin, opcode) = (b0 & 0x80 != 0, b0 & 0x0F);
@@ -333,6 +382,9 @@ pub fn write_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
     out.extend_from_slice(&header[..len]);
     out.extend_from_slice(payload);
 }
+
+/// RSV1 in a frame's first byte: a compressed message (RFC 7692 §6).
+pub const COMPRESSED: u8 = 0x40;
 
 /// The header of a server frame (FIN set, no mask) with a `len`-byte payload, and how many
 /// of its bytes are used: the shortest length encoding (§5.2: "the minimal number of bytes

@@ -7,6 +7,8 @@ bounded (10 s). Failures of the scenario itself are recorded in the summary, not
     ws_client.py deny BASE          /ws-deny: the handshake's HTTP status
     ws_client.py close BASE CODE REASON   /ws-close: the close frame the server sent
     ws_client.py too-big BASE SIZE  sends one SIZE-byte text message to /ws: the close frame
+    ws_client.py deflate BASE       permessage-deflate (the client's default offer): what was
+                                    agreed, 200 JSON messages and 1 MiB of random bytes echoed
 
 BASE is ws://127.0.0.1:PORT.
 """
@@ -81,6 +83,26 @@ def too_big(base, size):
             return {"close": closed(e)}
 
 
+def deflate(base):
+    import os
+    out = {}
+    with connect(f"{base}/ws", open_timeout=TIMEOUT, max_size=None) as ws:
+        out["extensions"] = ws.response.headers.get("sec-websocket-extensions")
+        out["agreed"] = [e.name for e in ws.protocol.extensions]
+        messages = [json.dumps({"n": i, "items": list(range(i % 50)), "word": "é" * i})
+                    for i in range(200)]
+        echoed = []
+        for m in messages:
+            ws.send(m)
+            echoed.append(ws.recv(timeout=TIMEOUT))
+        out["json_echoed"] = echoed == messages
+        noise = os.urandom(1 << 20)
+        ws.send(noise)
+        out["random_echoed"] = ws.recv(timeout=TIMEOUT) == noise
+    out["close"] = [ws.protocol.close_code, ws.protocol.close_reason]
+    return out
+
+
 def main():
     scenario, base, *args = sys.argv[1:]
     if scenario == "echo":
@@ -93,6 +115,8 @@ def main():
         result = close(base, int(args[0]), args[1])
     elif scenario == "too-big":
         result = too_big(base, int(args[0]))
+    elif scenario == "deflate":
+        result = deflate(base)
     else:
         raise SystemExit(f"unknown scenario {scenario}")
     print(json.dumps(result), flush=True)

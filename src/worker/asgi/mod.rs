@@ -76,6 +76,8 @@ pub(super) struct Shared {
     keepalive: bool,
     /// `--websocket-max-message-size`.
     websocket_max_message: usize,
+    /// permessage-deflate is offered (`websocket_per_message_deflate`).
+    websocket_deflate: bool,
     /// The tornado kind: requests go to tornado's delegates, upgrades to the app.
     tornado: bool,
     date: RefCell<(i64, String)>,
@@ -266,6 +268,7 @@ fn serve<'py>(
         stopping: Cell::new(false),
         keepalive: !cfg.keepalive.is_zero(),
         websocket_max_message: cfg.asgi.websocket_max_message_size,
+        websocket_deflate: cfg.asgi.websocket_per_message_deflate,
         tornado: cfg.worker_class == crate::config::WorkerClass::Tornado,
         date: RefCell::new((0, String::new())),
         entries: RefCell::new((0..crate::config::GREEN_LANES).rev().collect()),

@@ -60,9 +60,12 @@ impl Wire {
         // tornado answers upgrades itself (its WebSocketHandler takes the socket: `detach`).
         let tornado = self.shared.tornado;
         let websocket = (!tornado && ws::is_upgrade(&head)).then(|| ws::subprotocols(&head));
-        let session = websocket
-            .is_some()
-            .then(|| ws::Session::new(self.shared.websocket_max_message));
+        let session = websocket.is_some().then(|| {
+            ws::Session::new(
+                self.shared.websocket_max_message,
+                self.shared.websocket_deflate,
+            )
+        });
         let scope = match tornado {
             true => tornado_request(py, conn, &head)?,
             false => build_scope(py, &self.shared, conn, self.server, &head, state, websocket)?,

@@ -3,6 +3,7 @@
 //! the peer's close echoed, protocol errors failing the connection with their close code),
 //! the app's messages framed.
 
+use crate::http::permessage_deflate::{self, Deflater};
 use crate::http::response::{self, Framing};
 use crate::http::websocket::{self, Event, Reader, WsError};
 use crate::http::{Protocol, RequestHead};
@@ -40,6 +41,12 @@ pub(super) enum Incoming {
 pub(super) struct Session {
     reader: Reader,
     pub phase: Phase,
+    /// permessage-deflate may be agreed (`--no-websocket-per-message-deflate` says no).
+    may_deflate: bool,
+    /// It was: the server's messages go out compressed.
+    deflater: Option<Deflater>,
+    /// A message's compressed bytes on their way out.
+    compressed: Vec<u8>,
 }
 
 /// Is `head` an opening handshake (RFC 6455 §4.2.1) this server takes?
@@ -78,11 +85,39 @@ pub(super) fn subprotocols(head: &RequestHead) -> Vec<String> {
 }
 
 impl Session {
-    pub fn new(max_message: usize) -> Session {
+    pub fn new(max_message: usize, may_deflate: bool) -> Session {
         Session {
             reader: Reader::new(max_message),
             phase: Phase::Connecting,
+            may_deflate,
+            deflater: None,
+            compressed: Vec::new(),
         }
+    }
+
+    /// The client's permessage-deflate offers (RFC 7692 §5), unless the app answers them
+    /// itself with a `Sec-WebSocket-Extensions` of its own: the answer's value, if the server
+    /// takes one, and from then on both directions may be compressed.
+    fn agree_deflate(
+        &mut self,
+        head: &RequestHead,
+        headers: &[(String, Vec<u8>)],
+    ) -> Option<String> {
+        let apps_own = headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("sec-websocket-extensions"));
+        if !self.may_deflate || apps_own {
+            return None;
+        }
+        let offers = head
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "SEC-WEBSOCKET-EXTENSIONS")
+            .map(|(_, v)| v.as_slice());
+        let agreed = permessage_deflate::negotiate(offers)?;
+        self.reader.inflate();
+        self.deflater = Some(Deflater::new(&agreed));
+        Some(agreed.response())
     }
 
     /// `websocket.accept`: the 101 answer (RFC 6455 §4.2.2).
@@ -113,6 +148,9 @@ impl Session {
         if let Some(p) = subprotocol {
             field(b"Sec-WebSocket-Protocol", p.as_bytes());
         }
+        if let Some(extensions) = self.agree_deflate(head, headers) {
+            field(b"Sec-WebSocket-Extensions", extensions.as_bytes());
+        }
         for (name, value) in headers {
             if !response::is_hop_by_hop(name) {
                 field(name.as_bytes(), value);
@@ -133,8 +171,24 @@ impl Session {
     /// `websocket.send`.
     pub fn send(&mut self, out: &mut Vec<u8>, text: Option<&str>, bytes: Option<&[u8]>) {
         if let Some((opcode, payload)) = message(text, bytes) {
-            websocket::write_frame(out, opcode, payload);
+            let (header, len, payload) = self.frame(opcode, payload);
+            out.extend_from_slice(&header[..len]);
+            out.extend_from_slice(payload);
         }
+    }
+
+    /// A message's frame: its header (and the header's length) and its payload, compressed
+    /// if permessage-deflate was agreed (RFC 7692 §6: RSV1 set, one frame).
+    fn frame<'p>(&'p mut self, opcode: u8, payload: &'p [u8]) -> ([u8; 10], usize, &'p [u8]) {
+        let Some(deflater) = self.deflater.as_mut() else {
+            let (header, len) = websocket::server_header(opcode, payload.len());
+            return (header, len, payload);
+        };
+        self.compressed.clear();
+        deflater.deflate(payload, &mut self.compressed);
+        let (mut header, len) = websocket::server_header(opcode, self.compressed.len());
+        header[0] |= websocket::COMPRESSED;
+        (header, len, &self.compressed)
     }
 
     /// `websocket.send` with nothing queued before it: the frame goes to the socket straight
@@ -150,7 +204,7 @@ impl Session {
         let Some((opcode, payload)) = message(text, bytes) else {
             return Ok(());
         };
-        let (header, len) = websocket::server_header(opcode, payload.len());
+        let (header, len, payload) = self.frame(opcode, payload);
         let header = &header[..len];
         let parts = [IoSlice::new(header), IoSlice::new(payload)];
         let taken = conn.stream.writev_now(&parts)?;
