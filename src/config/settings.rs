@@ -433,7 +433,7 @@ mod tests {
 
     #[test]
     fn declares_gunicorns_120_settings_and_our_own() {
-        assert_eq!(SETTINGS.len(), 130);
+        assert_eq!(SETTINGS.len(), 131);
         assert_eq!(
             SETTINGS
                 .iter()
