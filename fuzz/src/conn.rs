@@ -12,7 +12,7 @@ use std::ops::Range;
 pub struct Seen {
     pub head: RequestHead,
     pub body: Vec<u8>,
-    pub trailers: Vec<(String, Vec<u8>)>,
+    pub trailers: Fields,
     /// Stream offsets of the head (PROXY header and blank line included) and of the body.
     pub head_span: Range<usize>,
     pub body_span: Range<usize>,
@@ -191,11 +191,14 @@ pub fn latin1(bytes: &[u8]) -> String {
     bytes.iter().map(|&b| char::from(b)).collect()
 }
 
+/// Trailer fields: upper-case names and raw values, in wire order.
+pub type Fields = Vec<(String, Vec<u8>)>;
+
 /// A body decoded on its own from these reads: payload and trailers or the error, and how many
 /// bytes of the stream the decoder consumed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BodyOutcome {
-    pub result: Result<(Vec<u8>, Vec<(String, Vec<u8>)>), ParseError>,
+    pub result: Result<(Vec<u8>, Fields), ParseError>,
     pub consumed: usize,
 }
 

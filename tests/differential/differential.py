@@ -154,12 +154,26 @@ def coding_after_chunked(data):
     return b"chunked" in codings and any(c not in known for c in codings[codings.index(b"chunked") :])
 
 
+def connection_options_beyond_the_first(data):
+    """More than one Connection field, or a list in one: options Gunicorn does not read."""
+    values = [v for n, v in head_fields(data) if n == b"connection"]
+    return len(values) > 1 or any(b"," in v for v in values)
+
+
+def request_line_over_limit(data):
+    """The request line (to its LF, or all of it) is longer than Gunicorn's default 4094."""
+    end = data.find(b"\n")
+    return (end if end >= 0 else len(data)) > 4094 + 1
+
+
 # The properties a listed difference can require of the request (`when` in differences.json).
 FACTS = {
     "truncated_body": truncated_body,
     "oversize_field_line": lambda data: any(len(l) + 2 > 8190 for l in data.split(b"\r\n")[1:]),
     "coding_after_chunked": coding_after_chunked,
     "bare_lf": lambda data: re.search(rb"(?<!\r)\n", data) is not None,
+    "connection_options_beyond_the_first": connection_options_beyond_the_first,
+    "request_line_over_limit": request_line_over_limit,
 }
 
 
