@@ -7,8 +7,8 @@ use crate::support::{bin, repo, venv};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-/// Enough for the corpus and a thousand mutations; the run takes a few seconds.
-const INPUTS: usize = 1200;
+/// The corpus and about 2900 mutations: some ten seconds.
+const INPUTS: usize = 3000;
 
 #[test]
 fn gunicorn_rs_and_gunicorn_answer_the_same_or_a_listed_difference() {
