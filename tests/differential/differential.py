@@ -166,6 +166,13 @@ def request_line_over_limit(data):
     return (end if end >= 0 else len(data)) > 4094 + 1
 
 
+def more_fields_than_the_limit(data):
+    """More than Gunicorn's default 100 CRLF-ended lines after the request line, before the
+    head's end (or in all of it, if it has none)."""
+    end = data.find(b"\r\n\r\n")
+    return data[: end if end >= 0 else len(data)].count(b"\r\n") - 1 > 100
+
+
 # The properties a listed difference can require of the request (`when` in differences.json).
 FACTS = {
     "truncated_body": truncated_body,
@@ -174,6 +181,7 @@ FACTS = {
     "bare_lf": lambda data: re.search(rb"(?<!\r)\n", data) is not None,
     "connection_options_beyond_the_first": connection_options_beyond_the_first,
     "request_line_over_limit": request_line_over_limit,
+    "more_fields_than_the_limit": more_fields_than_the_limit,
 }
 
 
