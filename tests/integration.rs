@@ -6,6 +6,9 @@ mod parser;
 // The WSGI bridge with an in-memory body and a recording sink.
 mod wsgi_bridge;
 
+// The same requests to gunicorn-rs and Gunicorn 27 (tests/differential/), disagreements listed.
+mod differential;
+
 // The real `gunicorn-rs` binary on port 0 with the apps of tests/apps (tests/support/: harness).
 mod support;
 

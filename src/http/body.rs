@@ -7,7 +7,7 @@
 
 use super::chunk::parse_size_line;
 use super::error::ParseError;
-use super::fields::{parse_fields, Limits, Progress, Syntax};
+use super::fields::{outgrows_limits, parse_fields, Limits, Progress, Syntax};
 use super::repr::latin1;
 use super::request::{BodyKind, HeaderMap, ParserConfig};
 use memchr::memmem;
@@ -162,9 +162,7 @@ impl BodyDecoder {
             self.state = State::Done;
             return Ok(end + 4);
         }
-        let last_line = memmem::rfind(rest, b"\r\n").map_or(rest, |i| &rest[i + 2..]);
-        let cr = usize::from(last_line.ends_with(b"\r"));
-        if last_line.len() - cr + 2 > limits.field_size || rest.len() > limits.max_head {
+        if outgrows_limits(rest, &limits) {
             // Report the first error in wire order, as if the whole section had arrived.
             let mut seen = Vec::new();
             let mut accept =
@@ -381,6 +379,17 @@ mod tests {
             decode_in(BodyKind::Length(5), b"helloGET", 3).map(|r| r.0),
             Ok(b"hello".to_vec())
         );
+    }
+
+    #[test]
+    fn an_oversize_trailer_line_is_refused_whatever_follows_it_in_the_read() {
+        let long = [&b"0\r\nX: "[..], &[b'a'; 9000], b"\r\nY"].concat();
+        let mut decoder = BodyDecoder::new(BodyKind::Chunked, &ParserConfig::default());
+        let step = decoder.decode(&long[..3]).expect("last chunk");
+        let err = decoder
+            .decode(&long[step.consumed..])
+            .expect_err("too long");
+        assert_eq!(err.status(), Some(431));
     }
 
     #[test]

@@ -138,6 +138,25 @@ impl Line<'_> {
     }
 }
 
+/// Is an unfinished field section already past a limit: more bytes than a section may hold, or
+/// any line (the last perhaps still without its CRLF) longer than a field may be? Every line is
+/// looked at, not only the last: one read can bring a long line and the start of the next, and
+/// the answer must not depend on how the bytes were cut (found by `fuzz/` chunked target).
+pub(crate) fn outgrows_limits(data: &[u8], limits: &Limits) -> bool {
+    let mut start = 0;
+    for idx in memmem::find_iter(data, b"\r\n") {
+        if idx - start + 2 > limits.field_size {
+            return true;
+        }
+        start = idx + 2;
+    }
+    let last = Line {
+        bytes: &data[start..],
+        complete: false,
+    };
+    data.len() > limits.max_head || last.min_size() > limits.field_size
+}
+
 /// Split on CRLF (RFC 9112 §2.2); with `complete == false` the last piece is unterminated.
 fn split_lines(section: &[u8], complete: bool) -> Vec<Line<'_>> {
     let mut lines = Vec::new();

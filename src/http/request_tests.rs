@@ -308,3 +308,14 @@ fn clean_close_and_mid_head_close() {
         Some(ParseError::NoMoreData("Ho".into()))
     );
 }
+
+#[test]
+fn an_oversize_line_is_refused_whatever_follows_it_in_the_read() {
+    // The long line complete and the next begun in one read: refused at once, as when the
+    // long line arrived on its own (fuzz/ request_head and chunked targets).
+    let raw = format!("GET / HTTP/1.1\r\nX: {}\r\nY", "b".repeat(9000));
+    assert_eq!(
+        parse(raw.as_bytes()).map_err(|e| e.status()).err(),
+        Some(Some(431))
+    );
+}
