@@ -22,7 +22,27 @@ pub struct Seen {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub requests: Vec<Seen>,
-    pub error: Option<ParseError>,
+    pub error: Option<Refusal>,
+}
+
+/// A refused head, as far as every cutting of the reads must agree: its class and status.
+/// The head is refused at the byte that decides (src/http/scan.rs), and the message names what
+/// had arrived by then (`InvalidRequestLine("GET HTTP/")` after 9 bytes of `GET HTTP/1.1`, the
+/// whole line when it came in one read), so the message depends on the reads as the size of an
+/// over-long line does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub kind: &'static str,
+    pub status: Option<u16>,
+}
+
+impl From<ParseError> for Refusal {
+    fn from(e: ParseError) -> Refusal {
+        Refusal {
+            kind: e.kind(),
+            status: e.status(),
+        }
+    }
 }
 
 /// The read-side state: the buffer, how much of the stream was drained from its front, and
@@ -69,11 +89,11 @@ pub fn serve(reads: &[&[u8]], cfg: &ParserConfig, trust: PeerTrust) -> Outcome {
                 }
                 Ok(None) if wire.read() => {}
                 Ok(None) => {
-                    out.error = head_eof(&wire.buf);
+                    out.error = head_eof(&wire.buf).map(Refusal::from);
                     return out;
                 }
                 Err(e) => {
-                    out.error = Some(read_independent(e));
+                    out.error = Some(Refusal::from(e));
                     return out;
                 }
             }
@@ -83,7 +103,7 @@ pub fn serve(reads: &[&[u8]], cfg: &ParserConfig, trust: PeerTrust) -> Outcome {
         let body = match read_body(&mut decoder, &mut wire) {
             Ok(body) => body,
             Err(e) => {
-                out.error = Some(read_independent(e));
+                out.error = Some(Refusal::from(read_independent(e)));
                 return out;
             }
         };
@@ -227,7 +247,7 @@ pub fn decode_body(kind: BodyKind, reads: &[&[u8]], cfg: &ParserConfig) -> BodyO
 /// the whole stream gives, then that answer; a complete head is never held back once its last
 /// byte is in.
 pub fn check_head_at_every_read(stream: &[u8], cfg: &ParserConfig, trust: PeerTrust, seed: u8) {
-    let parse = |bytes| parse_head(bytes, cfg, trust, true).map_err(read_independent);
+    let parse = |bytes| parse_head(bytes, cfg, trust, true).map_err(Refusal::from);
     let whole = parse(stream);
     for (how, reads) in crate::input::cuttings(stream, seed) {
         let mut len = 0;

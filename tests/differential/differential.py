@@ -173,8 +173,67 @@ def more_fields_than_the_limit(data):
     return data[: end if end >= 0 else len(data)].count(b"\r\n") - 1 > 100
 
 
+def http11_without_host(data):
+    """An HTTP/1.1 request line whose head (up to its blank line) has no Host field."""
+    for line in re.finditer(rb" HTTP/1\.1\r\n", data):
+        start = line.end() - 2
+        end = data.find(b"\r\n\r\n", start)
+        head = data[start : end + 2 if end >= 0 else len(data)]
+        if not re.search(rb"\r\nhost:", head, re.IGNORECASE):
+            return True
+    return False
+
+
+def head_incomplete(data):
+    """The first head never ends (no blank line before the client's half-close)."""
+    return b"\r\n\r\n" not in data
+
+
+# RFC 3986 §3.2.2-3.2.3: an IP-literal, or a reg-name / IPv4 address, and an optional port.
+HOST = re.compile(rb"(\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]*)?")
+
+
+def invalid_host(data):
+    """A Host value that is not host[:port], or more than one Host in the first head."""
+    hosts = [v for n, v in head_fields(data) if n == b"host"]
+    return len(hosts) > 1 or any(not HOST.fullmatch(v) for v in hosts)
+
+
+def absolute_form(data):
+    """A request-target with `://` that is not origin-form: absolute-form, whose authority is
+    the request's host and whose scheme must be valid."""
+    return re.search(rb"^[^ \r\n]+ (?!/)[^ \r\n]*://", data, re.MULTILINE) is not None
+
+
+def bytes_after_the_body(data):
+    """One complete request framed by one Content-Length (or none and no Transfer-Encoding),
+    followed by bytes that never make a head: the start of a next request that cannot be."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return False
+    fields = head_fields(data)
+    lengths = [v for n, v in fields if n == b"content-length"]
+    if any(n == b"transfer-encoding" for n, _ in fields) or len(lengths) > 1:
+        return False
+    if lengths and not lengths[0].isdigit():
+        return False
+    rest = data[end + 4 + (int(lengths[0]) if lengths else 0) :]
+    return bool(rest) and b"\r\n\r\n" not in rest
+
+
+def empty_transfer_encoding(data):
+    """A Transfer-Encoding field whose list has no element."""
+    return any(n == b"transfer-encoding" and not v.replace(b",", b"").strip() for n, v in head_fields(data))
+
+
 # The properties a listed difference can require of the request (`when` in differences.json).
 FACTS = {
+    "http11_without_host": http11_without_host,
+    "head_incomplete": head_incomplete,
+    "bytes_after_the_body": bytes_after_the_body,
+    "invalid_host": invalid_host,
+    "absolute_form": absolute_form,
+    "empty_transfer_encoding": empty_transfer_encoding,
     "truncated_body": truncated_body,
     "oversize_field_line": lambda data: any(len(l) + 2 > 8190 for l in data.split(b"\r\n")[1:]),
     "coding_after_chunked": coding_after_chunked,
