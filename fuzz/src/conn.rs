@@ -3,7 +3,9 @@
 //! until one must close, an error, or the end of the reads. Where every request and body began
 //! and ended in the byte stream is recorded, so the framing can be checked against the bytes.
 
-use gunicorn_rs::http::{head_eof, parse_head, BodyDecoder, ParseError, ParserConfig, PeerTrust};
+use gunicorn_rs::http::{
+    head_eof, parse_head, resume_head, BodyDecoder, HeadScan, ParseError, ParserConfig, PeerTrust,
+};
 use gunicorn_rs::http::{BodyKind, RequestHead};
 use std::ops::Range;
 
@@ -251,9 +253,20 @@ pub fn check_head_at_every_read(stream: &[u8], cfg: &ParserConfig, trust: PeerTr
     let whole = parse(stream);
     for (how, reads) in crate::input::cuttings(stream, seed) {
         let mut len = 0;
+        // The connection's own path: one scan kept across the reads (`resume_head`), which
+        // must answer as parsing the whole buffer afresh does, until its first answer.
+        let mut scan = Some(HeadScan::default());
         for read in reads {
             len += read.len();
             let got = parse(&stream[..len]);
+            if let Some(kept) = scan.as_mut() {
+                let resumed =
+                    resume_head(kept, &stream[..len], cfg, trust, true).map_err(Refusal::from);
+                assert_eq!(resumed, got, "{how}: resume_head after {len} bytes");
+                if !matches!(resumed, Ok(None)) {
+                    scan = None;
+                }
+            }
             let early = matches!(got, Ok(None))
                 && match &whole {
                     Ok(Some((_, used))) => len < *used,
