@@ -58,12 +58,22 @@ pub(crate) fn check_host<'a>(
         Some(value) if !is_host(value, false) => return Err(invalid("HOST")),
         _ => {}
     }
+    match target_host(target) {
+        Ok(host) => Ok(host),
+        Err(authority) => Err(ParseError::InvalidRequestLine(authority.to_string())),
+    }
+}
+
+/// What a request-target says of the host, from the target alone (the scan asks this as
+/// soon as the target ends, so a request no Host could save is refused then): the host the
+/// request is for when the target names one Host must yield to, or the authority at fault.
+pub(crate) fn target_host<'a>(target: &TargetHost<'a>) -> Result<Option<&'a str>, &'a str> {
     match *target {
         TargetHost::None => Ok(None),
         // RFC 9110 §9.3.6: "CONNECT server.example.com:80": a host and a port, always.
         TargetHost::Authority(authority) => match is_host(authority.as_bytes(), true) {
             true => Ok(None),
-            false => Err(ParseError::InvalidRequestLine(authority.to_string())),
+            false => Err(authority),
         },
         TargetHost::Absolute { scheme, authority } => {
             let http = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
@@ -73,7 +83,7 @@ pub(crate) fn check_host<'a>(
                 || !is_host(authority.as_bytes(), false)
                 || (http && authority.split(':').next().is_none_or(str::is_empty));
             match bad {
-                true => Err(ParseError::InvalidRequestLine(authority.to_string())),
+                true => Err(authority),
                 // RFC 9112 §3.2.2: the origin server MUST ignore Host and use the target's.
                 false => Ok(Some(authority)),
             }

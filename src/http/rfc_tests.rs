@@ -43,6 +43,13 @@ fn refused_at_the_deciding_byte() {
         (b"GET http:/x", "InvalidRequestLine"),
         (b"GET 1", "InvalidRequestLine"),
         (b"CONNECT /", "InvalidRequestLine"),
+        // A target whose host no Host can save: refused where the target ends.
+        (b"GET http://[:,:1]:8080/foo ", "InvalidRequestLine"),
+        (b"PUT s://]ufd/: ", "InvalidRequestLine"),
+        (b"GET http://user@h/ ", "InvalidRequestLine"),
+        (b"GET http:///x ", "InvalidRequestLine"),
+        (b"CONNECT host ", "InvalidRequestLine"),
+        (b"CONNECT [:1]:443 ", "InvalidRequestLine"),
         (b"GET / HTTP/2", "InvalidHTTPVersion"),
         (b"GET / h", "InvalidHTTPVersion"),
         (b"GET / HTTP/1.1 ", "InvalidHTTPVersion"),

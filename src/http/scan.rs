@@ -23,7 +23,7 @@ mod fault;
 // Which bytes each request-target form (RFC 9112 §3.2) may go on with.
 #[path = "scan_target.rs"]
 mod target;
-use target::{first_target_form, next_form, Form};
+use target::{first_target_form, next_form, target_names_a_valid_host, Form};
 
 /// Where the scan is inside the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -345,6 +345,13 @@ impl HeadScan {
         match b {
             // An empty target, or a scheme without its `://`.
             b' ' if matches!(form, Form::Path | Form::Asterisk | Form::Authority) => {
+                // The target is whole: an authority no Host could make valid (absolute-form
+                // or CONNECT's, `host.rs`) is refused now, not when the head ends.
+                let target = &head[self.method_end + 1..pos];
+                let method = &head[self.line..self.method_end];
+                if !target_names_a_valid_host(target, method) {
+                    return Err(Fault::RequestLine);
+                }
                 self.version_start = pos + 1;
                 Ok(At::Version(0))
             }

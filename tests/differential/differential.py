@@ -161,9 +161,9 @@ def connection_options_beyond_the_first(data):
 
 
 def request_line_over_limit(data):
-    """The request line (to its LF, or all of it) is longer than Gunicorn's default 4094."""
-    end = data.find(b"\n")
-    return (end if end >= 0 else len(data)) > 4094 + 1
+    """A line (to its LF, or the rest) longer than Gunicorn's default request-line limit,
+    4094: the first request's, or one after a blank line that a next request could start."""
+    return any(len(line) > 4094 + 1 for line in data.split(b"\n"))
 
 
 def more_fields_than_the_limit(data):
@@ -194,9 +194,23 @@ HOST = re.compile(rb"(\[[0-9A-Fa-f:.vV]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(:[0-9]
 
 
 def invalid_host(data):
-    """A Host value that is not host[:port], or more than one Host in the first head."""
+    """A Host value anywhere that is not host[:port], or more than one Host in the first head."""
     hosts = [v for n, v in head_fields(data) if n == b"host"]
-    return len(hosts) > 1 or any(not HOST.fullmatch(v) for v in hosts)
+    values = [v.strip() for v in re.findall(rb"\r\nhost:([^\r\n]*)", data, re.IGNORECASE)]
+    return len(hosts) > 1 or any(not HOST.fullmatch(v) for v in values)
+
+
+def connect_authority(data):
+    """A CONNECT request (its target must be host:port, RFC 9110 section 9.3.6)."""
+    return re.search(rb"^CONNECT ", data, re.MULTILINE) is not None
+
+
+def empty_list_element(data):
+    """A Transfer-Encoding or Expect list with an empty element (RFC 9110 section 5.6.1.2)."""
+    return any(
+        n in (b"transfer-encoding", b"expect") and any(not e.strip() for e in v.split(b","))
+        for n, v in head_fields(data)
+    )
 
 
 def absolute_form(data):
@@ -230,6 +244,9 @@ def empty_transfer_encoding(data):
 FACTS = {
     "http11_without_host": http11_without_host,
     "head_incomplete": head_incomplete,
+    "connect_authority": connect_authority,
+    "empty_list_element": empty_list_element,
+    "not_ending_a_head": lambda data: not data.endswith(b"\r\n\r\n"),
     "bytes_after_the_body": bytes_after_the_body,
     "invalid_host": invalid_host,
     "absolute_form": absolute_form,
@@ -247,7 +264,12 @@ FACTS = {
 def explain(rules, request, rs, gu, field):
     """The first listed difference this disagreement matches, or None."""
     for rule in rules:
-        if not re.fullmatch(rule["gunicorn-rs"], rs) or not re.fullmatch(rule["gunicorn"], gu):
+        if "gunicorn-rs-adds" in rule:
+            # gunicorn-rs answered what Gunicorn did, and then one more (a refusal).
+            extra = rs[len(gu) + 1 :] if gu != "-" and rs.startswith(gu + ",") else None
+            if extra is None or not re.fullmatch(rule["gunicorn-rs-adds"], extra):
+                continue
+        elif not re.fullmatch(rule["gunicorn-rs"], rs) or not re.fullmatch(rule["gunicorn"], gu):
             continue
         if rule.get("field", "") != field or not FACTS[rule["when"]](request):
             continue
