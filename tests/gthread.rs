@@ -74,6 +74,49 @@ fn idle_kept_alive_connections_hold_no_thread() {
     }
 }
 
+/// One lane holds finished responses while more requests of the same wait are ready, and
+/// sends them together (src/worker/conn/batch.rs): 16 busy keep-alive clients, some
+/// pipelining, each get their own responses, whole and in order.
+#[test]
+fn one_lane_sends_every_held_response_to_its_own_client() {
+    let server = gthread("1", &[]);
+    let port = server.port();
+    let post = |body: &str| {
+        let len = body.len();
+        format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {len}\r\n\r\n{body}")
+    };
+    let clients: Vec<_> = (0..16)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut client = Client::connect(port);
+                for i in 0..200 {
+                    let bodies = [format!("client {c} request {i}"), format!("{c}/{i} next")];
+                    // Every fourth round, two requests at once (pipelined).
+                    let n = if i % 4 == 0 { 2 } else { 1 };
+                    let raw: String = bodies[..n].iter().map(|b| post(b)).collect();
+                    client.send(raw.as_bytes());
+                    for body in &bodies[..n] {
+                        let r = client.response();
+                        assert_eq!((r.status, r.text()), (200, body.clone()));
+                    }
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("every client got its own responses");
+    }
+}
+
+/// tests/keepalive.rs's checks with one lane, which sends responses in batches.
+#[test]
+fn keep_alive_checks_pass_with_one_lane() {
+    let failures = crate::green_keepalive::keep_alive_suite("gthread --threads 1", &[], |extra| {
+        gthread("1", extra)
+    });
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn past_worker_connections_new_connections_wait_in_the_backlog() {
     let server = gthread("2", &["--worker-connections", "10", "--keep-alive", "60"]);

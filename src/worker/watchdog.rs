@@ -59,6 +59,11 @@ impl Claim<'_> {
         Claim(None)
     }
 
+    /// Is no watchdog watching the request (no `--request-timeout`)?
+    pub fn is_free(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// May this request's response go out? The first write of an armed request claims it;
     /// after a timeout, nothing may.
     pub fn may_write(&self) -> bool {

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::answer::{self, is_app_fault, Answer};
+use super::batch::{Batch, HOLD_LIMIT};
 use super::body::Body;
 use super::sink::Sink;
 use super::Conn;
@@ -42,8 +43,8 @@ pub struct Service<'a> {
     send_timeout: Duration,
 }
 
-/// One lane's own state: which lane it is, the `Date` value of the current second, and the
-/// buffer responses are assembled in.
+/// One lane's own state: which lane it is, the `Date` value of the current second, the
+/// buffer responses are assembled in, and the responses it holds back to send together.
 pub struct Lane {
     pub index: usize,
     /// The scoreboard entry the lane's request is shown in. The lane's own for sync and
@@ -54,6 +55,8 @@ pub struct Lane {
     out: Vec<u8>,
     /// The read buffer a connection borrows while it reads a head and is served.
     pub spare: Vec<u8>,
+    /// Finished responses waiting to go out together (off unless the kind turns it on).
+    pub batch: Batch,
 }
 
 impl Lane {
@@ -64,13 +67,8 @@ impl Lane {
             date: (0, String::new()),
             out: Vec::new(),
             spare: Vec::new(),
+            batch: Batch::default(),
         }
-    }
-
-    /// The current `Date` and the response buffer.
-    fn parts(&mut self) -> (&str, &mut Vec<u8>) {
-        self.refresh_date();
-        (&self.date.1, &mut self.out)
     }
 
     fn refresh_date(&mut self) {
@@ -176,6 +174,11 @@ impl<'a> Service<'a> {
         self.hooks
     }
 
+    /// The longest a response write waits for the client.
+    pub fn send_timeout(&self) -> Duration {
+        self.send_timeout
+    }
+
     /// What the peer may tell us (`forwarded_allow_ips`, `proxy_allow_from`,
     /// `uwsgi_allow_ips`).
     pub fn trust(&self, peer: Option<std::net::SocketAddr>) -> PeerTrust {
@@ -225,19 +228,25 @@ impl<'a> Service<'a> {
         let decoder = BodyDecoder::new(head.body, &self.parser);
         let mut body = Body::new(&conn.stream, buf, consumed, decoder, idle);
         let index = lane.index;
-        let (date, out) = lane.parts();
-        let sink =
-            Sink::new(&conn.stream, claim, self.send_timeout, out).with_sendfile(self.cfg.sendfile);
-        let mut sink = sink.for_request(head, persist, date);
+        lane.refresh_date();
+        let sink = Sink::new(&conn.stream, claim, self.send_timeout, &mut lane.out)
+            .with_sendfile(self.cfg.sendfile);
+        let mut sink = sink
+            .for_request(head, persist, &lane.date.1)
+            .holding(lane.batch.may_hold().then_some(req.started));
         let answer = self.exchange(conn, &req, &mut body, &mut sink, index);
         set_state(entry, WorkerState::Writing);
         let keep = answer.clean && sink.persists() && sink.completed() && body.drain();
-        let after = match (keep, body.nothing_unread()) {
+        let mut after = match (keep, body.nothing_unread()) {
             (true, _) => After::KeepAlive,
             (false, true) => After::Close,
             (false, false) => After::Linger,
         };
         let (buf, used) = body.into_buffer();
+        if sink.holds() {
+            let pipelined = buf.len() > used;
+            after = hold_or_send(&mut sink, &mut lane.batch, after, pipelined, req.started);
+        }
         conn.finish_request(buf, used);
         self.slot.request_finished(entry);
         self.request_ended(answer.response, req.started.elapsed());
@@ -346,6 +355,33 @@ impl<'a> Service<'a> {
         outcome: &Outcome,
     ) {
         answer::access_log(self, req, status, bytes, outcome);
+    }
+}
+
+/// A complete response still queued: the lane's batch keeps it if the connection is kept
+/// alive with nothing pipelined (the next request is the client's answer to this response)
+/// and the request, `close()` and hooks included, stayed under the limit; otherwise it goes
+/// now.
+fn hold_or_send(
+    sink: &mut Sink<'_>,
+    batch: &mut Batch,
+    after: After,
+    pipelined: bool,
+    started: Instant,
+) -> After {
+    if after == After::KeepAlive && !pipelined && started.elapsed() < HOLD_LIMIT {
+        batch.hold(sink.unsent());
+        return after;
+    }
+    match sink.release() {
+        Ok(()) => after,
+        Err(e) => {
+            crate::debug!("Ignoring EPIPE: {e}");
+            match after {
+                After::KeepAlive => After::Close,
+                other => other,
+            }
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 //! the app ([`exchange`]). A kind decides only who waits on sockets and who runs the app.
 
 mod answer;
+pub mod batch;
 pub mod body;
 pub mod exchange;
 mod outbox;

@@ -50,6 +50,16 @@ impl<'a> Outbox<'a> {
         self.sent < self.buf.len() || self.stream.tls_pending()
     }
 
+    /// Nothing of what is queued went out yet.
+    pub fn untouched(&self) -> bool {
+        self.sent == 0
+    }
+
+    /// What is still to go.
+    pub fn unsent(&self) -> &[u8] {
+        &self.buf[self.sent..]
+    }
+
     /// Send what the socket takes now; the rest stays queued.
     pub fn push(&mut self) -> io::Result<()> {
         while self.sent < self.buf.len() {

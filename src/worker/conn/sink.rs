@@ -6,7 +6,12 @@
 //! until the bridge drains it without the GIL. Every write first asks the request's
 //! [`Claim`]: once `--request-timeout` has answered or cut the request, nothing more of it
 //! reaches the client.
+//!
+//! A lane that sends its responses in batches (`super::batch`) has the sink *hold* a response
+//! that is complete: its bytes stay queued, untouched, for the lane to send or to
+//! [`Sink::release`].
 
+use super::batch::HOLD_MIN;
 use super::outbox::Outbox;
 use super::Stream;
 use crate::http::response::{self, Framing};
@@ -46,6 +51,10 @@ pub struct Sink<'a> {
     date: &'a str,
     state: Writing,
     out: Outbox<'a>,
+    /// When the request began, if its complete response may stay queued for the lane's batch.
+    may_hold: Option<Instant>,
+    /// The response is complete and stays queued (nothing more of it is sent here).
+    held: bool,
     /// Bytes of body the client was sent (for the access log's `b`).
     pub body_bytes: u64,
     /// Left of a Content-Length body.
@@ -74,6 +83,8 @@ impl<'a> Sink<'a> {
             date: "",
             state: Writing::Init,
             out: Outbox::new(stream, out, send_timeout),
+            may_hold: None,
+            held: false,
             body_bytes: 0,
             remaining: 0,
             status: 0,
@@ -99,6 +110,35 @@ impl<'a> Sink<'a> {
         self
     }
 
+    /// Let the complete response of a request that began at `started` stay queued for the
+    /// lane's batch (see the module's note), if the request took [`HOLD_MIN`] by then. Never
+    /// under `--request-timeout`: a response must be on the wire before the watchdog may cut
+    /// the connection, as it is when sent at once.
+    pub fn holding(mut self, started: Option<Instant>) -> Self {
+        self.may_hold = started.filter(|_| self.claim.is_free());
+        self
+    }
+
+    /// Is a complete response queued, none of it sent? Its bytes are [`Sink::unsent`].
+    pub fn holds(&self) -> bool {
+        self.held && self.out.pending() && self.out.untouched()
+    }
+
+    /// The bytes still queued.
+    pub fn unsent(&self) -> &[u8] {
+        self.out.unsent()
+    }
+
+    /// Send a held response now, waiting for the client if need be (call without the GIL).
+    pub fn release(&mut self) -> io::Result<()> {
+        self.held = false;
+        if !self.out.pending() {
+            return Ok(());
+        }
+        self.check_claim()?;
+        self.out.drain()
+    }
+
     /// Write `data` whole, waiting for the client if need be (the server's own answers:
     /// `100 Continue`, error pages), if the request still owns its response.
     pub fn send(&self, data: &[u8]) -> io::Result<()> {
@@ -114,19 +154,30 @@ impl<'a> Sink<'a> {
         }
     }
 
-    /// Send what is queued as far as the socket takes it now.
+    /// Send what is queued as far as the socket takes it now (not a held response).
     fn flush(&mut self) -> io::Result<()> {
-        if !self.out.pending() {
+        if !self.out.pending() || self.held {
             return Ok(());
         }
         self.check_claim()?;
         self.out.push()
     }
 
-    /// Did the response go out whole and framed, so that the connection may carry another?
-    /// (An app error after the head, a short body or a close-delimited body all say no.)
+    /// The response is whole: hold it for the lane's batch if the lane wants so, or send it.
+    fn complete(&mut self) -> io::Result<()> {
+        let long_enough = self.may_hold.is_some_and(|t| t.elapsed() >= HOLD_MIN);
+        if long_enough && self.out.untouched() {
+            self.held = true;
+            return Ok(());
+        }
+        self.flush()
+    }
+
+    /// Did the response go out whole and framed (or is it held whole), so that the connection
+    /// may carry another? (An app error after the head, a short body or a close-delimited body
+    /// all say no.)
     pub fn completed(&self) -> bool {
-        self.state == Writing::Done && self.remaining == 0 && !self.out.pending()
+        self.state == Writing::Done && self.remaining == 0 && (self.held || !self.out.pending())
     }
 
     /// Will the connection carry another request (as the head said)?
@@ -200,10 +251,11 @@ impl ResponseSink for Sink<'_> {
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<()> {
-        let (body, suffix): (&[u8], &[u8]) = match self.framing()? {
+        let framing = self.framing()?;
+        let (body, suffix): (&[u8], &[u8]) = match framing {
             Framing::NoBody => {
                 self.drop_body(data.len());
-                return self.flush();
+                return self.complete();
             }
             Framing::Length(_) => {
                 // Never more than the app's Content-Length: the excess would be a second,
@@ -223,7 +275,11 @@ impl ResponseSink for Sink<'_> {
         if body.len() < COPY_LIMIT {
             self.out.queue().extend_from_slice(body);
             self.out.queue().extend_from_slice(suffix);
-            return self.flush();
+            return match framing {
+                // The last byte of the Content-Length: the response is whole.
+                Framing::Length(_) if self.remaining == 0 => self.complete(),
+                _ => self.flush(),
+            };
         }
         self.check_claim()?;
         self.out.push_with(body, suffix)
@@ -276,7 +332,7 @@ impl ResponseSink for Sink<'_> {
         if framing == Framing::Chunked {
             self.out.queue().extend_from_slice(response::LAST_CHUNK);
         }
-        self.flush()?;
+        self.complete()?;
         self.state = Writing::Done;
         match framing {
             // A body shorter than its Content-Length must end in a cut connection, never in
@@ -294,11 +350,62 @@ impl ResponseSink for Sink<'_> {
     }
 
     fn pending(&self) -> bool {
-        self.out.pending()
+        // A held response waits for the lane, not for the client.
+        self.out.pending() && !self.held
     }
 
     fn drain(&mut self) -> io::Result<()> {
         self.check_claim()?;
         self.out.drain()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wsgi::ResponseSink;
+    use std::io::Read;
+    use std::os::unix::net::UnixStream;
+
+    fn respond(may_hold: bool, body: &[u8]) -> (bool, Vec<u8>, Vec<u8>) {
+        // A request that began long enough ago to be held, or one that may not be.
+        let started = may_hold.then(|| Instant::now() - 2 * HOLD_MIN);
+        let (ours, mut theirs) = UnixStream::pair().expect("socketpair");
+        ours.set_nonblocking(true).expect("non-blocking");
+        theirs.set_nonblocking(true).expect("non-blocking");
+        let stream = Stream::new(ours.into());
+        let raw = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let cfg = crate::http::request::ParserConfig::default();
+        let parsed = crate::http::request::parse_head(raw, &cfg, Default::default(), true);
+        let Ok(Some((head, _))) = parsed else {
+            panic!("the test's own request parses: {parsed:?}")
+        };
+        let mut out = Vec::new();
+        let mut sink = Sink::new(&stream, Claim::free(), Duration::from_secs(1), &mut out)
+            .for_request(&head, true, "today")
+            .holding(started);
+        let length = body.len().to_string().into_bytes();
+        let headers = [("Content-Length".to_string(), length)];
+        sink.start("200 OK", &headers).expect("start");
+        sink.write(body).expect("write");
+        sink.finish().expect("finish");
+        assert!(sink.completed() && !sink.pending());
+        let holds = sink.holds();
+        let unsent = sink.unsent().to_vec();
+        let mut sent = vec![0; 4096];
+        let n = theirs.read(&mut sent).unwrap_or(0);
+        sent.truncate(n);
+        (holds, unsent, sent)
+    }
+
+    #[test]
+    fn a_complete_response_is_held_whole_only_when_allowed() {
+        let (holds, unsent, sent) = respond(true, b"hello");
+        assert!(holds);
+        assert!(sent.is_empty(), "nothing went out");
+        assert!(unsent.starts_with(b"HTTP/1.1 200 OK\r\n") && unsent.ends_with(b"\r\n\r\nhello"));
+        let (holds, unsent, sent) = respond(false, b"hello");
+        assert!(!holds && unsent.is_empty());
+        assert!(sent.ends_with(b"\r\n\r\nhello"), "sent as the app wrote it");
     }
 }

@@ -10,6 +10,7 @@
 //! waits in the set, not in a thread.
 
 mod accept;
+mod batch;
 mod park;
 mod stop;
 
@@ -125,12 +126,7 @@ impl<'a> Dispatcher<'a> {
         taken: impl FnOnce(),
     ) -> io::Result<Woken> {
         let mut events = [EpollEvent::empty(); 16];
-        // With several lanes, each takes one event at a time: a batch taken by one lane would
-        // be served one after another while the other lanes sit idle.
-        let take = match self.policy {
-            Policy::Sync { .. } => events.len(),
-            Policy::Threaded { .. } => 1,
-        };
+        let take = self.events_per_wait(lane, events.len());
         let events = &mut events[..take];
         let timeout = match timeout {
             None => EpollTimeout::NONE,
@@ -145,7 +141,9 @@ impl<'a> Dispatcher<'a> {
         if n > 0 {
             taken();
         }
+        lane.batch.several_ready(n > 1);
         for event in &events[..n] {
+            self.send_due(lane);
             match event.data() {
                 WAKE => woken.wake = true,
                 RELOAD => woken.reload = true,
@@ -155,6 +153,7 @@ impl<'a> Dispatcher<'a> {
                 t => self.on_conn(lane, Token::from_raw(t)),
             }
         }
+        self.send_batch(lane);
         Ok(woken)
     }
 
@@ -233,6 +232,11 @@ impl<'a> Dispatcher<'a> {
             let persist = self.persist_allowed();
             self.before_serving();
             match svc.serve(lane, &mut t.conn, &head, consumed, persist) {
+                // Its response waits in the lane's batch; the connection parks after it.
+                After::KeepAlive if lane.batch.awaits_conn() => {
+                    t.conn.give_back(&mut lane.spare);
+                    return lane.batch.add(t.conn, t.token.raw());
+                }
                 After::KeepAlive if t.conn.has_pipelined() => t.wait = Wait::Head,
                 after => {
                     t.conn.give_back(&mut lane.spare);

@@ -103,6 +103,12 @@ fn lane(shared: &Shared<'_, '_>, index: usize) {
             entry.set_thread_id(ident);
         }
         let mut lane = Lane::new(index);
+        if svc.cfg.threads <= 1 {
+            // Alone, the lane serves every ready request of a wait anyway: their responses
+            // may as well go together (`conn::batch`). With several lanes, the others would
+            // sit idle meanwhile.
+            lane.batch.enable();
+        }
         while shared.baton.lead(index) {
             if !lead(shared, &mut lane) {
                 break;
