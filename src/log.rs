@@ -225,16 +225,6 @@ pub fn enabled(level: LogLevel) -> bool {
         .map_or(level >= LogLevel::Info, |s| level >= s.level)
 }
 
-fn level_name(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Debug => "DEBUG",
-        LogLevel::Info => "INFO",
-        LogLevel::Warning => "WARNING",
-        LogLevel::Error => "ERROR",
-        LogLevel::Critical => "CRITICAL",
-    }
-}
-
 /// Told of every error-log record, before the level filter (statsd's `gunicorn.log.*`
 /// counters count what Gunicorn's logger methods were called with, whatever the level).
 static OBSERVER: std::sync::OnceLock<fn(LogLevel, &str)> = std::sync::OnceLock::new();
@@ -260,7 +250,7 @@ pub fn log(level: LogLevel, message: &str) {
             "{} [{}] [{}] {}",
             timestamp("[%Y-%m-%d %H:%M:%S %z]"),
             std::process::id(),
-            level_name(level),
+            level.label(),
             message
         ),
     };
@@ -362,22 +352,34 @@ pub fn has_access_log() -> bool {
     })
 }
 
-/// Local time formatted with `strftime(3)` (the `%z` offset needs the C library's tz data).
+/// Now, in local time (the C library's tz data gives the offset): the broken-down time and
+/// the milliseconds into its second. The one reader of the clock for every log timestamp.
+pub(crate) fn local_now() -> Option<(libc::tm, u32)> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` and `localtime_r` write into live locals passed by pointer; an
+    // all-zero `tm` is a valid value of the plain C struct.
+    unsafe {
+        libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts);
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&ts.tv_sec, &mut tm).is_null() {
+            return None;
+        }
+        Some((tm, (ts.tv_nsec / 1_000_000) as u32))
+    }
+}
+
+/// Local time formatted with `strftime(3)` (Gunicorn's `[%Y-%m-%d %H:%M:%S %z]`).
 pub fn timestamp(format: &str) -> String {
-    let Ok(fmt) = std::ffi::CString::new(format) else {
+    let (Ok(fmt), Some((tm, _))) = (std::ffi::CString::new(format), local_now()) else {
         return String::new();
     };
     let mut buf = [0u8; 64];
-    // SAFETY: `time`, `localtime_r` and `strftime` get valid pointers to live locals; strftime
-    // writes at most `buf.len()` bytes and returns how many it wrote.
-    let written = unsafe {
-        let now = libc::time(std::ptr::null_mut());
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&now, &mut tm).is_null() {
-            return String::new();
-        }
-        libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm)
-    };
+    // SAFETY: `strftime` gets valid pointers to live locals, writes at most `buf.len()` bytes
+    // and returns how many it wrote.
+    let written = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), fmt.as_ptr(), &tm) };
     String::from_utf8_lossy(&buf[..written]).into_owned()
 }
 

@@ -402,17 +402,14 @@ fn sendfile(value: &Value, env: &Env) -> bool {
 /// Gunicorn quietly falls back to `info` for an unknown level; gunicorn-rs says so instead.
 fn loglevel(r: &Resolved) -> Result<LogLevel, ConfigError> {
     let level = string(r, "loglevel").unwrap_or("info");
-    Ok(match level.to_lowercase().as_str() {
-        "debug" => LogLevel::Debug,
-        "info" => LogLevel::Info,
-        "warning" => LogLevel::Warning,
-        "error" => LogLevel::Error,
-        "critical" => LogLevel::Critical,
-        _ => {
+    let lower = level.to_lowercase();
+    LogLevel::ALL
+        .into_iter()
+        .find(|l| l.name() == lower)
+        .ok_or_else(|| {
             let reason = "expected debug, info, warning, error or critical".into();
-            return Err(invalid(setting("loglevel"), level, reason));
-        }
-    })
+            invalid(setting("loglevel"), level, reason)
+        })
 }
 
 /// `-` is the process's own stream; a path is made absolute against `chdir` (where Gunicorn

@@ -103,6 +103,40 @@ pub enum LogLevel {
     Critical,
 }
 
+impl LogLevel {
+    /// Every level, lowest first.
+    pub const ALL: [LogLevel; 5] = [
+        LogLevel::Debug,
+        LogLevel::Info,
+        LogLevel::Warning,
+        LogLevel::Error,
+        LogLevel::Critical,
+    ];
+
+    /// Gunicorn's name of the level, as `--log-level` takes it and Python's `logging` (lower
+    /// case) knows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warning => "warning",
+            LogLevel::Error => "error",
+            LogLevel::Critical => "critical",
+        }
+    }
+
+    /// The level as Gunicorn's error log shows it: `[INFO]`.
+    pub fn label(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warning => "WARNING",
+            LogLevel::Error => "ERROR",
+            LogLevel::Critical => "CRITICAL",
+        }
+    }
+}
+
 /// `worker_class`: `sync`, `gthread`, `gevent`, `eventlet`, `asgi`, `tornado`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WorkerClass {

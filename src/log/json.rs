@@ -60,7 +60,7 @@ pub fn error_line(level: LogLevel, message: &str) -> String {
     let (message, traceback) = split_traceback(message);
     let line = ErrorLine {
         timestamp: &timestamp(),
-        level: level_name(level),
+        level: level.name(),
         pid: std::process::id(),
         logger: "gunicorn.error",
         message,
@@ -146,30 +146,10 @@ fn to_line(value: &impl Serialize) -> String {
     line
 }
 
-fn level_name(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Debug => "debug",
-        LogLevel::Info => "info",
-        LogLevel::Warning => "warning",
-        LogLevel::Error => "error",
-        LogLevel::Critical => "critical",
-    }
-}
-
 /// Now, local time, ISO 8601 / RFC 3339 with milliseconds: `2026-11-30T01:02:03.456+00:00`.
 pub fn timestamp() -> String {
-    let mut ts: libc::timespec = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime and localtime_r write into live locals we pass by pointer.
-    let tm = unsafe {
-        libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts);
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&ts.tv_sec, &mut tm).is_null() {
-            return String::new();
-        }
-        tm
+    let Some((tm, millis)) = crate::log::local_now() else {
+        return String::new();
     };
     let offset = tm.tm_gmtoff / 60;
     let sign = if offset < 0 { '-' } else { '+' };
@@ -181,7 +161,7 @@ pub fn timestamp() -> String {
         tm.tm_hour,
         tm.tm_min,
         tm.tm_sec,
-        ts.tv_nsec / 1_000_000,
+        millis,
         sign,
         offset.abs() / 60,
         offset.abs() % 60

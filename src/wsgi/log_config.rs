@@ -84,7 +84,7 @@ fn setup(py: Python<'_>, cfg: &Config) -> PyResult<(PythonLogging, LogLevel)> {
         .call1((
             target(&cfg.errorlog),
             cfg.accesslog.as_ref().map(target),
-            level_name(cfg.loglevel),
+            cfg.loglevel.name(),
             cfg.logconfig.as_deref(),
             cfg.logconfig_json.as_deref(),
             dict,
@@ -96,16 +96,6 @@ fn setup(py: Python<'_>, cfg: &Config) -> PyResult<(PythonLogging, LogLevel)> {
         reopen: module.getattr("reopen_files")?.unbind(),
     };
     Ok((logging, from_python(level)))
-}
-
-fn level_name(level: LogLevel) -> &'static str {
-    match level {
-        LogLevel::Debug => "debug",
-        LogLevel::Info => "info",
-        LogLevel::Warning => "warning",
-        LogLevel::Error => "error",
-        LogLevel::Critical => "critical",
-    }
 }
 
 /// `logging`'s numeric levels (`logging.DEBUG` = 10 … `CRITICAL` = 50).
