@@ -30,7 +30,7 @@ pub use hooks::{Hook, Hooks};
 pub use load::load_from;
 pub use logs::{SyslogAddr, SyslogSettings};
 pub use statsd::{StatsdSettings, StatsdTarget};
-pub use value::{Env, Value};
+pub use value::{split_host_port, Env, Value};
 
 use std::ffi::OsString;
 

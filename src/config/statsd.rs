@@ -91,16 +91,8 @@ fn target(value: &str, chdir: &Path) -> Result<StatsdTarget, &'static str> {
         return Err("statsd sends to HOST:PORT or unix://PATH, not to a descriptor");
     }
     let rest = value.strip_prefix("tcp://").unwrap_or(value);
-    let (host, port_text) = match rest.strip_prefix('[') {
-        Some(v6) => {
-            let (host, after) = v6.split_once(']').ok_or("an IPv6 address is [ADDR]:PORT")?;
-            (host, after.strip_prefix(':'))
-        }
-        None => match rest.split_once(':') {
-            Some((host, port)) => (host, Some(port)),
-            None => (rest, None),
-        },
-    };
+    let (host, port_text) =
+        super::split_host_port(rest).ok_or("an IPv6 address is [ADDR] or [ADDR]:PORT")?;
     if host.is_empty() || host.contains(|c: char| c.is_whitespace() || c == '/') {
         return Err("Value must be one of ('host:port', 'unix://PATH')");
     }
@@ -163,6 +155,7 @@ mod tests {
             "host:0",
             "fd://3",
             "[::1",
+            "[::1]8125",
             ":8125",
         ] {
             assert!(target(bad, dir).is_err(), "{bad} accepted");

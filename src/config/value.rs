@@ -394,6 +394,24 @@ fn signed(negative: bool, magnitude: u64) -> Option<i64> {
     Some(if negative { -n } else { n })
 }
 
+/// `HOST[:PORT]` or `[V6][:PORT]` split as Gunicorn's `util.parse_address` splits it (the
+/// last `:` starts the port; a bracketed IPv6 host may be followed only by `:PORT`), for
+/// `--bind` and `--statsd-host` alike; `None` when the brackets are broken.
+pub fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
+    if let Some(v6) = s.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        return match after.strip_prefix(':') {
+            Some(port) => Some((host, Some(port))),
+            None if after.is_empty() => Some((host, None)),
+            None => None,
+        };
+    }
+    match s.rsplit_once(':') {
+        Some((host, port)) => Some((host, Some(port))),
+        None => Some((s, None)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

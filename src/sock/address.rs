@@ -38,7 +38,7 @@ pub fn parse_address(raw: &str) -> Result<Address, SockError> {
             8000,
         )));
     }
-    let (host, port) = split_host_port(rest).ok_or_else(invalid)?;
+    let (host, port) = crate::config::split_host_port(rest).ok_or_else(invalid)?;
     let port = match port {
         Some(p) => p.parse::<u16>().map_err(|_| invalid())?,
         None => 8000,
@@ -55,20 +55,5 @@ pub fn parse_address(raw: &str) -> Result<Address, SockError> {
             port,
         ))),
         Err(_) => Ok(Address::TcpHost(host, port)),
-    }
-}
-
-fn split_host_port(s: &str) -> Option<(&str, Option<&str>)> {
-    if let Some(v6) = s.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        return match after.strip_prefix(':') {
-            Some(port) => Some((host, Some(port))),
-            None if after.is_empty() => Some((host, None)),
-            None => None,
-        };
-    }
-    match s.rsplit_once(':') {
-        Some((host, port)) => Some((host, Some(port))),
-        None => Some((s, None)),
     }
 }
