@@ -136,25 +136,7 @@ fn an_app_without_lifespan_support_is_served_under_auto() {
 #[test]
 fn worker_connections_caps_the_connections_a_worker_takes() {
     let server = asgi("asgi_app:app", &["--worker-connections", "10"], 1);
-    let worker = only_worker(&server);
-    let port = server.port();
-    let base = idle_worker_sockets(&server)[&worker];
-    let clients: Vec<_> = (0..20)
-        .map(|i| std::thread::spawn(move || try_fetch(port, &format!("/hold?id={i}"))))
-        .collect();
-    poll(WAIT, "10 requests in the app", || {
-        (server.markers("hold-").len() >= 10).then_some(())
-    });
-    crate::green::stays_capped(&server, worker, base, 10, "asgi");
-    std::fs::write(server.dir.path().join("release"), "").unwrap();
-    for (i, c) in clients.into_iter().enumerate() {
-        let r = c
-            .join()
-            .unwrap()
-            .unwrap_or_else(|| panic!("request {i} unanswered"));
-        assert_eq!(r.status, 200, "{r:?}");
-    }
-    assert_eq!(server.markers("hold-").len(), 20);
+    crate::green::ten_of_twenty_in_the_app(&server, "asgi");
 }
 
 /// How a connection that never completes a head ends: (how, after how long). `trickle`

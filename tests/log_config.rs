@@ -4,8 +4,8 @@
 //! asgi), with a real formatter from the wild (python-json-logger) and one reading the access
 //! record's args dict as Gunicorn passes it.
 
+use crate::log_json::objects;
 use crate::support::*;
-use serde_json::Value;
 use std::path::Path;
 
 /// A `logconfig_dict` as found in the wild: python-json-logger on stderr for the error log
@@ -29,16 +29,6 @@ logconfig_dict = {
     },
 }
 "#;
-
-fn objects(lines: &[String]) -> Vec<Value> {
-    lines
-        .iter()
-        .map(|l| match serde_json::from_str::<Value>(l) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => panic!("not a JSON object: {l:?}\nall lines:\n{}", lines.join("\n")),
-        })
-        .collect()
-}
 
 fn conf_dir(conf: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -34,7 +34,7 @@ fn start(kind: &str, app: &str) -> Server {
 }
 
 /// Every line parsed; panics with the line that is not a JSON object.
-fn objects(lines: &[String]) -> Vec<Value> {
+pub(crate) fn objects(lines: &[String]) -> Vec<Value> {
     lines
         .iter()
         .map(|l| match serde_json::from_str::<Value>(l) {

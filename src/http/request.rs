@@ -306,4 +306,4 @@ impl ParserConfig {
 
 #[cfg(test)]
 #[path = "request_tests.rs"]
-mod tests;
+pub(super) mod tests;

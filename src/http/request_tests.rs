@@ -2,11 +2,11 @@
 //! 9112 / 9110 rules of `tests/RULES.md` that it does not either.
 use super::*;
 
-fn parse(raw: &[u8]) -> Result<Option<(RequestHead, usize)>, ParseError> {
+pub(crate) fn parse(raw: &[u8]) -> Result<Option<(RequestHead, usize)>, ParseError> {
     parse_head(raw, &ParserConfig::default(), PeerTrust::default(), true)
 }
 
-fn kind(raw: &[u8]) -> &'static str {
+pub(crate) fn kind(raw: &[u8]) -> &'static str {
     match parse(raw) {
         Ok(Some(_)) => "ok",
         Ok(None) => "incomplete",

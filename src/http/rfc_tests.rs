@@ -2,20 +2,8 @@
 //! the byte at which each refusal is decided (`scan.rs`): the shortest prefix that is refused
 //! must end at that byte, and every shorter one must still be waiting.
 
-use super::request::{parse_head, ParserConfig, PeerTrust, RequestHead};
-use super::ParseError;
-
-fn parse(raw: &[u8]) -> Result<Option<(RequestHead, usize)>, ParseError> {
-    parse_head(raw, &ParserConfig::default(), PeerTrust::default(), true)
-}
-
-fn kind(raw: &[u8]) -> &'static str {
-    match parse(raw) {
-        Ok(Some(_)) => "ok",
-        Ok(None) => "incomplete",
-        Err(e) => e.kind(),
-    }
-}
+use super::request::tests::{kind, parse};
+use super::request::{parse_head, ParserConfig, PeerTrust};
 
 /// The length of the shortest refused prefix, and its class.
 fn refused_at(raw: &[u8]) -> Option<(usize, &'static str)> {

@@ -135,29 +135,49 @@ pub(crate) fn two_thousand_idle_keep_alive_connections_on_one_worker(kind: &str)
 /// never more than 10 in the app at once.
 pub(crate) fn worker_connections_caps_the_requests_in_the_app(kind: &str) {
     let server = green(kind, "green_app:app", &["--worker-connections", "10"], 1);
-    let worker = only_worker(&server);
+    let responses = ten_of_twenty_in_the_app(&server, kind);
+    let most = responses
+        .iter()
+        .map(|r| r.json()["most_in_flight"].as_u64().unwrap_or(0))
+        .max();
+    assert_eq!(
+        most,
+        Some(10),
+        "{kind}: the most requests in the app at once"
+    );
+}
+
+/// What every kind with `--worker-connections 10` must do, `server` serving an app whose
+/// `/hold` waits for a `release` file (tests/apps): of 20 clients, 10 are in the app holding
+/// 10 sockets, the other 10 wait in the listen backlog — accepted by nobody, not refused —
+/// and once released all 20 are answered 200. The responses, for a kind's own checks.
+pub(crate) fn ten_of_twenty_in_the_app(server: &Server, kind: &str) -> Vec<Response> {
+    let worker = only_worker(server);
     let port = server.port();
-    let base = idle_worker_sockets(&server)[&worker];
+    let base = idle_worker_sockets(server)[&worker];
     let clients: Vec<_> = (0..20)
         .map(|i| std::thread::spawn(move || try_fetch(port, &format!("/hold?id={i}"))))
         .collect();
     poll(WAIT, "10 requests in the app", || {
         (server.markers("hold-").len() >= 10).then_some(())
     });
-    stays_capped(&server, worker, base, 10, kind);
+    stays_capped(server, worker, base, 10, kind);
     assert_eq!(socket_count(worker), base + 10, "{kind}");
     std::fs::write(server.dir.path().join("release"), "").unwrap();
-    let mut most = 0;
-    for (i, c) in clients.into_iter().enumerate() {
-        let r = c
-            .join()
-            .unwrap()
-            .unwrap_or_else(|| panic!("{kind}: request {i} unanswered"));
-        assert_eq!(r.status, 200, "{kind}: {r:?}");
-        most = most.max(r.json()["most_in_flight"].as_u64().unwrap());
-    }
-    assert_eq!(server.markers("hold-").len(), 20);
-    assert_eq!(most, 10, "{kind}: the most requests in the app at once");
+    let responses: Vec<Response> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let r = c
+                .join()
+                .unwrap()
+                .unwrap_or_else(|| panic!("{kind}: request {i} unanswered"));
+            assert_eq!(r.status, 200, "{kind}: {r:?}");
+            r
+        })
+        .collect();
+    assert_eq!(server.markers("hold-").len(), 20, "{kind}");
+    responses
 }
 
 /// `--worker-connections cap` holds for a second of looking (the cap is reached: waiting for a

@@ -168,25 +168,7 @@ fn max_requests_counts_requests() {
 #[test]
 fn worker_connections_caps_the_connections_a_worker_takes() {
     let server = tornado("tornado_app:app", &["--worker-connections", "10"], 1);
-    let worker = only_worker(&server);
-    let port = server.port();
-    let base = idle_worker_sockets(&server)[&worker];
-    let clients: Vec<_> = (0..20)
-        .map(|i| std::thread::spawn(move || try_fetch(port, &format!("/hold?id={i}"))))
-        .collect();
-    poll(WAIT, "10 requests in the app", || {
-        (server.markers("hold-").len() >= 10).then_some(())
-    });
-    crate::green::stays_capped(&server, worker, base, 10, "tornado");
-    std::fs::write(server.dir.path().join("release"), "").unwrap();
-    for (i, c) in clients.into_iter().enumerate() {
-        let r = c
-            .join()
-            .unwrap()
-            .unwrap_or_else(|| panic!("request {i} unanswered"));
-        assert_eq!(r.status, 200, "{r:?}");
-    }
-    assert_eq!(server.markers("hold-").len(), 20);
+    crate::green::ten_of_twenty_in_the_app(&server, "tornado");
 }
 
 /// 40 clients trickling their heads hold nothing of the loop.
