@@ -83,7 +83,6 @@ open-file limit (inherited by wrk and the servers) for 500 connections.
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -93,7 +92,7 @@ import time
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, free_port  # noqa: E402
+from compare import BENCH, CLK_TCK, cpu_seconds, free_port  # noqa: E402
 from green import pip_install, raise_open_files, why_not_started  # noqa: E402
 from keepalive import (  # noqa: E402
     Scenario, Server, build, cell, csv, errors_text, interleaved, last_line, launch, run_one,
@@ -184,19 +183,6 @@ def gunicorn_version(venv):
 
 
 # --- the WebSocket scenario ------------------------------------------------------------------
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
-    """utime + stime of pid (its own, not its children's), in seconds; 0 when it is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
 
 def busy_seconds():
     """CPU time the whole machine spent not idle (all CPUs, /proc/stat), in seconds."""

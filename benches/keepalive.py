@@ -324,10 +324,14 @@ def ensure_venv(path):
     return path
 
 
-def build(dest):
-    """A release build, copied out of the target directory: the run then measures one binary
-    throughout, even if someone rebuilds the shared target directory while it goes on."""
-    done = subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gunicorn-rs"], cwd=ROOT)
+def build(dest, features=""):
+    """A release build (with cargo `features`, if any), copied out of the target directory: the
+    run then measures one binary throughout, even if someone rebuilds the shared target
+    directory while it goes on."""
+    cmd = ["cargo", "build", "--release", "--quiet", "--bin", "gunicorn-rs"]
+    if features:
+        cmd += ["--features", features]
+    done = subprocess.run(cmd, cwd=ROOT)
     if done.returncode != 0:
         sys.exit("cargo build --release failed (above); --binary PATH benchmarks an existing build")
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))

@@ -23,14 +23,14 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, ROOT, free_port, run_one  # noqa: E402
+from compare import BENCH, free_port, run_one  # noqa: E402
+from keepalive import build  # noqa: E402
 
 
 class Scraper(threading.Thread):
@@ -52,16 +52,6 @@ class Scraper(threading.Thread):
                 pass  # not listening yet, or already stopped
 
 
-def build(features, dest):
-    cmd = ["cargo", "build", "--release", "--quiet", "--bin", "gunicorn-rs"]
-    if features:
-        cmd += ["--features", features]
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    shutil.copy2(os.path.join(target, "release", "gunicorn-rs"), dest)
-    return dest
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--duration", type=int, default=5)
@@ -71,8 +61,8 @@ def main():
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="scoreboard-cost-")
     binaries = {
-        "scoreboard on": build("", os.path.join(tmp, "gunicorn-rs-on")),
-        "scoreboard off": build("scoreboard-off", os.path.join(tmp, "gunicorn-rs-off")),
+        "scoreboard on": build(os.path.join(tmp, "gunicorn-rs-on")),
+        "scoreboard off": build(os.path.join(tmp, "gunicorn-rs-off"), "scoreboard-off"),
     }
 
     metrics_port = free_port() if args.scrape else None

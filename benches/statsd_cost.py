@@ -31,22 +31,12 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, ROOT, children, free_port, parse_wrk, wait_listening  # noqa: E402
+from compare import BENCH, children, cpu_seconds, free_port, parse_wrk, wait_listening  # noqa: E402
+from keepalive import build  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid):
+def workers_cpu_seconds(pid):
     """User + system time of the server's workers (children of `pid`)."""
-    total = 0
-    for c in children(pid):
-        try:
-            with open("/proc/%d/stat" % c) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-        except OSError:
-            pass
-    return total / TICK
+    return sum(cpu_seconds(c) for c in children(pid))
 
 
 def run_one(argv, close, args):
@@ -57,13 +47,13 @@ def run_one(argv, close, args):
                             start_new_session=True)
     try:
         wait_listening(port, proc)
-        before = cpu_seconds(proc.pid)
+        before = workers_cpu_seconds(proc.pid)
         cmd = ["wrk", "-t", "2", "-c", str(args.connections), "-d", "%ds" % args.duration]
         if close:
             cmd += ["-H", "Connection: close"]
         cmd.append("http://127.0.0.1:%d/" % port)
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        used = cpu_seconds(proc.pid) - before
+        used = workers_cpu_seconds(proc.pid) - before
         result = parse_wrk(out)
         m = re.search(r"(\d+) requests in", out)
         result["cpu_us"] = used * 1e6 / int(m.group(1)) if m and int(m.group(1)) else float("nan")
@@ -99,13 +89,6 @@ class Receiver(threading.Thread):
             self.datagrams += 1
             if data.startswith(b"gunicorn.requests:"):
                 self.requests += 1
-
-
-def build(dest):
-    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gunicorn-rs"], cwd=ROOT, check=True)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    shutil.copy2(os.path.join(target, "release", "gunicorn-rs"), dest)
-    return dest
 
 
 def main():
