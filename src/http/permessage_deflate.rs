@@ -130,14 +130,9 @@ pub enum InflateError {
 }
 
 /// Inflates the client's compressed messages.
+#[derive(Debug)]
 pub struct Inflater {
     stream: Decompress,
-}
-
-impl std::fmt::Debug for Inflater {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Inflater")
-    }
 }
 
 impl Default for Inflater {
@@ -198,15 +193,10 @@ impl Inflater {
 }
 
 /// Deflates the server's messages.
+#[derive(Debug)]
 pub struct Deflater {
     stream: Compress,
     no_context_takeover: bool,
-}
-
-impl std::fmt::Debug for Deflater {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Deflater")
-    }
 }
 
 impl Deflater {
