@@ -10,7 +10,9 @@
 //! http   ──► memchr                                  (leaf: no I/O at all)
 //! config ──► pyo3 (only to execute the Python config file)
 //! tls    ──► config, rustls                           (certificates read and checked; no I/O on sockets)
-//! statsd ──► config, log                              (datagrams out; used by master, worker, main)
+//! statsd ──► config, log, sock                        (datagrams out; used by master, worker, main)
+//! log    ──► config, sock                              (syslog's datagrams; Python only through a trait)
+//! sock   ──► config                                    (the HOST:PORT split of --bind)
 //! ```
 
 pub mod config;

@@ -16,7 +16,10 @@ use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 
 mod address;
+mod datagram;
+
 pub use address::{parse_address, Address};
+pub use datagram::{resolve, udp_sender};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SockError {

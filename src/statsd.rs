@@ -15,7 +15,7 @@
 //! ENOENT) is dropped — never retried, never waited on, never logged (a log line per request
 //! would be the failure's own cost, and counting log lines sends to statsd again).
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
 use std::path::PathBuf;
 use std::sync::RwLock;
@@ -27,8 +27,6 @@ use crate::config::{LogLevel, StatsdSettings, StatsdTarget};
 pub enum StatsdError {
     #[error("cannot resolve the statsd host {0}: {1}")]
     Resolve(String, std::io::Error),
-    #[error("the statsd host {0} has no address")]
-    NoAddress(String),
     #[error("cannot open the statsd socket: {0}")]
     Socket(std::io::Error),
 }
@@ -70,14 +68,10 @@ impl Emitter {
     fn open(settings: &StatsdSettings) -> Result<Emitter, StatsdError> {
         let socket = match &settings.target {
             StatsdTarget::Udp { host, port } => {
-                let address = resolve(host, *port)?;
-                let local: SocketAddr = match address {
-                    SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
-                    SocketAddr::V6(_) => ([0u16; 8], 0).into(),
-                };
-                let socket = UdpSocket::bind(local).map_err(StatsdError::Socket)?;
-                socket.connect(address).map_err(StatsdError::Socket)?;
-                Socket::Udp(socket)
+                let shown = format!("{host}:{port}");
+                let address = crate::sock::resolve(host, *port)
+                    .map_err(|e| StatsdError::Resolve(shown, e))?;
+                Socket::Udp(crate::sock::udp_sender(address).map_err(StatsdError::Socket)?)
             }
             StatsdTarget::Unix(path) => {
                 let socket = UnixDatagram::unbound().map_err(StatsdError::Socket)?;
@@ -116,22 +110,6 @@ impl Emitter {
             },
         };
     }
-}
-
-/// A literal address as it is; a name as Gunicorn's `AF_INET` socket resolves it (IPv4),
-/// else whatever the name has.
-fn resolve(host: &str, port: u16) -> Result<SocketAddr, StatsdError> {
-    let shown = format!("{host}:{port}");
-    let all: Vec<SocketAddr> = (host, port)
-        .to_socket_addrs()
-        .map_err(|e| StatsdError::Resolve(shown.clone(), e))?
-        .collect();
-    let literal = host.parse::<std::net::IpAddr>().is_ok();
-    all.iter()
-        .find(|a| literal || a.is_ipv4())
-        .or(all.first())
-        .copied()
-        .ok_or(StatsdError::NoAddress(shown))
 }
 
 fn with_emitter(f: impl FnOnce(&Emitter)) {

@@ -13,8 +13,9 @@
 //! dropped until it is up.
 
 use crate::config::{LogLevel, SyslogAddr, SyslogSettings};
+use crate::sock::{resolve, udp_sender};
 use std::io::{self, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixDatagram, UnixStream};
 use std::time::{Duration, Instant};
@@ -155,17 +156,7 @@ fn whole(stream: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
 fn open(addr: &SyslogAddr) -> io::Result<Conn> {
     let owner = std::process::id();
     let socket = match addr {
-        SyslogAddr::Udp { host, port } => {
-            let target = resolve(host, *port)?;
-            let local: SocketAddr = match target {
-                SocketAddr::V4(_) => ([0, 0, 0, 0], 0).into(),
-                SocketAddr::V6(_) => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-            };
-            let socket = UdpSocket::bind(local)?;
-            socket.connect(target)?;
-            socket.set_nonblocking(true)?;
-            Socket::Udp(socket)
-        }
+        SyslogAddr::Udp { host, port } => Socket::Udp(udp_sender(resolve(host, *port)?)?),
         SyslogAddr::Unix { path, dgram_only } => {
             let dgram = UnixDatagram::unbound().and_then(|s| s.connect(path).map(|()| s));
             match (dgram, dgram_only) {
@@ -188,13 +179,6 @@ fn open(addr: &SyslogAddr) -> io::Result<Conn> {
         }
     };
     Ok(Conn::Open { owner, socket })
-}
-
-fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
-    (host, port)
-        .to_socket_addrs()?
-        .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host}: no address")))
 }
 
 /// A TCP connect that does not wait for the handshake.
