@@ -20,7 +20,7 @@ use access::{AccessFormat, AccessRecord, PartialRequest};
 pub use forward::{keep_off_python, Forward};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex};
 
 struct Sink {
@@ -385,9 +385,9 @@ pub fn timestamp(format: &str) -> String {
 
 /// Raw stderr for the last words of a process whose log is not configured yet.
 pub fn stderr_line(message: &str) {
-    // SAFETY: fd 2 is the process's stderr for its whole life; ManuallyDrop keeps it open.
-    let mut err = std::mem::ManuallyDrop::new(unsafe { File::from_raw_fd(2) });
-    let _ = writeln!(err, "{message}");
+    use std::os::fd::AsFd;
+    // Nowhere to report a failure to write the last words.
+    let _ = crate::fd::write_all(io::stderr().as_fd(), format!("{message}\n").as_bytes());
 }
 
 #[macro_export]

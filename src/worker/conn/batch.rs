@@ -15,7 +15,9 @@
 //! before, its response sent as the app writes it, and so is one shorter than [`HOLD_MIN`]
 //! or longer than [`HOLD_LIMIT`]. Held responses go once the oldest waited [`HOLD_LIMIT`]
 //! (checked before each next request), so a response waits at most that plus one request —
-//! unbounded only when that one request turns out to be slow.
+//! unbounded only when that one request turns out to be slow. The request's scoreboard row
+//! (Idle), latency and access line are recorded when it is served, not when its held bytes
+//! leave: they run ahead of the wire by at most that wait.
 
 use std::ops::Range;
 use std::time::{Duration, Instant};
