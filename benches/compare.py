@@ -27,6 +27,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "benches")
 
 
+def in_venv(venv, argv):
+    """`argv` (a gunicorn-rs command) run in `venv`, the environment every other server of the
+    comparison runs in: gunicorn-rs embeds CPython, and `$VIRTUAL_ENV` is how it finds the venv.
+    Without it the embedded interpreter reads the base Python's site-packages, whose `.pth` files
+    may import a hundred modules the others never load (a worker's RSS then measures the machine,
+    not the server). `env` execs, so the pid the benchmark stops and samples is the server's."""
+    return ["env", "VIRTUAL_ENV=" + venv] + argv
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,7 +112,7 @@ class Peak(threading.Thread):
 def servers(venv, binary):
     vbin = os.path.join(venv, "bin")
     return {
-        "gunicorn-rs": lambda p: [binary, "-w", "2", "-b", "127.0.0.1:%d" % p, "--chdir", BENCH, "app:app"],
+        "gunicorn-rs": lambda p: in_venv(venv, [binary, "-w", "2", "-b", "127.0.0.1:%d" % p, "--chdir", BENCH, "app:app"]),
         "gunicorn": lambda p: [os.path.join(vbin, "gunicorn"), "-w", "2", "-b", "127.0.0.1:%d" % p, "--chdir", BENCH, "app:app"],
         "granian": lambda p: [os.path.join(vbin, "granian"), "--interface", "wsgi", "--workers", "2", "--host", "127.0.0.1", "--port", str(p), "--working-dir", BENCH, "app:app"],
     }

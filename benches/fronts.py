@@ -42,7 +42,7 @@ import time
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, free_port  # noqa: E402
+from compare import BENCH, free_port, in_venv  # noqa: E402
 from keepalive import (WorkerRssPeak, build, cell, csv, errors_text, interleaved, launch,  # noqa: E402
                        parse_wrk, run_wrk, settle, stop_server, summary)
 
@@ -81,7 +81,7 @@ def server_table(venv, binary):
         def argv(port, target):
             cmd = [binary, "--protocol", "uwsgi", "-w", str(WORKERS), "-b", "127.0.0.1:%d" % port,
                    "--chdir", BENCH, "-k", kind]
-            return cmd + (["--threads", "1"] if kind == "gthread" else []) + [target]
+            return in_venv(venv, cmd + (["--threads", "1"] if kind == "gthread" else []) + [target])
         return "gunicorn-rs --protocol uwsgi -k %s" % kind, argv
 
     def uwsgi(port, target):

@@ -57,7 +57,7 @@ import threading
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, ROOT, free_port, wait_listening  # noqa: E402
+from compare import BENCH, ROOT, free_port, in_venv, wait_listening  # noqa: E402
 
 WORKERS = 2
 KEEPALIVE = 30
@@ -86,7 +86,7 @@ def server_table(venv, binary, rs_kind):
             if rs_kind == "gthread":
                 # sync refuses threads > 1 (that is gthread in Gunicorn's terms)
                 cmd += ["--threads", str(threads)]
-            return cmd + [target]
+            return in_venv(venv, cmd + [target])
         label = ("gunicorn-rs gthread --threads %d" % threads if rs_kind == "gthread"
                  else "gunicorn-rs %s (in the --threads %d row)" % (rs_kind, threads))
         return label, argv

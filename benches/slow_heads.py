@@ -31,7 +31,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, ROOT, free_port, wait_listening  # noqa: E402
+from compare import BENCH, ROOT, free_port, in_venv, wait_listening  # noqa: E402
 
 TRICKLERS = 40
 PROBE_TIMEOUT = 10.0
@@ -41,8 +41,8 @@ def servers(binary, venv):
     gunicorn = os.path.join(venv, "bin", "gunicorn")
     common = ["-w", "2", "--chdir", BENCH]
     return {
-        "gunicorn-rs sync": lambda p: [binary, "-k", "sync", "-b", "127.0.0.1:%d" % p] + common + ["mixed_app:app"],
-        "gunicorn-rs gthread -t2": lambda p: [binary, "-k", "gthread", "--threads", "2", "-b", "127.0.0.1:%d" % p] + common + ["mixed_app:app"],
+        "gunicorn-rs sync": lambda p: in_venv(venv, [binary, "-k", "sync", "-b", "127.0.0.1:%d" % p] + common + ["mixed_app:app"]),
+        "gunicorn-rs gthread -t2": lambda p: in_venv(venv, [binary, "-k", "gthread", "--threads", "2", "-b", "127.0.0.1:%d" % p] + common + ["mixed_app:app"]),
         "gunicorn sync": lambda p: [gunicorn, "-k", "sync", "-b", "127.0.0.1:%d" % p] + common + ["mixed_app:app"],
         "gunicorn gthread -t2": lambda p: [gunicorn, "-k", "gthread", "--threads", "2", "-b", "127.0.0.1:%d" % p] + common + ["mixed_app:app"],
     }

@@ -77,7 +77,7 @@ import time
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, free_port  # noqa: E402
+from compare import BENCH, free_port, in_venv  # noqa: E402
 from keepalive import (  # noqa: E402
     KEEPALIVE, WORKERS, Server, WorkerRssPeak, build, cell, csv, ensure_venv, errors_text,
     interleaved, last_line, launch, parse_wrk, stop_server, summary, worker_pids,
@@ -109,9 +109,10 @@ def server_table(venv, binary, certs):
     def rs(threads):
         def argv(port, key):
             cert, keyfile = certs[key]
-            return [binary, "-w", str(WORKERS), "-b", bind % port, "--chdir", BENCH,
-                    "-k", "gthread", "--threads", str(threads), "--keep-alive", str(KEEPALIVE),
-                    "--certfile", cert, "--keyfile", keyfile, TARGET_APP]
+            return in_venv(venv, [binary, "-w", str(WORKERS), "-b", bind % port, "--chdir", BENCH,
+                                  "-k", "gthread", "--threads", str(threads),
+                                  "--keep-alive", str(KEEPALIVE),
+                                  "--certfile", cert, "--keyfile", keyfile, TARGET_APP])
         return "gunicorn-rs gthread --threads %d" % threads, argv
 
     def gunicorn(threads):

@@ -47,6 +47,7 @@ struct TemplateKey {
     server: Option<std::net::SocketAddr>,
     unix_path: Option<String>,
     is_tls: bool,
+    tcp_peer: bool,
     multiprocess: bool,
     multithread: bool,
 }
@@ -57,9 +58,20 @@ impl TemplateKey {
             server: conn.server,
             unix_path: conn.unix_path.clone(),
             is_tls: conn.is_tls,
+            tcp_peer: matches!(conn.peer, Peer::Tcp(_)),
             multiprocess: conn.multiprocess,
             multithread: conn.multithread,
         }
+    }
+
+    /// Is this the key of `conn` (compared in place: no clone of the path per request)?
+    fn fits(&self, conn: &ConnInfo) -> bool {
+        self.server == conn.server
+            && self.unix_path == conn.unix_path
+            && self.is_tls == conn.is_tls
+            && self.tcp_peer == matches!(conn.peer, Peer::Tcp(_))
+            && self.multiprocess == conn.multiprocess
+            && self.multithread == conn.multithread
     }
 }
 
@@ -89,17 +101,16 @@ impl EnvironCache {
         conn: &ConnInfo,
         streams: &Streams<'_, 'py>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let key = TemplateKey::of(conn);
         let found = lock(&self.templates)
             .iter()
-            .find(|(k, _)| *k == key)
+            .find(|(k, _)| k.fits(conn))
             .map(|(_, dict)| dict.clone_ref(py));
         if let Some(dict) = found {
             return dict.bind(py).copy();
         }
         let dict = constants(py, conn, streams, self.env_script_name())?;
         let copy = dict.copy()?;
-        lock(&self.templates).push((key, dict.unbind()));
+        lock(&self.templates).push((TemplateKey::of(conn), dict.unbind()));
         Ok(copy)
     }
 
@@ -128,25 +139,37 @@ impl EnvironCache {
     }
 }
 
-/// Room for a whole environ: a template made this big is copied with its room, so the
-/// request's own keys never make the copy grow.
-const ENVIRON_ROOM: pyo3::ffi::Py_ssize_t = 48;
+/// The keys every request sets whatever it carries (`fill` and `build`). The template holds
+/// them (as `None`) so that a request replaces values in place instead of inserting keys.
+const PER_REQUEST: [&str; 8] = [
+    "wsgi.input",
+    "wsgi.early_hints",
+    "REQUEST_METHOD",
+    "QUERY_STRING",
+    "RAW_URI",
+    "SERVER_PROTOCOL",
+    "PATH_INFO",
+    "REMOTE_ADDR",
+];
 
-extern "C" {
-    /// CPython's presized dict constructor (exported by libpython 3.8–3.13).
-    fn _PyDict_NewPresized(minused: pyo3::ffi::Py_ssize_t) -> *mut pyo3::ffi::PyObject;
-}
+/// Entries a template has seen before it is copied: one past the 21 usable entries of a
+/// 32-slot CPython dict (3.11–3.13: two thirds of the slots), so the table has grown to 64
+/// slots (42 usable) and each copy has room for some 20 header keys without a resize.
+const ROOM: usize = 22;
 
-/// The environ entries every request of one listener shares.
+/// The environ entries every request of one listener shares, in a dict sized for a request.
+///
+/// Built with `PyDict_New` and string keys, not presized: CPython's presized dicts take the
+/// general key layout (24 bytes an entry against 16) and this one would need 128 slots, a
+/// 2.2 KB table that glibc serves from its slow path on every copy (and consolidates for);
+/// the compact 64-slot table is 768 bytes, within malloc's per-thread cache.
 fn constants<'py>(
     py: Python<'py>,
     conn: &ConnInfo,
     streams: &Streams<'_, 'py>,
     script_name: &str,
 ) -> PyResult<Bound<'py, PyDict>> {
-    // SAFETY: the GIL is held; a NULL result (out of memory) becomes the PyErr.
-    let env = unsafe { Bound::from_owned_ptr_or_err(py, _PyDict_NewPresized(ENVIRON_ROOM))? };
-    let env = env.cast_into::<PyDict>()?;
+    let env = PyDict::new(py);
     env.set_item(intern!(py, "wsgi.errors"), streams.errors)?;
     env.set_item(intern!(py, "wsgi.version"), (1, 0))?;
     env.set_item(intern!(py, "wsgi.multithread"), conn.multithread)?;
@@ -157,11 +180,38 @@ fn constants<'py>(
     env.set_item(intern!(py, "SERVER_SOFTWARE"), SERVER_SOFTWARE)?;
     env.set_item(intern!(py, "wsgi.url_scheme"), scheme(py, conn.is_tls))?;
     env.set_item(intern!(py, "SCRIPT_NAME"), script_name)?;
-    if let Some(addr) = conn.server {
-        env.set_item(intern!(py, "SERVER_NAME"), addr.ip().to_string())?;
-        env.set_item(intern!(py, "SERVER_PORT"), addr.port().to_string())?;
+    let mut per_request = PER_REQUEST.to_vec();
+    match conn.server {
+        Some(addr) => {
+            env.set_item(intern!(py, "SERVER_NAME"), addr.ip().to_string())?;
+            env.set_item(intern!(py, "SERVER_PORT"), addr.port().to_string())?;
+        }
+        None => per_request.extend(["SERVER_NAME", "SERVER_PORT"]),
     }
+    if matches!(conn.peer, Peer::Tcp(_)) {
+        per_request.push("REMOTE_PORT");
+    }
+    for key in per_request {
+        // Interned, as `intern!` makes the per-request keys: the request's set then finds its
+        // entry by identity, without comparing text.
+        env.set_item(PyString::intern(py, key), py.None())?;
+    }
+    make_room(&env)?;
     Ok(env)
+}
+
+/// Take `env` past [`ROOM`] entries with spare keys, then delete them: a dict never shrinks on
+/// delete, and a copy keeps the table (CPython copies a dict's table as it is while at most a
+/// third of its entries are deleted ones).
+fn make_room(env: &Bound<'_, PyDict>) -> PyResult<()> {
+    let spare: Vec<String> = (env.len()..ROOM).map(|n| format!("\0room{n}")).collect();
+    for key in &spare {
+        env.set_item(key, env.py().None())?;
+    }
+    for key in &spare {
+        env.del_item(key)?;
+    }
+    Ok(())
 }
 
 impl EnvironCache {
