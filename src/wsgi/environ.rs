@@ -22,7 +22,8 @@ use crate::http::RequestHead;
 
 mod values;
 use values::{
-    decimal, ip_text, joined, latin1, method, path_info, protocol, scheme, unix_server_name,
+    common_header_key, decimal, ip_text, joined, latin1, method, path_info, protocol, scheme,
+    unix_server_name,
 };
 
 /// `SERVER_SOFTWARE`. Gunicorn says `gunicorn/27.0.1`; we say what we are.
@@ -309,7 +310,10 @@ impl EnvironCache {
             let key = match name.as_str() {
                 "CONTENT-TYPE" => intern!(py, "CONTENT_TYPE").clone(),
                 "CONTENT-LENGTH" => intern!(py, "CONTENT_LENGTH").clone(),
-                _ => self.header_key(py, name),
+                _ => match common_header_key(py, name) {
+                    Some(key) => key,
+                    None => self.header_key(py, name),
+                },
             };
             env.set_item(key, latin1(py, value)?)?;
         }

@@ -30,8 +30,8 @@ pub(super) fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, 
     }
 }
 
-/// `n` in decimal, written into `buf` (no allocation and no formatting machinery per
-/// request: `REMOTE_PORT` and `REMOTE_ADDR` are built for every request).
+/// `n` in decimal, written into the end of `buf` (no allocation and no formatting machinery
+/// per request: `REMOTE_PORT` and `REMOTE_ADDR` are built for every request).
 pub(super) fn decimal(buf: &mut [u8; 64], mut n: u32) -> &str {
     let mut at = buf.len();
     loop {
@@ -57,18 +57,52 @@ pub(super) fn ip_text(buf: &mut [u8; 64], ip: std::net::IpAddr) -> &str {
             return std::str::from_utf8(&buf[..n]).unwrap_or_default();
         }
     };
+    // At most 15 bytes ("255.255.255.255"); leading zeros never written, as in `str(ip)`.
     let mut len = 0;
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
             buf[len] = b'.';
             len += 1;
         }
-        let mut digits = [0u8; 64];
-        let text = decimal(&mut digits, octet.into());
-        buf[len..len + text.len()].copy_from_slice(text.as_bytes());
-        len += text.len();
+        if octet >= 100 {
+            buf[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            buf[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        buf[len] = b'0' + octet % 10;
+        len += 1;
     }
     std::str::from_utf8(&buf[..len]).unwrap_or_default()
+}
+
+/// The `HTTP_*` key of a field browsers, clients and proxies send on most requests, made once
+/// (interned): a match on the name costs less than the shared cache's lock and hash.
+pub(super) fn common_header_key<'py>(py: Python<'py>, name: &str) -> Option<Bound<'py, PyString>> {
+    let key = match name {
+        "HOST" => intern!(py, "HTTP_HOST"),
+        "USER-AGENT" => intern!(py, "HTTP_USER_AGENT"),
+        "ACCEPT" => intern!(py, "HTTP_ACCEPT"),
+        "ACCEPT-ENCODING" => intern!(py, "HTTP_ACCEPT_ENCODING"),
+        "ACCEPT-LANGUAGE" => intern!(py, "HTTP_ACCEPT_LANGUAGE"),
+        "CONNECTION" => intern!(py, "HTTP_CONNECTION"),
+        "COOKIE" => intern!(py, "HTTP_COOKIE"),
+        "REFERER" => intern!(py, "HTTP_REFERER"),
+        "ORIGIN" => intern!(py, "HTTP_ORIGIN"),
+        "AUTHORIZATION" => intern!(py, "HTTP_AUTHORIZATION"),
+        "CACHE-CONTROL" => intern!(py, "HTTP_CACHE_CONTROL"),
+        "IF-NONE-MATCH" => intern!(py, "HTTP_IF_NONE_MATCH"),
+        "IF-MODIFIED-SINCE" => intern!(py, "HTTP_IF_MODIFIED_SINCE"),
+        "X-FORWARDED-FOR" => intern!(py, "HTTP_X_FORWARDED_FOR"),
+        "X-FORWARDED-PROTO" => intern!(py, "HTTP_X_FORWARDED_PROTO"),
+        "X-FORWARDED-HOST" => intern!(py, "HTTP_X_FORWARDED_HOST"),
+        "X-REAL-IP" => intern!(py, "HTTP_X_REAL_IP"),
+        "X-REQUEST-ID" => intern!(py, "HTTP_X_REQUEST_ID"),
+        _ => return None,
+    };
+    Some(key.clone())
 }
 
 /// `REQUEST_METHOD`: the common methods are interned strings, made once.
