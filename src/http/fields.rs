@@ -8,7 +8,6 @@
 
 use super::error::ParseError;
 use super::repr::latin1;
-use memchr::memmem;
 
 /// Limits shared by heads and trailers, normalised like Gunicorn's `Message.__init__`.
 #[derive(Debug, Clone, Copy)]
@@ -144,7 +143,7 @@ impl Line<'_> {
 /// the answer must not depend on how the bytes were cut (found by `fuzz/` chunked target).
 pub(crate) fn outgrows_limits(data: &[u8], limits: &Limits) -> bool {
     let mut start = 0;
-    for idx in memmem::find_iter(data, b"\r\n") {
+    for idx in super::crlf().find_iter(data) {
         if idx - start + 2 > limits.field_size {
             return true;
         }
@@ -161,7 +160,7 @@ pub(crate) fn outgrows_limits(data: &[u8], limits: &Limits) -> bool {
 fn split_lines(section: &[u8], complete: bool) -> Vec<Line<'_>> {
     let mut lines = Vec::new();
     let mut start = 0;
-    for idx in memmem::find_iter(section, b"\r\n") {
+    for idx in super::crlf().find_iter(section) {
         lines.push(Line {
             bytes: &section[start..idx],
             complete: true,
@@ -284,5 +283,7 @@ fn field_name(line: &[u8], syntax: Syntax) -> Result<(String, usize), ParseError
     if name.is_empty() || (!syntax.scanned && !name.iter().all(|&b| is_tchar(b))) {
         return Err(ParseError::InvalidHeaderName(latin1(name)));
     }
-    Ok((latin1(name).to_ascii_uppercase(), colon))
+    // A token is ASCII (RFC 9110 §5.6.2), so each byte is its own char: one copy, upper-cased.
+    let upper = name.iter().map(|&b| char::from(b.to_ascii_uppercase()));
+    Ok((upper.collect(), colon))
 }

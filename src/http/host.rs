@@ -132,13 +132,42 @@ fn is_reg_name(host: &[u8]) -> bool {
             i += 3;
             continue;
         }
-        if !(b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=".contains(&b)) {
+        if !REG_NAME[usize::from(b)] {
             return false;
         }
         i += 1;
     }
     true
 }
+
+/// RFC 3986 §2.3 unreserved and §2.2 sub-delims, one lookup per byte of a Host.
+static REG_NAME: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        table[b] = byte.is_ascii_alphanumeric()
+            || matches!(
+                byte,
+                b'-' | b'.'
+                    | b'_'
+                    | b'~'
+                    | b'!'
+                    | b'$'
+                    | b'&'
+                    | b'\''
+                    | b'('
+                    | b')'
+                    | b'*'
+                    | b'+'
+                    | b','
+                    | b';'
+                    | b'='
+            );
+        b += 1;
+    }
+    table
+};
 
 /// `IP-literal` inside the brackets: an IPv6 address or `IPvFuture` (RFC 3986 §3.2.2).
 fn is_ip_literal(literal: &[u8]) -> bool {

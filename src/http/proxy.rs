@@ -5,7 +5,6 @@
 use super::error::ParseError;
 use super::repr::latin1;
 use super::request::{PeerTrust, ProxyInfo, ProxyProtocol};
-use memchr::memmem;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 /// proxy-protocol.txt §2.2: the 12-byte v2 signature.
@@ -53,7 +52,7 @@ pub(crate) fn parse_proxy(
 
 /// v1: `PROXY TCP4|TCP6 src dst sport dport\r\n` (or `PROXY UNKNOWN …\r\n`).
 fn parse_v1(buf: &[u8], line_limit: usize) -> Result<Proxy, ParseError> {
-    let Some(end) = memmem::find(buf, b"\r\n") else {
+    let Some(end) = super::crlf().find(buf) else {
         if buf.len() > line_limit + 1 {
             return Err(ParseError::LimitRequestLine {
                 size: buf.len(),

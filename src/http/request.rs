@@ -7,7 +7,6 @@ use super::host::{check_host, TargetHost};
 use super::proxy::{parse_proxy, Proxy};
 use super::request_line::{parse_request_line, MethodRules, RequestLine};
 use super::scan::HeadScan;
-use memchr::memmem;
 
 pub use crate::config::{HeaderMap, Protocol, ProxyProtocol};
 
@@ -213,7 +212,9 @@ pub fn resume_head(
     // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line;
     // Gunicorn 27 ignores exactly one (the scan refused a second).
     let start = if head.starts_with(b"\r\n") { 2 } else { 0 };
-    let line_len = memmem::find(&head[start..], b"\r\n").unwrap_or(head.len() - start);
+    let line_len = super::crlf()
+        .find(&head[start..])
+        .unwrap_or(head.len() - start);
     let line = parse_request_line(&head[start..start + line_len], cfg.method_rules())?;
     let mut fields = HeadFields::new(cfg, trust);
     let section = &head[(start + line_len + 2).min(len)..];
@@ -238,7 +239,7 @@ pub fn head_eof(buf: &[u8]) -> Option<ParseError> {
         return None;
     }
     let start = buf.strip_prefix(b"\r\n").unwrap_or(buf);
-    let rest = memmem::find(start, b"\r\n").map_or(start, |i| &start[i + 2..]);
+    let rest = super::crlf().find(start).map_or(start, |i| &start[i + 2..]);
     Some(ParseError::NoMoreData(super::repr::latin1(rest)))
 }
 
