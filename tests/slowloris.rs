@@ -4,6 +4,7 @@
 //! worker runs a slow request is served by an idle sibling instead of waiting behind it.
 
 use crate::support::*;
+use nix::sys::signal::Signal;
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -233,4 +234,27 @@ fn sync_head_completed_beside_a_busy_worker_goes_to_an_idle_one() {
         "the heads were answered only {:?} after the slow request began",
         last - slow_started
     );
+}
+
+/// TERM stops every sync worker at once. A head still arriving then is answered: the holding
+/// worker's hand-off goes to siblings that are stopping too, and whichever worker leaves last
+/// must take it from the queue rather than leave it to close with the master.
+#[test]
+fn term_answers_a_head_arriving_while_every_sync_worker_stops() {
+    let server = Server::hello(&["-k", "sync"], 2);
+    let base = worker_sockets(&server);
+    let mut client = Client::connect(server.port());
+    client.send(b"GET /pid HTTP/1.1\r\nHost: x\r\n");
+    poll(WAIT, "a worker to hold the partial head", || {
+        (worker_sockets(&server) > base).then_some(())
+    });
+    let mark = server.mark();
+    server.signal(Signal::SIGTERM);
+    // One worker has stopped: the stop reached the workers before the head completes.
+    server.wait_for_from(mark, "Worker exiting", WAIT);
+    client.send(b"\r\n");
+    let response = client.try_response(false);
+    let response = response.unwrap_or_else(|e| panic!("no answer: {e:?}\n{}", server.log()));
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("connection"), Some("close"));
 }

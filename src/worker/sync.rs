@@ -82,7 +82,10 @@ fn drain(svc: &Service<'_>, dispatcher: &Dispatcher<'_>, lane: &mut Lane) {
     dispatcher.begin_stop();
     let until = Instant::now() + svc.cfg.graceful_timeout;
     dispatcher.cap_lingers(until);
-    while !dispatcher.drained() && Instant::now() < until {
+    while Instant::now() < until {
+        if dispatcher.drained() && !dispatcher.take_stranded(lane) {
+            break;
+        }
         svc.slot.notify();
         let tick = dispatcher.sleep_for(Duration::from_millis(100));
         if dispatcher.turn(lane, Some(tick)).is_err() {

@@ -101,14 +101,15 @@ impl Dispatcher<'_> {
         })
     }
 
-    /// Connections a sibling passed on: their heads continue here.
-    pub(super) fn on_handoff(&self, lane: &mut Lane) {
+    /// Connections a sibling passed on: their heads continue here. Returns how many it took.
+    pub(super) fn on_handoff(&self, lane: &mut Lane) -> usize {
         let Policy::Sync {
             handoff: Some(handoff),
         } = &self.policy
         else {
-            return;
+            return 0;
         };
+        let mut took = 0;
         let mut buf = Vec::new();
         let listeners = self.svc.listeners;
         let peer_of = |fd, listener: usize| match listeners.get(listener).map(|l| &l.bound) {
@@ -118,6 +119,7 @@ impl Dispatcher<'_> {
         for _ in 0..HANDOFF_BATCH {
             match handoff.take(&mut buf, peer_of) {
                 Ok(Some(received)) => {
+                    took += 1;
                     if let Some(taken) = self.adopt(received.conn, received.deadline) {
                         self.drive(lane, taken);
                     }
@@ -129,6 +131,16 @@ impl Dispatcher<'_> {
                 }
             }
         }
+        took
+    }
+
+    /// A stopping sync worker's look at the hand-off queue before it exits: connections passed
+    /// on (by a sibling, or by itself when its stop began) that no worker took. When every
+    /// worker stops at once (TERM, the old master after USR2) the last one out would otherwise
+    /// leave them queued, to be closed with the master: a client that sent its request would
+    /// get no answer. Each worker looks after its own last pass, so none is left behind.
+    pub fn take_stranded(&self, lane: &mut Lane) -> bool {
+        self.on_handoff(lane) > 0
     }
 
     /// sync, before the app runs: heads still arriving go to an idle sibling rather than
@@ -140,6 +152,11 @@ impl Dispatcher<'_> {
         else {
             return;
         };
+        // A stopping worker keeps its heads: its siblings may be stopping too (TERM), and it
+        // would only take them back from the queue before it exits.
+        if self.lock().stopping {
+            return;
+        }
         self.pass_on_heads(handoff);
     }
 

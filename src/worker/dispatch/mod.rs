@@ -148,7 +148,9 @@ impl<'a> Dispatcher<'a> {
                 WAKE => woken.wake = true,
                 RELOAD => woken.reload = true,
                 STOP => woken.stop = true,
-                HANDOFF => self.on_handoff(lane),
+                HANDOFF => {
+                    self.on_handoff(lane);
+                }
                 t if t & SPECIAL != 0 => self.on_listener(lane, (t & 0xffff_ffff) as usize),
                 t => self.on_conn(lane, Token::from_raw(t)),
             }
