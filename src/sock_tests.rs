@@ -1,0 +1,68 @@
+//! Unit tests of `sock` (kept apart so the module itself stays short).
+
+use super::*;
+
+#[test]
+fn parses_gunicorn_address_forms() {
+    assert_eq!(
+        parse_address("127.0.0.1:8000").unwrap(),
+        Address::Tcp("127.0.0.1:8000".parse().unwrap())
+    );
+    assert_eq!(
+        parse_address("[::1]:9000").unwrap(),
+        Address::Tcp("[::1]:9000".parse().unwrap())
+    );
+    assert_eq!(
+        parse_address("unix:/tmp/x.sock").unwrap(),
+        Address::Unix("/tmp/x.sock".into())
+    );
+    assert_eq!(
+        parse_address("unix:///tmp/x.sock").unwrap(),
+        Address::Unix("/tmp/x.sock".into())
+    );
+    assert_eq!(parse_address("fd://3").unwrap(), Address::Fd(3));
+    assert_eq!(
+        parse_address("tcp://0.0.0.0:80").unwrap(),
+        Address::Tcp("0.0.0.0:80".parse().unwrap())
+    );
+    assert_eq!(
+        parse_address("10.0.0.1").unwrap(),
+        Address::Tcp("10.0.0.1:8000".parse().unwrap())
+    );
+    assert_eq!(
+        parse_address("localhost:5000").unwrap(),
+        Address::Tcp("127.0.0.1:5000".parse().unwrap())
+    );
+    assert_eq!(
+        parse_address("example.com:81").unwrap(),
+        Address::TcpHost("example.com".into(), 81)
+    );
+    assert!(parse_address("127.0.0.1:http").is_err());
+    assert!(parse_address("[::1:80").is_err());
+    assert!(parse_address("fd://x").is_err());
+}
+
+#[test]
+fn binds_port_zero_and_reports_the_real_port() {
+    let opts = BindOptions {
+        backlog: 16,
+        reuse_port: false,
+        umask: 0,
+    };
+    let l = bind(&parse_address("127.0.0.1:0").unwrap(), opts).unwrap();
+    let Bound::Tcp(sa) = l.bound else {
+        panic!("tcp")
+    };
+    assert_ne!(sa.port(), 0);
+    assert_eq!(l.to_string(), format!("http://127.0.0.1:{}", sa.port()));
+    // Accepted sockets have TCP_NODELAY from the listener, without a call of their own.
+    let _client = std::net::TcpStream::connect(sa).unwrap();
+    let accepted = loop {
+        match l.accept() {
+            Ok(a) => break a,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    assert!(socket::getsockopt(&accepted.fd, sockopt::TcpNoDelay).unwrap());
+}
