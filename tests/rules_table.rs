@@ -8,15 +8,18 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The source of a test module named in the table (`host`, `rfc_tests`, `early_refusal`, …).
+/// The source of a test module named in the table (`host`, `rfc_tests`, `early_refusal`, …),
+/// with its unit tests when they live beside it (`body.rs` and `body_tests.rs`).
 fn module_source(module: &str) -> Option<String> {
     let candidates = [
         root().join("src/http").join(format!("{module}.rs")),
         root().join("tests").join(format!("{module}.rs")),
     ];
-    candidates
+    let (path, source) = candidates
         .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
+        .find_map(|p| Some((p, std::fs::read_to_string(p).ok()?)))?;
+    let beside = path.with_file_name(format!("{module}_tests.rs"));
+    Some(source + &std::fs::read_to_string(beside).unwrap_or_default())
 }
 
 /// Does `token` name something that exists? `Some(false)` if it should and does not,
