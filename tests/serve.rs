@@ -204,6 +204,14 @@ fn environ_matches_gunicorn() {
     ] {
         assert!(keys.contains(&key), "environ lacks {key}: {keys:?}");
     }
+    // The per-listener template holds the per-request keys as None and spare keys it deletes:
+    // neither may reach the app.
+    let types = env["__types__"].as_object().unwrap();
+    assert!(
+        !types.values().any(|t| t == "NoneType"),
+        "a value left unset: {types:?}"
+    );
+    assert!(keys.iter().all(|k| !k.contains('\0')), "{keys:?}");
     let wsgi = &env["__wsgi__"];
     assert_eq!(wsgi["version"], serde_json::json!([1, 0]));
     assert_eq!(wsgi["multiprocess"], serde_json::json!(true), "2 workers");
@@ -308,6 +316,13 @@ fn unix_socket_listener() {
         "unix socket: SERVER_NAME from Host"
     );
     assert_eq!(env["SERVER_PORT"], "8080");
+    let types = env["__types__"].as_object().unwrap();
+    assert!(
+        !types.values().any(|t| t == "NoneType"),
+        "a value left unset: {types:?}"
+    );
+    let keys = env["__keys__"].as_array().unwrap();
+    assert!(!keys.iter().any(|k| k == "REMOTE_PORT"), "{keys:?}");
     assert!(server.stop().success());
     assert!(!path.exists(), "the socket file is removed on shutdown");
 }
