@@ -75,6 +75,10 @@ impl AsFd for Listener {
     }
 }
 
+/// How long a connection that has sent nothing is kept from accept(2) under
+/// [`Listener::defer_accept`]: Linux counts it in SYN-ACK retransmissions, the first after 1 s.
+const DEFER_ACCEPT_SECS: libc::c_int = 1;
+
 /// A connected client socket and who is on the other end.
 pub struct Accepted {
     pub fd: OwnedFd,
@@ -117,6 +121,37 @@ impl Listener {
 
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// Hand a TCP connection to accept(2) only once its first bytes are here (`on`), or as
+    /// soon as the handshake ends (tcp(7) `TCP_DEFER_ACCEPT`, as uWSGI sets on its sockets).
+    ///
+    /// For a client that always writes first, at once — the uwsgi front — it spares each
+    /// connection a read that finds nothing, a registration in the worker's set and a second
+    /// wake-up for the packet (and a sync worker the hand-off of a head "still arriving" to
+    /// its sibling). A client that has written nothing after [`DEFER_ACCEPT_SECS`] is handed
+    /// over anyway, and waits under `--header-timeout` as before. Unix sockets have no such
+    /// option: nothing to do.
+    pub fn defer_accept(&self, on: bool) -> io::Result<()> {
+        if !matches!(self.bound, Bound::Tcp(_)) {
+            return Ok(());
+        }
+        let secs: libc::c_int = if on { DEFER_ACCEPT_SECS } else { 0 };
+        // SAFETY: the descriptor is open (owned by `self`); the option value is a c_int that
+        // lives across the call, and its size is passed with it.
+        let done = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&secs as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        match done {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
     }
 
     /// After a rebind: remove this (old) Unix socket's file unless a new listener took its path.
@@ -434,5 +469,44 @@ mod tests {
             }
         };
         assert!(socket::getsockopt(&accepted.fd, sockopt::TcpNoDelay).unwrap());
+    }
+
+    #[test]
+    fn a_deferred_accept_waits_for_the_first_bytes() {
+        use std::io::Write;
+        let opts = BindOptions {
+            backlog: 16,
+            reuse_port: false,
+            umask: 0,
+        };
+        let l = bind(&parse_address("127.0.0.1:0").unwrap(), opts).unwrap();
+        let Bound::Tcp(sa) = l.bound else {
+            panic!("tcp")
+        };
+        l.defer_accept(true).unwrap();
+        // On loopback the handshake is over when connect(2) returns: without the option the
+        // connection would be in the accept queue now.
+        let mut client = std::net::TcpStream::connect(sa).unwrap();
+        let early = l.accept().map(|_| ()).map_err(|e| e.kind());
+        assert_eq!(early, Err(io::ErrorKind::WouldBlock), "nothing sent yet");
+        client.write_all(b"\0").unwrap();
+        accept_within(&l, std::time::Duration::from_secs(5));
+        l.defer_accept(false).unwrap();
+        let _second = std::net::TcpStream::connect(sa).unwrap();
+        accept_within(&l, std::time::Duration::from_secs(5));
+    }
+
+    fn accept_within(l: &Listener, limit: std::time::Duration) -> Accepted {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match l.accept() {
+                Ok(a) => return a,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    assert!(std::time::Instant::now() < deadline, "never accepted");
+                    std::thread::yield_now();
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
     }
 }
