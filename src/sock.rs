@@ -75,6 +75,10 @@ impl AsFd for Listener {
     }
 }
 
+/// How long a connection that has sent nothing is kept from accept(2) under
+/// [`Listener::defer_accept`]: Linux counts it in SYN-ACK retransmissions, the first after 1 s.
+const DEFER_ACCEPT_SECS: libc::c_int = 1;
+
 /// A connected client socket and who is on the other end.
 pub struct Accepted {
     pub fd: OwnedFd,
@@ -117,6 +121,37 @@ impl Listener {
 
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
+    }
+
+    /// Hand a TCP connection to accept(2) only once its first bytes are here (`on`), or as
+    /// soon as the handshake ends (tcp(7) `TCP_DEFER_ACCEPT`, as uWSGI sets on its sockets).
+    ///
+    /// For a client that always writes first, at once — the uwsgi front — it spares each
+    /// connection a read that finds nothing, a registration in the worker's set and a second
+    /// wake-up for the packet (and a sync worker the hand-off of a head "still arriving" to
+    /// its sibling). A client that has written nothing after [`DEFER_ACCEPT_SECS`] is handed
+    /// over anyway, and waits under `--header-timeout` as before. Unix sockets have no such
+    /// option: nothing to do.
+    pub fn defer_accept(&self, on: bool) -> io::Result<()> {
+        if !matches!(self.bound, Bound::Tcp(_)) {
+            return Ok(());
+        }
+        let secs: libc::c_int = if on { DEFER_ACCEPT_SECS } else { 0 };
+        // SAFETY: the descriptor is open (owned by `self`); the option value is a c_int that
+        // lives across the call, and its size is passed with it.
+        let done = unsafe {
+            libc::setsockopt(
+                self.fd.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&secs as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        match done {
+            0 => Ok(()),
+            _ => Err(io::Error::last_os_error()),
+        }
     }
 
     /// After a rebind: remove this (old) Unix socket's file unless a new listener took its path.

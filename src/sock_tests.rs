@@ -66,3 +66,42 @@ fn binds_port_zero_and_reports_the_real_port() {
     };
     assert!(socket::getsockopt(&accepted.fd, sockopt::TcpNoDelay).unwrap());
 }
+
+#[test]
+fn a_deferred_accept_waits_for_the_first_bytes() {
+    use std::io::Write;
+    let opts = BindOptions {
+        backlog: 16,
+        reuse_port: false,
+        umask: 0,
+    };
+    let l = bind(&parse_address("127.0.0.1:0").unwrap(), opts).unwrap();
+    let Bound::Tcp(sa) = l.bound else {
+        panic!("tcp")
+    };
+    l.defer_accept(true).unwrap();
+    // On loopback the handshake is over when connect(2) returns: without the option the
+    // connection would be in the accept queue now.
+    let mut client = std::net::TcpStream::connect(sa).unwrap();
+    let early = l.accept().map(|_| ()).map_err(|e| e.kind());
+    assert_eq!(early, Err(io::ErrorKind::WouldBlock), "nothing sent yet");
+    client.write_all(b"\0").unwrap();
+    accept_within(&l, std::time::Duration::from_secs(5));
+    l.defer_accept(false).unwrap();
+    let _second = std::net::TcpStream::connect(sa).unwrap();
+    accept_within(&l, std::time::Duration::from_secs(5));
+}
+
+fn accept_within(l: &Listener, limit: std::time::Duration) -> Accepted {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match l.accept() {
+            Ok(a) => return a,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                assert!(std::time::Instant::now() < deadline, "never accepted");
+                std::thread::yield_now();
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
+}

@@ -6,7 +6,8 @@
 //! a 16-bit little-endian number, modifier2 — then the vars block: pairs of 16-bit-LE
 //! length-prefixed keys and values, CGI variables (RFC 3875 §4.1) and one `HTTP_*` per request
 //! field. The body follows: exactly `CONTENT_LENGTH` bytes, the front having removed any
-//! transfer coding. The answer is a plain HTTP response whose body may not be chunked.
+//! transfer coding. The answer is a plain HTTP response whose body may not be chunked, and
+//! the connection closes after it.
 //!
 //! Where Gunicorn is lenient this parser is strict, since every packet comes from a front that
 //! writes well-formed ones: a malformed `CONTENT_LENGTH` (Gunicorn reads 0 and leaves the body
@@ -208,9 +209,14 @@ impl<'a> Cgi<'a> {
             body: self.body.unwrap_or(BodyKind::Empty),
             // nginx answers `Expect: 100-continue` itself, before it sends the packet.
             expect_continue: false,
-            // The connection is the front's, not the client's: the client's `Connection`
-            // field says nothing about it.
-            must_close: false,
+            // One request per connection, as uWSGI serves the protocol (it closes after every
+            // response) and as nginx uses it: its uwsgi module never keeps an upstream
+            // connection (not even with `keepalive` in the upstream block) and closes it once
+            // the response is in. Waiting for that close instead (Gunicorn keeps the
+            // connection) cost an epoll registration, a wake-up and a read per request, and
+            // left the TIME_WAIT on the front's ephemeral ports. The client's `Connection`
+            // field says nothing about this connection: it is the front's.
+            must_close: true,
             secure_scheme: self.scheme(),
             proxy: None,
             remote: self.remote(),

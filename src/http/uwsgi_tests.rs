@@ -129,7 +129,11 @@ fn an_nginx_get_is_the_head_the_http_parser_would_make() {
         (remote.addr.as_str(), remote.port),
         ("127.0.0.1", Some(41418))
     );
-    assert!(!h.expect_continue && !h.must_close && h.proxy.is_none());
+    assert!(!h.expect_continue && h.proxy.is_none());
+    assert!(
+        h.must_close,
+        "one request per connection, as uWSGI and nginx use it"
+    );
     assert!(
         !h.may_chunk(),
         "a uwsgi response is never chunked and has no 1xx"

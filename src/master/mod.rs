@@ -181,6 +181,7 @@ impl<'a> Master<'a> {
             }
             None => None,
         };
+        reload::defer_accepts(&cfg, &listeners);
         Ok(Master {
             cfg,
             listeners,

@@ -44,6 +44,7 @@ impl<'a> Master<'a> {
             }
         }
         self.cfg = cfg;
+        defer_accepts(&self.cfg, &self.listeners);
         self.set_num_workers(self.cfg.workers);
     }
 
@@ -74,6 +75,19 @@ impl<'a> Master<'a> {
                 crate::error!("Reload failed, keeping the running configuration: {e}");
                 false
             }
+        }
+    }
+}
+
+/// The listeners hand a connection to the workers once its first bytes are here when the
+/// workers speak uwsgi (`sock::Listener::defer_accept`: the front writes its packet right
+/// after connecting), and at once for HTTP, whose clients may connect ahead of a request.
+/// Set again on every reload, since `--protocol` may change without a rebind.
+pub(super) fn defer_accepts(cfg: &Config, listeners: &[sock::Listener]) {
+    let on = matches!(cfg.protocol, crate::config::Protocol::Uwsgi);
+    for listener in listeners {
+        if let Err(e) = listener.defer_accept(on) {
+            crate::debug!("Listener {listener}: TCP_DEFER_ACCEPT: {e}");
         }
     }
 }

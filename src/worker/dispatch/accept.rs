@@ -6,6 +6,7 @@ use std::time::Instant;
 use nix::sys::epoll::{EpollEvent, EpollFlags};
 
 use super::{Dispatcher, Policy};
+use crate::http::Protocol;
 use crate::worker::conn::{Conn, Lane};
 use crate::worker::table::{Taken, Wait};
 
@@ -61,7 +62,7 @@ impl Dispatcher<'_> {
     /// waiters), so new connections go round the workers. A sync worker needs none of it: busy,
     /// it is not waiting, and the kernel passes it by.
     fn rotate(&self, index: usize) {
-        if !matches!(self.policy, Policy::Threaded { .. }) || self.svc.cfg.workers < 2 {
+        if !self.rotates() {
             return;
         }
         let Some(listener) = self.svc.listeners.get(index) else {
@@ -81,6 +82,19 @@ impl Dispatcher<'_> {
         {
             crate::debug!("Listener {listener}: {e}");
         }
+    }
+
+    /// Does the place in the queue matter? A gthread worker with one lane is passed by while
+    /// that lane serves, as a sync worker is; it stays in front only while idle, which is
+    /// harmless when every connection carries one request (uwsgi, `--keep-alive 0`): the next
+    /// connection finds the queue afresh. Then the two epoll_ctl(2) calls per connection buy
+    /// nothing. Kept with several lanes (an idle one keeps the worker in front while the
+    /// others serve) and with keep-alive (a client pool would stay with whoever took it).
+    fn rotates(&self) -> bool {
+        let cfg = self.svc.cfg;
+        let one_request = self.svc.parser.protocol == Protocol::Uwsgi || self.keepalive.is_zero();
+        let threaded = matches!(self.policy, Policy::Threaded { .. });
+        threaded && cfg.workers > 1 && (cfg.threads > 1 || !one_request)
     }
 
     /// Track a new connection; stop accepting at `worker_connections` (past it, clients wait
