@@ -14,6 +14,11 @@ HIGH_WATER = 64 * 1024
 
 HEAD, APP, IDLE, LINGER, CLOSED = range(5)
 
+# What `Wire.finish` says (flags, as wire.rs has them): the connection may carry another
+# request; response bytes still wait for the socket.
+FINISH_PERSIST = 1
+FINISH_UNSENT = 2
+
 # A closing connection is drained this long, this much (RFC 9112 §9.6; as the other kinds),
 # so a request that crossed our close meets an orderly EOF rather than a reset.
 LINGER_SECONDS = 2.0
@@ -190,12 +195,16 @@ class Conn:
             self.wire.ws_close(1000, "")
         elif self.wire.wants_body() and not self.disconnected:
             await self._discard_body()
-        persist = self.wire.finish()
-        if self.wire.pending():
+        ended = self.wire.finish()
+        if ended & FINISH_UNSENT:
             await self._drain()
             if self.state == CLOSED:
                 return
-        if not persist or self.disconnected or self.worker.rs.stopping:
+            if self.worker.rs.stopping:
+                # The stop began while the client took the response (`finish` said
+                # whether to persist before it).
+                ended = 0
+        if not ended & FINISH_PERSIST or self.disconnected:
             self.close(linger=self.wire.lingers and not self.disconnected)
             return
         if self.eof_seen and not self.wire.has_bytes():
@@ -203,11 +212,9 @@ class Conn:
             return
         self.state = IDLE
         self.deadline = time.monotonic() + self.worker.keepalive
-        if self.wire.has_bytes():
-            self._head()
-        else:
-            # Read before waiting: the next request is often here already.
-            self.read()
+        # Read before waiting (what is buffered first): the next request is often here
+        # already.
+        self._head()
 
     async def receive(self):
         while True:

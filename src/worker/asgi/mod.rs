@@ -70,6 +70,8 @@ impl Drop for ServiceScope {
 pub(super) struct Shared {
     root_path: String,
     asgi_info: Py<PyDict>,
+    /// What every `http` scope starts as (`scope::http_template`).
+    http_scope: Py<PyDict>,
     /// The scope's `extensions`: what this server does beyond the base spec.
     extensions: Py<PyDict>,
     stopping: Cell<bool>,
@@ -261,9 +263,11 @@ fn serve<'py>(
     extensions
         .set_item("http.response.trailers", PyDict::new(py))
         .map_err(failed)?;
+    let http_scope = scope::http_template(py, &cfg.asgi.root_path, &info).map_err(failed)?;
     let shared = std::rc::Rc::new(Shared {
         root_path: cfg.asgi.root_path.clone(),
         asgi_info: info.unbind(),
+        http_scope: http_scope.unbind(),
         extensions: extensions.unbind(),
         stopping: Cell::new(false),
         keepalive: !cfg.keepalive.is_zero(),

@@ -7,7 +7,7 @@ use std::time::Instant;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::scope::{build_scope, tornado_request};
+use super::scope::{build_scope, tornado_request, Addresses};
 use super::wire::{Exchange, Wire};
 use super::{with_service, ws};
 use crate::http::response::{self, Framing};
@@ -66,9 +66,13 @@ impl Wire {
                 self.shared.websocket_deflate,
             )
         });
+        let addresses = match &mut self.addresses {
+            Some(known) => known,
+            unknown => unknown.insert(Addresses::new(py, conn, self.server)?),
+        };
         let scope = match tornado {
-            true => tornado_request(py, conn, &head)?,
-            false => build_scope(py, &self.shared, conn, self.server, &head, state, websocket)?,
+            true => tornado_request(py, conn, addresses, &head)?,
+            false => build_scope(py, &self.shared, conn, addresses, &head, state, websocket)?,
         };
         // Gunicorn's rule: the request that reaches max_requests is answered `close`.
         let last = with_service(|svc| svc.count_request()).unwrap_or(false);

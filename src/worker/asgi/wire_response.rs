@@ -68,12 +68,7 @@ impl Wire {
 impl Wire {
     /// `http.response.start`.
     #[pyo3(signature = (status, headers, trailers=false))]
-    fn start(
-        &mut self,
-        status: u16,
-        headers: Vec<(Vec<u8>, Vec<u8>)>,
-        trailers: bool,
-    ) -> PyResult<()> {
+    fn start(&mut self, status: u16, headers: &Bound<'_, PyAny>, trailers: bool) -> PyResult<()> {
         let Some(ex) = self.exchange.as_mut() else {
             return Err(PyOSError::new_err("no request"));
         };
@@ -145,7 +140,7 @@ impl Wire {
 
     /// `http.response.trailers`: the last chunk with the fields, sent to a client that said
     /// `TE: trailers` (RFC 9110 §6.5.1; to others the body just ends).
-    fn trailers(&mut self, headers: Vec<(Vec<u8>, Vec<u8>)>, more: bool) -> PyResult<usize> {
+    fn trailers(&mut self, headers: &Bound<'_, PyAny>, more: bool) -> PyResult<usize> {
         let headers = sendable(headers)?;
         let Some(ex) = self.exchange.as_mut() else {
             return Ok(0);
@@ -179,7 +174,7 @@ impl Wire {
 
     /// Gunicorn's `http.response.informational` (103 Early Hints, RFC 8297): an interim
     /// response before the final one, to HTTP/1.1 clients only (RFC 9110 §15.2).
-    fn informational(&mut self, status: u16, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<usize> {
+    fn informational(&mut self, status: u16, headers: &Bound<'_, PyAny>) -> PyResult<usize> {
         let Some(ex) = self.exchange.as_ref() else {
             return Ok(0);
         };

@@ -44,7 +44,7 @@ impl Wire {
     /// tornado's `101 Switching Protocols` (RFC 9110 §15.2.2), its fields as the app set
     /// them (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`): the connection then carries
     /// another protocol, so this is its last response. The bytes the socket has not taken.
-    fn switch_protocols(&mut self, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<usize> {
+    fn switch_protocols(&mut self, headers: &Bound<'_, PyAny>) -> PyResult<usize> {
         let date = self.shared.date();
         let Some(ex) = self.exchange.as_mut() else {
             return Err(PyOSError::new_err("no request"));
