@@ -11,6 +11,33 @@ use super::wire::{sendable, Wire};
 use crate::http::response::{self, Framing};
 
 impl Wire {
+    /// The response's status and fields (`http.response.start`); the head goes out with the
+    /// first body bytes.
+    pub(super) fn begin(
+        &mut self,
+        status: u16,
+        headers: Vec<(String, Vec<u8>)>,
+        trailers: bool,
+    ) -> PyResult<()> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Err(PyOSError::new_err("no request"));
+        };
+        if ex.refused {
+            return Err(PyOSError::new_err(
+                "the request was refused: the client has gone",
+            ));
+        }
+        if ex.status != 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "http.response.start sent twice",
+            ));
+        }
+        ex.headers = headers;
+        ex.status = status;
+        ex.trailers = trailers;
+        Ok(())
+    }
+
     /// The response head, framed by what the app said and, for a body sent whole, its size.
     fn write_head(&mut self, first_body: usize, more: bool) {
         let shared = Rc::clone(&self.shared);
@@ -69,27 +96,11 @@ impl Wire {
     /// `http.response.start`.
     #[pyo3(signature = (status, headers, trailers=false))]
     fn start(&mut self, status: u16, headers: &Bound<'_, PyAny>, trailers: bool) -> PyResult<()> {
-        let Some(ex) = self.exchange.as_mut() else {
-            return Err(PyOSError::new_err("no request"));
-        };
-        if ex.refused {
-            return Err(PyOSError::new_err(
-                "the request was refused: the client has gone",
-            ));
-        }
-        if ex.status != 0 {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "http.response.start sent twice",
-            ));
-        }
-        ex.headers = sendable(headers)?;
-        ex.status = status;
-        ex.trailers = trailers;
-        Ok(())
+        self.begin(status, sendable(headers)?, trailers)
     }
 
     /// `http.response.body`: frame `data` and write what the socket takes; the bytes left.
-    fn write(&mut self, data: &[u8], more: bool) -> PyResult<usize> {
+    pub(super) fn write(&mut self, data: &[u8], more: bool) -> PyResult<usize> {
         let first = match self.exchange.as_ref() {
             Some(ex) if ex.refused => {
                 return Err(PyOSError::new_err(
