@@ -15,9 +15,11 @@ HIGH_WATER = 64 * 1024
 HEAD, APP, IDLE, LINGER, CLOSED = range(5)
 
 # What `Wire.finish` says (flags, as wire.rs has them): the connection may carry another
-# request; response bytes still wait for the socket.
+# request; response bytes still wait for the socket; the body is not read whole (and the
+# request not finished: drain it, then `finish(True)`).
 FINISH_PERSIST = 1
 FINISH_UNSENT = 2
+FINISH_BODY_LEFT = 4
 
 # A closing connection is drained this long, this much (RFC 9112 §9.6; as the other kinds),
 # so a request that crossed our close meets an orderly EOF rather than a reset.
@@ -40,7 +42,7 @@ class Conn:
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
                  "disconnected", "reading", "writing", "ws_greeted", "lingered", "task",
-                 "eof_seen", "websocket", "ws_ready", "scope", "started", "on_lost")
+                 "eof_seen", "websocket", "ws_ready", "scope", "on_lost")
 
     def __init__(self, worker, wire):
         self.worker = worker
@@ -61,7 +63,6 @@ class Conn:
         self.websocket = False
         self.ws_ready = None
         self.scope = None
-        self.started = 0.0
         # Called once if the client goes while its request is served (tornado's
         # `set_close_callback`).
         self.on_lost = None
@@ -163,9 +164,9 @@ class Conn:
         self.state = APP
         # The socket stays watched while the app runs: body bytes are read ahead, and a
         # client that leaves is noticed (http.disconnect) even when the app is not reading.
-        self._watch_read(True)
+        if not self.reading:
+            self._watch_read(True)
         self.scope = scope
-        self.started = time.monotonic()
         self.task = self.loop.create_task(self._run(scope))
         self.wire.shown_as(id(self.task))
 
@@ -193,9 +194,11 @@ class Conn:
         if websocket:
             # The app returned: close the session (a 403 if it never accepted).
             self.wire.ws_close(1000, "")
-        elif self.wire.wants_body() and not self.disconnected:
-            await self._discard_body()
-        ended = self.wire.finish()
+        ended = self.wire.finish(False)
+        if ended & FINISH_BODY_LEFT:
+            if not self.disconnected:
+                await self._discard_body()
+            ended = self.wire.finish(True)
         if ended & FINISH_UNSENT:
             await self._drain()
             if self.state == CLOSED:
@@ -327,25 +330,14 @@ class Conn:
     async def send(self, message):
         if self.disconnected or self.state == CLOSED:
             raise OSError("the client has disconnected")
-        kind = message["type"]
-        pending = 0
-        if kind == "http.response.start":
-            self.wire.start(message["status"], message.get("headers", ()),
-                            message.get("trailers", False))
-        elif kind == "http.response.body":
-            try:
-                pending = self.wire.write(message.get("body", b""),
-                                          message.get("more_body", False))
-            except OSError:
+        try:
+            # The message is read and dispatched by its type in Rust (wire_response.rs).
+            pending = self.wire.send(message)
+        except OSError:
+            if message.get("type") == "http.response.body":
+                # The socket failed under the body: the client is gone.
                 self._lost()
-                raise
-        elif kind == "http.response.trailers":
-            pending = self.wire.trailers(message.get("headers", ()),
-                                         message.get("more_trailers", False))
-        elif kind == "http.response.informational":
-            pending = self.wire.informational(message["status"], message.get("headers", ()))
-        else:
-            raise RuntimeError("unexpected ASGI message %r" % kind)
+            raise
         if pending > HIGH_WATER:
             await self._drain()
         elif pending:

@@ -76,7 +76,6 @@ class Worker:
         """The stack of every task serving a request, in faulthandler's layout, each headed
         by the task's identity (the number its scoreboard entry carries) and its request."""
         out = []
-        now = time.monotonic()
         handlers = self._handler_tasks() if self.serve is not None else {}
         for conn in list(self.conns):
             task = conn.task
@@ -91,7 +90,7 @@ class Worker:
             if not conn.wire.shown():
                 # Beyond the scoreboard's entries: the request is named here.
                 out.append("  » %s %s (%.1f s)" % (scope.get("method", "WEBSOCKET"), target,
-                                                    now - conn.started))
+                                                    conn.wire.elapsed()))
             frames, coro = [], task.get_coro()
             while coro is not None and len(frames) < limit:
                 frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)

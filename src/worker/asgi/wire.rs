@@ -63,6 +63,7 @@ pub(super) struct Exchange {
 /// `Wire.finish`'s flags (asgi_conn.py has the same numbers).
 const FINISH_PERSIST: u8 = 1;
 const FINISH_UNSENT: u8 = 2;
+const FINISH_BODY_LEFT: u8 = 4;
 
 #[pyclass(unsendable)]
 pub struct Wire {
@@ -197,7 +198,13 @@ impl Wire {
     /// The app returned: count and log the request. What the connection does next, as
     /// flags (one call where two were): `FINISH_PERSIST` when it may carry another request,
     /// `FINISH_UNSENT` when response bytes still wait for the socket.
-    fn finish(&mut self) -> u8 {
+    ///
+    /// Unless `drained`, a request whose body the app left unread is not finished:
+    /// `FINISH_BODY_LEFT` says to drain it first (so the connection can carry the next).
+    fn finish(&mut self, drained: bool) -> u8 {
+        if !drained && self.exchange.as_ref().is_some_and(|ex| !ex.body_done) {
+            return FINISH_BODY_LEFT;
+        }
         let unsent = match self.unsent() {
             0 => 0,
             _ => FINISH_UNSENT,

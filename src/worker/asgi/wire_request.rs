@@ -120,6 +120,13 @@ impl Wire {
         Ok(scope.into_any().unbind())
     }
 
+    /// Seconds since the request's head was read (for a dump); 0 between requests.
+    fn elapsed(&self) -> f64 {
+        self.exchange
+            .as_ref()
+            .map_or(0.0, |ex| ex.started.elapsed().as_secs_f64())
+    }
+
     /// Has the request a scoreboard entry (else a dump names it under its stack itself)?
     fn shown(&self) -> bool {
         self.exchange.as_ref().is_some_and(|ex| ex.entry.is_some())

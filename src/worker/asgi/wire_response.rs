@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
 
 use super::wire::{sendable, Wire};
 use crate::http::response::{self, Framing};
@@ -93,6 +94,59 @@ impl Wire {
 
 #[pymethods]
 impl Wire {
+    /// An ASGI `send` of the `http` scope: the message read here (one call, the fields
+    /// looked up in the dict) and dispatched by its `type`; the bytes the socket has not
+    /// taken yet. A missing `type` or `status` is the `KeyError` a `message["type"]` raises;
+    /// an unknown type a `RuntimeError`.
+    fn send(&mut self, message: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let py = message.py();
+        let kind = message.get_item(pyo3::intern!(py, "type"))?;
+        let kind = kind.cast::<PyString>().ok();
+        match kind.as_ref().map(|k| k.to_str()).transpose()? {
+            Some("http.response.start") => {
+                let status = message.get_item(pyo3::intern!(py, "status"))?.extract()?;
+                let headers = field(message, pyo3::intern!(py, "headers"))?;
+                let trailers = field(message, pyo3::intern!(py, "trailers"))?;
+                let headers = match headers {
+                    Some(headers) => sendable(&headers)?,
+                    None => Vec::new(),
+                };
+                let trailers = trailers.map(|t| t.extract()).transpose()?;
+                self.begin(status, headers, trailers.unwrap_or(false))?;
+                Ok(0)
+            }
+            Some("http.response.body") => {
+                let body = field(message, pyo3::intern!(py, "body"))?;
+                let more = field(message, pyo3::intern!(py, "more_body"))?;
+                let more = more.map(|m| m.extract()).transpose()?.unwrap_or(false);
+                match body {
+                    Some(body) => self.write(body.extract()?, more),
+                    None => self.write(b"", more),
+                }
+            }
+            Some("http.response.trailers") => {
+                let headers = field(message, pyo3::intern!(py, "headers"))?;
+                let more = field(message, pyo3::intern!(py, "more_trailers"))?;
+                let more = more.map(|m| m.extract()).transpose()?.unwrap_or(false);
+                match headers {
+                    Some(headers) => self.trailers(&headers, more),
+                    None => self.trailers(pyo3::types::PyTuple::empty(py).as_any(), more),
+                }
+            }
+            Some("http.response.informational") => {
+                let status = message.get_item(pyo3::intern!(py, "status"))?.extract()?;
+                match field(message, pyo3::intern!(py, "headers"))? {
+                    Some(headers) => self.informational(status, &headers),
+                    None => self.informational(status, pyo3::types::PyTuple::empty(py).as_any()),
+                }
+            }
+            _ => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "unexpected ASGI message {}",
+                message.get_item(pyo3::intern!(py, "type"))?.repr()?
+            ))),
+        }
+    }
+
     /// `http.response.start`.
     #[pyo3(signature = (status, headers, trailers=false))]
     fn start(&mut self, status: u16, headers: &Bound<'_, PyAny>, trailers: bool) -> PyResult<()> {
@@ -151,7 +205,7 @@ impl Wire {
 
     /// `http.response.trailers`: the last chunk with the fields, sent to a client that said
     /// `TE: trailers` (RFC 9110 §6.5.1; to others the body just ends).
-    fn trailers(&mut self, headers: &Bound<'_, PyAny>, more: bool) -> PyResult<usize> {
+    pub(super) fn trailers(&mut self, headers: &Bound<'_, PyAny>, more: bool) -> PyResult<usize> {
         let headers = sendable(headers)?;
         let Some(ex) = self.exchange.as_mut() else {
             return Ok(0);
@@ -185,7 +239,11 @@ impl Wire {
 
     /// Gunicorn's `http.response.informational` (103 Early Hints, RFC 8297): an interim
     /// response before the final one, to HTTP/1.1 clients only (RFC 9110 §15.2).
-    fn informational(&mut self, status: u16, headers: &Bound<'_, PyAny>) -> PyResult<usize> {
+    pub(super) fn informational(
+        &mut self,
+        status: u16,
+        headers: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
         let Some(ex) = self.exchange.as_ref() else {
             return Ok(0);
         };
@@ -205,4 +263,17 @@ impl Wire {
     fn pending(&self) -> usize {
         self.unsent()
     }
+}
+
+/// `message.get(key)`: a dict's item looked up in place, any other mapping through its `get`.
+/// `None` for a missing key, as for a key set to `None` (the spec's defaults then apply).
+fn field<'py>(
+    message: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let value = match message.cast::<PyDict>() {
+        Ok(dict) => dict.get_item(key)?,
+        Err(_) => Some(message.call_method1(pyo3::intern!(message.py(), "get"), (key,))?),
+    };
+    Ok(value.filter(|v| !v.is_none()))
 }
