@@ -150,6 +150,14 @@ class Conn:
             task.cancel()
 
     def _head(self):
+        scope = self._next_scope()
+        if scope is not None:
+            self.task = self.loop.create_task(self._run(scope))
+            self.wire.shown_as(id(self.task))
+
+    def _next_scope(self):
+        """The next request's scope, the connection then serving it; None while its head is
+        not here (or the connection closed)."""
         scope = self.wire.head(self.worker.state)
         if scope is None:
             if self.state == IDLE and self.wire.has_bytes():
@@ -157,67 +165,88 @@ class Conn:
                 self.state = HEAD
                 self.deadline = time.monotonic() + self.worker.header_timeout
             self._watch_read(True)
-            return
+            return None
         if scope is False:
             self.close()
-            return
+            return None
         self.state = APP
         # The socket stays watched while the app runs: body bytes are read ahead, and a
         # client that leaves is noticed (http.disconnect) even when the app is not reading.
         if not self.reading:
             self._watch_read(True)
         self.scope = scope
-        self.task = self.loop.create_task(self._run(scope))
-        self.wire.shown_as(id(self.task))
+        return scope
 
     async def _run(self, scope):
-        websocket = self.websocket = scope["type"] == "websocket"
-        receive, send = (self.ws_receive, self.ws_send) if websocket else (self.receive, self.send)
-        try:
-            if self.worker.serve is not None:
-                await self.worker.serve(self, scope)
-            else:
-                await self.worker.app(scope, receive, send)
-        except BaseException as exc:
-            if self.disconnected and isinstance(exc, (OSError, asyncio.CancelledError)):
-                # The client left and `send` said so (ASGI): not the app's fault.
-                self.worker.rs.log_debug("Client disconnected during %s" % scope["path"])
-                self.wire.fail(None)
-            else:
-                self.wire.fail("Error handling request %s\n%s"
-                               % (scope["path"], traceback.format_exc()))
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-        self.on_lost = None
-        if self.state == CLOSED:
-            return
-        if websocket:
-            # The app returned: close the session (a 403 if it never accepted).
-            self.wire.ws_close(1000, "")
-        ended = self.wire.finish(False)
-        if ended & FINISH_BODY_LEFT:
-            if not self.disconnected:
-                await self._discard_body()
-            ended = self.wire.finish(True)
-        if ended & FINISH_UNSENT:
-            await self._drain()
+        while True:
+            websocket = self.websocket = scope["type"] == "websocket"
+            receive, send = ((self.ws_receive, self.ws_send) if websocket
+                             else (self.receive, self.send))
+            try:
+                if self.worker.serve is not None:
+                    await self.worker.serve(self, scope)
+                else:
+                    await self.worker.app(scope, receive, send)
+            except BaseException as exc:
+                self._failed(exc, scope)
+            self.on_lost = None
             if self.state == CLOSED:
                 return
-            if self.worker.rs.stopping:
-                # The stop began while the client took the response (`finish` said
-                # whether to persist before it).
-                ended = 0
+            if websocket:
+                # The app returned: close the session (a 403 if it never accepted).
+                self.wire.ws_close(1000, "")
+            ended = self.wire.finish(False)
+            if ended & FINISH_BODY_LEFT:
+                if not self.disconnected:
+                    await self._discard_body()
+                ended = self.wire.finish(True)
+            if ended & FINISH_UNSENT:
+                await self._drain()
+                if self.state == CLOSED:
+                    return
+                if self.worker.rs.stopping:
+                    # The stop began while the client took the response (`finish` said
+                    # whether to persist before it).
+                    ended = 0
+            scope = self._keep_alive(ended)
+            if scope is None:
+                return
+            self.wire.shown_as(id(self.task))
+
+    def _failed(self, exc, scope):
+        """The app raised `exc`: its error (the response cut, or a 500), unless the client's
+        leaving is what it raised."""
+        if self.disconnected and isinstance(exc, (OSError, asyncio.CancelledError)):
+            # The client left and `send` said so (ASGI): not the app's fault.
+            self.worker.rs.log_debug("Client disconnected during %s" % scope["path"])
+            self.wire.fail(None)
+        else:
+            self.wire.fail("Error handling request %s\n%s"
+                           % (scope["path"], traceback.format_exc()))
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise exc
+
+    def _keep_alive(self, ended):
+        """After a response (`ended`: `Wire.finish`'s flags): the close, or the wait for the
+        next request. The next request's scope when this task is to serve it, else None."""
         if not ended & FINISH_PERSIST or self.disconnected:
             self.close(linger=self.wire.lingers and not self.disconnected)
-            return
+            return None
         if self.eof_seen and not self.wire.has_bytes():
             self.close(linger=False)
-            return
+            return None
         self.state = IDLE
         self.deadline = time.monotonic() + self.worker.keepalive
         # Read before waiting (what is buffered first): the next request is often here
         # already.
-        self._head()
+        if not self.worker.connection_task:
+            # A task of its own for each request (an ASGI app's contextvars start afresh, as
+            # under uvicorn).
+            self._head()
+            return None
+        # tornado's Application: the connection's requests in this one task, as tornado's
+        # own server serves them (one coroutine per connection, a task per handler).
+        return self._next_scope()
 
     async def receive(self):
         while True:

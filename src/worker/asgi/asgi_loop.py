@@ -28,6 +28,9 @@ class Worker:
         # The tornado kind: `serve(conn, request)` answers each request (tornado_bridge.py)
         # instead of an ASGI app.
         self.serve = opts.get("serve")
+        # Serve a connection's requests in one task (tornado's Application) rather than a task
+        # per request (asgi_conn.py's `_keep_alive`).
+        self.connection_task = opts.get("connection_task", False)
         self.state = {}
         self.conns = set()
         self.accepting = False

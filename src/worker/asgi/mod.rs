@@ -219,6 +219,7 @@ fn worker_opts<'py>(
         )?;
         let bridge = module.getattr("Bridge")?.call1((app.bind(py), server))?;
         opts.set_item("serve", bridge.getattr("serve")?)?;
+        opts.set_item("connection_task", bridge.getattr("native")?)?;
     }
     Ok(opts)
 }

@@ -313,7 +313,12 @@ class Bridge:
         _log_to(rs)
         _note_failures()
         _cache_dates()
-        if isinstance(app, httputil.HTTPServerConnectionDelegate):
+        # tornado's own delegate runs each handler in a task of its own, so a connection's
+        # requests can share one task, as in tornado's server; a WSGI app runs in the
+        # request's task, which must then be its own (its contextvars start afresh, as
+        # WSGIContainer's spawned callback has them).
+        self.native = isinstance(app, httputil.HTTPServerConnectionDelegate)
+        if self.native:
             self.start_request = app.start_request
         else:
             container = app if isinstance(app, WSGIContainer) else WSGIContainer(app)
