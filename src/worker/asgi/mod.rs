@@ -95,6 +95,11 @@ impl Shared {
 
     /// The `Date` value of the current second.
     fn date(&self) -> String {
+        self.with_date(str::to_string)
+    }
+
+    /// `f` of the `Date` value of the current second, without a copy of it.
+    fn with_date<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -102,7 +107,7 @@ impl Shared {
         if cache.0 != now {
             *cache = (now, crate::http::response::http_date(now));
         }
-        cache.1.clone()
+        f(&cache.1)
     }
 }
 

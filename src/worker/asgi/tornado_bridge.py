@@ -340,22 +340,24 @@ class Bridge:
             return self._bad_request(connection, exc)
         if ready is not None:
             await ready
-        declared = headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > connection.max_body_size:
-            # As tornado's server, before reading any of it.
-            return self._bad_request(connection, "Content-Length too long")
-        if not await self._body(conn, connection, delegate):
-            return
+        if not conn.wire.wants_body():
+            # Nothing to read (most requests, and any that declares no length past the
+            # limit): no message to make and take apart, no coroutine to run.
+            delegate.finish()
+        else:
+            declared = headers.get("Content-Length")
+            if (declared is not None and declared.isdigit()
+                    and int(declared) > connection.max_body_size):
+                # As tornado's server, before reading any of it.
+                return self._bad_request(connection, "Content-Length too long")
+            if not await self._body(conn, connection, delegate):
+                return
         if connection.work is not None:
             await connection.work
         await connection.done
 
     async def _body(self, conn, connection, delegate):
         """The request body to `data_received`, then `finish`; False if the client left."""
-        if not conn.wire.wants_body():
-            # Nothing to read (most requests): no message to make and take apart.
-            delegate.finish()
-            return True
         taken = 0
         while True:
             message = await conn.receive()

@@ -75,17 +75,22 @@ impl Wire {
             && !ex.last
             && framing != Framing::Close;
         let connection = if persist { "keep-alive" } else { "close" };
-        let status = format!("{} {}", ex.status, response::registered_reason(ex.status));
-        let date = shared.date();
-        response::write_head(
-            &mut self.out,
-            ex.head.version,
-            &status,
-            &date,
-            connection,
-            framing,
-            &ex.headers,
-        );
+        let status = match ex.status {
+            // The usual answer, without formatting it.
+            200 => std::borrow::Cow::Borrowed("200 OK"),
+            code => format!("{code} {}", response::registered_reason(code)).into(),
+        };
+        shared.with_date(|date| {
+            response::write_head(
+                &mut self.out,
+                ex.head.version,
+                &status,
+                date,
+                connection,
+                framing,
+                &ex.headers,
+            )
+        });
         if !persist {
             ex.head.must_close = true;
         }
