@@ -14,6 +14,13 @@ HIGH_WATER = 64 * 1024
 
 HEAD, APP, IDLE, LINGER, CLOSED = range(5)
 
+# What `Wire.finish` says (flags, as wire.rs has them): the connection may carry another
+# request; response bytes still wait for the socket; the body is not read whole (and the
+# request not finished: drain it, then `finish(True)`).
+FINISH_PERSIST = 1
+FINISH_UNSENT = 2
+FINISH_BODY_LEFT = 4
+
 # A closing connection is drained this long, this much (RFC 9112 §9.6; as the other kinds),
 # so a request that crossed our close meets an orderly EOF rather than a reset.
 LINGER_SECONDS = 2.0
@@ -35,7 +42,7 @@ class Conn:
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
                  "disconnected", "reading", "writing", "ws_greeted", "lingered", "task",
-                 "eof_seen", "websocket", "ws_ready", "scope", "started", "on_lost")
+                 "eof_seen", "websocket", "ws_ready", "scope", "on_lost")
 
     def __init__(self, worker, wire):
         self.worker = worker
@@ -56,7 +63,6 @@ class Conn:
         self.websocket = False
         self.ws_ready = None
         self.scope = None
-        self.started = 0.0
         # Called once if the client goes while its request is served (tornado's
         # `set_close_callback`).
         self.on_lost = None
@@ -144,6 +150,14 @@ class Conn:
             task.cancel()
 
     def _head(self):
+        scope = self._next_scope()
+        if scope is not None:
+            self.task = self.loop.create_task(self._run(scope))
+            self.wire.shown_as(id(self.task))
+
+    def _next_scope(self):
+        """The next request's scope, the connection then serving it; None while its head is
+        not here (or the connection closed)."""
         scope = self.wire.head(self.worker.state)
         if scope is None:
             if self.state == IDLE and self.wire.has_bytes():
@@ -151,63 +165,88 @@ class Conn:
                 self.state = HEAD
                 self.deadline = time.monotonic() + self.worker.header_timeout
             self._watch_read(True)
-            return
+            return None
         if scope is False:
             self.close()
-            return
+            return None
         self.state = APP
         # The socket stays watched while the app runs: body bytes are read ahead, and a
         # client that leaves is noticed (http.disconnect) even when the app is not reading.
-        self._watch_read(True)
+        if not self.reading:
+            self._watch_read(True)
         self.scope = scope
-        self.started = time.monotonic()
-        self.task = self.loop.create_task(self._run(scope))
-        self.wire.shown_as(id(self.task))
+        return scope
 
     async def _run(self, scope):
-        websocket = self.websocket = scope["type"] == "websocket"
-        receive, send = (self.ws_receive, self.ws_send) if websocket else (self.receive, self.send)
-        try:
-            if self.worker.serve is not None:
-                await self.worker.serve(self, scope)
-            else:
-                await self.worker.app(scope, receive, send)
-        except BaseException as exc:
-            if self.disconnected and isinstance(exc, (OSError, asyncio.CancelledError)):
-                # The client left and `send` said so (ASGI): not the app's fault.
-                self.worker.rs.log_debug("Client disconnected during %s" % scope["path"])
-                self.wire.fail(None)
-            else:
-                self.wire.fail("Error handling request %s\n%s"
-                               % (scope["path"], traceback.format_exc()))
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
-        self.on_lost = None
-        if self.state == CLOSED:
-            return
-        if websocket:
-            # The app returned: close the session (a 403 if it never accepted).
-            self.wire.ws_close(1000, "")
-        elif self.wire.wants_body() and not self.disconnected:
-            await self._discard_body()
-        persist = self.wire.finish()
-        if self.wire.pending():
-            await self._drain()
+        while True:
+            websocket = self.websocket = scope["type"] == "websocket"
+            receive, send = ((self.ws_receive, self.ws_send) if websocket
+                             else (self.receive, self.send))
+            try:
+                if self.worker.serve is not None:
+                    await self.worker.serve(self, scope)
+                else:
+                    await self.worker.app(scope, receive, send)
+            except BaseException as exc:
+                self._failed(exc, scope)
+            self.on_lost = None
             if self.state == CLOSED:
                 return
-        if not persist or self.disconnected or self.worker.rs.stopping:
+            if websocket:
+                # The app returned: close the session (a 403 if it never accepted).
+                self.wire.ws_close(1000, "")
+            ended = self.wire.finish(False)
+            if ended & FINISH_BODY_LEFT:
+                if not self.disconnected:
+                    await self._discard_body()
+                ended = self.wire.finish(True)
+            if ended & FINISH_UNSENT:
+                await self._drain()
+                if self.state == CLOSED:
+                    return
+                if self.worker.rs.stopping:
+                    # The stop began while the client took the response (`finish` said
+                    # whether to persist before it).
+                    ended = 0
+            scope = self._keep_alive(ended)
+            if scope is None:
+                return
+            self.wire.shown_as(id(self.task))
+
+    def _failed(self, exc, scope):
+        """The app raised `exc`: its error (the response cut, or a 500), unless the client's
+        leaving is what it raised."""
+        if self.disconnected and isinstance(exc, (OSError, asyncio.CancelledError)):
+            # The client left and `send` said so (ASGI): not the app's fault.
+            self.worker.rs.log_debug("Client disconnected during %s" % scope["path"])
+            self.wire.fail(None)
+        else:
+            self.wire.fail("Error handling request %s\n%s"
+                           % (scope["path"], traceback.format_exc()))
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise exc
+
+    def _keep_alive(self, ended):
+        """After a response (`ended`: `Wire.finish`'s flags): the close, or the wait for the
+        next request. The next request's scope when this task is to serve it, else None."""
+        if not ended & FINISH_PERSIST or self.disconnected:
             self.close(linger=self.wire.lingers and not self.disconnected)
-            return
+            return None
         if self.eof_seen and not self.wire.has_bytes():
             self.close(linger=False)
-            return
+            return None
         self.state = IDLE
         self.deadline = time.monotonic() + self.worker.keepalive
-        if self.wire.has_bytes():
+        # Read before waiting (what is buffered first): the next request is often here
+        # already.
+        if not self.worker.connection_task:
+            # A task of its own for each request (an ASGI app's contextvars start afresh, as
+            # under uvicorn).
             self._head()
-        else:
-            # Read before waiting: the next request is often here already.
-            self.read()
+            return None
+        # tornado's Application: the connection's requests in this one task, as tornado's
+        # own server serves them (one coroutine per connection, a task per handler).
+        return self._next_scope()
 
     async def receive(self):
         while True:
@@ -320,25 +359,14 @@ class Conn:
     async def send(self, message):
         if self.disconnected or self.state == CLOSED:
             raise OSError("the client has disconnected")
-        kind = message["type"]
-        pending = 0
-        if kind == "http.response.start":
-            self.wire.start(message["status"], message.get("headers", ()),
-                            message.get("trailers", False))
-        elif kind == "http.response.body":
-            try:
-                pending = self.wire.write(message.get("body", b""),
-                                          message.get("more_body", False))
-            except OSError:
+        try:
+            # The message is read and dispatched by its type in Rust (wire_response.rs).
+            pending = self.wire.send(message)
+        except OSError:
+            if message.get("type") == "http.response.body":
+                # The socket failed under the body: the client is gone.
                 self._lost()
-                raise
-        elif kind == "http.response.trailers":
-            pending = self.wire.trailers(message.get("headers", ()),
-                                         message.get("more_trailers", False))
-        elif kind == "http.response.informational":
-            pending = self.wire.informational(message["status"], message.get("headers", ()))
-        else:
-            raise RuntimeError("unexpected ASGI message %r" % kind)
+            raise
         if pending > HIGH_WATER:
             await self._drain()
         elif pending:

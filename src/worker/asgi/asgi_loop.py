@@ -28,6 +28,9 @@ class Worker:
         # The tornado kind: `serve(conn, request)` answers each request (tornado_bridge.py)
         # instead of an ASGI app.
         self.serve = opts.get("serve")
+        # Serve a connection's requests in one task (tornado's Application) rather than a task
+        # per request (asgi_conn.py's `_keep_alive`).
+        self.connection_task = opts.get("connection_task", False)
         self.state = {}
         self.conns = set()
         self.accepting = False
@@ -76,7 +79,6 @@ class Worker:
         """The stack of every task serving a request, in faulthandler's layout, each headed
         by the task's identity (the number its scoreboard entry carries) and its request."""
         out = []
-        now = time.monotonic()
         handlers = self._handler_tasks() if self.serve is not None else {}
         for conn in list(self.conns):
             task = conn.task
@@ -91,7 +93,7 @@ class Worker:
             if not conn.wire.shown():
                 # Beyond the scoreboard's entries: the request is named here.
                 out.append("  » %s %s (%.1f s)" % (scope.get("method", "WEBSOCKET"), target,
-                                                    now - conn.started))
+                                                    conn.wire.elapsed()))
             frames, coro = [], task.get_coro()
             while coro is not None and len(frames) < limit:
                 frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)

@@ -70,6 +70,8 @@ impl Drop for ServiceScope {
 pub(super) struct Shared {
     root_path: String,
     asgi_info: Py<PyDict>,
+    /// What every `http` scope starts as (`scope::http_template`).
+    http_scope: Py<PyDict>,
     /// The scope's `extensions`: what this server does beyond the base spec.
     extensions: Py<PyDict>,
     stopping: Cell<bool>,
@@ -93,6 +95,11 @@ impl Shared {
 
     /// The `Date` value of the current second.
     fn date(&self) -> String {
+        self.with_date(str::to_string)
+    }
+
+    /// `f` of the `Date` value of the current second, without a copy of it.
+    fn with_date<R>(&self, f: impl FnOnce(&str) -> R) -> R {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -100,7 +107,7 @@ impl Shared {
         if cache.0 != now {
             *cache = (now, crate::http::response::http_date(now));
         }
-        cache.1.clone()
+        f(&cache.1)
     }
 }
 
@@ -217,6 +224,7 @@ fn worker_opts<'py>(
         )?;
         let bridge = module.getattr("Bridge")?.call1((app.bind(py), server))?;
         opts.set_item("serve", bridge.getattr("serve")?)?;
+        opts.set_item("connection_task", bridge.getattr("native")?)?;
     }
     Ok(opts)
 }
@@ -261,9 +269,11 @@ fn serve<'py>(
     extensions
         .set_item("http.response.trailers", PyDict::new(py))
         .map_err(failed)?;
+    let http_scope = scope::http_template(py, &cfg.asgi.root_path, &info).map_err(failed)?;
     let shared = std::rc::Rc::new(Shared {
         root_path: cfg.asgi.root_path.clone(),
         asgi_info: info.unbind(),
+        http_scope: http_scope.unbind(),
         extensions: extensions.unbind(),
         stopping: Cell::new(false),
         keepalive: !cfg.keepalive.is_zero(),

@@ -4,11 +4,64 @@
 use std::net::SocketAddr;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use super::Shared;
 use crate::http::{percent_decode, RequestHead};
 use crate::worker::conn::Conn;
+
+/// What a connection's scopes share: its two addresses as the spec gives them (`[host,
+/// port]`, or `None` on a Unix socket), made once per connection rather than formatted again
+/// for every request a kept-alive client sends.
+pub(super) struct Addresses {
+    client: Py<PyAny>,
+    server: Py<PyAny>,
+    /// tornado's `remote_ip`: the client's host, "0.0.0.0" for a Unix-socket peer (as
+    /// tornado says).
+    remote_ip: Py<PyString>,
+}
+
+impl Addresses {
+    pub(super) fn new(
+        py: Python<'_>,
+        conn: &Conn,
+        server: Option<SocketAddr>,
+    ) -> PyResult<Addresses> {
+        let remote_ip = conn
+            .peer
+            .map_or_else(|| "0.0.0.0".to_string(), |p| p.ip().to_string());
+        Ok(Addresses {
+            client: address(py, conn.peer)?,
+            server: address(py, server)?,
+            remote_ip: PyString::new(py, &remote_ip).unbind(),
+        })
+    }
+}
+
+/// The `http` scope's fields that are the same for every request of the worker, in the
+/// order `build_scope` gives them: each scope starts as a copy of it (one allocation of the
+/// right size, the keys already hashed), and only the fields of the request are set.
+pub(super) fn http_template<'py>(
+    py: Python<'py>,
+    root_path: &str,
+    asgi_info: &Bound<'py, PyDict>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = PyDict::new(py);
+    scope.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http"))?;
+    scope.set_item(pyo3::intern!(py, "method"), pyo3::intern!(py, "GET"))?;
+    scope.set_item(pyo3::intern!(py, "extensions"), py.None())?;
+    scope.set_item(pyo3::intern!(py, "asgi"), asgi_info)?;
+    scope.set_item(pyo3::intern!(py, "http_version"), pyo3::intern!(py, "1.1"))?;
+    scope.set_item(pyo3::intern!(py, "scheme"), pyo3::intern!(py, "http"))?;
+    scope.set_item(pyo3::intern!(py, "path"), "")?;
+    scope.set_item(pyo3::intern!(py, "raw_path"), PyBytes::new(py, b""))?;
+    scope.set_item(pyo3::intern!(py, "query_string"), PyBytes::new(py, b""))?;
+    scope.set_item(pyo3::intern!(py, "root_path"), root_path)?;
+    for key in ["headers", "client", "server", "state"] {
+        scope.set_item(key, py.None())?;
+    }
+    Ok(scope)
+}
 
 /// `scope` for `head`, received on `conn`. `state` is the lifespan state: each request gets a
 /// shallow copy (the spec: "a copy of the namespace passed into the lifespan").
@@ -16,84 +69,136 @@ pub(super) fn build_scope<'py>(
     py: Python<'py>,
     shared: &Shared,
     conn: &Conn,
-    server: Option<SocketAddr>,
+    addresses: &Addresses,
     head: &RequestHead,
     state: &Bound<'py, PyDict>,
     websocket: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let scope = PyDict::new(py);
-    match &websocket {
+    let scope = match &websocket {
         // The `websocket` scope: no method; the subprotocols the client offers.
         Some(subprotocols) => {
+            let scope = PyDict::new(py);
             scope.set_item(pyo3::intern!(py, "type"), "websocket")?;
             scope.set_item("subprotocols", subprotocols)?;
+            scope.set_item(pyo3::intern!(py, "asgi"), shared.asgi_info.bind(py))?;
+            scope
         }
         None => {
-            scope.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http"))?;
-            scope.set_item(pyo3::intern!(py, "method"), &head.method)?;
+            let scope = shared.http_scope.bind(py).copy()?;
+            if head.method != "GET" {
+                scope.set_item(pyo3::intern!(py, "method"), method(py, &head.method))?;
+            }
             let extensions = shared.extensions.bind(py).copy()?;
             if let Some(info) = conn.stream.tls_info() {
                 extensions.set_item("tls", tls_extension(py, &info)?)?;
             }
             scope.set_item(pyo3::intern!(py, "extensions"), extensions)?;
+            scope
         }
-    }
-    scope.set_item(pyo3::intern!(py, "asgi"), shared.asgi_info.bind(py))?;
-    let version = match head.version {
-        (1, 0) => "1.0",
-        _ => "1.1",
     };
-    scope.set_item(pyo3::intern!(py, "http_version"), version)?;
+    if websocket.is_some() || head.version == (1, 0) {
+        let version = match head.version {
+            (1, 0) => "1.0",
+            _ => "1.1",
+        };
+        scope.set_item(pyo3::intern!(py, "http_version"), version)?;
+    }
     // A trusted secure-scheme header decides either way; otherwise the listener does.
     let secure = head.secure_scheme.unwrap_or(conn.stream.is_tls());
     let scheme = match (secure, websocket.is_some()) {
-        (true, false) => "https",
-        (false, false) => "http",
-        (true, true) => "wss",
-        (false, true) => "ws",
+        (true, false) => Some("https"),
+        // The template's.
+        (false, false) => None,
+        (true, true) => Some("wss"),
+        (false, true) => Some("ws"),
     };
-    scope.set_item(pyo3::intern!(py, "scheme"), scheme)?;
-    // `path`: percent-decoded, as UTF-8 text; `raw_path`: the bytes as sent. CONNECT's
-    // authority-form target (RFC 9112 §3.2.3) has no path: the authority stands for it.
+    if let Some(scheme) = scheme {
+        scope.set_item(pyo3::intern!(py, "scheme"), scheme)?;
+    }
+    set_target(py, &scope, head, websocket.is_none())?;
+    if websocket.is_some() {
+        scope.set_item(pyo3::intern!(py, "root_path"), &shared.root_path)?;
+    }
+    scope.set_item(pyo3::intern!(py, "headers"), header_list(py, head)?)?;
+    match head.told_client() {
+        // The ASGI spec's `[host, port]`; a front that gave no port gives 0.
+        Some((host, port)) => scope.set_item(
+            pyo3::intern!(py, "client"),
+            (host, port.unwrap_or(0)).into_pyobject(py)?,
+        )?,
+        None => scope.set_item(pyo3::intern!(py, "client"), addresses.client.bind(py))?,
+    }
+    scope.set_item(pyo3::intern!(py, "server"), addresses.server.bind(py))?;
+    scope.set_item(pyo3::intern!(py, "state"), state.copy()?)?;
+    Ok(scope)
+}
+
+/// The request method as a Python string: the common ones are interned (made once), any
+/// other is made for the request.
+fn method<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
+    let known = match method {
+        "GET" => pyo3::intern!(py, "GET"),
+        "POST" => pyo3::intern!(py, "POST"),
+        "HEAD" => pyo3::intern!(py, "HEAD"),
+        "PUT" => pyo3::intern!(py, "PUT"),
+        "DELETE" => pyo3::intern!(py, "DELETE"),
+        "PATCH" => pyo3::intern!(py, "PATCH"),
+        "OPTIONS" => pyo3::intern!(py, "OPTIONS"),
+        _ => return PyString::new(py, method),
+    };
+    known.clone()
+}
+
+/// `path`: percent-decoded, as UTF-8 text; `raw_path`: the bytes as sent; `query_string`.
+/// CONNECT's authority-form target (RFC 9112 §3.2.3) has no path: the authority stands for
+/// it. `templated`: the scope is a copy of the template, which has an empty query already.
+fn set_target(
+    py: Python<'_>,
+    scope: &Bound<'_, PyDict>,
+    head: &RequestHead,
+    templated: bool,
+) -> PyResult<()> {
     let path = match head.method.as_str() {
         "CONNECT" => head.uri.as_str(),
         _ => head.path.as_str(),
     };
-    let decoded = percent_decode(path.as_bytes());
-    scope.set_item(pyo3::intern!(py, "path"), String::from_utf8_lossy(&decoded))?;
+    // Without a `%` the decoded path is the path itself (already UTF-8): no copy to make.
+    let decoded = match path.contains('%') {
+        true => PyString::new(
+            py,
+            &String::from_utf8_lossy(&percent_decode(path.as_bytes())),
+        ),
+        false => PyString::new(py, path),
+    };
+    scope.set_item(pyo3::intern!(py, "path"), decoded)?;
     scope.set_item(
         pyo3::intern!(py, "raw_path"),
         PyBytes::new(py, path.as_bytes()),
     )?;
-    scope.set_item(
-        pyo3::intern!(py, "query_string"),
-        PyBytes::new(py, head.query.as_bytes()),
-    )?;
-    scope.set_item(pyo3::intern!(py, "root_path"), &shared.root_path)?;
-    let headers = PyList::empty(py);
-    for (name, value) in &head.headers {
-        let pair = PyTuple::new(
-            py,
-            [
-                PyBytes::new(py, name.to_ascii_lowercase().as_bytes()),
-                PyBytes::new(py, value),
-            ],
+    if !(templated && head.query.is_empty()) {
+        scope.set_item(
+            pyo3::intern!(py, "query_string"),
+            PyBytes::new(py, head.query.as_bytes()),
         )?;
-        headers.append(pair)?;
     }
-    scope.set_item(pyo3::intern!(py, "headers"), headers)?;
-    let client = match head.told_client() {
-        // The ASGI spec's `[host, port]`; a front that gave no port gives 0.
-        Some((host, port)) => (host, port.unwrap_or(0))
-            .into_pyobject(py)?
-            .into_any()
-            .unbind(),
-        None => address(py, conn.peer)?,
-    };
-    scope.set_item(pyo3::intern!(py, "client"), client)?;
-    scope.set_item(pyo3::intern!(py, "server"), address(py, server)?)?;
-    scope.set_item(pyo3::intern!(py, "state"), state.copy()?)?;
-    Ok(scope)
+    Ok(())
+}
+
+/// The header fields as the spec wants them: `[name, value]` byte pairs, names lower-cased,
+/// in the order received.
+fn header_list<'py>(py: Python<'py>, head: &RequestHead) -> PyResult<Bound<'py, PyList>> {
+    let pairs = head.headers.iter().map(|(name, value)| {
+        // Lower-cased straight into the Python object: no string in between.
+        let name = PyBytes::new_with(py, name.len(), |out| {
+            for (o, b) in out.iter_mut().zip(name.bytes()) {
+                *o = b.to_ascii_lowercase();
+            }
+            Ok(())
+        })?;
+        PyTuple::new(py, [name, PyBytes::new(py, value)])
+    });
+    let pairs = pairs.collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, pairs)
 }
 
 /// The ASGI TLS extension (asgiref `specs/tls.rst`): what was negotiated and the client's
@@ -136,11 +241,12 @@ fn address(py: Python<'_>, addr: Option<SocketAddr>) -> PyResult<Py<PyAny>> {
 pub(super) fn tornado_request<'py>(
     py: Python<'py>,
     conn: &Conn,
+    addresses: &Addresses,
     head: &RequestHead,
 ) -> PyResult<Bound<'py, PyDict>> {
     let request = PyDict::new(py);
     request.set_item(pyo3::intern!(py, "type"), pyo3::intern!(py, "http"))?;
-    request.set_item(pyo3::intern!(py, "method"), &head.method)?;
+    request.set_item(pyo3::intern!(py, "method"), method(py, &head.method))?;
     request.set_item(pyo3::intern!(py, "uri"), &head.uri)?;
     let version = match head.version {
         (1, 0) => pyo3::intern!(py, "HTTP/1.0"),
@@ -153,14 +259,11 @@ pub(super) fn tornado_request<'py>(
         headers.append((name.as_str(), value))?;
     }
     request.set_item(pyo3::intern!(py, "headers"), headers)?;
-    let remote_ip = match head.told_client() {
-        Some((host, _)) => host.to_string(),
-        None => conn
-            .peer
-            .map_or_else(|| "0.0.0.0".to_string(), |p| p.ip().to_string()),
-    };
-    request.set_item(pyo3::intern!(py, "remote_ip"), remote_ip)?;
-    request.set_item(pyo3::intern!(py, "address"), address(py, conn.peer)?)?;
+    match head.told_client() {
+        Some((host, _)) => request.set_item(pyo3::intern!(py, "remote_ip"), host)?,
+        None => request.set_item(pyo3::intern!(py, "remote_ip"), addresses.remote_ip.bind(py))?,
+    }
+    request.set_item(pyo3::intern!(py, "address"), addresses.client.bind(py))?;
     let protocol = match head.secure_scheme.unwrap_or(conn.stream.is_tls()) {
         true => "https",
         false => "http",

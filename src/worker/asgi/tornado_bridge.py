@@ -108,10 +108,14 @@ class Connection(httputil.HTTPConnection):
 
     def write_headers(self, start_line, headers, chunk=None):
         status = start_line.code
+        if status != 101:
+            # The fields go to the wire as tornado holds them: one call, no list of bytes.
+            return self._written(self.wire.respond(status, headers.get_all(), DEFAULT_SERVER,
+                                                   chunk or b""))
         fields = [(name.encode("latin-1"), value.encode("latin-1"))
                   for name, value in headers.get_all()
                   if not (name == "Server" and value == DEFAULT_SERVER)]
-        if status == 101 and self.wire.tls:
+        if self.wire.tls:
             # The socket cannot go to tornado with its TLS session (kept in Rust): a 500 in
             # place of the 101, and the reason in the error log.
             self.conn.worker.rs.log_error(
@@ -120,12 +124,9 @@ class Connection(httputil.HTTPConnection):
             self.wire.start(500, [(b"content-type", b"text/plain"),
                                   (b"content-length", b"%d" % len(TLS_UPGRADE_REFUSED))])
             return self._written(self.wire.write(TLS_UPGRADE_REFUSED, True))
-        if status == 101:
-            # The app takes the socket next (`detach`); the request lasts as long as it.
-            self.switching = True
-            return self._written(self.wire.switch_protocols(fields))
-        self.wire.start(status, fields)
-        return self._written(self.wire.write(chunk or b"", True))
+        # The app takes the socket next (`detach`); the request lasts as long as it.
+        self.switching = True
+        return self._written(self.wire.switch_protocols(fields))
 
     def write(self, chunk):
         if self.conn.disconnected:
@@ -277,13 +278,47 @@ def _note_failures():
     web.RequestHandler.send_error = noting_send_error
 
 
+def _cache_dates():
+    """tornado's `RequestHandler.clear()` formats a `Date` field for every response
+    (`httputil.format_timestamp(time.time())`, through `email.utils.formatdate`), which the
+    response layer drops for its own. The text changes once a second: a float timestamp
+    within the second cached is answered from the cache, the same string the formatting
+    would give. Any other argument, and the last microsecond of a second (which
+    `datetime.fromtimestamp` may round up into the next), go to tornado's function."""
+    original = httputil.format_timestamp
+    if getattr(original, "_gunicorn_rs", False):
+        return
+    cached = [-1, ""]
+
+    def format_timestamp(ts):
+        if type(ts) is float and ts >= 0:
+            second = int(ts)
+            if second == cached[0] and ts - second < 0.999999:
+                return cached[1]
+            text = original(ts)
+            if ts - second < 0.999999:
+                cached[0], cached[1] = second, text
+            return text
+        return original(ts)
+
+    format_timestamp._gunicorn_rs = True
+    format_timestamp.__doc__ = original.__doc__
+    httputil.format_timestamp = format_timestamp
+
+
 class Bridge:
     """The app as tornado's HTTP server would hold it (`server_conn` for its delegates)."""
 
     def __init__(self, app, rs):
         _log_to(rs)
         _note_failures()
-        if isinstance(app, httputil.HTTPServerConnectionDelegate):
+        _cache_dates()
+        # tornado's own delegate runs each handler in a task of its own, so a connection's
+        # requests can share one task, as in tornado's server; a WSGI app runs in the
+        # request's task, which must then be its own (its contextvars start afresh, as
+        # WSGIContainer's spawned callback has them).
+        self.native = isinstance(app, httputil.HTTPServerConnectionDelegate)
+        if self.native:
             self.start_request = app.start_request
         else:
             container = app if isinstance(app, WSGIContainer) else WSGIContainer(app)
@@ -305,22 +340,24 @@ class Bridge:
             return self._bad_request(connection, exc)
         if ready is not None:
             await ready
-        declared = headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and int(declared) > connection.max_body_size:
-            # As tornado's server, before reading any of it.
-            return self._bad_request(connection, "Content-Length too long")
-        if not await self._body(conn, connection, delegate):
-            return
+        if not conn.wire.wants_body():
+            # Nothing to read (most requests, and any that declares no length past the
+            # limit): no message to make and take apart, no coroutine to run.
+            delegate.finish()
+        else:
+            declared = headers.get("Content-Length")
+            if (declared is not None and declared.isdigit()
+                    and int(declared) > connection.max_body_size):
+                # As tornado's server, before reading any of it.
+                return self._bad_request(connection, "Content-Length too long")
+            if not await self._body(conn, connection, delegate):
+                return
         if connection.work is not None:
             await connection.work
         await connection.done
 
     async def _body(self, conn, connection, delegate):
         """The request body to `data_received`, then `finish`; False if the client left."""
-        if not conn.wire.wants_body():
-            # Nothing to read (most requests): no message to make and take apart.
-            delegate.finish()
-            return True
         taken = 0
         while True:
             message = await conn.receive()

@@ -12,10 +12,12 @@ use std::time::Instant;
 
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyTuple};
 
+use super::scope::Addresses;
 use super::{with_service, ws, Shared};
 use crate::http::response::{self, Framing};
-use crate::http::{BodyDecoder, RequestHead};
+use crate::http::{BodyDecoder, PeerTrust, RequestHead};
 use crate::log::access::AccessRecord;
 use crate::worker::conn::{Conn, Service};
 
@@ -58,11 +60,20 @@ pub(super) struct Exchange {
     pub(super) trailer_started: Option<()>,
 }
 
+/// `Wire.finish`'s flags (asgi_conn.py has the same numbers).
+const FINISH_PERSIST: u8 = 1;
+const FINISH_UNSENT: u8 = 2;
+const FINISH_BODY_LEFT: u8 = 4;
+
 #[pyclass(unsendable)]
 pub struct Wire {
     /// The connection; `None` once closed (the descriptor is closed with it, at once).
     pub(super) conn: Option<Conn>,
     pub(super) server: Option<std::net::SocketAddr>,
+    /// The connection's addresses as its scopes give them; made at its first request.
+    pub(super) addresses: Option<Addresses>,
+    /// What the peer may tell (`forwarded_allow_ips` and the like), decided once.
+    pub(super) trust: PeerTrust,
     pub(super) shared: Rc<Shared>,
     pub(super) exchange: Option<Exchange>,
     /// Response bytes; the socket has taken `out[..out_sent]`.
@@ -88,10 +99,15 @@ impl Wire {
         shared: Rc<Shared>,
     ) -> Wire {
         let fd = conn.stream.raw();
-        with_service(|svc| svc.slot.count_connections(1, 0));
+        let trust = with_service(|svc| {
+            svc.slot.count_connections(1, 0);
+            svc.trust(conn.peer)
+        });
         Wire {
             conn: Some(conn),
             server,
+            addresses: None,
+            trust: trust.unwrap_or_default(),
             shared,
             exchange: None,
             out: Vec::new(),
@@ -142,13 +158,8 @@ impl Wire {
         let Some(conn) = self.conn.as_ref() else {
             return Ok(0);
         };
-        let mut chunk = [0u8; 16 * 1024];
-        match conn.stream.recv_now(&mut chunk) {
-            Ok(Some(0)) => Ok(0),
-            Ok(Some(n)) => {
-                target.extend_from_slice(&chunk[..n]);
-                Ok(n as i64)
-            }
+        match conn.stream.recv_append(target, 16 * 1024) {
+            Ok(Some(n)) => Ok(n as i64),
             Ok(None) => Ok(-1),
             Err(_) => Ok(0),
         }
@@ -190,10 +201,22 @@ impl Wire {
         }
     }
 
-    /// The app returned: count and log the request; may the connection carry another?
-    fn finish(&mut self) -> bool {
+    /// The app returned: count and log the request. What the connection does next, as
+    /// flags (one call where two were): `FINISH_PERSIST` when it may carry another request,
+    /// `FINISH_UNSENT` when response bytes still wait for the socket.
+    ///
+    /// Unless `drained`, a request whose body the app left unread is not finished:
+    /// `FINISH_BODY_LEFT` says to drain it first (so the connection can carry the next).
+    fn finish(&mut self, drained: bool) -> u8 {
+        if !drained && self.exchange.as_ref().is_some_and(|ex| !ex.body_done) {
+            return FINISH_BODY_LEFT;
+        }
+        let unsent = match self.unsent() {
+            0 => 0,
+            _ => FINISH_UNSENT,
+        };
         let Some(ex) = self.exchange.take() else {
-            return false;
+            return unsent;
         };
         // A client that said `close` sends nothing more: no lingering needed after a body
         // read whole (RFC 9112 §9.6), so the descriptor goes as soon as the response is out.
@@ -208,7 +231,10 @@ impl Wire {
         if let Some(conn) = self.conn.as_mut() {
             conn.finish_request(ex.buf, ex.used);
         }
-        persist && !last && self.shared.persist_allowed()
+        match persist && !last && self.shared.persist_allowed() {
+            true => FINISH_PERSIST | unsent,
+            false => unsent,
+        }
     }
 
     /// Our FIN (the first half of a lingering close); `False` when the connection is gone.
@@ -257,20 +283,43 @@ impl Wire {
 
 /// The app's response fields, each checked (`response::is_sendable_field`): a `ValueError`
 /// for the app, as uvicorn raises, rather than a field that could split the response.
-pub(super) fn sendable(headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<Vec<(String, Vec<u8>)>> {
-    headers
-        .into_iter()
-        .map(
-            |(name, value)| match response::is_sendable_field(&name, &value) {
-                true => Ok((String::from_utf8_lossy(&name).into_owned(), value)),
-                false => Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "Invalid HTTP header: {:?}: {:?}",
-                    String::from_utf8_lossy(&name),
-                    String::from_utf8_lossy(&value)
-                ))),
-            },
-        )
-        .collect()
+/// `headers` is what the app gave: an iterable of `(name, value)` byte strings.
+pub(super) fn sendable(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>> {
+    let mut fields = Vec::new();
+    for item in headers.try_iter()? {
+        let item = item?;
+        // The usual shape, a tuple of two `bytes`, is read in place; anything else goes
+        // through pyo3's conversion (and its TypeError).
+        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
+        let borrowed = pair.as_ref().and_then(|t| {
+            let name = t.get_borrowed_item(0).ok()?;
+            let value = t.get_borrowed_item(1).ok()?;
+            Some((
+                name.cast::<PyBytes>().ok()?.to_owned(),
+                value.cast::<PyBytes>().ok()?.to_owned(),
+            ))
+        });
+        let field = match &borrowed {
+            Some((name, value)) => sendable_field(name.as_bytes(), value.as_bytes()),
+            None => {
+                let (name, value): (Vec<u8>, Vec<u8>) = item.extract()?;
+                sendable_field(&name, &value)
+            }
+        };
+        fields.push(field?);
+    }
+    Ok(fields)
+}
+
+fn sendable_field(name: &[u8], value: &[u8]) -> PyResult<(String, Vec<u8>)> {
+    match response::is_sendable_field(name, value) {
+        true => Ok((String::from_utf8_lossy(name).into_owned(), value.to_vec())),
+        false => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "Invalid HTTP header: {:?}: {:?}",
+            String::from_utf8_lossy(name),
+            String::from_utf8_lossy(value)
+        ))),
+    }
 }
 
 /// A request ended: the scoreboard's counters, the access-log line, `--max-requests`.

@@ -7,13 +7,13 @@ use std::time::Instant;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
-use super::scope::{build_scope, tornado_request};
+use super::scope::{build_scope, tornado_request, Addresses};
 use super::wire::{Exchange, Wire};
 use super::{with_service, ws};
 use crate::http::response::{self, Framing};
 use crate::http::{BodyDecoder, BodyKind, ParseError, RequestHead};
 use crate::scoreboard::{RequestLine, WorkerState};
-use crate::worker::conn::{refuse_head, warn_invalid, HeadProgress};
+use crate::worker::conn::{refuse_head, warn_invalid, Conn, HeadProgress};
 
 /// How much of a body the app left unread is drained to keep the connection (Gunicorn's
 /// gthread: 64 KiB); past it the connection closes.
@@ -37,7 +37,7 @@ impl Wire {
         };
         let read = with_service(|svc| {
             let mut spare = Vec::new();
-            match conn.read_head(&svc.parser, svc.trust(conn.peer), &mut spare) {
+            match conn.read_head(&svc.parser, self.trust, &mut spare) {
                 HeadProgress::Complete { head, consumed } => {
                     let decoder = BodyDecoder::new(head.body, &svc.parser);
                     Read::Head(head, consumed, decoder)
@@ -66,54 +66,23 @@ impl Wire {
                 self.shared.websocket_deflate,
             )
         });
-        let scope = match tornado {
-            true => tornado_request(py, conn, &head)?,
-            false => build_scope(py, &self.shared, conn, self.server, &head, state, websocket)?,
+        let addresses = match &mut self.addresses {
+            Some(known) => known,
+            unknown => unknown.insert(Addresses::new(py, conn, self.server)?),
         };
-        // Gunicorn's rule: the request that reaches max_requests is answered `close`.
-        let last = with_service(|svc| svc.count_request()).unwrap_or(false);
-        let entry = self.shared.entries.borrow_mut().pop();
-        let client = conn.client().as_bytes().to_vec();
-        with_service(|svc| {
-            let line = RequestLine {
-                method: head.method.as_bytes(),
-                path: head.uri.as_bytes(),
-                client: &client,
-                version: head.version,
-            };
-            let shown = entry.and_then(|e| svc.slot.lane(e));
-            svc.slot.request_started(shown, &line);
-            if let Some(shown) = shown {
-                shown.set_state(WorkerState::App);
-            }
-        });
-        let client_closes = head.must_close;
-        self.exchange = Some(Exchange {
-            continue_owed: head.expect_continue,
-            body_done: head.body == BodyKind::Empty,
-            last_given: false,
-            head,
-            started: Instant::now(),
-            buf: conn.take_buffer(),
-            used: consumed,
-            decoder,
-            status: 0,
-            headers: Vec::new(),
-            framing: None,
-            remaining: 0,
-            sent: 0,
-            complete: false,
-            failed: false,
-            entry,
-            discarded: 0,
-            ws: session,
-            refused: false,
-            client_closes,
-            last,
-            trailers: false,
-            trailer_started: None,
-        });
+        let scope = match tornado {
+            true => tornado_request(py, conn, addresses, &head)?,
+            false => build_scope(py, &self.shared, conn, addresses, &head, state, websocket)?,
+        };
+        self.exchange = Some(self.open_exchange(head, consumed, decoder, session));
         Ok(scope.into_any().unbind())
+    }
+
+    /// Seconds since the request's head was read (for a dump); 0 between requests.
+    fn elapsed(&self) -> f64 {
+        self.exchange
+            .as_ref()
+            .map_or(0.0, |ex| ex.started.elapsed().as_secs_f64())
     }
 
     /// Has the request a scoreboard entry (else a dump names it under its stack itself)?
@@ -220,6 +189,60 @@ impl Wire {
 }
 
 impl Wire {
+    /// The request whose head was just read: counted (the scoreboard's entry, max-requests)
+    /// and given the connection's buffer.
+    fn open_exchange(
+        &mut self,
+        head: RequestHead,
+        consumed: usize,
+        decoder: BodyDecoder,
+        session: Option<ws::Session>,
+    ) -> Exchange {
+        let entry = self.shared.entries.borrow_mut().pop();
+        let client = self.conn.as_mut().map_or("", |conn| conn.client());
+        let last = with_service(|svc| {
+            let line = RequestLine {
+                method: head.method.as_bytes(),
+                path: head.uri.as_bytes(),
+                client: client.as_bytes(),
+                version: head.version,
+            };
+            let shown = entry.and_then(|e| svc.slot.lane(e));
+            svc.slot.request_started(shown, &line);
+            if let Some(shown) = shown {
+                shown.set_state(WorkerState::App);
+            }
+            // Gunicorn's rule: the request that reaches max_requests is answered `close`.
+            svc.count_request()
+        });
+        let buf = self.conn.as_mut().map_or_else(Vec::new, Conn::take_buffer);
+        Exchange {
+            continue_owed: head.expect_continue,
+            body_done: head.body == BodyKind::Empty,
+            last_given: false,
+            client_closes: head.must_close,
+            head,
+            started: Instant::now(),
+            buf,
+            used: consumed,
+            decoder,
+            status: 0,
+            headers: Vec::new(),
+            framing: None,
+            remaining: 0,
+            sent: 0,
+            complete: false,
+            failed: false,
+            entry,
+            discarded: 0,
+            ws: session,
+            refused: false,
+            last: last.unwrap_or(false),
+            trailers: false,
+            trailer_started: None,
+        }
+    }
+
     /// A malformed body: Gunicorn's warning, the error page when nothing of the response
     /// went out, and `http.disconnect` for the app (the connection is done).
     fn refuse_body(&mut self, py: Python<'_>, error: &ParseError) -> PyResult<Option<Py<PyDict>>> {

@@ -6,11 +6,39 @@ use std::rc::Rc;
 
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString};
 
 use super::wire::{sendable, Wire};
 use crate::http::response::{self, Framing};
 
 impl Wire {
+    /// The response's status and fields (`http.response.start`); the head goes out with the
+    /// first body bytes.
+    pub(super) fn begin(
+        &mut self,
+        status: u16,
+        headers: Vec<(String, Vec<u8>)>,
+        trailers: bool,
+    ) -> PyResult<()> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Err(PyOSError::new_err("no request"));
+        };
+        if ex.refused {
+            return Err(PyOSError::new_err(
+                "the request was refused: the client has gone",
+            ));
+        }
+        if ex.status != 0 {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "http.response.start sent twice",
+            ));
+        }
+        ex.headers = headers;
+        ex.status = status;
+        ex.trailers = trailers;
+        Ok(())
+    }
+
     /// The response head, framed by what the app said and, for a body sent whole, its size.
     fn write_head(&mut self, first_body: usize, more: bool) {
         let shared = Rc::clone(&self.shared);
@@ -47,17 +75,22 @@ impl Wire {
             && !ex.last
             && framing != Framing::Close;
         let connection = if persist { "keep-alive" } else { "close" };
-        let status = format!("{} {}", ex.status, response::registered_reason(ex.status));
-        let date = shared.date();
-        response::write_head(
-            &mut self.out,
-            ex.head.version,
-            &status,
-            &date,
-            connection,
-            framing,
-            &ex.headers,
-        );
+        let status = match ex.status {
+            // The usual answer, without formatting it.
+            200 => std::borrow::Cow::Borrowed("200 OK"),
+            code => format!("{code} {}", response::registered_reason(code)).into(),
+        };
+        shared.with_date(|date| {
+            response::write_head(
+                &mut self.out,
+                ex.head.version,
+                &status,
+                date,
+                connection,
+                framing,
+                &ex.headers,
+            )
+        });
         if !persist {
             ex.head.must_close = true;
         }
@@ -66,35 +99,67 @@ impl Wire {
 
 #[pymethods]
 impl Wire {
+    /// An ASGI `send` of the `http` scope: the message read here (one call, the fields
+    /// looked up in the dict) and dispatched by its `type`; the bytes the socket has not
+    /// taken yet. A missing `type` or `status` is the `KeyError` a `message["type"]` raises;
+    /// an unknown type a `RuntimeError`.
+    fn send(&mut self, message: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let py = message.py();
+        let kind = message.get_item(pyo3::intern!(py, "type"))?;
+        let kind = kind.cast::<PyString>().ok();
+        match kind.as_ref().map(|k| k.to_str()).transpose()? {
+            Some("http.response.start") => {
+                let status = message.get_item(pyo3::intern!(py, "status"))?.extract()?;
+                let headers = field(message, pyo3::intern!(py, "headers"))?;
+                let trailers = field(message, pyo3::intern!(py, "trailers"))?;
+                let headers = match headers {
+                    Some(headers) => sendable(&headers)?,
+                    None => Vec::new(),
+                };
+                let trailers = trailers.map(|t| t.extract()).transpose()?;
+                self.begin(status, headers, trailers.unwrap_or(false))?;
+                Ok(0)
+            }
+            Some("http.response.body") => {
+                let body = field(message, pyo3::intern!(py, "body"))?;
+                let more = field(message, pyo3::intern!(py, "more_body"))?;
+                let more = more.map(|m| m.extract()).transpose()?.unwrap_or(false);
+                match body {
+                    Some(body) => self.write(body.extract()?, more),
+                    None => self.write(b"", more),
+                }
+            }
+            Some("http.response.trailers") => {
+                let headers = field(message, pyo3::intern!(py, "headers"))?;
+                let more = field(message, pyo3::intern!(py, "more_trailers"))?;
+                let more = more.map(|m| m.extract()).transpose()?.unwrap_or(false);
+                match headers {
+                    Some(headers) => self.trailers(&headers, more),
+                    None => self.trailers(pyo3::types::PyTuple::empty(py).as_any(), more),
+                }
+            }
+            Some("http.response.informational") => {
+                let status = message.get_item(pyo3::intern!(py, "status"))?.extract()?;
+                match field(message, pyo3::intern!(py, "headers"))? {
+                    Some(headers) => self.informational(status, &headers),
+                    None => self.informational(status, pyo3::types::PyTuple::empty(py).as_any()),
+                }
+            }
+            _ => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                "unexpected ASGI message {}",
+                message.get_item(pyo3::intern!(py, "type"))?.repr()?
+            ))),
+        }
+    }
+
     /// `http.response.start`.
     #[pyo3(signature = (status, headers, trailers=false))]
-    fn start(
-        &mut self,
-        status: u16,
-        headers: Vec<(Vec<u8>, Vec<u8>)>,
-        trailers: bool,
-    ) -> PyResult<()> {
-        let Some(ex) = self.exchange.as_mut() else {
-            return Err(PyOSError::new_err("no request"));
-        };
-        if ex.refused {
-            return Err(PyOSError::new_err(
-                "the request was refused: the client has gone",
-            ));
-        }
-        if ex.status != 0 {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "http.response.start sent twice",
-            ));
-        }
-        ex.headers = sendable(headers)?;
-        ex.status = status;
-        ex.trailers = trailers;
-        Ok(())
+    fn start(&mut self, status: u16, headers: &Bound<'_, PyAny>, trailers: bool) -> PyResult<()> {
+        self.begin(status, sendable(headers)?, trailers)
     }
 
     /// `http.response.body`: frame `data` and write what the socket takes; the bytes left.
-    fn write(&mut self, data: &[u8], more: bool) -> PyResult<usize> {
+    pub(super) fn write(&mut self, data: &[u8], more: bool) -> PyResult<usize> {
         let first = match self.exchange.as_ref() {
             Some(ex) if ex.refused => {
                 return Err(PyOSError::new_err(
@@ -145,7 +210,7 @@ impl Wire {
 
     /// `http.response.trailers`: the last chunk with the fields, sent to a client that said
     /// `TE: trailers` (RFC 9110 §6.5.1; to others the body just ends).
-    fn trailers(&mut self, headers: Vec<(Vec<u8>, Vec<u8>)>, more: bool) -> PyResult<usize> {
+    pub(super) fn trailers(&mut self, headers: &Bound<'_, PyAny>, more: bool) -> PyResult<usize> {
         let headers = sendable(headers)?;
         let Some(ex) = self.exchange.as_mut() else {
             return Ok(0);
@@ -179,7 +244,11 @@ impl Wire {
 
     /// Gunicorn's `http.response.informational` (103 Early Hints, RFC 8297): an interim
     /// response before the final one, to HTTP/1.1 clients only (RFC 9110 §15.2).
-    fn informational(&mut self, status: u16, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<usize> {
+    pub(super) fn informational(
+        &mut self,
+        status: u16,
+        headers: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
         let Some(ex) = self.exchange.as_ref() else {
             return Ok(0);
         };
@@ -199,4 +268,17 @@ impl Wire {
     fn pending(&self) -> usize {
         self.unsent()
     }
+}
+
+/// `message.get(key)`: a dict's item looked up in place, any other mapping through its `get`.
+/// `None` for a missing key, as for a key set to `None` (the spec's defaults then apply).
+fn field<'py>(
+    message: &Bound<'py, PyAny>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let value = match message.cast::<PyDict>() {
+        Ok(dict) => dict.get_item(key)?,
+        Err(_) => Some(message.call_method1(pyo3::intern!(message.py(), "get"), (key,))?),
+    };
+    Ok(value.filter(|v| !v.is_none()))
 }

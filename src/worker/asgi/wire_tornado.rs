@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyString};
 
 use super::wire::{sendable, Wire};
 use crate::http::response::{self, Framing};
@@ -21,6 +21,37 @@ impl Wire {
         self.exchange
             .as_ref()
             .is_some_and(|ex| ex.framing.is_some())
+    }
+
+    /// tornado's `write_headers` for any response but a 101: the status, the fields as
+    /// tornado holds them (`HTTPHeaders.get_all()`: text pairs) less the `Server` field it
+    /// gives every response (`default_server`: the response names this server), and the
+    /// first body bytes. The bytes the socket has not taken.
+    fn respond(
+        &mut self,
+        status: u16,
+        fields: &Bound<'_, PyAny>,
+        default_server: &str,
+        chunk: &[u8],
+    ) -> PyResult<usize> {
+        let mut headers = Vec::new();
+        for pair in fields.try_iter()? {
+            let (name, value): (Bound<'_, PyString>, Bound<'_, PyString>) = pair?.extract()?;
+            let name = name.to_str()?;
+            if name == "Server" && value.to_str().is_ok_and(|v| v == default_server) {
+                continue;
+            }
+            let value = latin1(&value)?;
+            if !response::is_sendable_field(name.as_bytes(), &value) {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "Invalid HTTP header: {name:?}: {:?}",
+                    String::from_utf8_lossy(&value)
+                )));
+            }
+            headers.push((name.to_string(), value));
+        }
+        self.begin(status, headers, false)?;
+        self.write(chunk, true)
     }
 
     /// The app's framework refused the request (tornado's `HTTPInputError`): `status` with
@@ -44,7 +75,7 @@ impl Wire {
     /// tornado's `101 Switching Protocols` (RFC 9110 §15.2.2), its fields as the app set
     /// them (`Upgrade`, `Connection`, `Sec-WebSocket-Accept`): the connection then carries
     /// another protocol, so this is its last response. The bytes the socket has not taken.
-    fn switch_protocols(&mut self, headers: Vec<(Vec<u8>, Vec<u8>)>) -> PyResult<usize> {
+    fn switch_protocols(&mut self, headers: &Bound<'_, PyAny>) -> PyResult<usize> {
         let date = self.shared.date();
         let Some(ex) = self.exchange.as_mut() else {
             return Err(PyOSError::new_err("no request"));
@@ -104,5 +135,19 @@ impl Wire {
         };
         let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
         Ok((fd, PyBytes::new(py, &unread), PyBytes::new(py, &pending)))
+    }
+}
+
+/// A field value as tornado's own server sends it: ISO-8859-1 (tornado's
+/// `HTTP1Connection.write_headers` encodes with `latin1`). A character past U+00FF raises
+/// what `str.encode` raises there (`UnicodeEncodeError`).
+fn latin1(value: &Bound<'_, PyString>) -> PyResult<Vec<u8>> {
+    let text = value.to_cow()?;
+    if text.is_ascii() {
+        return Ok(text.as_bytes().to_vec());
+    }
+    match text.chars().map(|c| u8::try_from(u32::from(c))).collect() {
+        Ok(bytes) => Ok(bytes),
+        Err(_) => value.call_method1("encode", ("latin-1",))?.extract(),
     }
 }

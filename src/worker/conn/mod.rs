@@ -161,39 +161,7 @@ impl Conn {
 
     /// Append what the socket has now; `Ok(None)` when it has nothing.
     fn fill_now(&mut self) -> io::Result<Option<usize>> {
-        self.buf.reserve(READ_CHUNK);
-        if self.stream.is_tls() {
-            let mut chunk = [0u8; READ_CHUNK];
-            let got = self.stream.recv_now(&mut chunk)?;
-            if let Some(n) = got {
-                self.buf.extend_from_slice(&chunk[..n]);
-            }
-            return Ok(got);
-        }
-        loop {
-            let filled = self.buf.len();
-            let room = self.buf.capacity() - filled;
-            let spare = self.buf.spare_capacity_mut();
-            // SAFETY: `spare` is `room` bytes of the vector's allocation past its length;
-            // read(2) writes at most that many, and exactly `n` of them are then marked
-            // initialised.
-            let got = unsafe {
-                let n = libc::read(self.stream.raw(), spare.as_mut_ptr().cast(), room);
-                if n > 0 {
-                    self.buf.set_len(filled + n as usize);
-                }
-                n
-            };
-            if got >= 0 {
-                return Ok(Some(got as usize));
-            }
-            let e = io::Error::last_os_error();
-            match e.kind() {
-                io::ErrorKind::WouldBlock => return Ok(None),
-                io::ErrorKind::Interrupted => continue,
-                _ => return Err(e),
-            }
-        }
+        self.stream.recv_append(&mut self.buf, READ_CHUNK)
     }
 
     /// The buffer, for the request body to read on from `consumed`; give it back with

@@ -116,6 +116,43 @@ impl Stream {
         }
     }
 
+    /// Append what is there now to `buf`, up to `room` bytes, reading straight into the
+    /// vector's spare capacity (no scratch buffer to zero and copy from): `Ok(Some(0))` at
+    /// EOF, `Ok(None)` when nothing has arrived yet.
+    pub fn recv_append(&self, buf: &mut Vec<u8>, room: usize) -> io::Result<Option<usize>> {
+        buf.reserve(room);
+        if let Some(tls) = &self.tls {
+            let filled = buf.len();
+            buf.resize(filled + room, 0);
+            let got = tls.recv(&self.fd, &mut buf[filled..]);
+            buf.truncate(filled + got.as_ref().map_or(0, |n| n.unwrap_or(0)));
+            return got;
+        }
+        loop {
+            let filled = buf.len();
+            let spare = buf.spare_capacity_mut();
+            // SAFETY: `spare` is at least `room` bytes of the vector's allocation past its
+            // length (reserved above); read(2) writes at most that many, and exactly `n` of
+            // them are then marked initialised.
+            let got = unsafe {
+                let n = libc::read(self.raw(), spare.as_mut_ptr().cast(), room);
+                if n > 0 {
+                    buf.set_len(filled + n as usize);
+                }
+                n
+            };
+            if got >= 0 {
+                return Ok(Some(got as usize));
+            }
+            let e = io::Error::last_os_error();
+            match e.kind() {
+                io::ErrorKind::WouldBlock => return Ok(None),
+                io::ErrorKind::Interrupted => continue,
+                _ => return Err(e),
+            }
+        }
+    }
+
     /// Look at what is there now without consuming it; `Ok(None)` when nothing is.
     pub fn peek_now(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         use nix::sys::socket::{recv, MsgFlags};
