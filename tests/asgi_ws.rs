@@ -50,6 +50,22 @@ fn the_app_picks_a_subprotocol_and_adds_a_header() {
     assert_eq!(out["echo"], "after negotiation", "{out}");
 }
 
+/// An accept header or subprotocol holding CR LF is refused (an exception from `send`, as
+/// `http.response.start`'s fields are), never written: a client's text echoed into them
+/// cannot split the 101 (RFC 9110 §5.5: CR and LF are not field-value bytes).
+#[test]
+fn an_accept_header_or_subprotocol_with_cr_lf_is_refused() {
+    let server = asgi("asgi_app:app", &[], 1);
+    for place in ["header", "subprotocol"] {
+        let mut s = server.connect();
+        s.write_all(upgrade(&format!("/ws-split?in={place}")).as_bytes())
+            .unwrap();
+        let head = String::from_utf8_lossy(&read_until(&mut s, b"\r\n\r\n")).into_owned();
+        assert!(head.starts_with("HTTP/1.1 403 "), "{place}: {head}");
+        assert!(!head.contains("X-Injected"), "{place}: {head}");
+    }
+}
+
 /// ASGI: `websocket.close` before accept → "close the connection with a HTTP 403 error code
 /// (Forbidden), and not complete the WebSocket handshake".
 #[test]

@@ -45,6 +45,9 @@ WebSocket
   /ws-close?code=&reason=  accepts, then closes with that code and reason
   /ws-disconnect?id=     accepts, marks `ws-open-ID`, marks `ws-disconnect-ID` with the
                          websocket.disconnect code when the client goes
+  /ws-split?in=header|subprotocol  accepts with a CR LF in an accept header's value (or in
+                         the subprotocol); when the server refuses that accept (an exception
+                         from send), closes before accepting (the server answers HTTP 403)
 """
 import asyncio
 import json
@@ -338,6 +341,21 @@ async def ws_echo(scope, receive, send):
             await send({"type": "websocket.send", "bytes": message["bytes"]})
 
 
+async def ws_split(where, send):
+    split = "x\r\nX-Injected: 1"
+    accept = {"type": "websocket.accept"}
+    if where == "subprotocol":
+        accept["subprotocol"] = split
+    else:
+        accept["headers"] = [(b"x-ok", split.encode())]
+    try:
+        await send(accept)
+    except (ValueError, RuntimeError, OSError):
+        return await send({"type": "websocket.close"})
+    while True:  # accepted as sent: the test sees the injected line
+        await asyncio.sleep(1)
+
+
 async def websocket(scope, receive, send):
     connect = await receive()
     assert connect["type"] == "websocket.connect", connect
@@ -350,6 +368,8 @@ async def websocket(scope, receive, send):
         await send({"type": "websocket.accept"})
         code = int(q.get("code", "1000"))
         return await send({"type": "websocket.close", "code": code, "reason": q.get("reason", "")})
+    if path == "/ws-split":
+        return await ws_split(q.get("in", "header"), send)
     if path == "/ws-disconnect":
         name = q.get("id", "x")
         await send({"type": "websocket.accept"})

@@ -311,7 +311,7 @@ pub(super) fn sendable(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<
     Ok(fields)
 }
 
-fn sendable_field(name: &[u8], value: &[u8]) -> PyResult<(String, Vec<u8>)> {
+pub(super) fn sendable_field(name: &[u8], value: &[u8]) -> PyResult<(String, Vec<u8>)> {
     match response::is_sendable_field(name, value) {
         true => Ok((String::from_utf8_lossy(name).into_owned(), value.to_vec())),
         false => Err(pyo3::exceptions::PyValueError::new_err(format!(

@@ -28,10 +28,15 @@ impl Wire {
                 "websocket.accept sent twice",
             ));
         }
-        let extra: Vec<(String, Vec<u8>)> = headers
-            .into_iter()
-            .map(|(n, v)| (String::from_utf8_lossy(&n).into_owned(), v))
-            .collect();
+        // Checked as `http.response.start`'s fields are (RFC 9110 §5.5): an app echoing a
+        // client's text into them must not split the 101.
+        let extra = headers
+            .iter()
+            .map(|(n, v)| super::wire::sendable_field(n, v))
+            .collect::<PyResult<Vec<_>>>()?;
+        if let Some(p) = subprotocol.as_deref() {
+            super::wire::sendable_field(b"Sec-WebSocket-Protocol", p.as_bytes())?;
+        }
         session.accept(
             &mut self.out,
             &ex.head,
