@@ -5,12 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod kinds;
+mod tls;
+
+use kinds::{asgi, worker_class};
+use tls::tls;
+
 use super::resolved::{invalid, setting, Resolved};
 use super::value::{absolute, Env, Value};
 use super::{
-    AllowIps, AsgiLoop, AsgiSettings, ClientCerts, Config, ConfigError, ControlSocket, HeaderMap,
-    Lifespan, LogLevel, LogTarget, Protocol, ProxyProtocol, Reload, ReloadEngine, TlsSettings,
-    TlsVersions, WorkerClass,
+    AllowIps, Config, ConfigError, ControlSocket, HeaderMap, LogLevel, LogTarget, Protocol,
+    ProxyProtocol, Reload, ReloadEngine,
 };
 
 /// Gunicorn's caps (`gunicorn/http/message.py`).
@@ -126,67 +131,6 @@ pub fn config(
         hooks: Default::default(),
         tls_server: None,
     })
-}
-
-/// The SSL settings: TLS when `certfile` (or `keyfile`: Gunicorn's `is_ssl`) is set.
-fn tls(r: &Resolved, chdir: &Path) -> Result<Option<TlsSettings>, ConfigError> {
-    let file = |name: &str| string(r, name).map(|p| absolute(chdir, Path::new(p)));
-    let (certfile, keyfile) = match (file("certfile"), file("keyfile")) {
-        (None, None) => return Ok(None),
-        (Some(cert), key) => (cert, key),
-        (None, Some(_)) => {
-            return Err(invalid(
-                setting("keyfile"),
-                string(r, "keyfile").unwrap_or_default(),
-                "a key without a certificate: set certfile too".into(),
-            ))
-        }
-    };
-    let cert_reqs = match int(r, "cert_reqs") {
-        0 => ClientCerts::None,
-        1 => ClientCerts::Optional,
-        2 => ClientCerts::Required,
-        other => {
-            let why = "0 (none), 1 (optional) or 2 (required)".into();
-            return Err(invalid(setting("cert_reqs"), &other.to_string(), why));
-        }
-    };
-    let ca_certs = file("ca_certs");
-    if cert_reqs != ClientCerts::None && ca_certs.is_none() {
-        let why = "client certificates are checked against ca_certs: set it too".into();
-        return Err(invalid(
-            setting("cert_reqs"),
-            &int(r, "cert_reqs").to_string(),
-            why,
-        ));
-    }
-    Ok(Some(TlsSettings {
-        certfile,
-        keyfile,
-        ca_certs,
-        cert_reqs,
-        versions: tls_versions(int(r, "ssl_version"))?,
-        ciphers: string(r, "ciphers").map(String::from),
-        suppress_ragged_eofs: flag(r, "suppress_ragged_eofs"),
-    }))
-}
-
-/// `ssl_version`, Python's `ssl.PROTOCOL_*` numbers: 2 (`PROTOCOL_TLS`, the default) and 16/17
-/// (`PROTOCOL_TLS_CLIENT`/`_SERVER`) allow every version rustls has (1.2, 1.3); 5
-/// (`PROTOCOL_TLSv1_2`) only 1.2. SSLv2/3, TLS 1.0 and 1.1 are refused: rustls never speaks
-/// them (RFC 8996 deprecates TLS 1.0 and 1.1).
-fn tls_versions(value: i64) -> Result<TlsVersions, ConfigError> {
-    match value {
-        2 | 16 | 17 => Ok(TlsVersions::Tls12And13),
-        5 => Ok(TlsVersions::Tls12Only),
-        other => Err(invalid(
-            setting("ssl_version"),
-            &other.to_string(),
-            "TLS 1.0, 1.1 and SSL are not offered (RFC 8996): use 2 (TLS 1.2 and 1.3) or 5 \
-             (TLS 1.2 only)"
-                .into(),
-        )),
-    }
 }
 
 /// `control_socket`, `control_socket_disable`: Gunicorn's default path (one fixed name per
@@ -306,66 +250,6 @@ fn at_least_one(r: &Resolved, name: &str) -> Result<usize, ConfigError> {
 fn id(r: &Resolved, name: &str) -> Result<u32, ConfigError> {
     let n = int(r, name);
     u32::try_from(n).map_err(|_| invalid(setting(name), &n.to_string(), "not an id".into()))
-}
-
-/// `asgi_loop`, `asgi_lifespan`, `root_path`, `asgi_disconnect_grace_period`,
-/// `websocket_max_message_size`, `websocket_per_message_deflate` (the choices are validated
-/// with the table).
-fn asgi(r: &Resolved) -> AsgiSettings {
-    AsgiSettings {
-        event_loop: match string(r, "asgi_loop") {
-            Some("asyncio") => AsgiLoop::Asyncio,
-            Some("uvloop") => AsgiLoop::Uvloop,
-            _ => AsgiLoop::Auto,
-        },
-        lifespan: match string(r, "asgi_lifespan") {
-            Some("on") => Lifespan::On,
-            Some("off") => Lifespan::Off,
-            _ => Lifespan::Auto,
-        },
-        root_path: string(r, "root_path").unwrap_or("").into(),
-        disconnect_grace: seconds(r, "asgi_disconnect_grace_period"),
-        websocket_max_message_size: int(r, "websocket_max_message_size").max(1) as usize,
-        // Unset: on (a `FlagFalse` stores `False` only when `--no-...` is given).
-        websocket_per_message_deflate: !matches!(
-            r.get("websocket_per_message_deflate"),
-            Value::Bool(false)
-        ),
-    }
-}
-
-/// The worker class by Gunicorn's name, class path or `egg:gunicorn#` form. Like Gunicorn,
-/// `sync` with `threads > 1` is `gthread`.
-fn worker_class(r: &Resolved) -> Result<WorkerClass, ConfigError> {
-    let class = string(r, "worker_class").unwrap_or("sync");
-    let unsupported = |why: &str| ConfigError::UnsupportedValue {
-        setting: "worker_class".into(),
-        value: class.into(),
-        why: why.into(),
-    };
-    let name = class.strip_prefix("egg:gunicorn#").unwrap_or(class);
-    let kind = match name {
-        "sync" | "gunicorn.workers.sync.SyncWorker" => WorkerClass::Sync,
-        "gthread" | "gunicorn.workers.gthread.ThreadWorker" => WorkerClass::Gthread,
-        "gevent"
-        | "gevent_wsgi"
-        | "gevent_pywsgi"
-        | "gunicorn.workers.ggevent.GeventWorker"
-        | "gunicorn.workers.ggevent.GeventPyWSGIWorker" => WorkerClass::Gevent,
-        "eventlet" | "gunicorn.workers.geventlet.EventletWorker" => WorkerClass::Eventlet,
-        "asgi"
-        | "gunicorn.workers.gasgi.ASGIWorker"
-        | "uvicorn.workers.UvicornWorker"
-        | "uvicorn.workers.UvicornH11Worker"
-        | "uvicorn_worker.UvicornWorker"
-        | "uvicorn_worker.UvicornH11Worker" => WorkerClass::Asgi,
-        "tornado" | "gunicorn.workers.gtornado.TornadoWorker" => WorkerClass::Tornado,
-        _ => return Err(unsupported("not a worker class gunicorn-rs knows")),
-    };
-    match (kind, int(r, "threads") > 1) {
-        (WorkerClass::Sync, true) => Ok(WorkerClass::Gthread),
-        _ => Ok(kind),
-    }
 }
 
 fn pythonpath(value: Option<&str>, chdir: &Path) -> Vec<PathBuf> {
