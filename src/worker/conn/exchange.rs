@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use super::answer::{self, is_app_fault, Answer};
 use super::batch::{Batch, HOLD_LIMIT};
 use super::body::Body;
+pub use super::lane::Lane;
 use super::sink::Sink;
 use super::Conn;
 use crate::config::Config;
@@ -41,44 +42,6 @@ pub struct Service<'a> {
     requests_left: Option<AtomicU64>,
     /// The longest a response write waits for the client.
     send_timeout: Duration,
-}
-
-/// One lane's own state: which lane it is, the `Date` value of the current second, the
-/// buffer responses are assembled in, and the responses it holds back to send together.
-pub struct Lane {
-    pub index: usize,
-    /// The scoreboard entry the lane's request is shown in. The lane's own for sync and
-    /// gthread; a greenlet worker has more lanes than entries and hands these out per request
-    /// (None: the request is not shown until an entry frees up).
-    pub entry: Option<usize>,
-    date: (i64, String),
-    out: Vec<u8>,
-    /// The read buffer a connection borrows while it reads a head and is served.
-    pub spare: Vec<u8>,
-    /// Finished responses waiting to go out together (off unless the kind turns it on).
-    pub batch: Batch,
-}
-
-impl Lane {
-    pub fn new(index: usize) -> Lane {
-        Lane {
-            index,
-            entry: Some(index),
-            date: (0, String::new()),
-            out: Vec::new(),
-            spare: Vec::new(),
-            batch: Batch::default(),
-        }
-    }
-
-    fn refresh_date(&mut self) {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
-        if self.date.0 != now {
-            self.date = (now, http::response::http_date(now));
-        }
-    }
 }
 
 /// What becomes of the connection after a request.

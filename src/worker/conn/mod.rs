@@ -7,6 +7,7 @@ mod answer;
 pub mod batch;
 pub mod body;
 pub mod exchange;
+mod lane;
 mod outbox;
 pub mod sink;
 pub mod stream;
