@@ -1,6 +1,6 @@
 //! Unit tests of `watchdog` (kept apart so the module itself stays short).
 
-use super::greenlet_stack;
+use super::report::greenlet_stack;
 
 const DUMP: &str = "Current thread 0x00007f0000000001 (most recent call first):\n  \
     File \"hub.py\", line 1 in run\n\
