@@ -17,7 +17,7 @@ use pyo3::types::{PyBytes, PyTuple};
 use super::scope::Addresses;
 use super::{with_service, ws, Shared};
 use crate::http::response::{self, Framing};
-use crate::http::{BodyDecoder, PeerTrust, RequestHead};
+use crate::http::{BodyDecoder, RequestHead};
 use crate::log::access::AccessRecord;
 use crate::worker::conn::{Conn, Service};
 
@@ -72,8 +72,6 @@ pub struct Wire {
     pub(super) server: Option<std::net::SocketAddr>,
     /// The connection's addresses as its scopes give them; made at its first request.
     pub(super) addresses: Option<Addresses>,
-    /// What the peer may tell (`forwarded_allow_ips` and the like), decided once.
-    pub(super) trust: PeerTrust,
     pub(super) shared: Rc<Shared>,
     pub(super) exchange: Option<Exchange>,
     /// Response bytes; the socket has taken `out[..out_sent]`.
@@ -99,15 +97,11 @@ impl Wire {
         shared: Rc<Shared>,
     ) -> Wire {
         let fd = conn.stream.raw();
-        let trust = with_service(|svc| {
-            svc.slot.count_connections(1, 0);
-            svc.trust(conn.peer)
-        });
+        with_service(|svc| svc.slot.count_connections(1, 0));
         Wire {
             conn: Some(conn),
             server,
             addresses: None,
-            trust: trust.unwrap_or_default(),
             shared,
             exchange: None,
             out: Vec::new(),

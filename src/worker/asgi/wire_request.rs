@@ -37,7 +37,8 @@ impl Wire {
         };
         let read = with_service(|svc| {
             let mut spare = Vec::new();
-            match conn.read_head(&svc.parser, self.trust, &mut spare) {
+            let trust = conn.trust(svc);
+            match conn.read_head(&svc.parser, trust, &mut spare) {
                 HeadProgress::Complete { head, consumed } => {
                     let decoder = BodyDecoder::new(head.body, &svc.parser);
                     Read::Head(head, consumed, decoder)

@@ -47,6 +47,9 @@ pub struct Conn {
     pub(crate) polled: bool,
     /// `ip:port` of the peer for the scoreboard, formatted once per connection.
     client: Option<String>,
+    /// What the peer may tell us, decided at its first request (the allow-lists are matched
+    /// once per connection, not per request).
+    trust: Option<PeerTrust>,
 }
 
 /// What reading a request head got.
@@ -81,6 +84,7 @@ impl Conn {
             scan: http::HeadScan::default(),
             polled: false,
             client: None,
+            trust: None,
         }
     }
 
@@ -102,6 +106,17 @@ impl Conn {
         let peer = self.peer;
         self.client
             .get_or_insert_with(|| peer.map(|p| p.to_string()).unwrap_or_default())
+    }
+
+    /// What the peer may tell us (`forwarded_allow_ips`, `proxy_allow_from`,
+    /// `uwsgi_allow_ips`), matched at the first call and kept.
+    pub fn trust(&mut self, svc: &Service<'_>) -> PeerTrust {
+        if let Some(trust) = self.trust {
+            return trust;
+        }
+        let trust = svc.trust(self.peer);
+        self.trust = Some(trust);
+        trust
     }
 
     /// Bytes received and not consumed by a request yet.

@@ -209,7 +209,7 @@ impl<'a> Dispatcher<'a> {
         }
         let svc = self.svc;
         loop {
-            let trust = svc.trust(t.conn.peer);
+            let trust = t.conn.trust(svc);
             let spare = &mut lane.spare;
             let (head, consumed) = match t.conn.read_head(&svc.parser, trust, spare) {
                 HeadProgress::Complete { head, consumed } => (head, consumed),

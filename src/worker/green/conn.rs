@@ -44,7 +44,8 @@ fn requests(green: &Green<'_, '_>, conn: &mut Conn) -> After {
     let mut deadline = Instant::now() + svc.cfg.header_timeout;
     loop {
         let mut lane = green.lane();
-        let progress = conn.read_head(&svc.parser, svc.trust(conn.peer), &mut lane.spare);
+        let trust = conn.trust(svc);
+        let progress = conn.read_head(&svc.parser, trust, &mut lane.spare);
         let after = match progress {
             HeadProgress::Complete { head, consumed } => {
                 let persist = !svc.cfg.keepalive.is_zero() && !green.stopping.get();
