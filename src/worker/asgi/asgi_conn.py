@@ -102,15 +102,11 @@ class Conn:
         got = self.wire.fill()
         if got == 0:
             self._eof()
-            return
-        if self.state == APP:
-            if self.receiving is not None:
-                _settle(self.receiving)
-            elif self.wire.unread() > READ_AHEAD:
-                # The app is not reading: stop taking its bytes (backpressure) until it does.
-                self._watch_read(False)
-            return
-        self._head()
+        elif self.receiving is not None:
+            _settle(self.receiving)
+        elif self.wire.unread() > READ_AHEAD:
+            # The app is not reading: stop taking its bytes (backpressure) until it does.
+            self._watch_read(False)
 
     def _eof(self):
         if self.state != APP:
