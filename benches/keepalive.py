@@ -47,7 +47,6 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -57,7 +56,7 @@ import threading
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, ROOT, free_port, in_venv, wait_listening  # noqa: E402
+from compare import BENCH, ROOT, free_port, in_venv, stop_server, wait_listening  # noqa: E402
 
 WORKERS = 2
 KEEPALIVE = 30
@@ -227,15 +226,6 @@ def last_line(text):
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", x).strip() for x in text.splitlines()]
     lines = [x for x in lines if x]
     return lines[-1] if lines else "(no output)"
-
-
-def stop_server(proc):
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
 
 
 def launch(argv, port, log_path, ready=wait_listening):

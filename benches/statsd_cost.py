@@ -21,7 +21,6 @@ Needs wrk on PATH.
 import argparse
 import os
 import re
-import signal
 import shutil
 import socket
 import statistics
@@ -31,7 +30,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, children, cpu_seconds, free_port, parse_wrk, wait_listening  # noqa: E402
+from compare import BENCH, children, cpu_seconds, free_port, parse_wrk, stop_server, wait_listening  # noqa: E402
 from keepalive import build  # noqa: E402
 
 def workers_cpu_seconds(pid):
@@ -59,11 +58,7 @@ def run_one(argv, close, args):
         result["cpu_us"] = used * 1e6 / int(m.group(1)) if m and int(m.group(1)) else float("nan")
         return result
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_server(proc)
 
 
 class Receiver(threading.Thread):
