@@ -4,11 +4,15 @@
 //! head, decode its body, go on with the next request until one must close.
 
 use gunicorn_rs::config::{HeaderMap, ProxyProtocol};
-use gunicorn_rs::http::{
-    head_eof, resume_head, BodyDecoder, HeadScan, ParseError, ParserConfig, PeerTrust, RequestHead,
-};
+use gunicorn_rs::http::{ParserConfig, PeerTrust};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+
+// Driving the parser over pieces of bytes.
+mod feed;
+use feed::{chunkings, serve, Seen};
+// The fuzz pass over mutated fixtures.
+mod mutated;
 
 /// Valid fixtures whose body is shorter than its Content-Length: Gunicorn hands the app the
 /// truncated body; we refuse it at EOF (reliability.md §3 "never run the app on a truncated
@@ -217,143 +221,6 @@ fn settings(config: Option<&Value>) -> (ParserConfig, PeerTrust) {
         }
     }
     (cfg, trust)
-}
-
-/// One request as the server saw it.
-#[derive(Debug)]
-struct Seen {
-    head: RequestHead,
-    body: Vec<u8>,
-    trailers: Vec<(String, Vec<u8>)>,
-}
-
-/// What a connection fed these pieces produced: the requests, then the error if any.
-#[derive(Debug)]
-struct Outcome {
-    requests: Vec<Seen>,
-    error: Option<ParseError>,
-    /// Body bytes of a request cut short by an error (for truncated-body fixtures).
-    partial_body: Vec<u8>,
-}
-
-/// Drive parse_head + BodyDecoder over `pieces` like a keep-alive connection would.
-fn serve(pieces: &[&[u8]], cfg: &ParserConfig, trust: PeerTrust) -> Outcome {
-    let mut feed = pieces.iter();
-    let mut buf: Vec<u8> = Vec::new();
-    let mut out = Outcome {
-        requests: Vec::new(),
-        error: None,
-        partial_body: Vec::new(),
-    };
-    loop {
-        let first = out.requests.is_empty();
-        // As a server keeps it: each read scans only its new bytes.
-        let mut scan = HeadScan::default();
-        let head = loop {
-            match resume_head(&mut scan, &buf, cfg, trust, first) {
-                Ok(Some((head, used))) => {
-                    buf.drain(..used);
-                    break head;
-                }
-                Ok(None) => match feed.next() {
-                    Some(piece) => buf.extend_from_slice(piece),
-                    None => {
-                        out.error = head_eof(&buf);
-                        return out;
-                    }
-                },
-                Err(e) => {
-                    out.error = Some(e);
-                    return out;
-                }
-            }
-        };
-        let mut decoder = BodyDecoder::new(head.body, cfg);
-        let body = match read_body(&mut decoder, &mut buf, &mut feed) {
-            Ok(body) => body,
-            Err((e, partial)) => return fail(out, e, partial),
-        };
-        let must_close = head.must_close;
-        out.requests.push(Seen {
-            head,
-            body,
-            trailers: decoder.trailers().to_vec(),
-        });
-        if must_close {
-            return out;
-        }
-    }
-}
-
-/// Decode one body from `buf`, reading more pieces as needed; on error, the body so far.
-fn read_body<'a>(
-    decoder: &mut BodyDecoder,
-    buf: &mut Vec<u8>,
-    feed: &mut impl Iterator<Item = &'a &'a [u8]>,
-) -> Result<Vec<u8>, (ParseError, Vec<u8>)> {
-    let mut body = Vec::new();
-    while !decoder.is_done() {
-        let step = match decoder.decode(buf) {
-            Ok(step) => step,
-            Err(e) => return Err((e, body)),
-        };
-        body.extend_from_slice(&buf[step.data.clone()]);
-        buf.drain(..step.consumed);
-        if step.consumed == 0 && !decoder.is_done() {
-            match feed.next() {
-                Some(piece) => buf.extend_from_slice(piece),
-                None => decoder.eof().map_err(|e| (e, std::mem::take(&mut body)))?,
-            }
-        }
-    }
-    Ok(body)
-}
-
-fn fail(mut out: Outcome, e: ParseError, body: Vec<u8>) -> Outcome {
-    out.error = Some(e);
-    out.partial_body = body;
-    out
-}
-
-/// A tiny deterministic PRNG (xorshift64*), so random splits are reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-}
-
-/// The ways of cutting the bytes into reads, each with a name for failure messages.
-fn chunkings(bytes: &[u8]) -> Vec<(String, Vec<&[u8]>)> {
-    let mut ways = vec![("whole".to_string(), vec![bytes])];
-    let mut lines = Vec::new();
-    let mut start = 0;
-    for i in 0..bytes.len() {
-        if bytes[i] == b'\n' && i > 0 && bytes[i - 1] == b'\r' {
-            lines.push(&bytes[start..=i]);
-            start = i + 1;
-        }
-    }
-    lines.push(&bytes[start..]);
-    ways.push(("line by line".to_string(), lines));
-    ways.push(("byte by byte".to_string(), bytes.chunks(1).collect()));
-    for seed in 1..=5u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let mut pieces = Vec::new();
-        let mut rest = bytes;
-        while !rest.is_empty() {
-            let n = (1 + rng.next() % 64) as usize;
-            let n = n.min(rest.len());
-            pieces.push(&rest[..n]);
-            rest = &rest[n..];
-        }
-        ways.push((format!("random seed {seed}"), pieces));
-    }
-    ways
 }
 
 fn latin1(bytes: &[u8]) -> String {
@@ -619,96 +486,4 @@ fn corpus_is_complete() {
             .unwrap_or(0)
     };
     assert_eq!((count("valid"), count("invalid")), (62, 81));
-}
-
-/// What a connection produced, as comparable text: each request's head and body, then the
-/// error's class (its message may quote a different slice of a split line, the class not).
-fn summary(out: &Outcome) -> String {
-    let mut text = String::new();
-    for seen in &out.requests {
-        text.push_str(&format!(
-            "{:?} {:?} {:?}\n",
-            seen.head, seen.body, seen.trailers
-        ));
-    }
-    text.push_str(&format!(
-        "error: {:?}",
-        out.error.as_ref().map(ParseError::kind)
-    ));
-    text
-}
-
-/// One random edit of `bytes`: a byte replaced by one that matters to HTTP framing, deleted,
-/// or doubled.
-fn mutate(bytes: &[u8], rng: &mut Rng) -> Vec<u8> {
-    const INTERESTING: &[u8] = b"\r\n \t:;,0159aAfF-+x\x00\x7f\x80\xff\"=/";
-    let mut out = bytes.to_vec();
-    if out.is_empty() {
-        return out;
-    }
-    let at = (rng.next() % out.len() as u64) as usize;
-    match rng.next() % 3 {
-        0 => out[at] = INTERESTING[(rng.next() % INTERESTING.len() as u64) as usize],
-        1 => {
-            out.remove(at);
-        }
-        _ => out.insert(at, out[at]),
-    }
-    out
-}
-
-/// A fuzz pass over the corpus (reliability.md §6): thousands of mutated requests, each fed
-/// whole, byte by byte and in random splits, must give the same requests and the same error
-/// class every time — and never panic. Deterministic (fixed seeds), so a failure reproduces.
-#[test]
-fn mutated_corpus_gives_the_same_answer_in_every_chunking() {
-    let (cfg, trust) = settings(None);
-    let mut rng = Rng(0x5eed_5eed_5eed_5eed);
-    let mut failures = Vec::new();
-    let mut inputs = 0;
-    for dir in ["valid", "invalid"] {
-        let mut names: Vec<_> = std::fs::read_dir(corpus().join(dir))
-            .expect("corpus dir")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        names.sort();
-        for path in names {
-            let original = wire_bytes(&std::fs::read(&path).expect("fixture file"));
-            for _ in 0..20 {
-                let mut bytes = mutate(&original, &mut rng);
-                if rng.next().is_multiple_of(4) {
-                    bytes = mutate(&bytes, &mut rng);
-                }
-                inputs += 1;
-                let whole = summary(&serve(&[&bytes], &cfg, trust));
-                // Byte by byte re-parses the head at every byte: quadratic, so only for the
-                // small inputs (the corpus test above feeds every fixture that way).
-                let ways = chunkings(&bytes).into_iter().skip(1);
-                for (how, pieces) in
-                    ways.filter(|(how, _)| how != "byte by byte" || bytes.len() <= 2048)
-                {
-                    let split = summary(&serve(&pieces, &cfg, trust));
-                    if split != whole {
-                        failures.push(format!(
-                            "{} mutated to {:?}: {how} gave\n{split}\nwhole gave\n{whole}",
-                            path.display(),
-                            String::from_utf8_lossy(&bytes)
-                        ));
-                    }
-                }
-            }
-        }
-    }
-    eprintln!("mutations: {inputs} inputs, every chunking");
-    assert!(
-        failures.is_empty(),
-        "{} of the mutated inputs differ by chunking:\n{}",
-        failures.len(),
-        failures
-            .iter()
-            .take(5)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n\n")
-    );
 }
