@@ -96,6 +96,28 @@ const CHECKS: [(&str, Check); 3] = [
     ),
 ];
 
+/// `--request-timeout`'s 504 answers HEAD without the page's body too (the watchdog writes it
+/// from its own thread). Every kind that has the watchdog (not tornado).
+#[test]
+fn a_504_to_head_has_no_body() {
+    let mut failures = Vec::new();
+    for (kind, extra) in &KINDS[..4] {
+        let mut args = vec!["-k", kind, "--request-timeout", "1"];
+        args.extend_from_slice(extra);
+        let server = Server::app_with("wsgi_probe:app", &args, 1, Opts::default().with_venv());
+        let mut c = Client::connect(server.port());
+        c.send(b"HEAD /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+        match c.try_response(true) {
+            Ok(r) if r.status == 504 => match c.ending(Duration::from_secs(10)) {
+                Ending::Eof(rest) if rest.is_empty() => {}
+                other => failures.push(format!("{kind}: bytes after the head: {}", show(&other))),
+            },
+            other => failures.push(format!("{kind}: want a 504, got {other:?}")),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
 #[test]
 fn every_kind_answers_the_probe_as_the_differential_run_expects() {
     let mut failures = Vec::new();

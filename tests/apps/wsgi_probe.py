@@ -11,10 +11,12 @@ Gunicorn 27 under each worker kind, so a difference in the answers is the server
 /err/<when>       an exception before start_response, before the first chunk, mid-body
 /sr/<how>         start_response called twice, with and without exc_info
 /closed           how many response iterables had close() called since the last ask
+/slow             answers after 2 s (for --request-timeout)
 """
 import io
 import json
 import sys
+import time
 
 CLOSED = [0]
 
@@ -252,6 +254,13 @@ def sr_exc_info_after_output(environ, start_response):
     return [b"never"]
 
 
+def slow(environ, start_response):
+    """Past a --request-timeout of 1 s (a patched sleep under the greenlet kinds)."""
+    time.sleep(2)
+    start_response("200 OK", text())
+    return [b"late"]
+
+
 def closed(environ, start_response):
     count, CLOSED[0] = CLOSED[0], 0
     start_response("200 OK", text())
@@ -295,6 +304,7 @@ ROUTES = {
     "/sr/exc_info": sr_exc_info,
     "/sr/exc_info_after_output": sr_exc_info_after_output,
     "/closed": closed,
+    "/slow": slow,
 }
 
 

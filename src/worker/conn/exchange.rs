@@ -185,7 +185,16 @@ impl<'a> Service<'a> {
         let persist = persist && !last && signals::is_alive() && !head.must_close;
         let buf = conn.take_buffer();
         let claim = match &self.watchdog {
-            Some(w) => w.arm(lane.index, lane.entry, conn.stream.raw(), req.started),
+            Some(w) => {
+                let head_request = head.method == "HEAD";
+                w.arm(
+                    lane.index,
+                    lane.entry,
+                    conn.stream.raw(),
+                    req.started,
+                    head_request,
+                )
+            }
             None => Claim::free(),
         };
         let idle = self.cfg.header_timeout;
