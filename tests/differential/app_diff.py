@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import app_requests
+from app_cases import raw_cases
 from app_known import rewrite_known
 from app_wire import closed_count, exchange, render
 
@@ -111,8 +112,6 @@ def run_raw(port, steps):
 
 def cases():
     """(name, run(port) -> text): the raw exchanges, then the `requests` ones."""
-    from app_cases import raw_cases
-
     for name, steps in raw_cases():
         yield name, lambda port, steps=steps: run_raw(port, steps)
     for name, run in app_requests.cases():
