@@ -38,6 +38,8 @@ mod tui_e2e;
 mod tui_no_color;
 // Keep-alive and pipelining under gthread, and bad input on a kept-alive connection.
 mod keepalive;
+// tests/apps/wsgi_probe.py under every WSGI kind: what the app-level differential run found.
+mod wsgi_probe;
 // The gthread worker's concurrency, timeouts and what the app sees.
 mod gthread;
 // Slow clients: slowloris under sync and gthread, --header-timeout, sync hand-off of heads.

@@ -220,6 +220,21 @@ pub fn error_page(status: u16, reason: &str, message: &str) -> Vec<u8> {
         .collect()
 }
 
+/// `page` as the answer to a HEAD request: its head only, `Content-Length` kept (RFC 9110
+/// §9.3.2: a response to HEAD has no content; §8.6: its length is what a GET would get).
+/// Gunicorn writes the whole page, which the client takes for the start of its next response.
+pub fn for_request<'p>(page: &'p [u8], method: &str) -> &'p [u8] {
+    match method {
+        "HEAD" => without_body(page),
+        _ => page,
+    }
+}
+
+/// The head of a response written whole (an [`error_page`]).
+pub fn without_body(page: &[u8]) -> &[u8] {
+    memchr::memmem::find(page, b"\r\n\r\n").map_or(page, |end| &page[..end + 4])
+}
+
 /// The body's length in a response written whole (an [`error_page`]): what the access log's
 /// `%(b)s` counts when the server's page replaced the app's response.
 pub fn page_body_len(page: &[u8]) -> u64 {

@@ -120,6 +120,8 @@ struct Armed {
     entry: Option<usize>,
     /// Which arming of the lane this is, so a late interrupt never hits the next request.
     seq: u64,
+    /// A HEAD request: its 504 goes without the page's body (RFC 9110 §9.3.2).
+    head_request: bool,
     /// The watchdog acted on it already.
     fired: bool,
 }
@@ -211,7 +213,14 @@ impl Watchdog {
 
     /// Before calling the app: the request on `fd` (shown in scoreboard `entry`) has `limit`
     /// from `started`.
-    pub fn arm(&self, lane: usize, entry: Option<usize>, fd: RawFd, started: Instant) -> Claim<'_> {
+    pub fn arm(
+        &self,
+        lane: usize,
+        entry: Option<usize>,
+        fd: RawFd,
+        started: Instant,
+        head_request: bool,
+    ) -> Claim<'_> {
         let Some(response) = self.shared.responses.get(lane) else {
             return Claim::free();
         };
@@ -224,6 +233,7 @@ impl Watchdog {
                 fd,
                 entry,
                 seq: watch.seq,
+                head_request,
                 fired: false,
             });
         }

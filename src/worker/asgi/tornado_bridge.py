@@ -110,8 +110,8 @@ class Connection(httputil.HTTPConnection):
         status = start_line.code
         if status != 101:
             # The fields go to the wire as tornado holds them: one call, no list of bytes.
-            return self._written(self.wire.respond(status, headers.get_all(), DEFAULT_SERVER,
-                                                   chunk or b""))
+            return self._written(self.wire.respond(status, start_line.reason, headers.get_all(),
+                                                   DEFAULT_SERVER, chunk or b""))
         fields = [(name.encode("latin-1"), value.encode("latin-1"))
                   for name, value in headers.get_all()
                   if not (name == "Server" and value == DEFAULT_SERVER)]

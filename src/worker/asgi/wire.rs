@@ -35,6 +35,9 @@ pub(super) struct Exchange {
     /// `100 Continue` is owed before the first body read (RFC 9110 §10.1.1).
     pub(super) continue_owed: bool,
     pub(super) status: u16,
+    /// The app's own reason phrase (tornado's `ResponseStartLine.reason`); `None`: the
+    /// registered one (ASGI gives only a code).
+    pub(super) reason: Option<String>,
     pub(super) headers: Vec<(String, Vec<u8>)>,
     pub(super) framing: Option<Framing>,
     /// Body bytes still allowed by the app's Content-Length.
@@ -189,8 +192,9 @@ impl Wire {
             ex.status = 500;
             ex.head.must_close = true;
             let page = response::error_page(500, "Internal Server Error", "");
-            ex.sent = response::page_body_len(&page);
-            self.out.extend_from_slice(&page);
+            let page = response::for_request(&page, &ex.head.method);
+            ex.sent = response::page_body_len(page);
+            self.out.extend_from_slice(page);
             let _ = self.push();
         }
     }

@@ -228,6 +228,7 @@ impl Wire {
             used: consumed,
             decoder,
             status: 0,
+            reason: None,
             headers: Vec::new(),
             framing: None,
             remaining: 0,
@@ -258,8 +259,9 @@ impl Wire {
                 ex.status = error.status().unwrap_or(400);
                 ex.framing = Some(Framing::NoBody);
                 let page = error.error_page();
-                ex.sent = response::page_body_len(&page);
-                self.out.extend_from_slice(&page);
+                let page = response::for_request(&page, &ex.head.method);
+                ex.sent = response::page_body_len(page);
+                self.out.extend_from_slice(page);
             }
         }
         self.push()?;

@@ -75,10 +75,11 @@ impl Wire {
             && !ex.last
             && framing != Framing::Close;
         let connection = if persist { "keep-alive" } else { "close" };
-        let status = match ex.status {
+        let status = match (ex.status, ex.reason.take()) {
+            (code, Some(reason)) => format!("{code} {reason}").into(),
             // The usual answer, without formatting it.
-            200 => std::borrow::Cow::Borrowed("200 OK"),
-            code => format!("{code} {}", response::registered_reason(code)).into(),
+            (200, None) => std::borrow::Cow::Borrowed("200 OK"),
+            (code, None) => format!("{code} {}", response::registered_reason(code)).into(),
         };
         shared.with_date(|date| {
             response::write_head(

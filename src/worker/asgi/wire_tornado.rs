@@ -23,13 +23,15 @@ impl Wire {
             .is_some_and(|ex| ex.framing.is_some())
     }
 
-    /// tornado's `write_headers` for any response but a 101: the status, the fields as
-    /// tornado holds them (`HTTPHeaders.get_all()`: text pairs) less the `Server` field it
-    /// gives every response (`default_server`: the response names this server), and the
-    /// first body bytes. The bytes the socket has not taken.
+    /// tornado's `write_headers` for any response but a 101: the status and its reason
+    /// phrase (the app's: a WSGI app's own words reach the client), the fields as tornado
+    /// holds them (`HTTPHeaders.get_all()`: text pairs) less the `Server` field it gives
+    /// every response (`default_server`: the response names this server), and the first
+    /// body bytes. The bytes the socket has not taken.
     fn respond(
         &mut self,
         status: u16,
+        reason: &str,
         fields: &Bound<'_, PyAny>,
         default_server: &str,
         chunk: &[u8],
@@ -51,6 +53,9 @@ impl Wire {
             headers.push((name.to_string(), value));
         }
         self.begin(status, headers, false)?;
+        if let Some(ex) = self.exchange.as_mut() {
+            ex.reason = Some(reason_phrase(reason)?);
+        }
         self.write(chunk, true)
     }
 
@@ -66,8 +71,9 @@ impl Wire {
             ex.framing = Some(Framing::NoBody);
             ex.complete = true;
             let page = response::error_page(status, reason, reason);
-            ex.sent = response::page_body_len(&page);
-            self.out.extend_from_slice(&page);
+            let page = response::for_request(&page, &ex.head.method);
+            ex.sent = response::page_body_len(page);
+            self.out.extend_from_slice(page);
         }
         self.push()
     }
@@ -136,6 +142,18 @@ impl Wire {
         let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
         Ok((fd, PyBytes::new(py, &unread), PyBytes::new(py, &pending)))
     }
+}
+
+/// A reason phrase that can go on the status line: `*( HTAB / SP / VCHAR / obs-text )` (RFC
+/// 9112 §4), sent as UTF-8 as tornado's own server sends it; a control character (CR, LF:
+/// a split response) raises `ValueError`, as an invalid field does.
+fn reason_phrase(reason: &str) -> PyResult<String> {
+    if reason.chars().any(|c| c.is_control() && c != '\t') {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "Invalid HTTP reason phrase: {reason:?}"
+        )));
+    }
+    Ok(reason.to_string())
 }
 
 /// A field value as tornado's own server sends it: ISO-8859-1 (tornado's

@@ -84,7 +84,7 @@ fn answer_error(req: &Request<'_>, outcome: &Outcome, sink: &mut Sink<'_>) -> u1
     match error {
         AppError::Body(BodyError::Parse(e)) => {
             warn_invalid(req.peer_ip(), e);
-            return if_unstarted(sink, e.status().unwrap_or(400), &e.error_page());
+            return if_unstarted(sink, req, e.status().unwrap_or(400), &e.error_page());
         }
         AppError::Body(e) => crate::debug!("Ignored premature client disconnection. {e}"),
         AppError::ClientGone(e) => crate::debug!("Ignoring EPIPE: {e}"),
@@ -104,18 +104,19 @@ fn answer_error(req: &Request<'_>, outcome: &Outcome, sink: &mut Sink<'_>) -> u1
         AppError::Body(_) | AppError::ClientGone(_) => sink.status,
         _ => {
             let page = http::response::error_page(500, "Internal Server Error", "");
-            if_unstarted(sink, 500, &page)
+            if_unstarted(sink, req, 500, &page)
         }
     }
 }
 
-/// Send an error page if nothing of the response went out yet; else the connection is cut
-/// (the truncation stays visible to the client). Returns the status that was logged; the
-/// page's body is what the access log counts as sent.
-fn if_unstarted(sink: &mut Sink<'_>, status: u16, page: &[u8]) -> u16 {
+/// Send an error page if nothing of the response went out yet (without its body to a HEAD
+/// request); else the connection is cut (the truncation stays visible to the client).
+/// Returns the status that was logged; the page's body is what the access log counts as sent.
+fn if_unstarted(sink: &mut Sink<'_>, req: &Request<'_>, status: u16, page: &[u8]) -> u16 {
     if sink.started() {
         return sink.status;
     }
+    let page = http::response::for_request(page, &req.head.method);
     if sink.send(page).is_ok() {
         sink.body_bytes = http::response::page_body_len(page);
     }
@@ -135,9 +136,12 @@ pub(super) fn load_error(
         "HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
-    let _ = sink.send(&[head.as_bytes(), body.as_bytes()].concat());
+    let page = [head.as_bytes(), body.as_bytes()].concat();
+    let page = http::response::for_request(&page, &req.head.method);
+    let _ = sink.send(page);
     let outcome = Outcome::default();
-    svc.log_access(req, 500, Some(body.len() as u64), &outcome);
+    let sent = http::response::page_body_len(page);
+    svc.log_access(req, 500, Some(sent), &outcome);
     Answer::unclean_after(500, true)
 }
 

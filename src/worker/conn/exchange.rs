@@ -49,7 +49,8 @@ pub struct Service<'a> {
 pub enum After {
     /// It carries the next request (kept alive, or pipelined bytes are already here).
     KeepAlive,
-    /// Every byte of the request was read: a plain close loses nothing.
+    /// Every byte of the request was read and the client said it was its last (or the
+    /// client has gone): a plain close loses nothing.
     Close,
     /// Bytes the server did not read may still come: close without an RST destroying the
     /// response in flight (RFC 9112 §9.6).
@@ -184,7 +185,16 @@ impl<'a> Service<'a> {
         let persist = persist && !last && signals::is_alive() && !head.must_close;
         let buf = conn.take_buffer();
         let claim = match &self.watchdog {
-            Some(w) => w.arm(lane.index, lane.entry, conn.stream.raw(), req.started),
+            Some(w) => {
+                let head_request = head.method == "HEAD";
+                w.arm(
+                    lane.index,
+                    lane.entry,
+                    conn.stream.raw(),
+                    req.started,
+                    head_request,
+                )
+            }
             None => Claim::free(),
         };
         let idle = self.cfg.header_timeout;
@@ -200,9 +210,12 @@ impl<'a> Service<'a> {
         let answer = self.exchange(conn, &req, &mut body, &mut sink, index);
         set_state(entry, WorkerState::Writing);
         let keep = answer.clean && sink.persists() && sink.completed() && body.drain();
-        let mut after = match (keep, body.nothing_unread()) {
+        let mut after = match (keep, body.nothing_unread() && head.must_close) {
             (true, _) => After::KeepAlive,
             (false, true) => After::Close,
+            // RFC 9112 §9.6: a client that did not say this request is its last may have sent
+            // the next one already (pipelined, or crossing our `Connection: close`); a plain
+            // close would answer its bytes with an RST that can destroy this response in flight.
             (false, false) => After::Linger,
         };
         let (buf, used) = body.into_buffer();

@@ -74,11 +74,10 @@ impl Dispatcher<'_> {
         self.park(token, conn, Wait::Linger, deadline);
     }
 
-    pub(super) fn linger(&self, t: Taken) {
-        let mut scratch = [0u8; 8192];
+    pub(super) fn linger(&self, mut t: Taken) {
         let mut drained = 0;
         loop {
-            match t.conn.stream.recv_now(&mut scratch) {
+            match t.conn.discard_now() {
                 Ok(None) if drained < LINGER_BYTES => {
                     return self.park(t.token, t.conn, Wait::Linger, t.deadline);
                 }

@@ -29,7 +29,7 @@ pub(super) fn serve(green: &Green<'_, '_>, id: usize) {
     let Some(mut conn) = conn else { return };
     let after = requests(green, &mut conn);
     match after {
-        After::Linger => linger(green, &conn),
+        After::Linger => linger(green, &mut conn),
         After::Close | After::KeepAlive => {}
     }
     green.hub.forget(conn.stream.raw());
@@ -159,13 +159,12 @@ fn wait_readable(
 /// Half-close, then read and drop what the client still sends, for a short while. Never
 /// inlined: its 8 KiB scratch must not enlarge the frame every parked greenlet saves.
 #[inline(never)]
-fn linger(green: &Green<'_, '_>, conn: &Conn) {
+fn linger(green: &Green<'_, '_>, conn: &mut Conn) {
     conn.stream.shutdown_write();
     let until = Instant::now() + LINGER;
-    let mut scratch = [0u8; 8192];
     let mut drained = 0;
     while drained < LINGER_BYTES {
-        match conn.stream.recv_now(&mut scratch) {
+        match conn.discard_now() {
             Ok(Some(n)) if n > 0 => drained += n,
             Ok(None) => {
                 let left = until.saturating_duration_since(Instant::now());

@@ -169,7 +169,11 @@ fn answer(shared: &Shared, ctx: &Context, lane: usize, armed: &Armed) -> bool {
         if let Some(entry) = armed.entry.and_then(|e| ctx.slot.lane(e)) {
             entry.mark_timed_out();
         }
-        let _ = crate::fd::write_all(fd, &ctx.page);
+        let page = match armed.head_request {
+            true => crate::http::response::without_body(&ctx.page),
+            false => &ctx.page,
+        };
+        let _ = crate::fd::write_all(fd, page);
         let _ = nix::sys::socket::shutdown(armed.fd, nix::sys::socket::Shutdown::Write);
     } else {
         // The head is out: a truncated response is the only honest signal left.
