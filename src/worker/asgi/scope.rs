@@ -80,6 +80,10 @@ pub(super) fn build_scope<'py>(
             let scope = PyDict::new(py);
             scope.set_item(pyo3::intern!(py, "type"), "websocket")?;
             scope.set_item("subprotocols", subprotocols)?;
+            // The app may answer the handshake with an HTTP response (wire_ws.rs).
+            let extensions = PyDict::new(py);
+            extensions.set_item("websocket.http.response", PyDict::new(py))?;
+            scope.set_item(pyo3::intern!(py, "extensions"), extensions)?;
             scope.set_item(pyo3::intern!(py, "asgi"), shared.asgi_info.bind(py))?;
             scope
         }

@@ -185,6 +185,23 @@ impl Wire {
             return;
         };
         ex.failed = true;
+        if let Some(session) = ex.ws.as_mut() {
+            match session.phase {
+                // The stream carries frames now: a close, 1011 "an unexpected condition"
+                // (RFC 6455 §7.4.1), not an HTTP page inside it.
+                ws::Phase::Open => {
+                    session.close(&mut self.out, 1011, "");
+                    ex.complete = true;
+                    ex.head.must_close = true;
+                    let _ = self.push();
+                    return;
+                }
+                ws::Phase::Closed => return,
+                // The handshake unanswered: the 500 below is its answer (and the session's
+                // end, so the close that follows the app adds no 403 after it).
+                ws::Phase::Connecting => session.phase = ws::Phase::Closed,
+            }
+        }
         if ex.framing.is_none() {
             ex.status = 500;
             ex.head.must_close = true;

@@ -1,0 +1,165 @@
+//! `-k asgi` where tests/differential/asgi_diff.py found it differing from uvicorn 0.54 and
+//! Gunicorn 27 `-k asgi` and the spec sided with them (ASGI HTTP and WebSocket specs 2.x,
+//! RFC 9110/9112, RFC 6455), against tests/apps/asgi_probe.py. Each test failed before its
+//! fix. What differs on purpose is listed in the commit that added this file.
+
+use crate::asgi::asgi;
+use crate::asgi_ws::{frame, handshake, read_frame, upgrade};
+use crate::support::*;
+use std::io::Write;
+use std::time::Duration;
+
+fn probe() -> Server {
+    asgi("asgi_probe:app", &[], 1)
+}
+
+/// What the probes that look past their response saw (`/last`).
+fn last(server: &Server) -> serde_json::Value {
+    let mut c = Client::connect(server.port());
+    c.send(b"GET /last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    c.response().json()
+}
+
+/// The whole answer to `raw` on a fresh connection, read to the server's close.
+fn answer(server: &Server, raw: &[u8]) -> String {
+    let mut c = Client::connect(server.port());
+    c.send(raw);
+    match c.ending(Duration::from_secs(10)) {
+        Ending::Eof(bytes) | Ending::Reset(bytes) | Ending::Open(bytes) => {
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+    }
+}
+
+/// An app that returns before its response is whole has failed: a 500 when nothing went out
+/// (uvicorn and Gunicorn 27 answer so; gunicorn-rs closed the connection without a word).
+#[test]
+fn an_app_that_returns_without_responding_gets_a_500() {
+    let server = probe();
+    for path in ["/noresponse", "/no_body_message"] {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let got = answer(&server, raw.as_bytes());
+        assert!(got.starts_with("HTTP/1.1 500 "), "{path}: {got:?}");
+        assert_eq!(got.matches("HTTP/1.1").count(), 1, "{got:?}");
+    }
+}
+
+/// ASGI HTTP spec, `http.disconnect`: "Sent to the application if receive is called after a
+/// response has been sent". gunicorn-rs gave the request's (empty) body again instead.
+/// And a body sent after the response is whole is the app's error (`RuntimeError`, as
+/// uvicorn raises), not bytes silently dropped.
+#[test]
+fn receive_after_the_response_says_http_disconnect() {
+    let server = probe();
+    for path in ["/after_response", "/body_after_end"] {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut c = Client::connect(server.port());
+        c.send(raw.as_bytes());
+        assert_eq!(c.response().status, 200);
+    }
+    // /after_response waits up to a second for its `receive`.
+    let seen = poll(Duration::from_secs(10), "the probes' report", || {
+        let seen = last(&server);
+        seen.get("after_response").is_some().then_some(seen)
+    });
+    assert_eq!(seen["after_response"], "http.disconnect", "{seen}");
+    assert_eq!(seen["body_after_end"], "RuntimeError", "{seen}");
+}
+
+/// A `Content-Length` the server cannot frame by, or a status that is not three digits
+/// (RFC 9112 §4, §6.3), is refused at `send` (a 500) — gunicorn-rs sent the app's
+/// `content-length: abc` beside its own `content-length: 5`, and `HTTP/1.1 99 `.
+#[test]
+fn an_unframeable_length_or_status_from_the_app_is_refused() {
+    let server = probe();
+    for path in ["/cl/bad", "/bad_status"] {
+        let raw = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let got = answer(&server, raw.as_bytes());
+        assert!(got.starts_with("HTTP/1.1 500 "), "{path}: {got:?}");
+        assert_eq!(
+            got.to_ascii_lowercase().matches("content-length").count(),
+            1,
+            "{got:?}"
+        );
+    }
+}
+
+/// RFC 9110 §8.6: a Content-Length in a 304, or in an answer to HEAD, MUST equal what a 200
+/// to GET would carry — which the server does not know when the app sent no body. gunicorn-rs
+/// made up `Content-Length: 0` for both.
+#[test]
+fn no_length_is_made_up_for_a_304_or_a_bodiless_head() {
+    let server = probe();
+    let mut c = Client::connect(server.port());
+    c.send(b"GET /not_modified HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = c.next_response(true);
+    assert_eq!((r.status, r.header("content-length")), (304, None), "{r:?}");
+    c.send(b"HEAD /empty HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = c.next_response(true);
+    assert_eq!((r.status, r.header("content-length")), (200, None), "{r:?}");
+    // A HEAD answered with the GET's body: that length is known, and kept.
+    c.send(b"HEAD /nocl_whole HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = c.next_response(true);
+    assert_eq!(r.header("content-length"), Some("5"), "{r:?}");
+}
+
+/// An app's `connection: close` ends the connection after the response (RFC 9112 §9.6; as
+/// uvicorn). gunicorn-rs dropped the field as hop-by-hop and kept the connection open.
+#[test]
+fn an_app_that_says_connection_close_gets_the_close() {
+    let server = probe();
+    let got = answer(
+        &server,
+        b"GET /connection_close HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert!(got.starts_with("HTTP/1.1 200 "), "{got:?}");
+    assert!(got.contains("\r\nConnection: close\r\n"), "{got:?}");
+    assert!(got.ends_with("bye"), "{got:?}");
+}
+
+/// A WebSocket app that raises before `websocket.accept` gets one answer, a 500: gunicorn-rs
+/// sent the 500 and then a 403 after it on the same connection.
+#[test]
+fn a_websocket_app_that_raises_before_accept_gets_one_500() {
+    let server = probe();
+    let got = answer(&server, upgrade("/ws/raise").as_bytes());
+    assert!(got.starts_with("HTTP/1.1 500 "), "{got:?}");
+    assert_eq!(got.matches("HTTP/1.1 ").count(), 1, "two answers: {got:?}");
+}
+
+/// After `websocket.accept` the connection carries frames: an app that raises gets a Close
+/// 1011 (RFC 6455 §7.4.1, "an unexpected condition"), not an HTTP 500 page among the frames.
+#[test]
+fn a_websocket_app_that_raises_after_accept_is_closed_with_1011() {
+    let server = probe();
+    let mut s = handshake(&server, "/ws/raise_after");
+    let (opcode, payload) = read_frame(&mut s);
+    assert_eq!(opcode, 0x8, "a Close frame, got {opcode:#x}: {payload:?}");
+    assert_eq!(
+        payload.get(..2),
+        Some(&1011u16.to_be_bytes()[..]),
+        "{payload:?}"
+    );
+    s.write_all(&frame(0x8, &payload[..2], true, true)).unwrap();
+}
+
+/// The WebSocket Denial Response extension (ASGI WebSocket spec 2.4, as uvicorn has it): the
+/// app answers the handshake with an HTTP response of its own, and the scope says so.
+#[test]
+fn a_websocket_handshake_can_be_denied_with_an_http_response() {
+    let server = probe();
+    let got = answer(&server, upgrade("/ws/deny_response").as_bytes());
+    assert!(got.starts_with("HTTP/1.1 418 "), "{got:?}");
+    assert!(got.contains("\r\nConnection: close\r\n"), "{got:?}");
+    assert!(got.ends_with("\r\n\r\nteapot"), "{got:?}");
+    assert_eq!(got.matches("HTTP/1.1 ").count(), 1, "{got:?}");
+
+    let mut s = handshake(&server, "/ws/scope");
+    let (opcode, payload) = read_frame(&mut s);
+    assert_eq!(opcode, 0x1);
+    let scope: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        scope["extensions"]["websocket.http.response"],
+        serde_json::json!({})
+    );
+}
