@@ -6,6 +6,7 @@
 use crate::asgi::asgi;
 use crate::asgi_ws::{frame, handshake, read_frame, upgrade};
 use crate::support::*;
+use nix::sys::signal::Signal;
 use std::io::Write;
 use std::time::Duration;
 
@@ -162,4 +163,26 @@ fn a_websocket_handshake_can_be_denied_with_an_http_response() {
         scope["extensions"]["websocket.http.response"],
         serde_json::json!({})
     );
+}
+
+/// A client that resets its connection while a streamed response is being written is let
+/// go: the connection is closed once the app stops. gunicorn-rs's connection task died on
+/// the `OSError` of the bytes it could no longer write, the socket stayed open and counted
+/// in flight, and a graceful stop waited its whole `--graceful-timeout` for it.
+#[test]
+fn a_client_that_resets_mid_response_does_not_hold_the_graceful_stop() {
+    let mut server = asgi("asgi_probe:app", &["--graceful-timeout", "60"], 1);
+    let c = Client::connect(server.port());
+    let mut stream = c.stream;
+    stream
+        .write_all(b"GET /slow_stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 1];
+    stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+    assert_eq!(stream.peek(&mut first).unwrap(), 1, "the response began");
+    // Closed with its bytes unread: the kernel answers the next segment with a reset.
+    drop(stream);
+    // The app streams for a second more at most, then the stop may end.
+    server.signal(Signal::SIGTERM);
+    server.wait_exit(Duration::from_secs(15));
 }

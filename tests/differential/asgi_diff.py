@@ -12,6 +12,7 @@ pid at the end. It is a tool for a person: it prints, it does not judge; what ea
 means is decided against the ASGI, HTTP and WebSocket specs (see the report in the commit).
 """
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -77,8 +78,10 @@ def servers_for(opts):
     return table
 
 
-def exchange(port, chunks, quiet=QUIET, half_close=False):
-    """Send `chunks` (bytes, or a float: pause that long) and read until EOF or silence."""
+def exchange(port, chunks, quiet=QUIET, half_close=False, leave=False, digest=False):
+    """Send `chunks` (bytes, or a float: pause that long) and read until EOF or silence
+    (`leave`: close right after the chunks, the answer then being what the server logged;
+    `digest`: the body reduced to its size and hash)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=30)
     got = b""
     try:
@@ -87,6 +90,9 @@ def exchange(port, chunks, quiet=QUIET, half_close=False):
                 time.sleep(chunk)
             else:
                 s.sendall(chunk)
+        if leave:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+            return b"<left>"
         if half_close:
             s.shutdown(socket.SHUT_WR)
         s.settimeout(quiet)
@@ -105,6 +111,10 @@ def exchange(port, chunks, quiet=QUIET, half_close=False):
             got += data
     finally:
         s.close()
+    if digest:
+        head, _, body = got.partition(b"\r\n\r\n")
+        got = head + b"\r\n\r\n" + b"<body %d bytes sha1 %s>" % (
+            len(body), hashlib.sha1(body).hexdigest()[:12].encode())
     return got
 
 
@@ -210,6 +220,10 @@ def probes():
     out.append(("ws deny_response raw", [get(b"/ws/deny_response", extra=b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")], {}))
     out.append(("ws raise raw", [get(b"/ws/raise", extra=b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n")], {}))
     out.append(("ws post", [b"POST /ws/echo HTTP/1.1\r\nHost: p\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"], {}))
+    # A client that leaves mid-response (the app goes on sending), and a large response.
+    out.append(("leaves mid-stream", [get(b"/slow_stream"), 0.2], {"leave": True}))
+    out.append(("big response", [get(b"/big", extra=close)], {"digest": True}))
+    out.append(("big response 1.0", [get(b"/big?3000000", b"1.0")], {"digest": True}))
     return out
 
 

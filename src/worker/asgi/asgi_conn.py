@@ -199,7 +199,11 @@ class Conn:
                     await self._discard_body()
                 ended = self.wire.finish(True)
             if ended & FINISH_UNSENT:
-                await self._drain()
+                try:
+                    await self._drain()
+                except OSError:
+                    # The client left with the response unsent: `_keep_alive` closes.
+                    pass
                 if self.state == CLOSED:
                     return
                 if self.worker.rs.stopping:
