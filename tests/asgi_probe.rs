@@ -186,3 +186,24 @@ fn a_client_that_resets_mid_response_does_not_hold_the_graceful_stop() {
     server.signal(Signal::SIGTERM);
     server.wait_exit(Duration::from_secs(15));
 }
+
+/// RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a Close
+/// control frame", and a code outside the registered ranges fails the client's side. An app
+/// that asks for one gets a `ValueError` (as under uvicorn), and the client a Close 1011;
+/// gunicorn-rs sent the app's 1006 as it was.
+#[test]
+fn a_reserved_close_code_from_the_app_is_not_sent() {
+    let server = probe();
+    for command in ["close 1006 reserved", "close 999 low"] {
+        let mut s = handshake(&server, "/ws/echo");
+        s.write_all(&frame(0x1, command.as_bytes(), true, true))
+            .unwrap();
+        let (opcode, payload) = read_frame(&mut s);
+        assert_eq!(opcode, 0x8, "{command}: a Close frame, got {payload:?}");
+        assert_eq!(
+            payload.get(..2),
+            Some(&1011u16.to_be_bytes()[..]),
+            "{command}"
+        );
+    }
+}

@@ -56,7 +56,20 @@ def _recv(ws):
     return ws.recv(timeout=10)
 
 
+def _close_with(text):
+    def act(ws):
+        ws.send(text)
+        ws.recv(timeout=10)
+    return act
+
+
 WS_PROBES = [
+    ("ws close reserved 1006", "/ws/echo", _close_with("close 1006 reserved"), {}),
+    ("ws close reserved 1005", "/ws/echo", _close_with("close 1005 reserved"), {}),
+    ("ws close code 999", "/ws/echo", _close_with("close 999 low"), {}),
+    ("ws close code 5000", "/ws/echo", _close_with("close 5000 high"), {}),
+    ("ws close long reason", "/ws/echo", _close_with("close 4000 " + "r" * 200), {}),
+    ("ws close utf8 reason cut", "/ws/echo", _close_with("close 4000 " + "é" * 100), {}),
     ("ws echo text", "/ws/echo", _echo("hello"), {}),
     ("ws echo bytes", "/ws/echo", _echo(b"\x00\x01binary"), {}),
     ("ws echo 1MiB text", "/ws/echo", _echo("x" * (1 << 20)), {}),

@@ -102,6 +102,15 @@ impl Wire {
                 session.deny(&mut self.out, &date);
                 ex.status = 403;
             }
+            // RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a
+            // Close control frame", and codes outside the registered ranges fail the peer's
+            // side (§7.4.2): the app's mistake is a `ValueError` (uvicorn raises too), and
+            // its failing then closes with 1011.
+            ws::Phase::Open if !crate::http::websocket::valid_close_code(code) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "Invalid WebSocket close code: {code}"
+                )));
+            }
             _ => session.close(&mut self.out, code, reason),
         }
         ex.complete = true;
