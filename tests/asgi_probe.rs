@@ -207,3 +207,16 @@ fn a_reserved_close_code_from_the_app_is_not_sent() {
         );
     }
 }
+
+/// A client that leaves while the app listens for it (`receive` after the body: its EOF is
+/// `http.disconnect`) gets nothing more: the app's `send` then raises `OSError`, which is
+/// the client's leaving, not the app's failure. gunicorn-rs wrote a 500 page to it (uvicorn
+/// and Gunicorn 27 write nothing).
+#[test]
+fn a_client_told_gone_is_sent_no_error_page() {
+    let server = probe();
+    let mut c = Client::connect(server.port());
+    c.send(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc");
+    c.stream.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(c.ending(Duration::from_secs(10)), Ending::Eof(Vec::new()));
+}

@@ -199,6 +199,7 @@ def probes():
     out.append(("body 1.0 no cl", [b"POST /body HTTP/1.0\r\n\r\nabc"], {"half_close": True}))
     out.append(("body expect 100", [b"POST /body HTTP/1.1\r\nHost: p\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 0.3, b"hello"], {}))
     out.append(("expect 100 not read", [b"POST /empty HTTP/1.1\r\nHost: p\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n"], {}))
+    out.append(("expect 100 not read, next request instead of body", [b"POST /empty HTTP/1.1\r\nHost: p\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", 0.3, get(b"/nocl_whole")], {}))
     out.append(("body short then eof", [b"POST /body HTTP/1.1\r\nHost: p\r\nContent-Length: 100\r\n\r\nabc"], {"half_close": True}))
     out.append(("body unread keepalive", [b"POST /empty HTTP/1.1\r\nHost: p\r\nContent-Length: 5\r\n\r\nhello" + get(b"/empty")], {}))
     out.append(("cl and te", [b"POST /body HTTP/1.1\r\nHost: p\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"], {}))

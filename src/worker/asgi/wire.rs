@@ -176,7 +176,8 @@ impl Wire {
     }
 
     /// The app raised: a 500 when nothing of the response went out, else the connection is
-    /// cut. The traceback goes to the error log.
+    /// cut. The traceback goes to the error log; without one, the client has left (the app
+    /// raised its leaving) and nothing more is written to it.
     fn fail(&mut self, traceback: Option<&str>) {
         if let Some(traceback) = traceback {
             crate::error!("{traceback}");
@@ -201,6 +202,10 @@ impl Wire {
                 // end, so the close that follows the app adds no 403 after it).
                 ws::Phase::Connecting => session.phase = ws::Phase::Closed,
             }
+        }
+        if traceback.is_none() {
+            ex.head.must_close = true;
+            return;
         }
         if ex.framing.is_none() {
             ex.status = 500;
