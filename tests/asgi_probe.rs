@@ -67,13 +67,14 @@ fn receive_after_the_response_says_http_disconnect() {
     assert_eq!(seen["body_after_end"], "RuntimeError", "{seen}");
 }
 
-/// A `Content-Length` the server cannot frame by, or a status that is not three digits
-/// (RFC 9112 §4, §6.3), is refused at `send` (a 500) — gunicorn-rs sent the app's
-/// `content-length: abc` beside its own `content-length: 5`, and `HTTP/1.1 99 `.
+/// A `Content-Length` the server cannot frame by, a status that is not three digits (RFC 9112
+/// §4, §6.3) or a 1xx as the final status (RFC 9110 §15.2) is refused at `send` (a 500) —
+/// gunicorn-rs sent the app's `content-length: abc` beside its own `content-length: 5`,
+/// `HTTP/1.1 99 `, and a bodiless `101` on a connection it then kept open.
 #[test]
 fn an_unframeable_length_or_status_from_the_app_is_refused() {
     let server = probe();
-    for path in ["/cl/bad", "/bad_status"] {
+    for path in ["/cl/bad", "/bad_status", "/status/101", "/status/100"] {
         let raw = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
         let got = answer(&server, raw.as_bytes());
         assert!(got.starts_with("HTTP/1.1 500 "), "{path}: {got:?}");

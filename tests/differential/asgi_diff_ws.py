@@ -14,11 +14,21 @@ def _ws(port, path, action, **kw):
     try:
         with connect(f"ws://127.0.0.1:{port}{path}", open_timeout=10, close_timeout=5,
                      max_size=None, **kw) as ws:
+            # permessage-deflate's parameters are each server's choice: only whether.
+            agreed = ws.response.headers.get("sec-websocket-extensions") or ""
             got = {"subprotocol": ws.subprotocol,
                    "x-accept": ws.response.headers.get("x-accept"),
-                   "extensions": ws.response.headers.get("sec-websocket-extensions")}
+                   "deflate": agreed.startswith("permessage-deflate")}
             try:
                 got["result"] = action(ws)
+                if isinstance(got["result"], str) and '"asgi"' in got["result"]:
+                    scope = json.loads(got["result"])
+                    scope.pop("extensions", None)
+                    scope.get("asgi", {}).pop("spec_version", None)
+                    for field in scope.get("headers", []):
+                        if field[0] in ("host", "sec-websocket-key"):
+                            field[1] = "*"
+                    got["result"] = json.dumps(scope, sort_keys=True)
             except ConnectionClosed as exc:
                 got["closed"] = [exc.rcvd.code if exc.rcvd else None,
                                  exc.rcvd.reason if exc.rcvd else None]

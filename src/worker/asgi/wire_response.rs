@@ -34,9 +34,12 @@ impl Wire {
             ));
         }
         // RFC 9112 §4: the status code is three digits; anything else is not a status line.
-        if !(100..=999).contains(&status) {
+        // A 1xx is interim, never the final answer (RFC 9110 §15.2): sent as one, a client
+        // takes the connection as switched (101) or waits on for the response that never
+        // comes (`http.response.informational` is the way to send one).
+        if !(200..=999).contains(&status) {
             return Err(PyValueError::new_err(format!(
-                "Invalid HTTP status code: {status}"
+                "Invalid HTTP status code for http.response.start: {status}"
             )));
         }
         check_content_length(&headers)?;
