@@ -221,3 +221,19 @@ fn a_client_told_gone_is_sent_no_error_page() {
     c.stream.shutdown(std::net::Shutdown::Write).unwrap();
     assert_eq!(c.ending(Duration::from_secs(10)), Ending::Eof(Vec::new()));
 }
+
+/// Under `-k tornado`, a `@stream_request_body` handler that answers in `prepare` (a 401
+/// before the upload is read) leaves a client that is still there: the bridge reads the
+/// body on (as tornado's own server does), the connection carries the next request, and
+/// `on_connection_close` does not run. (`receive` saying `http.disconnect` once the response
+/// is whole is for ASGI apps only; tornado's bridge reads through it.)
+#[test]
+fn a_tornado_handler_that_answers_before_its_body_keeps_its_client() {
+    let server = crate::tornado::tornado("tornado_early:app", &[], 1);
+    let mut c = Client::connect(server.port());
+    c.send(b"PUT /early HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n0123456789");
+    c.send(b"GET /count HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.response().status, 401);
+    let r = c.response();
+    assert_eq!((r.status, r.text().as_str()), (200, "closed=0"));
+}

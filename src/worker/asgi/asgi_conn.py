@@ -262,8 +262,10 @@ class Conn:
 
     async def receive(self):
         while True:
-            if self.disconnected or self.wire.response_complete:
-                # ASGI: after the response is sent, `receive` says so (as uvicorn does).
+            if self.disconnected or (self.wire.response_complete and self.worker.serve is None):
+                # ASGI: after the response is sent, `receive` says so (as uvicorn does). Not
+                # for tornado's bridge, which reads a body on after a handler that answered
+                # early (tornado's own server does), the client still there.
                 return {"type": "http.disconnect"}
             message = self.wire.body()
             if message is not None:
