@@ -186,7 +186,8 @@ class Conn:
             except BaseException as exc:
                 self._failed(exc, scope)
             else:
-                self._returned(scope, websocket)
+                if not (websocket or self.wire.response_complete):
+                    self._returned(scope)
             self.on_lost = None
             if self.state == CLOSED:
                 return
@@ -228,12 +229,11 @@ class Conn:
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise exc
 
-    def _returned(self, scope, websocket):
-        """The app returned: if its response is not whole and the client is still there, it
+    def _returned(self, scope):
+        """The app returned with its response not whole: if the client is still there, it
         failed (a 500 when nothing went out, as uvicorn and Gunicorn answer; else the
         response is cut)."""
-        if (websocket or self.disconnected or self.worker.serve is not None
-                or self.state == CLOSED or self.wire.response_complete):
+        if self.disconnected or self.worker.serve is not None or self.state == CLOSED:
             return
         self.wire.fail("ASGI callable returned without completing the response: %s"
                        % scope["path"])
