@@ -116,7 +116,7 @@ pub(crate) fn upgrade(path: &str) -> String {
 }
 
 /// Opens a WebSocket on `path` with raw bytes; checks the 101 and its accept value.
-fn handshake(server: &Server, path: &str) -> TcpStream {
+pub(crate) fn handshake(server: &Server, path: &str) -> TcpStream {
     let mut s = server.connect();
     s.write_all(upgrade(path).as_bytes()).unwrap();
     let head = String::from_utf8_lossy(&read_until(&mut s, b"\r\n\r\n")).into_owned();
@@ -150,7 +150,7 @@ pub(crate) fn frame(opcode: u8, payload: &[u8], fin: bool, masked: bool) -> Vec<
 }
 
 /// The next server frame: (opcode, payload). Server frames are never masked (§5.1).
-fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
+pub(crate) fn read_frame(s: &mut TcpStream) -> (u8, Vec<u8>) {
     let mut head = [0u8; 2];
     s.read_exact(&mut head).expect("a frame header");
     assert_eq!(head[1] & 0x80, 0, "a masked frame from the server");

@@ -66,6 +66,8 @@ mod green_debug;
 mod asgi;
 // ASGI response extensions: 103 Early Hints (Gunicorn's informational message), trailers.
 mod asgi_ext;
+// Where the differential check (tests/differential/asgi_diff.py) found -k asgi off the spec.
+mod asgi_probe;
 // The asgi worker as a worker: lifespan, worker-connections, header timeout, names, WORKER TIMEOUT.
 mod asgi_worker;
 // Keep-alive, bad input, the corpus, graceful stops and slowloris under -k asgi.

@@ -86,7 +86,7 @@ impl WsError {
 /// as a status code in a Close control frame by an endpoint", the rest of 1000–2999 is kept
 /// for the protocol's future, 3000–4999 are for libraries and apps. Any other code fails
 /// the connection (§7.4.2 leaves it to the endpoint; 1002 is what the reference servers do).
-fn valid_close_code(code: u16) -> bool {
+pub fn valid_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 

@@ -185,6 +185,9 @@ class Conn:
                     await self.worker.app(scope, receive, send)
             except BaseException as exc:
                 self._failed(exc, scope)
+            else:
+                if not (websocket or self.wire.response_complete):
+                    self._returned(scope)
             self.on_lost = None
             if self.state == CLOSED:
                 return
@@ -197,7 +200,11 @@ class Conn:
                     await self._discard_body()
                 ended = self.wire.finish(True)
             if ended & FINISH_UNSENT:
-                await self._drain()
+                try:
+                    await self._drain()
+                except OSError:
+                    # The client left with the response unsent: `_keep_alive` closes.
+                    pass
                 if self.state == CLOSED:
                     return
                 if self.worker.rs.stopping:
@@ -221,6 +228,15 @@ class Conn:
                            % (scope["path"], traceback.format_exc()))
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise exc
+
+    def _returned(self, scope):
+        """The app returned with its response not whole: if the client is still there, it
+        failed (a 500 when nothing went out, as uvicorn and Gunicorn answer; else the
+        response is cut)."""
+        if self.disconnected or self.worker.serve is not None or self.state == CLOSED:
+            return
+        self.wire.fail("ASGI callable returned without completing the response: %s"
+                       % scope["path"])
 
     def _keep_alive(self, ended):
         """After a response (`ended`: `Wire.finish`'s flags): the close, or the wait for the
@@ -246,7 +262,10 @@ class Conn:
 
     async def receive(self):
         while True:
-            if self.disconnected:
+            if self.disconnected or (self.wire.response_complete and self.worker.serve is None):
+                # ASGI: after the response is sent, `receive` says so (as uvicorn does). Not
+                # for tornado's bridge, which reads a body on after a handler that answered
+                # early (tornado's own server does), the client still there.
                 return {"type": "http.disconnect"}
             message = self.wire.body()
             if message is not None:
@@ -345,6 +364,10 @@ class Conn:
             pending = self.wire.ws_send(message.get("text"), message.get("bytes"))
         elif kind == "websocket.close":
             pending = self.wire.ws_close(message.get("code", 1000), message.get("reason") or "")
+        elif kind in ("websocket.http.response.start", "websocket.http.response.body"):
+            # The Denial Response extension: the handshake answered by an HTTP response.
+            self.wire.ws_deny_with_response()
+            pending = self.wire.send(dict(message, type=kind[len("websocket."):]))
         else:
             raise RuntimeError("unexpected ASGI message %r" % kind)
         if pending > HIGH_WATER:
@@ -363,6 +386,10 @@ class Conn:
                 # The socket failed under the body: the client is gone.
                 self._lost()
             raise
+        if self.receiving is not None and self.wire.response_complete:
+            # Whoever waits in `receive` (a task listening for the client's leaving) hears
+            # that the response is done.
+            _settle(self.receiving)
         if pending > HIGH_WATER:
             await self._drain()
         elif pending:

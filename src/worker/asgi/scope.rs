@@ -80,6 +80,10 @@ pub(super) fn build_scope<'py>(
             let scope = PyDict::new(py);
             scope.set_item(pyo3::intern!(py, "type"), "websocket")?;
             scope.set_item("subprotocols", subprotocols)?;
+            // The app may answer the handshake with an HTTP response (wire_ws.rs).
+            let extensions = PyDict::new(py);
+            extensions.set_item("websocket.http.response", PyDict::new(py))?;
+            scope.set_item(pyo3::intern!(py, "extensions"), extensions)?;
             scope.set_item(pyo3::intern!(py, "asgi"), shared.asgi_info.bind(py))?;
             scope
         }
@@ -115,7 +119,7 @@ pub(super) fn build_scope<'py>(
     if let Some(scheme) = scheme {
         scope.set_item(pyo3::intern!(py, "scheme"), scheme)?;
     }
-    set_target(py, &scope, head, websocket.is_none())?;
+    set_target(py, &scope, head, websocket.is_none(), &shared.root_path)?;
     if websocket.is_some() {
         scope.set_item(pyo3::intern!(py, "root_path"), &shared.root_path)?;
     }
@@ -152,15 +156,30 @@ fn method<'py>(py: Python<'py>, method: &str) -> Bound<'py, PyString> {
 /// `path`: percent-decoded, as UTF-8 text; `raw_path`: the bytes as sent; `query_string`.
 /// CONNECT's authority-form target (RFC 9112 §3.2.3) has no path: the authority stands for
 /// it. `templated`: the scope is a copy of the template, which has an empty query already.
+///
+/// `path` includes `root_path` (ASGI HTTP spec 2.5, WSGI compatibility: PATH_INFO is `path`
+/// with `root_path` stripped; Starlette and Django route and build URLs so): a target that
+/// does not start with `--root-path` (a front that stripped the prefix, the usual setup) gets
+/// it prepended, to `raw_path` too, as uvicorn does; one that does is left as it came (where
+/// uvicorn would double it).
 fn set_target(
     py: Python<'_>,
     scope: &Bound<'_, PyDict>,
     head: &RequestHead,
     templated: bool,
+    root_path: &str,
 ) -> PyResult<()> {
-    let path = match head.method.as_str() {
+    let target = match head.method.as_str() {
         "CONNECT" => head.uri.as_str(),
         _ => head.path.as_str(),
+    };
+    let prefixed;
+    let path = match is_under(target, root_path) || !target.starts_with('/') {
+        true => target,
+        false => {
+            prefixed = format!("{root_path}{target}");
+            prefixed.as_str()
+        }
     };
     // Without a `%` the decoded path is the path itself (already UTF-8): no copy to make.
     let decoded = match path.contains('%') {
@@ -182,6 +201,15 @@ fn set_target(
         )?;
     }
     Ok(())
+}
+
+/// Is `path` at or below `root` (segment by segment: `/api` is not under `/ap`)? An empty
+/// root holds every path.
+fn is_under(path: &str, root: &str) -> bool {
+    match path.strip_prefix(root) {
+        Some(rest) => root.is_empty() || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
 }
 
 /// The header fields as the spec wants them: `[name, value]` byte pairs, names lower-cased,

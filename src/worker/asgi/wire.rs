@@ -179,7 +179,8 @@ impl Wire {
     }
 
     /// The app raised: a 500 when nothing of the response went out, else the connection is
-    /// cut. The traceback goes to the error log.
+    /// cut. The traceback goes to the error log; without one, the client has left (the app
+    /// raised its leaving) and nothing more is written to it.
     fn fail(&mut self, traceback: Option<&str>) {
         if let Some(traceback) = traceback {
             crate::error!("{traceback}");
@@ -188,6 +189,27 @@ impl Wire {
             return;
         };
         ex.failed = true;
+        if let Some(session) = ex.ws.as_mut() {
+            match session.phase {
+                // The stream carries frames now: a close, 1011 "an unexpected condition"
+                // (RFC 6455 §7.4.1), not an HTTP page inside it.
+                ws::Phase::Open => {
+                    session.close(&mut self.out, 1011, "");
+                    ex.complete = true;
+                    ex.head.must_close = true;
+                    let _ = self.push();
+                    return;
+                }
+                ws::Phase::Closed => return,
+                // The handshake unanswered: the 500 below is its answer (and the session's
+                // end, so the close that follows the app adds no 403 after it).
+                ws::Phase::Connecting => session.phase = ws::Phase::Closed,
+            }
+        }
+        if traceback.is_none() {
+            ex.head.must_close = true;
+            return;
+        }
         if ex.framing.is_none() {
             ex.status = 500;
             ex.head.must_close = true;

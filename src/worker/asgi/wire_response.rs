@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use pyo3::exceptions::PyOSError;
+use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
@@ -33,6 +33,16 @@ impl Wire {
                 "http.response.start sent twice",
             ));
         }
+        // RFC 9112 §4: the status code is three digits; anything else is not a status line.
+        // A 1xx is interim, never the final answer (RFC 9110 §15.2): sent as one, a client
+        // takes the connection as switched (101) or waits on for the response that never
+        // comes (`http.response.informational` is the way to send one).
+        if !(200..=999).contains(&status) {
+            return Err(PyValueError::new_err(format!(
+                "Invalid HTTP status code for http.response.start: {status}"
+            )));
+        }
+        check_content_length(&headers)?;
         ex.headers = headers;
         ex.status = status;
         ex.trailers = trailers;
@@ -56,15 +66,19 @@ impl Wire {
                 .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
         }
         let declared = declared.filter(|_| !(ex.trailers && ex.head.may_chunk()));
+        // The length is the body's only when the body is here: never for a 304 (its body is
+        // not the 200's) nor for a HEAD answered without one (RFC 9110 §8.6: a Content-Length
+        // there MUST equal what the GET would have sent, which only the app knows).
+        let knows_length = ex.status != 304 && !(ex.head.method == "HEAD" && first_body == 0);
         let length = match (declared, more || ex.trailers) {
             (Some(n), _) => Some(n),
-            (None, false) => {
+            (None, false) if knows_length => {
                 let n = first_body as u64;
                 ex.headers
                     .push(("content-length".into(), n.to_string().into_bytes()));
                 Some(n)
             }
-            (None, true) => None,
+            (None, _) => None,
         };
         let is_head = ex.head.method == "HEAD";
         let framing = Framing::decide(is_head, ex.head.may_chunk(), ex.status, length);
@@ -72,6 +86,7 @@ impl Wire {
         ex.framing = Some(framing);
         let persist = shared.persist_allowed()
             && !ex.head.must_close
+            && !says_close(&ex.headers)
             && !ex.last
             && framing != Framing::Close;
         let connection = if persist { "keep-alive" } else { "close" };
@@ -122,6 +137,13 @@ impl Wire {
                 Ok(0)
             }
             Some("http.response.body") => {
+                if self.exchange.as_ref().is_some_and(|ex| ex.complete) {
+                    // As uvicorn: bytes after the end would be dropped unseen (or, past a
+                    // length, read as the next response) — the app hears of its mistake.
+                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                        "http.response.body after the response completed",
+                    ));
+                }
                 let body = field(message, pyo3::intern!(py, "body"))?;
                 let more = field(message, pyo3::intern!(py, "more_body"))?;
                 let more = more.map(|m| m.extract()).transpose()?.unwrap_or(false);
@@ -261,6 +283,16 @@ impl Wire {
         self.push()
     }
 
+    /// Is the response whole (or refused, or there is no request)? Then `receive` says
+    /// `http.disconnect` (ASGI HTTP spec: "if receive is called after a response has been
+    /// sent"), and an app that returns before it is whole has failed.
+    #[getter]
+    fn response_complete(&self) -> bool {
+        self.exchange
+            .as_ref()
+            .is_none_or(|ex| ex.complete || ex.refused)
+    }
+
     /// Write what is left; the bytes the socket still has not taken.
     fn flush(&mut self) -> PyResult<usize> {
         self.push()
@@ -282,4 +314,36 @@ fn field<'py>(
         Err(_) => Some(message.call_method1(pyo3::intern!(message.py(), "get"), (key,))?),
     };
     Ok(value.filter(|v| !v.is_none()))
+}
+
+/// The app's `Content-Length` fields: each one `1*DIGIT` and all the same (RFC 9110 §8.6). A
+/// `ValueError` otherwise, as for a field that would split the head: a value the server
+/// cannot frame by would have it add its own length beside the app's, two lengths a client
+/// may read either way (RFC 9112 §6.3).
+fn check_content_length(headers: &[(String, Vec<u8>)]) -> PyResult<()> {
+    let mut seen: Option<&[u8]> = None;
+    for (_, value) in headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("content-length"))
+    {
+        let valid = !value.is_empty() && value.iter().all(u8::is_ascii_digit);
+        if !valid || seen.is_some_and(|s| s != value.as_slice()) {
+            return Err(PyValueError::new_err(format!(
+                "Invalid Content-Length: {:?}",
+                String::from_utf8_lossy(value)
+            )));
+        }
+        seen = Some(value);
+    }
+    Ok(())
+}
+
+/// Does the app's `Connection` field say `close` (RFC 9112 §9.6)? Then the connection ends
+/// after this response, as uvicorn does; the field itself is the server's to write.
+fn says_close(headers: &[(String, Vec<u8>)]) -> bool {
+    headers.iter().any(|(n, v)| {
+        n.eq_ignore_ascii_case("connection")
+            && v.split(|&b| b == b',')
+                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+    })
 }

@@ -48,6 +48,28 @@ impl Wire {
         self.push()
     }
 
+    /// The WebSocket Denial Response extension (`websocket.http.response.start`, ASGI
+    /// WebSocket spec 2.4): before `websocket.accept`, the app answers the handshake with an
+    /// HTTP response of its own, which the request's HTTP side then frames and sends; the
+    /// connection ends after it (the client asked to switch protocols, RFC 9110 §7.8).
+    fn ws_deny_with_response(&mut self) -> PyResult<()> {
+        let Some(ex) = self.exchange.as_mut() else {
+            return Err(PyOSError::new_err("no request"));
+        };
+        match ex.ws.as_ref().map(|s| s.phase) {
+            Some(ws::Phase::Connecting) => {
+                ex.ws = None;
+                ex.head.must_close = true;
+                Ok(())
+            }
+            // Its start went already: the body follows on the HTTP side.
+            None => Ok(()),
+            Some(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "websocket.http.response after websocket.accept or websocket.close",
+            )),
+        }
+    }
+
     /// `websocket.send` (text or bytes).
     fn ws_send(&mut self, text: Option<&str>, bytes: Option<&[u8]>) -> PyResult<usize> {
         let queued = self.unsent();
@@ -79,6 +101,15 @@ impl Wire {
             ws::Phase::Connecting => {
                 session.deny(&mut self.out, &date);
                 ex.status = 403;
+            }
+            // RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a
+            // Close control frame", and codes outside the registered ranges fail the peer's
+            // side (§7.4.2): the app's mistake is a `ValueError` (uvicorn raises too), and
+            // its failing then closes with 1011.
+            ws::Phase::Open if !crate::http::websocket::valid_close_code(code) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "Invalid WebSocket close code: {code}"
+                )));
             }
             _ => session.close(&mut self.out, code, reason),
         }
