@@ -8,36 +8,13 @@ import asyncio
 import time
 import traceback
 
-# A response body is written as the app sends it; past this many bytes the socket has not
-# taken yet, `send` waits for the client (backpressure, ASGI: send blocks on a slow client).
-HIGH_WATER = 64 * 1024
-
-HEAD, APP, IDLE, LINGER, CLOSED = range(5)
-
-# What `Wire.finish` says (flags, as wire.rs has them): the connection may carry another
-# request; response bytes still wait for the socket; the body is not read whole (and the
-# request not finished: drain it, then `finish(True)`).
-FINISH_PERSIST = 1
-FINISH_UNSENT = 2
-FINISH_BODY_LEFT = 4
-
-# A closing connection is drained this long, this much (RFC 9112 §9.6; as the other kinds),
-# so a request that crossed our close meets an orderly EOF rather than a reset.
-LINGER_SECONDS = 2.0
-LINGER_BYTES = 64 * 1024
-
-# Bytes read ahead of an app that is not reading (its body, a pipelined request) before the
-# socket is left alone until it reads.
-READ_AHEAD = 64 * 1024
+from _gunicorn_rs_asgi_base import (  # noqa: F401 (asgi_loop imports some from here)
+    APP, CLOSED, FINISH_BODY_LEFT, FINISH_PERSIST, FINISH_UNSENT, HEAD, HIGH_WATER, IDLE, LINGER,
+    LINGER_BYTES, LINGER_SECONDS, READ_AHEAD, _settle)
+from _gunicorn_rs_asgi_ws_conn import WebSocketSide
 
 
-def _settle(waiter):
-    """Wake whoever awaits `waiter` (a future, or None when no one waits)."""
-    if waiter is not None and not waiter.done():
-        waiter.set_result(None)
-
-
-class Conn:
+class Conn(WebSocketSide):
     """One client connection: its wire (Rust), what it waits for, the app task."""
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
@@ -308,72 +285,6 @@ class Conn:
             return
         if self.wire.fill() == 0:
             self.disconnected = True
-
-    async def ws_receive(self):
-        if not self.ws_greeted:
-            self.ws_greeted = True
-            return {"type": "websocket.connect"}
-        while True:
-            message, self.ws_ready = self.ws_ready, None
-            if message is None:
-                message = self._ws_next()
-            if message:
-                return message
-            if self.disconnected:
-                # Gone without a close frame (RFC 6455 §7.1.5: 1006).
-                return {"type": "websocket.disconnect", "code": 1006}
-            # `read` decodes what arrives and wakes this only for a whole message (or the
-            # client's end): a message that trickles in costs no turn of the task per piece.
-            self.receiving = self.loop.create_future()
-            self._watch_read(True)
-            try:
-                await self.receiving
-            finally:
-                self.receiving = None
-            if self.state == CLOSED:
-                self.disconnected = True
-
-    def _ws_read(self):
-        """The socket is readable while the app waits in `receive`: its next message, if
-        the bytes complete one."""
-        message = self._ws_next()
-        if message:
-            self.ws_ready = message
-            _settle(self.receiving)
-
-    def _ws_next(self):
-        """The wire's next WebSocket message (pongs and close echoes queued for writing), or
-        None; the client's end is handled here (`_eof`) and is None too."""
-        message = self.wire.ws_next()
-        if self.wire.pending():
-            self._watch_write(True)
-        if message is False:
-            self._eof()
-            return None
-        return message
-
-    async def ws_send(self, message):
-        if self.state == CLOSED:
-            raise OSError("the client has disconnected")
-        kind = message["type"]
-        if kind == "websocket.accept":
-            pending = self.wire.ws_accept(message.get("subprotocol"), message.get("headers", ()))
-        elif kind == "websocket.send":
-            if self.disconnected:
-                raise OSError("the client has disconnected")
-            pending = self.wire.ws_send(message.get("text"), message.get("bytes"))
-        elif kind == "websocket.close":
-            pending = self.wire.ws_close(message.get("code", 1000), message.get("reason") or "")
-        elif kind in ("websocket.http.response.start", "websocket.http.response.body"):
-            # The Denial Response extension: the handshake answered by an HTTP response.
-            self.wire.ws_deny_with_response()
-            pending = self.wire.send(dict(message, type=kind[len("websocket."):]))
-        else:
-            raise RuntimeError("unexpected ASGI message %r" % kind)
-        if pending > HIGH_WATER:
-            await self._drain()
-        elif pending:
-            self._watch_write(True)
 
     async def send(self, message):
         if self.disconnected or self.state == CLOSED:

@@ -7,8 +7,9 @@
 //! the loop's `add_reader`/`add_writer`, and readiness calls into its `Wire`, which reads and
 //! writes with plain system calls: no transport or protocol object in between, no copy of
 //! request bytes into Python except the body the app asks for. The loop's half is
-//! `asgi_loop.py` (lifespan, accepting, the stop) and `asgi_conn.py` (a connection: the app
-//! task, `receive`/`send`).
+//! `asgi_loop.py` (lifespan, accepting, the stop), `asgi_conn.py` (a connection: the app
+//! task, `receive`/`send`), `asgi_ws_conn.py` (its WebSocket session) and `asgi_base.py`
+//! (the states and bounds they share).
 //!
 //! Everything runs on the worker's one thread with the GIL held. The main loop in Rust beats
 //! the heartbeat between turns of the event loop (`Worker.wait`, a second at most): a
@@ -37,6 +38,8 @@ use crate::scoreboard::{ExitReason, WorkerState};
 use crate::wsgi::interpreter::format_exception;
 use wire::Wire;
 
+const ASGI_BASE_PY: &str = include_str!("asgi_base.py");
+const ASGI_WS_CONN_PY: &str = include_str!("asgi_ws_conn.py");
 const ASGI_CONN_PY: &str = include_str!("asgi_conn.py");
 const ASGI_LOOP_PY: &str = include_str!("asgi_loop.py");
 const TORNADO_BRIDGE_PY: &str = include_str!("tornado_bridge.py");
@@ -288,16 +291,29 @@ fn serve<'py>(
         listener_fds: svc.listeners.iter().map(|l| l.raw_fd()).collect(),
         wake_fd: signals::wake_fd(),
     };
-    // The connection module first: the loop module imports it by name (from_code puts each
-    // in sys.modules).
-    let code = CString::new(ASGI_CONN_PY).map_err(|e| e.to_string())?;
-    PyModule::from_code(
-        py,
-        &code,
-        c"gunicorn_rs/asgi_conn.py",
-        c"_gunicorn_rs_asgi_conn",
-    )
-    .map_err(failed)?;
+    // Each module before those that import it by name (from_code puts each in sys.modules):
+    // the shared states, the WebSocket half, the connection, then the loop.
+    let modules = [
+        (
+            ASGI_BASE_PY,
+            c"gunicorn_rs/asgi_base.py",
+            c"_gunicorn_rs_asgi_base",
+        ),
+        (
+            ASGI_WS_CONN_PY,
+            c"gunicorn_rs/asgi_ws_conn.py",
+            c"_gunicorn_rs_asgi_ws_conn",
+        ),
+        (
+            ASGI_CONN_PY,
+            c"gunicorn_rs/asgi_conn.py",
+            c"_gunicorn_rs_asgi_conn",
+        ),
+    ];
+    for (source, file, name) in modules {
+        let code = CString::new(source).map_err(|e| e.to_string())?;
+        PyModule::from_code(py, &code, file, name).map_err(failed)?;
+    }
     let code = CString::new(ASGI_LOOP_PY).map_err(|e| e.to_string())?;
     let module = PyModule::from_code(py, &code, c"gunicorn_rs/asgi_loop.py", c"_gunicorn_rs_asgi")
         .map_err(failed)?;

@@ -63,7 +63,7 @@ pub(super) struct Exchange {
     pub(super) trailer_started: Option<()>,
 }
 
-/// `Wire.finish`'s flags (asgi_conn.py has the same numbers).
+/// `Wire.finish`'s flags (asgi_base.py has the same numbers).
 const FINISH_PERSIST: u8 = 1;
 const FINISH_UNSENT: u8 = 2;
 const FINISH_BODY_LEFT: u8 = 4;
