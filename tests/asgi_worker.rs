@@ -296,3 +296,42 @@ fn asgi_loop_uvloop_without_uvloop_is_one_line_and_exit_3_before_binding() {
     let args = ["-k", "asgi", "--asgi-loop", "uvloop", "asgi_hello:app"];
     crate::green::without_a_library_one_line_and_exit_3(&args, "uvloop");
 }
+
+/// The worker pid that answers `/pid` on `c` (the connection stays open).
+fn pid_on(c: &mut Client) -> u32 {
+    c.send(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n");
+    let r = c.response();
+    assert_eq!(r.status, 200, "{r:?}");
+    r.text().trim().parse().expect("a pid")
+}
+
+/// Keep-alive connections opened in a burst (a pool, a load generator, a front's upstream
+/// keep-alive) spread over the workers at accept time, from the connection counts each worker
+/// keeps in the scoreboard. Before, whichever worker's loop turned first could take all 16 and
+/// keep them for their lifetime, the other worker idle (benchmark rounds at half speed).
+#[test]
+fn connections_opened_in_a_burst_spread_over_the_workers() {
+    let server = asgi("asgi_app:app", &[], 2);
+    let workers = server.wait_workers(2);
+    // Both workers take connections (lifespan done): each has answered one.
+    poll(WAIT, "both workers answering", || {
+        let pid = pid_on(&mut Client::connect(server.port()));
+        let seen: std::collections::BTreeSet<u32> = (0..8)
+            .map(|_| pid_on(&mut Client::connect(server.port())))
+            .chain([pid])
+            .collect();
+        (seen == workers).then_some(())
+    });
+    for trial in 0..5 {
+        let mut conns: Vec<Client> = (0..16).map(|_| Client::connect(server.port())).collect();
+        let mut per_worker = std::collections::BTreeMap::<u32, usize>::new();
+        for c in &mut conns {
+            *per_worker.entry(pid_on(c)).or_default() += 1;
+        }
+        let most = per_worker.values().max().copied().unwrap_or(0);
+        assert!(
+            most <= 12,
+            "trial {trial}: 16 connections split {per_worker:?} over the workers"
+        );
+    }
+}

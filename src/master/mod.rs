@@ -54,6 +54,8 @@ pub struct WorkerContext<'a> {
     pub config: &'a Config,
     pub listeners: &'a [Listener],
     pub slot: &'a Slot,
+    /// Every worker's slot: what a worker reads of its siblings (their open connections).
+    pub board: &'a Scoreboard,
     /// Spawn counter: older workers have smaller ages (Gunicorn's `worker.age`).
     pub age: u64,
     pub master_pid: Pid,

@@ -184,6 +184,7 @@ impl Master<'_> {
                     config: &self.cfg,
                     listeners: &self.listeners,
                     slot,
+                    board: &self.scoreboard,
                     age,
                     master_pid: self.pid,
                     dump_fd,

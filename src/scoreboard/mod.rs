@@ -287,6 +287,20 @@ impl Scoreboard {
         self.slot(index).map(Slot::snapshot)
     }
 
+    /// The fewest open connections held by another worker that is taking connections now:
+    /// booted and not stopping (its own state `Idle`), with a heartbeat within `fresh_ms`
+    /// (a worker whose loop is blocked stops beating, and would never take its share).
+    /// `None` when no other worker qualifies.
+    pub fn fewest_connections_elsewhere(&self, me: &Slot, fresh_ms: u64) -> Option<u32> {
+        let now = now_ms();
+        (0..self.slots)
+            .filter_map(|i| self.slot(i))
+            .filter(|s| !std::ptr::eq(*s, me) && s.pid() != 0 && s.state() == WorkerState::Idle)
+            .filter(|s| now.saturating_sub(s.last_heartbeat_ms()) <= fresh_ms)
+            .map(Slot::open_connections)
+            .min()
+    }
+
     /// A slot no live worker uses, for the next spawn.
     pub fn free_slot(&self) -> Option<usize> {
         (0..self.slots).find(|&i| self.slot(i).is_some_and(|s| s.pid() == 0))

@@ -138,6 +138,11 @@ impl Slot {
         self.heartbeat_ms.load(Ordering::Relaxed)
     }
 
+    /// Open client connections (what `count_connections` keeps).
+    pub fn open_connections(&self) -> u32 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
     /// Worker, before it calls the app: a request begins on `lane`.
     pub fn request_started(&self, lane: Option<&Lane>, line: &RequestLine<'_>) {
         if WRITES_OFF {

@@ -14,6 +14,11 @@ import traceback
 # HIGH_WATER too: tornado_bridge.py takes it from this module.
 from _gunicorn_rs_asgi_conn import APP, HEAD, HIGH_WATER, IDLE, Conn, _settle  # noqa: F401
 
+# How long a worker that holds more connections than a sibling leaves the listener to it: long
+# enough for the sibling's loop to wake and accept, short enough that a connection it does not
+# take waits no more than this.
+ACCEPT_DEFER = 0.005
+
 
 class Worker:
     def __init__(self, rs, app, opts):
@@ -34,6 +39,9 @@ class Worker:
         self.state = {}
         self.conns = set()
         self.accepting = False
+        # The listener was left to a sibling for a moment (`_accept`): the next connection is
+        # taken whatever the counts say, so none waits longer than ACCEPT_DEFER on a sibling.
+        self.deferred = False
         self.woken = None
         self.lifespan_task = None
 
@@ -136,6 +144,15 @@ class Worker:
 
     def _accept(self, fd):
         while len(self.conns) < self.max_conns:
+            if self.deferred:
+                self.deferred = False
+            elif self.rs.accept_later():
+                # A sibling holds fewer connections: its loop was woken too and takes this
+                # one, unless it is slow to, in which case it is ours after ACCEPT_DEFER.
+                self._accept_off()
+                self.deferred = True
+                self.loop.call_later(ACCEPT_DEFER, self._accept_again)
+                return
             wire = self.rs.accept(fd)
             if wire is None:
                 return
@@ -144,6 +161,10 @@ class Worker:
             conn.read()
         # --worker-connections reached: new clients wait in the backlog.
         self._accept_off()
+
+    def _accept_again(self):
+        if not self.rs.stopping and len(self.conns) < self.max_conns:
+            self._accept_on()
 
     def closed(self, conn):
         self.conns.discard(conn)

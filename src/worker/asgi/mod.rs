@@ -38,6 +38,10 @@ use crate::scoreboard::{ExitReason, WorkerState};
 use crate::wsgi::interpreter::format_exception;
 use wire::Wire;
 
+/// A sibling whose heartbeat is older than this is not counted on to take connections (its
+/// loop is blocked; the loop beats at least once a second while it turns).
+const SIBLING_FRESH_MS: u64 = 2_000;
+
 const ASGI_BASE_PY: &str = include_str!("asgi_base.py");
 const ASGI_WS_CONN_PY: &str = include_str!("asgi_ws_conn.py");
 const ASGI_CONN_PY: &str = include_str!("asgi_conn.py");
@@ -143,6 +147,21 @@ impl Server {
             Some(Wire::new(conn, server, std::rc::Rc::clone(&self.shared)))
         })
         .flatten()
+    }
+
+    /// Should the next connection be left to another worker? Yes while this one holds more
+    /// open connections than the least-loaded sibling taking connections: keep-alive clients
+    /// that open their connections in a burst (wrk, a pool, a front's upstream keep-alive)
+    /// otherwise all land on whichever worker's loop turns first and stay there, one core
+    /// idle for their lifetime.
+    fn accept_later(&self) -> bool {
+        with_service(|svc| {
+            let mine = svc.slot.open_connections();
+            svc.board
+                .fewest_connections_elsewhere(svc.slot, SIBLING_FRESH_MS)
+                .is_some_and(|fewest| mine > fewest)
+        })
+        .unwrap_or(false)
     }
 
     #[getter]

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::http::{self, BodyDecoder, ParserConfig, PeerTrust, RequestHead};
 use crate::log::access::AccessFormat;
 use crate::master::WorkerContext;
-use crate::scoreboard::{ExitReason, RequestLine, Slot, WorkerState};
+use crate::scoreboard::{ExitReason, RequestLine, Scoreboard, Slot, WorkerState};
 use crate::sock::{Bound, Listener};
 use crate::worker::signals;
 use crate::worker::watchdog::{Claim, Fired, Interrupt, Watchdog};
@@ -29,6 +29,8 @@ pub struct Service<'a> {
     pub cfg: &'a Config,
     pub listeners: &'a [Listener],
     pub slot: &'a Slot,
+    /// Every worker's slot, for what this worker reads of its siblings.
+    pub board: &'a Scoreboard,
     /// The app, or the traceback of its failed import (`--reload` waits for a fix).
     app: Result<&'a App, String>,
     hooks: &'a WorkerHooks,
@@ -87,6 +89,7 @@ impl<'a> Service<'a> {
             cfg: ctx.config,
             listeners: ctx.listeners,
             slot: ctx.slot,
+            board: ctx.board,
             app,
             hooks,
             parser: parser_config(ctx.config),
