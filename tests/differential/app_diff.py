@@ -18,58 +18,20 @@ import difflib
 import os
 import re
 import signal
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import app_requests
 from app_cases import raw_cases
 from app_known import rewrite_known
 from app_wire import closed_count, exchange, render
+from differential import ServerProc
 
 HERE = Path(__file__).resolve().parent
 APPS = HERE.parent / "apps"
 KIND_ARGS = {"gthread": ["--threads", "4"]}
 GUNICORN_KIND = {"eventlet": "gevent"}
-
-
-class ServerProc:
-    """A server in its own session on port 0, stopped by pid (its process group)."""
-
-    def __init__(self, name, argv, env):
-        self.name = name
-        self.log = []
-        self.proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True
-        )
-        self.port = self._wait_listening(time.monotonic() + 60)
-
-    def _wait_listening(self, deadline):
-        # `Listening at: http://127.0.0.1:PORT` is both servers' readiness line; the worker's
-        # boot follows it, so the first exchange waits for the worker through its own connect.
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace")
-            self.log.append(line)
-            match = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line)
-            if match:
-                threading.Thread(target=self._drain, daemon=True).start()
-                return int(match.group(1))
-            if time.monotonic() > deadline:
-                break
-        raise RuntimeError(f"{self.name} did not start listening:\n{''.join(self.log)}")
-
-    def _drain(self):
-        for raw in self.proc.stderr:
-            self.log.append(raw.decode("utf-8", "replace"))
-
-    def stop(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(timeout=10)
 
 
 def start(opts, kind, env):

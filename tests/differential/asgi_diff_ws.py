@@ -105,15 +105,21 @@ def _differ(name, answers):
     return 1
 
 
-def run_ws(servers, only):
+def _run(servers, only, probes, ask):
+    """Each probe (its name first, `ask`'s arguments after the port) sent to every server at
+    once; the number of probes whose answers differ."""
     diffs = 0
-    for name, path, action, kw in WS_PROBES:
+    for name, *args in probes:
         if only and not re.search(only, name):
             continue
         with ThreadPoolExecutor(len(servers)) as pool:
-            got = pool.map(lambda s: _ws(s.port, path, action, **kw), servers)
+            got = pool.map(lambda s: ask(s.port, *args[:-1], **args[-1]), servers)
             diffs += _differ(name, dict(zip([s.name for s in servers], got)))
     return diffs
+
+
+def run_ws(servers, only):
+    return _run(servers, only, WS_PROBES, _ws)
 
 
 def _httpx(port, method, path, **kw):
@@ -143,11 +149,4 @@ CLIENT_PROBES = [
 
 
 def run_client(servers, only):
-    diffs = 0
-    for name, method, path, kw in CLIENT_PROBES:
-        if only and not re.search(only, name):
-            continue
-        with ThreadPoolExecutor(len(servers)) as pool:
-            got = pool.map(lambda s: _httpx(s.port, method, path, **kw), servers)
-            diffs += _differ(name, dict(zip([s.name for s in servers], got)))
-    return diffs
+    return _run(servers, only, CLIENT_PROBES, _httpx)

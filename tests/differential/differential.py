@@ -19,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,19 +29,20 @@ HERE = Path(__file__).resolve().parent
 ARGS = ["-b", "127.0.0.1:0", "-w", "1", "-k", "gthread", "--threads", "2", "--keep-alive", "5"]
 # A connection's whole answer; a server still silent after this is recorded as holding it open.
 READ_TIMEOUT = 5.0
+# What both servers run: the echo app on port 0.
+ECHO = ARGS + ["--chdir", str(HERE), "echo_app:app"]
 
 
 class ServerProc:
-    """A server process in its own session, started on port 0, killed by pid on exit."""
+    """A server in its own session on port 0 (`argv` binds `127.0.0.1:0`), stopped by pid
+    (its process group); its log is kept for the error that says why it did not start.
+    app_diff.py starts its servers with this class too."""
 
     def __init__(self, name, argv, env):
         self.name = name
+        self.log = []
         self.proc = subprocess.Popen(
-            argv + ARGS + ["--chdir", str(HERE), "echo_app:app"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            env=env,
-            start_new_session=True,
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True
         )
         self.port = self._wait_listening(time.monotonic() + 60)
 
@@ -48,15 +50,19 @@ class ServerProc:
         # The log line is the event: `Listening at: http://127.0.0.1:PORT` (both servers).
         for raw in self.proc.stderr:
             line = raw.decode("utf-8", "replace")
+            self.log.append(line)
             match = re.search(r"Listening at: http://127\.0\.0\.1:(\d+)", line)
             if match:
                 # Keep draining stderr so the server never blocks on a full pipe.
-                drain = subprocess.Popen(["cat"], stdin=self.proc.stderr, stdout=subprocess.DEVNULL)
-                self.drain = drain
+                threading.Thread(target=self._drain, daemon=True).start()
                 return int(match.group(1))
             if time.monotonic() > deadline:
                 break
-        raise RuntimeError(f"{self.name} did not start listening")
+        raise RuntimeError(f"{self.name} did not start listening:\n{''.join(self.log)}")
+
+    def _drain(self):
+        for raw in self.proc.stderr:
+            self.log.append(raw.decode("utf-8", "replace"))
 
     def stop(self):
         try:
@@ -64,8 +70,6 @@ class ServerProc:
         except ProcessLookupError:
             pass
         self.proc.wait(timeout=10)
-        if getattr(self, "drain", None):
-            self.drain.wait(timeout=10)
 
 
 def exchange(port, data, reads):
@@ -296,11 +300,11 @@ def main():
     env["VIRTUAL_ENV"] = str(Path(venv_bin).parent)
     servers = []
     try:
-        servers.append(ServerProc("gunicorn-rs", [opts.rs], env))
+        servers.append(ServerProc("gunicorn-rs", [opts.rs] + ECHO, env))
         # The pure-Python parser: Gunicorn's reference, which expected.json records. With
         # gunicorn_h1c installed, `auto` picks the C parser (picohttpparser), whose messages and
         # early refusals differ from it.
-        servers.append(ServerProc("gunicorn", [opts.gunicorn, "--http-parser", "python"], env))
+        servers.append(ServerProc("gunicorn", [opts.gunicorn, "--http-parser", "python"] + ECHO, env))
         compared, agreed, explained, unexplained = 0, 0, {}, []
         deadline = time.monotonic() + opts.time_limit
         for name, data, reads in mutate.inputs(opts.seed):
