@@ -274,6 +274,13 @@ class Conn(WebSocketSide):
 
     async def _readable(self):
         """Wait until the socket has bytes (read into the wire) or the client is gone."""
+        await self._woken_by_read()
+        if not self.disconnected and self.wire.fill() == 0:
+            self.disconnected = True
+
+    async def _woken_by_read(self):
+        """Wait until `read` settles `receiving` (bytes came, or the connection ended: then
+        the client counts as gone)."""
         self.receiving = self.loop.create_future()
         self._watch_read(True)
         try:
@@ -281,9 +288,6 @@ class Conn(WebSocketSide):
         finally:
             self.receiving = None
         if self.state == CLOSED:
-            self.disconnected = True
-            return
-        if self.wire.fill() == 0:
             self.disconnected = True
 
     async def send(self, message):

@@ -27,14 +27,7 @@ class WebSocketSide:
                 return {"type": "websocket.disconnect", "code": 1006}
             # `read` decodes what arrives and wakes this only for a whole message (or the
             # client's end): a message that trickles in costs no turn of the task per piece.
-            self.receiving = self.loop.create_future()
-            self._watch_read(True)
-            try:
-                await self.receiving
-            finally:
-                self.receiving = None
-            if self.state == CLOSED:
-                self.disconnected = True
+            await self._woken_by_read()
 
     def _ws_read(self):
         """The socket is readable while the app waits in `receive`: its next message, if

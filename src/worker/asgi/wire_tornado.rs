@@ -16,13 +16,6 @@ impl Wire {
         self.conn.as_ref().is_some_and(|c| c.stream.is_tls())
     }
 
-    /// Has the response's head been sent (or queued)?
-    fn started(&self) -> bool {
-        self.exchange
-            .as_ref()
-            .is_some_and(|ex| ex.framing.is_some())
-    }
-
     /// tornado's `write_headers` for any response but a 101: the status and its reason
     /// phrase (the app's: a WSGI app's own words reach the client), the fields as tornado
     /// holds them (`HTTPHeaders.get_all()`: text pairs) less the `Server` field it gives
