@@ -4,39 +4,23 @@ use super::*;
 
 #[test]
 fn parses_gunicorn_address_forms() {
-    assert_eq!(
-        parse_address("127.0.0.1:8000").unwrap(),
-        Address::Tcp("127.0.0.1:8000".parse().unwrap())
-    );
-    assert_eq!(
-        parse_address("[::1]:9000").unwrap(),
-        Address::Tcp("[::1]:9000".parse().unwrap())
-    );
-    assert_eq!(
-        parse_address("unix:/tmp/x.sock").unwrap(),
-        Address::Unix("/tmp/x.sock".into())
-    );
-    assert_eq!(
-        parse_address("unix:///tmp/x.sock").unwrap(),
-        Address::Unix("/tmp/x.sock".into())
-    );
-    assert_eq!(parse_address("fd://3").unwrap(), Address::Fd(3));
-    assert_eq!(
-        parse_address("tcp://0.0.0.0:80").unwrap(),
-        Address::Tcp("0.0.0.0:80".parse().unwrap())
-    );
-    assert_eq!(
-        parse_address("10.0.0.1").unwrap(),
-        Address::Tcp("10.0.0.1:8000".parse().unwrap())
-    );
-    assert_eq!(
-        parse_address("localhost:5000").unwrap(),
-        Address::Tcp("127.0.0.1:5000".parse().unwrap())
-    );
-    assert_eq!(
-        parse_address("example.com:81").unwrap(),
-        Address::TcpHost("example.com".into(), 81)
-    );
+    let tcp = |s: &str| Address::Tcp(s.parse().unwrap());
+    let unix = |s: &str| Address::Unix(s.into());
+    let forms = [
+        ("127.0.0.1:8000", tcp("127.0.0.1:8000")),
+        ("[::1]:9000", tcp("[::1]:9000")),
+        ("unix:/tmp/x.sock", unix("/tmp/x.sock")),
+        ("unix:///tmp/x.sock", unix("/tmp/x.sock")),
+        ("fd://3", Address::Fd(3)),
+        ("tcp://0.0.0.0:80", tcp("0.0.0.0:80")),
+        // Gunicorn's default port, and `localhost` as the loopback address it names.
+        ("10.0.0.1", tcp("10.0.0.1:8000")),
+        ("localhost:5000", tcp("127.0.0.1:5000")),
+        ("example.com:81", Address::TcpHost("example.com".into(), 81)),
+    ];
+    for (text, want) in forms {
+        assert_eq!(parse_address(text).unwrap(), want, "{text}");
+    }
     assert!(parse_address("127.0.0.1:http").is_err());
     assert!(parse_address("[::1:80").is_err());
     assert!(parse_address("fd://x").is_err());
