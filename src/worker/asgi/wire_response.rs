@@ -49,6 +49,58 @@ impl Wire {
         Ok(())
     }
 
+    /// `http.response.trailers`: the last chunk with the fields, sent to a client that said
+    /// `TE: trailers` (RFC 9110 §6.5.1; to others the body just ends).
+    pub(super) fn trailers(&mut self, headers: &Bound<'_, PyAny>, more: bool) -> PyResult<usize> {
+        let headers = sendable(headers)?;
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(0);
+        };
+        if ex.framing != Some(Framing::Chunked) || ex.complete {
+            ex.complete = true;
+            return self.push();
+        }
+        let accepts = ex.head.headers.iter().any(|(n, v)| {
+            n == "TE"
+                && String::from_utf8_lossy(v)
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        });
+        if ex.trailer_started.is_none() {
+            self.out.extend_from_slice(b"0\r\n");
+            ex.trailer_started = Some(());
+        }
+        for (name, value) in headers.iter().filter(|_| accepts) {
+            self.out.extend_from_slice(name.as_bytes());
+            self.out.extend_from_slice(b": ");
+            self.out.extend_from_slice(value);
+            self.out.extend_from_slice(b"\r\n");
+        }
+        if !more {
+            self.out.extend_from_slice(b"\r\n");
+            ex.complete = true;
+        }
+        self.push()
+    }
+
+    /// Gunicorn's `http.response.informational` (103 Early Hints, RFC 8297): an interim
+    /// response before the final one, to HTTP/1.1 clients only (RFC 9110 §15.2).
+    pub(super) fn informational(
+        &mut self,
+        status: u16,
+        headers: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let Some(ex) = self.exchange.as_ref() else {
+            return Ok(0);
+        };
+        if !ex.head.may_chunk() || ex.framing.is_some() || !(100..200).contains(&status) {
+            return Ok(self.unsent());
+        }
+        let fields = sendable(headers)?;
+        response::write_interim(&mut self.out, status, &fields);
+        self.push()
+    }
+
     /// The response head, framed by what the app said and, for a body sent whole, its size.
     fn write_head(&mut self, first_body: usize, more: bool) {
         let shared = Rc::clone(&self.shared);
@@ -228,58 +280,6 @@ impl Wire {
         if !more && !ex.trailers {
             ex.complete = true;
         }
-        self.push()
-    }
-
-    /// `http.response.trailers`: the last chunk with the fields, sent to a client that said
-    /// `TE: trailers` (RFC 9110 §6.5.1; to others the body just ends).
-    pub(super) fn trailers(&mut self, headers: &Bound<'_, PyAny>, more: bool) -> PyResult<usize> {
-        let headers = sendable(headers)?;
-        let Some(ex) = self.exchange.as_mut() else {
-            return Ok(0);
-        };
-        if ex.framing != Some(Framing::Chunked) || ex.complete {
-            ex.complete = true;
-            return self.push();
-        }
-        let accepts = ex.head.headers.iter().any(|(n, v)| {
-            n == "TE"
-                && String::from_utf8_lossy(v)
-                    .split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        });
-        if ex.trailer_started.is_none() {
-            self.out.extend_from_slice(b"0\r\n");
-            ex.trailer_started = Some(());
-        }
-        for (name, value) in headers.iter().filter(|_| accepts) {
-            self.out.extend_from_slice(name.as_bytes());
-            self.out.extend_from_slice(b": ");
-            self.out.extend_from_slice(value);
-            self.out.extend_from_slice(b"\r\n");
-        }
-        if !more {
-            self.out.extend_from_slice(b"\r\n");
-            ex.complete = true;
-        }
-        self.push()
-    }
-
-    /// Gunicorn's `http.response.informational` (103 Early Hints, RFC 8297): an interim
-    /// response before the final one, to HTTP/1.1 clients only (RFC 9110 §15.2).
-    pub(super) fn informational(
-        &mut self,
-        status: u16,
-        headers: &Bound<'_, PyAny>,
-    ) -> PyResult<usize> {
-        let Some(ex) = self.exchange.as_ref() else {
-            return Ok(0);
-        };
-        if !ex.head.may_chunk() || ex.framing.is_some() || !(100..200).contains(&status) {
-            return Ok(self.unsent());
-        }
-        let fields = sendable(headers)?;
-        response::write_interim(&mut self.out, status, &fields);
         self.push()
     }
 
