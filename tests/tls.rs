@@ -337,3 +337,40 @@ fn a_file_response_goes_out_whole_through_tls() {
         assert_eq!(plain.status, 400, "{kind}: plain HTTP on the TLS port");
     }
 }
+
+/// A request pipelined behind a body, or a body's last record, in the same TLS flight as a
+/// full record: rustls decrypts records past what one read takes, and the socket never
+/// signals those bytes again. Every kind that keeps connections serves them instead of
+/// waiting on the socket.
+#[test]
+fn a_request_behind_a_body_in_the_same_records_is_served() {
+    let pki = Pki::new();
+    for (kind, app) in [
+        ("gthread", "hello:app"),
+        ("gevent", "hello:app"),
+        ("asgi", "asgi_app:app"),
+    ] {
+        let server = tls_server(&pki, kind, app, &["--keep-alive", "30"]);
+        let port = server.port().to_string();
+        let ca = pki.path("ca.pem");
+        // Full records (16 KiB, the most one read of the connection takes): one, two; and a
+        // smaller one.
+        for size in ["16384", "32768", "9000"] {
+            let out = client(&["pipelined", "127.0.0.1", &port, &ca, "/echo", size]);
+            assert_eq!(
+                out["statuses"],
+                serde_json::json!([200, 200]),
+                "{kind} {size}: {out}"
+            );
+            assert_eq!(out["lengths"][0], out["body"], "{kind}: {out}");
+            // The same inside a body: its end must not wait for bytes that never come.
+            let out = client(&["body_split", "127.0.0.1", &port, &ca, "/echo", size]);
+            assert_eq!(
+                out["statuses"],
+                serde_json::json!([200]),
+                "{kind} {size}: {out}"
+            );
+            assert_eq!(out["lengths"][0], out["body"], "{kind}: {out}");
+        }
+    }
+}

@@ -7,6 +7,11 @@
         the TLS version, cipher and ALPN protocol; with CERT/KEY, presents a client certificate
     tls_client.py peercert HOST PORT
         the sha256 of the certificate the server presents (DER), unverified
+    tls_client.py pipelined HOST PORT CA PATH SIZE
+        a POST filling a TLS record of SIZE bytes and a GET in the next record, both in one
+        write of the socket: the two responses' statuses and body lengths
+    tls_client.py body_split HOST PORT CA PATH SIZE
+        a POST whose body is a record of SIZE bytes and one of 10, in one write
     tls_client.py close HOST PORT CA PATH
         one request saying `Connection: close`, read to the end: whether the end was TLS's
         close_notify (clean) or a bare EOF (Python: "EOF occurred in violation of protocol")
@@ -57,6 +62,113 @@ def peercert(host, port):
             return {"sha256": hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()}
 
 
+class Flight:
+    """TLS over a memory BIO: records are made here and leave in one write of the socket,
+    so the server reads them together (in one read, as far as its reads are large)."""
+
+    def __init__(self, raw, context, host):
+        self.raw = raw
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=host)
+        self.buffered = b""
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.flush()
+                self.pull()
+        self.flush()
+
+    def flush(self):
+        self.raw.sendall(self.outgoing.read())
+
+    def pull(self):
+        data = self.raw.recv(65536)
+        if not data:
+            raise ConnectionError("EOF")
+        self.incoming.write(data)
+
+    def readline(self):
+        while b"\r\n" not in self.buffered:
+            self.more()
+        line, _, self.buffered = self.buffered.partition(b"\r\n")
+        return line + b"\r\n"
+
+    def read(self, n):
+        while len(self.buffered) < n:
+            self.more()
+        out, self.buffered = self.buffered[:n], self.buffered[n:]
+        return out
+
+    def more(self):
+        try:
+            self.buffered += self.tls.read(65536)
+        except ssl.SSLWantReadError:
+            self.flush()
+            self.pull()
+
+
+def read_response(f):
+    """One HTTP/1.1 response with a Content-Length from `f` (a Flight)."""
+    status = int(f.readline().split()[1])
+    length = 0
+    while True:
+        line = f.readline()
+        if line == b"\r\n":
+            break
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, len(f.read(length))
+
+
+def pipelined(host, port, ca, path, size):
+    """A POST whose head and body fill a TLS record of exactly SIZE bytes of plaintext, and a
+    GET in a record of its own, both in one write of the socket."""
+    context = ssl.create_default_context(cafile=ca)
+    out = {"statuses": [], "lengths": []}
+    size = int(size)
+    head = lambda n: b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (path.encode(), n)
+    body_len = size - len(head(size))
+    body_len = size - len(head(body_len))
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as raw:
+        try:
+            flight = Flight(raw, context, host)
+            flight.tls.write(head(body_len) + b"x" * body_len)
+            flight.tls.write(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path.encode())
+            flight.flush()
+            for _ in range(2):
+                status, length = read_response(flight)
+                out["statuses"].append(status)
+                out["lengths"].append(length)
+        except (OSError, ValueError, IndexError, ssl.SSLError) as e:
+            out["error"] = "%s: %s" % (type(e).__name__, e)
+    out["body"] = body_len
+    return out
+
+
+def body_split(host, port, ca, path, size):
+    """A POST's head in a record, SIZE bytes of its body in the next and its last 10 bytes in
+    a third, all in one write of the socket: the response's status and body length."""
+    context = ssl.create_default_context(cafile=ca)
+    out = {"statuses": [], "lengths": [], "body": int(size) + 10}
+    with socket.create_connection((host, int(port)), timeout=TIMEOUT) as raw:
+        try:
+            flight = Flight(raw, context, host)
+            flight.tls.write(b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
+                             % (path.encode(), out["body"]))
+            flight.tls.write(b"x" * int(size))
+            flight.tls.write(b"y" * 10)
+            flight.flush()
+            status, length = read_response(flight)
+            out["statuses"].append(status)
+            out["lengths"].append(length)
+        except (OSError, ValueError, IndexError, ssl.SSLError) as e:
+            out["error"] = "%s: %s" % (type(e).__name__, e)
+    return out
+
+
 def close(host, port, ca, path):
     context = ssl.create_default_context(cafile=ca)
     out = {"bytes": 0}
@@ -79,5 +191,6 @@ def close(host, port, ca, path):
 
 if __name__ == "__main__":
     scenario, args = sys.argv[1], sys.argv[2:]
-    scenarios = {"session": session, "peercert": peercert, "close": close}
+    scenarios = {"session": session, "peercert": peercert, "close": close, "pipelined": pipelined,
+                 "body_split": body_split}
     print(json.dumps(scenarios[scenario](*args)))

@@ -226,8 +226,12 @@ class Conn(WebSocketSide):
             return None
         self.state = IDLE
         self.deadline = time.monotonic() + self.worker.keepalive
-        # Read before waiting (what is buffered first): the next request is often here
-        # already.
+        if not self.wire.has_bytes():
+            # Nothing pipelined: wait for the socket. Bytes that came while the app ran were
+            # read ahead into the wire, so a read now would almost always find nothing (one
+            # system call in two of a keep-alive request's, measured).
+            self._watch_read(True)
+            return None
         if not self.worker.connection_task:
             # A task of its own for each request (an ASGI app's contextvars start afresh, as
             # under uvicorn).

@@ -219,8 +219,9 @@ impl Conn {
         got
     }
 
-    /// Is a whole next request possibly here already (bytes after the last one)?
+    /// Is a whole next request possibly here already (bytes after the last one, or bytes
+    /// TLS decrypted with the last one's)? When not, the next one is waited for on the socket.
     pub fn has_pipelined(&self) -> bool {
-        !self.buf.is_empty()
+        !self.buf.is_empty() || self.stream.holds_plaintext()
     }
 }

@@ -80,6 +80,11 @@ impl Stream {
         self.tls.as_ref().is_some_and(|t| t.pending())
     }
 
+    /// Request bytes TLS has decrypted and not handed over yet (always `false` without TLS).
+    pub fn holds_plaintext(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.holds_plaintext())
+    }
+
     /// Send what TLS holds encrypted; `true` when nothing is left (always, without TLS).
     pub fn flush_now(&self) -> io::Result<bool> {
         match &self.tls {
@@ -118,14 +123,20 @@ impl Stream {
 
     /// Append what is there now to `buf`, up to `room` bytes, reading straight into the
     /// vector's spare capacity (no scratch buffer to zero and copy from): `Ok(Some(0))` at
-    /// EOF, `Ok(None)` when nothing has arrived yet.
+    /// EOF, `Ok(None)` when nothing has arrived yet. Under TLS, past `room` too when rustls
+    /// decrypted more with the same read: the socket would not signal those bytes again.
     pub fn recv_append(&self, buf: &mut Vec<u8>, room: usize) -> io::Result<Option<usize>> {
         buf.reserve(room);
         if let Some(tls) = &self.tls {
             let filled = buf.len();
             buf.resize(filled + room, 0);
             let got = tls.recv(&self.fd, &mut buf[filled..]);
-            buf.truncate(filled + got.as_ref().map_or(0, |n| n.unwrap_or(0)));
+            let n = got.as_ref().map_or(0, |n| n.unwrap_or(0));
+            buf.truncate(filled + n);
+            if n == room {
+                tls.take_held(buf);
+                return Ok(Some(buf.len() - filled));
+            }
             return got;
         }
         loop {

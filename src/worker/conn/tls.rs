@@ -190,6 +190,32 @@ impl Tls {
         flush(&mut self.session(), fd)
     }
 
+    /// Plaintext rustls has decrypted and the connection has not taken: records read along
+    /// with an earlier one (a pipelined request behind a body). The socket will not signal
+    /// it again, so a connection must take it before it waits. A session that failed says
+    /// `true`: the next read reports the failure.
+    pub(super) fn holds_plaintext(&self) -> bool {
+        self.session()
+            .process_new_packets()
+            .map_or(true, |io| io.plaintext_bytes_to_read() > 0)
+    }
+
+    /// Append the plaintext rustls holds decrypted to `buf` (none: nothing changes).
+    pub(super) fn take_held(&self, buf: &mut Vec<u8>) {
+        let mut session = self.session();
+        let held = match session.process_new_packets() {
+            Ok(io) => io.plaintext_bytes_to_read(),
+            // Reported by the next read.
+            Err(_) => 0,
+        };
+        if held > 0 {
+            let at = buf.len();
+            buf.resize(at + held, 0);
+            let took = session.reader().read(&mut buf[at..]).unwrap_or(0);
+            buf.truncate(at + took);
+        }
+    }
+
     /// Encrypted bytes the socket has not taken yet.
     pub(super) fn pending(&self) -> bool {
         self.session().wants_write()
