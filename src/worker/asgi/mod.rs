@@ -284,58 +284,13 @@ fn serve<'py>(
     let cfg = svc.cfg;
     let event_loop = new_loop(py, cfg.asgi.event_loop)?;
     let failed = |e: PyErr| format_exception(py, &e);
-    let info = PyDict::new(py);
-    info.set_item("version", "3.0").map_err(failed)?;
-    info.set_item("spec_version", "2.3").map_err(failed)?;
-    let extensions = PyDict::new(py);
-    extensions
-        .set_item("http.response.trailers", PyDict::new(py))
-        .map_err(failed)?;
-    let http_scope = scope::http_template(py, &cfg.asgi.root_path, &info).map_err(failed)?;
-    let shared = std::rc::Rc::new(Shared {
-        root_path: cfg.asgi.root_path.clone(),
-        asgi_info: info.unbind(),
-        http_scope: http_scope.unbind(),
-        extensions: extensions.unbind(),
-        stopping: Cell::new(false),
-        keepalive: !cfg.keepalive.is_zero(),
-        websocket_max_message: cfg.asgi.websocket_max_message_size,
-        websocket_deflate: cfg.asgi.websocket_per_message_deflate,
-        tornado: cfg.worker_class == crate::config::WorkerClass::Tornado,
-        date: RefCell::new((0, String::new())),
-        entries: RefCell::new((0..crate::config::GREEN_LANES).rev().collect()),
-    });
+    let shared = std::rc::Rc::new(shared_state(py, cfg).map_err(failed)?);
     let server = Server {
         shared: std::rc::Rc::clone(&shared),
         listener_fds: svc.listeners.iter().map(|l| l.raw_fd()).collect(),
         wake_fd: signals::wake_fd(),
     };
-    // Each module before those that import it by name (from_code puts each in sys.modules):
-    // the shared states, the WebSocket half, the connection, then the loop.
-    let modules = [
-        (
-            ASGI_BASE_PY,
-            c"gunicorn_rs/asgi_base.py",
-            c"_gunicorn_rs_asgi_base",
-        ),
-        (
-            ASGI_WS_CONN_PY,
-            c"gunicorn_rs/asgi_ws_conn.py",
-            c"_gunicorn_rs_asgi_ws_conn",
-        ),
-        (
-            ASGI_CONN_PY,
-            c"gunicorn_rs/asgi_conn.py",
-            c"_gunicorn_rs_asgi_conn",
-        ),
-    ];
-    for (source, file, name) in modules {
-        let code = CString::new(source).map_err(|e| e.to_string())?;
-        PyModule::from_code(py, &code, file, name).map_err(failed)?;
-    }
-    let code = CString::new(ASGI_LOOP_PY).map_err(|e| e.to_string())?;
-    let module = PyModule::from_code(py, &code, c"gunicorn_rs/asgi_loop.py", c"_gunicorn_rs_asgi")
-        .map_err(failed)?;
+    let module = load_modules(py)?;
     let server = Py::new(py, server).map_err(failed)?;
     let opts = worker_opts(py, cfg, &shared, app, &server).map_err(failed)?;
     let worker = module
@@ -364,16 +319,13 @@ fn serve<'py>(
             break;
         }
         live.reopen_logs();
-        let wait = worker
-            .call_method1("wait", (tick.as_secs_f64(),))
-            .map_err(failed)?;
-        run_until(wait)?;
+        run_until(
+            worker
+                .call_method1("wait", (tick.as_secs_f64(),))
+                .map_err(failed)?,
+        )?;
         if signals::take_dump_asked() {
-            let stacks = worker
-                .call_method0("stacks")
-                .and_then(|t| t.extract::<String>())
-                .unwrap_or_else(|e| format!("(no task stacks: {e})"));
-            super::answer_dump(dump_fd, stacks);
+            super::answer_dump(dump_fd, task_stacks(&worker));
         }
         live.check_reload(reloader);
     }
@@ -390,4 +342,70 @@ fn serve<'py>(
     svc.slot.set_exit_reason_once(ExitReason::Shutdown);
     svc.slot.set_state(WorkerState::Dead);
     Ok(0)
+}
+
+/// What every connection of the worker shares: the scope templates, the bounds, the date.
+fn shared_state(py: Python<'_>, cfg: &crate::config::Config) -> PyResult<Shared> {
+    let info = PyDict::new(py);
+    info.set_item("version", "3.0")?;
+    info.set_item("spec_version", "2.3")?;
+    let extensions = PyDict::new(py);
+    extensions.set_item("http.response.trailers", PyDict::new(py))?;
+    let http_scope = scope::http_template(py, &cfg.asgi.root_path, &info)?;
+    Ok(Shared {
+        root_path: cfg.asgi.root_path.clone(),
+        asgi_info: info.unbind(),
+        http_scope: http_scope.unbind(),
+        extensions: extensions.unbind(),
+        stopping: Cell::new(false),
+        keepalive: !cfg.keepalive.is_zero(),
+        websocket_max_message: cfg.asgi.websocket_max_message_size,
+        websocket_deflate: cfg.asgi.websocket_per_message_deflate,
+        tornado: cfg.worker_class == crate::config::WorkerClass::Tornado,
+        date: RefCell::new((0, String::new())),
+        entries: RefCell::new((0..crate::config::GREEN_LANES).rev().collect()),
+    })
+}
+
+/// The loop's half (asgi_loop.py and what it imports), each module before those that import
+/// it by name (from_code puts each in sys.modules): the shared states, the WebSocket half,
+/// the connection, then the loop.
+fn load_modules(py: Python<'_>) -> Result<Bound<'_, PyModule>, String> {
+    let failed = |e: PyErr| format_exception(py, &e);
+    let modules = [
+        (
+            ASGI_BASE_PY,
+            c"gunicorn_rs/asgi_base.py",
+            c"_gunicorn_rs_asgi_base",
+        ),
+        (
+            ASGI_WS_CONN_PY,
+            c"gunicorn_rs/asgi_ws_conn.py",
+            c"_gunicorn_rs_asgi_ws_conn",
+        ),
+        (
+            ASGI_CONN_PY,
+            c"gunicorn_rs/asgi_conn.py",
+            c"_gunicorn_rs_asgi_conn",
+        ),
+        (
+            ASGI_LOOP_PY,
+            c"gunicorn_rs/asgi_loop.py",
+            c"_gunicorn_rs_asgi",
+        ),
+    ];
+    let mut last = None;
+    for (source, file, name) in modules {
+        let code = CString::new(source).map_err(|e| e.to_string())?;
+        last = Some(PyModule::from_code(py, &code, file, name).map_err(failed)?);
+    }
+    last.ok_or_else(|| "no loop module".to_string())
+}
+
+/// `dump PID`: the stacks of the tasks serving requests (asgi_loop.py's `Worker.stacks`).
+fn task_stacks(worker: &Bound<'_, PyAny>) -> String {
+    worker
+        .call_method0("stacks")
+        .and_then(|t| t.extract::<String>())
+        .unwrap_or_else(|e| format!("(no task stacks: {e})"))
 }
