@@ -95,8 +95,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, CLK_TCK, cpu_seconds, free_port  # noqa: E402
 from green import pip_install, raise_open_files, why_not_started  # noqa: E402
 from keepalive import (  # noqa: E402
-    Scenario, Server, build, cell, csv, errors_text, interleaved, last_line, launch, run_one,
-    stop_server, summary, vm_rss_kib, worker_pids,
+    Scenario, Server, build, cell, cpu_ratio, csv, errors_text, interleaved, last_line, launch,
+    run_one, stop_server, summary, vm_rss_kib, worker_pids,
 )
 
 WORKERS = 2
@@ -386,6 +386,8 @@ def progress(s, res):
     text = "%8.0f %s  p50 %.2f ms  p99 %.2f ms  rss %.1f MiB  %s" % (
         res["rps"], "msg/s" if s == "ws" else "req/s", res["p50"], res["p99"], res["rss_mib"],
         errors_text(res["errors"]))
+    if "cpu_us" in res:
+        text += "  worker cpu %.1f us/req" % res["cpu_us"]
     if s == "ws":
         text += "  cpu: client %.2f, server %.2f (%s), other %.2f cores; %.1f / %.1f µs/msg" % (
             res["client_cpu"], res["server_cpu"], split_text(res["split"]), res["other_cpu"],
@@ -431,8 +433,8 @@ def report(table, scenarios, names, results, args):
               "%d CPUs; medians; ratios against uvicorn (tornado: Gunicorn -k tornado)" % (
                   args.duration, args.warmup, args.rounds, WORKERS, os.cpu_count()))
         print()
-        print("| scenario | server | req/s | ratio | p50 ms | p99 ms | worker peak RSS MiB | errors |")
-        print("|---|---|---:|---:|---:|---:|---:|---|")
+        print("| scenario | server | req/s | ratio | p50 ms | p99 ms | worker CPU µs/req | worker peak RSS MiB | errors |")
+        print("|---|---|---:|---:|---:|---:|---:|---:|---|")
         for s in wrk_scenarios:
             title = "%s, -c%d" % (SCENARIOS[s].title, SCENARIOS[s].connections)
             for n in names:
@@ -440,11 +442,11 @@ def report(table, scenarios, names, results, args):
                     continue
                 m = summaries[(s, n)]
                 if m is None:
-                    row_or_failure(s, n, title, 6)
+                    row_or_failure(s, n, title, 7)
                     continue
-                print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %s |" % (
-                    title, table[n].label, m["rps"], ratio(s, n, m), m["p50"], m["p99"], m["rss_mib"],
-                    cell(errors(m))))
+                print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %.1f | %s |" % (
+                    title, table[n].label, m["rps"], ratio(s, n, m), m["p50"], m["p99"], m["cpu_us"],
+                    m["rss_mib"], cell(errors(m))))
         print()
     if "ws" in scenarios:
         print("WebSocket echo: benches/ws_load (%d tokio thread(s)), %d clients, %d-byte binary messages, "
@@ -493,6 +495,8 @@ def targets(summaries, results, scenarios):
             return target, missing(s, [n, ref]), "n/a"
         x = m["rps"] / r["rps"]
         text = "%.2fx (%s vs %s %s)" % (x, format(round(m["rps"]), ","), format(round(r["rps"]), ","), unit)
+        if unit == "req/s":
+            text += "; worker CPU " + cpu_ratio(m, r)
         ok = x >= factor and m["n_errors"] == 0
         return target, text + ("" if m["n_errors"] == 0 else ", with errors"), "PASS" if ok else "FAIL"
 

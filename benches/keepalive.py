@@ -56,7 +56,7 @@ import threading
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, ROOT, free_port, in_venv, stop_server, wait_listening  # noqa: E402
+from compare import BENCH, ROOT, cpu_seconds, free_port, in_venv, stop_server, wait_listening  # noqa: E402
 
 WORKERS = 2
 KEEPALIVE = 30
@@ -189,6 +189,12 @@ def run_wrk(port, path, connections, seconds):
     return done.stdout
 
 
+def requests_done(text):
+    """The requests wrk counts as answered (its "N requests in" line)."""
+    m = re.search(r"^\s*(\d+) requests in", text, re.M)
+    return int(m.group(1)) if m else 0
+
+
 def settle(port, path):
     """Returns once a fresh request is answered, i.e. once the warm-up's leftovers are done.
 
@@ -275,18 +281,23 @@ def run_one(server, scenario, args, log_path):
             if args.warmup:
                 run_wrk(port, scenario.path, scenario.connections, args.warmup)
                 settle(port, scenario.path)
+            workers = worker_pids(proc.pid)
+            cpu_before = sum(cpu_seconds(p) for p in workers)
             peak = WorkerRssPeak(proc.pid)
             peak.start()
             try:
                 out = run_wrk(port, scenario.path, scenario.connections, args.duration)
             finally:
                 rss = peak.finish()
+                cpu = sum(cpu_seconds(p) for p in workers) - cpu_before
         except (RuntimeError, OSError) as e:
             return "%s (server: %s)" % (e, server_said())
         with open(log_path + ".wrk", "w") as f:
             f.write(out)
         result = parse_wrk(out)
-        result["rss_mib"] = rss
+        # The workers' CPU time per request: what a server costs, whatever share of the 2
+        # shared cores wrk and the rest of the machine left it (req/s moves with that share).
+        result["rss_mib"], result["cpu_us"] = rss, 1e6 * cpu / max(1, requests_done(out))
         if proc.poll() is not None:
             result["note"] = "server exited during the run: status %s, %s" % (proc.returncode, server_said())
         return result
@@ -370,7 +381,8 @@ def main():
             refused.add((s, n))
         results[(s, n)].append(res)
         print("round %d  %-6s %-13s %s" % (r + 1, s, n, res if isinstance(res, str) else
-              "%8.0f req/s  p99 %.2f ms  rss %.1f MiB  %s" % (res["rps"], res["p99"], res["rss_mib"], errors_text(res["errors"]))),
+              "%8.0f req/s  p99 %.2f ms  cpu %.1f us/req  rss %.1f MiB  %s" % (
+                  res["rps"], res["p99"], res["cpu_us"], res["rss_mib"], errors_text(res["errors"]))),
               file=sys.stderr, flush=True)
     print("server logs (and the binary, when built): %s" % logs, file=sys.stderr)
     report(table, scenarios, names, results, args)
@@ -401,6 +413,7 @@ def summary(runs):
              for kind, (count, detail) in kinds.items()]
     return {"rps": statistics.median(x["rps"] for x in ok), "p50": statistics.median(x["p50"] for x in ok),
             "p99": statistics.median(x["p99"] for x in ok), "rss_mib": max(x["rss_mib"] for x in ok),
+            "cpu_us": statistics.median(x.get("cpu_us", float("nan")) for x in ok),
             "errors": errors, "n_errors": sum(errors.values()), "notes": notes}
 
 
@@ -414,8 +427,8 @@ def report(table, scenarios, names, results, args):
           "%d CPUs; medians; gunicorn-rs -k %s" % (args.duration, args.warmup, args.rounds, WORKERS,
                                                    os.cpu_count(), args.rs_kind))
     print()
-    print("| scenario | server | req/s | ratio vs reference | p50 ms | p99 ms | worker peak RSS MiB | errors |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
+    print("| scenario | server | req/s | ratio vs reference | p50 ms | p99 ms | worker CPU µs/req | worker peak RSS MiB | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for s in scenarios:
         sc = SCENARIOS[s]
         title = "%s, -c%d" % (sc.title, sc.connections)
@@ -427,14 +440,14 @@ def report(table, scenarios, names, results, args):
             m = summaries[(s, n)]
             if m is None:
                 runs = results[(s, n)]
-                print("| %s | %s | %s | - | - | - | - | - |" % (title, table[n].label, cell(runs[-1] if runs else "not run")))
+                print("| %s | %s | %s | - | - | - | - | - | - |" % (title, table[n].label, cell(runs[-1] if runs else "not run")))
                 continue
             ratio = "%.2fx %s" % (m["rps"] / ref["rps"], ref_label) if ref and ref["rps"] else "-"
             errors = errors_text(m["errors"])
             if m["notes"]:
                 errors += "; " + "; ".join(m["notes"])
-            print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %s |" % (
-                title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], m["rss_mib"], cell(errors)))
+            print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %.1f | %s |" % (
+                title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], m["cpu_us"], m["rss_mib"], cell(errors)))
     print()
     print("Targets (gthread issue)")
     print()
@@ -442,6 +455,11 @@ def report(table, scenarios, names, results, args):
     print("|---|---|---|")
     for target, measured, verdict in targets(table, summaries, results):
         print("| %s | %s | %s |" % (target, cell(measured), verdict))
+
+
+def cpu_ratio(m, ref):
+    """Worker CPU per request of a server and of its reference, and how many times less."""
+    return "%.1f vs %.1f µs/req, %.2fx less" % (m["cpu_us"], ref["cpu_us"], ref["cpu_us"] / m["cpu_us"])
 
 
 def targets(table, summaries, results):
@@ -469,7 +487,8 @@ def targets(table, summaries, results):
         n, m = max(measured, key=lambda x: x[1]["rps"])
         ratio = m["rps"] / ref["rps"]
         which = table[n].label if len(candidates) > 1 else ""
-        text = "%s%.2fx (%.0f vs %.0f req/s)" % (which + ": " if which else "", ratio, m["rps"], ref["rps"])
+        text = "%s%.2fx (%.0f vs %.0f req/s; worker CPU %s)" % (
+            which + ": " if which else "", ratio, m["rps"], ref["rps"], cpu_ratio(m, ref))
         ok = ratio >= factor and clean(m)
         if not clean(m):
             text += ", with errors"

@@ -64,7 +64,6 @@ with `cargo build --release` unless --binary is given, and benches/tls_load unle
 import argparse
 import json
 import os
-import re
 import socket
 import socketserver
 import ssl
@@ -80,7 +79,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, free_port, in_venv  # noqa: E402
 from keepalive import (  # noqa: E402
     KEEPALIVE, WORKERS, Server, WorkerRssPeak, build, cell, csv, ensure_venv, errors_text,
-    interleaved, last_line, launch, parse_wrk, stop_server, summary, worker_pids,
+    interleaved, last_line, launch, parse_wrk, requests_done, stop_server, summary, worker_pids,
 )
 
 # client: "wrk" or "tls-load"; close: every request with Connection: close (for wrk)
@@ -305,11 +304,6 @@ def run_client(port, scenario, seconds, args):
     if report["first_error"]:
         result["note"] = "client error: " + report["first_error"]
     return out, result, cpu
-
-
-def requests_done(text):
-    m = re.search(r"^\s*(\d+) requests in", text, re.M)
-    return int(m.group(1)) if m else 0
 
 
 def run_one(server, scenario, key, args, log_path):
