@@ -49,19 +49,17 @@ class _Context:
 
 
 class _Container(WSGIContainer):
-    """tornado's `WSGIContainer` with the environ every WSGI kind of gunicorn-rs gives, made
-    by the Rust side from the head it parsed (`Wire.environ`). tornado's own is thinner:
-    no `RAW_URI`, `REMOTE_PORT`, `SERVER_SOFTWARE`, `wsgi.file_wrapper`,
-    `wsgi.input_terminated` or `wsgi.early_hints`; `SERVER_NAME`/`SERVER_PORT` from the Host
-    field rather than the listener; `SCRIPT_NAME` always empty (the `SCRIPT_NAME` environment
-    variable and a trusted forwarder's header ignored); an absolute-form target's scheme and
-    host in `PATH_INFO`; `wsgi.multiprocess` True whatever `--workers`.
+    """tornado's `WSGIContainer` with the environ of every other WSGI kind, made by the Rust
+    side from the head it parsed (`Wire.environ`). tornado's own lacks `RAW_URI`,
+    `REMOTE_PORT`, `SERVER_SOFTWARE`, `wsgi.file_wrapper`, `wsgi.input_terminated` and
+    `wsgi.early_hints`, takes `SERVER_NAME`/`SERVER_PORT` from Host, never sets `SCRIPT_NAME`
+    and leaves an absolute-form target whole in `PATH_INFO`.
 
-    The call itself stays tornado's (`handle_request`), as under Gunicorn's tornado worker,
-    and so does what comes of it: the app runs on the loop's thread, one request at a time
-    (`wsgi.multithread` False), and its response is gathered whole before any of it is sent
-    (no streaming, no sendfile for `wsgi.file_wrapper`: the wrapper is iterated), with a
-    `Content-Length` and, when the app gave none, tornado's `Content-Type: text/html`."""
+    The call stays tornado's (`handle_request`), as under Gunicorn's tornado worker, and so
+    does what is inherent to it: the app runs on the loop's thread (`wsgi.multithread`
+    False), and its response is gathered whole before any of it is sent (no streaming; a
+    `wsgi.file_wrapper` is iterated, not sendfile'd), with a `Content-Length` and, when the
+    app gave none, tornado's `Content-Type: text/html`."""
 
     def environ(self, request):
         return request.connection.wsgi_environ(request.body)
