@@ -190,7 +190,8 @@ fn a_websocket_handler_echoes_through_the_detached_socket() {
 }
 
 /// A plain WSGI app runs through tornado's `WSGIContainer`, as under Gunicorn's tornado
-/// worker: its answers, a body echoed, and an app that raises is a 500 with the traceback in
+/// worker (with the environ of every kind: tests/wsgi_probe/environ.rs): its answers, a body
+/// echoed, and an app that raises is a 500 with the traceback in
 /// the error log (not a request that never ends), after which the worker serves on.
 #[test]
 fn a_wsgi_app_runs_in_tornados_wsgi_container() {

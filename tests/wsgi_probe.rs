@@ -1,10 +1,13 @@
 //! tests/apps/wsgi_probe.py under every WSGI kind (sync, gthread, gevent, eventlet, and tornado's
 //! WSGIContainer): what the app-level differential run against Gunicorn 27
 //! (tests/differential/app_diff.py) found, checked per kind through the real binary. Each
-//! kind's server runs every check; a failure names its kind and check.
+//! kind's server runs every check; a failure names its kind and check. The environ each kind
+//! gives is checked in tests/wsgi_probe/environ.rs.
 
 use crate::support::*;
 use std::time::Duration;
+
+mod environ;
 
 const KINDS: [(&str, &[&str]); 5] = [
     ("sync", &[]),
@@ -87,13 +90,70 @@ fn the_apps_reason_phrase_reaches_the_client(server: &Server) -> Result<(), Stri
     }
 }
 
-const CHECKS: [(&str, Check); 3] = [
+/// `wsgi.early_hints` sends a `103 Early Hints` before the response (Gunicorn 25+; RFC 8297),
+/// the connection going on after it (sync answers one request a connection); none to an
+/// HTTP/1.0 client (RFC 9110 §15.2).
+fn early_hints_come_first(server: &Server) -> Result<(), String> {
+    let mut c = Client::connect(server.port());
+    c.send(b"GET /resp/hints HTTP/1.1\r\nHost: x\r\n\r\n");
+    let hints = c.next_response(false);
+    let link = Some("</style.css>; rel=preload; as=style");
+    if (hints.status, hints.header("Link")) != (103, link) {
+        let got = (hints.status, hints.text());
+        return Err(format!("want a 103 with the Link field, got {got:?}"));
+    }
+    let r = c.next_response(false);
+    if (r.status, r.text().as_str()) != (200, "after hints") {
+        return Err(format!(
+            "want the 200 after the 103, got {} {}",
+            r.status,
+            r.text()
+        ));
+    }
+    let sync = server.log().contains("Using worker: sync");
+    if !sync && c.get("/resp/list").status != 200 {
+        return Err("the connection did not go on after the hints".into());
+    }
+    let raw = server.http(b"GET /resp/hints HTTP/1.0\r\n\r\n");
+    match parse_all(&raw, false)
+        .iter()
+        .map(|r| r.status)
+        .collect::<Vec<_>>()[..]
+    {
+        [200] => Ok(()),
+        ref other => Err(format!("HTTP/1.0: want only the 200, got {other:?}")),
+    }
+}
+
+/// `wsgi.file_wrapper` over a file: the whole file, as the response body.
+fn file_wrapper_sends_the_file(server: &Server) -> Result<(), String> {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/apps/wsgi_probe.py");
+    let want = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+    let r = Client::connect(server.port()).get("/resp/file");
+    match r.status == 200 && r.body == want {
+        true => Ok(()),
+        false => Err(format!(
+            "want the file ({} bytes), got {} with {} bytes",
+            want.len(),
+            r.status,
+            r.body.len()
+        )),
+    }
+}
+
+const CHECKS: [(&str, Check); 6] = [
     ("head_error_page_has_no_body", head_error_page_has_no_body),
     ("closing_connection_lingers", closing_connection_lingers),
     (
         "the_apps_reason_phrase_reaches_the_client",
         the_apps_reason_phrase_reaches_the_client,
     ),
+    (
+        "the_environ_is_the_one_every_kind_gives",
+        environ::the_environ_is_the_one_every_kind_gives,
+    ),
+    ("early_hints_come_first", early_hints_come_first),
+    ("file_wrapper_sends_the_file", file_wrapper_sends_the_file),
 ];
 
 /// `--request-timeout`'s 504 answers HEAD without the page's body too (the watchdog writes it

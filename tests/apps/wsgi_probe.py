@@ -3,11 +3,15 @@ differential run (tests/differential/app_diff.py): the same file behind gunicorn
 Gunicorn 27 under each worker kind, so a difference in the answers is the servers'.
 
 /env/...          what the app sees: the environ keys a framework reads, as JSON
+/keys/...         every environ key, each str and flag value, and whether the streams and
+                  callables do what PEP 3333 and Gunicorn say (tests/wsgi_probe.rs: the same
+                  environ under every kind; not in the differential run, as it names this server)
 /read/<how>       the body read one way (read(), read(n) loops, readline(), readlines(),
                   iteration, read(-1), reads past the end), echoed as the repr of the pieces
 /resp/<how>       the response given one way (list, generator with close(), write(),
                   wsgi.file_wrapper, empty bodies, 204/304, Content-Length the app gets wrong,
-                  Set-Cookie twice, a latin-1 header value, an app-set Connection: close)
+                  Set-Cookie twice, a latin-1 header value, an app-set Connection: close,
+                  a 103 through wsgi.early_hints first)
 /err/<when>       an exception before start_response, before the first chunk, mid-body
 /sr/<how>         start_response called twice, with and without exc_info
 /closed           how many response iterables had close() called since the last ask
@@ -60,6 +64,29 @@ def env(environ, start_response):
         k for k, v in environ.items() if k.isupper() and not isinstance(v, str)
     )
     seen["body"] = environ["wsgi.input"].read().decode("latin-1")
+    out = json.dumps(seen, sort_keys=True).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
+    return [out]
+
+
+def keys(environ, start_response):
+    inp, errors = environ["wsgi.input"], environ["wsgi.errors"]
+    seen = {
+        "keys": sorted(environ),
+        "values": {k: v for k, v in environ.items() if isinstance(v, (str, bool))},
+        "version": list(environ["wsgi.version"]),
+        "not_str": sorted(k for k, v in environ.items() if k.isupper() and not isinstance(v, str)),
+        "body": inp.read().decode("latin-1"),
+        # PEP 3333 "Input and Error Streams"; Gunicorn's file_wrapper and early_hints.
+        "can": {
+            "input": all(callable(getattr(inp, m, None))
+                         for m in ("read", "readline", "readlines", "__iter__")),
+            "errors": all(callable(getattr(errors, m, None))
+                          for m in ("write", "writelines", "flush")),
+            "file_wrapper": callable(environ.get("wsgi.file_wrapper")),
+            "early_hints": callable(environ.get("wsgi.early_hints")),
+        },
+    }
     out = json.dumps(seen, sort_keys=True).encode()
     start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(out)))])
     return [out]
@@ -200,6 +227,12 @@ def resp_conn_close(environ, start_response):
     return [b"close"]
 
 
+def resp_hints(environ, start_response):
+    environ["wsgi.early_hints"]([("Link", "</style.css>; rel=preload; as=style")])
+    start_response("200 OK", text())
+    return [b"after hints"]
+
+
 def resp_reason(environ, start_response):
     start_response("299 Quite Fine Thanks", text())
     return [b"reason"]
@@ -295,6 +328,7 @@ ROUTES = {
     "/resp/latin1": resp_latin1,
     "/resp/conn_close": resp_conn_close,
     "/resp/reason": resp_reason,
+    "/resp/hints": resp_hints,
     "/err/before": err_before,
     "/err/first_chunk": err_first_chunk,
     "/err/mid": err_mid,
@@ -312,6 +346,8 @@ def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path.startswith("/env"):
         return env(environ, start_response)
+    if path.startswith("/keys"):
+        return keys(environ, start_response)
     if path.startswith("/read/"):
         return read(environ, start_response)
     return ROUTES.get(path, not_found)(environ, start_response)

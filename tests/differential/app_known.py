@@ -22,6 +22,26 @@ def gunicorn_failed(rs, gu):
     return (rs, rs) if "500 Internal Server Error" in rs and "500 Internal" not in gu else (rs, gu)
 
 
+# The environ keys where tornado's WSGIContainer and the environ of every gunicorn-rs kind
+# (which the tornado kind gives a WSGI app) part: present or not, from the listener or Host,
+# `workers > 1` or always True, the fragment kept in the query.
+TORNADO_ENVIRON = ("RAW_URI", "SERVER_NAME", "SERVER_PORT", "wsgi.input_terminated",
+                   "wsgi.multiprocess", "QUERY_STRING")
+
+
+def every_kinds_environ(rs, gu):
+    """Gunicorn's tornado environ, each TORNADO_ENVIRON line as gunicorn-rs's answer has it
+    (the n-th for the n-th: a pipelined exchange has several environs)."""
+    for key in TORNADO_ENVIRON:
+        line = re.compile(r"^ +%s: .*$" % re.escape(key), re.M)
+        mine = line.findall(rs)
+        theirs = line.findall(gu)
+        if mine and len(mine) == len(theirs):
+            answers = iter(mine)
+            gu = line.sub(lambda _: next(answers), gu)
+    return rs, gu
+
+
 def http10(text):
     """An HTTP/1.0 answer as tornado's server words it: HTTP/1.1, `Connection: Keep-Alive`
     when it persists, nothing when it closes."""
@@ -134,6 +154,19 @@ RULES = [
         "secure_scheme_headers, one HTTP layer for every kind); tornado's server ignores it",
         ("tornado",), r"forwarded proto", lambda rs, gu: (rs, gu.replace("SERVER_PORT: '80'", "SERVER_PORT: '443'")
         .replace("wsgi.url_scheme: 'http'", "wsgi.url_scheme: 'https'")),
+    ),
+    (
+        "a WSGI app sees the environ every kind gives (RAW_URI, wsgi.input_terminated, "
+        "wsgi.multiprocess as workers > 1, SERVER_NAME/PORT of the listener, no fragment in "
+        "QUERY_STRING); tornado's WSGIContainer builds a thinner one of its own",
+        ("tornado",), r".", every_kinds_environ,
+    ),
+    (
+        "a trusted forwarder's SCRIPT_NAME is taken from PATH_INFO, and an absolute-form "
+        "target's PATH_INFO is its path, as under every kind; tornado's WSGIContainer leaves "
+        "both whole (the probe's routes then answer 404)",
+        ("tornado",), r"SCRIPT_NAME header|absolute-form",
+        lambda rs, gu: (rs, rs) if gu.startswith("  HTTP/1.1 404 Not Found") else (rs, gu),
     ),
     (
         "a field name with `_` is dropped (Gunicorn's header_map, one HTTP parser for every "

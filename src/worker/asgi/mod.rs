@@ -89,6 +89,8 @@ pub(super) struct Shared {
     websocket_deflate: bool,
     /// The tornado kind: requests go to tornado's delegates, upgrades to the app.
     tornado: bool,
+    /// A WSGI app's environ under tornado (`wire_tornado.rs`).
+    wsgi: wire_tornado::WsgiEnviron,
     date: RefCell<(i64, String)>,
     /// Scoreboard entries free to show a request in flight.
     entries: RefCell<Vec<usize>>,
@@ -362,6 +364,7 @@ fn shared_state(py: Python<'_>, cfg: &crate::config::Config) -> PyResult<Shared>
         websocket_max_message: cfg.asgi.websocket_max_message_size,
         websocket_deflate: cfg.asgi.websocket_per_message_deflate,
         tornado: cfg.worker_class == crate::config::WorkerClass::Tornado,
+        wsgi: Default::default(),
         date: RefCell::new((0, String::new())),
         entries: RefCell::new((0..crate::config::GREEN_LANES).rev().collect()),
     })

@@ -8,10 +8,11 @@ interface tornado's own HTTP/1 server uses: an `HTTPMessageDelegate` from the ap
 `HTTPConnection` (`write_headers`, `write`, `finish`, `detach`) that writes with the
 connection's wire. A `tornado.web.Application` (or any `HTTPServerConnectionDelegate`) is
 served as it is; any other app is a WSGI app and runs in tornado's `WSGIContainer`, as
-Gunicorn's worker does.
+Gunicorn's worker does, with the environ of every other WSGI kind (`_Container`).
 """
 
 import asyncio
+import io
 import logging
 import socket
 
@@ -45,6 +46,23 @@ class _Context:
 
     def __str__(self):
         return self.remote_ip
+
+
+class _Container(WSGIContainer):
+    """tornado's `WSGIContainer` with the environ of every other WSGI kind, made by the Rust
+    side from the head it parsed (`Wire.environ`). tornado's own lacks `RAW_URI`,
+    `REMOTE_PORT`, `SERVER_SOFTWARE`, `wsgi.file_wrapper`, `wsgi.input_terminated` and
+    `wsgi.early_hints`, takes `SERVER_NAME`/`SERVER_PORT` from Host, never sets `SCRIPT_NAME`
+    and leaves an absolute-form target whole in `PATH_INFO`.
+
+    The call stays tornado's (`handle_request`), as under Gunicorn's tornado worker, and so
+    does what is inherent to it: the app runs on the loop's thread (`wsgi.multithread`
+    False), and its response is gathered whole before any of it is sent (no streaming; a
+    `wsgi.file_wrapper` is iterated, not sendfile'd), with a `Content-Length` and, when the
+    app gave none, tornado's `Content-Type: text/html`."""
+
+    def environ(self, request):
+        return request.connection.wsgi_environ(request.body)
 
 
 class _WSGI(httputil.HTTPMessageDelegate):
@@ -103,6 +121,18 @@ class Connection(httputil.HTTPConnection):
     def _end(self):
         if not self.done.done():
             self.done.set_result(None)
+
+    # -- a WSGI app's environ ------------------------------------------------------------------
+
+    def wsgi_environ(self, body):
+        """The request's environ, as every WSGI kind builds it (`_Container`); the body as
+        tornado read it, whole."""
+        return self.wire.environ(io.BytesIO(body), self._early_hints)
+
+    def _early_hints(self, headers):
+        """`wsgi.early_hints`: the 103 goes out at once, the response after the app."""
+        if self.wire.early_hints(headers):
+            self.conn._watch_write(True)
 
     # -- tornado's HTTPConnection --------------------------------------------------------------
 
@@ -321,7 +351,8 @@ class Bridge:
         if self.native:
             self.start_request = app.start_request
         else:
-            container = app if isinstance(app, WSGIContainer) else WSGIContainer(app)
+            # An app that is a container already is served as it is (its environ its own).
+            container = app if isinstance(app, WSGIContainer) else _Container(app)
             self.start_request = lambda server, connection: _WSGI(container, connection)
 
     async def serve(self, conn, request):

@@ -90,14 +90,24 @@ impl Wire {
         status: u16,
         headers: &Bound<'_, PyAny>,
     ) -> PyResult<usize> {
-        let Some(ex) = self.exchange.as_ref() else {
-            return Ok(0);
-        };
-        if !ex.head.may_chunk() || ex.framing.is_some() || !(100..200).contains(&status) {
+        if !self.takes_interim(status) {
             return Ok(self.unsent());
         }
         let fields = sendable(headers)?;
-        response::write_interim(&mut self.out, status, &fields);
+        self.interim(status, &fields)
+    }
+
+    /// May an interim response go out now? To an HTTP/1.1 client (RFC 9110 §15.2: not to
+    /// HTTP/1.0, nor behind uwsgi), before the final response began.
+    pub(super) fn takes_interim(&self, status: u16) -> bool {
+        self.exchange.as_ref().is_some_and(|ex| {
+            ex.head.may_chunk() && ex.framing.is_none() && (100..200).contains(&status)
+        })
+    }
+
+    /// An interim response with `fields` (already checked sendable), ahead of the final one.
+    pub(super) fn interim(&mut self, status: u16, fields: &[(String, Vec<u8>)]) -> PyResult<usize> {
+        response::write_interim(&mut self.out, status, fields);
         self.push()
     }
 

@@ -1,12 +1,29 @@
 //! What the tornado kind asks of a connection's `Wire` beyond HTTP: a refusal by tornado's
-//! own rules, its `101 Switching Protocols`, and handing the socket over (`detach`).
+//! own rules, its `101 Switching Protocols`, handing the socket over (`detach`), and for a
+//! WSGI app in tornado's `WSGIContainer`, the environ every WSGI kind gives (`wsgi::environ`)
+//! and its `wsgi.early_hints`.
 
-use pyo3::exceptions::PyOSError;
+use std::cell::OnceCell;
+
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
-use super::wire::{sendable, Wire};
+use super::wire::{sendable, sendable_field, Wire};
+use super::with_service;
 use crate::http::response::{self, Framing};
+use crate::wsgi::environ::{EnvironCache, Streams};
+use crate::wsgi::errors::ErrorStream;
+use crate::wsgi::file_wrapper::FileWrapper;
+use crate::wsgi::ConnInfo;
+
+/// What a WSGI app's environ needs under tornado, made once per worker: the templates and
+/// header keys of the environ builder, and the `wsgi.errors` stream.
+#[derive(Default)]
+pub(super) struct WsgiEnviron {
+    cache: EnvironCache,
+    errors: OnceCell<Py<ErrorStream>>,
+}
 
 #[pymethods]
 impl Wire {
@@ -134,6 +151,70 @@ impl Wire {
         };
         let fd = std::os::fd::IntoRawFd::into_raw_fd(fd);
         Ok((fd, PyBytes::new(py, &unread), PyBytes::new(py, &pending)))
+    }
+}
+
+#[pymethods]
+impl Wire {
+    /// The WSGI environ of the request being served, for a WSGI app in tornado's
+    /// `WSGIContainer` (tornado_bridge.py's `_Container`): made by the builder of every other
+    /// WSGI kind from the head the Rust parser read, so the app sees the same keys and values
+    /// (PEP 3333; Gunicorn's `wsgi.create`: `RAW_URI`, `REMOTE_PORT`, `SCRIPT_NAME`,
+    /// `SERVER_NAME` from the listener…) where tornado's container makes a thinner one.
+    /// `input`: the body, which tornado has read whole; `early_hints`: what sends a 103.
+    /// A path outside `SCRIPT_NAME` raises (a 500, as under every kind).
+    fn environ<'py>(
+        &self,
+        py: Python<'py>,
+        input: &Bound<'py, PyAny>,
+        early_hints: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let (Some(ex), Some(conn)) = (self.exchange.as_ref(), self.conn.as_ref()) else {
+            return Err(PyOSError::new_err("no request"));
+        };
+        let Some(info) = with_service(|svc| svc.conn_info(conn, conn.peer)) else {
+            return Err(PyOSError::new_err("no worker"));
+        };
+        // The app runs on the loop's one thread, one request at a time (PEP 3333: it need
+        // not be thread-safe).
+        let info = ConnInfo {
+            multithread: false,
+            ..info
+        };
+        let wsgi = &self.shared.wsgi;
+        let errors = match wsgi.errors.get() {
+            Some(errors) => errors,
+            None => {
+                let made = Py::new(py, ErrorStream)?;
+                wsgi.errors.get_or_init(|| made)
+            }
+        };
+        let file_wrapper = py.get_type::<FileWrapper>();
+        let streams = Streams {
+            input,
+            errors: errors.bind(py).as_any(),
+            file_wrapper: file_wrapper.as_any(),
+            early_hints,
+        };
+        wsgi.cache
+            .build(py, &ex.head, &info, &streams)
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+    }
+
+    /// `environ['wsgi.early_hints'](headers)` (Gunicorn 25+): a `103 Early Hints` (RFC 8297)
+    /// with these `(name, value)` text pairs, ahead of the response that tornado's container
+    /// sends once the app returned. Skipped on HTTP/1.0 and once the response began, as
+    /// under every kind. The bytes the socket has not taken.
+    fn early_hints(&mut self, headers: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let mut fields = Vec::new();
+        for pair in headers.try_iter()? {
+            let (name, value): (Bound<'_, PyString>, Bound<'_, PyString>) = pair?.extract()?;
+            fields.push(sendable_field(name.to_str()?.as_bytes(), &latin1(&value)?)?);
+        }
+        match self.takes_interim(103) {
+            true => self.interim(103, &fields),
+            false => Ok(self.unsent()),
+        }
     }
 }
 

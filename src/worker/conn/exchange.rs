@@ -308,7 +308,8 @@ impl<'a> Service<'a> {
         before <= 1
     }
 
-    fn conn_info(&self, conn: &Conn, peer: Option<std::net::SocketAddr>) -> ConnInfo {
+    /// What the environ needs of `conn` and this worker (`wsgi::ConnInfo`).
+    pub(crate) fn conn_info(&self, conn: &Conn, peer: Option<std::net::SocketAddr>) -> ConnInfo {
         let (server, unix_path) = match self.listeners.get(conn.listener).map(|l| &l.bound) {
             Some(Bound::Tcp(sa)) => (Some(*sa), None),
             Some(Bound::Unix(p)) => (None, Some(p.display().to_string())),
