@@ -298,6 +298,11 @@ impl HeadScan {
         }
     }
 
+    /// The field lines seen so far (all of them once the head is complete).
+    pub(crate) fn fields(&self) -> usize {
+        self.fields
+    }
+
     fn section(&mut self, start: usize) -> At {
         self.section_start = start;
         self.line = start;
