@@ -12,7 +12,7 @@ use std::time::Instant;
 
 // The server's allocator (`src/main.rs`): a head's strings cost what they cost there.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: gunicorn_rs::alloc::Allocator = gunicorn_rs::alloc::Allocator;
 
 const HEAD: &[u8] = b"GET /api/v1/items?page=2&sort=name HTTP/1.1\r\n\
 Host: example.com\r\n\
