@@ -232,10 +232,23 @@ impl EnvironCache {
             Some(value) => value.iter().map(|&b| char::from(b)).collect(),
             None => self.env_script_name().into(),
         };
-        let path_info = path_info(&head.path, &script_name)?;
-        self.fill(&env, head, conn, streams)
+        let raw_uri = PyString::new(py, &head.uri);
+        // The usual `/path` with no query, no `%` and no SCRIPT_NAME is its own PATH_INFO: the
+        // same text, so the same (immutable) str, not a decode of a second copy.
+        let plain = script_name.is_empty()
+            && head.uri == head.path
+            && head.uri.bytes().all(|b| b.is_ascii() && b != b'%');
+        let path_info = match plain {
+            true => None,
+            false => Some(path_info(&head.path, &script_name)?),
+        };
+        self.fill(&env, head, conn, streams, &raw_uri)
             .and_then(|()| {
-                env.set_item(intern!(py, "PATH_INFO"), latin1(py, &path_info)?)?;
+                let path_info = match &path_info {
+                    Some(bytes) => latin1(py, bytes)?,
+                    None => raw_uri.into_any(),
+                };
+                env.set_item(intern!(py, "PATH_INFO"), path_info)?;
                 if head.header("SCRIPT_NAME").is_some() {
                     env.set_item(intern!(py, "SCRIPT_NAME"), script_name.as_ref())?;
                 }
@@ -252,13 +265,14 @@ impl EnvironCache {
         head: &RequestHead,
         conn: &ConnInfo,
         streams: &Streams<'_, '_>,
+        raw_uri: &Bound<'_, PyString>,
     ) -> PyResult<()> {
         let py = env.py();
         env.set_item(intern!(py, "wsgi.input"), streams.input)?;
         env.set_item(intern!(py, "wsgi.early_hints"), streams.early_hints)?;
         env.set_item(intern!(py, "REQUEST_METHOD"), method(py, &head.method))?;
         env.set_item(intern!(py, "QUERY_STRING"), &head.query)?;
-        env.set_item(intern!(py, "RAW_URI"), &head.uri)?;
+        env.set_item(intern!(py, "RAW_URI"), raw_uri)?;
         env.set_item(intern!(py, "SERVER_PROTOCOL"), protocol(py, head.version))?;
         self.fill_headers(env, head)?;
         if let Some(pem) = &conn.client_cert {
