@@ -286,11 +286,10 @@ impl EnvironCache {
         match conn.peer {
             Peer::Tcp(addr) => {
                 let mut buf = [0u8; 64];
-                env.set_item(intern!(py, "REMOTE_ADDR"), ip_text(&mut buf, addr.ip()))?;
-                env.set_item(
-                    intern!(py, "REMOTE_PORT"),
-                    decimal(&mut buf, addr.port().into()),
-                )?;
+                let ip = latin1(py, ip_text(&mut buf, addr.ip()))?;
+                env.set_item(intern!(py, "REMOTE_ADDR"), ip)?;
+                let port = latin1(py, decimal(&mut buf, addr.port().into()))?;
+                env.set_item(intern!(py, "REMOTE_PORT"), port)?;
             }
             Peer::Unix => env.set_item(intern!(py, "REMOTE_ADDR"), intern!(py, ""))?,
         }
@@ -387,12 +386,12 @@ mod tests {
     #[test]
     fn peers_are_written_as_python_would() {
         let mut buf = [0u8; 64];
-        assert_eq!(decimal(&mut buf, 0), "0");
-        assert_eq!(decimal(&mut buf, 65535), "65535");
+        assert_eq!(decimal(&mut buf, 0), b"0");
+        assert_eq!(decimal(&mut buf, 65535), b"65535");
         let v4: std::net::IpAddr = "10.0.255.1".parse().expect("v4");
-        assert_eq!(ip_text(&mut buf, v4), "10.0.255.1");
+        assert_eq!(ip_text(&mut buf, v4), b"10.0.255.1");
         let v6: std::net::IpAddr = "::1".parse().expect("v6");
-        assert_eq!(ip_text(&mut buf, v6), "::1");
+        assert_eq!(ip_text(&mut buf, v6), b"::1");
     }
 
     #[test]
