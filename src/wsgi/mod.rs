@@ -17,6 +17,7 @@ pub mod input;
 pub mod interpreter;
 pub mod log_config;
 mod logger_class;
+mod method;
 pub mod modules;
 pub mod response;
 mod validate;
