@@ -79,10 +79,13 @@ mod tests {
                 // SAFETY: a non-zero size; the block is freed with the layout it was made with.
                 unsafe {
                     let p = allocator.alloc(layout);
-                    assert!(!p.is_null() && p as usize % align == 0, "{size}/{align}");
+                    assert!(
+                        !p.is_null() && (p as usize).is_multiple_of(align),
+                        "{size}/{align}"
+                    );
                     let p = allocator.realloc(p, layout, size * 2);
                     assert!(
-                        !p.is_null() && p as usize % align == 0,
+                        !p.is_null() && (p as usize).is_multiple_of(align),
                         "{size}/{align} grown"
                     );
                     let grown = Layout::from_size_align(size * 2, align).expect("valid");

@@ -94,7 +94,7 @@ impl ResponseState {
             return Ok(());
         }
         let status = self.status.as_ref().ok_or(SendError::NoStartResponse)?;
-        sink.start(&status.line, &self.headers)
+        sink.start(&status.line, &self.headers, self.content_length)
             .map_err(SendError::Io)
     }
 
