@@ -160,6 +160,7 @@ impl HeadScan {
     /// through [`Self::step`], which names what it broke, if anything.
     fn run(&self, rest: &[u8], limits: &Limits) -> usize {
         let (class, end) = match self.at {
+            At::Method => return self.method_run(rest, limits),
             At::Target(Form::Path) => (VISIBLE, limits.line + self.line),
             At::FieldName => (TCHAR, self.field_end(limits)),
             At::FieldValue => (VALUE, self.field_end(limits)),
@@ -184,6 +185,19 @@ impl HeadScan {
             .iter()
             .position(|&b| CLASS[usize::from(b)] & class == 0)
             .map_or(room, |i| done + i)
+    }
+
+    /// Upper-case letters go on with a method whatever the configuration (RFC 9110 §9.1: a
+    /// token; Gunicorn 27 refuses lower case, `#` and more than 20 bytes unless
+    /// `permit_unconventional_http_method`), within those 20 bytes and the line limit.
+    fn method_run(&self, rest: &[u8], limits: &Limits) -> usize {
+        const CONVENTIONAL_LEN: usize = 20;
+        let end = self.line + CONVENTIONAL_LEN.min(limits.line);
+        let room = end.saturating_sub(self.seen).min(rest.len());
+        rest[..room]
+            .iter()
+            .position(|b| !b.is_ascii_uppercase())
+            .unwrap_or(room)
     }
 
     /// The usual line ends in one go: `HTTP/1.1` or `HTTP/1.0` and CRLF after the target, CRLF
