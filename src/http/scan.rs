@@ -201,7 +201,8 @@ impl HeadScan {
     }
 
     /// The usual line ends in one go: `HTTP/1.1` or `HTTP/1.0` and CRLF after the target, CRLF
-    /// after a value, when no limit is reached on the way (else byte by byte, which names it).
+    /// after a value, the blank line, when no limit is reached on the way (else byte by byte,
+    /// which names it).
     fn line_end(&mut self, rest: &[u8], limits: &Limits) -> bool {
         match self.at {
             At::Version(0) => {
@@ -223,6 +224,17 @@ impl HeadScan {
                 self.field_before += self.seen - self.line;
                 self.line = self.seen;
                 self.at = At::FieldStart;
+                true
+            }
+            // The blank line that ends the head (RFC 9112 §2.1); neither byte is counted
+            // against a field, only against the section.
+            At::FieldStart => {
+                let fits = self.seen + 2 - self.section_start <= limits.max_head;
+                if !rest.starts_with(b"\r\n") || !fits {
+                    return false;
+                }
+                self.seen += 2;
+                self.at = At::Done;
                 true
             }
             _ => false,
