@@ -3,11 +3,16 @@
 //! per head; under `valgrind --tool=callgrind` the instruction count is the stable figure.
 //! `... parse_head ITERATIONS bytewise` feeds the head one byte per read, as a slow client
 //! does: `resume_head` (the server's way, each read scans its new byte) against `parse_head`
-//! from the start on every read.
+//! from the start on every read. `... parse_head ITERATIONS wrk` parses the head wrk sends
+//! (`benches/callgrind.sh`'s load) instead.
 
 use gunicorn_rs::http::{parse_head, resume_head, HeadScan, ParserConfig, PeerTrust};
 use std::hint::black_box;
 use std::time::Instant;
+
+// The server's allocator (`src/main.rs`): a head's strings cost what they cost there.
+#[global_allocator]
+static GLOBAL: gunicorn_rs::alloc::Allocator = gunicorn_rs::alloc::Allocator;
 
 const HEAD: &[u8] = b"GET /api/v1/items?page=2&sort=name HTTP/1.1\r\n\
 Host: example.com\r\n\
@@ -20,19 +25,24 @@ Cookie: session=2f9a0c1e7b6d4a3f; theme=dark\r\n\
 Upgrade-Insecure-Requests: 1\r\n\
 \r\n";
 
+/// What wrk sends for `wrk http://127.0.0.1:8000/`: the head of every benchmark request.
+const WRK_HEAD: &[u8] = b"GET / HTTP/1.1\r\nHost: 127.0.0.1:8000\r\n\r\n";
+
 fn main() {
     let iterations: u32 = std::env::args()
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
     let cfg = ParserConfig::default();
-    if std::env::args().nth(2).as_deref() == Some("bytewise") {
-        return bytewise(iterations, &cfg);
-    }
+    let head = match std::env::args().nth(2).as_deref() {
+        Some("bytewise") => return bytewise(iterations, &cfg),
+        Some("wrk") => WRK_HEAD,
+        _ => HEAD,
+    };
     let start = Instant::now();
     let mut used = 0;
     for _ in 0..iterations {
-        match parse_head(black_box(HEAD), &cfg, PeerTrust::default(), true) {
+        match parse_head(black_box(head), &cfg, PeerTrust::default(), true) {
             Ok(Some((head, consumed))) => used += consumed + head.headers.len(),
             other => panic!("the typical head must parse: {other:?}"),
         }
@@ -40,7 +50,7 @@ fn main() {
     let per = start.elapsed().as_nanos() as f64 / f64::from(iterations);
     println!(
         "{iterations} heads of {} bytes: {per:.0} ns per head ({used})",
-        HEAD.len()
+        head.len()
     );
 }
 

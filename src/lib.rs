@@ -13,8 +13,10 @@
 //! statsd ──► config, log, sock                        (datagrams out; used by master, worker, main)
 //! log    ──► config, sock                              (syslog's datagrams; Python only through a trait)
 //! sock   ──► config                                    (the HOST:PORT split of --bind)
+//! alloc  ──► libmimalloc-sys                           (leaf: the global allocator main installs)
 //! ```
 
+pub mod alloc;
 pub mod config;
 pub mod fd;
 pub mod http;

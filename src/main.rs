@@ -13,13 +13,9 @@ use gunicorn_rs::wsgi::{interpreter, App};
 use gunicorn_rs::{error, info, log, proctitle, sock, worker};
 use std::process::ExitCode;
 
-/// mimalloc for Rust's allocations. A request's head, header pairs and response strings are a
-/// dozen small allocations freed together; glibc's per-thread cache keeps seven chunks a size,
-/// so the rest went through `_int_free` and fastbins (~2,700 instructions a request in
-/// malloc and free, callgrind, hello world). mimalloc starts no thread, so the master stays
-/// single-threaded for its forks (DESIGN §7). CPython keeps its own allocators.
+/// mimalloc for Rust's allocations (`alloc.rs` says why).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: gunicorn_rs::alloc::Allocator = gunicorn_rs::alloc::Allocator;
 
 /// Exit code for a configuration or start-up problem (Gunicorn exits 1 too).
 const CONFIG_ERROR: u8 = 1;

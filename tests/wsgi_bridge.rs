@@ -103,7 +103,12 @@ impl ResponseSink for Sink {
         Ok(())
     }
 
-    fn start(&mut self, status: &str, headers: &[HeaderPair]) -> io::Result<()> {
+    fn start(
+        &mut self,
+        status: &str,
+        headers: &[HeaderPair],
+        _content_length: Option<u64>,
+    ) -> io::Result<()> {
         assert!(self.head.is_none(), "start called twice");
         self.head = Some((status.to_owned(), headers.to_vec()));
         Ok(())

@@ -15,18 +15,20 @@ pub(crate) struct HeadFields<'a> {
 }
 
 impl<'a> HeadFields<'a> {
-    pub(crate) fn new(cfg: &'a ParserConfig, trust: PeerTrust) -> Self {
+    /// `fields`: how many field lines the head has (the scan counted them), so the list is
+    /// allocated once.
+    pub(crate) fn new(cfg: &'a ParserConfig, trust: PeerTrust, fields: usize) -> Self {
         HeadFields {
             cfg,
             trust,
-            headers: Vec::new(),
+            headers: Vec::with_capacity(fields),
             secure_scheme: None,
         }
     }
 
     pub(crate) fn accept(&mut self, name: String, value: Vec<u8>) -> Result<(), ParseError> {
         self.note_scheme(&name, &value)?;
-        if name.contains('_') && !self.keeps_underscore_name(&name)? {
+        if name.as_bytes().contains(&b'_') && !self.keeps_underscore_name(&name)? {
             return Ok(());
         }
         // RFC 9110 §5.3: Host and Content-Type are singletons; a second one is an attack

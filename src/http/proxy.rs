@@ -52,7 +52,7 @@ pub(crate) fn parse_proxy(
 
 /// v1: `PROXY TCP4|TCP6 src dst sport dport\r\n` (or `PROXY UNKNOWN …\r\n`).
 fn parse_v1(buf: &[u8], line_limit: usize) -> Result<Proxy, ParseError> {
-    let Some(end) = super::crlf().find(buf) else {
+    let Some(end) = super::find_crlf(buf) else {
         if buf.len() > line_limit + 1 {
             return Err(ParseError::LimitRequestLine {
                 size: buf.len(),

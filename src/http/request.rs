@@ -212,11 +212,9 @@ pub fn resume_head(
     // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request-line;
     // Gunicorn 27 ignores exactly one (the scan refused a second).
     let start = if head.starts_with(b"\r\n") { 2 } else { 0 };
-    let line_len = super::crlf()
-        .find(&head[start..])
-        .unwrap_or(head.len() - start);
+    let line_len = super::find_crlf(&head[start..]).unwrap_or(head.len() - start);
     let line = parse_request_line(&head[start..start + line_len], cfg.method_rules())?;
-    let mut fields = HeadFields::new(cfg, trust);
+    let mut fields = HeadFields::new(cfg, trust, scan.fields());
     let section = &head[(start + line_len + 2).min(len)..];
     // Everything before the blank line that ends the head (RFC 9112 §2.1).
     if let Some(lines) = section.len().checked_sub(4) {
@@ -239,7 +237,7 @@ pub fn head_eof(buf: &[u8]) -> Option<ParseError> {
         return None;
     }
     let start = buf.strip_prefix(b"\r\n").unwrap_or(buf);
-    let rest = super::crlf().find(start).map_or(start, |i| &start[i + 2..]);
+    let rest = super::find_crlf(start).map_or(start, |i| &start[i + 2..]);
     Some(ParseError::NoMoreData(super::repr::latin1(rest)))
 }
 

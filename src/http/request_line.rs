@@ -39,7 +39,7 @@ pub(crate) fn parse_request_line(
     };
     let method = check_method(method, rules)?;
     check_target(target, &method).map_err(|()| bad_line())?;
-    let uri = latin1(target);
+    let uri = ascii(target).ok_or_else(bad_line)?;
     let (path, query, fragment) = split_target(&uri).map_err(|()| bad_line())?;
     let version = check_version(version, rules.permit_unconventional_http_version)?;
     Ok(RequestLine {
@@ -65,13 +65,19 @@ fn check_method(method: &[u8], rules: MethodRules) -> Result<String, ParseError>
             return Err(bad());
         }
     }
-    let method = latin1(method);
+    let method = ascii(method).ok_or_else(bad)?;
     // RFC 9110 §9.1 says methods are case-sensitive; folding is an explicit opt-in.
     Ok(if rules.casefold_http_method {
         method.to_ascii_uppercase()
     } else {
         method
     })
+}
+
+/// Bytes already checked to be ASCII (a token, visible ASCII) as text: one check and one
+/// copy, where `latin1` checks twice before it copies.
+fn ascii(checked: &[u8]) -> Option<String> {
+    std::str::from_utf8(checked).ok().map(str::to_owned)
 }
 
 /// RFC 9112 §3.2: the four target forms, and nothing but visible ASCII (Gunicorn 27).
@@ -121,7 +127,9 @@ pub(crate) fn check_version(version: &[u8], permit_any: bool) -> Result<(u8, u8)
 /// is a path, not an authority (RFC 9112 §3.2.1 origin-form).
 pub(crate) fn split_target(uri: &str) -> Result<(String, String, String), ()> {
     let mut rest = uri;
-    if !uri.starts_with("//") {
+    // A target starting with `/` has no scheme (one starts with a letter), so no authority
+    // either: only the query and fragment to split off.
+    if !uri.starts_with('/') {
         rest = strip_scheme(rest);
         if let Some(after) = rest.strip_prefix("//") {
             let end = after.find(['/', '?', '#']).unwrap_or(after.len());
@@ -129,8 +137,17 @@ pub(crate) fn split_target(uri: &str) -> Result<(String, String, String), ()> {
             rest = &after[end..];
         }
     }
-    let (rest, fragment) = rest.split_once('#').unwrap_or((rest, ""));
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    // The first `#` starts the fragment, the first `?` before it the query (one scan for both).
+    let bytes = rest.as_bytes();
+    let (path, query, fragment) = match memchr::memchr2(b'?', b'#', bytes) {
+        None => (rest, "", ""),
+        Some(i) if bytes[i] == b'#' => (&rest[..i], "", &rest[i + 1..]),
+        Some(i) => {
+            let after = &rest[i + 1..];
+            let (query, fragment) = after.split_once('#').unwrap_or((after, ""));
+            (&rest[..i], query, fragment)
+        }
+    };
     Ok((path.to_string(), query.to_string(), fragment.to_string()))
 }
 

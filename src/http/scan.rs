@@ -160,6 +160,7 @@ impl HeadScan {
     /// through [`Self::step`], which names what it broke, if anything.
     fn run(&self, rest: &[u8], limits: &Limits) -> usize {
         let (class, end) = match self.at {
+            At::Method => return self.method_run(rest, limits),
             At::Target(Form::Path) => (VISIBLE, limits.line + self.line),
             At::FieldName => (TCHAR, self.field_end(limits)),
             At::FieldValue => (VALUE, self.field_end(limits)),
@@ -186,8 +187,22 @@ impl HeadScan {
             .map_or(room, |i| done + i)
     }
 
+    /// Upper-case letters go on with a method whatever the configuration (RFC 9110 §9.1: a
+    /// token; Gunicorn 27 refuses lower case, `#` and more than 20 bytes unless
+    /// `permit_unconventional_http_method`), within those 20 bytes and the line limit.
+    fn method_run(&self, rest: &[u8], limits: &Limits) -> usize {
+        const CONVENTIONAL_LEN: usize = 20;
+        let end = self.line + CONVENTIONAL_LEN.min(limits.line);
+        let room = end.saturating_sub(self.seen).min(rest.len());
+        rest[..room]
+            .iter()
+            .position(|b| !b.is_ascii_uppercase())
+            .unwrap_or(room)
+    }
+
     /// The usual line ends in one go: `HTTP/1.1` or `HTTP/1.0` and CRLF after the target, CRLF
-    /// after a value, when no limit is reached on the way (else byte by byte, which names it).
+    /// after a value, the blank line, when no limit is reached on the way (else byte by byte,
+    /// which names it).
     fn line_end(&mut self, rest: &[u8], limits: &Limits) -> bool {
         match self.at {
             At::Version(0) => {
@@ -209,6 +224,17 @@ impl HeadScan {
                 self.field_before += self.seen - self.line;
                 self.line = self.seen;
                 self.at = At::FieldStart;
+                true
+            }
+            // The blank line that ends the head (RFC 9112 §2.1); neither byte is counted
+            // against a field, only against the section.
+            At::FieldStart => {
+                let fits = self.seen + 2 - self.section_start <= limits.max_head;
+                if !rest.starts_with(b"\r\n") || !fits {
+                    return false;
+                }
+                self.seen += 2;
+                self.at = At::Done;
                 true
             }
             _ => false,
@@ -296,6 +322,11 @@ impl HeadScan {
                 }
             }
         }
+    }
+
+    /// The field lines seen so far (all of them once the head is complete).
+    pub(crate) fn fields(&self) -> usize {
+        self.fields
     }
 
     fn section(&mut self, start: usize) -> At {

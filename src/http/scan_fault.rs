@@ -19,9 +19,7 @@ impl HeadScan {
     ) -> ParseError {
         let line_end = |from: usize| {
             let from = from.min(head.len());
-            crate::http::crlf()
-                .find(&head[from..])
-                .map_or(head.len(), |i| from + i)
+            crate::http::find_crlf(&head[from..]).map_or(head.len(), |i| from + i)
         };
         let text = |from: usize, to: usize| latin1(&head[from.min(to)..to]);
         let upper = |from: usize, to: usize| text(from, to).to_ascii_uppercase();

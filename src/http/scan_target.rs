@@ -63,6 +63,10 @@ pub(super) fn next_form(form: Form, b: u8) -> Option<Form> {
 /// Does a whole request-target name a host that may be valid (RFC 9112 §3.2.2-3.2.3)? Only
 /// absolute-form and CONNECT's authority-form name one; the others leave it to Host.
 pub(super) fn target_names_a_valid_host(target: &[u8], method: &[u8]) -> bool {
+    // The usual origin-form (`/…`) names no host: nothing to decode or look at.
+    if target.starts_with(b"/") && method != b"CONNECT" {
+        return true;
+    }
     let (Ok(target), Ok(method)) = (std::str::from_utf8(target), std::str::from_utf8(method))
     else {
         return false;

@@ -123,10 +123,7 @@ impl App {
                     }
                 };
             let file_wrapper = py.get_type::<FileWrapper>();
-            let early_hints = match responder
-                .object(py)
-                .getattr(pyo3::intern!(py, "early_hints"))
-            {
+            let early_hints = match responder.early_hints(py) {
                 Ok(method) => method,
                 Err(err) => {
                     return Outcome {

@@ -17,6 +17,7 @@ pub mod input;
 pub mod interpreter;
 pub mod log_config;
 mod logger_class;
+mod method;
 pub mod modules;
 pub mod response;
 mod validate;
@@ -111,8 +112,15 @@ pub type HeaderPair = (String, Vec<u8>);
 /// `pending` until `drain`, which the bridge calls with the GIL released. `sendfile` may wait;
 /// the bridge calls it without the GIL.
 pub trait ResponseSink: Send {
-    /// `status` is the validated status line text from the app, e.g. `"200 OK"`.
-    fn start(&mut self, status: &str, headers: &[HeaderPair]) -> io::Result<()>;
+    /// `status` is the validated status line text from the app, e.g. `"200 OK"`;
+    /// `content_length` the Content-Length among `headers`, as `start_response` parsed it (the
+    /// sink frames by it and need not look for it again).
+    fn start(
+        &mut self,
+        status: &str,
+        headers: &[HeaderPair],
+        content_length: Option<u64>,
+    ) -> io::Result<()>;
     /// An interim response before the final one (`wsgi.early_hints`: 103). Skipped where the
     /// protocol has none (HTTP/1.0) or once the final response began.
     fn interim(&mut self, status: u16, headers: &[HeaderPair]) -> io::Result<()>;

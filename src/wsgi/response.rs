@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use pyo3::exceptions::{PyAssertionError, PyOSError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyString};
 
 use super::{AppError, HeaderPair, ResponseSink};
@@ -93,7 +94,7 @@ impl ResponseState {
             return Ok(());
         }
         let status = self.status.as_ref().ok_or(SendError::NoStartResponse)?;
-        sink.start(&status.line, &self.headers)
+        sink.start(&status.line, &self.headers, self.content_length)
             .map_err(SendError::Io)
     }
 
@@ -211,7 +212,8 @@ impl StartResponse {
             }
         }
         drop(state);
-        slf.getattr(pyo3::intern!(slf.py(), "write"))
+        static WRITE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        super::method::bound(slf.as_any(), &WRITE, "write")
     }
 
     /// `environ['wsgi.early_hints'](headers)`: a `103 Early Hints` interim response with
@@ -296,6 +298,12 @@ impl<'a> Responder<'a> {
 
     pub(crate) fn object<'py>(&self, py: Python<'py>) -> &Bound<'py, StartResponse> {
         self.obj.bind(py)
+    }
+
+    /// `wsgi.early_hints`: this request's `StartResponse.early_hints`, bound.
+    pub(crate) fn early_hints<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        static EARLY_HINTS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+        super::method::bound(self.obj.bind(py).as_any(), &EARLY_HINTS, "early_hints")
     }
 
     fn lock(&self) -> MutexGuard<'_, ResponseState> {

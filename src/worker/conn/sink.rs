@@ -207,18 +207,15 @@ impl<'a> Sink<'a> {
     }
 }
 
-fn content_length(headers: &[HeaderPair]) -> Option<u64> {
-    let (_, value) = headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))?;
-    std::str::from_utf8(value).ok()?.trim().parse().ok()
-}
-
 impl ResponseSink for Sink<'_> {
-    fn start(&mut self, status: &str, headers: &[HeaderPair]) -> io::Result<()> {
+    fn start(
+        &mut self,
+        status: &str,
+        headers: &[HeaderPair],
+        content_length: Option<u64>,
+    ) -> io::Result<()> {
         self.status = response::status_code(status);
-        let length = content_length(headers);
-        let framing = Framing::decide(self.is_head, self.may_chunk, self.status, length);
+        let framing = Framing::decide(self.is_head, self.may_chunk, self.status, content_length);
         self.remaining = match framing {
             Framing::Length(n) => n,
             _ => 0,

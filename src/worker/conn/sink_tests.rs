@@ -24,7 +24,8 @@ fn respond(may_hold: bool, body: &[u8]) -> (bool, Vec<u8>, Vec<u8>) {
         .holding(started);
     let length = body.len().to_string().into_bytes();
     let headers = [("Content-Length".to_string(), length)];
-    sink.start("200 OK", &headers).expect("start");
+    let declared = Some(body.len() as u64);
+    sink.start("200 OK", &headers, declared).expect("start");
     sink.write(body).expect("write");
     sink.finish().expect("finish");
     assert!(sink.completed() && !sink.pending());

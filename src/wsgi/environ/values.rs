@@ -31,8 +31,9 @@ pub(super) fn latin1<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, 
 }
 
 /// `n` in decimal, written into the end of `buf` (no allocation and no formatting machinery
-/// per request: `REMOTE_PORT` and `REMOTE_ADDR` are built for every request).
-pub(super) fn decimal(buf: &mut [u8; 64], mut n: u32) -> &str {
+/// per request: `REMOTE_PORT` and `REMOTE_ADDR` are built for every request). ASCII bytes, for
+/// [`latin1`]: going through `&str` cost a UTF-8 check here and a UTF-8 decode in Python.
+pub(super) fn decimal(buf: &mut [u8; 64], mut n: u32) -> &[u8] {
     let mut at = buf.len();
     loop {
         at -= 1;
@@ -42,11 +43,12 @@ pub(super) fn decimal(buf: &mut [u8; 64], mut n: u32) -> &str {
             break;
         }
     }
-    std::str::from_utf8(&buf[at..]).unwrap_or_default()
+    &buf[at..]
 }
 
-/// The peer's address as Gunicorn writes it; IPv4 digit by digit, IPv6 through `Display`.
-pub(super) fn ip_text(buf: &mut [u8; 64], ip: std::net::IpAddr) -> &str {
+/// The peer's address as Gunicorn writes it, as ASCII bytes; IPv4 digit by digit, IPv6
+/// through `Display`.
+pub(super) fn ip_text(buf: &mut [u8; 64], ip: std::net::IpAddr) -> &[u8] {
     let v4 = match ip {
         std::net::IpAddr::V4(v4) => v4,
         std::net::IpAddr::V6(v6) => {
@@ -54,7 +56,7 @@ pub(super) fn ip_text(buf: &mut [u8; 64], ip: std::net::IpAddr) -> &str {
             let mut cursor = std::io::Cursor::new(&mut buf[..]);
             let _ = write!(cursor, "{v6}");
             let n = cursor.position() as usize;
-            return std::str::from_utf8(&buf[..n]).unwrap_or_default();
+            return &buf[..n];
         }
     };
     // At most 15 bytes ("255.255.255.255"); leading zeros never written, as in `str(ip)`.
@@ -75,7 +77,7 @@ pub(super) fn ip_text(buf: &mut [u8; 64], ip: std::net::IpAddr) -> &str {
         buf[len] = b'0' + octet % 10;
         len += 1;
     }
-    std::str::from_utf8(&buf[..len]).unwrap_or_default()
+    &buf[..len]
 }
 
 /// The `HTTP_*` key of a field browsers, clients and proxies send on most requests, made once
