@@ -311,7 +311,13 @@ fn pid_on(c: &mut Client) -> u32 {
 /// keep them for their lifetime, the other worker idle (benchmark rounds at half speed).
 #[test]
 fn connections_opened_in_a_burst_spread_over_the_workers() {
-    let server = asgi("asgi_app:app", &[], 2);
+    burst_spreads_over_two_workers(&asgi("asgi_app:app", &[], 2));
+}
+
+/// On `server` (two workers, an app that answers `/pid`): 16 connections opened at once,
+/// five times over, never split more unevenly than 12/4. Also the greenlet kinds' check
+/// (tests/green/concurrency.rs).
+pub(crate) fn burst_spreads_over_two_workers(server: &Server) {
     let workers = server.wait_workers(2);
     // Both workers take connections (lifespan done): each has answered one.
     poll(WAIT, "both workers answering", || {
