@@ -4,8 +4,8 @@
 //! clients that leave mid-request or trickle their heads, 2,000 idle kept-alive connections,
 //! `--worker-connections` as the cap on connections (and so on requests in the app), the
 //! missing library, what the app sees, the class-path aliases, `show workers`; waits on slow
-//! clients through the hub, long downloads, `--request-timeout`, and TERM with a connection
-//! that never sent a byte.
+//! clients through the hub, long downloads, `--request-timeout`, TERM with a connection that
+//! never sent a byte, and a burst of keep-alive connections split over two workers.
 //! Keep-alive, bad input, the corpus and graceful stops: tests/green_keepalive.rs.
 //!
 //! The checks by theme in tests/green/: `concurrency.rs`, `clients.rs`, `timeouts.rs`; here
@@ -54,6 +54,7 @@ per_kind!(
     a_steady_download_longer_than_the_timeout_is_sent_whole,
     request_timeout_answers_504_and_interrupts_the_greenlet,
     term_closes_a_connection_that_sent_nothing_at_once,
+    connections_opened_in_a_burst_spread_over_the_workers,
 );
 
 /// Checks that are not about greenlets, under the other kinds too. (Not the steady download

@@ -5,6 +5,7 @@
 //! forked child; never returns to the master's code (the master's spawn ends in `exit`).
 
 mod asgi;
+mod balance;
 mod conn;
 mod dispatch;
 mod green;

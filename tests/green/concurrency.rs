@@ -1,6 +1,7 @@
 //! Many requests and connections on one green worker: 200 slow requests overlapping,
 //! slowloris, 2,000 idle kept-alive connections, `--worker-connections` as the cap on
-//! requests in the app, `show workers` with requests in flight.
+//! requests in the app, `show workers` with requests in flight; and over two workers, a burst of
+//! keep-alive connections split between them.
 
 use super::*;
 use std::collections::BTreeSet;
@@ -258,4 +259,11 @@ pub(crate) fn show_workers_lists_the_requests_in_flight_and_the_connections(kind
     for c in &mut idle {
         assert_eq!(c.get("/pid").status, 200);
     }
+}
+
+/// Keep-alive connections opened in a burst spread over two workers at accept time, as under
+/// `-k asgi` (the same check): before, one hub took 14 of 16 and kept them for their lifetime.
+pub(crate) fn connections_opened_in_a_burst_spread_over_the_workers(kind: &str) {
+    let server = green(kind, "green_app:app", &[], 2);
+    crate::asgi_worker::burst_spreads_over_two_workers(&server);
 }

@@ -14,11 +14,6 @@ import traceback
 # HIGH_WATER too: tornado_bridge.py takes it from this module.
 from _gunicorn_rs_asgi_conn import APP, HEAD, HIGH_WATER, IDLE, Conn, _settle  # noqa: F401
 
-# How long a worker that holds more connections than a sibling leaves the listener to it: long
-# enough for the sibling's loop to wake and accept, short enough that a connection it does not
-# take waits no more than this.
-ACCEPT_DEFER = 0.005
-
 
 class Worker:
     def __init__(self, rs, app, opts):
@@ -29,6 +24,8 @@ class Worker:
         self.header_timeout = opts["header_timeout"]
         self.keepalive = opts["keepalive"]
         self.max_conns = opts["worker_connections"]
+        # How long the listener is left to a less-loaded sibling (src/worker/balance.rs).
+        self.accept_defer = opts["accept_defer"]
         self.disconnect_grace = opts["disconnect_grace"]
         # The tornado kind: `serve(conn, request)` answers each request (tornado_bridge.py)
         # instead of an ASGI app.
@@ -39,9 +36,6 @@ class Worker:
         self.state = {}
         self.conns = set()
         self.accepting = False
-        # The listener was left to a sibling for a moment (`_accept`): the next connection is
-        # taken whatever the counts say, so none waits longer than ACCEPT_DEFER on a sibling.
-        self.deferred = False
         self.woken = None
         self.lifespan_task = None
 
@@ -144,14 +138,11 @@ class Worker:
 
     def _accept(self, fd):
         while len(self.conns) < self.max_conns:
-            if self.deferred:
-                self.deferred = False
-            elif self.rs.accept_later():
+            if self.rs.accept_later():
                 # A sibling holds fewer connections: its loop was woken too and takes this
-                # one, unless it is slow to, in which case it is ours after ACCEPT_DEFER.
+                # one, unless it is slow to; the next look takes it (balance.rs).
                 self._accept_off()
-                self.deferred = True
-                self.loop.call_later(ACCEPT_DEFER, self._accept_again)
+                self.loop.call_later(self.accept_defer, self._accept_again)
                 return
             wire = self.rs.accept(fd)
             if wire is None:

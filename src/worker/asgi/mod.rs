@@ -30,6 +30,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule};
 
+use super::balance::{Accept, AcceptBalance, ACCEPT_DEFER};
 use super::conn::{Conn, Service};
 use super::reloader::Reloader;
 use super::{signals, Liveness};
@@ -37,10 +38,6 @@ use crate::config::{AsgiLoop, Lifespan};
 use crate::scoreboard::{ExitReason, WorkerState};
 use crate::wsgi::interpreter::format_exception;
 use wire::Wire;
-
-/// A sibling whose heartbeat is older than this is not counted on to take connections (its
-/// loop is blocked; the loop beats at least once a second while it turns).
-const SIBLING_FRESH_MS: u64 = 2_000;
 
 const ASGI_BASE_PY: &str = include_str!("asgi_base.py");
 const ASGI_WS_CONN_PY: &str = include_str!("asgi_ws_conn.py");
@@ -128,6 +125,7 @@ struct Server {
     listener_fds: Vec<i32>,
     #[pyo3(get)]
     wake_fd: i32,
+    balance: AcceptBalance,
 }
 
 #[pymethods]
@@ -151,19 +149,10 @@ impl Server {
         .flatten()
     }
 
-    /// Should the next connection be left to another worker? Yes while this one holds more
-    /// open connections than the least-loaded sibling taking connections: keep-alive clients
-    /// that open their connections in a burst (wrk, a pool, a front's upstream keep-alive)
-    /// otherwise all land on whichever worker's loop turns first and stay there, one core
-    /// idle for their lifetime.
+    /// Should the connection a listener woke the loop for be left to another worker for
+    /// `accept_defer` seconds? The rule is every many-connection kind's (`balance.rs`).
     fn accept_later(&self) -> bool {
-        with_service(|svc| {
-            let mine = svc.slot.open_connections();
-            svc.board
-                .fewest_connections_elsewhere(svc.slot, SIBLING_FRESH_MS)
-                .is_some_and(|fewest| mine > fewest)
-        })
-        .unwrap_or(false)
+        with_service(|svc| self.balance.next(svc.slot, svc.board) == Accept::Later).unwrap_or(false)
     }
 
     #[getter]
@@ -237,6 +226,7 @@ fn worker_opts<'py>(
     opts.set_item("header_timeout", cfg.header_timeout.as_secs_f64())?;
     opts.set_item("keepalive", cfg.keepalive.as_secs_f64())?;
     opts.set_item("worker_connections", cfg.worker_connections.max(1))?;
+    opts.set_item("accept_defer", ACCEPT_DEFER.as_secs_f64())?;
     opts.set_item("disconnect_grace", cfg.asgi.disconnect_grace.as_secs_f64())?;
     if shared.tornado {
         let code = CString::new(TORNADO_BRIDGE_PY)?;
@@ -291,6 +281,7 @@ fn serve<'py>(
         shared: std::rc::Rc::clone(&shared),
         listener_fds: svc.listeners.iter().map(|l| l.raw_fd()).collect(),
         wake_fd: signals::wake_fd(),
+        balance: AcceptBalance::new(),
     };
     let module = load_modules(py)?;
     let server = Py::new(py, server).map_err(failed)?;

@@ -1,10 +1,12 @@
 //! A greenlet per listener: wait (through the hub) until a client is queued, accept, give the
 //! connection its own greenlet — while fewer than `--worker-connections` are open; past it,
-//! new clients wait in the backlog (or go to another worker), never reset.
+//! new clients wait in the backlog (or go to another worker), never reset. A worker ahead of a
+//! sibling in open connections leaves a client to it for a moment (`balance.rs`).
 
 use std::time::Duration;
 
 use super::{Green, CONN};
+use crate::worker::balance::{Accept, ACCEPT_DEFER};
 use crate::worker::conn::Conn;
 
 /// How long an acceptor waits before it looks at the worker's state again.
@@ -32,6 +34,12 @@ pub(super) fn accept_loop(green: &Green<'_, '_>, index: usize) {
             Ok(true) => {}
             Ok(false) => continue,
             Err(_) => return,
+        }
+        if green.balance.next(svc.slot, svc.board) == Accept::Later {
+            // The sibling's hub was woken too and takes this client, unless it is slow to;
+            // then the next look (after the hub's sleep: the other greenlets run) takes it.
+            green.hub.sleep(ACCEPT_DEFER.as_secs_f64());
+            continue;
         }
         for _ in 0..batch {
             if !take_one(green, index) {

@@ -30,6 +30,7 @@ use std::cell::{Cell, RefCell};
 use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
+use super::balance::AcceptBalance;
 use super::conn::{Conn, Lane, Service};
 use super::reloader::Reloader;
 use super::watchdog::Interrupt;
@@ -58,6 +59,8 @@ pub(super) struct Green<'s, 'a> {
     lanes: RefCell<Vec<Lane>>,
     next_lane: Cell<usize>,
     inflight: RefCell<inflight::InFlight>,
+    /// Take a client now or leave it to a less-loaded sibling (one for every listener).
+    balance: AcceptBalance,
     stopping: Cell<bool>,
     /// The slot's stack-dump memfd (DESIGN §6), where the greenlets' stacks are appended.
     dump_fd: Option<RawFd>,
@@ -166,6 +169,7 @@ pub fn run(
         lanes: RefCell::new(Vec::new()),
         next_lane: Cell::new(0),
         inflight: RefCell::new(inflight::InFlight::new()),
+        balance: AcceptBalance::new(),
         stopping: Cell::new(false),
         dump_fd,
     };
