@@ -42,9 +42,9 @@ import time
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, free_port, in_venv  # noqa: E402
+from compare import BENCH, cpu_seconds, free_port, in_venv  # noqa: E402
 from keepalive import (WorkerRssPeak, build, cell, csv, errors_text, interleaved, launch,  # noqa: E402
-                       parse_wrk, run_wrk, settle, stop_server, summary)
+                       parse_wrk, requests_done, run_wrk, settle, stop_server, summary, worker_pids)
 
 WORKERS = 2
 REQUIREMENTS = ["gunicorn==27.0.1", "uwsgi"]
@@ -159,6 +159,10 @@ http {{
         except (OSError, ValueError):
             return None
 
+    def cpu(self):
+        """CPU seconds of nginx's processes so far (its one worker does the work)."""
+        return sum(cpu_seconds(p) for p in [self.proc.pid] + worker_pids(self.proc.pid))
+
     def stop(self):
         stop_server(self.proc)
 
@@ -187,18 +191,25 @@ def run_one(server, scenario, nginx, upstream, args, log_path):
             if args.warmup:
                 run_wrk(nginx.port, scenario.path, scenario.connections, args.warmup)
                 settle(nginx.port, scenario.path)
+            workers = worker_pids(proc.pid)
+            before = sum(cpu_seconds(p) for p in workers), nginx.cpu()
             peak = WorkerRssPeak(proc.pid)
             peak.start()
             try:
                 out = run_wrk(nginx.port, scenario.path, scenario.connections, args.duration)
             finally:
                 rss = peak.finish()
+                after = sum(cpu_seconds(p) for p in workers), nginx.cpu()
         except (RuntimeError, OSError) as e:
             return "%s (server: %s)" % (e, server_said())
         with open(log_path + ".wrk", "w") as f:
             f.write(out)
         result = parse_wrk(out)
-        result["rss_mib"] = rss
+        # CPU time per request of the server's workers and of nginx: with one nginx worker in
+        # front, req/s is mostly nginx's; these say what each side spent.
+        n = max(1, requests_done(out))
+        result.update(rss_mib=rss, cpu_us=1e6 * (after[0] - before[0]) / n,
+                      nginx_us=1e6 * (after[1] - before[1]) / n)
         return result
     finally:
         if proc.poll() is None:
@@ -214,14 +225,20 @@ def ensure_venv(path):
 
 # --- reporting -------------------------------------------------------------------------------
 
+def cpu_of(runs, key):
+    """The median over the rounds that measured it of a CPU-per-request figure."""
+    values = sorted(x[key] for x in runs if isinstance(x, dict))
+    return values[len(values) // 2] if values else float("nan")
+
+
 def report(table, scenarios, names, results, args):
     summaries = {k: summary(v) for k, v in results.items()}
     print("wrk -t2 -d%ds (after a %ds warm-up) → nginx (1 worker, uwsgi_pass) → the server, %d "
           "interleaved rounds, %d workers each, %d CPUs; medians" % (
               args.duration, args.warmup, args.rounds, WORKERS, os.cpu_count()))
     print()
-    print("| scenario | server | req/s | ratio vs uWSGI | p50 ms | p99 ms | worker peak RSS MiB | errors |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
+    print("| scenario | server | req/s | ratio vs uWSGI | p50 ms | p99 ms | worker CPU µs/req | nginx CPU µs/req | worker peak RSS MiB | errors |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for s in scenarios:
         sc = SCENARIOS[s]
         title = "%s, -c%d" % (sc.title, sc.connections)
@@ -230,14 +247,15 @@ def report(table, scenarios, names, results, args):
             m = summaries[(s, n)]
             if m is None:
                 runs = results[(s, n)]
-                print("| %s | %s | %s | - | - | - | - | - |" % (title, table[n].label, cell(runs[-1] if runs else "not run")))
+                print("| %s | %s | %s | - | - | - | - | - | - | - |" % (title, table[n].label, cell(runs[-1] if runs else "not run")))
                 continue
             ratio = "%.2fx" % (m["rps"] / ref["rps"]) if ref and ref["rps"] else "-"
             errors = errors_text(m["errors"])
             if m["notes"]:
                 errors += "; " + "; ".join(m["notes"])
-            print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %s |" % (
-                title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], m["rss_mib"], cell(errors)))
+            print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %.1f | %.1f | %s |" % (
+                title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], cpu_of(results[(s, n)], "cpu_us"),
+                cpu_of(results[(s, n)], "nginx_us"), m["rss_mib"], cell(errors)))
     print()
     print("| target | measured | result |")
     print("|---|---|---|")
@@ -251,8 +269,10 @@ def report(table, scenarios, names, results, args):
         n, m = max(ours, key=lambda x: x[1]["rps"])
         ratio = m["rps"] / ref["rps"]
         clean = m["n_errors"] == 0
-        text = "%s: %.2fx (%.0f vs %.0f req/s)%s" % (table[n].label, ratio, m["rps"], ref["rps"],
-                                                     "" if clean else ", with errors")
+        text = "%s: %.2fx (%.0f vs %.0f req/s; worker CPU %.1f vs %.1f µs/req, nginx's %.1f vs %.1f)%s" % (
+            table[n].label, ratio, m["rps"], ref["rps"], cpu_of(results[(s, n)], "cpu_us"),
+            cpu_of(results[(s, "uwsgi")], "cpu_us"), cpu_of(results[(s, n)], "nginx_us"),
+            cpu_of(results[(s, "uwsgi")], "nginx_us"), "" if clean else ", with errors")
         print("| %s | %s | %s |" % (target, text, "PASS" if ratio >= 1.0 and clean else "FAIL"))
 
 
@@ -290,7 +310,8 @@ def main():
                 refused.add((s, n))
             results[(s, n)].append(res)
             print("round %d  %-6s %-11s %s" % (r + 1, s, n, res if isinstance(res, str) else
-                  "%8.0f req/s  p99 %.2f ms  rss %.1f MiB  %s" % (res["rps"], res["p99"], res["rss_mib"], errors_text(res["errors"]))),
+                  "%8.0f req/s  p99 %.2f ms  cpu %.1f us/req (nginx %.1f)  rss %.1f MiB  %s" % (
+                      res["rps"], res["p99"], res["cpu_us"], res["nginx_us"], res["rss_mib"], errors_text(res["errors"]))),
                   file=sys.stderr, flush=True)
     finally:
         nginx.stop()

@@ -8,6 +8,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// The JSON lines the hooks wrote.
 struct HookLog {
@@ -47,6 +48,25 @@ impl HookLog {
             let calls = self.of(hook);
             (calls.len() >= n).then_some(calls)
         })
+    }
+
+    /// As [`HookLog::wait`]; on a timeout the panic carries the server's log and the hooks
+    /// called so far (a respawn that does not come has its reason there).
+    fn wait_or_show(&self, hook: &str, n: usize, server: &Server) -> Vec<Value> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let calls = self.of(hook);
+            if calls.len() >= n {
+                return calls;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {WAIT:?} waiting for {n} calls of {hook}; hooks: {:?}\n{}",
+                self.names(),
+                server.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The hook names in call order.
@@ -319,7 +339,7 @@ fn worker_int_and_worker_abort_run_in_the_worker(kind: &str) {
     );
     assert_eq!(pid_of(&log.wait("worker_exit", 1)[0], "pid"), worker);
     // INT/QUIT exit 0: the master says nothing about the exit, and respawns.
-    let worker = pid_of(&log.wait("post_worker_init", 2)[1], "pid");
+    let worker = pid_of(&log.wait_or_show("post_worker_init", 2, &server)[1], "pid");
     // The replacement's boot line comes through the same pipe after anything the master said
     // when it reaped the old worker: once it is read, so is any exit line.
     server.wait_for(&format!("Booting worker with pid: {worker}"), WAIT);
