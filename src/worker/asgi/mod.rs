@@ -16,6 +16,7 @@
 //! coroutine that blocks the loop stops it, and the WORKER TIMEOUT block shows its stack.
 
 mod scope;
+mod setup;
 mod wire;
 mod wire_request;
 mod wire_response;
@@ -24,26 +25,18 @@ mod wire_ws;
 mod ws;
 
 use std::cell::{Cell, RefCell};
-use std::ffi::CString;
 use std::time::Duration;
 
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyModule};
+use pyo3::types::PyDict;
 
-use super::balance::{Accept, AcceptBalance, ACCEPT_DEFER};
+use super::balance::{Accept, AcceptBalance};
 use super::conn::{Conn, Service};
 use super::reloader::Reloader;
 use super::{signals, Liveness};
-use crate::config::{AsgiLoop, Lifespan};
 use crate::scoreboard::{ExitReason, WorkerState};
 use crate::wsgi::interpreter::format_exception;
 use wire::Wire;
-
-const ASGI_BASE_PY: &str = include_str!("asgi_base.py");
-const ASGI_WS_CONN_PY: &str = include_str!("asgi_ws_conn.py");
-const ASGI_CONN_PY: &str = include_str!("asgi_conn.py");
-const ASGI_LOOP_PY: &str = include_str!("asgi_loop.py");
-const TORNADO_BRIDGE_PY: &str = include_str!("tornado_bridge.py");
 
 thread_local! {
     /// The running worker's service, for the `Wire`s the loop calls into: set for the
@@ -184,65 +177,6 @@ impl Server {
     }
 }
 
-/// The event loop `asgi_loop` asks for: uvloop's when it is installed (`auto`) or named.
-fn new_loop<'py>(py: Python<'py>, choice: AsgiLoop) -> Result<Bound<'py, PyAny>, String> {
-    let uvloop = match choice {
-        AsgiLoop::Asyncio => None,
-        AsgiLoop::Auto => py.import("uvloop").ok(),
-        AsgiLoop::Uvloop => Some(py.import("uvloop").map_err(|_| {
-            "uvloop is not installed (--asgi-loop uvloop): pip install uvloop".to_string()
-        })?),
-    };
-    let made = match &uvloop {
-        Some(uv) => uv.call_method0("new_event_loop"),
-        None => py
-            .import("asyncio")
-            .and_then(|a| a.call_method0("new_event_loop")),
-    };
-    let event_loop = made.map_err(|e| format_exception(py, &e))?;
-    py.import("asyncio")
-        .and_then(|a| a.call_method1("set_event_loop", (&event_loop,)))
-        .map_err(|e| format_exception(py, &e))?;
-    Ok(event_loop)
-}
-
-/// The settings asgi_loop.py's `Worker` takes; for the tornado kind, `serve`: the app in
-/// tornado_bridge.py's `Bridge`.
-fn worker_opts<'py>(
-    py: Python<'py>,
-    cfg: &crate::config::Config,
-    shared: &Shared,
-    app: &Py<PyAny>,
-    server: &Py<Server>,
-) -> PyResult<Bound<'py, PyDict>> {
-    let opts = PyDict::new(py);
-    let lifespan = match (shared.tornado, cfg.asgi.lifespan) {
-        // tornado apps have no lifespan protocol.
-        (true, _) | (false, Lifespan::Off) => "off",
-        (false, Lifespan::Auto) => "auto",
-        (false, Lifespan::On) => "on",
-    };
-    opts.set_item("lifespan", lifespan)?;
-    opts.set_item("header_timeout", cfg.header_timeout.as_secs_f64())?;
-    opts.set_item("keepalive", cfg.keepalive.as_secs_f64())?;
-    opts.set_item("worker_connections", cfg.worker_connections.max(1))?;
-    opts.set_item("accept_defer", ACCEPT_DEFER.as_secs_f64())?;
-    opts.set_item("disconnect_grace", cfg.asgi.disconnect_grace.as_secs_f64())?;
-    if shared.tornado {
-        let code = CString::new(TORNADO_BRIDGE_PY)?;
-        let module = PyModule::from_code(
-            py,
-            &code,
-            c"gunicorn_rs/tornado_bridge.py",
-            c"_gunicorn_rs_tornado",
-        )?;
-        let bridge = module.getattr("Bridge")?.call1((app.bind(py), server))?;
-        opts.set_item("serve", bridge.getattr("serve")?)?;
-        opts.set_item("connection_task", bridge.getattr("native")?)?;
-    }
-    Ok(opts)
-}
-
 /// Run the worker until it stops; the exit code.
 pub fn run(
     svc: &Service<'_>,
@@ -274,18 +208,18 @@ fn serve<'py>(
     dump_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32, String> {
     let cfg = svc.cfg;
-    let event_loop = new_loop(py, cfg.asgi.event_loop)?;
+    let event_loop = setup::new_loop(py, cfg.asgi.event_loop)?;
     let failed = |e: PyErr| format_exception(py, &e);
-    let shared = std::rc::Rc::new(shared_state(py, cfg).map_err(failed)?);
+    let shared = std::rc::Rc::new(setup::shared_state(py, cfg).map_err(failed)?);
     let server = Server {
         shared: std::rc::Rc::clone(&shared),
         listener_fds: svc.listeners.iter().map(|l| l.raw_fd()).collect(),
         wake_fd: signals::wake_fd(),
         balance: AcceptBalance::new(),
     };
-    let module = load_modules(py)?;
+    let module = setup::load_modules(py)?;
     let server = Py::new(py, server).map_err(failed)?;
-    let opts = worker_opts(py, cfg, &shared, app, &server).map_err(failed)?;
+    let opts = setup::worker_opts(py, cfg, &shared, app, &server).map_err(failed)?;
     let worker = module
         .getattr("Worker")
         .and_then(|w| w.call1((&server, app.bind(py), opts)))
@@ -335,65 +269,6 @@ fn serve<'py>(
     svc.slot.set_exit_reason_once(ExitReason::Shutdown);
     svc.slot.set_state(WorkerState::Dead);
     Ok(0)
-}
-
-/// What every connection of the worker shares: the scope templates, the bounds, the date.
-fn shared_state(py: Python<'_>, cfg: &crate::config::Config) -> PyResult<Shared> {
-    let info = PyDict::new(py);
-    info.set_item("version", "3.0")?;
-    info.set_item("spec_version", "2.3")?;
-    let extensions = PyDict::new(py);
-    extensions.set_item("http.response.trailers", PyDict::new(py))?;
-    let http_scope = scope::http_template(py, &cfg.asgi.root_path, &info)?;
-    Ok(Shared {
-        root_path: cfg.asgi.root_path.clone(),
-        asgi_info: info.unbind(),
-        http_scope: http_scope.unbind(),
-        extensions: extensions.unbind(),
-        stopping: Cell::new(false),
-        keepalive: !cfg.keepalive.is_zero(),
-        websocket_max_message: cfg.asgi.websocket_max_message_size,
-        websocket_deflate: cfg.asgi.websocket_per_message_deflate,
-        tornado: cfg.worker_class == crate::config::WorkerClass::Tornado,
-        wsgi: Default::default(),
-        date: RefCell::new((0, String::new())),
-        entries: RefCell::new((0..crate::config::GREEN_LANES).rev().collect()),
-    })
-}
-
-/// The loop's half (asgi_loop.py and what it imports), each module before those that import
-/// it by name (from_code puts each in sys.modules): the shared states, the WebSocket half,
-/// the connection, then the loop.
-fn load_modules(py: Python<'_>) -> Result<Bound<'_, PyModule>, String> {
-    let failed = |e: PyErr| format_exception(py, &e);
-    let modules = [
-        (
-            ASGI_BASE_PY,
-            c"gunicorn_rs/asgi_base.py",
-            c"_gunicorn_rs_asgi_base",
-        ),
-        (
-            ASGI_WS_CONN_PY,
-            c"gunicorn_rs/asgi_ws_conn.py",
-            c"_gunicorn_rs_asgi_ws_conn",
-        ),
-        (
-            ASGI_CONN_PY,
-            c"gunicorn_rs/asgi_conn.py",
-            c"_gunicorn_rs_asgi_conn",
-        ),
-        (
-            ASGI_LOOP_PY,
-            c"gunicorn_rs/asgi_loop.py",
-            c"_gunicorn_rs_asgi",
-        ),
-    ];
-    let mut last = None;
-    for (source, file, name) in modules {
-        let code = CString::new(source).map_err(|e| e.to_string())?;
-        last = Some(PyModule::from_code(py, &code, file, name).map_err(failed)?);
-    }
-    last.ok_or_else(|| "no loop module".to_string())
 }
 
 /// `dump PID`: the stacks of the tasks serving requests (asgi_loop.py's `Worker.stacks`).

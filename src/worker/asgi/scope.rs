@@ -75,30 +75,8 @@ pub(super) fn build_scope<'py>(
     websocket: Option<Vec<String>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let scope = match &websocket {
-        // The `websocket` scope: no method; the subprotocols the client offers.
-        Some(subprotocols) => {
-            let scope = PyDict::new(py);
-            scope.set_item(pyo3::intern!(py, "type"), "websocket")?;
-            scope.set_item("subprotocols", subprotocols)?;
-            // The app may answer the handshake with an HTTP response (wire_ws.rs).
-            let extensions = PyDict::new(py);
-            extensions.set_item("websocket.http.response", PyDict::new(py))?;
-            scope.set_item(pyo3::intern!(py, "extensions"), extensions)?;
-            scope.set_item(pyo3::intern!(py, "asgi"), shared.asgi_info.bind(py))?;
-            scope
-        }
-        None => {
-            let scope = shared.http_scope.bind(py).copy()?;
-            if head.method != "GET" {
-                scope.set_item(pyo3::intern!(py, "method"), method(py, &head.method))?;
-            }
-            let extensions = shared.extensions.bind(py).copy()?;
-            if let Some(info) = conn.stream.tls_info() {
-                extensions.set_item("tls", tls_extension(py, &info)?)?;
-            }
-            scope.set_item(pyo3::intern!(py, "extensions"), extensions)?;
-            scope
-        }
+        Some(subprotocols) => websocket_start(py, shared, subprotocols)?,
+        None => http_start(py, shared, conn, head)?,
     };
     if websocket.is_some() || head.version == (1, 0) {
         let version = match head.version {
@@ -134,6 +112,43 @@ pub(super) fn build_scope<'py>(
     }
     scope.set_item(pyo3::intern!(py, "server"), addresses.server.bind(py))?;
     scope.set_item(pyo3::intern!(py, "state"), state.copy()?)?;
+    Ok(scope)
+}
+
+/// The `websocket` scope's own fields: no method; the subprotocols the client offers.
+fn websocket_start<'py>(
+    py: Python<'py>,
+    shared: &Shared,
+    subprotocols: &[String],
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = PyDict::new(py);
+    scope.set_item(pyo3::intern!(py, "type"), "websocket")?;
+    scope.set_item("subprotocols", subprotocols)?;
+    // The app may answer the handshake with an HTTP response (wire_ws.rs).
+    let extensions = PyDict::new(py);
+    extensions.set_item("websocket.http.response", PyDict::new(py))?;
+    scope.set_item(pyo3::intern!(py, "extensions"), extensions)?;
+    scope.set_item(pyo3::intern!(py, "asgi"), shared.asgi_info.bind(py))?;
+    Ok(scope)
+}
+
+/// The `http` scope from the worker's template: the method when not GET, the extensions
+/// (TLS's when the connection has it).
+fn http_start<'py>(
+    py: Python<'py>,
+    shared: &Shared,
+    conn: &Conn,
+    head: &RequestHead,
+) -> PyResult<Bound<'py, PyDict>> {
+    let scope = shared.http_scope.bind(py).copy()?;
+    if head.method != "GET" {
+        scope.set_item(pyo3::intern!(py, "method"), method(py, &head.method))?;
+    }
+    let extensions = shared.extensions.bind(py).copy()?;
+    if let Some(info) = conn.stream.tls_info() {
+        extensions.set_item("tls", tls_extension(py, &info)?)?;
+    }
+    scope.set_item(pyo3::intern!(py, "extensions"), extensions)?;
     Ok(scope)
 }
 
