@@ -35,6 +35,7 @@ import argparse
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -225,10 +226,10 @@ def ensure_venv(path):
 
 # --- reporting -------------------------------------------------------------------------------
 
-def cpu_of(runs, key):
-    """The median over the rounds that measured it of a CPU-per-request figure."""
-    values = sorted(x[key] for x in runs if isinstance(x, dict))
-    return values[len(values) // 2] if values else float("nan")
+def nginx_us(runs):
+    """nginx's CPU per request, the median over the rounds (summary() has the workers')."""
+    values = [x["nginx_us"] for x in runs if isinstance(x, dict)]
+    return statistics.median(values) if values else float("nan")
 
 
 def report(table, scenarios, names, results, args):
@@ -254,8 +255,8 @@ def report(table, scenarios, names, results, args):
             if m["notes"]:
                 errors += "; " + "; ".join(m["notes"])
             print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %.1f | %.1f | %s |" % (
-                title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], cpu_of(results[(s, n)], "cpu_us"),
-                cpu_of(results[(s, n)], "nginx_us"), m["rss_mib"], cell(errors)))
+                title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], m["cpu_us"],
+                nginx_us(results[(s, n)]), m["rss_mib"], cell(errors)))
     print()
     print("| target | measured | result |")
     print("|---|---|---|")
@@ -270,9 +271,8 @@ def report(table, scenarios, names, results, args):
         ratio = m["rps"] / ref["rps"]
         clean = m["n_errors"] == 0
         text = "%s: %.2fx (%.0f vs %.0f req/s; worker CPU %.1f vs %.1f µs/req, nginx's %.1f vs %.1f)%s" % (
-            table[n].label, ratio, m["rps"], ref["rps"], cpu_of(results[(s, n)], "cpu_us"),
-            cpu_of(results[(s, "uwsgi")], "cpu_us"), cpu_of(results[(s, n)], "nginx_us"),
-            cpu_of(results[(s, "uwsgi")], "nginx_us"), "" if clean else ", with errors")
+            table[n].label, ratio, m["rps"], ref["rps"], m["cpu_us"], ref["cpu_us"],
+            nginx_us(results[(s, n)]), nginx_us(results[(s, "uwsgi")]), "" if clean else ", with errors")
         print("| %s | %s | %s |" % (target, text, "PASS" if ratio >= 1.0 and clean else "FAIL"))
 
 

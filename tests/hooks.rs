@@ -8,7 +8,6 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 /// The JSON lines the hooks wrote.
 struct HookLog {
@@ -53,20 +52,17 @@ impl HookLog {
     /// As [`HookLog::wait`]; on a timeout the panic carries the server's log and the hooks
     /// called so far (a respawn that does not come has its reason there).
     fn wait_or_show(&self, hook: &str, n: usize, server: &Server) -> Vec<Value> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let calls = self.of(hook);
-            if calls.len() >= n {
-                return calls;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {WAIT:?} waiting for {n} calls of {hook}; hooks: {:?}\n{}",
+        let what = || {
+            format!(
+                "{n} calls of {hook}; hooks: {:?}\n{}",
                 self.names(),
                 server.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+            )
+        };
+        poll_explained(WAIT, what, || {
+            let calls = self.of(hook);
+            (calls.len() >= n).then_some(calls)
+        })
     }
 
     /// The hook names in call order.

@@ -70,16 +70,25 @@ pub fn venv() -> PathBuf {
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, for state that has no event (/proc, files).
-pub fn poll<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn poll<T>(timeout: Duration, what: &str, check: impl FnMut() -> Option<T>) -> T {
+    poll_explained(timeout, || what.to_string(), check)
+}
+
+/// As [`poll`]; on a timeout the panic says `what()`, made then (a log read at the moment the
+/// wait gave up says why it did).
+pub fn poll_explained<T>(
+    timeout: Duration,
+    what: impl FnOnce() -> String,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = check() {
             return v;
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {}", what());
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
 }

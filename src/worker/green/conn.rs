@@ -156,9 +156,8 @@ fn wait_readable(
     }
 }
 
-/// Half-close, then read and drop what the client still sends, for a short while. Never
-/// inlined: its 8 KiB scratch must not enlarge the frame every parked greenlet saves.
-#[inline(never)]
+/// Half-close, then read and drop what the client still sends, for a short while (into the
+/// connection's own buffer: no scratch in the frame a parked greenlet saves).
 fn linger(green: &Green<'_, '_>, conn: &mut Conn) {
     conn.stream.shutdown_write();
     let until = Instant::now() + LINGER;
