@@ -67,6 +67,7 @@ pub(super) struct Exchange {
 const FINISH_PERSIST: u8 = 1;
 const FINISH_UNSENT: u8 = 2;
 const FINISH_BODY_LEFT: u8 = 4;
+const FINISH_PIPELINED: u8 = 8;
 
 #[pyclass(unsendable)]
 pub struct Wire {
@@ -222,8 +223,9 @@ impl Wire {
     }
 
     /// The app returned: count and log the request. What the connection does next, as
-    /// flags (one call where two were): `FINISH_PERSIST` when it may carry another request,
-    /// `FINISH_UNSENT` when response bytes still wait for the socket.
+    /// flags (one call where three were): `FINISH_PERSIST` when it may carry another request,
+    /// `FINISH_UNSENT` when response bytes still wait for the socket, `FINISH_PIPELINED` when
+    /// bytes of the next request are already read.
     ///
     /// Unless `drained`, a request whose body the app left unread is not finished:
     /// `FINISH_BODY_LEFT` says to drain it first (so the connection can carry the next).
@@ -248,12 +250,19 @@ impl Wire {
         if let Some(entry) = ex.entry {
             self.shared.entries.borrow_mut().push(entry);
         }
-        if let Some(conn) = self.conn.as_mut() {
-            conn.finish_request(ex.buf, ex.used);
-        }
+        let pipelined = match self.conn.as_mut() {
+            Some(conn) => {
+                conn.finish_request(ex.buf, ex.used);
+                match conn.has_pipelined() {
+                    true => FINISH_PIPELINED,
+                    false => 0,
+                }
+            }
+            None => 0,
+        };
         match persist && !last && self.shared.persist_allowed() {
-            true => FINISH_PERSIST | unsent,
-            false => unsent,
+            true => FINISH_PERSIST | unsent | pipelined,
+            false => unsent | pipelined,
         }
     }
 
