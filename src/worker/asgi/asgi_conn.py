@@ -48,9 +48,11 @@ class Conn(WebSocketSide):
         # Called once if the client goes while its request is served (tornado's
         # `set_close_callback`).
         self.on_lost = None
-        # What an `http` app is given: one pair per connection (`_end` lets them go).
+        # What an `http` app is given: one pair per connection (`_end` lets them go). `send`
+        # is the wire's (http_send.rs): the message framed and written in one call, the app
+        # awaiting a done awaitable, or `_drain` when the client is slow.
         self.http_receive = self.receive
-        self.http_send = self.send
+        self.http_send = wire.http_send(self)
 
     def _watch_read(self, on):
         # A closed connection's number may already be another's, a detached one's is the
@@ -330,26 +332,6 @@ class Conn(WebSocketSide):
             self.receiving = None
         if self.state == CLOSED:
             self.disconnected = True
-
-    async def send(self, message):
-        if self.disconnected or self.state == CLOSED:
-            raise OSError("the client has disconnected")
-        try:
-            # The message is read and dispatched by its type in Rust (wire_response.rs).
-            pending = self.wire.send(message)
-        except OSError:
-            if message.get("type") == "http.response.body":
-                # The socket failed under the body: the client is gone.
-                self._lost()
-            raise
-        if self.receiving is not None and self.wire.response_complete:
-            # Whoever waits in `receive` (a task listening for the client's leaving) hears
-            # that the response is done.
-            _settle(self.receiving)
-        if pending > HIGH_WATER:
-            await self._drain()
-        elif pending:
-            self._watch_write(True)
 
     def _writable(self):
         try:

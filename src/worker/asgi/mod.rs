@@ -15,6 +15,7 @@
 //! the heartbeat between turns of the event loop (`Worker.wait`, a second at most): a
 //! coroutine that blocks the loop stops it, and the WORKER TIMEOUT block shows its stack.
 
+mod http_send;
 mod scope;
 mod setup;
 mod wire;
@@ -84,6 +85,8 @@ pub(super) struct Shared {
     date: RefCell<(i64, String)>,
     /// Scoreboard entries free to show a request in flight.
     entries: RefCell<Vec<usize>>,
+    /// What `send` returns when nothing is to be awaited (`http_send.rs`).
+    ready: Py<http_send::Ready>,
 }
 
 impl Shared {

@@ -14,6 +14,7 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
 
+use super::http_send::HttpSend;
 use super::scope::Addresses;
 use super::{with_service, ws, Shared};
 use crate::http::response::{self, Framing};
@@ -142,10 +143,21 @@ impl Wire {
     pub(super) fn unsent(&self) -> usize {
         self.out.len() - self.out_sent
     }
+
+    /// Is the connection closed (`close`: its descriptor gone)?
+    pub(super) fn is_closed(&self) -> bool {
+        self.conn.is_none()
+    }
 }
 
 #[pymethods]
 impl Wire {
+    /// The `send` of `conn`'s `http` requests (asgi_conn.py's `Conn`, whose wire this is).
+    fn http_send(slf: Bound<'_, Self>, conn: Py<PyAny>) -> HttpSend {
+        let ready = slf.borrow().shared.ready.clone_ref(slf.py());
+        HttpSend::new(conn, slf.unbind(), ready)
+    }
+
     /// Read what the socket has: bytes read, 0 at the client's end, -1 when nothing yet.
     fn fill(&mut self) -> PyResult<i64> {
         let target = match self.exchange.as_mut() {
