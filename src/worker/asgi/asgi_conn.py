@@ -10,7 +10,7 @@ import traceback
 from asyncio import Task
 
 from _gunicorn_rs_asgi_base import (  # noqa: F401 (asgi_loop imports some from here)
-    APP, CLOSED, FINISH_BODY_LEFT, FINISH_PERSIST, FINISH_UNSENT, HEAD, HIGH_WATER, IDLE, LINGER,
+    APP, CLOSED, FINISH_BODY_LEFT, FINISH_PERSIST, FINISH_UNSENT, HEAD, IDLE, LINGER,
     LINGER_BYTES, LINGER_SECONDS, READ_AHEAD, _settle)
 from _gunicorn_rs_asgi_ws_conn import WebSocketSide
 

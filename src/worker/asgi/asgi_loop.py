@@ -11,8 +11,7 @@ import asyncio
 import time
 import traceback
 
-# HIGH_WATER too: tornado_bridge.py takes it from this module.
-from _gunicorn_rs_asgi_conn import APP, HEAD, HIGH_WATER, IDLE, Conn, _settle  # noqa: F401
+from _gunicorn_rs_asgi_conn import APP, HEAD, IDLE, Conn, _settle
 
 
 class Worker:
