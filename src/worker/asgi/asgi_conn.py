@@ -77,12 +77,36 @@ class Conn(WebSocketSide):
                 self.loop.remove_writer(self.fd)
 
     def read(self):
-        """The socket is readable (or may be): take what it has, then act on it."""
-        if self.state != APP:
-            # The wire reads the head itself (one read, no peek first); a client that has
-            # gone is its `False`.
-            self._head()
+        """The socket is readable (or may be): take what it has, then act on it. Between
+        requests that is the next head, which the wire reads itself (one read, no peek
+        first); once it is whole, a task serves the request."""
+        if self.state == APP:
+            self._read_for_app()
             return
+        scope = self.wire.head(self.worker.state)
+        if scope is None or scope is False:
+            self._no_head(scope)
+            return
+        self.state = APP
+        # The socket stays watched while the app runs: body bytes are read ahead, and a
+        # client that leaves is noticed (http.disconnect) even when the app is not reading.
+        if not self.reading:
+            self._watch_read(True)
+        self.scope = scope
+        loop = self.loop
+        if loop.get_task_factory() is None:
+            # The loop's `create_task` without its cost: a task named once for all rather
+            # than "Task-<n>" formatted for each (a tenth of the request's instructions in
+            # the task's making, measured), the same task otherwise.
+            task = Task(self._run(scope), loop=loop, name=TASK_NAME)
+        else:
+            task = loop.create_task(self._run(scope))
+        self.task = task
+        self.wire.shown_as(task)
+
+    def _read_for_app(self):
+        """Readable while the app serves a request: body bytes read ahead, a WebSocket
+        message, or the client's end."""
         if self.websocket and self.receiving is not None:
             self._ws_read()
             return
@@ -131,29 +155,6 @@ class Conn(WebSocketSide):
     def _give_up(self, task):
         if task is not None and task is self.task and not task.done():
             task.cancel()
-
-    def _head(self):
-        """Read the next request's head; once it is whole, a task serves the request."""
-        scope = self.wire.head(self.worker.state)
-        if scope is None or scope is False:
-            self._no_head(scope)
-            return
-        self.state = APP
-        # The socket stays watched while the app runs: body bytes are read ahead, and a
-        # client that leaves is noticed (http.disconnect) even when the app is not reading.
-        if not self.reading:
-            self._watch_read(True)
-        self.scope = scope
-        loop = self.loop
-        if loop.get_task_factory() is None:
-            # The loop's `create_task` without its cost: a task named once for all rather
-            # than "Task-<n>" formatted for each (a tenth of the request's instructions in
-            # the task's making, measured), the same task otherwise.
-            task = Task(self._run(scope), loop=loop, name=TASK_NAME)
-        else:
-            task = loop.create_task(self._run(scope))
-        self.task = task
-        self.wire.shown_as(id(task))
 
     def _no_head(self, scope):
         """`Wire.head` gave no scope: the head is not whole yet (None), or the connection
@@ -230,7 +231,7 @@ class Conn(WebSocketSide):
             scope = self._keep_alive(ended)
             if scope is None:
                 return
-            self.wire.shown_as(id(self.task))
+            self.wire.shown_as(self.task)
 
     def _failed(self, exc, scope):
         """The app raised `exc`: its error (the response cut, or a 500), unless the client's
@@ -273,8 +274,8 @@ class Conn(WebSocketSide):
             return None
         if not self.worker.connection_task:
             # A task of its own for each request (an ASGI app's contextvars start afresh, as
-            # under uvicorn).
-            self._head()
+            # under uvicorn): `read` makes it, the next head being here.
+            self.read()
             return None
         # tornado's Application: the connection's requests in this one task, as tornado's
         # own server serves them (one coroutine per connection, a task per handler).

@@ -354,7 +354,14 @@ pub(super) fn sendable(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<
 
 pub(super) fn sendable_field(name: &[u8], value: &[u8]) -> PyResult<(String, Vec<u8>)> {
     match response::is_sendable_field(name, value) {
-        true => Ok((String::from_utf8_lossy(name).into_owned(), value.to_vec())),
+        // A field name is a token (checked above), so ASCII: no lossy decoding to do.
+        true => Ok((
+            std::str::from_utf8(name).map_or_else(
+                |_| String::from_utf8_lossy(name).into_owned(),
+                str::to_owned,
+            ),
+            value.to_vec(),
+        )),
         false => Err(pyo3::exceptions::PyValueError::new_err(format!(
             "Invalid HTTP header: {:?}: {:?}",
             String::from_utf8_lossy(name),

@@ -91,12 +91,14 @@ impl Wire {
         self.exchange.as_ref().is_some_and(|ex| ex.entry.is_some())
     }
 
-    /// The request's task is `ident` (`id(task)`): its scoreboard entry says so, so a dump's
+    /// The request's task is `task`: its scoreboard entry shows `id(task)`, so a dump's
     /// `Task 0x…` section is put under its request.
-    fn shown_as(&self, ident: u64) {
+    fn shown_as(&self, task: &Bound<'_, PyAny>) {
         let Some(entry) = self.exchange.as_ref().and_then(|ex| ex.entry) else {
             return;
         };
+        // CPython's `id()` is the object's address (without the call to `id` in Python).
+        let ident = task.as_ptr() as usize as u64;
         with_service(|svc| {
             if let Some(lane) = svc.slot.lane(entry) {
                 lane.set_thread_id(ident);
