@@ -11,7 +11,7 @@ import asyncio
 import time
 import traceback
 
-from _gunicorn_rs_asgi_conn import APP, HEAD, IDLE, Conn, _settle
+from _gunicorn_rs_asgi_conn import APP, HEAD, IDLE, TASK_NAME, Conn, _settle
 
 
 class Worker:
@@ -19,6 +19,8 @@ class Worker:
         self.rs = rs
         self.app = app
         self.loop = asyncio.get_event_loop()
+        # How asgi_conn.py's `Conn` makes a request's task.
+        self.task_options = {"loop": self.loop, "name": TASK_NAME}
         self.lifespan = opts["lifespan"]
         self.header_timeout = opts["header_timeout"]
         self.keepalive = opts["keepalive"]
