@@ -69,7 +69,7 @@ impl Wire {
         });
         let addresses = match &mut self.addresses {
             Some(known) => known,
-            unknown => unknown.insert(Addresses::new(py, conn, self.server)?),
+            unknown => unknown.insert(Addresses::new(py, &self.shared, conn, self.server)?),
         };
         let scope = match tornado {
             true => tornado_request(py, conn, addresses, &head)?,
