@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::http_send::HttpSend;
 use super::scope::Addresses;
@@ -326,30 +326,35 @@ impl Wire {
 /// for the app, as uvicorn raises, rather than a field that could split the response.
 /// `headers` is what the app gave: an iterable of `(name, value)` byte strings.
 pub(super) fn sendable(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>> {
+    // A list (the usual) is read by index into a vector of its size; any other iterable
+    // through the iterator protocol.
+    if let Ok(list) = headers.cast::<PyList>() {
+        let mut fields = Vec::with_capacity(list.len());
+        for item in list.iter() {
+            fields.push(sendable_item(&item)?);
+        }
+        return Ok(fields);
+    }
     let mut fields = Vec::new();
     for item in headers.try_iter()? {
-        let item = item?;
-        // The usual shape, a tuple of two `bytes`, is read in place; anything else goes
-        // through pyo3's conversion (and its TypeError).
-        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
-        let borrowed = pair.as_ref().and_then(|t| {
-            let name = t.get_borrowed_item(0).ok()?;
-            let value = t.get_borrowed_item(1).ok()?;
-            Some((
-                name.cast::<PyBytes>().ok()?.to_owned(),
-                value.cast::<PyBytes>().ok()?.to_owned(),
-            ))
-        });
-        let field = match &borrowed {
-            Some((name, value)) => sendable_field(name.as_bytes(), value.as_bytes()),
-            None => {
-                let (name, value): (Vec<u8>, Vec<u8>) = item.extract()?;
-                sendable_field(&name, &value)
-            }
-        };
-        fields.push(field?);
+        fields.push(sendable_item(&item?)?);
     }
     Ok(fields)
+}
+
+/// One of the app's `(name, value)` fields, checked.
+fn sendable_item(item: &Bound<'_, PyAny>) -> PyResult<(String, Vec<u8>)> {
+    // The usual shape, a tuple of two `bytes`, is read in place; anything else goes through
+    // pyo3's conversion (and its TypeError).
+    if let Some(pair) = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2) {
+        let name = pair.get_borrowed_item(0)?;
+        let value = pair.get_borrowed_item(1)?;
+        if let (Ok(name), Ok(value)) = (name.cast::<PyBytes>(), value.cast::<PyBytes>()) {
+            return sendable_field(name.as_bytes(), value.as_bytes());
+        }
+    }
+    let (name, value): (Vec<u8>, Vec<u8>) = item.extract()?;
+    sendable_field(&name, &value)
 }
 
 pub(super) fn sendable_field(name: &[u8], value: &[u8]) -> PyResult<(String, Vec<u8>)> {
