@@ -97,9 +97,9 @@ class Conn(WebSocketSide):
         if loop.get_task_factory() is None:
             # The loop's `create_task` without its cost: a task named once for all rather
             # than "Task-<n>" formatted for each (a tenth of the request's instructions in
-            # the task's making, measured), the same task otherwise. The keywords are one
-            # dict, made once: `Task` is a type, and a call with `loop=..., name=...` would
-            # build that dict anew for each request.
+            # the task's making, measured), the same task otherwise. `Task` is a type, so
+            # its keywords reach it as a dict either way: merged from the worker's (one
+            # copy) costs less than CPython's build from `loop=..., name=...` (measured).
             task = Task(self._run(scope), **self.worker.task_options)
         else:
             task = loop.create_task(self._run(scope))
