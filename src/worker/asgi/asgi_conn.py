@@ -7,7 +7,6 @@ backpressure of a slow client, the lingering close.
 import asyncio
 import time
 import traceback
-from asyncio import Task
 
 from _gunicorn_rs_asgi_base import (  # noqa: F401 (asgi_loop imports some from here)
     APP, CLOSED, FINISH_BODY_LEFT, FINISH_PERSIST, FINISH_UNSENT, HEAD, IDLE, LINGER,
@@ -83,28 +82,21 @@ class Conn(WebSocketSide):
         if self.state == APP:
             self._read_for_app()
             return
-        scope = self.wire.head(self.worker.state)
-        if scope is None or scope is False:
-            self._no_head(scope)
+        worker = self.worker
+        # The request's task (`_run`) is made by the wire with the head: a task named once
+        # for all rather than "Task-<n>" formatted for each (a tenth of the request's
+        # instructions in the task's making, measured) and without uvloop's `create_task`
+        # around it, unless the app set a task factory.
+        task = self.wire.start_request(worker.state, self._run, worker.task_options)
+        if task is None or task is False:
+            self._no_head(task)
             return
         self.state = APP
         # The socket stays watched while the app runs: body bytes are read ahead, and a
         # client that leaves is noticed (http.disconnect) even when the app is not reading.
         if not self.reading:
             self._watch_read(True)
-        self.scope = scope
-        loop = self.loop
-        if loop.get_task_factory() is None:
-            # The loop's `create_task` without its cost: a task named once for all rather
-            # than "Task-<n>" formatted for each (a tenth of the request's instructions in
-            # the task's making, measured), the same task otherwise. `Task` is a type, so
-            # its keywords reach it as a dict either way: merged from the worker's (one
-            # copy) costs less than CPython's build from `loop=..., name=...` (measured).
-            task = Task(self._run(scope), **self.worker.task_options)
-        else:
-            task = loop.create_task(self._run(scope))
         self.task = task
-        self.wire.shown_as(task)
 
     def _read_for_app(self):
         """Readable while the app serves a request: body bytes read ahead, a WebSocket
@@ -185,6 +177,7 @@ class Conn(WebSocketSide):
 
     async def _run(self, scope):
         while True:
+            self.scope = scope
             websocket = self.websocket = scope["type"] == "websocket"
             try:
                 if self.worker.serve is not None:

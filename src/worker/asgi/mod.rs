@@ -87,6 +87,8 @@ pub(super) struct Shared {
     entries: RefCell<Vec<usize>>,
     /// What `send` returns when nothing is to be awaited (`http_send.rs`).
     ready: Py<http_send::Ready>,
+    /// `asyncio.Task`, which serves each request (`Wire.start`).
+    task_type: Py<PyAny>,
 }
 
 impl Shared {

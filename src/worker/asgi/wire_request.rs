@@ -79,6 +79,38 @@ impl Wire {
         Ok(scope.into_any().unbind())
     }
 
+    /// `head`, and once the head is whole the request's task: `run(scope)` in an
+    /// `asyncio.Task` made with `options` (its loop, its name), or by the loop's task factory
+    /// when the app set one. One call where `head`, the task's making and `shown_as` were
+    /// three (and `Task` gets `options` itself, where a call from Python copies it).
+    fn start_request(
+        &mut self,
+        py: Python<'_>,
+        state: &Bound<'_, PyDict>,
+        run: &Bound<'_, PyAny>,
+        options: &Bound<'_, PyDict>,
+    ) -> PyResult<Py<PyAny>> {
+        let scope = self.head(py, state)?.into_bound(py);
+        if scope.is_none() || scope.is_instance_of::<pyo3::types::PyBool>() {
+            return Ok(scope.unbind());
+        }
+        let coro = run.call1((scope,))?;
+        let event_loop = options
+            .get_item(pyo3::intern!(py, "loop"))?
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("loop"))?;
+        let factory = event_loop.call_method0(pyo3::intern!(py, "get_task_factory"))?;
+        let task = match factory.is_none() {
+            true => self
+                .shared
+                .task_type
+                .bind(py)
+                .call((coro,), Some(options))?,
+            false => event_loop.call_method1(pyo3::intern!(py, "create_task"), (coro,))?,
+        };
+        self.shown_as(&task);
+        Ok(task.unbind())
+    }
+
     /// Seconds since the request's head was read (for a dump); 0 between requests.
     fn elapsed(&self) -> f64 {
         self.exchange
