@@ -9,7 +9,8 @@
 //! request bytes into Python except the body the app asks for. The loop's half is
 //! `asgi_loop.py` (lifespan, accepting, the stop), `asgi_conn.py` (a connection: the app
 //! task, `receive`/`send`), `asgi_ws_conn.py` (its WebSocket session) and `asgi_base.py`
-//! (the states and bounds they share).
+//! (the states and bounds they share). The `http` scope's `send` is Rust (`http_send.rs`):
+//! an awaitable already done unless the app must wait for a slow client.
 //!
 //! Everything runs on the worker's one thread with the GIL held. The main loop in Rust beats
 //! the heartbeat between turns of the event loop (`Worker.wait`, a second at most): a
