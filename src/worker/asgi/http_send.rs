@@ -9,7 +9,7 @@
 //! awaited (as granian does; an `async def` send does nothing until awaited): an app awaits
 //! what `send` returns at once, and the order of messages is the order of the calls.
 
-use pyo3::exceptions::PyOSError;
+use pyo3::exceptions::{PyOSError, PyStopIteration};
 use pyo3::prelude::*;
 use pyo3::{PyTraverseError, PyVisit};
 
@@ -23,6 +23,10 @@ const HIGH_WATER: usize = 64 * 1024;
 /// `__next__` ends the iteration (pyo3 turns `None` into the iterator's end without raising,
 /// which CPython's `SEND` takes as the result `None`). It holds nothing, so the worker makes
 /// one and every `send` returns it.
+///
+/// It is also a coroutine as `collections.abc.Coroutine` has it (`send`, `throw`, `close`),
+/// so what an `async def` send returned can still be given to `asyncio.create_task`, which
+/// takes coroutines only.
 #[pyclass(frozen)]
 pub(super) struct Ready;
 
@@ -39,6 +43,28 @@ impl Ready {
     fn __next__(&self) -> Option<Py<PyAny>> {
         None
     }
+
+    /// `coroutine.send`: done already, so it returns at once (`StopIteration`: `None`).
+    fn send(&self, _value: &Bound<'_, PyAny>) -> PyResult<()> {
+        Err(PyStopIteration::new_err(()))
+    }
+
+    /// `coroutine.throw`: nothing inside to catch it, so the exception goes back out
+    /// (`throw(exc)`, or the older `throw(type, value)`).
+    #[pyo3(signature = (kind, value=None, _traceback=None))]
+    fn throw(
+        &self,
+        kind: &Bound<'_, PyAny>,
+        value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        Err(PyErr::from_value(
+            value.filter(|v| !v.is_none()).unwrap_or(kind).clone(),
+        ))
+    }
+
+    /// `coroutine.close`: nothing to close.
+    fn close(&self) {}
 }
 
 /// The `send` callable of a connection's `http` requests (made once per connection).
