@@ -10,12 +10,12 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 /// The JSON lines the hooks wrote.
-struct HookLog {
+pub(crate) struct HookLog {
     dir: tempfile::TempDir,
 }
 
 impl HookLog {
-    fn new() -> HookLog {
+    pub(crate) fn new() -> HookLog {
         let dir = tempfile::Builder::new()
             .prefix("gunicorn-rs-hooks-")
             .tempdir()
@@ -23,18 +23,18 @@ impl HookLog {
         HookLog { dir }
     }
 
-    fn path(&self) -> PathBuf {
+    pub(crate) fn path(&self) -> PathBuf {
         self.dir.path().join("hooks.jsonl")
     }
 
-    fn calls(&self) -> Vec<Value> {
+    pub(crate) fn calls(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.path()).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
 
-    fn of(&self, hook: &str) -> Vec<Value> {
+    pub(crate) fn of(&self, hook: &str) -> Vec<Value> {
         self.calls()
             .into_iter()
             .filter(|c| c["hook"] == hook)
@@ -42,7 +42,7 @@ impl HookLog {
     }
 
     /// Waits until `hook` was called `n` times; returns those calls.
-    fn wait(&self, hook: &str, n: usize) -> Vec<Value> {
+    pub(crate) fn wait(&self, hook: &str, n: usize) -> Vec<Value> {
         poll(WAIT, &format!("{n} calls of {hook}"), || {
             let calls = self.of(hook);
             (calls.len() >= n).then_some(calls)
@@ -326,14 +326,17 @@ fn ttin_ttou_hup_and_num_workers_from_a_hook() {
 
 fn worker_int_and_worker_abort_run_in_the_worker(kind: &str) {
     let (server, log) = hooked_as(kind, &[], 1, &[]);
-    let worker = pid_of(&log.wait("post_worker_init", 1)[0], "pid");
+    let worker = pid_of(&log.wait_or_show("post_worker_init", 1, &server)[0], "pid");
     kill(Pid::from_raw(worker as i32), Signal::SIGQUIT).expect("signal the worker");
-    let int = &log.wait("worker_int", 1)[0];
+    let int = &log.wait_or_show("worker_int", 1, &server)[0];
     assert_eq!(
         (pid_of(int, "pid"), &int["alive"]),
         (worker, &Value::Bool(false))
     );
-    assert_eq!(pid_of(&log.wait("worker_exit", 1)[0], "pid"), worker);
+    assert_eq!(
+        pid_of(&log.wait_or_show("worker_exit", 1, &server)[0], "pid"),
+        worker
+    );
     // INT/QUIT exit 0: the master says nothing about the exit, and respawns.
     let worker = pid_of(&log.wait_or_show("post_worker_init", 2, &server)[1], "pid");
     // The replacement's boot line comes through the same pipe after anything the master said
@@ -348,11 +351,13 @@ fn worker_int_and_worker_abort_run_in_the_worker(kind: &str) {
     // flight, which is not what stopped the heartbeat, is answered — and exits with code 1.
     let port = server.port();
     let request = std::thread::spawn(move || try_get(port, "/sleep?s=5"));
-    poll(WAIT, "the /sleep request to reach the app", || {
-        server.markers("sleeping-").pop()
-    });
+    poll_explained(
+        WAIT,
+        || format!("the /sleep request to reach the app\n{}", server.log()),
+        || server.markers("sleeping-").pop(),
+    );
     kill(Pid::from_raw(worker as i32), Signal::SIGABRT).expect("signal the worker");
-    let abort = &log.wait("worker_abort", 1)[0];
+    let abort = &log.wait_or_show("worker_abort", 1, &server)[0];
     assert_eq!(pid_of(abort, "pid"), worker);
     let resp = request.join().expect("client thread").expect("a response");
     server.wait_for(&format!("Worker (pid:{worker}) exited with code 1."), WAIT);
@@ -362,7 +367,7 @@ fn worker_int_and_worker_abort_run_in_the_worker(kind: &str) {
     } else {
         assert_eq!(resp.status, 200, "{kind}: {}", server.log());
     }
-    log.wait("post_worker_init", 3);
+    log.wait_or_show("post_worker_init", 3, &server);
     assert_eq!(server.get("/").status, 200);
 }
 

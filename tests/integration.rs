@@ -15,6 +15,7 @@ mod support;
 mod config_cli;
 mod errors;
 mod hooks;
+mod hooks_async;
 mod lifecycle;
 mod python;
 mod serve;

@@ -18,6 +18,7 @@
 mod scope;
 mod setup;
 mod wire;
+mod wire_hooks;
 mod wire_request;
 mod wire_response;
 mod wire_tornado;

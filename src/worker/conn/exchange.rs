@@ -141,6 +141,11 @@ impl<'a> Service<'a> {
         self.hooks
     }
 
+    /// The environ keys the access-log format's `{key}e` atoms ask for.
+    pub fn environ_keys(&self) -> &[String] {
+        &self.environ_keys
+    }
+
     /// The longest a response write waits for the client.
     pub fn send_timeout(&self) -> Duration {
         self.send_timeout
