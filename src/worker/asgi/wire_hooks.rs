@@ -37,6 +37,11 @@ impl Wire {
             return (Hooked::Not, None);
         };
         let called = with_service(|svc| {
+            if !svc.hooks().wants_request() {
+                // Gunicorn's default pre_request: a DEBUG line, and nothing to build.
+                crate::debug!("{} {}", head.method, head.path);
+                return (None, Ok(()));
+            }
             let info = svc.conn_info(conn, conn.peer);
             svc.hooks().pre_request(py, head, &info)
         });

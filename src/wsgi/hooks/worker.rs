@@ -169,7 +169,7 @@ impl WorkerHooks {
     }
 
     /// Is either request hook set (so `req`/`resp` objects are worth building)?
-    fn wants_request(&self) -> bool {
+    pub(crate) fn wants_request(&self) -> bool {
         self.hooks.pre_request.is_some() || self.hooks.post_request.is_some()
     }
 
