@@ -16,6 +16,7 @@ mod config_cli;
 mod errors;
 mod hooks;
 mod hooks_async;
+mod hooks_errors;
 mod lifecycle;
 mod python;
 mod serve;
