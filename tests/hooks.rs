@@ -10,12 +10,12 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 /// The JSON lines the hooks wrote.
-struct HookLog {
+pub(crate) struct HookLog {
     dir: tempfile::TempDir,
 }
 
 impl HookLog {
-    fn new() -> HookLog {
+    pub(crate) fn new() -> HookLog {
         let dir = tempfile::Builder::new()
             .prefix("gunicorn-rs-hooks-")
             .tempdir()
@@ -23,18 +23,18 @@ impl HookLog {
         HookLog { dir }
     }
 
-    fn path(&self) -> PathBuf {
+    pub(crate) fn path(&self) -> PathBuf {
         self.dir.path().join("hooks.jsonl")
     }
 
-    fn calls(&self) -> Vec<Value> {
+    pub(crate) fn calls(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(self.path()).unwrap_or_default();
         text.lines()
             .filter_map(|l| serde_json::from_str(l).ok())
             .collect()
     }
 
-    fn of(&self, hook: &str) -> Vec<Value> {
+    pub(crate) fn of(&self, hook: &str) -> Vec<Value> {
         self.calls()
             .into_iter()
             .filter(|c| c["hook"] == hook)
@@ -42,7 +42,7 @@ impl HookLog {
     }
 
     /// Waits until `hook` was called `n` times; returns those calls.
-    fn wait(&self, hook: &str, n: usize) -> Vec<Value> {
+    pub(crate) fn wait(&self, hook: &str, n: usize) -> Vec<Value> {
         poll(WAIT, &format!("{n} calls of {hook}"), || {
             let calls = self.of(hook);
             (calls.len() >= n).then_some(calls)
@@ -74,7 +74,7 @@ impl HookLog {
     }
 }
 
-fn hooked(extra: &[&str], workers: usize, env: &[(&str, &str)]) -> (Server, HookLog) {
+pub(crate) fn hooked(extra: &[&str], workers: usize, env: &[(&str, &str)]) -> (Server, HookLog) {
     hooked_as("sync", extra, workers, env)
 }
 
@@ -132,7 +132,7 @@ every_kind!(
     worker_int_and_worker_abort_run_in_the_worker,
 );
 
-fn pid_of(call: &Value, key: &str) -> u32 {
+pub(crate) fn pid_of(call: &Value, key: &str) -> u32 {
     call[key].as_u64().expect("a pid") as u32
 }
 
@@ -326,14 +326,17 @@ fn ttin_ttou_hup_and_num_workers_from_a_hook() {
 
 fn worker_int_and_worker_abort_run_in_the_worker(kind: &str) {
     let (server, log) = hooked_as(kind, &[], 1, &[]);
-    let worker = pid_of(&log.wait("post_worker_init", 1)[0], "pid");
+    let worker = pid_of(&log.wait_or_show("post_worker_init", 1, &server)[0], "pid");
     kill(Pid::from_raw(worker as i32), Signal::SIGQUIT).expect("signal the worker");
-    let int = &log.wait("worker_int", 1)[0];
+    let int = &log.wait_or_show("worker_int", 1, &server)[0];
     assert_eq!(
         (pid_of(int, "pid"), &int["alive"]),
         (worker, &Value::Bool(false))
     );
-    assert_eq!(pid_of(&log.wait("worker_exit", 1)[0], "pid"), worker);
+    assert_eq!(
+        pid_of(&log.wait_or_show("worker_exit", 1, &server)[0], "pid"),
+        worker
+    );
     // INT/QUIT exit 0: the master says nothing about the exit, and respawns.
     let worker = pid_of(&log.wait_or_show("post_worker_init", 2, &server)[1], "pid");
     // The replacement's boot line comes through the same pipe after anything the master said
@@ -348,11 +351,13 @@ fn worker_int_and_worker_abort_run_in_the_worker(kind: &str) {
     // flight, which is not what stopped the heartbeat, is answered — and exits with code 1.
     let port = server.port();
     let request = std::thread::spawn(move || try_get(port, "/sleep?s=5"));
-    poll(WAIT, "the /sleep request to reach the app", || {
-        server.markers("sleeping-").pop()
-    });
+    poll_explained(
+        WAIT,
+        || format!("the /sleep request to reach the app\n{}", server.log()),
+        || server.markers("sleeping-").pop(),
+    );
     kill(Pid::from_raw(worker as i32), Signal::SIGABRT).expect("signal the worker");
-    let abort = &log.wait("worker_abort", 1)[0];
+    let abort = &log.wait_or_show("worker_abort", 1, &server)[0];
     assert_eq!(pid_of(abort, "pid"), worker);
     let resp = request.join().expect("client thread").expect("a response");
     server.wait_for(&format!("Worker (pid:{worker}) exited with code 1."), WAIT);
@@ -362,131 +367,6 @@ fn worker_int_and_worker_abort_run_in_the_worker(kind: &str) {
     } else {
         assert_eq!(resp.status, 200, "{kind}: {}", server.log());
     }
-    log.wait("post_worker_init", 3);
+    log.wait_or_show("post_worker_init", 3, &server);
     assert_eq!(server.get("/").status, 200);
-}
-
-#[test]
-fn a_raising_hook_is_logged_and_the_server_keeps_serving() {
-    let raise = "when_ready,pre_fork,post_fork,post_worker_init,post_request,child_exit";
-    let (server, log) = hooked(&[], 1, &[("HOOKS_RAISE", raise)]);
-    log.wait("post_worker_init", 1);
-    assert_eq!(server.get("/").status, 200);
-    assert_eq!(server.get("/").status, 200);
-    log.wait("post_request", 2);
-    // child_exit runs in the master when a worker ends: end one, then the replacement serves.
-    let worker = pid_of(&log.wait("post_worker_init", 1)[0], "pid");
-    kill(Pid::from_raw(worker as i32), Signal::SIGTERM).expect("signal the worker");
-    log.wait("child_exit", 1);
-    log.wait("post_worker_init", 2);
-    assert_eq!(server.get("/").status, 200);
-    for hook in [
-        "when_ready",
-        "pre_fork",
-        "post_fork",
-        "post_worker_init",
-        "post_request",
-        "child_exit",
-    ] {
-        server.wait_for(&format!("] [ERROR] Exception in {hook} hook"), WAIT);
-        server.wait_for(&format!("RuntimeError: raised by {hook}"), WAIT);
-    }
-    assert!(server.log().contains("Traceback (most recent call last):"));
-}
-
-#[test]
-fn a_raising_pre_request_fails_only_that_request() {
-    let (server, log) = hooked(&[], 1, &[("HOOKS_RAISE", "pre_request")]);
-    log.wait("post_worker_init", 1);
-    assert_eq!(server.get("/").status, 500);
-    server.wait_for("RuntimeError: raised by pre_request", WAIT);
-    // post_request still runs, without a response (as Gunicorn's `finally`).
-    let post = &log.wait("post_request", 1)[0];
-    assert_eq!(
-        (&post["status"], &post["environ_path"]),
-        (&Value::Null, &Value::Null)
-    );
-}
-
-#[test]
-fn default_pre_request_logs_method_and_path_at_debug() {
-    let server = Server::hello(&["--log-level", "debug"], 1);
-    assert_eq!(server.get("/some/path?q=1").status, 404);
-    server.wait_for("] [DEBUG] GET /some/path", WAIT);
-}
-
-#[test]
-fn wrong_arity_is_refused_at_start() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let conf = dir.path().join("conf.py");
-    std::fs::write(&conf, "def post_fork(server):\n    pass\n").expect("write config");
-    let (status, _, stderr) = run(Opts::new(&[
-        "-c",
-        conf.to_str().expect("utf-8"),
-        "hello:app",
-    ]));
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("Error: Invalid value for post_fork: <function post_fork at 0x")
-            && stderr.contains(": Value must have an arity of: 2"),
-        "{stderr}"
-    );
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    std::fs::write(&conf, "post_request = 'os.nosuch'\n").expect("write config");
-    let (status, _, stderr) = run(Opts::new(&[
-        "-c",
-        conf.to_str().expect("utf-8"),
-        "hello:app",
-    ]));
-    assert_eq!(status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("Can not load 'nosuch' from 'os'"),
-        "{stderr}"
-    );
-}
-
-#[test]
-fn pre_exec_runs_in_the_usr2_child_before_it_execs() {
-    let (server, log) = hooked(&[], 1, &[]);
-    log.wait("post_worker_init", 1);
-    let master = server.master_pid();
-    server.signal(Signal::SIGUSR2);
-    let pre_exec = &log.wait("pre_exec", 1)[0];
-    let child = pid_of(pre_exec, "pid");
-    // The new master outlives the old one's Server if a check below fails.
-    let _new_master = Stray(child);
-    assert_ne!(child, master);
-    assert_eq!(pid_of(pre_exec, "server_pid"), master);
-    // exec keeps the pid: the new master's own on_starting comes from the same process.
-    let new_master = poll(WAIT, "the new master's on_starting", || {
-        log.of("on_starting")
-            .into_iter()
-            .find(|c| pid_of(c, "pid") == child)
-    });
-    assert_eq!(pid_of(&new_master, "server_pid"), child);
-    let _ = kill(Pid::from_raw(child as i32), Signal::SIGTERM);
-    poll(WAIT, "the new master to exit", || {
-        (!is_alive(child)).then_some(())
-    });
-}
-
-#[test]
-fn worker_exit_runs_after_a_failed_import_too() {
-    let log = HookLog::new();
-    let conf = apps_dir().join("hooks_conf.py");
-    let apps = apps();
-    let args = [
-        "-b",
-        "127.0.0.1:0",
-        "-c",
-        conf.to_str().unwrap(),
-        "--chdir",
-        &apps,
-        "boot_fail:app",
-    ];
-    let opts = Opts::new(&args).env("HOOKS_LOG", log.path().to_str().unwrap());
-    let mut server = Server::spawn(opts);
-    assert_eq!(server.wait_exit(WAIT).code(), Some(4));
-    let exit = &log.wait("worker_exit", 1)[0];
-    assert_ne!(pid_of(exit, "worker_pid"), server.master_pid());
 }

@@ -15,6 +15,8 @@ mod support;
 mod config_cli;
 mod errors;
 mod hooks;
+mod hooks_async;
+mod hooks_errors;
 mod lifecycle;
 mod python;
 mod serve;

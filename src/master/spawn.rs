@@ -100,13 +100,7 @@ impl Master<'_> {
         match unsafe { fork() } {
             Ok(ForkResult::Child) => {
                 self.logs.attach_child(&ends);
-                self.dumps.close_in_child(slot_index);
-                if let Some(server) = &self.control {
-                    server.close_in_child();
-                }
-                if let Some(server) = &self.metrics {
-                    server.close_in_child();
-                }
+                self.close_in_child(slot_index);
                 self.run_child(slot_index, age, &mask, dump_fd.ok())
             }
             Ok(ForkResult::Parent { child }) => {
@@ -126,6 +120,18 @@ impl Master<'_> {
                 crate::error!("Cannot fork a worker: {e}");
                 false
             }
+        }
+    }
+
+    /// In a new worker: the master's own descriptors that the worker must not hold (another
+    /// worker's stack-dump pipe, the control and metrics listeners).
+    fn close_in_child(&self, slot_index: usize) {
+        self.dumps.close_in_child(slot_index);
+        if let Some(server) = &self.control {
+            server.close_in_child();
+        }
+        if let Some(server) = &self.metrics {
+            server.close_in_child();
         }
     }
 

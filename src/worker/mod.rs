@@ -59,21 +59,12 @@ fn run_worker(
     crate::info!("Booting worker with pid: {pid}");
     let hooks = match boot(&ctx, hooks) {
         Ok(hooks) => hooks,
-        Err(e) => {
-            crate::error!("Exception in worker process\n{e}");
-            ctx.slot.set_exit_reason(ExitReason::BootFailed);
-            return crate::master::WORKER_BOOT_ERROR;
-        }
+        Err(e) => return boot_failed(&ctx, None, &format!("Exception in worker process\n{e}")),
     };
     // Greenlet kinds patch the standard library before the app is imported, as Gunicorn's.
     let hub = match start_hub(&ctx) {
         Ok(hub) => hub,
-        Err(e) => {
-            crate::error!("{e}");
-            ctx.slot.set_exit_reason(ExitReason::BootFailed);
-            hooks.worker_exit();
-            return crate::master::WORKER_BOOT_ERROR;
-        }
+        Err(e) => return boot_failed(&ctx, Some(&hooks), &e),
     };
     let imported;
     let app = match preloaded {
@@ -94,26 +85,21 @@ fn run_worker(
     let reloader = match start_reloader(&ctx, &app) {
         Ok(reloader) => reloader,
         Err(e) => {
-            crate::error!("Exception in worker process\ncannot start the reloader: {e}");
-            hooks.worker_exit();
-            return crate::master::WORKER_BOOT_ERROR;
+            let text = format!("Exception in worker process\ncannot start the reloader: {e}");
+            return boot_failed(&ctx, Some(&hooks), &text);
         }
     };
     if let Ok(app) = app {
         hooks.post_worker_init(app);
     }
-    let code = serve(
-        &ctx,
-        app,
-        reloader,
-        &hooks,
-        Kind {
-            // A TLS session cannot move to another process: under TLS a sync worker keeps
-            // its unfinished heads.
-            handoff: handoff.filter(|_| ctx.config.tls.is_none()),
-            hub: hub.as_ref(),
-        },
-    );
+    // A TLS session cannot move to another process: under TLS a sync worker keeps its
+    // unfinished heads.
+    let handoff = handoff.filter(|_| ctx.config.tls.is_none());
+    let kind = Kind {
+        handoff,
+        hub: hub.as_ref(),
+    };
+    let code = serve(&ctx, app, reloader, &hooks, kind);
     crate::info!("Worker exiting (pid: {pid})");
     hooks.worker_exit();
     exit_code(code, &hooks, ctx.slot)
@@ -128,6 +114,18 @@ struct Kind<'k> {
 }
 
 /// gevent, eventlet: import the library and monkey-patch (before the app is imported).
+/// The worker could not boot: `text` at ERROR, the exit reason the dashboard shows,
+/// `worker_exit` once the hooks are set up (Gunicorn runs it in a `finally`), and the exit
+/// code that tells the master so.
+fn boot_failed(ctx: &WorkerContext<'_>, hooks: Option<&WorkerHooks>, text: &str) -> i32 {
+    crate::error!("{text}");
+    ctx.slot.set_exit_reason(ExitReason::BootFailed);
+    if let Some(hooks) = hooks {
+        hooks.worker_exit();
+    }
+    crate::master::WORKER_BOOT_ERROR
+}
+
 fn start_hub(ctx: &WorkerContext<'_>) -> Result<Option<crate::wsgi::hub::Hub>, String> {
     use crate::wsgi::hub::{Hub, Library};
     let library = match ctx.config.worker_class {

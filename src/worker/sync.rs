@@ -31,14 +31,7 @@ pub fn run(
     if let Some(fd) = reloader.as_ref().and_then(Reloader::fd) {
         dispatcher.watch(fd, RELOAD)?;
     }
-    // SAFETY: pthread_self has no preconditions.
-    let thread = unsafe { libc::pthread_self() };
-    let signal = watchdog::interrupt_signal();
-    svc.register_lane(0, Interrupt::Signal { thread, signal });
-    // The same number faulthandler prints as `Current thread 0x…`, for dumps.
-    if let Some(entry) = svc.slot.lane(0) {
-        entry.set_thread_id(thread as u64);
-    }
+    register_the_lane(svc);
     let slot = svc.slot;
     slot.set_lanes_used(1);
     slot.set_state(WorkerState::Idle);
@@ -78,6 +71,18 @@ pub fn run(
     slot.set_exit_reason_once(ExitReason::Shutdown);
     slot.set_state(WorkerState::Dead);
     Ok(0)
+}
+
+/// The worker's one lane is this thread: the watchdog interrupts it with a signal, and its
+/// scoreboard entry carries the number faulthandler prints as `Current thread 0x…` (dumps).
+fn register_the_lane(svc: &Service<'_>) {
+    // SAFETY: pthread_self has no preconditions.
+    let thread = unsafe { libc::pthread_self() };
+    let signal = watchdog::interrupt_signal();
+    svc.register_lane(0, Interrupt::Signal { thread, signal });
+    if let Some(entry) = svc.slot.lane(0) {
+        entry.set_thread_id(thread as u64);
+    }
 }
 
 /// The graceful stop: the connections this worker holds — heads arriving, a request right

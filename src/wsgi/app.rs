@@ -185,7 +185,7 @@ impl App {
             },
         };
         if let Some(hooks) = hooks {
-            let resp = environ.as_ref().map(|_| responder);
+            let resp = environ.as_ref().map(|_| responder.sent_response());
             hooks.post_request(py, req.as_ref(), environ.as_ref(), resp);
         }
         (environ, error)

@@ -18,7 +18,10 @@ class WebSocketSide:
             return {"type": "websocket.connect"}
         while True:
             message, self.ws_ready = self.ws_ready, None
-            if message is None:
+            if message is None and self.wire.has_bytes():
+                # Only what is buffered: a message that came while the app ran was read
+                # ahead, so reading the socket here would almost always find nothing (one
+                # system call in two of an echo's, measured); `read` decodes what comes next.
                 message = self._ws_next()
             if message:
                 return message

@@ -20,6 +20,7 @@ mod http_send;
 mod scope;
 mod setup;
 mod wire;
+mod wire_hooks;
 mod wire_request;
 mod wire_response;
 mod wire_tornado;

@@ -16,6 +16,7 @@ const ASGI_BASE_PY: &str = include_str!("asgi_base.py");
 const ASGI_WS_CONN_PY: &str = include_str!("asgi_ws_conn.py");
 const ASGI_CONN_PY: &str = include_str!("asgi_conn.py");
 const ASGI_LOOP_PY: &str = include_str!("asgi_loop.py");
+const TORNADO_ENV_PY: &str = include_str!("tornado_env.py");
 const TORNADO_BRIDGE_PY: &str = include_str!("tornado_bridge.py");
 
 /// The event loop `asgi_loop` asks for: uvloop's when it is installed (`auto`) or named.
@@ -66,6 +67,13 @@ pub(super) fn worker_opts<'py>(
     opts.set_item("accept_defer", ACCEPT_DEFER.as_secs_f64())?;
     opts.set_item("disconnect_grace", cfg.asgi.disconnect_grace.as_secs_f64())?;
     if shared.tornado {
+        let code = CString::new(TORNADO_ENV_PY)?;
+        PyModule::from_code(
+            py,
+            &code,
+            c"gunicorn_rs/tornado_env.py",
+            c"_gunicorn_rs_tornado_env",
+        )?;
         let code = CString::new(TORNADO_BRIDGE_PY)?;
         let module = PyModule::from_code(
             py,

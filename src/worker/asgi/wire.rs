@@ -16,7 +16,7 @@ use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use super::http_send::HttpSend;
 use super::scope::Addresses;
-use super::{with_service, ws, Shared};
+use super::{wire_hooks, with_service, ws, Shared};
 use crate::http::response::{self, Framing};
 use crate::http::{BodyDecoder, RequestHead};
 use crate::log::access::AccessRecord;
@@ -62,6 +62,11 @@ pub(super) struct Exchange {
     pub(super) trailers: bool,
     /// The last chunk's `0` line went out; trailer fields follow.
     pub(super) trailer_started: Option<()>,
+    /// Where the request hooks stand (`pre_request`'s `req`, for `post_request`).
+    pub(super) hooked: wire_hooks::Hooked,
+    /// The environ a WSGI app under tornado got (`wire_tornado.rs`), for `post_request` and
+    /// the access log's `{key}e`.
+    pub(super) environ: Option<Py<pyo3::types::PyDict>>,
 }
 
 /// `Wire.finish`'s flags (asgi_base.py has the same numbers).
@@ -194,7 +199,7 @@ impl Wire {
     /// The app raised: a 500 when nothing of the response went out, else the connection is
     /// cut. The traceback goes to the error log; without one, the client has left (the app
     /// raised its leaving) and nothing more is written to it.
-    fn fail(&mut self, traceback: Option<&str>) {
+    pub(super) fn fail(&mut self, traceback: Option<&str>) {
         if let Some(traceback) = traceback {
             crate::error!("{traceback}");
         }
@@ -241,7 +246,7 @@ impl Wire {
     ///
     /// Unless `drained`, a request whose body the app left unread is not finished:
     /// `FINISH_BODY_LEFT` says to drain it first (so the connection can carry the next).
-    fn finish(&mut self, drained: bool) -> u8 {
+    pub(super) fn finish(&mut self, py: Python<'_>, drained: bool) -> u8 {
         if !drained && self.exchange.as_ref().is_some_and(|ex| !ex.body_done) {
             return FINISH_BODY_LEFT;
         }
@@ -258,7 +263,7 @@ impl Wire {
         let short = matches!(ex.framing, Some(Framing::Length(_))) && ex.remaining > 0;
         let persist = ex.complete && !ex.failed && !short && !ex.head.must_close && ex.body_done;
         let peer = self.conn.as_ref().and_then(|c| c.peer);
-        let last = with_service(|svc| finished(svc, peer, &ex)).unwrap_or(true);
+        let last = with_service(|svc| finished(py, svc, peer, &ex)).unwrap_or(true);
         if let Some(entry) = ex.entry {
             self.shared.entries.borrow_mut().push(entry);
         }
@@ -377,8 +382,14 @@ pub(super) fn sendable_field(name: &[u8], value: &[u8]) -> PyResult<(String, Vec
 
 /// A request ended: the scoreboard's counters, the access-log line, `--max-requests`.
 /// `true` when it was the worker's last.
-fn finished(svc: &Service<'_>, peer: Option<std::net::SocketAddr>, ex: &Exchange) -> bool {
+fn finished(
+    py: Python<'_>,
+    svc: &Service<'_>,
+    peer: Option<std::net::SocketAddr>,
+    ex: &Exchange,
+) -> bool {
     let elapsed = ex.started.elapsed();
+    wire_hooks::post_request(py, ex, peer);
     svc.slot
         .request_finished(ex.entry.and_then(|e| svc.slot.lane(e)));
     svc.request_ended(Some((ex.status, ex.failed)), elapsed);
@@ -386,7 +397,7 @@ fn finished(svc: &Service<'_>, peer: Option<std::net::SocketAddr>, ex: &Exchange
         let head = &ex.head;
         let path_info = String::from_utf8_lossy(&crate::http::percent_decode(head.path.as_bytes()))
             .into_owned();
-        let environ = vec![None; format.environ_keys().len()];
+        let environ = wire_hooks::environ_values(py, svc.environ_keys(), ex, peer);
         let told = head.told_client().and_then(|(addr, _)| addr.parse().ok());
         let record = AccessRecord {
             peer: told.or(peer.map(|p| p.ip())),

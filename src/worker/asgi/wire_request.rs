@@ -9,6 +9,7 @@ use pyo3::types::{PyBytes, PyDict};
 
 use super::scope::{build_scope, tornado_request, Addresses};
 use super::wire::{Exchange, Wire};
+use super::wire_hooks::Hooked;
 use super::{with_service, ws};
 use crate::http::response::{self, Framing};
 use crate::http::{BodyDecoder, BodyKind, ParseError, RequestHead};
@@ -75,8 +76,23 @@ impl Wire {
             true => tornado_request(py, conn, addresses, &head)?,
             false => build_scope(py, &self.shared, conn, addresses, &head, state, websocket)?,
         };
-        self.exchange = Some(self.open_exchange(head, consumed, decoder, session));
-        Ok(scope.into_any().unbind())
+        // Gunicorn's asgi worker runs the request hooks for HTTP requests, not WebSocket
+        // sessions.
+        let (hooked, raised) = match session {
+            Some(_) => (Hooked::Not, None),
+            None => self.pre_request(py, &head),
+        };
+        let mut exchange = self.open_exchange(head, consumed, decoder, session);
+        exchange.hooked = hooked;
+        self.exchange = Some(exchange);
+        let Some(traceback) = raised else {
+            return Ok(scope.into_any().unbind());
+        };
+        // The hook raised: the request fails as if the app had (a 500, logged), and the
+        // connection closes (Gunicorn answers an error with a close).
+        self.fail(Some(&traceback));
+        self.finish(py, true);
+        Ok(false.into_pyobject(py)?.to_owned().into_any().unbind())
     }
 
     /// `head`, and once the head is whole the request's task: `run(scope)` in an
@@ -276,6 +292,8 @@ impl Wire {
             last: last.unwrap_or(false),
             trailers: false,
             trailer_started: None,
+            hooked: Hooked::Not,
+            environ: None,
         }
     }
 

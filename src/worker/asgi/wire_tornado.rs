@@ -164,7 +164,7 @@ impl Wire {
     /// `input`: the body, which tornado has read whole; `early_hints`: what sends a 103.
     /// A path outside `SCRIPT_NAME` raises (a 500, as under every kind).
     fn environ<'py>(
-        &self,
+        &mut self,
         py: Python<'py>,
         input: &Bound<'py, PyAny>,
         early_hints: &Bound<'py, PyAny>,
@@ -196,9 +196,16 @@ impl Wire {
             file_wrapper: file_wrapper.as_any(),
             early_hints,
         };
-        wsgi.cache
+        let environ = wsgi
+            .cache
             .build(py, &ex.head, &info, &streams)
-            .map_err(|e| PyRuntimeError::new_err(e.to_string()))
+            .map_err(|e| PyRuntimeError::new_err(e.to_string()))?;
+        // Kept for `post_request` and the access log's `{key}e`, which see the environ the
+        // app saw under every WSGI kind.
+        if let Some(ex) = self.exchange.as_mut() {
+            ex.environ = Some(environ.clone().unbind());
+        }
+        Ok(environ)
     }
 
     /// `environ['wsgi.early_hints'](headers)` (Gunicorn 25+): a `103 Early Hints` (RFC 8297)

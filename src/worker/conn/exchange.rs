@@ -141,6 +141,11 @@ impl<'a> Service<'a> {
         self.hooks
     }
 
+    /// The environ keys the access-log format's `{key}e` atoms ask for.
+    pub fn environ_keys(&self) -> &[String] {
+        &self.environ_keys
+    }
+
     /// The longest a response write waits for the client.
     pub fn send_timeout(&self) -> Duration {
         self.send_timeout
@@ -173,30 +178,14 @@ impl<'a> Service<'a> {
             started: Instant::now(),
         };
         let entry = lane.entry.and_then(|e| self.slot.lane(e));
-        self.slot.request_started(
-            entry,
-            &RequestLine {
-                method: head.method.as_bytes(),
-                path: head.uri.as_bytes(),
-                client: conn.client().as_bytes(),
-                version: head.version,
-            },
-        );
-        set_state(entry, WorkerState::App);
-        // Gunicorn's rule: the request that reaches max_requests is answered `close`.
-        let last = self.count_request();
+        let last = self.begin(entry, conn, head);
         let persist = persist && !last && signals::is_alive() && !head.must_close;
         let buf = conn.take_buffer();
         let claim = match &self.watchdog {
             Some(w) => {
                 let head_request = head.method == "HEAD";
-                w.arm(
-                    lane.index,
-                    lane.entry,
-                    conn.stream.raw(),
-                    req.started,
-                    head_request,
-                )
+                let fd = conn.stream.raw();
+                w.arm(lane.index, lane.entry, fd, req.started, head_request)
             }
             None => Claim::free(),
         };
@@ -213,14 +202,7 @@ impl<'a> Service<'a> {
         let answer = self.exchange(conn, &req, &mut body, &mut sink, index);
         set_state(entry, WorkerState::Writing);
         let keep = answer.clean && sink.persists() && sink.completed() && body.drain();
-        let mut after = match (keep, body.nothing_unread() && head.must_close) {
-            (true, _) => After::KeepAlive,
-            (false, true) => After::Close,
-            // RFC 9112 §9.6: a client that did not say this request is its last may have sent
-            // the next one already (pipelined, or crossing our `Connection: close`); a plain
-            // close would answer its bytes with an RST that can destroy this response in flight.
-            (false, false) => After::Linger,
-        };
+        let mut after = after_response(keep, body.nothing_unread() && head.must_close);
         let (buf, used) = body.into_buffer();
         // One clock read for the batch's limit and the latency (each read is ~130
         // instructions; the two were a few instructions apart).
@@ -234,6 +216,26 @@ impl<'a> Service<'a> {
         self.request_ended(answer.response, elapsed);
         set_state(entry, WorkerState::Idle);
         after
+    }
+
+    /// The request is on: the scoreboard shows it (in `entry`) and it is counted. `true` when
+    /// it is the worker's last (Gunicorn's rule: the request that reaches max_requests is
+    /// answered `close`).
+    fn begin(
+        &self,
+        entry: Option<&crate::scoreboard::Lane>,
+        conn: &mut Conn,
+        head: &RequestHead,
+    ) -> bool {
+        let line = RequestLine {
+            method: head.method.as_bytes(),
+            path: head.uri.as_bytes(),
+            client: conn.client().as_bytes(),
+            version: head.version,
+        };
+        self.slot.request_started(entry, &line);
+        set_state(entry, WorkerState::App);
+        self.count_request()
     }
 
     /// `100 Continue`, the app, the watchdog's verdict, the answer to errors, the log line.
@@ -365,6 +367,20 @@ fn hold_or_send(
                 other => other,
             }
         }
+    }
+}
+
+/// What the connection does after a response: `keep` it (the response whole, the body read
+/// or drained), or close — at once when the client said this request was its last and sent
+/// nothing more (`client_done`), else lingering.
+fn after_response(keep: bool, client_done: bool) -> After {
+    match (keep, client_done) {
+        (true, _) => After::KeepAlive,
+        (false, true) => After::Close,
+        // RFC 9112 §9.6: a client that did not say this request is its last may have sent
+        // the next one already (pipelined, or crossing our `Connection: close`); a plain
+        // close would answer its bytes with an RST that can destroy this response in flight.
+        (false, false) => After::Linger,
     }
 }
 

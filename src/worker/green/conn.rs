@@ -43,40 +43,10 @@ fn requests(green: &Green<'_, '_>, conn: &mut Conn) -> After {
     let mut wait = Wait::Head;
     let mut deadline = Instant::now() + svc.cfg.header_timeout;
     loop {
-        let mut lane = green.lane();
-        let trust = conn.trust(svc);
-        let progress = conn.read_head(&svc.parser, trust, &mut lane.spare);
-        let after = match progress {
-            HeadProgress::Complete { head, consumed } => {
-                let persist = !svc.cfg.keepalive.is_zero() && !green.stopping.get();
-                green.request_begins(&mut lane, &head, conn.client());
-                let after = svc.serve(&mut lane, conn, &head, consumed, persist);
-                green.request_ends(&lane);
-                conn.give_back(&mut lane.spare);
-                Some(after)
-            }
-            HeadProgress::Partial => {
-                conn.give_back(&mut lane.spare);
-                None
-            }
-            HeadProgress::Closed(e) => {
-                if let Some(e) = e {
-                    crate::debug!("Ignored premature client disconnection. {e}");
-                }
-                green.release_lane(lane);
-                return After::Close;
-            }
-            HeadProgress::Refused(e) => {
-                green.release_lane(lane);
-                return refuse_head(svc, conn, &e);
-            }
-            HeadProgress::Failed(e) => {
-                crate::debug!("Socket error reading the request head: {e}");
-                green.release_lane(lane);
-                return After::Close;
-            }
+        let after = match turn(green, conn) {
+            Ok(after) => after,
+            Err(ended) => return ended,
         };
-        green.release_lane(lane);
         match after {
             Some(After::KeepAlive) if green.stopping.get() && !conn.has_pipelined() => {
                 return After::Linger
@@ -102,6 +72,47 @@ fn requests(green: &Green<'_, '_>, conn: &mut Conn) -> After {
         if let Some(ended) = wait_readable(green, conn, wait, deadline) {
             return ended;
         }
+    }
+}
+
+/// One read of the connection: its request served when the head is whole (`Some(what
+/// next)`), `None` while it is not, `Err(how the connection ends)`. The lane is let go
+/// before an error page is written, which may wait for the client.
+fn turn(green: &Green<'_, '_>, conn: &mut Conn) -> Result<Option<After>, After> {
+    let svc = green.svc;
+    let mut lane = green.lane();
+    let trust = conn.trust(svc);
+    let progress = conn.read_head(&svc.parser, trust, &mut lane.spare);
+    let served = match progress {
+        HeadProgress::Complete { head, consumed } => {
+            let persist = !svc.cfg.keepalive.is_zero() && !green.stopping.get();
+            green.request_begins(&mut lane, &head, conn.client());
+            let after = svc.serve(&mut lane, conn, &head, consumed, persist);
+            green.request_ends(&lane);
+            conn.give_back(&mut lane.spare);
+            Ok(Some(after))
+        }
+        HeadProgress::Partial => {
+            conn.give_back(&mut lane.spare);
+            Ok(None)
+        }
+        HeadProgress::Closed(e) => {
+            if let Some(e) = e {
+                crate::debug!("Ignored premature client disconnection. {e}");
+            }
+            Err(None)
+        }
+        HeadProgress::Refused(e) => Err(Some(e)),
+        HeadProgress::Failed(e) => {
+            crate::debug!("Socket error reading the request head: {e}");
+            Err(None)
+        }
+    };
+    green.release_lane(lane);
+    match served {
+        Ok(after) => Ok(after),
+        Err(Some(refused)) => Err(refuse_head(svc, conn, &refused)),
+        Err(None) => Err(After::Close),
     }
 }
 

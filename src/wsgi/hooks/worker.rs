@@ -21,7 +21,7 @@ use super::run_hook;
 use crate::config::{Config, Hook, Hooks};
 use crate::http::RequestHead;
 use crate::wsgi::interpreter::format_exception;
-use crate::wsgi::response::Responder;
+use crate::wsgi::response::SentResponse;
 use crate::wsgi::App;
 
 /// The exit code a Python signal handler asked for (INT/QUIT 0, ABRT 1); -1 = none.
@@ -169,7 +169,7 @@ impl WorkerHooks {
     }
 
     /// Is either request hook set (so `req`/`resp` objects are worth building)?
-    fn wants_request(&self) -> bool {
+    pub(crate) fn wants_request(&self) -> bool {
         self.hooks.pre_request.is_some() || self.hooks.post_request.is_some()
     }
 
@@ -181,7 +181,7 @@ impl WorkerHooks {
         py: Python<'py>,
         head: &RequestHead,
         conn: &crate::wsgi::ConnInfo,
-    ) -> (Option<Bound<'py, Request>>, PyResult<()>) {
+    ) -> (Option<Bound<'py, PyAny>>, PyResult<()>) {
         if !self.wants_request() {
             crate::debug!("{} {}", head.method, head.path);
             return (None, Ok(()));
@@ -199,23 +199,25 @@ impl WorkerHooks {
             }
         };
         worker.borrow_mut().nr += 1;
-        (Some(req), called)
+        (Some(req.into_any()), called)
     }
 
     /// `post_request(worker, req, environ, resp)` (2–4 arguments per its arity); also after
     /// errors. An exception is logged as Gunicorn words it, and changes nothing else.
+    /// `req` is what [`pre_request`](Self::pre_request) returned; `resp`, the response as
+    /// it went out (`None`: the app never ran, and the hook gets `None`).
     pub(crate) fn post_request(
         &self,
         py: Python<'_>,
-        req: Option<&Bound<'_, Request>>,
+        req: Option<&Bound<'_, PyAny>>,
         environ: Option<&Bound<'_, PyDict>>,
-        responder: Option<&Responder<'_>>,
+        resp: Option<SentResponse>,
     ) {
         if let (Some(hook), Some(req)) = (&self.hooks.post_request, req) {
             let called = (|| -> PyResult<()> {
                 let environ = environ.cloned().unwrap_or_else(|| PyDict::new(py));
-                let resp = match responder {
-                    Some(r) => Bound::new(py, Response::new(py, r.sent_response())?)?.into_any(),
+                let resp = match resp {
+                    Some(sent) => Bound::new(py, Response::new(py, sent)?)?.into_any(),
                     None => py.None().into_bound(py),
                 };
                 let worker = self.worker.bind(py);
