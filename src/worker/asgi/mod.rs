@@ -16,6 +16,7 @@
 //! the heartbeat between turns of the event loop (`Worker.wait`, a second at most): a
 //! coroutine that blocks the loop stops it, and the WORKER TIMEOUT block shows its stack.
 
+mod fields;
 mod http_send;
 mod scope;
 mod setup;

@@ -8,7 +8,8 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use super::wire::{sendable, Wire};
+use super::fields::sendable;
+use super::wire::Wire;
 use crate::http::response::{self, Framing};
 
 impl Wire {
