@@ -151,8 +151,8 @@ class Conn(WebSocketSide):
             task.cancel()
 
     def _no_head(self, scope):
-        """`Wire.head` gave no scope: the head is not whole yet (None), or the connection
-        is to close (False)."""
+        """`Wire.head` (or `start_request`) gave no scope: the head is not whole yet
+        (None), or the connection is to close (False)."""
         if scope is False:
             self.close()
             return
