@@ -237,3 +237,15 @@ fn a_tornado_handler_that_answers_before_its_body_keeps_its_client() {
     let r = c.response();
     assert_eq!((r.status, r.text().as_str()), (200, "closed=0"));
 }
+
+/// What `send` returns is an awaitable like any other (gunicorn-rs returns one already done,
+/// the message sent when `send` is called; uvicorn a coroutine): wrapped in a future,
+/// gathered, given to `asyncio.create_task` (which takes coroutines only) or a timeout, the
+/// messages still go out whole and in order.
+#[test]
+fn what_send_returns_can_be_wrapped_in_a_task_or_gathered() {
+    let server = probe();
+    let r = server.fetch("/send_wrapped");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(String::from_utf8_lossy(&r.body), "0,1,2,3,end", "{r:?}");
+}

@@ -191,6 +191,16 @@ async def http(scope, receive, send):
     elif path == "/big":
         size = int(scope["query_string"] or b"1000000")
         await _reply(send, body=b"x" * size)
+    elif path == "/send_wrapped":
+        # What `send` returns is an awaitable like any other, and a coroutine as asyncio
+        # takes one: wrapped in a future, gathered, made a task, given a timeout.
+        await asyncio.ensure_future(send({"type": "http.response.start", "status": 200,
+                                          "headers": []}))
+        await asyncio.gather(*[send({"type": "http.response.body", "body": b"%d," % i,
+                                     "more_body": True}) for i in range(3)])
+        await asyncio.create_task(send({"type": "http.response.body", "body": b"3,",
+                                        "more_body": True}))
+        await asyncio.wait_for(send({"type": "http.response.body", "body": b"end"}), 5)
     elif path == "/slow_stream":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         for i in range(20):

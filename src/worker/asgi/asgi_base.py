@@ -11,10 +11,11 @@ HEAD, APP, IDLE, LINGER, CLOSED = range(5)
 
 # What `Wire.finish` says (flags, as wire.rs has them): the connection may carry another
 # request; response bytes still wait for the socket; the body is not read whole (and the
-# request not finished: drain it, then `finish(True)`).
+# request not finished: drain it, then `finish(True)`); bytes of the next request are here.
 FINISH_PERSIST = 1
 FINISH_UNSENT = 2
 FINISH_BODY_LEFT = 4
+FINISH_PIPELINED = 8
 
 # A closing connection is drained this long, this much (RFC 9112 §9.6; as the other kinds),
 # so a request that crossed our close meets an orderly EOF rather than a reset.

@@ -9,9 +9,12 @@ import time
 import traceback
 
 from _gunicorn_rs_asgi_base import (  # noqa: F401 (asgi_loop imports some from here)
-    APP, CLOSED, FINISH_BODY_LEFT, FINISH_PERSIST, FINISH_UNSENT, HEAD, HIGH_WATER, IDLE, LINGER,
+    APP, CLOSED, FINISH_BODY_LEFT, FINISH_PERSIST, FINISH_UNSENT, HEAD, IDLE, LINGER,
     LINGER_BYTES, LINGER_SECONDS, READ_AHEAD, _settle)
 from _gunicorn_rs_asgi_ws_conn import WebSocketSide
+
+# The name of every request's task (`Task.get_name`): one string, not one formatted per task.
+TASK_NAME = "gunicorn-rs request"
 
 
 class Conn(WebSocketSide):
@@ -19,7 +22,8 @@ class Conn(WebSocketSide):
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
                  "disconnected", "reading", "writing", "ws_greeted", "lingered", "task",
-                 "eof_seen", "websocket", "ws_ready", "scope", "on_lost")
+                 "eof_seen", "websocket", "ws_ready", "scope", "on_lost", "http_receive",
+                 "http_send")
 
     def __init__(self, worker, wire):
         self.worker = worker
@@ -43,6 +47,11 @@ class Conn(WebSocketSide):
         # Called once if the client goes while its request is served (tornado's
         # `set_close_callback`).
         self.on_lost = None
+        # What an `http` app is given: one pair per connection (`_end` lets them go). `send`
+        # is the wire's (http_send.rs): the message framed and written in one call, the app
+        # awaiting a done awaitable, or `_drain` when the client is slow.
+        self.http_receive = self.receive
+        self.http_send = wire.http_send(self)
 
     def _watch_read(self, on):
         # A closed connection's number may already be another's, a detached one's is the
@@ -67,12 +76,31 @@ class Conn(WebSocketSide):
                 self.loop.remove_writer(self.fd)
 
     def read(self):
-        """The socket is readable (or may be): take what it has, then act on it."""
-        if self.state != APP:
-            # The wire reads the head itself (one read, no peek first); a client that has
-            # gone is its `False`.
-            self._head()
+        """The socket is readable (or may be): take what it has, then act on it. Between
+        requests that is the next head, which the wire reads itself (one read, no peek
+        first); once it is whole, a task serves the request."""
+        if self.state == APP:
+            self._read_for_app()
             return
+        worker = self.worker
+        # The request's task (`_run`) is made by the wire with the head: a task named once
+        # for all rather than "Task-<n>" formatted for each (a tenth of the request's
+        # instructions in the task's making, measured) and without uvloop's `create_task`
+        # around it, unless the app set a task factory.
+        task = self.wire.start_request(worker.state, self._run, worker.task_options)
+        if task is None or task is False:
+            self._no_head(task)
+            return
+        self.state = APP
+        # The socket stays watched while the app runs: body bytes are read ahead, and a
+        # client that leaves is noticed (http.disconnect) even when the app is not reading.
+        if not self.reading:
+            self._watch_read(True)
+        self.task = task
+
+    def _read_for_app(self):
+        """Readable while the app serves a request: body bytes read ahead, a WebSocket
+        message, or the client's end."""
         if self.websocket and self.receiving is not None:
             self._ws_read()
             return
@@ -122,29 +150,26 @@ class Conn(WebSocketSide):
         if task is not None and task is self.task and not task.done():
             task.cancel()
 
-    def _head(self):
-        scope = self._next_scope()
-        if scope is not None:
-            self.task = self.loop.create_task(self._run(scope))
-            self.wire.shown_as(id(self.task))
-
-    def _next_scope(self):
-        """The next request's scope, the connection then serving it; None while its head is
-        not here (or the connection closed)."""
-        scope = self.wire.head(self.worker.state)
-        if scope is None:
-            if self.state == IDLE and self.wire.has_bytes():
-                # The first byte of the next request came: now the head has its own bound.
-                self.state = HEAD
-                self.deadline = time.monotonic() + self.worker.header_timeout
-            self._watch_read(True)
-            return None
+    def _no_head(self, scope):
+        """`Wire.head` (or `start_request`) gave no scope: the head is not whole yet
+        (None), or the connection is to close (False)."""
         if scope is False:
             self.close()
+            return
+        if self.state == IDLE and self.wire.has_bytes():
+            # The first byte of the next request came: now the head has its own bound.
+            self.state = HEAD
+            self.deadline = time.monotonic() + self.worker.header_timeout
+        self._watch_read(True)
+
+    def _next_scope(self):
+        """The next request's scope, the connection then serving it (tornado's one task per
+        connection); None while its head is not here (or the connection closed)."""
+        scope = self.wire.head(self.worker.state)
+        if scope is None or scope is False:
+            self._no_head(scope)
             return None
         self.state = APP
-        # The socket stays watched while the app runs: body bytes are read ahead, and a
-        # client that leaves is noticed (http.disconnect) even when the app is not reading.
         if not self.reading:
             self._watch_read(True)
         self.scope = scope
@@ -152,14 +177,16 @@ class Conn(WebSocketSide):
 
     async def _run(self, scope):
         while True:
+            self.scope = scope
             websocket = self.websocket = scope["type"] == "websocket"
-            receive, send = ((self.ws_receive, self.ws_send) if websocket
-                             else (self.receive, self.send))
             try:
                 if self.worker.serve is not None:
                     await self.worker.serve(self, scope)
+                elif websocket:
+                    await self.worker.app(scope, self.ws_receive, self.ws_send)
                 else:
-                    await self.worker.app(scope, receive, send)
+                    # Made once per connection, not a pair of bound methods per request.
+                    await self.worker.app(scope, self.http_receive, self.http_send)
             except BaseException as exc:
                 self._failed(exc, scope)
             else:
@@ -172,6 +199,14 @@ class Conn(WebSocketSide):
                 # The app returned: close the session (a 403 if it never accepted).
                 self.wire.ws_close(1000, "")
             ended = self.wire.finish(False)
+            if ended == FINISH_PERSIST and not (self.disconnected or self.eof_seen):
+                # The usual end: kept alive, nothing pipelined, the socket still watched
+                # (`_keep_alive`'s last branch, without its calls).
+                self.state = IDLE
+                self.deadline = time.monotonic() + self.worker.keepalive
+                if not self.reading:
+                    self._watch_read(True)
+                return
             if ended & FINISH_BODY_LEFT:
                 if not self.disconnected:
                     await self._discard_body()
@@ -191,7 +226,7 @@ class Conn(WebSocketSide):
             scope = self._keep_alive(ended)
             if scope is None:
                 return
-            self.wire.shown_as(id(self.task))
+            self.wire.shown_as(self.task)
 
     def _failed(self, exc, scope):
         """The app raised `exc`: its error (the response cut, or a 500), unless the client's
@@ -234,8 +269,8 @@ class Conn(WebSocketSide):
             return None
         if not self.worker.connection_task:
             # A task of its own for each request (an ASGI app's contextvars start afresh, as
-            # under uvicorn).
-            self._head()
+            # under uvicorn): `read` makes it, the next head being here.
+            self.read()
             return None
         # tornado's Application: the connection's requests in this one task, as tornado's
         # own server serves them (one coroutine per connection, a task per handler).
@@ -293,26 +328,6 @@ class Conn(WebSocketSide):
             self.receiving = None
         if self.state == CLOSED:
             self.disconnected = True
-
-    async def send(self, message):
-        if self.disconnected or self.state == CLOSED:
-            raise OSError("the client has disconnected")
-        try:
-            # The message is read and dispatched by its type in Rust (wire_response.rs).
-            pending = self.wire.send(message)
-        except OSError:
-            if message.get("type") == "http.response.body":
-                # The socket failed under the body: the client is gone.
-                self._lost()
-            raise
-        if self.receiving is not None and self.wire.response_complete:
-            # Whoever waits in `receive` (a task listening for the client's leaving) hears
-            # that the response is done.
-            _settle(self.receiving)
-        if pending > HIGH_WATER:
-            await self._drain()
-        elif pending:
-            self._watch_write(True)
 
     def _writable(self):
         try:
@@ -375,5 +390,6 @@ class Conn(WebSocketSide):
         if self.state == LINGER:
             self.loop.remove_reader(self.fd)
         self.state = CLOSED
+        self.http_receive = self.http_send = None
         self.wire.close()
         self.worker.closed(self)

@@ -11,8 +11,7 @@ import asyncio
 import time
 import traceback
 
-# HIGH_WATER too: tornado_bridge.py takes it from this module.
-from _gunicorn_rs_asgi_conn import APP, HEAD, HIGH_WATER, IDLE, Conn, _settle  # noqa: F401
+from _gunicorn_rs_asgi_conn import APP, HEAD, IDLE, TASK_NAME, Conn, _settle
 
 
 class Worker:
@@ -20,6 +19,8 @@ class Worker:
         self.rs = rs
         self.app = app
         self.loop = asyncio.get_event_loop()
+        # How asgi_conn.py's `Conn` makes a request's task.
+        self.task_options = {"loop": self.loop, "name": TASK_NAME}
         self.lifespan = opts["lifespan"]
         self.header_timeout = opts["header_timeout"]
         self.keepalive = opts["keepalive"]

@@ -9,12 +9,15 @@
 //! request bytes into Python except the body the app asks for. The loop's half is
 //! `asgi_loop.py` (lifespan, accepting, the stop), `asgi_conn.py` (a connection: the app
 //! task, `receive`/`send`), `asgi_ws_conn.py` (its WebSocket session) and `asgi_base.py`
-//! (the states and bounds they share).
+//! (the states and bounds they share). The `http` scope's `send` is Rust (`http_send.rs`):
+//! an awaitable already done unless the app must wait for a slow client.
 //!
 //! Everything runs on the worker's one thread with the GIL held. The main loop in Rust beats
 //! the heartbeat between turns of the event loop (`Worker.wait`, a second at most): a
 //! coroutine that blocks the loop stops it, and the WORKER TIMEOUT block shows its stack.
 
+mod fields;
+mod http_send;
 mod scope;
 mod setup;
 mod wire;
@@ -85,6 +88,10 @@ pub(super) struct Shared {
     date: RefCell<(i64, String)>,
     /// Scoreboard entries free to show a request in flight.
     entries: RefCell<Vec<usize>>,
+    /// What `send` returns when nothing is to be awaited (`http_send.rs`).
+    ready: Py<http_send::Ready>,
+    /// `asyncio.Task`, which serves each request (`Wire.start`).
+    task_type: Py<PyAny>,
 }
 
 impl Shared {

@@ -109,6 +109,8 @@ pub(super) fn shared_state(py: Python<'_>, cfg: &crate::config::Config) -> PyRes
         wsgi: Default::default(),
         date: RefCell::new((0, String::new())),
         entries: RefCell::new((0..crate::config::GREEN_LANES).rev().collect()),
+        ready: Py::new(py, super::http_send::Ready)?,
+        task_type: py.import("asyncio")?.getattr("Task")?.unbind(),
     })
 }
 

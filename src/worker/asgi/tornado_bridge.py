@@ -20,7 +20,7 @@ import tornado
 from tornado import httputil, iostream, web
 from tornado.wsgi import WSGIContainer
 
-from _gunicorn_rs_asgi import HIGH_WATER
+from _gunicorn_rs_asgi_base import HIGH_WATER
 from _gunicorn_rs_tornado_env import cache_dates, log_to
 
 # Added by every RequestHandler (`clear()`); the response already names this server.

@@ -4,16 +4,17 @@
 //! response head as every kind); the loop only says when the socket is ready.
 //!
 //! Here: the connection itself, the request's end (counted, logged) and the close. The request
-//! side is `wire_request.rs`, the response side `wire_response.rs`, WebSocket `wire_ws.rs` and
-//! tornado's extras `wire_tornado.rs` (pyo3's multiple `#[pymethods]` blocks).
+//! side is `wire_request.rs`, the response side `wire_response.rs` (the app's fields checked
+//! in `fields.rs`, its `send` in `http_send.rs`), WebSocket `wire_ws.rs` and tornado's extras
+//! `wire_tornado.rs` (pyo3's multiple `#[pymethods]` blocks).
 
 use std::rc::Rc;
 use std::time::Instant;
 
 use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyTuple};
 
+use super::http_send::HttpSend;
 use super::scope::Addresses;
 use super::{wire_hooks, with_service, ws, Shared};
 use crate::http::response::{self, Framing};
@@ -72,6 +73,7 @@ pub(super) struct Exchange {
 const FINISH_PERSIST: u8 = 1;
 const FINISH_UNSENT: u8 = 2;
 const FINISH_BODY_LEFT: u8 = 4;
+const FINISH_PIPELINED: u8 = 8;
 
 #[pyclass(unsendable)]
 pub struct Wire {
@@ -146,10 +148,21 @@ impl Wire {
     pub(super) fn unsent(&self) -> usize {
         self.out.len() - self.out_sent
     }
+
+    /// Is the connection closed (`close`: its descriptor gone)?
+    pub(super) fn is_closed(&self) -> bool {
+        self.conn.is_none()
+    }
 }
 
 #[pymethods]
 impl Wire {
+    /// The `send` of `conn`'s `http` requests (asgi_conn.py's `Conn`, whose wire this is).
+    fn http_send(slf: Bound<'_, Self>, conn: Py<PyAny>) -> HttpSend {
+        let ready = slf.borrow().shared.ready.clone_ref(slf.py());
+        HttpSend::new(conn, slf.unbind(), ready)
+    }
+
     /// Read what the socket has: bytes read, 0 at the client's end, -1 when nothing yet.
     fn fill(&mut self) -> PyResult<i64> {
         let target = match self.exchange.as_mut() {
@@ -227,8 +240,9 @@ impl Wire {
     }
 
     /// The app returned: count and log the request. What the connection does next, as
-    /// flags (one call where two were): `FINISH_PERSIST` when it may carry another request,
-    /// `FINISH_UNSENT` when response bytes still wait for the socket.
+    /// flags (one call where three were): `FINISH_PERSIST` when it may carry another request,
+    /// `FINISH_UNSENT` when response bytes still wait for the socket, `FINISH_PIPELINED` when
+    /// bytes of the next request are already read.
     ///
     /// Unless `drained`, a request whose body the app left unread is not finished:
     /// `FINISH_BODY_LEFT` says to drain it first (so the connection can carry the next).
@@ -253,12 +267,19 @@ impl Wire {
         if let Some(entry) = ex.entry {
             self.shared.entries.borrow_mut().push(entry);
         }
-        if let Some(conn) = self.conn.as_mut() {
-            conn.finish_request(ex.buf, ex.used);
-        }
+        let pipelined = match self.conn.as_mut() {
+            Some(conn) => {
+                conn.finish_request(ex.buf, ex.used);
+                match conn.has_pipelined() {
+                    true => FINISH_PIPELINED,
+                    false => 0,
+                }
+            }
+            None => 0,
+        };
         match persist && !last && self.shared.persist_allowed() {
-            true => FINISH_PERSIST | unsent,
-            false => unsent,
+            true => FINISH_PERSIST | unsent | pipelined,
+            false => unsent | pipelined,
         }
     }
 
@@ -303,47 +324,6 @@ impl Wire {
             with_service(|svc| svc.slot.count_connections(-1, 0));
             self.fd = -1;
         }
-    }
-}
-
-/// The app's response fields, each checked (`response::is_sendable_field`): a `ValueError`
-/// for the app, as uvicorn raises, rather than a field that could split the response.
-/// `headers` is what the app gave: an iterable of `(name, value)` byte strings.
-pub(super) fn sendable(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<u8>)>> {
-    let mut fields = Vec::new();
-    for item in headers.try_iter()? {
-        let item = item?;
-        // The usual shape, a tuple of two `bytes`, is read in place; anything else goes
-        // through pyo3's conversion (and its TypeError).
-        let pair = item.cast::<PyTuple>().ok().filter(|t| t.len() == 2);
-        let borrowed = pair.as_ref().and_then(|t| {
-            let name = t.get_borrowed_item(0).ok()?;
-            let value = t.get_borrowed_item(1).ok()?;
-            Some((
-                name.cast::<PyBytes>().ok()?.to_owned(),
-                value.cast::<PyBytes>().ok()?.to_owned(),
-            ))
-        });
-        let field = match &borrowed {
-            Some((name, value)) => sendable_field(name.as_bytes(), value.as_bytes()),
-            None => {
-                let (name, value): (Vec<u8>, Vec<u8>) = item.extract()?;
-                sendable_field(&name, &value)
-            }
-        };
-        fields.push(field?);
-    }
-    Ok(fields)
-}
-
-pub(super) fn sendable_field(name: &[u8], value: &[u8]) -> PyResult<(String, Vec<u8>)> {
-    match response::is_sendable_field(name, value) {
-        true => Ok((String::from_utf8_lossy(name).into_owned(), value.to_vec())),
-        false => Err(pyo3::exceptions::PyValueError::new_err(format!(
-            "Invalid HTTP header: {:?}: {:?}",
-            String::from_utf8_lossy(name),
-            String::from_utf8_lossy(value)
-        ))),
     }
 }
 

@@ -70,7 +70,7 @@ impl Wire {
         });
         let addresses = match &mut self.addresses {
             Some(known) => known,
-            unknown => unknown.insert(Addresses::new(py, conn, self.server)?),
+            unknown => unknown.insert(Addresses::new(py, &self.shared, conn, self.server)?),
         };
         let scope = match tornado {
             true => tornado_request(py, conn, addresses, &head)?,
@@ -95,6 +95,38 @@ impl Wire {
         Ok(false.into_pyobject(py)?.to_owned().into_any().unbind())
     }
 
+    /// `head`, and once the head is whole the request's task: `run(scope)` in an
+    /// `asyncio.Task` made with `options` (its loop, its name), or by the loop's task factory
+    /// when the app set one. One call where `head`, the task's making and `shown_as` were
+    /// three (and `Task` gets `options` itself, where a call from Python copies it).
+    fn start_request(
+        &mut self,
+        py: Python<'_>,
+        state: &Bound<'_, PyDict>,
+        run: &Bound<'_, PyAny>,
+        options: &Bound<'_, PyDict>,
+    ) -> PyResult<Py<PyAny>> {
+        let scope = self.head(py, state)?.into_bound(py);
+        if scope.is_none() || scope.is_instance_of::<pyo3::types::PyBool>() {
+            return Ok(scope.unbind());
+        }
+        let coro = run.call1((scope,))?;
+        let event_loop = options
+            .get_item(pyo3::intern!(py, "loop"))?
+            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("loop"))?;
+        let factory = event_loop.call_method0(pyo3::intern!(py, "get_task_factory"))?;
+        let task = match factory.is_none() {
+            true => self
+                .shared
+                .task_type
+                .bind(py)
+                .call((coro,), Some(options))?,
+            false => event_loop.call_method1(pyo3::intern!(py, "create_task"), (coro,))?,
+        };
+        self.shown_as(&task);
+        Ok(task.unbind())
+    }
+
     /// Seconds since the request's head was read (for a dump); 0 between requests.
     fn elapsed(&self) -> f64 {
         self.exchange
@@ -107,12 +139,14 @@ impl Wire {
         self.exchange.as_ref().is_some_and(|ex| ex.entry.is_some())
     }
 
-    /// The request's task is `ident` (`id(task)`): its scoreboard entry says so, so a dump's
+    /// The request's task is `task`: its scoreboard entry shows `id(task)`, so a dump's
     /// `Task 0x…` section is put under its request.
-    fn shown_as(&self, ident: u64) {
+    fn shown_as(&self, task: &Bound<'_, PyAny>) {
         let Some(entry) = self.exchange.as_ref().and_then(|ex| ex.entry) else {
             return;
         };
+        // CPython's `id()` is the object's address (without the call to `id` in Python).
+        let ident = task.as_ptr() as usize as u64;
         with_service(|svc| {
             if let Some(lane) = svc.slot.lane(entry) {
                 lane.set_thread_id(ident);

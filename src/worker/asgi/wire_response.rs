@@ -8,7 +8,8 @@ use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
-use super::wire::{sendable, Wire};
+use super::fields::sendable;
+use super::wire::Wire;
 use crate::http::response::{self, Framing};
 
 impl Wire {
@@ -181,7 +182,7 @@ impl Wire {
     /// looked up in the dict) and dispatched by its `type`; the bytes the socket has not
     /// taken yet. A missing `type` or `status` is the `KeyError` a `message["type"]` raises;
     /// an unknown type a `RuntimeError`.
-    fn send(&mut self, message: &Bound<'_, PyAny>) -> PyResult<usize> {
+    pub(super) fn send(&mut self, message: &Bound<'_, PyAny>) -> PyResult<usize> {
         let py = message.py();
         let kind = message.get_item(pyo3::intern!(py, "type"))?;
         let kind = kind.cast::<PyString>().ok();
@@ -297,7 +298,7 @@ impl Wire {
     /// `http.disconnect` (ASGI HTTP spec: "if receive is called after a response has been
     /// sent"), and an app that returns before it is whole has failed.
     #[getter]
-    fn response_complete(&self) -> bool {
+    pub(super) fn response_complete(&self) -> bool {
         self.exchange
             .as_ref()
             .is_none_or(|ex| ex.complete || ex.refused)

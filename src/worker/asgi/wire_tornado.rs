@@ -9,7 +9,8 @@ use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use super::wire::{sendable, sendable_field, Wire};
+use super::fields::{sendable, sendable_field};
+use super::wire::Wire;
 use super::with_service;
 use crate::http::response::{self, Framing};
 use crate::wsgi::environ::{EnvironCache, Streams};

@@ -32,10 +32,10 @@ impl Wire {
         // client's text into them must not split the 101.
         let extra = headers
             .iter()
-            .map(|(n, v)| super::wire::sendable_field(n, v))
+            .map(|(n, v)| super::fields::sendable_field(n, v))
             .collect::<PyResult<Vec<_>>>()?;
         if let Some(p) = subprotocol.as_deref() {
-            super::wire::sendable_field(b"Sec-WebSocket-Protocol", p.as_bytes())?;
+            super::fields::sendable_field(b"Sec-WebSocket-Protocol", p.as_bytes())?;
         }
         session.accept(
             &mut self.out,
