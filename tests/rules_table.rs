@@ -19,7 +19,13 @@ fn module_source(module: &str) -> Option<String> {
         .iter()
         .find_map(|p| Some((p, std::fs::read_to_string(p).ok()?)))?;
     let beside = path.with_file_name(format!("{module}_tests.rs"));
-    Some(source + &std::fs::read_to_string(beside).unwrap_or_default())
+    let mut source = source + &std::fs::read_to_string(beside).unwrap_or_default();
+    // A module's submodules (`tests/parser/*.rs`) are its source too.
+    let dir = path.with_extension("");
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        source += &std::fs::read_to_string(entry.path()).unwrap_or_default();
+    }
+    Some(source)
 }
 
 /// Does `token` name something that exists? `Some(false)` if it should and does not,
