@@ -43,9 +43,13 @@ const ACCESS_FORMAT: &str =
     "env %({PATH_INFO}e)s|%({HTTP_X_CUSTOM}e)s|%({REMOTE_ADDR}e)s|%({REQUEST_METHOD}e)s";
 
 fn hooked(case: &Case, raise: &str) -> (Server, HookLog) {
+    hooked_with(case, raise, &[])
+}
+
+fn hooked_with(case: &Case, raise: &str, extra: &[&str]) -> (Server, HookLog) {
     let log = HookLog::new();
     let conf = apps_dir().join("hooks_conf.py");
-    let args = [
+    let mut args = vec![
         "-c",
         conf.to_str().expect("utf-8 path"),
         "-k",
@@ -55,6 +59,7 @@ fn hooked(case: &Case, raise: &str) -> (Server, HookLog) {
         "--access-logformat",
         ACCESS_FORMAT,
     ];
+    args.extend_from_slice(extra);
     let opts = Opts::default()
         .with_venv()
         .env("HOOKS_LOG", log.path().to_str().expect("utf-8 path"))
@@ -166,4 +171,23 @@ fn a_websocket_session_runs_no_request_hook() {
     let post = log.wait("post_request", 1);
     assert_eq!((pre.len(), &pre[0]["path"]), (1, &json!("/pid")));
     assert_eq!((post.len(), &post[0]["path"]), (1, &json!("/pid")));
+}
+
+/// A request still in the app when the graceful timeout ends is cut, and post_request runs
+/// for it all the same (Gunicorn's asgi worker calls it in a `finally`), with no response.
+#[test]
+fn post_request_runs_for_a_request_the_stop_cuts() {
+    let (mut server, log) = hooked_with(&ASGI, "", &["--graceful-timeout", "1"]);
+    let port = server.port();
+    let held = std::thread::spawn(move || try_fetch(port, "/hold?id=cut"));
+    server.wait_marker("hold-cut");
+    server.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(server.wait_exit(WAIT).code(), Some(0), "{}", server.log());
+    let post = &log.wait("post_request", 1)[0];
+    assert_eq!(
+        (&post["path"], &post["status"], &post["sent"]),
+        (&json!("/hold"), &Value::Null, &json!(0))
+    );
+    // The client saw its connection end without a response.
+    assert!(held.join().expect("client thread").is_none());
 }

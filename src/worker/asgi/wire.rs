@@ -308,9 +308,13 @@ impl Wire {
         }
     }
 
-    fn close(&mut self) {
+    fn close(&mut self, py: Python<'_>) {
         if let Some(ex) = self.exchange.take() {
-            // Closed under a request (a stop past its graceful timeout): it ends here.
+            // Closed under a request (a stop past its graceful timeout, a client gone while
+            // its response waited): it ends here, and post_request still runs (Gunicorn's
+            // asgi worker calls it in a `finally`).
+            let peer = self.conn.as_ref().and_then(|c| c.peer);
+            wire_hooks::post_request(py, &ex, peer);
             with_service(|svc| {
                 svc.slot
                     .request_finished(ex.entry.and_then(|e| svc.slot.lane(e)))
