@@ -38,6 +38,8 @@ class Worker:
         self.conns = set()
         self.accepting = False
         self.woken = None
+        # While draining: settled when the last connection has closed.
+        self.emptied = None
         self.lifespan_task = None
 
     # -- start, wait, stop: called by the Rust side with run_until_complete -----------------
@@ -68,9 +70,15 @@ class Worker:
         for conn in list(self.conns):
             if conn.state in (IDLE, HEAD) and not conn.wire.has_bytes():
                 conn.close()
-        until = time.monotonic() + graceful_timeout
-        while self.conns and time.monotonic() < until:
-            await asyncio.sleep(0.05)
+        if self.conns:
+            # Woken by `closed` when the last connection goes, or at the timeout.
+            self.emptied = self.loop.create_future()
+            try:
+                await asyncio.wait_for(self.emptied, graceful_timeout)
+            except asyncio.TimeoutError:
+                pass
+            finally:
+                self.emptied = None
         stragglers = sum(1 for conn in self.conns if conn.state == APP)
         for conn in list(self.conns):
             conn._end()
@@ -160,6 +168,8 @@ class Worker:
 
     def closed(self, conn):
         self.conns.discard(conn)
+        if not self.conns:
+            _settle(self.emptied)
         if not self.rs.stopping and len(self.conns) < self.max_conns:
             self._accept_on()
 
