@@ -174,10 +174,11 @@ fn a_websocket_session_runs_no_request_hook() {
 }
 
 /// A request still in the app when the graceful timeout ends is cut, and post_request runs
-/// for it all the same (Gunicorn's asgi worker calls it in a `finally`), with no response.
+/// for it all the same (Gunicorn's asgi worker calls it in a `finally`), with no response:
+/// the worker stops waiting a tenth of the timeout before the master's kill.
 #[test]
 fn post_request_runs_for_a_request_the_stop_cuts() {
-    let (mut server, log) = hooked_with(&ASGI, "", &["--graceful-timeout", "1"]);
+    let (mut server, log) = hooked_with(&ASGI, "", &["--graceful-timeout", "3"]);
     let port = server.port();
     let held = std::thread::spawn(move || try_fetch(port, "/hold?id=cut"));
     server.wait_marker("hold-cut");

@@ -267,7 +267,7 @@ fn serve<'py>(
     shared.stopping.set(true);
     svc.slot.set_state(WorkerState::Draining);
     let drain = worker
-        .call_method1("drain", (cfg.graceful_timeout.as_secs_f64(),))
+        .call_method1("drain", (drain_time(cfg.graceful_timeout).as_secs_f64(),))
         .map_err(failed)?;
     let stragglers: usize = run_until(drain)?.extract().unwrap_or(0);
     if stragglers > 0 {
@@ -277,6 +277,14 @@ fn serve<'py>(
     svc.slot.set_exit_reason_once(ExitReason::Shutdown);
     svc.slot.set_state(WorkerState::Dead);
     Ok(0)
+}
+
+/// How long the stop waits for requests in flight: `--graceful-timeout`, less a tenth of it (a
+/// second at most). The master kills the worker at `--graceful-timeout` after its TERM; what
+/// runs after the wait — `post_request` for a request cut, lifespan `shutdown`, `worker_exit`
+/// — needs that margin, or the kill comes first.
+fn drain_time(graceful_timeout: Duration) -> Duration {
+    graceful_timeout - (graceful_timeout / 10).min(Duration::from_secs(1))
 }
 
 /// `dump PID`: the stacks of the tasks serving requests (asgi_loop.py's `Worker.stacks`).
