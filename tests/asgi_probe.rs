@@ -249,3 +249,13 @@ fn what_send_returns_can_be_wrapped_in_a_task_or_gathered() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(String::from_utf8_lossy(&r.body), "0,1,2,3,end", "{r:?}");
 }
+
+/// ASGI's `headers` is `Iterable[[byte string, byte string]]`: a header given as a list of
+/// two (and a value as a `bytearray`) is sent as a tuple of two `bytes` is, as uvicorn sends it.
+#[test]
+fn headers_given_as_lists_are_sent() {
+    let server = probe();
+    let r = server.fetch("/list-headers");
+    assert_eq!((r.status, r.text().as_str()), (200, "listed"), "{r:?}");
+    assert_eq!(r.header("x-list"), Some("yes"), "{r:?}");
+}

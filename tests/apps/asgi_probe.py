@@ -188,6 +188,11 @@ async def http(scope, receive, send):
     elif path == "/body_str":
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": "text, not bytes"})
+    elif path == "/list-headers":
+        # ASGI: `headers` is an iterable of two-item iterables; lists as well as tuples.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [[b"content-type", b"text/plain"], [b"x-list", bytearray(b"yes")]]})
+        await send({"type": "http.response.body", "body": b"listed"})
     elif path == "/big":
         size = int(scope["query_string"] or b"1000000")
         await _reply(send, body=b"x" * size)

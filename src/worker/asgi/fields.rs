@@ -38,8 +38,25 @@ fn sendable_item(item: &Bound<'_, PyAny>) -> PyResult<(String, Vec<u8>)> {
             return sendable_field(name.as_bytes(), value.as_bytes());
         }
     }
-    let (name, value): (Vec<u8>, Vec<u8>) = item.extract()?;
+    // Any other pair: the spec's `Iterable[[byte string, byte string]]` is as often a list of
+    // two as a tuple (uvicorn takes any two-item iterable); each part bytes-like.
+    let mut parts = item.try_iter()?;
+    let (Some(name), Some(value), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "Invalid HTTP header: {item:?} is not a (name, value) pair"
+        )));
+    };
+    let (name, value) = (byte_string(&name?)?, byte_string(&value?)?);
     sendable_field(&name, &value)
+}
+
+/// A header part as bytes: `bytes` read in place, a `bytearray` or other buffer through
+/// pyo3's conversion (a `str` is refused with its TypeError, as under uvicorn).
+fn byte_string(part: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    match part.cast::<PyBytes>() {
+        Ok(bytes) => Ok(bytes.as_bytes().to_vec()),
+        Err(_) => part.extract(),
+    }
 }
 
 pub(super) fn sendable_field(name: &[u8], value: &[u8]) -> PyResult<(String, Vec<u8>)> {
