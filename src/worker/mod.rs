@@ -113,7 +113,6 @@ struct Kind<'k> {
     hub: Option<&'k crate::wsgi::hub::Hub>,
 }
 
-/// gevent, eventlet: import the library and monkey-patch (before the app is imported).
 /// The worker could not boot: `text` at ERROR, the exit reason the dashboard shows,
 /// `worker_exit` once the hooks are set up (Gunicorn runs it in a `finally`), and the exit
 /// code that tells the master so.
@@ -126,6 +125,7 @@ fn boot_failed(ctx: &WorkerContext<'_>, hooks: Option<&WorkerHooks>, text: &str)
     crate::master::WORKER_BOOT_ERROR
 }
 
+/// gevent, eventlet: import the library and monkey-patch (before the app is imported).
 fn start_hub(ctx: &WorkerContext<'_>) -> Result<Option<crate::wsgi::hub::Hub>, String> {
     use crate::wsgi::hub::{Hub, Library};
     let library = match ctx.config.worker_class {

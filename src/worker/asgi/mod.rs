@@ -90,7 +90,7 @@ pub(super) struct Shared {
     entries: RefCell<Vec<usize>>,
     /// What `send` returns when nothing is to be awaited (`http_send.rs`).
     ready: Py<http_send::Ready>,
-    /// `asyncio.Task`, which serves each request (`Wire.start`).
+    /// `asyncio.Task`, which serves each request (`Wire.start_request`).
     task_type: Py<PyAny>,
 }
 
