@@ -67,17 +67,16 @@ pub(super) fn worker_opts<'py>(
     opts.set_item("accept_defer", ACCEPT_DEFER.as_secs_f64())?;
     opts.set_item("disconnect_grace", cfg.asgi.disconnect_grace.as_secs_f64())?;
     if shared.tornado {
-        let code = CString::new(TORNADO_ENV_PY)?;
-        PyModule::from_code(
+        // tornado_env first: the bridge imports it by name.
+        load(
             py,
-            &code,
+            TORNADO_ENV_PY,
             c"gunicorn_rs/tornado_env.py",
             c"_gunicorn_rs_tornado_env",
         )?;
-        let code = CString::new(TORNADO_BRIDGE_PY)?;
-        let module = PyModule::from_code(
+        let module = load(
             py,
-            &code,
+            TORNADO_BRIDGE_PY,
             c"gunicorn_rs/tornado_bridge.py",
             c"_gunicorn_rs_tornado",
         )?;
@@ -143,8 +142,19 @@ pub(super) fn load_modules(py: Python<'_>) -> Result<Bound<'_, PyModule>, String
     ];
     let mut last = None;
     for (source, file, name) in modules {
-        let code = CString::new(source).map_err(|e| e.to_string())?;
-        last = Some(PyModule::from_code(py, &code, file, name).map_err(failed)?);
+        last = Some(load(py, source, file, name).map_err(failed)?);
     }
     last.ok_or_else(|| "no loop module".to_string())
+}
+
+/// One of the loop's modules, run from its source as `name` (and so in `sys.modules`, where
+/// the modules after it import it from).
+fn load<'py>(
+    py: Python<'py>,
+    source: &str,
+    file: &std::ffi::CStr,
+    name: &std::ffi::CStr,
+) -> PyResult<Bound<'py, PyModule>> {
+    let code = CString::new(source)?;
+    PyModule::from_code(py, &code, file, name)
 }
