@@ -59,30 +59,31 @@ fn default_pre_request_logs_method_and_path_at_debug() {
     server.wait_for("] [DEBUG] GET /some/path", WAIT);
 }
 
-#[test]
-fn wrong_arity_is_refused_at_start() {
+/// The server started with a config file of `text`: it must refuse to start (exit 1); what
+/// it said on stderr.
+fn refused_config(text: &str) -> String {
     let dir = tempfile::tempdir().expect("temp dir");
     let conf = dir.path().join("conf.py");
-    std::fs::write(&conf, "def post_fork(server):\n    pass\n").expect("write config");
+    std::fs::write(&conf, text).expect("write config");
     let (status, _, stderr) = run(Opts::new(&[
         "-c",
         conf.to_str().expect("utf-8"),
         "hello:app",
     ]));
     assert_eq!(status.code(), Some(1), "{stderr}");
+    stderr
+}
+
+#[test]
+fn wrong_arity_is_refused_at_start() {
+    let stderr = refused_config("def post_fork(server):\n    pass\n");
     assert!(
         stderr.contains("Error: Invalid value for post_fork: <function post_fork at 0x")
             && stderr.contains(": Value must have an arity of: 2"),
         "{stderr}"
     );
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    std::fs::write(&conf, "post_request = 'os.nosuch'\n").expect("write config");
-    let (status, _, stderr) = run(Opts::new(&[
-        "-c",
-        conf.to_str().expect("utf-8"),
-        "hello:app",
-    ]));
-    assert_eq!(status.code(), Some(1), "{stderr}");
+    let stderr = refused_config("post_request = 'os.nosuch'\n");
     assert!(
         stderr.contains("Can not load 'nosuch' from 'os'"),
         "{stderr}"
