@@ -138,6 +138,13 @@ fn request_hooks_run_around_each_request(case: &Case) {
     // A header the request lacks is `-` in the line, as under every kind.
     let line = format!("env {}|-|127.0.0.1|GET", case.raises);
     assert!(server.stdout.find_from(0, &line, WAIT).is_some(), "{line}");
+
+    // PATH_INFO is the decoded path, as in every WSGI kind's environ.
+    server.get("/no%20such");
+    let post = &log.wait("post_request", 3)[2];
+    assert_eq!(post["environ_path"], "/no such", "{post}");
+    let line = "env /no such|-|127.0.0.1|GET";
+    assert!(server.stdout.find_from(0, line, WAIT).is_some(), "{line}");
 }
 
 fn a_raising_pre_request_fails_that_request(case: &Case) {

@@ -136,7 +136,11 @@ fn log_value(head: &RequestHead, peer: Option<std::net::SocketAddr>, key: &str) 
     match key {
         "REQUEST_METHOD" => Some(head.method.clone()),
         "RAW_URI" => Some(head.uri.clone()),
-        "PATH_INFO" => Some(head.path.clone()),
+        // Decoded, as every WSGI kind's environ has it (PEP 3333: latin-1 text of the bytes).
+        "PATH_INFO" => {
+            let decoded = crate::http::percent_decode(head.path.as_bytes());
+            Some(decoded.iter().map(|&b| char::from(b)).collect())
+        }
         "QUERY_STRING" => Some(head.query.clone()),
         "SERVER_PROTOCOL" => Some(format!("HTTP/{}.{}", head.version.0, head.version.1)),
         // The client as the scope's `client` gives it: the PROXY protocol's source when one
@@ -169,16 +173,11 @@ fn sent_response(ex: &Exchange) -> SentResponse {
         ),
         code: ex.status,
     });
-    let content_length = ex
-        .headers
-        .iter()
-        .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, value)| std::str::from_utf8(value).ok()?.trim().parse().ok());
     SentResponse {
         status,
         headers: ex.headers.clone(),
         sent: ex.sent,
-        content_length,
+        content_length: super::wire_response::declared_length(&ex.headers),
         headers_sent: ex.framing.is_some(),
     }
 }

@@ -118,11 +118,7 @@ impl Wire {
         let Some(ex) = self.exchange.as_mut() else {
             return;
         };
-        let declared = ex
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| std::str::from_utf8(v).ok()?.trim().parse::<u64>().ok());
+        let declared = declared_length(&ex.headers);
         if ex.trailers && ex.head.may_chunk() {
             // Trailer fields need the chunked coding (RFC 9112 §7.1.2): no length.
             ex.headers
@@ -325,6 +321,15 @@ fn field<'py>(
         Err(_) => Some(message.call_method1(pyo3::intern!(message.py(), "get"), (key,))?),
     };
     Ok(value.filter(|v| !v.is_none()))
+}
+
+/// The length the app's first `Content-Length` field declares (`check_content_length` has
+/// made sure every one is digits and all agree).
+pub(super) fn declared_length(headers: &[(String, Vec<u8>)]) -> Option<u64> {
+    let (_, value) = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))?;
+    std::str::from_utf8(value).ok()?.trim().parse().ok()
 }
 
 /// The app's `Content-Length` fields: each one `1*DIGIT` and all the same (RFC 9110 §8.6). A
