@@ -15,7 +15,7 @@ use it):
                       thread, WebSockets on)
     rs-tornado        gunicorn-rs -k tornado --keep-alive 30
     gunicorn-tornado  Gunicorn 27.0.1 -k tornado (tornado 6.5+)
-    ws-echo           benches/ws_load's own tokio-tungstenite echo server on 2 threads: not a
+    ws-echo           benches/ws_load's own tokio-tungstenite echo server on 1 thread: not a
                       contender but the ceiling of the WebSocket client on this machine, run in
                       every round beside the others (see "The WebSocket client" below)
 
@@ -42,37 +42,40 @@ PASS/FAIL (a target met with errors is a FAIL).
 
     python3 benches/asgi.py [--duration 5] [--rounds 3] [--warmup 1]
         [--scenarios hello,fastapi,sleep,ws,tornado] [--servers rs-asgi,uvicorn,...]
-        [--binary PATH] [--ws-client PATH] [--ws-threads 1] [--venv PATH]
+        [--binary PATH] [--ws-client PATH] [--ws-threads 1] [--ws-engine lean|tungstenite]
+        [--venv PATH]
 
 The tables go to stdout; progress to stderr; each server's output and the load client's report
 are kept in a temporary directory named at the end. A server that does not start is reported
 as "failed to start: <why>", is not retried, and the run goes on (today that is gunicorn-rs's
 rows: the binary does not know -k asgi or -k tornado yet).
 
-The WebSocket client. benches/ws_load/ is a small Rust program (tokio + tokio-tungstenite, its
-own cargo workspace: no dependency of the server crate), built here with `cargo build --release
---manifest-path benches/ws_load/Cargo.toml` unless --ws-client is given. A multi-process Python
-client with `websockets` would spend several times the CPU per message of the servers under
-test, and a stream tool such as tcpkali (apt) sends at a set rate rather than waiting for
-each echo. The
-client runs one tokio thread (--ws-threads): on this 2-core machine a second thread took CPU
-from the server and lowered the numbers (uvicorn 84-91k msg/s against 95k on one). How it was
-checked not to be the bottleneck, and where it would become one (measured 2026-11-29, the machine shared as usual):
+The WebSocket client. benches/ws_load/ is a small Rust program (its own cargo workspace: no
+dependency of the server crate), built here with `cargo build --release --manifest-path
+benches/ws_load/Cargo.toml` unless --ws-client is given. A multi-process Python client with
+`websockets` would spend several times the CPU per message of the servers under test, and a
+stream tool such as tcpkali (apt) sends at a set rate rather than waiting for each echo. It has
+two engines making the same load (--ws-engine): `lean` (the default: its own frames over one
+mio epoll per thread, a fresh masking key per frame, one `write` and one `read` per message)
+and `tungstenite` (tokio-tungstenite, the first client, kept to cross-check the lean one). The
+client runs one thread (--ws-threads): on this 2-core machine a second one takes CPU from the
+servers. How it was checked not to be the bottleneck:
 
   * Its CPU is measured in every run (rusage: the "client CPU" column, in cores) beside the
-    server workers' (/proc utime+stime). Against uvicorn the client used 0.65 of a core and the
-    workers 1.3: the machine's 2 cores were busy, and the workers were what used them.
+    server workers' (/proc utime+stime) and the rest of the machine's.
+  * On 2 shared cores every microsecond the client spends per message is one the servers do
+    not get, so the client is made as cheap as a client can be: the tungstenite engine spent
+    about 7 us of CPU per message (measured 2026-11-29), 0.6 us of it in user space plus a
+    `read` finding nothing after each echo; the lean engine's user time is a tenth of that, and
+    `strace -c` shows one `sendto` and one `recvfrom` per message and an `epoll_wait` per ~70
+    messages. What is left is the kernel's loopback TCP, which any client pays (loopback charges
+    the receive path, and the wake-up of the other side, to the sender).
   * More client processes do not raise the number: 2 processes of 50 clients against uvicorn
-    echoed 87.9k msg/s in all, 1 process of 100 clients 95.0k.
+    echoed 87.9k msg/s in all, 1 process of 100 clients 95.0k (tungstenite engine).
   * The same client against a trivial echo server (ws-load --serve, 1 tokio thread; the ws-echo
-    row, run in every round) echoes 135-140k msg/s, about 1.5x uvicorn. That is the ceiling of
-    client plus kernel here: the client costs about 7 us of CPU per message, two thirds of it in
-    the kernel (loopback TCP charges the receive path to the sender), and any client pays that
-    kernel part. So uvicorn is measured well below the client's ceiling, but the issue's
-    1.5x-uvicorn target sits at it: a gunicorn-rs number near the ws-echo row is bound by the
-    client and the 2 cores, not by the worker. The table therefore also gives the server's CPU
-    per message echoed (server CPU / messages), which does not depend on the client, and the
-    target's row sets it beside uvicorn's; on a machine with more cores the rate alone says it.
+    row, run in every round) shows what client plus kernel drive here with a server that costs
+    little. The table also gives each server's CPU per message echoed (server CPU / messages),
+    which does not depend on the client, and the target's row sets it beside uvicorn's.
 
 Needs wrk on PATH (apt-get install -y wrk) and cargo. Makes or reuses benches/.venv with the
 lines of benches/requirements.txt this benchmark uses (gunicorn, granian, uvicorn[standard],
@@ -224,10 +227,11 @@ class ServerSampler(threading.Thread):
         return self.peak_kib / 1024, per_process
 
 
-def run_client(client, port, seconds, threads, out_path):
+def run_client(client, port, seconds, threads, engine, out_path):
     """One run of the WebSocket client: (its JSON report, its CPU seconds)."""
     cmd = [client, "--port", str(port), "--path", SCENARIOS["ws"].path, "--clients", str(WS_CLIENTS),
-           "--size", str(WS_SIZE), "--duration", str(seconds), "--threads", str(threads)]
+           "--size", str(WS_SIZE), "--duration", str(seconds), "--threads", str(threads),
+           "--engine", engine]
     with open(out_path, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -251,12 +255,13 @@ def run_ws(server, args, log_path, client):
     try:
         try:
             if args.warmup:
-                run_client(client, port, args.warmup, args.ws_threads, log_path + ".warmup")
+                run_client(client, port, args.warmup, args.ws_threads, args.ws_engine, log_path + ".warmup")
             sampler = ServerSampler(proc.pid)
             sampler.start()
             began, machine = time.monotonic(), busy_seconds()
             try:
-                report, client_cpu = run_client(client, port, args.duration, args.ws_threads, log_path + ".ws")
+                report, client_cpu = run_client(client, port, args.duration, args.ws_threads, args.ws_engine,
+                                                 log_path + ".ws")
             finally:
                 rss, per_process = sampler.finish()
                 wall = time.monotonic() - began
@@ -334,7 +339,9 @@ def main():
                     help="comma-separated, from: " + ",".join(all_servers))
     ap.add_argument("--binary", help="a gunicorn-rs binary to use instead of building one")
     ap.add_argument("--ws-client", help="a ws-load binary to use instead of building benches/ws_load")
-    ap.add_argument("--ws-threads", type=int, default=1, help="tokio threads of the WebSocket client")
+    ap.add_argument("--ws-threads", type=int, default=1, help="threads of the WebSocket client")
+    ap.add_argument("--ws-engine", choices=("lean", "tungstenite"), default="lean",
+                    help="the WebSocket client's engine (see the docstring)")
     ap.add_argument("--venv", default=os.path.join(BENCH, ".venv"))
     args = ap.parse_args()
 
@@ -449,11 +456,11 @@ def report(table, scenarios, names, results, args):
                     m["rss_mib"], cell(errors(m))))
         print()
     if "ws" in scenarios:
-        print("WebSocket echo: benches/ws_load (%d tokio thread(s)), %d clients, %d-byte binary messages, "
+        print("WebSocket echo: benches/ws_load (%s engine, %d thread(s)), %d clients, %d-byte binary messages, "
               "one in flight per client, %ds after a %ds warm-up, %d interleaved round(s), %d workers each; "
               "medians; CPU in cores (of %d) during the measured run: the client, the server's "
               "processes, the rest of the machine (other work, interrupts)" % (
-                  args.ws_threads, WS_CLIENTS, WS_SIZE, args.duration, args.warmup, args.rounds,
+                  args.ws_engine, args.ws_threads, WS_CLIENTS, WS_SIZE, args.duration, args.warmup, args.rounds,
                   WORKERS, os.cpu_count()))
         print()
         print("| server | messages/s | ratio vs uvicorn | p50 ms | p99 ms | worker peak RSS MiB | "

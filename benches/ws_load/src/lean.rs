@@ -1,0 +1,426 @@
+//! The lean client engine (the default): the same load as the tokio-tungstenite engine — one
+//! message in flight per connection, each echo checked — with as little of the client's own
+//! CPU per message as it takes. On a 2-core machine the client and the server share the
+//! cores, so every microsecond the client spends is one the server under test does not get;
+//! the tungstenite engine spent about 7 µs a message (a runtime's wake-ups across tasks, a
+//! copy of the payload and of the echo, a read that finds nothing after each echo).
+//!
+//! Here each thread (`--threads`) owns a share of the connections and one epoll (mio), and a
+//! message costs one `write` of a frame built in place and one `read` of its echo: mio's
+//! readiness is edge-triggered, and a read that did not fill the buffer has emptied the
+//! socket, so no read is issued to find EAGAIN. Every frame gets a fresh masking key, as
+//! RFC 6455 §5.3 asks of a client (from a xorshift generator: unpredictable enough for a
+//! benchmark, which is not a security boundary).
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token};
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+
+use crate::frame::{self, Frame, OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT};
+use crate::lean_conn::{check_101, Conn, Phase};
+use crate::{Args, Stats};
+
+/// How long the connections may take to open, and the polite close to finish.
+const OPEN_WITHIN: Duration = Duration::from_secs(10);
+const CLOSE_WITHIN: Duration = Duration::from_secs(1);
+/// How often the in-flight messages are checked against `--timeout`.
+const SCAN_EVERY: Duration = Duration::from_millis(50);
+
+/// The load of one thread: what it shares with the others.
+pub struct Shared {
+    pub addr: SocketAddr,
+    pub host: String,
+    pub path: String,
+    pub payload: Arc<Vec<u8>>,
+    pub text: bool,
+    pub duration: Duration,
+    pub timeout: Duration,
+    /// Every thread and the caller meet here once the connections are open (or failed).
+    pub start: Arc<Barrier>,
+}
+
+pub fn resolve(args: &Args) -> io::Result<SocketAddr> {
+    (args.host.as_str(), args.port)
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| io::Error::other("no address"))
+}
+
+/// One thread's connections, from connect to close.
+pub fn run(shared: &Shared, clients: usize, seed: u64) -> Stats {
+    let mut t = match Thread::open(shared, clients, seed) {
+        Ok(t) => t,
+        Err(e) => {
+            let mut stats = Stats::default();
+            stats.connect += clients as u64;
+            stats.error(format!("connect: {e}"));
+            shared.start.wait();
+            return stats;
+        }
+    };
+    t.upgrade_all();
+    shared.start.wait();
+    t.echo_until_deadline();
+    t.close_all();
+    t.stats
+}
+
+struct Thread<'a> {
+    shared: &'a Shared,
+    poll: Poll,
+    events: Events,
+    conns: Vec<Conn>,
+    stats: Stats,
+    rng: u64,
+}
+
+impl<'a> Thread<'a> {
+    fn open(shared: &'a Shared, clients: usize, seed: u64) -> io::Result<Thread<'a>> {
+        let poll = Poll::new()?;
+        let mut conns = Vec::with_capacity(clients);
+        let mut stats = Stats::default();
+        for i in 0..clients {
+            match TcpStream::connect(shared.addr) {
+                Ok(mut sock) => {
+                    let both = Interest::READABLE | Interest::WRITABLE;
+                    poll.registry().register(&mut sock, Token(i), both)?;
+                    conns.push(Conn::new(sock));
+                }
+                Err(e) => {
+                    stats.connect += 1;
+                    stats.error(format!("connect: {e}"));
+                }
+            }
+        }
+        let events = Events::with_capacity(1024);
+        let rng = seed | 1;
+        Ok(Thread {
+            shared,
+            poll,
+            events,
+            conns,
+            stats,
+            rng,
+        })
+    }
+
+    /// Connect and upgrade every connection, concurrently (as many clients arriving at once
+    /// would: a server's workers share them out as they would share real ones).
+    fn upgrade_all(&mut self) {
+        let until = Instant::now() + OPEN_WITHIN;
+        while self
+            .conns
+            .iter()
+            .any(|c| matches!(c.phase, Phase::Connecting | Phase::Upgrading))
+        {
+            let now = Instant::now();
+            if now >= until {
+                break;
+            }
+            if let Err(e) = self.poll.poll(&mut self.events, Some(until - now)) {
+                self.stats.error(format!("poll: {e}"));
+                break;
+            }
+            let ready: Vec<(usize, bool, bool)> = self
+                .events
+                .iter()
+                .map(|e| {
+                    (
+                        e.token().0,
+                        e.is_readable() || e.is_read_closed(),
+                        e.is_writable(),
+                    )
+                })
+                .collect();
+            for (i, readable, writable) in ready {
+                if let Err(e) = self.step_upgrade(i, readable, writable) {
+                    self.stats.connect += 1;
+                    self.stats.error(format!("connect: {e}"));
+                    self.conns[i].phase = Phase::Done;
+                }
+            }
+        }
+        for c in &mut self.conns {
+            if matches!(c.phase, Phase::Connecting | Phase::Upgrading) {
+                self.stats.connect += 1;
+                self.stats.error("connect: timed out after 10 s".into());
+                c.phase = Phase::Done;
+            }
+        }
+    }
+
+    fn step_upgrade(&mut self, i: usize, readable: bool, writable: bool) -> io::Result<()> {
+        let shared = self.shared;
+        let c = &mut self.conns[i];
+        if c.phase == Phase::Connecting && writable {
+            if let Some(e) = c.sock.take_error()? {
+                return Err(e);
+            }
+            if c.sock.peer_addr().is_err() {
+                return Ok(()); // not connected yet: another edge comes
+            }
+            c.sock.set_nodelay(true)?;
+            c.key = generate_key();
+            let request = format!(
+                "GET {} HTTP/1.1\r\nHost: {}:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                shared.path,
+                shared.host,
+                shared.addr.port(),
+                c.key
+            );
+            c.out.extend_from_slice(request.as_bytes());
+            c.phase = Phase::Upgrading;
+            c.flush(&self.poll, Token(i))?;
+        } else if c.phase == Phase::Upgrading && writable {
+            c.flush(&self.poll, Token(i))?;
+        }
+        if c.phase == Phase::Upgrading && readable {
+            match c.input.fill_once(&mut c.sock) {
+                Ok((0, _)) => return Err(io::Error::other("closed during the handshake")),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            if let Some(head_len) = c.input.head_end() {
+                check_101(&c.input.unread()[..head_len], &c.key)?;
+                // Whatever followed the head (a server's early ping) is parsed with the
+                // first echo.
+                c.input.consume(head_len);
+                c.phase = Phase::Open;
+            }
+        }
+        Ok(())
+    }
+
+    fn echo_until_deadline(&mut self) {
+        let began = Instant::now();
+        let deadline = began + self.shared.duration;
+        for i in 0..self.conns.len() {
+            if self.conns[i].phase == Phase::Open {
+                self.send_next(i);
+            }
+        }
+        let mut scanned = began;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            let wait = (deadline - now).min(SCAN_EVERY);
+            if let Err(e) = self.poll.poll(&mut self.events, Some(wait)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    self.stats.error(format!("poll: {e}"));
+                    break;
+                }
+            }
+            let ready: Vec<(usize, bool, bool)> = self
+                .events
+                .iter()
+                .map(|e| {
+                    (
+                        e.token().0,
+                        e.is_readable() || e.is_read_closed(),
+                        e.is_writable(),
+                    )
+                })
+                .collect();
+            for (i, readable, writable) in ready {
+                self.step_open(i, readable, writable, deadline);
+            }
+            let now = Instant::now();
+            if now.duration_since(scanned) >= SCAN_EVERY {
+                scanned = now;
+                self.expire(now);
+                if !self.conns.iter().any(|c| c.phase == Phase::Open) {
+                    break; // every connection failed: nothing left to measure
+                }
+            }
+        }
+    }
+
+    fn step_open(&mut self, i: usize, readable: bool, writable: bool, deadline: Instant) {
+        if self.conns[i].phase != Phase::Open {
+            return;
+        }
+        if writable {
+            if let Err(e) = self.conns[i].flush(&self.poll, Token(i)) {
+                return self.fail(i, format!("send: {e}"));
+            }
+        }
+        if !readable {
+            return;
+        }
+        loop {
+            let c = &mut self.conns[i];
+            let (n, full) = match c.input.fill_once(&mut c.sock) {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => return self.fail(i, format!("read: {e}")),
+            };
+            if n == 0 {
+                return self.fail(i, "connection ended".into());
+            }
+            if !self.take_frames(i, deadline) {
+                return;
+            }
+            if !full {
+                return; // the read did not fill the buffer: the socket is empty
+            }
+        }
+    }
+
+    /// Every whole frame in the connection's input; false once the connection is done.
+    fn take_frames(&mut self, i: usize, deadline: Instant) -> bool {
+        loop {
+            let f = match frame::parse(self.conns[i].input.unread()) {
+                Ok(Some(f)) => f,
+                Ok(None) => return true,
+                Err(e) => {
+                    self.fail(i, format!("read: {e}"));
+                    return false;
+                }
+            };
+            let done = self.on_frame(i, &f, deadline);
+            self.conns[i].input.consume(f.len);
+            if !done {
+                return false;
+            }
+        }
+    }
+
+    fn on_frame(&mut self, i: usize, f: &Frame, deadline: Instant) -> bool {
+        let c = &mut self.conns[i];
+        let payload = &c.input.unread()[f.header..f.len];
+        match f.opcode {
+            OP_PING => {
+                let pong = payload.to_vec();
+                frame::encode(&mut c.out, OP_PONG, &pong, &mut self.rng);
+                if let Err(e) = c.flush(&self.poll, Token(i)) {
+                    self.fail(i, format!("send: {e}"));
+                    return false;
+                }
+                true
+            }
+            OP_PONG => true,
+            OP_CLOSE => {
+                let what = frame::close_reason(payload);
+                self.fail(i, format!("server closed: {what}"));
+                false
+            }
+            OP_TEXT | OP_BINARY | OP_CONT => self.on_data(i, f, deadline),
+            other => {
+                self.fail(i, format!("read: unknown opcode {other}"));
+                false
+            }
+        }
+    }
+
+    fn on_data(&mut self, i: usize, f: &Frame, deadline: Instant) -> bool {
+        let want_op = if self.shared.text { OP_TEXT } else { OP_BINARY };
+        let c = &mut self.conns[i];
+        let payload = &c.input.unread()[f.header..f.len];
+        let (op, same) = if f.opcode == OP_CONT || !f.fin {
+            // A fragment: assembled, checked once whole.
+            if f.opcode != OP_CONT {
+                c.partial_op = f.opcode;
+                c.partial.clear();
+            }
+            c.partial.extend_from_slice(payload);
+            if !f.fin {
+                return true;
+            }
+            (c.partial_op, c.partial == *self.shared.payload)
+        } else {
+            (f.opcode, payload == self.shared.payload.as_slice())
+        };
+        if op != want_op || !same {
+            self.stats.mismatch += 1;
+            let got = if op == OP_CONT {
+                c.partial.len()
+            } else {
+                f.len - f.header
+            };
+            let sent = self.shared.payload.len();
+            self.stats
+                .error(format!("echo of {got} bytes differs from the {sent} sent"));
+            c.close_now(&self.poll);
+            return false;
+        }
+        let now = Instant::now();
+        if let Some(sent) = c.sent_at.take() {
+            if now <= deadline {
+                let us = now.duration_since(sent).as_micros().min(u32::MAX as u128) as u32;
+                self.stats.rtt_us.push(us);
+            }
+        }
+        if now < deadline {
+            self.send_next(i);
+        }
+        self.conns[i].phase != Phase::Done
+    }
+
+    fn send_next(&mut self, i: usize) {
+        let op = if self.shared.text { OP_TEXT } else { OP_BINARY };
+        let c = &mut self.conns[i];
+        frame::encode(&mut c.out, op, &self.shared.payload, &mut self.rng);
+        c.sent_at = Some(Instant::now());
+        if let Err(e) = c.flush(&self.poll, Token(i)) {
+            self.fail(i, format!("send: {e}"));
+        }
+    }
+
+    /// An echo later than `--timeout` stops its connection, as wrk's would.
+    fn expire(&mut self, now: Instant) {
+        for i in 0..self.conns.len() {
+            let late = self.conns[i].phase == Phase::Open
+                && self.conns[i]
+                    .sent_at
+                    .is_some_and(|s| now.duration_since(s) > self.shared.timeout);
+            if late {
+                self.stats.timeout += 1;
+                let secs = self.shared.timeout.as_secs_f64();
+                self.stats.error(format!("no echo within {secs} s"));
+                self.conns[i].close_now(&self.poll);
+            }
+        }
+    }
+
+    fn fail(&mut self, i: usize, what: String) {
+        self.stats.closed += 1;
+        self.stats.error(what);
+        self.conns[i].close_now(&self.poll);
+    }
+
+    /// A close frame (1000) on every open connection, and a bounded wait for the server's
+    /// answer: the numbers are in already, this only spares the servers' logs an abrupt end.
+    fn close_all(&mut self) {
+        for i in 0..self.conns.len() {
+            let c = &mut self.conns[i];
+            if c.phase != Phase::Open {
+                continue;
+            }
+            frame::encode(&mut c.out, OP_CLOSE, &1000u16.to_be_bytes(), &mut self.rng);
+            c.phase = Phase::Closing;
+            if c.flush(&self.poll, Token(i)).is_err() {
+                c.close_now(&self.poll);
+            }
+        }
+        let until = Instant::now() + CLOSE_WITHIN;
+        while self.conns.iter().any(|c| c.phase == Phase::Closing) {
+            let now = Instant::now();
+            if now >= until || self.poll.poll(&mut self.events, Some(until - now)).is_err() {
+                break;
+            }
+            let ready: Vec<usize> = self.events.iter().map(|e| e.token().0).collect();
+            for i in ready {
+                self.conns[i].drain_closing(&self.poll);
+            }
+        }
+    }
+}
