@@ -183,7 +183,7 @@ class Conn(WebSocketSide):
                 if self.worker.serve is not None:
                     await self.worker.serve(self, scope)
                 elif websocket:
-                    await self.worker.app(scope, self.ws_receive, self.ws_send)
+                    await self.worker.app(scope, self.ws_receive, self.wire.ws_send_for(self))
                 else:
                     # Made once per connection, not a pair of bound methods per request.
                     await self.worker.app(scope, self.http_receive, self.http_send)

@@ -1,10 +1,11 @@
 """The WebSocket half of an asgi connection (RFC 6455 through the ASGI `websocket` scope):
-`receive` and `send` for a session, turned into calls on the connection's Rust `Wire`, which
-frames, masks, validates and answers pings. `asgi_conn.Conn` takes these methods from
-`WebSocketSide`; its slots and the socket watching are the connection's.
+`receive` for a session, turned into calls on the connection's Rust `Wire`, which frames,
+masks, validates and answers pings (`send` is the wire's own, ws_send.rs). `asgi_conn.Conn`
+takes these methods from `WebSocketSide`; its slots and the socket watching are the
+connection's.
 """
 
-from _gunicorn_rs_asgi_base import CLOSED, HIGH_WATER, _settle
+from _gunicorn_rs_asgi_base import _settle
 
 
 class WebSocketSide:
@@ -50,26 +51,3 @@ class WebSocketSide:
             self._eof()
             return None
         return message
-
-    async def ws_send(self, message):
-        if self.state == CLOSED:
-            raise OSError("the client has disconnected")
-        kind = message["type"]
-        if kind == "websocket.accept":
-            pending = self.wire.ws_accept(message.get("subprotocol"), message.get("headers", ()))
-        elif kind == "websocket.send":
-            if self.disconnected:
-                raise OSError("the client has disconnected")
-            pending = self.wire.ws_send(message.get("text"), message.get("bytes"))
-        elif kind == "websocket.close":
-            pending = self.wire.ws_close(message.get("code", 1000), message.get("reason") or "")
-        elif kind in ("websocket.http.response.start", "websocket.http.response.body"):
-            # The Denial Response extension: the handshake answered by an HTTP response.
-            self.wire.ws_deny_with_response()
-            pending = self.wire.send(dict(message, type=kind[len("websocket."):]))
-        else:
-            raise RuntimeError("unexpected ASGI message %r" % kind)
-        if pending > HIGH_WATER:
-            await self._drain()
-        elif pending:
-            self._watch_write(True)
