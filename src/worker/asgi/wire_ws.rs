@@ -10,6 +10,7 @@ use super::fields::sendable;
 use super::wire::Wire;
 use super::wire_response::field;
 use super::ws;
+use super::ws_receive::WsReceive;
 use super::ws_send::WsSend;
 
 impl Wire {
@@ -140,10 +141,14 @@ impl Wire {
 
 #[pymethods]
 impl Wire {
-    /// The `send` of `conn`'s WebSocket session (asgi_conn.py's `Conn`, whose wire this is).
-    fn ws_send_for(slf: Bound<'_, Self>, conn: Py<PyAny>) -> WsSend {
-        let ready = slf.borrow().shared.ready.clone_ref(slf.py());
-        WsSend::new(conn, slf.unbind(), ready)
+    /// The `receive` and `send` of `conn`'s WebSocket session (asgi_conn.py's `Conn`, whose
+    /// wire this is).
+    fn ws_calls(slf: Bound<'_, Self>, conn: Py<PyAny>) -> (WsReceive, WsSend) {
+        let py = slf.py();
+        let ready = slf.borrow().shared.ready.clone_ref(py);
+        let wire = slf.unbind();
+        let receive = WsReceive::new(conn.clone_ref(py), wire.clone_ref(py));
+        (receive, WsSend::new(conn, wire, ready))
     }
 
     /// `websocket.close`: a close frame, or before the handshake was answered, a 403.
