@@ -198,19 +198,25 @@ impl Wire {
             self.push()?;
             return Ok(py.None());
         };
+        // The keys and types interned once: a `&str` would be a new string, hashed anew, for
+        // each of them in every message.
+        let (kind, receive) = (
+            pyo3::intern!(py, "type"),
+            pyo3::intern!(py, "websocket.receive"),
+        );
         let d = PyDict::new(py);
         match incoming {
             ws::Incoming::Text(t) => {
-                d.set_item("type", "websocket.receive")?;
-                d.set_item("text", t)?;
+                d.set_item(kind, receive)?;
+                d.set_item(pyo3::intern!(py, "text"), t)?;
             }
             ws::Incoming::Binary(b) => {
-                d.set_item("type", "websocket.receive")?;
-                d.set_item("bytes", PyBytes::new(py, &b))?;
+                d.set_item(kind, receive)?;
+                d.set_item(pyo3::intern!(py, "bytes"), PyBytes::new(py, &b))?;
             }
             ws::Incoming::Disconnect(code) => {
-                d.set_item("type", "websocket.disconnect")?;
-                d.set_item("code", code)?;
+                d.set_item(kind, pyo3::intern!(py, "websocket.disconnect"))?;
+                d.set_item(pyo3::intern!(py, "code"), code)?;
                 ex.complete = true;
                 ex.head.must_close = true;
             }
