@@ -4,7 +4,7 @@
 //! fix. What differs on purpose is listed in the commit that added this file.
 
 use crate::asgi::asgi;
-use crate::asgi_ws::{frame, handshake, read_frame, upgrade};
+use crate::asgi_ws::{close_code, frame, handshake, read_frame, upgrade};
 use crate::support::*;
 use nix::sys::signal::Signal;
 use std::io::Write;
@@ -248,6 +248,43 @@ fn what_send_returns_can_be_wrapped_in_a_task_or_gathered() {
     let r = server.fetch("/send_wrapped");
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(String::from_utf8_lossy(&r.body), "0,1,2,3,end", "{r:?}");
+}
+
+/// The same for a WebSocket session (gunicorn-rs's `send` and `receive` there are not
+/// `async def` coroutines either): `send`'s messages wrapped, gathered, made a task go out in
+/// order; an unknown type is a `RuntimeError`; a `receive` cancelled by its timeout while it
+/// waits loses nothing, and one made a task gets a message that came with the one before;
+/// after the app's close, `send` raises `OSError`.
+#[test]
+fn what_websocket_send_and_receive_return_can_be_wrapped_in_a_task_or_gathered() {
+    let server = probe();
+    let mut s = handshake(&server, "/ws/wrapped");
+    let text = |t: &str| (0x1, t.as_bytes().to_vec());
+    for want in [
+        text("0"),
+        text("1"),
+        text("2"),
+        (0x2, b"3".to_vec()),
+        text("4"),
+    ] {
+        assert_eq!(read_frame(&mut s), want);
+    }
+    assert_eq!(read_frame(&mut s), text("RuntimeError"));
+    assert_eq!(read_frame(&mut s), text("timed out"));
+    let mut both = frame(0x1, b"a", true, true);
+    both.extend(frame(0x1, b"b", true, true));
+    s.write_all(&both).unwrap();
+    assert_eq!(read_frame(&mut s), text("got a"));
+    assert_eq!(read_frame(&mut s), text("got b"));
+    let close = read_frame(&mut s);
+    assert_eq!(close_code(&close), 4000);
+    assert_eq!(close.1.get(2..), Some(&b"done"[..]));
+    let after = poll(WAIT, "the send after the close", || {
+        last(&server)["ws_send_after_close"]
+            .as_str()
+            .map(str::to_string)
+    });
+    assert_eq!(after, "OSError");
 }
 
 /// ASGI's `headers` is `Iterable[[byte string, byte string]]`: a header given as a list of

@@ -216,6 +216,35 @@ async def http(scope, receive, send):
         await _reply(send, status=404, body=b"no probe " + scope["raw_path"])
 
 
+async def ws_wrapped(receive, send):
+    """What `send` and `receive` return are awaitables like any other (gunicorn-rs's are not
+    coroutines of an `async def`): wrapped in a future, gathered, made a task, given a
+    timeout, the messages still go in order."""
+    await asyncio.ensure_future(send({"type": "websocket.accept"}))
+    await asyncio.gather(*[send({"type": "websocket.send", "text": str(i)}) for i in range(3)])
+    await asyncio.create_task(send({"type": "websocket.send", "bytes": b"3"}))
+    await asyncio.wait_for(send({"type": "websocket.send", "text": "4"}), 5)
+    try:
+        await send({"type": "websocket.nonsense"})
+    except RuntimeError as exc:
+        await send({"type": "websocket.send", "text": type(exc).__name__})
+    # The client sends nothing before it hears "timed out": this receive is cancelled while
+    # it waits, and the next ones still get every message.
+    try:
+        await asyncio.wait_for(receive(), 0.05)
+    except asyncio.TimeoutError:
+        await send({"type": "websocket.send", "text": "timed out"})
+    message = await asyncio.wait_for(receive(), 5)
+    await send({"type": "websocket.send", "text": "got " + message["text"]})
+    message = await asyncio.create_task(receive())
+    await send({"type": "websocket.send", "text": "got " + message["text"]})
+    await send({"type": "websocket.close", "code": 4000, "reason": "done"})
+    try:
+        await send({"type": "websocket.send", "text": "after close"})
+    except OSError as exc:
+        LAST["ws_send_after_close"] = type(exc).__name__
+
+
 async def websocket(scope, receive, send):
     path = scope["path"]
     message = await receive()
@@ -235,6 +264,8 @@ async def websocket(scope, receive, send):
                                                                   sort_keys=True)})
         await send({"type": "websocket.close", "code": 1000})
         return
+    if path == "/ws/wrapped":
+        return await ws_wrapped(receive, send)
     if path == "/ws/raise":
         raise RuntimeError("probe: websocket raised before accept")
     if path == "/ws/raise_after":

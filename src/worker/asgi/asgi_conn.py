@@ -21,7 +21,7 @@ class Conn(WebSocketSide):
     """One client connection: its wire (Rust), what it waits for, the app task."""
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
-                 "disconnected", "reading", "writing", "ws_greeted", "lingered", "task",
+                 "disconnected", "reading", "writing", "lingered", "task",
                  "eof_seen", "websocket", "ws_ready", "scope", "on_lost", "http_receive",
                  "http_send")
 
@@ -37,7 +37,6 @@ class Conn(WebSocketSide):
         self.disconnected = False
         self.reading = False
         self.writing = False
-        self.ws_greeted = False
         self.lingered = 0
         self.task = None
         self.eof_seen = False
@@ -183,7 +182,7 @@ class Conn(WebSocketSide):
                 if self.worker.serve is not None:
                     await self.worker.serve(self, scope)
                 elif websocket:
-                    await self.worker.app(scope, self.ws_receive, self.ws_send)
+                    await self.worker.app(scope, *self.wire.ws_calls(self))
                 else:
                     # Made once per connection, not a pair of bound methods per request.
                     await self.worker.app(scope, self.http_receive, self.http_send)

@@ -1,36 +1,18 @@
 """The WebSocket half of an asgi connection (RFC 6455 through the ASGI `websocket` scope):
-`receive` and `send` for a session, turned into calls on the connection's Rust `Wire`, which
-frames, masks, validates and answers pings. `asgi_conn.Conn` takes these methods from
-`WebSocketSide`; its slots and the socket watching are the connection's.
+the read callback's part, the client's messages decoded by the connection's Rust `Wire`
+(which frames, masks, validates and answers pings) for the app waiting in `receive`. The
+session's `receive` and `send` are the wire's own (ws_receive.rs, ws_send.rs). `asgi_conn.Conn`
+takes these methods from `WebSocketSide`; its slots and the socket watching are the
+connection's.
 """
 
-from _gunicorn_rs_asgi_base import CLOSED, HIGH_WATER, _settle
+from _gunicorn_rs_asgi_base import _settle
 
 
 class WebSocketSide:
     """The methods of `Conn` that serve a WebSocket session."""
 
     __slots__ = ()
-
-    async def ws_receive(self):
-        if not self.ws_greeted:
-            self.ws_greeted = True
-            return {"type": "websocket.connect"}
-        while True:
-            message, self.ws_ready = self.ws_ready, None
-            if message is None and self.wire.has_bytes():
-                # Only what is buffered: a message that came while the app ran was read
-                # ahead, so reading the socket here would almost always find nothing (one
-                # system call in two of an echo's, measured); `read` decodes what comes next.
-                message = self._ws_next()
-            if message:
-                return message
-            if self.disconnected:
-                # Gone without a close frame (RFC 6455 §7.1.5: 1006).
-                return {"type": "websocket.disconnect", "code": 1006}
-            # `read` decodes what arrives and wakes this only for a whole message (or the
-            # client's end): a message that trickles in costs no turn of the task per piece.
-            await self._woken_by_read()
 
     def _ws_read(self):
         """The socket is readable while the app waits in `receive`: its next message, if
@@ -50,26 +32,3 @@ class WebSocketSide:
             self._eof()
             return None
         return message
-
-    async def ws_send(self, message):
-        if self.state == CLOSED:
-            raise OSError("the client has disconnected")
-        kind = message["type"]
-        if kind == "websocket.accept":
-            pending = self.wire.ws_accept(message.get("subprotocol"), message.get("headers", ()))
-        elif kind == "websocket.send":
-            if self.disconnected:
-                raise OSError("the client has disconnected")
-            pending = self.wire.ws_send(message.get("text"), message.get("bytes"))
-        elif kind == "websocket.close":
-            pending = self.wire.ws_close(message.get("code", 1000), message.get("reason") or "")
-        elif kind in ("websocket.http.response.start", "websocket.http.response.body"):
-            # The Denial Response extension: the handshake answered by an HTTP response.
-            self.wire.ws_deny_with_response()
-            pending = self.wire.send(dict(message, type=kind[len("websocket."):]))
-        else:
-            raise RuntimeError("unexpected ASGI message %r" % kind)
-        if pending > HIGH_WATER:
-            await self._drain()
-        elif pending:
-            self._watch_write(True)

@@ -114,13 +114,7 @@ impl HttpSend {
             // that the response is done.
             settle(&conn.getattr(pyo3::intern!(py, "receiving"))?)?;
         }
-        if pending > HIGH_WATER {
-            return Ok(conn.call_method0(pyo3::intern!(py, "_drain"))?.unbind());
-        }
-        if pending > 0 {
-            conn.call_method1(pyo3::intern!(py, "_watch_write"), (true,))?;
-        }
-        Ok(self.ready.clone_ref(py).into_any())
+        written(conn, pending, &self.ready)
     }
 
     /// The connection refers to this and this to it: the cycle is the collector's to see
@@ -129,6 +123,24 @@ impl HttpSend {
         visit.call(&self.conn)?;
         visit.call(&self.wire)
     }
+}
+
+/// What a `send` returns once its message is written and `pending` bytes wait for the socket
+/// (ws_send.rs's too): past the high-water mark, `Conn._drain()` to await; else the done
+/// `ready`, the socket watched for writing while bytes wait.
+pub(super) fn written(
+    conn: &Bound<'_, PyAny>,
+    pending: usize,
+    ready: &Py<Ready>,
+) -> PyResult<Py<PyAny>> {
+    let py = conn.py();
+    if pending > HIGH_WATER {
+        return Ok(conn.call_method0(pyo3::intern!(py, "_drain"))?.unbind());
+    }
+    if pending > 0 {
+        conn.call_method1(pyo3::intern!(py, "_watch_write"), (true,))?;
+    }
+    Ok(ready.clone_ref(py).into_any())
 }
 
 /// Is `message` an `http.response.body`?

@@ -9,8 +9,9 @@
 //! request bytes into Python except the body the app asks for. The loop's half is
 //! `asgi_loop.py` (lifespan, accepting, the stop), `asgi_conn.py` (a connection: the app
 //! task, `receive`/`send`), `asgi_ws_conn.py` (its WebSocket session) and `asgi_base.py`
-//! (the states and bounds they share). The `http` scope's `send` is Rust (`http_send.rs`):
-//! an awaitable already done unless the app must wait for a slow client.
+//! (the states and bounds they share). The `send` of both scopes is Rust (`http_send.rs`,
+//! `ws_send.rs`): an awaitable already done unless the app must wait for a slow client; so is
+//! a WebSocket session's `receive` (`ws_receive.rs`).
 //!
 //! Everything runs on the worker's one thread with the GIL held. The main loop in Rust beats
 //! the heartbeat between turns of the event loop (`Worker.wait`, a second at most): a
@@ -27,6 +28,8 @@ mod wire_response;
 mod wire_tornado;
 mod wire_ws;
 mod ws;
+mod ws_receive;
+mod ws_send;
 
 use std::cell::{Cell, RefCell};
 use std::time::Duration;

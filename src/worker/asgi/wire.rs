@@ -189,7 +189,7 @@ impl Wire {
     }
 
     /// Bytes received and not yet used (the rest of a head, a body, a pipelined request).
-    fn has_bytes(&self) -> bool {
+    pub(super) fn has_bytes(&self) -> bool {
         match &self.exchange {
             Some(ex) => ex.buf.len() > ex.used,
             None => self.conn.as_ref().is_some_and(Conn::has_pipelined),

@@ -312,7 +312,7 @@ impl Wire {
 
 /// `message.get(key)`: a dict's item looked up in place, any other mapping through its `get`.
 /// `None` for a missing key, as for a key set to `None` (the spec's defaults then apply).
-fn field<'py>(
+pub(super) fn field<'py>(
     message: &Bound<'py, PyAny>,
     key: &Bound<'py, PyString>,
 ) -> PyResult<Option<Bound<'py, PyAny>>> {

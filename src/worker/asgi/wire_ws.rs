@@ -1,20 +1,81 @@
 //! The WebSocket half of a connection's `Wire` (RFC 6455 through ASGI's `websocket` scope):
-//! the handshake's answer, frames out, messages in. The session's framing is `ws.rs`'s.
+//! the handshake's answer, frames out, messages in. The session's framing is `ws.rs`'s; the
+//! app's `receive` and `send` callables are `ws_receive.rs`'s and `ws_send.rs`'s.
 
-use pyo3::exceptions::PyOSError;
+use pyo3::exceptions::{PyOSError, PyRuntimeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict};
+use pyo3::types::{PyBytes, PyDict, PyString};
 
+use super::fields::sendable;
 use super::wire::Wire;
+use super::wire_response::field;
 use super::ws;
+use super::ws_receive::WsReceive;
+use super::ws_send::WsSend;
 
-#[pymethods]
 impl Wire {
-    /// `websocket.accept`: the bytes the socket has not taken yet.
+    /// `websocket.send` (ASGI WebSocket spec 2.x: `bytes` or `text`, the other absent or
+    /// None): the bytes the socket has not taken yet.
+    pub(super) fn ws_data(&mut self, message: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let py = message.py();
+        let text = field(message, pyo3::intern!(py, "text"))?;
+        let bytes = field(message, pyo3::intern!(py, "bytes"))?;
+        let text = text.as_ref().map(|t| t.cast::<PyString>()).transpose()?;
+        let bytes = bytes.as_ref().map(|b| b.cast::<PyBytes>()).transpose()?;
+        let text = text.map(|t| t.to_str()).transpose()?;
+        self.ws_send(text, bytes.map(|b| b.as_bytes()))
+    }
+
+    /// The session's other messages (`kind`: the message's `type`): `websocket.accept`,
+    /// `websocket.close`, the Denial Response's `websocket.http.response.*`; any other type is
+    /// the app's mistake (a `RuntimeError`). The bytes the socket has not taken yet.
+    pub(super) fn ws_control(
+        &mut self,
+        kind: &Bound<'_, PyAny>,
+        message: &Bound<'_, PyAny>,
+    ) -> PyResult<usize> {
+        let py = message.py();
+        let name = kind.cast::<PyString>().ok();
+        match name.as_ref().map(|k| k.to_str()).transpose()? {
+            Some("websocket.accept") => {
+                let subprotocol = field(message, pyo3::intern!(py, "subprotocol"))?;
+                let subprotocol = subprotocol.map(|p| p.extract::<String>()).transpose()?;
+                let headers = match field(message, pyo3::intern!(py, "headers"))? {
+                    Some(headers) => sendable(&headers)?,
+                    None => Vec::new(),
+                };
+                self.ws_accept(subprotocol.as_deref(), &headers)
+            }
+            Some("websocket.close") => {
+                let code = field(message, pyo3::intern!(py, "code"))?;
+                let code = code.map(|c| c.extract::<u16>()).transpose()?;
+                let reason = field(message, pyo3::intern!(py, "reason"))?;
+                let reason = reason.as_ref().map(|r| r.cast::<PyString>()).transpose()?;
+                let reason = reason.map(|r| r.to_str()).transpose()?;
+                self.ws_close(code.unwrap_or(1000), reason.unwrap_or(""))
+            }
+            Some(name @ ("websocket.http.response.start" | "websocket.http.response.body")) => {
+                // The Denial Response extension: the handshake answered by an HTTP response,
+                // its messages those of the `http` scope under another name.
+                self.ws_deny_with_response()?;
+                let http = PyDict::new(py);
+                http.update(message.cast::<pyo3::types::PyMapping>()?)?;
+                http.set_item(pyo3::intern!(py, "type"), &name["websocket.".len()..])?;
+                self.send(http.as_any())
+            }
+            _ => Err(PyRuntimeError::new_err(format!(
+                "unexpected ASGI message {}",
+                kind.repr()?
+            ))),
+        }
+    }
+
+    /// `websocket.accept` with the app's `headers` (checked): the bytes the socket has not
+    /// taken yet.
     fn ws_accept(
         &mut self,
-        subprotocol: Option<String>,
-        headers: Vec<(Vec<u8>, Vec<u8>)>,
+        subprotocol: Option<&str>,
+        extra: &[(String, Vec<u8>)],
     ) -> PyResult<usize> {
         let date = self.shared.date();
         let Some(ex) = self.exchange.as_mut() else {
@@ -24,26 +85,15 @@ impl Wire {
             return Err(PyOSError::new_err("not a WebSocket"));
         };
         if session.phase != ws::Phase::Connecting {
-            return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                "websocket.accept sent twice",
-            ));
+            return Err(PyRuntimeError::new_err("websocket.accept sent twice"));
         }
-        // Checked as `http.response.start`'s fields are (RFC 9110 §5.5): an app echoing a
-        // client's text into them must not split the 101.
-        let extra = headers
-            .iter()
-            .map(|(n, v)| super::fields::sendable_field(n, v))
-            .collect::<PyResult<Vec<_>>>()?;
-        if let Some(p) = subprotocol.as_deref() {
+        // The subprotocol is checked as `http.response.start`'s fields are (RFC 9110 §5.5,
+        // `sendable` for the headers): an app echoing a client's text into them must not
+        // split the 101.
+        if let Some(p) = subprotocol {
             super::fields::sendable_field(b"Sec-WebSocket-Protocol", p.as_bytes())?;
         }
-        session.accept(
-            &mut self.out,
-            &ex.head,
-            subprotocol.as_deref(),
-            &extra,
-            &date,
-        );
+        session.accept(&mut self.out, &ex.head, subprotocol, extra, &date);
         ex.status = 101;
         self.push()
     }
@@ -64,14 +114,14 @@ impl Wire {
             }
             // Its start went already: the body follows on the HTTP side.
             None => Ok(()),
-            Some(_) => Err(pyo3::exceptions::PyRuntimeError::new_err(
+            Some(_) => Err(PyRuntimeError::new_err(
                 "websocket.http.response after websocket.accept or websocket.close",
             )),
         }
     }
 
     /// `websocket.send` (text or bytes).
-    fn ws_send(&mut self, text: Option<&str>, bytes: Option<&[u8]>) -> PyResult<usize> {
+    pub(super) fn ws_send(&mut self, text: Option<&str>, bytes: Option<&[u8]>) -> PyResult<usize> {
         let queued = self.unsent();
         let Some(session) = self.exchange.as_mut().and_then(|ex| ex.ws.as_mut()) else {
             return Err(PyOSError::new_err("not a WebSocket"));
@@ -87,9 +137,22 @@ impl Wire {
         }
         self.push()
     }
+}
+
+#[pymethods]
+impl Wire {
+    /// The `receive` and `send` of `conn`'s WebSocket session (asgi_conn.py's `Conn`, whose
+    /// wire this is).
+    fn ws_calls(slf: Bound<'_, Self>, conn: Py<PyAny>) -> (WsReceive, WsSend) {
+        let py = slf.py();
+        let ready = slf.borrow().shared.ready.clone_ref(py);
+        let wire = slf.unbind();
+        let receive = WsReceive::new(conn.clone_ref(py), wire.clone_ref(py));
+        (receive, WsSend::new(conn, wire, ready))
+    }
 
     /// `websocket.close`: a close frame, or before the handshake was answered, a 403.
-    fn ws_close(&mut self, code: u16, reason: &str) -> PyResult<usize> {
+    pub(super) fn ws_close(&mut self, code: u16, reason: &str) -> PyResult<usize> {
         let date = self.shared.date();
         let Some(ex) = self.exchange.as_mut() else {
             return Ok(0);
@@ -121,7 +184,7 @@ impl Wire {
     /// The next `websocket.receive` or `websocket.disconnect` from what is buffered and what
     /// the socket has now; `None` when more bytes are needed, `False` when the client is gone
     /// without a close frame.
-    fn ws_next(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    pub(super) fn ws_next(&mut self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let Some(ex) = self.exchange.as_mut() else {
             return Ok(py.None());
         };
@@ -135,19 +198,25 @@ impl Wire {
             self.push()?;
             return Ok(py.None());
         };
+        // The keys and types interned once: a `&str` would be a new string, hashed anew, for
+        // each of them in every message.
+        let (kind, receive) = (
+            pyo3::intern!(py, "type"),
+            pyo3::intern!(py, "websocket.receive"),
+        );
         let d = PyDict::new(py);
         match incoming {
             ws::Incoming::Text(t) => {
-                d.set_item("type", "websocket.receive")?;
-                d.set_item("text", t)?;
+                d.set_item(kind, receive)?;
+                d.set_item(pyo3::intern!(py, "text"), t)?;
             }
             ws::Incoming::Binary(b) => {
-                d.set_item("type", "websocket.receive")?;
-                d.set_item("bytes", PyBytes::new(py, &b))?;
+                d.set_item(kind, receive)?;
+                d.set_item(pyo3::intern!(py, "bytes"), PyBytes::new(py, &b))?;
             }
             ws::Incoming::Disconnect(code) => {
-                d.set_item("type", "websocket.disconnect")?;
-                d.set_item("code", code)?;
+                d.set_item(kind, pyo3::intern!(py, "websocket.disconnect"))?;
+                d.set_item(pyo3::intern!(py, "code"), code)?;
                 ex.complete = true;
                 ex.head.must_close = true;
             }
