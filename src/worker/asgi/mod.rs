@@ -210,18 +210,40 @@ pub fn run(
     )
 }
 
-fn serve<'py>(
-    py: Python<'py>,
+fn serve(
+    py: Python<'_>,
     svc: &Service<'_>,
     app: &Py<PyAny>,
     reloader: &mut Option<Reloader>,
     live: &Liveness,
     dump_fd: Option<std::os::fd::RawFd>,
 ) -> Result<i32, String> {
-    let cfg = svc.cfg;
-    let event_loop = setup::new_loop(py, cfg.asgi.event_loop)?;
+    let event_loop = setup::new_loop(py, svc.cfg.asgi.event_loop)?;
+    let (shared, worker) = new_worker(py, svc, app)?;
+    let started = run_until(&event_loop, worker.call_method0("start"))?;
+    if !started.is_none() {
+        return Err(started.to_string());
+    }
+    svc.slot.set_lanes_used(crate::config::GREEN_LANES);
+    svc.slot.set_state(WorkerState::Idle);
+    turn_until_stopped(&event_loop, &worker, svc, reloader, live, dump_fd)?;
+    shared.stopping.set(true);
+    svc.slot.set_state(WorkerState::Draining);
+    drain(&event_loop, &worker, svc.cfg.graceful_timeout)?;
+    let _ = event_loop.call_method0("close");
+    svc.slot.set_exit_reason_once(ExitReason::Shutdown);
+    svc.slot.set_state(WorkerState::Dead);
+    Ok(0)
+}
+
+/// asgi_loop.py's `Worker` for `app`, not yet started, and the state its connections share.
+fn new_worker<'py>(
+    py: Python<'py>,
+    svc: &Service<'_>,
+    app: &Py<PyAny>,
+) -> Result<(std::rc::Rc<Shared>, Bound<'py, PyAny>), String> {
     let failed = |e: PyErr| format_exception(py, &e);
-    let shared = std::rc::Rc::new(setup::shared_state(py, cfg).map_err(failed)?);
+    let shared = std::rc::Rc::new(setup::shared_state(py, svc.cfg).map_err(failed)?);
     let server = Server {
         shared: std::rc::Rc::clone(&shared),
         listener_fds: svc.listeners.iter().map(|l| l.raw_fd()).collect(),
@@ -230,22 +252,35 @@ fn serve<'py>(
     };
     let module = setup::load_modules(py)?;
     let server = Py::new(py, server).map_err(failed)?;
-    let opts = setup::worker_opts(py, cfg, &shared, app, &server).map_err(failed)?;
+    let opts = setup::worker_opts(py, svc.cfg, &shared, app, &server).map_err(failed)?;
     let worker = module
         .getattr("Worker")
         .and_then(|w| w.call1((&server, app.bind(py), opts)))
         .map_err(failed)?;
-    let run_until = |coro: Bound<'py, PyAny>| -> Result<Bound<'py, PyAny>, String> {
-        event_loop
-            .call_method1("run_until_complete", (coro,))
-            .map_err(|e| format_exception(py, &e))
-    };
-    let started = run_until(worker.call_method0("start").map_err(failed)?)?;
-    if !started.is_none() {
-        return Err(started.to_string());
-    }
-    svc.slot.set_lanes_used(crate::config::GREEN_LANES);
-    svc.slot.set_state(WorkerState::Idle);
+    Ok((shared, worker))
+}
+
+/// Run the coroutine `coro` on the event loop to its end; its result, or the text of the
+/// exception that made it or that it raised.
+fn run_until<'py>(
+    event_loop: &Bound<'py, PyAny>,
+    coro: PyResult<Bound<'py, PyAny>>,
+) -> Result<Bound<'py, PyAny>, String> {
+    coro.and_then(|coro| event_loop.call_method1("run_until_complete", (coro,)))
+        .map_err(|e| format_exception(event_loop.py(), &e))
+}
+
+/// The worker's main loop: turns of the event loop (`Worker.wait`), and between them the
+/// heartbeat, the signals, the parent's liveness, log reopening, dumps and the reloader —
+/// until a stop is asked or the master is gone.
+fn turn_until_stopped(
+    event_loop: &Bound<'_, PyAny>,
+    worker: &Bound<'_, PyAny>,
+    svc: &Service<'_>,
+    reloader: &mut Option<Reloader>,
+    live: &Liveness,
+    dump_fd: Option<std::os::fd::RawFd>,
+) -> Result<(), String> {
     let tick = match reloader {
         Some(_) => Duration::from_millis(250),
         None => Duration::from_secs(1),
@@ -258,28 +293,30 @@ fn serve<'py>(
         }
         live.reopen_logs();
         run_until(
-            worker
-                .call_method1("wait", (tick.as_secs_f64(),))
-                .map_err(failed)?,
+            event_loop,
+            worker.call_method1("wait", (tick.as_secs_f64(),)),
         )?;
         if signals::take_dump_asked() {
-            super::answer_dump(dump_fd, task_stacks(&worker));
+            super::answer_dump(dump_fd, task_stacks(worker));
         }
         live.check_reload(reloader);
     }
-    shared.stopping.set(true);
-    svc.slot.set_state(WorkerState::Draining);
-    let drain = worker
-        .call_method1("drain", (drain_time(cfg.graceful_timeout).as_secs_f64(),))
-        .map_err(failed)?;
-    let stragglers: usize = run_until(drain)?.extract().unwrap_or(0);
+    Ok(())
+}
+
+/// Let the requests in flight finish (`Worker.drain`) for [`drain_time`], then warn of those
+/// it cut.
+fn drain(
+    event_loop: &Bound<'_, PyAny>,
+    worker: &Bound<'_, PyAny>,
+    graceful_timeout: Duration,
+) -> Result<(), String> {
+    let drain = worker.call_method1("drain", (drain_time(graceful_timeout).as_secs_f64(),));
+    let stragglers: usize = run_until(event_loop, drain)?.extract().unwrap_or(0);
     if stragglers > 0 {
         crate::warning!("Worker graceful timeout (pid:{})", std::process::id());
     }
-    let _ = event_loop.call_method0("close");
-    svc.slot.set_exit_reason_once(ExitReason::Shutdown);
-    svc.slot.set_state(WorkerState::Dead);
-    Ok(0)
+    Ok(())
 }
 
 /// How long the stop waits for requests in flight: `--graceful-timeout`, less a tenth of it (a
