@@ -33,48 +33,22 @@ impl Wire {
     /// The next request's scope: `None` while its head is incomplete, `False` when the
     /// connection must close (malformed: its error page is written; or the client left).
     fn head(&mut self, py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind());
-        };
-        let read = with_service(|svc| {
-            let mut spare = Vec::new();
-            let trust = conn.trust(svc);
-            match conn.read_head(&svc.parser, trust, &mut spare) {
-                HeadProgress::Complete { head, consumed } => {
-                    let decoder = BodyDecoder::new(head.body, &svc.parser);
-                    Read::Head(head, consumed, decoder)
-                }
-                HeadProgress::Partial => Read::Partial,
-                HeadProgress::Refused(e) => {
-                    let _ = refuse_head(svc, conn, &e);
-                    Read::Close
-                }
-                HeadProgress::Closed(_) | HeadProgress::Failed(_) => Read::Close,
-            }
-        });
-        let (head, consumed, decoder) = match read {
-            Some(Read::Head(head, consumed, decoder)) => (head, consumed, decoder),
-            Some(Read::Partial) => return Ok(py.None()),
-            Some(Read::Close) | None => {
-                return Ok(false.into_pyobject(py)?.to_owned().into_any().unbind())
-            }
+        let (head, consumed, decoder) = match self.read_head() {
+            Read::Head(head, consumed, decoder) => (head, consumed, decoder),
+            Read::Partial => return Ok(py.None()),
+            Read::Close => return connection_closes(py),
         };
         // tornado answers upgrades itself (its WebSocketHandler takes the socket: `detach`).
-        let tornado = self.shared.tornado;
-        let websocket = (!tornado && ws::is_upgrade(&head)).then(|| ws::subprotocols(&head));
+        let websocket =
+            (!self.shared.tornado && ws::is_upgrade(&head)).then(|| ws::subprotocols(&head));
         let session = websocket.is_some().then(|| {
             ws::Session::new(
                 self.shared.websocket_max_message,
                 self.shared.websocket_deflate,
             )
         });
-        let addresses = match &mut self.addresses {
-            Some(known) => known,
-            unknown => unknown.insert(Addresses::new(py, &self.shared, conn, self.server)?),
-        };
-        let scope = match tornado {
-            true => tornado_request(py, conn, addresses, &head)?,
-            false => build_scope(py, &self.shared, conn, addresses, &head, state, websocket)?,
+        let Some(scope) = self.scope(py, &head, state, websocket)? else {
+            return connection_closes(py);
         };
         // Gunicorn's asgi worker runs the request hooks for HTTP requests, not WebSocket
         // sessions.
@@ -92,7 +66,7 @@ impl Wire {
         // connection closes (Gunicorn answers an error with a close).
         self.fail(Some(&traceback));
         self.finish(py, true);
-        Ok(false.into_pyobject(py)?.to_owned().into_any().unbind())
+        connection_closes(py)
     }
 
     /// `head`, and once the head is whole the request's task: `run(scope)` in an
@@ -240,6 +214,54 @@ impl Wire {
 }
 
 impl Wire {
+    /// Read the next head from the connection: whole, not yet whole, or the connection is
+    /// done (a malformed head is refused here, its error page written).
+    fn read_head(&mut self) -> Read {
+        let Some(conn) = self.conn.as_mut() else {
+            return Read::Close;
+        };
+        with_service(|svc| {
+            let mut spare = Vec::new();
+            let trust = conn.trust(svc);
+            match conn.read_head(&svc.parser, trust, &mut spare) {
+                HeadProgress::Complete { head, consumed } => {
+                    let decoder = BodyDecoder::new(head.body, &svc.parser);
+                    Read::Head(head, consumed, decoder)
+                }
+                HeadProgress::Partial => Read::Partial,
+                HeadProgress::Refused(e) => {
+                    let _ = refuse_head(svc, conn, &e);
+                    Read::Close
+                }
+                HeadProgress::Closed(_) | HeadProgress::Failed(_) => Read::Close,
+            }
+        })
+        .unwrap_or(Read::Close)
+    }
+
+    /// The scope of the request `head`: tornado's request, or the ASGI `http` (`websocket`
+    /// when `websocket` holds the offered subprotocols) scope. `None` without a connection.
+    fn scope<'py>(
+        &mut self,
+        py: Python<'py>,
+        head: &RequestHead,
+        state: &Bound<'py, PyDict>,
+        websocket: Option<Vec<String>>,
+    ) -> PyResult<Option<Bound<'py, PyDict>>> {
+        let Some(conn) = self.conn.as_ref() else {
+            return Ok(None);
+        };
+        let addresses = match &mut self.addresses {
+            Some(known) => known,
+            unknown => unknown.insert(Addresses::new(py, &self.shared, conn, self.server)?),
+        };
+        let scope = match self.shared.tornado {
+            true => tornado_request(py, conn, addresses, head)?,
+            false => build_scope(py, &self.shared, conn, addresses, head, state, websocket)?,
+        };
+        Ok(Some(scope))
+    }
+
     /// The request whose head was just read: counted (the scoreboard's entry, max-requests)
     /// and given the connection's buffer.
     fn open_exchange(
@@ -250,22 +272,7 @@ impl Wire {
         session: Option<ws::Session>,
     ) -> Exchange {
         let entry = self.shared.entries.borrow_mut().pop();
-        let client = self.conn.as_mut().map_or("", |conn| conn.client());
-        let last = with_service(|svc| {
-            let line = RequestLine {
-                method: head.method.as_bytes(),
-                path: head.uri.as_bytes(),
-                client: client.as_bytes(),
-                version: head.version,
-            };
-            let shown = entry.and_then(|e| svc.slot.lane(e));
-            svc.slot.request_started(shown, &line);
-            if let Some(shown) = shown {
-                shown.set_state(WorkerState::App);
-            }
-            // Gunicorn's rule: the request that reaches max_requests is answered `close`.
-            svc.count_request()
-        });
+        let last = self.request_started(&head, entry);
         let buf = self.conn.as_mut().map_or_else(Vec::new, Conn::take_buffer);
         Exchange {
             continue_owed: head.expect_continue,
@@ -289,12 +296,34 @@ impl Wire {
             discarded: 0,
             ws: session,
             refused: false,
-            last: last.unwrap_or(false),
+            last,
             trailers: false,
             trailer_started: None,
             hooked: Hooked::Not,
             environ: None,
         }
+    }
+
+    /// Count the request `head` as started: on the scoreboard (in the lane of `entry`, when
+    /// one was free) and towards max-requests; whether it is the last the worker serves.
+    fn request_started(&mut self, head: &RequestHead, entry: Option<usize>) -> bool {
+        let client = self.conn.as_mut().map_or("", |conn| conn.client());
+        with_service(|svc| {
+            let line = RequestLine {
+                method: head.method.as_bytes(),
+                path: head.uri.as_bytes(),
+                client: client.as_bytes(),
+                version: head.version,
+            };
+            let shown = entry.and_then(|e| svc.slot.lane(e));
+            svc.slot.request_started(shown, &line);
+            if let Some(shown) = shown {
+                shown.set_state(WorkerState::App);
+            }
+            // Gunicorn's rule: the request that reaches max_requests is answered `close`.
+            svc.count_request()
+        })
+        .unwrap_or(false)
     }
 
     /// A malformed body: Gunicorn's warning, the error page when nothing of the response
@@ -321,4 +350,9 @@ impl Wire {
         d.set_item("type", "http.disconnect")?;
         Ok(Some(d.unbind()))
     }
+}
+
+/// What `head` returns when the connection must close: Python's `False`.
+fn connection_closes(py: Python<'_>) -> PyResult<Py<PyAny>> {
+    Ok(false.into_pyobject(py)?.to_owned().into_any().unbind())
 }

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString};
 
 use super::fields::sendable;
-use super::wire::Wire;
+use super::wire::{Exchange, Wire};
 use crate::http::response::{self, Framing};
 
 impl Wire {
@@ -118,27 +118,7 @@ impl Wire {
         let Some(ex) = self.exchange.as_mut() else {
             return;
         };
-        let declared = declared_length(&ex.headers);
-        if ex.trailers && ex.head.may_chunk() {
-            // Trailer fields need the chunked coding (RFC 9112 §7.1.2): no length.
-            ex.headers
-                .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
-        }
-        let declared = declared.filter(|_| !(ex.trailers && ex.head.may_chunk()));
-        // The length is the body's only when the body is here: never for a 304 (its body is
-        // not the 200's) nor for a HEAD answered without one (RFC 9110 §8.6: a Content-Length
-        // there MUST equal what the GET would have sent, which only the app knows).
-        let knows_length = ex.status != 304 && !(ex.head.method == "HEAD" && first_body == 0);
-        let length = match (declared, more || ex.trailers) {
-            (Some(n), _) => Some(n),
-            (None, false) if knows_length => {
-                let n = first_body as u64;
-                ex.headers
-                    .push(("content-length".into(), n.to_string().into_bytes()));
-                Some(n)
-            }
-            (None, _) => None,
-        };
+        let length = response_length(ex, first_body, more);
         let is_head = ex.head.method == "HEAD";
         let framing = Framing::decide(is_head, ex.head.may_chunk(), ex.status, length);
         ex.remaining = length.unwrap_or(u64::MAX);
@@ -149,12 +129,7 @@ impl Wire {
             && !ex.last
             && framing != Framing::Close;
         let connection = if persist { "keep-alive" } else { "close" };
-        let status = match (ex.status, ex.reason.take()) {
-            (code, Some(reason)) => format!("{code} {reason}").into(),
-            // The usual answer, without formatting it.
-            (200, None) => std::borrow::Cow::Borrowed("200 OK"),
-            (code, None) => format!("{code} {}", response::registered_reason(code)).into(),
-        };
+        let status = status_line(ex.status, ex.reason.take());
         shared.with_date(|date| {
             response::write_head(
                 &mut self.out,
@@ -170,6 +145,62 @@ impl Wire {
             ex.head.must_close = true;
         }
     }
+
+    /// `send` of an `http.response.start` message.
+    fn send_start(&mut self, message: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let py = message.py();
+        let status = message.get_item(pyo3::intern!(py, "status"))?.extract()?;
+        let headers = field(message, pyo3::intern!(py, "headers"))?;
+        let trailers = field(message, pyo3::intern!(py, "trailers"))?;
+        let headers = match headers {
+            Some(headers) => sendable(&headers)?,
+            None => Vec::new(),
+        };
+        let trailers = trailers.map(|t| t.extract()).transpose()?;
+        self.begin(status, headers, trailers.unwrap_or(false))?;
+        Ok(0)
+    }
+
+    /// `send` of an `http.response.body` message; the bytes the socket has not taken yet.
+    fn send_body(&mut self, message: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let py = message.py();
+        if self.exchange.as_ref().is_some_and(|ex| ex.complete) {
+            // As uvicorn: bytes after the end would be dropped unseen (or, past a
+            // length, read as the next response) — the app hears of its mistake.
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "http.response.body after the response completed",
+            ));
+        }
+        let body = field(message, pyo3::intern!(py, "body"))?;
+        let more = field(message, pyo3::intern!(py, "more_body"))?;
+        let more = more.map(|m| m.extract()).transpose()?.unwrap_or(false);
+        match body {
+            Some(body) => self.write(body.extract()?, more),
+            None => self.write(b"", more),
+        }
+    }
+
+    /// `send` of an `http.response.trailers` message; the bytes the socket has not taken yet.
+    fn send_trailers(&mut self, message: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let py = message.py();
+        let headers = field(message, pyo3::intern!(py, "headers"))?;
+        let more = field(message, pyo3::intern!(py, "more_trailers"))?;
+        let more = more.map(|m| m.extract()).transpose()?.unwrap_or(false);
+        match headers {
+            Some(headers) => self.trailers(&headers, more),
+            None => self.trailers(pyo3::types::PyTuple::empty(py).as_any(), more),
+        }
+    }
+
+    /// `send` of an `http.response.informational` message (Gunicorn's interim responses).
+    fn send_informational(&mut self, message: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let py = message.py();
+        let status = message.get_item(pyo3::intern!(py, "status"))?.extract()?;
+        match field(message, pyo3::intern!(py, "headers"))? {
+            Some(headers) => self.informational(status, &headers),
+            None => self.informational(status, pyo3::types::PyTuple::empty(py).as_any()),
+        }
+    }
 }
 
 #[pymethods]
@@ -183,50 +214,10 @@ impl Wire {
         let kind = message.get_item(pyo3::intern!(py, "type"))?;
         let kind = kind.cast::<PyString>().ok();
         match kind.as_ref().map(|k| k.to_str()).transpose()? {
-            Some("http.response.start") => {
-                let status = message.get_item(pyo3::intern!(py, "status"))?.extract()?;
-                let headers = field(message, pyo3::intern!(py, "headers"))?;
-                let trailers = field(message, pyo3::intern!(py, "trailers"))?;
-                let headers = match headers {
-                    Some(headers) => sendable(&headers)?,
-                    None => Vec::new(),
-                };
-                let trailers = trailers.map(|t| t.extract()).transpose()?;
-                self.begin(status, headers, trailers.unwrap_or(false))?;
-                Ok(0)
-            }
-            Some("http.response.body") => {
-                if self.exchange.as_ref().is_some_and(|ex| ex.complete) {
-                    // As uvicorn: bytes after the end would be dropped unseen (or, past a
-                    // length, read as the next response) — the app hears of its mistake.
-                    return Err(pyo3::exceptions::PyRuntimeError::new_err(
-                        "http.response.body after the response completed",
-                    ));
-                }
-                let body = field(message, pyo3::intern!(py, "body"))?;
-                let more = field(message, pyo3::intern!(py, "more_body"))?;
-                let more = more.map(|m| m.extract()).transpose()?.unwrap_or(false);
-                match body {
-                    Some(body) => self.write(body.extract()?, more),
-                    None => self.write(b"", more),
-                }
-            }
-            Some("http.response.trailers") => {
-                let headers = field(message, pyo3::intern!(py, "headers"))?;
-                let more = field(message, pyo3::intern!(py, "more_trailers"))?;
-                let more = more.map(|m| m.extract()).transpose()?.unwrap_or(false);
-                match headers {
-                    Some(headers) => self.trailers(&headers, more),
-                    None => self.trailers(pyo3::types::PyTuple::empty(py).as_any(), more),
-                }
-            }
-            Some("http.response.informational") => {
-                let status = message.get_item(pyo3::intern!(py, "status"))?.extract()?;
-                match field(message, pyo3::intern!(py, "headers"))? {
-                    Some(headers) => self.informational(status, &headers),
-                    None => self.informational(status, pyo3::types::PyTuple::empty(py).as_any()),
-                }
-            }
+            Some("http.response.start") => self.send_start(message),
+            Some("http.response.body") => self.send_body(message),
+            Some("http.response.trailers") => self.send_trailers(message),
+            Some("http.response.informational") => self.send_informational(message),
             _ => Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
                 "unexpected ASGI message {}",
                 message.get_item(pyo3::intern!(py, "type"))?.repr()?
@@ -362,4 +353,41 @@ fn says_close(headers: &[(String, Vec<u8>)]) -> bool {
             && v.split(|&b| b == b',')
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
     })
+}
+
+/// The response's length, when it has one: the app's `content-length`, or the size of a body
+/// sent whole (then added to the fields). Trailers drop the app's length where chunks carry
+/// them.
+fn response_length(ex: &mut Exchange, first_body: usize, more: bool) -> Option<u64> {
+    let declared = declared_length(&ex.headers);
+    if ex.trailers && ex.head.may_chunk() {
+        // Trailer fields need the chunked coding (RFC 9112 §7.1.2): no length.
+        ex.headers
+            .retain(|(n, _)| !n.eq_ignore_ascii_case("content-length"));
+    }
+    let declared = declared.filter(|_| !(ex.trailers && ex.head.may_chunk()));
+    // The length is the body's only when the body is here: never for a 304 (its body is
+    // not the 200's) nor for a HEAD answered without one (RFC 9110 §8.6: a Content-Length
+    // there MUST equal what the GET would have sent, which only the app knows).
+    let knows_length = ex.status != 304 && !(ex.head.method == "HEAD" && first_body == 0);
+    match (declared, more || ex.trailers) {
+        (Some(n), _) => Some(n),
+        (None, false) if knows_length => {
+            let n = first_body as u64;
+            ex.headers
+                .push(("content-length".into(), n.to_string().into_bytes()));
+            Some(n)
+        }
+        (None, _) => None,
+    }
+}
+
+/// The status line's `code reason`: the app's reason phrase, else the registered one.
+fn status_line(code: u16, reason: Option<String>) -> std::borrow::Cow<'static, str> {
+    match (code, reason) {
+        (code, Some(reason)) => format!("{code} {reason}").into(),
+        // The usual answer, without formatting it.
+        (200, None) => std::borrow::Cow::Borrowed("200 OK"),
+        (code, None) => format!("{code} {}", response::registered_reason(code)).into(),
+    }
 }
