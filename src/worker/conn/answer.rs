@@ -4,7 +4,8 @@
 
 use std::net::IpAddr;
 
-use super::exchange::{After, Request, Service};
+use super::exchange::{After, Request};
+use super::service::Service;
 use super::sink::Sink;
 use super::Conn;
 use crate::http::{self, ParseError};

@@ -9,6 +9,7 @@ pub mod body;
 pub mod exchange;
 mod lane;
 mod outbox;
+mod service;
 pub mod sink;
 pub mod stream;
 mod tls;
@@ -20,7 +21,8 @@ use std::net::SocketAddr;
 use crate::http::{self, ParseError, ParserConfig, PeerTrust, Protocol, ProxyInfo, RequestHead};
 pub use answer::refuse_head;
 pub(crate) use answer::warn_invalid;
-pub use exchange::{After, Lane, Service};
+pub use exchange::{After, Lane};
+pub use service::Service;
 pub use stream::Stream;
 
 /// How much room a read asks for: one read gets a typical request head whole.
