@@ -63,9 +63,11 @@ mod green;
 mod green_keepalive;
 // What a greenlet worker shows of itself: dumps, entries, request timeouts.
 mod green_debug;
-// The asgi worker (issue 9), HTTP side: the scope, streamed bodies, SSE, faults, disconnects
-// (tests/apps/asgi_app.py).
+// The asgi worker (issue 9), HTTP side: the scope, streamed bodies, SSE (tests/apps/asgi_app.py).
 mod asgi;
+// The asgi worker when the app raises or the client leaves: 500s, cut responses, split
+// fields refused, http.disconnect, the disconnect grace period, send() after the close.
+mod asgi_faults;
 // ASGI response extensions: 103 Early Hints (Gunicorn's informational message), trailers.
 mod asgi_ext;
 // Where the differential check (tests/differential/asgi_diff.py) found -k asgi off the spec.
@@ -96,9 +98,10 @@ mod fronts;
 mod fronts_haproxy;
 mod fronts_nginx;
 mod fronts_uwsgi;
-// Production: --metrics-bind (/metrics through promtool and a real Prometheus, /healthz,
-// /readyz) and --shutdown-delay under load.
+// Production: --metrics-bind's /metrics through promtool and a real Prometheus.
 mod metrics;
+// /healthz and /readyz, answers while every worker is stuck, --shutdown-delay under TERM and HUP.
+mod metrics_health;
 // --statsd-host: Gunicorn's statsd metrics to a real UDP / Unix datagram receiver.
 mod statsd;
 mod statsd_rx;
