@@ -181,7 +181,7 @@ def targets(summaries, results, scenarios, counts):
 def ws_target(summaries, results, counts):
     """The WebSocket target: each server at the client configuration that gets the most from it
     (the client is then not what limits that server), and the same-configuration ratios beside."""
-    target = "%s, 1 KiB: gunicorn-rs -k asgi ≥ %.1f× uvicorn (each at its best client)" % (
+    target = "%s: gunicorn-rs -k asgi ≥ %.1f× uvicorn (each at its best client)" % (
         SCENARIOS["ws"].title, WS_VS_UVICORN)
     t_rs, m = ws_best(summaries, "rs-asgi", counts)
     t_uv, r = ws_best(summaries, "uvicorn", counts)
