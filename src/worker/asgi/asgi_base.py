@@ -1,4 +1,4 @@
-"""What the asgi worker's connection modules share (asgi_conn.py, asgi_ws_conn.py): the
+"""What the asgi worker's connection modules share (asgi_conn.py, asgi_loop.py): the
 connection's states, `Wire.finish`'s flags, the bounds of read-ahead, backpressure and the
 lingering close, and waking a waiter.
 """

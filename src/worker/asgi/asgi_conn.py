@@ -11,19 +11,18 @@ import traceback
 from _gunicorn_rs_asgi_base import (  # noqa: F401 (asgi_loop imports some from here)
     APP, CLOSED, FINISH_BODY_LEFT, FINISH_PERSIST, FINISH_UNSENT, HEAD, IDLE, LINGER,
     LINGER_BYTES, LINGER_SECONDS, READ_AHEAD, _settle)
-from _gunicorn_rs_asgi_ws_conn import WebSocketSide
 
 # The name of every request's task (`Task.get_name`): one string, not one formatted per task.
 TASK_NAME = "gunicorn-rs request"
 
 
-class Conn(WebSocketSide):
+class Conn:
     """One client connection: its wire (Rust), what it waits for, the app task."""
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
                  "disconnected", "reading", "writing", "lingered", "task",
                  "eof_seen", "websocket", "ws_ready", "scope", "on_lost", "http_receive",
-                 "http_send")
+                 "http_send", "on_readable")
 
     def __init__(self, worker, wire):
         self.worker = worker
@@ -51,6 +50,10 @@ class Conn(WebSocketSide):
         # awaiting a done awaitable, or `_drain` when the client is slow.
         self.http_receive = self.receive
         self.http_send = wire.http_send(self)
+        # The reader callback of a WebSocket session (readable.rs): a message for an app
+        # waiting in `receive` is handed over in Rust, anything else comes to `read`. Only
+        # sessions use it: for HTTP it would be a layer more in front of `read`.
+        self.on_readable = wire.on_readable(self)
 
     def _watch_read(self, on):
         # A closed connection's number may already be another's, a detached one's is the
@@ -59,7 +62,7 @@ class Conn(WebSocketSide):
         if on != self.reading:
             self.reading = on
             if on:
-                self.loop.add_reader(self.fd, self.read)
+                self.loop.add_reader(self.fd, self.on_readable if self.websocket else self.read)
             else:
                 self.loop.remove_reader(self.fd)
 
@@ -99,10 +102,8 @@ class Conn(WebSocketSide):
 
     def _read_for_app(self):
         """Readable while the app serves a request: body bytes read ahead, a WebSocket
-        message, or the client's end."""
-        if self.websocket and self.receiving is not None:
-            self._ws_read()
-            return
+        message (while the app waits in `receive` the reader callback hands that over itself,
+        readable.rs), or the client's end."""
         got = self.wire.fill()
         if got == 0:
             self._eof()
@@ -178,6 +179,9 @@ class Conn(WebSocketSide):
         while True:
             self.scope = scope
             websocket = self.websocket = scope["type"] == "websocket"
+            if websocket and self.reading:
+                # The session's reader callback in place of `read` (the loop replaces it).
+                self.loop.add_reader(self.fd, self.on_readable)
             try:
                 if self.worker.serve is not None:
                     await self.worker.serve(self, scope)
@@ -389,6 +393,6 @@ class Conn(WebSocketSide):
         if self.state == LINGER:
             self.loop.remove_reader(self.fd)
         self.state = CLOSED
-        self.http_receive = self.http_send = None
+        self.http_receive = self.http_send = self.on_readable = None
         self.wire.close()
         self.worker.closed(self)

@@ -152,7 +152,7 @@ fn is_body(message: &Bound<'_, PyAny>) -> bool {
 }
 
 /// asgi_base.py's `_settle`: wake whoever awaits `waiter` (a future, or None).
-fn settle(waiter: &Bound<'_, PyAny>) -> PyResult<()> {
+pub(super) fn settle(waiter: &Bound<'_, PyAny>) -> PyResult<()> {
     let py = waiter.py();
     if waiter.is_none()
         || waiter

@@ -8,10 +8,10 @@
 //! writes with plain system calls: no transport or protocol object in between, no copy of
 //! request bytes into Python except the body the app asks for. The loop's half is
 //! `asgi_loop.py` (lifespan, accepting, the stop), `asgi_conn.py` (a connection: the app
-//! task, `receive`/`send`), `asgi_ws_conn.py` (its WebSocket session) and `asgi_base.py`
-//! (the states and bounds they share). The `send` of both scopes is Rust (`http_send.rs`,
-//! `ws_send.rs`): an awaitable already done unless the app must wait for a slow client; so is
-//! a WebSocket session's `receive` (`ws_receive.rs`).
+//! task, `receive`/`send`) and `asgi_base.py` (the states and bounds they share). The `send`
+//! of both scopes is Rust (`http_send.rs`, `ws_send.rs`): an awaitable already done unless
+//! the app must wait for a slow client; so is a WebSocket session's `receive`
+//! (`ws_receive.rs`) and the reader callback that hands it each message (`readable.rs`).
 //!
 //! Everything runs on the worker's one thread with the GIL held. The main loop in Rust beats
 //! the heartbeat between turns of the event loop (`Worker.wait`, a second at most): a
@@ -19,6 +19,7 @@
 
 mod fields;
 mod http_send;
+mod readable;
 mod scope;
 mod setup;
 mod wire;

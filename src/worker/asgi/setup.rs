@@ -13,7 +13,6 @@ use crate::worker::balance::ACCEPT_DEFER;
 use crate::wsgi::interpreter::format_exception;
 
 const ASGI_BASE_PY: &str = include_str!("asgi_base.py");
-const ASGI_WS_CONN_PY: &str = include_str!("asgi_ws_conn.py");
 const ASGI_CONN_PY: &str = include_str!("asgi_conn.py");
 const ASGI_LOOP_PY: &str = include_str!("asgi_loop.py");
 const TORNADO_ENV_PY: &str = include_str!("tornado_env.py");
@@ -123,11 +122,6 @@ pub(super) fn load_modules(py: Python<'_>) -> Result<Bound<'_, PyModule>, String
             ASGI_BASE_PY,
             c"gunicorn_rs/asgi_base.py",
             c"_gunicorn_rs_asgi_base",
-        ),
-        (
-            ASGI_WS_CONN_PY,
-            c"gunicorn_rs/asgi_ws_conn.py",
-            c"_gunicorn_rs_asgi_ws_conn",
         ),
         (
             ASGI_CONN_PY,

@@ -15,6 +15,7 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
 use super::http_send::HttpSend;
+use super::readable::OnReadable;
 use super::scope::Addresses;
 use super::{wire_hooks, with_service, ws, Shared};
 use crate::http::response::{self, Framing};
@@ -153,6 +154,11 @@ impl Wire {
     pub(super) fn is_closed(&self) -> bool {
         self.conn.is_none()
     }
+
+    /// Is a WebSocket session (or its handshake) what the connection carries now?
+    pub(super) fn in_websocket(&self) -> bool {
+        self.exchange.as_ref().is_some_and(|ex| ex.ws.is_some())
+    }
 }
 
 #[pymethods]
@@ -161,6 +167,11 @@ impl Wire {
     fn http_send(slf: Bound<'_, Self>, conn: Py<PyAny>) -> HttpSend {
         let ready = slf.borrow().shared.ready.clone_ref(slf.py());
         HttpSend::new(conn, slf.unbind(), ready)
+    }
+
+    /// The loop's reader callback for `conn` (readable.rs).
+    fn on_readable(slf: Bound<'_, Self>, conn: Py<PyAny>) -> OnReadable {
+        OnReadable::new(conn, slf.unbind())
     }
 
     /// Read what the socket has: bytes read, 0 at the client's end, -1 when nothing yet.

@@ -54,7 +54,7 @@ impl WsReceive {
         // reading the socket here would almost always find nothing; the read callback
         // decodes what comes next.
         if self.wire.bind(py).try_borrow()?.has_bytes() {
-            if let Some(message) = self.decode(conn)? {
+            if let Some(message) = decode(conn, self.wire.bind(py))? {
                 return Ok(Some(message));
             }
         }
@@ -69,22 +69,6 @@ impl WsReceive {
             return Ok(Some(gone.into_any()));
         }
         Ok(None)
-    }
-
-    /// asgi_ws_conn.py's `_ws_next`: the wire's next message, the pongs and close echoes it
-    /// queued watched out, the client's end handled (`Conn._eof`, and no message).
-    fn decode<'py>(&self, conn: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let py = conn.py();
-        let wire = self.wire.bind(py);
-        let message = wire.try_borrow_mut()?.ws_next(py)?.into_bound(py);
-        if wire.try_borrow()?.unsent() > 0 {
-            conn.call_method1(pyo3::intern!(py, "_watch_write"), (true,))?;
-        }
-        if message.is_instance_of::<PyBool>() {
-            conn.call_method0(pyo3::intern!(py, "_eof"))?;
-            return Ok(None);
-        }
-        Ok((!message.is_none()).then_some(message))
     }
 
     /// Nothing to give yet: the future the read callback settles with a whole message or the
@@ -132,6 +116,25 @@ impl WsReceive {
         visit.call(&self.conn)?;
         visit.call(&self.wire)
     }
+}
+
+/// The wire's next WebSocket message, the pongs and close echoes it queued watched out, the
+/// client's end handled (`Conn._eof`, and no message); what both the read callback
+/// (readable.rs) and a `receive` that finds bytes buffered decode with.
+pub(super) fn decode<'py>(
+    conn: &Bound<'py, PyAny>,
+    wire: &Bound<'py, Wire>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let py = conn.py();
+    let message = wire.try_borrow_mut()?.ws_next(py)?.into_bound(py);
+    if wire.try_borrow()?.unsent() > 0 {
+        conn.call_method1(pyo3::intern!(py, "_watch_write"), (true,))?;
+    }
+    if message.is_instance_of::<PyBool>() {
+        conn.call_method0(pyo3::intern!(py, "_eof"))?;
+        return Ok(None);
+    }
+    Ok((!message.is_none()).then_some(message))
 }
 
 /// One `receive()`: awaited, its result is the app's next message.
