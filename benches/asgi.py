@@ -47,8 +47,7 @@ PASS/FAIL (a target met with errors is a FAIL).
 
 The tables go to stdout; progress to stderr; each server's output and the load client's report
 are kept in a temporary directory named at the end. A server that does not start is reported
-as "failed to start: <why>", is not retried, and the run goes on (today that is gunicorn-rs's
-rows: the binary does not know -k asgi or -k tornado yet).
+as "failed to start: <why>", is not retried, and the run goes on.
 
 The WebSocket client. benches/ws_load/ is a small Rust program (its own cargo workspace: no
 dependency of the server crate), built here with `cargo build --release --manifest-path
