@@ -21,7 +21,7 @@ class Conn:
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
                  "disconnected", "reading", "writing", "lingered", "task",
-                 "eof_seen", "websocket", "ws_ready", "scope", "on_lost", "http_receive",
+                 "eof_seen", "websocket", "scope", "on_lost", "http_receive",
                  "http_send", "on_readable")
 
     def __init__(self, worker, wire):
@@ -40,7 +40,6 @@ class Conn:
         self.task = None
         self.eof_seen = False
         self.websocket = False
-        self.ws_ready = None
         self.scope = None
         # Called once if the client goes while its request is served (tornado's
         # `set_close_callback`).

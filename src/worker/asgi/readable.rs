@@ -18,7 +18,7 @@ const APP: u8 = 1;
 /// A connection's reader callback (made once per connection, `Conn.on_readable`).
 #[pyclass(unsendable)]
 pub(super) struct OnReadable {
-    /// asgi_conn.py's `Conn`: its `state`, `receiving`, `ws_ready`, `read`.
+    /// asgi_conn.py's `Conn`: its `state`, `receiving`, `read`.
     conn: Py<PyAny>,
     wire: Py<Wire>,
 }
@@ -51,10 +51,11 @@ impl OnReadable {
             conn.call_method0(pyo3::intern!(py, "read"))?;
             return Ok(());
         }
-        // A whole message goes to `receive`
-        // (`Conn.ws_ready`) and wakes it; a part of one waits for more bytes.
-        if let Some(message) = decode(conn, self.wire.bind(py))? {
-            conn.setattr(pyo3::intern!(py, "ws_ready"), message)?;
+        // A whole message goes to `receive` (`Exchange.ws_ready`) and wakes it; a part of
+        // one waits for more bytes.
+        let wire = self.wire.bind(py);
+        if let Some(message) = decode(conn, wire)? {
+            wire.try_borrow_mut()?.set_ws_ready(message.unbind());
             settle(&conn.getattr(pyo3::intern!(py, "receiving"))?)?;
         }
         Ok(())

@@ -68,6 +68,9 @@ pub(super) struct Exchange {
     /// The environ a WSGI app under tornado got (`wire_tornado.rs`), for `post_request` and
     /// the access log's `{key}e`.
     pub(super) environ: Option<Py<pyo3::types::PyDict>>,
+    /// A WebSocket message the read callback decoded for an app waiting in `receive`
+    /// (readable.rs), until `receive` takes it (ws_receive.rs).
+    pub(super) ws_ready: Option<Py<PyAny>>,
 }
 
 /// `Wire.finish`'s flags (asgi_base.py has the same numbers).

@@ -301,6 +301,7 @@ impl Wire {
             trailer_started: None,
             hooked: Hooked::Not,
             environ: None,
+            ws_ready: None,
         }
     }
 

@@ -295,10 +295,6 @@ impl Wire {
     fn flush(&mut self) -> PyResult<usize> {
         self.push()
     }
-
-    fn pending(&self) -> usize {
-        self.unsent()
-    }
 }
 
 /// `message.get(key)`: a dict's item looked up in place, any other mapping through its `get`.

@@ -137,49 +137,6 @@ impl Wire {
         }
         self.push()
     }
-}
-
-#[pymethods]
-impl Wire {
-    /// The `receive` and `send` of `conn`'s WebSocket session (asgi_conn.py's `Conn`, whose
-    /// wire this is).
-    fn ws_calls(slf: Bound<'_, Self>, conn: Py<PyAny>) -> (WsReceive, WsSend) {
-        let py = slf.py();
-        let ready = slf.borrow().shared.ready.clone_ref(py);
-        let wire = slf.unbind();
-        let receive = WsReceive::new(conn.clone_ref(py), wire.clone_ref(py));
-        (receive, WsSend::new(conn, wire, ready))
-    }
-
-    /// `websocket.close`: a close frame, or before the handshake was answered, a 403.
-    pub(super) fn ws_close(&mut self, code: u16, reason: &str) -> PyResult<usize> {
-        let date = self.shared.date();
-        let Some(ex) = self.exchange.as_mut() else {
-            return Ok(0);
-        };
-        let Some(session) = ex.ws.as_mut() else {
-            return Ok(0);
-        };
-        match session.phase {
-            ws::Phase::Connecting => {
-                session.deny(&mut self.out, &date);
-                ex.status = 403;
-            }
-            // RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a
-            // Close control frame", and codes outside the registered ranges fail the peer's
-            // side (§7.4.2): the app's mistake is a `ValueError` (uvicorn raises too), and
-            // its failing then closes with 1011.
-            ws::Phase::Open if !crate::http::websocket::valid_close_code(code) => {
-                return Err(pyo3::exceptions::PyValueError::new_err(format!(
-                    "Invalid WebSocket close code: {code}"
-                )));
-            }
-            _ => session.close(&mut self.out, code, reason),
-        }
-        ex.complete = true;
-        ex.head.must_close = true;
-        self.push()
-    }
 
     /// The next `websocket.receive` or `websocket.disconnect` from what is buffered and what
     /// the socket has now; `None` when more bytes are needed, `False` when the client is gone
@@ -226,5 +183,60 @@ impl Wire {
         }
         self.push()?;
         Ok(d.into_any().unbind())
+    }
+
+    /// Keep `message` for the `receive` the read callback wakes (readable.rs).
+    pub(super) fn set_ws_ready(&mut self, message: Py<PyAny>) {
+        if let Some(ex) = self.exchange.as_mut() {
+            ex.ws_ready = Some(message);
+        }
+    }
+
+    /// The message the read callback decoded, if `receive` has not taken it yet.
+    pub(super) fn take_ws_ready(&mut self) -> Option<Py<PyAny>> {
+        self.exchange.as_mut().and_then(|ex| ex.ws_ready.take())
+    }
+}
+
+#[pymethods]
+impl Wire {
+    /// The `receive` and `send` of `conn`'s WebSocket session (asgi_conn.py's `Conn`, whose
+    /// wire this is).
+    fn ws_calls(slf: Bound<'_, Self>, conn: Py<PyAny>) -> (WsReceive, WsSend) {
+        let py = slf.py();
+        let ready = slf.borrow().shared.ready.clone_ref(py);
+        let wire = slf.unbind();
+        let receive = WsReceive::new(conn.clone_ref(py), wire.clone_ref(py));
+        (receive, WsSend::new(conn, wire, ready))
+    }
+
+    /// `websocket.close`: a close frame, or before the handshake was answered, a 403.
+    pub(super) fn ws_close(&mut self, code: u16, reason: &str) -> PyResult<usize> {
+        let date = self.shared.date();
+        let Some(ex) = self.exchange.as_mut() else {
+            return Ok(0);
+        };
+        let Some(session) = ex.ws.as_mut() else {
+            return Ok(0);
+        };
+        match session.phase {
+            ws::Phase::Connecting => {
+                session.deny(&mut self.out, &date);
+                ex.status = 403;
+            }
+            // RFC 6455 §7.4.1: 1005, 1006 and 1015 "MUST NOT be set as a status code in a
+            // Close control frame", and codes outside the registered ranges fail the peer's
+            // side (§7.4.2): the app's mistake is a `ValueError` (uvicorn raises too), and
+            // its failing then closes with 1011.
+            ws::Phase::Open if !crate::http::websocket::valid_close_code(code) => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "Invalid WebSocket close code: {code}"
+                )));
+            }
+            _ => session.close(&mut self.out, code, reason),
+        }
+        ex.complete = true;
+        ex.head.must_close = true;
+        self.push()
     }
 }

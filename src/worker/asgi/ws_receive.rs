@@ -2,7 +2,7 @@
 //! awaitable that is its own iterator (no `async def` coroutine, nor the one it awaited, per
 //! message — two frames and their bytecode before an echo's message reached the app).
 //!
-//! A message already decoded (`Conn.ws_ready`, put there by the read callback) or whole in
+//! A message already decoded (`Exchange.ws_ready`, put there by the read callback) or whole in
 //! the bytes read ahead ends the await at its first step. Otherwise it waits as a coroutine
 //! awaiting a future does: it yields the connection's `receiving` future, which the task
 //! (asyncio's `Task.__step`) takes as the one to wait on, and looks again when woken. Like a
@@ -20,7 +20,7 @@ use super::wire::Wire;
 /// The `receive` callable of a connection's WebSocket session (made once per session).
 #[pyclass(unsendable)]
 pub(super) struct WsReceive {
-    /// asgi_conn.py's `Conn`: its `ws_ready`, `disconnected`, `loop`, `receiving`,
+    /// asgi_conn.py's `Conn`: its `disconnected`, `loop`, `receiving`,
     /// `reading`, `_watch_read`, `_watch_write`, `_eof`.
     conn: Py<PyAny>,
     wire: Py<Wire>,
@@ -45,10 +45,9 @@ impl WsReceive {
             return Ok(Some(connect.into_any()));
         }
         let conn = self.conn.bind(py);
-        let ready = conn.getattr(pyo3::intern!(py, "ws_ready"))?;
-        if !ready.is_none() {
-            conn.setattr(pyo3::intern!(py, "ws_ready"), py.None())?;
-            return Ok(Some(ready));
+        let ready = self.wire.bind(py).try_borrow_mut()?.take_ws_ready();
+        if let Some(ready) = ready {
+            return Ok(Some(ready.into_bound(py)));
         }
         // Only what is buffered: a message that came while the app ran was read ahead, so
         // reading the socket here would almost always find nothing; the read callback
