@@ -82,7 +82,33 @@ struct Thread<'a> {
     rng: u64,
 }
 
+/// A connection the thread's epoll said is ready, by its index in `Thread::conns`.
+pub(crate) struct Ready {
+    pub(crate) i: usize,
+    pub(crate) readable: bool,
+    pub(crate) writable: bool,
+}
+
 impl<'a> Thread<'a> {
+    /// Wait up to `wait` for readiness: the connections that have some (none when a signal
+    /// interrupted the wait). The events are copied out, as handling one needs `&mut self`.
+    pub(crate) fn wait_ready(&mut self, wait: Duration) -> io::Result<Vec<Ready>> {
+        match self.poll.poll(&mut self.events, Some(wait)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        }
+        Ok(self
+            .events
+            .iter()
+            .map(|e| Ready {
+                i: e.token().0,
+                readable: e.is_readable() || e.is_read_closed(),
+                writable: e.is_writable(),
+            })
+            .collect())
+    }
+
     fn open(shared: &'a Shared, clients: usize, seed: u64) -> io::Result<Thread<'a>> {
         let poll = Poll::new()?;
         let mut conns = Vec::with_capacity(clients);
@@ -127,24 +153,19 @@ impl<'a> Thread<'a> {
                 break;
             }
             let wait = (deadline - now).min(SCAN_EVERY);
-            if let Err(e) = self.poll.poll(&mut self.events, Some(wait)) {
-                if e.kind() != io::ErrorKind::Interrupted {
+            let ready = match self.wait_ready(wait) {
+                Ok(ready) => ready,
+                Err(e) => {
                     self.stats.error(format!("poll: {e}"));
                     break;
                 }
-            }
-            let ready: Vec<(usize, bool, bool)> = self
-                .events
-                .iter()
-                .map(|e| {
-                    (
-                        e.token().0,
-                        e.is_readable() || e.is_read_closed(),
-                        e.is_writable(),
-                    )
-                })
-                .collect();
-            for (i, readable, writable) in ready {
+            };
+            for Ready {
+                i,
+                readable,
+                writable,
+            } in ready
+            {
                 self.step_open(i, readable, writable, deadline);
             }
             let now = Instant::now();
@@ -328,11 +349,13 @@ impl<'a> Thread<'a> {
         let until = Instant::now() + CLOSE_WITHIN;
         while self.conns.iter().any(|c| c.phase == Phase::Closing) {
             let now = Instant::now();
-            if now >= until || self.poll.poll(&mut self.events, Some(until - now)).is_err() {
+            if now >= until {
                 break;
             }
-            let ready: Vec<usize> = self.events.iter().map(|e| e.token().0).collect();
-            for i in ready {
+            let Ok(ready) = self.wait_ready(until - now) else {
+                break;
+            };
+            for Ready { i, .. } in ready {
                 self.conns[i].drain_closing(&self.poll);
             }
         }

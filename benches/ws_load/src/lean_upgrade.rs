@@ -24,22 +24,19 @@ impl Thread<'_> {
             if now >= until {
                 break;
             }
-            if let Err(e) = self.poll.poll(&mut self.events, Some(until - now)) {
-                self.stats.error(format!("poll: {e}"));
-                break;
-            }
-            let ready: Vec<(usize, bool, bool)> = self
-                .events
-                .iter()
-                .map(|e| {
-                    (
-                        e.token().0,
-                        e.is_readable() || e.is_read_closed(),
-                        e.is_writable(),
-                    )
-                })
-                .collect();
-            for (i, readable, writable) in ready {
+            let ready = match self.wait_ready(until - now) {
+                Ok(ready) => ready,
+                Err(e) => {
+                    self.stats.error(format!("poll: {e}"));
+                    break;
+                }
+            };
+            for super::Ready {
+                i,
+                readable,
+                writable,
+            } in ready
+            {
                 if let Err(e) = self.step_upgrade(i, readable, writable) {
                     self.stats.connect += 1;
                     self.stats.error(format!("connect: {e}"));
