@@ -17,31 +17,21 @@ bin="${1:-$here/../target/release/gunicorn-rs}"
 kind="${2:-asgi}"
 app="${3:-asgi_app:app}"
 
-# One run: "requests instructions" of the worker, `$1` seconds of load after the warm-up.
+source "$here/callgrind_worker.sh"
+
+# One run: "requests instructions directory" of the worker, `$1` seconds of load after the
+# warm-up.
 run() {
-    local dir port master worker requests more total
-    dir="$(mktemp -d /tmp/callgrind_asgi.XXXXXX)"
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    cd "$dir"
-    setsid env VIRTUAL_ENV="$here/.venv" valgrind --tool=callgrind "$bin" -w 1 \
-        -b "127.0.0.1:$port" --chdir "$here" -k "$kind" --keep-alive 30 --timeout 300 "$app" \
-        > server.log 2>&1 &
-    master=$!
-    for _ in $(seq 600); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-        sleep 0.2  # valgrind takes seconds to start; this polls the port, it does not guess
-    done
-    requests="$(wrk -t1 -c4 -d2s "http://127.0.0.1:$port/" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')"
+    local requests more total
+    worker_start "$bin" "$here/.venv" "$kind" "$app" callgrind_asgi
+    requests="$(wrk -t1 -c4 -d2s "http://127.0.0.1:$cg_port/" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')"
     more=0
     if (($1 > 0)); then
-        more="$(wrk -t1 -c4 -d"$1"s "http://127.0.0.1:$port/" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')"
+        more="$(wrk -t1 -c4 -d"$1"s "http://127.0.0.1:$cg_port/" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')"
     fi
-    worker="$(pgrep -P "$master" | head -1)"
-    kill -TERM "$master"
-    while kill -0 "$master" 2>/dev/null; do sleep 0.3; done
-    total="$(sed -n "s/^==$worker== Collected : \([0-9,]*\)/\1/p" server.log | tr -d ,)"
+    total="$(worker_instructions)"
     # The curl that found the port ready is a request too.
-    echo "$((requests + more + 1)) $total $dir"
+    echo "$((requests + more + 1)) $total $cg_dir"
 }
 
 read -r n1 i1 _ < <(run 0)

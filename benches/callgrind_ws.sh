@@ -25,30 +25,19 @@ messages() {
     python3 -c 'import json, sys; print(json.load(sys.stdin)["messages"])'
 }
 
+source "$here/callgrind_worker.sh"
+
 # One run: "messages instructions directory" of the worker, `$1` seconds of load after the
 # warm-up.
 run() {
-    local dir port master worker warm more total
-    dir="$(mktemp -d /tmp/callgrind_ws.XXXXXX)"
-    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    cd "$dir"
-    setsid env VIRTUAL_ENV="$venv" PATH="$venv/bin:$PATH" valgrind --tool=callgrind \
-        "$bin" -w 1 -b "127.0.0.1:$port" --chdir "$here" -k asgi --keep-alive 30 --timeout 300 \
-        asgi_app:app > server.log 2>&1 &
-    master=$!
-    for _ in $(seq 600); do
-        curl -s -o /dev/null "http://127.0.0.1:$port/" && break
-        sleep 0.2  # valgrind takes seconds to start; this polls the port, it does not guess
-    done
-    local args=(--port "$port" --path /ws --clients 4 --size 1024 --threads 1
+    local warm more total
+    worker_start "$bin" "$venv" asgi asgi_app:app callgrind_ws
+    local args=(--port "$cg_port" --path /ws --clients 4 --size 1024 --threads 1
         ${extra[@]+"${extra[@]}"})
     warm="$("$load" "${args[@]}" --duration 1 | messages)"
     more="$("$load" "${args[@]}" --duration "$1" | messages)"
-    worker="$(pgrep -P "$master" | head -1)"
-    kill -TERM "$master"
-    while kill -0 "$master" 2>/dev/null; do sleep 0.3; done
-    total="$(sed -n "s/^==$worker== Collected : \([0-9,]*\)/\1/p" server.log | tr -d ,)"
-    echo "$((warm + more)) $total $dir"
+    total="$(worker_instructions)"
+    echo "$((warm + more)) $total $cg_dir"
 }
 
 read -r n1 i1 _ < <(run 1)
