@@ -13,13 +13,22 @@ use std::time::Instant;
 
 /// Requests: 3 × 200, 2 × 404, one 200 that sleeps 300 ms. Each succeeds.
 fn some_requests(server: &Server) {
-    for path in ["/", "/", "/nope", "/", "/missing", "/sleep?s=0.3"] {
+    some_requests_then(server, |_| {});
+}
+
+/// `some_requests`, calling `after(n)` once the `n`th is answered.
+fn some_requests_then(server: &Server, after: impl Fn(usize)) {
+    for (i, path) in ["/", "/", "/nope", "/", "/missing", "/sleep?s=0.3"]
+        .into_iter()
+        .enumerate()
+    {
         let want = if path.starts_with("/n") || path.starts_with("/m") {
             404
         } else {
             200
         };
         assert_eq!(server.fetch(path).status, want, "{path}");
+        after(i + 1);
     }
 }
 
@@ -208,7 +217,13 @@ fn unix_socket_receiver_gone_and_back() {
     let rx = Receiver::unix(&path);
     let host = format!("unix://{}", path.display());
     let server = Server::hello(&["--statsd-host", &host], 1);
-    some_requests(&server);
+    // Each request's datagrams received before the next is sent: a Unix datagram queue holds
+    // 10 (`net.unix.max_dgram_qlen`), the server drops what does not fit rather than wait
+    // (`receiver_that_never_reads_costs_nothing`), and on a loaded machine the receiver's
+    // thread can be off the CPU for the whole burst of six requests' 18 datagrams.
+    some_requests_then(&server, |n| {
+        rx.wait_count("gunicorn.requests", n as f64);
+    });
     check_request_metrics(&rx, "");
     // The receiver goes away and its socket file with it: requests do not notice.
     drop(rx);
