@@ -100,12 +100,13 @@ import time
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, CLK_TCK, cpu_seconds, free_port  # noqa: E402
+from compare import BENCH, CLK_TCK, cpu_seconds, free_port, stop_server  # noqa: E402
 from green import pip_install, raise_open_files, why_not_started  # noqa: E402
-from keepalive import (  # noqa: E402
-    Server, build, csv, errors_text, interleaved, last_line, launch, run_one, stop_server,
-    vm_rss_kib, worker_pids,
+from harness import (  # noqa: E402
+    Server, build, csv, errors_text, interleaved, last_line, launch, vm_rss_kib,
+    worker_pids,
 )
+from keepalive import run_one  # noqa: E402
 # The scenarios, the settings every server runs with, and the tables and targets printed at
 # the end (asgi_report.py).
 from asgi_report import SCENARIOS, WORKERS, WS_CLIENTS, WS_SIZE, report, split_text  # noqa: E402

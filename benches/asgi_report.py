@@ -5,7 +5,8 @@ section). See asgi.py's docstring for the benchmark itself."""
 import os
 import statistics
 
-from keepalive import Scenario, cell, cpu_ratio, errors_text, summary
+from keepalive import Scenario
+from harness import cell, cpu_ratio, errors_text, summary
 
 WORKERS = 2
 SLEEP = 0.05              # asgi_app.py's /sleep

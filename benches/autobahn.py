@@ -49,9 +49,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, ROOT, free_port  # noqa: E402
+from compare import BENCH, ROOT, free_port, stop_server  # noqa: E402
 from green import pip_install  # noqa: E402
-from keepalive import Server, build, csv, interleaved, launch, stop_server  # noqa: E402
+from harness import Server, build, csv, interleaved, launch  # noqa: E402
 
 APPS = os.path.join(ROOT, "tests", "apps")
 APP = "asgi_echo_ws:app"

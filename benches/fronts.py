@@ -43,9 +43,11 @@ import time
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, cpu_seconds, free_port, in_venv  # noqa: E402
-from keepalive import (WorkerRssPeak, build, cell, csv, errors_text, interleaved, launch,  # noqa: E402
-                       parse_wrk, requests_done, run_wrk, settle, stop_server, summary, worker_pids)
+from compare import BENCH, cpu_seconds, free_port, in_venv, stop_server  # noqa: E402
+from harness import (  # noqa: E402
+    WorkerRssPeak, build, cell, csv, errors_text, interleaved, launch, parse_wrk, requests_done,
+    run_wrk, settle, summary, worker_pids,
+)
 
 WORKERS = 2
 REQUIREMENTS = ["gunicorn==27.0.1", "uwsgi"]

@@ -59,11 +59,12 @@ import tempfile
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, free_port  # noqa: E402
-from keepalive import (  # noqa: E402
-    Scenario, Server, build, cell, csv, errors_text, interleaved, last_line, launch, run_one,
-    stop_server, summary, vm_rss_kib, worker_pids,
+from compare import BENCH, free_port, stop_server  # noqa: E402
+from harness import (  # noqa: E402
+    Server, build, cell, csv, errors_text, interleaved, last_line, launch, summary,
+    vm_rss_kib, worker_pids,
 )
+from keepalive import Scenario, run_one  # noqa: E402
 
 WORKERS = 2
 KEEPALIVE = 30

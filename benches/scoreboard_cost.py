@@ -30,7 +30,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, free_port, run_one  # noqa: E402
-from keepalive import build  # noqa: E402
+from harness import build  # noqa: E402
 
 
 class Scraper(threading.Thread):

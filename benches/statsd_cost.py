@@ -31,7 +31,7 @@ import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, children, cpu_seconds, free_port, parse_wrk, stop_server, wait_listening  # noqa: E402
-from keepalive import build  # noqa: E402
+from harness import build  # noqa: E402
 
 def workers_cpu_seconds(pid):
     """User + system time of the server's workers (children of `pid`)."""

@@ -76,11 +76,12 @@ import time
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, free_port, in_venv  # noqa: E402
-from keepalive import (  # noqa: E402
-    KEEPALIVE, WORKERS, Server, WorkerRssPeak, build, cell, csv, ensure_venv, errors_text,
-    interleaved, last_line, launch, parse_wrk, requests_done, stop_server, summary, worker_pids,
+from compare import BENCH, free_port, in_venv, stop_server  # noqa: E402
+from harness import (  # noqa: E402
+    Server, WorkerRssPeak, build, cell, csv, errors_text, interleaved, last_line, launch,
+    parse_wrk, requests_done, summary, worker_pids,
 )
+from keepalive import KEEPALIVE, WORKERS, ensure_venv  # noqa: E402
 
 # client: "wrk" or "tls-load"; close: every request with Connection: close (for wrk)
 Scenario = namedtuple("Scenario", "title path connections client close")
