@@ -37,6 +37,35 @@ pub async fn load(args: &Args) -> i32 {
     0
 }
 
+type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// Why a connection stopped, and the counter it goes to.
+enum Stop {
+    Closed(String),
+    Timeout(String),
+    Mismatch(String),
+}
+
+impl Stats {
+    fn stopped(&mut self, stop: Stop) {
+        let why = match stop {
+            Stop::Closed(why) => {
+                self.closed += 1;
+                why
+            }
+            Stop::Timeout(why) => {
+                self.timeout += 1;
+                why
+            }
+            Stop::Mismatch(why) => {
+                self.mismatch += 1;
+                why
+            }
+        };
+        self.error(why);
+    }
+}
+
 async fn client(
     url: String,
     addr: String,
@@ -47,93 +76,88 @@ async fn client(
     timeout: Duration,
 ) -> Stats {
     let mut stats = Stats::default();
-    let opened = tokio::time::timeout(Duration::from_secs(10), async {
-        let tcp = TcpStream::connect(&addr).await?;
-        tcp.set_nodelay(true)?;
-        let (ws, _) = tokio_tungstenite::client_async(url.as_str(), tcp)
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok::<_, std::io::Error>(ws)
-    })
-    .await;
+    let opened = open(&url, &addr).await;
     start.wait().await;
     let mut ws = match opened {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => {
+        Ok(ws) => ws,
+        Err(why) => {
             stats.connect += 1;
-            stats.error(format!("connect: {e}"));
+            stats.error(why);
             return stats;
-        }
-        Err(_) => {
-            stats.connect += 1;
-            stats.error("connect: timed out after 10 s".into());
-            return stats;
-        }
-    };
-    let message = || {
-        if text {
-            Message::text(String::from_utf8(payload.to_vec()).expect("ASCII payload"))
-        } else {
-            Message::binary(payload.to_vec())
         }
     };
     let deadline = Instant::now() + duration;
     stats.rtt_us.reserve(1 << 14);
-    'run: while Instant::now() < deadline {
+    while Instant::now() < deadline {
         let sent = Instant::now();
-        if let Err(e) = ws.send(message()).await {
-            stats.closed += 1;
-            stats.error(format!("send: {e}"));
+        let echoed = match ws.send(message(&payload, text)).await {
+            Err(e) => Err(Stop::Closed(format!("send: {e}"))),
+            Ok(()) => echo(&mut ws, &payload, timeout).await,
+        };
+        if let Err(stop) = echoed {
+            stats.stopped(stop);
             break;
         }
-        loop {
-            let next = match tokio::time::timeout(timeout, ws.next()).await {
-                Err(_) => {
-                    stats.timeout += 1;
-                    stats.error(format!("no echo within {} s", timeout.as_secs_f64()));
-                    break 'run;
-                }
-                Ok(next) => next,
-            };
-            let data: &[u8] = match &next {
-                Some(Ok(Message::Binary(b))) => b,
-                Some(Ok(Message::Text(t))) => t.as_bytes(),
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
-                Some(Ok(Message::Close(c))) => {
-                    stats.closed += 1;
-                    stats.error(format!("server closed: {c:?}"));
-                    break 'run;
-                }
-                Some(Err(e)) => {
-                    stats.closed += 1;
-                    stats.error(format!("read: {e}"));
-                    break 'run;
-                }
-                None => {
-                    stats.closed += 1;
-                    stats.error("connection ended".into());
-                    break 'run;
-                }
-            };
-            if data != payload.as_slice() {
-                stats.mismatch += 1;
-                stats.error(format!(
-                    "echo of {} bytes differs from the {} sent",
-                    data.len(),
-                    payload.len()
-                ));
-                break 'run;
-            }
-            let now = Instant::now();
-            if now <= deadline {
-                stats
-                    .rtt_us
-                    .push(now.duration_since(sent).as_micros().min(u32::MAX as u128) as u32);
-            }
-            break;
+        let now = Instant::now();
+        if now <= deadline {
+            let rtt = now.duration_since(sent).as_micros().min(u32::MAX as u128) as u32;
+            stats.rtt_us.push(rtt);
         }
     }
     // A polite close, bounded: the numbers are in already.
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.close(None)).await;
     stats
+}
+
+/// The connection and its handshake, within 10 s.
+async fn open(url: &str, addr: &str) -> Result<Ws, String> {
+    let opened = tokio::time::timeout(Duration::from_secs(10), async {
+        let tcp = TcpStream::connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let (ws, _) = tokio_tungstenite::client_async(url, tcp)
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        Ok::<_, std::io::Error>(ws)
+    })
+    .await;
+    match opened {
+        Ok(Ok(ws)) => Ok(ws),
+        Ok(Err(e)) => Err(format!("connect: {e}")),
+        Err(_) => Err("connect: timed out after 10 s".into()),
+    }
+}
+
+fn message(payload: &[u8], text: bool) -> Message {
+    if text {
+        Message::text(String::from_utf8(payload.to_vec()).expect("ASCII payload"))
+    } else {
+        Message::binary(payload.to_vec())
+    }
+}
+
+/// Wait for the echo of `payload` (control frames skipped) and check it.
+async fn echo(ws: &mut Ws, payload: &[u8], timeout: Duration) -> Result<(), Stop> {
+    loop {
+        let Ok(next) = tokio::time::timeout(timeout, ws.next()).await else {
+            let waited = timeout.as_secs_f64();
+            return Err(Stop::Timeout(format!("no echo within {waited} s")));
+        };
+        let data: &[u8] = match &next {
+            Some(Ok(Message::Binary(b))) => b,
+            Some(Ok(Message::Text(t))) => t.as_bytes(),
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => continue,
+            Some(Ok(Message::Close(c))) => {
+                return Err(Stop::Closed(format!("server closed: {c:?}")))
+            }
+            Some(Err(e)) => return Err(Stop::Closed(format!("read: {e}"))),
+            None => return Err(Stop::Closed("connection ended".into())),
+        };
+        if data != payload {
+            let (got, sent) = (data.len(), payload.len());
+            return Err(Stop::Mismatch(format!(
+                "echo of {got} bytes differs from the {sent} sent"
+            )));
+        }
+        return Ok(());
+    }
 }
