@@ -95,7 +95,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import namedtuple
 
@@ -103,8 +102,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, CLK_TCK, cpu_seconds, free_port, stop_server  # noqa: E402
 from green import pip_install, raise_open_files, why_not_started  # noqa: E402
 from harness import (  # noqa: E402
-    Server, build, csv, errors_text, interleaved, last_line, launch, vm_rss_kib,
-    worker_pids,
+    Server, WorkerRssPeak, build, csv, errors_text, interleaved, last_line, launch,
 )
 from keepalive import run_one  # noqa: E402
 # The scenarios, the settings every server runs with, and the tables and targets printed at
@@ -185,36 +183,19 @@ def busy_seconds():
     return (sum(fields[:8]) - idle) / CLK_TCK  # user nice system idle iowait irq softirq steal
 
 
-class ServerSampler(threading.Thread):
+class ServerSampler(WorkerRssPeak):
     """During the measured run: the largest RSS of any one worker, and the CPU time the server's
     processes (the workers, or the server itself when it has none) spent."""
 
-    INTERVAL = 0.1
-
     def __init__(self, server_pid):
-        super().__init__(daemon=True)
-        self.server_pid, self.peak_kib, self.done = server_pid, 0, threading.Event()
+        super().__init__(server_pid)
         self.pids = self.processes()
         self.cpu_start = {p: cpu_seconds(p) for p in self.pids}
 
-    def processes(self):
-        return worker_pids(self.server_pid) or [self.server_pid]
-
-    def sample(self):
-        for pid in self.processes():
-            self.peak_kib = max(self.peak_kib, vm_rss_kib(pid))
-
-    def run(self):
-        self.sample()
-        while not self.done.wait(self.INTERVAL):
-            self.sample()
-
     def finish(self):
-        self.done.set()
-        self.join()
-        self.sample()
+        rss_mib = super().finish()
         per_process = sorted((max(0.0, cpu_seconds(p) - self.cpu_start[p]) for p in self.pids), reverse=True)
-        return self.peak_kib / 1024, per_process
+        return rss_mib, per_process
 
 
 def run_client(client, port, seconds, threads, engine, out_path):

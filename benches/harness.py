@@ -59,8 +59,12 @@ class WorkerRssPeak(threading.Thread):
         super().__init__(daemon=True)
         self.server_pid, self.peak_kib, self.done = server_pid, 0, threading.Event()
 
+    def processes(self):
+        """The workers, or the server itself when it has none."""
+        return worker_pids(self.server_pid) or [self.server_pid]
+
     def sample(self):
-        for pid in worker_pids(self.server_pid):
+        for pid in self.processes():
             self.peak_kib = max(self.peak_kib, vm_rss_kib(pid))
 
     def run(self):
