@@ -2,7 +2,8 @@
 //! `ssl` (tests/clients/tls_client.py) and `openssl s_client`. Certificates are made per test
 //! with rcgen: a CA, a server certificate for 127.0.0.1 signed by it, a client certificate,
 //! an expired one and a key that matches none. The settings' refusals and warnings are in
-//! tests/tls/settings.rs, client certificates and HUP reloading in tests/tls/certificates.rs.
+//! tests/tls/settings.rs, client certificates and HUP reloading in tests/tls/certificates.rs,
+//! resumption across workers in tests/tls/resumption.rs.
 
 use crate::support::*;
 use std::io::{Read, Write};
@@ -10,6 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 mod certificates;
+mod resumption;
 mod settings;
 
 /// The files of one test's PKI, in its own temp dir.

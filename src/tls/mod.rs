@@ -5,6 +5,7 @@
 //! certificate keeps the running one, see `master::reload`). No OpenSSL, no threads.
 
 mod ciphers;
+mod tickets;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -81,10 +82,25 @@ pub fn load(settings: &TlsSettings) -> Result<Loaded, TlsError> {
     })?;
     // HTTP/1.1 only for now (RFC 7301): a client offering h2 too gets http/1.1.
     server.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if let Some(tickets) = shared_tickets() {
+        server.ticketer = tickets;
+    }
     Ok(Loaded {
         server: Arc::new(server),
         warnings,
     })
+}
+
+/// The master's one ticket secret (tickets.rs), drawn at the first load and kept across
+/// HUP's reloads, so a client's ticket outlives a reload of the certificate; `None` (rustls's
+/// per-worker sessions) if the system gave no random bytes.
+fn shared_tickets() -> Option<Arc<dyn rustls::server::ProducesTickets>> {
+    static TICKETS: std::sync::OnceLock<Option<Arc<tickets::SharedTickets>>> =
+        std::sync::OnceLock::new();
+    let tickets = TICKETS.get_or_init(|| tickets::SharedTickets::new().map(Arc::new));
+    tickets
+        .clone()
+        .map(|t| t as Arc<dyn rustls::server::ProducesTickets>)
 }
 
 fn read(path: &Path, what: &'static str) -> Result<Vec<u8>, TlsError> {

@@ -15,6 +15,12 @@
     tls_client.py close HOST PORT CA PATH
         one request saying `Connection: close`, read to the end: whether the end was TLS's
         close_notify (clean) or a bare EOF (Python: "EOF occurred in violation of protocol")
+    tls_client.py resume HOST PORT CA TRIES VERSION
+        against tests/apps/tls_resume.py, TLS VERSION (1.2 or 1.3): one full handshake, then
+        up to TRIES rounds in which one connection holds a worker (`/held`, its 103 names it)
+        while another asks `/pid`, both offering the first connection's session: each
+        connection's worker and whether it resumed, until one resumed on a worker other than
+        the one that issued the session
 """
 import hashlib
 import http.client
@@ -189,8 +195,60 @@ def close(host, port, ca, path):
     return out
 
 
+def _exchange(context, host, port, session, path):
+    """A connection offering `session`: (the socket, whether it resumed) with `path`'s request
+    sent, or what `wrap_socket` raised."""
+    raw = socket.create_connection((host, int(port)), timeout=TIMEOUT)
+    tls = context.wrap_socket(raw, server_hostname=host, session=session)
+    tls.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
+    return tls, tls.session_reused
+
+
+def _read_to_end(tls):
+    data = b""
+    while True:
+        chunk = tls.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
+def _pid_of(tls):
+    """The final response's body (the worker's pid); the session the socket holds after it
+    (TLS 1.3 tickets come after the handshake, with or before the response)."""
+    data = _read_to_end(tls)
+    return data.rsplit(b"\r\n\r\n", 1)[-1].decode(), tls.session
+
+
+def resume(host, port, ca, tries, version):
+    context = ssl.create_default_context(cafile=ca)
+    context.maximum_version = {"1.2": ssl.TLSVersion.TLSv1_2, "1.3": ssl.TLSVersion.TLSv1_3}[version]
+    first, _ = _exchange(context, host, port, None, "/pid")
+    with first:
+        issuer, session = _pid_of(first)
+        out = {"issuer": issuer, "version": first.version(), "rounds": []}
+    for _ in range(int(tries)):
+        held, held_reused = _exchange(context, host, port, session, "/held?s=0.3")
+        with held:
+            # The 103 says the worker is in the app; a connection now goes to the other.
+            hints = b""
+            while b"\r\n\r\n" not in hints:
+                hints += held.recv(1)
+            held_by = [line.split(b":", 1)[1].strip().decode() for line in hints.split(b"\r\n")
+                       if line.lower().startswith(b"x-worker:")]
+            other, other_reused = _exchange(context, host, port, session, "/pid")
+            with other:
+                served_by, _ = _pid_of(other)
+            _read_to_end(held)
+        out["rounds"].append({"held_by": held_by, "held_resumed": held_reused,
+                              "served_by": served_by, "resumed": other_reused})
+        if served_by != issuer:
+            break
+    return out
+
+
 if __name__ == "__main__":
     scenario, args = sys.argv[1], sys.argv[2:]
     scenarios = {"session": session, "peercert": peercert, "close": close, "pipelined": pipelined,
-                 "body_split": body_split}
+                 "body_split": body_split, "resume": resume}
     print(json.dumps(scenarios[scenario](*args)))
