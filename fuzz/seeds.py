@@ -102,6 +102,35 @@ CONTROL_COMMANDS = [
 ]
 
 
+def uwsgi_packet(variables, body=b"", modifier1=0) -> bytes:
+    """A uwsgi packet: header (modifier1, the vars block's size, modifier2), the vars block of
+    16-bit little-endian length-prefixed keys and values, then the body."""
+    block = b"".join(
+        struct.pack("<H", len(k)) + k + struct.pack("<H", len(v)) + v for k, v in variables
+    )
+    return bytes([modifier1]) + struct.pack("<H", len(block)) + b"\x00" + block + body
+
+
+# What nginx's stock uwsgi_params send, and variants the parser refuses.
+NGINX_VARS = [
+    (b"QUERY_STRING", b"a=1&b=%20"), (b"REQUEST_METHOD", b"POST"),
+    (b"CONTENT_TYPE", b"text/plain"), (b"CONTENT_LENGTH", b"5"),
+    (b"REQUEST_URI", b"/p/q?a=1&b=%20"), (b"PATH_INFO", b"/p/q"), (b"DOCUMENT_ROOT", b"/srv"),
+    (b"SERVER_PROTOCOL", b"HTTP/1.1"), (b"REQUEST_SCHEME", b"http"), (b"HTTPS", b"on"),
+    (b"REMOTE_ADDR", b"192.0.2.7"), (b"REMOTE_PORT", b"51234"), (b"SERVER_PORT", b"80"),
+    (b"SERVER_NAME", b"example"), (b"HTTP_HOST", b"example"), (b"HTTP_X_FORWARDED_FOR", b"10.0.0.1"),
+]
+UWSGI_EXAMPLES = [
+    uwsgi_packet(NGINX_VARS, b"hello"),
+    uwsgi_packet([v for v in NGINX_VARS if v[0] not in (b"CONTENT_LENGTH", b"CONTENT_TYPE")]),
+    uwsgi_packet(NGINX_VARS + [(b"CONTENT_LENGTH", b"5")], b"hello"),
+    uwsgi_packet(NGINX_VARS[:-1] + [(b"HTTP_BAD NAME", b"x")]),
+    uwsgi_packet(NGINX_VARS[:-1] + [(b"HTTP_X", b"a\r\nb")]),
+    uwsgi_packet([(b"REQUEST_METHOD", b"GET"), (b"PATH_INFO", b"/")]),
+    uwsgi_packet(NGINX_VARS, b"hello", modifier1=5),
+]
+
+
 def frame(payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + payload
 
@@ -134,6 +163,8 @@ def main() -> None:
     )
     write("control_frame", b"\x05" + session)
     write("control_frame", b"\x00" + struct.pack(">I", 16 * 1024 * 1024 + 1) + b"{}")
+    for packet in UWSGI_EXAMPLES:
+        write("uwsgi", packet)
     print(f"seeds written under {OUT} from {count} corpus files")
 
 
