@@ -79,6 +79,9 @@ pub enum Support {
     NotYet,
     /// gunicorn-rs's own setting (not in Gunicorn).
     RsOnly,
+    /// Declared by Gunicorn and read by none of its code: any value is taken and does
+    /// nothing, there as here (refusing it would stop configs that start under Gunicorn).
+    Inert,
 }
 
 /// One row of the table.
@@ -225,8 +228,8 @@ pub static SETTINGS: &[Setting] = &[
         "A bit mask for the file mode on files written by Gunicorn."),
     row("initgroups", MECHANICS, &["--initgroups"], "", Flag, D::Bool(false), Yes,
         "Set the worker's group access list to all the groups of the worker user."),
-    row("tmp_upload_dir", MECHANICS, &[], "DIR", Str, D::None, NotYet,
-        "Directory for temporary request data."),
+    row("tmp_upload_dir", MECHANICS, &[], "DIR", Str, D::None, Inert,
+        "Directory for temporary request data (unused, as in Gunicorn 27)."),
     row("secure_scheme_headers", MECHANICS, &[], "", Map, D::Map(&[("X-FORWARDED-PROTOCOL", "ssl"), ("X-FORWARDED-PROTO", "https"), ("X-FORWARDED-SSL", "on")]), Yes,
         "Headers and values by which a trusted proxy marks a request HTTPS."),
     row("forwarded_allow_ips", MECHANICS, &["--forwarded-allow-ips"], "STRING", AddrList, D::ForwardedAllowIps, Yes,
