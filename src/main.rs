@@ -139,7 +139,7 @@ fn check_app(cfg: &Config) -> ExitCode {
     if let Err(e) = prepare_python(cfg) {
         return fail(&e);
     }
-    match App::load(cfg.app_uri.as_deref().unwrap_or_default()) {
+    match App::load_configured(cfg) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) => fail(&e.to_string()),
     }
@@ -251,7 +251,7 @@ fn preload(cfg: &Config, listeners: &[sock::Listener]) -> Result<Option<App>, i3
     if !cfg.preload_app {
         return Ok(None);
     }
-    match App::load(cfg.app_uri.as_deref().unwrap_or_default()) {
+    match App::load_configured(cfg) {
         Ok(app) => Ok(Some(app)),
         Err(e) => {
             error!("{e}");

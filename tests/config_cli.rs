@@ -63,7 +63,7 @@ fn unsupported_settings_are_refused_wherever_they_come_from() {
     let apps = apps();
     let bind = format!("127.0.0.1:{}", free_port());
     for (flag, value, name) in [
-        ("--paste", "x.ini", "paste"),
+        ("--http-protocols", "h2", "http_protocols"),
         ("--dirty-workers", "2", "dirty_workers"),
     ] {
         let (status, _, stderr) = run(Opts::new(&hello_args(&apps, &["-b", &bind, flag, value])));
@@ -82,10 +82,10 @@ fn unsupported_settings_are_refused_wherever_they_come_from() {
 
     let dir = tempfile::tempdir().unwrap();
     let conf = dir.path().join("conf.py");
-    std::fs::write(&conf, "paste = 'development.ini'\n").unwrap();
+    std::fs::write(&conf, "spew = True\n").unwrap();
     let conf = conf.to_string_lossy().into_owned();
     let (status, _, stderr) = run(Opts::new(&hello_args(&apps, &["-b", &bind, "-c", &conf])));
-    assert_config_error(status, &stderr, &["not supported yet", "paste"]);
+    assert_config_error(status, &stderr, &["not supported yet", "spew"]);
 }
 
 /// `tmp_upload_dir` is declared by Gunicorn 27 and read by none of its code: a config that

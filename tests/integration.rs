@@ -13,11 +13,13 @@ mod differential;
 mod support;
 
 mod config_cli;
+// --paste: a PasteDeploy ini's app, its globals and its logging.
 mod errors;
 mod hooks;
 mod hooks_async;
 mod hooks_errors;
 mod lifecycle;
+mod paste;
 mod python;
 mod serve;
 mod signals;

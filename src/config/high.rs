@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod kinds;
+mod paste;
 mod tls;
 
 use kinds::{asgi, worker_class};
+use paste::paste_global_conf;
 use tls::tls;
 
 use super::resolved::{invalid, setting, Resolved};
@@ -33,6 +35,7 @@ pub fn config(
     let chdir = PathBuf::from(string(r, "chdir").unwrap_or("/"));
     Ok(Config {
         app_uri: Some(app_uri),
+        paste_global_conf: paste_global_conf(r)?,
         config_file,
         bind: list(r, "bind").to_vec(),
         backlog: i32::try_from(int(r, "backlog")).unwrap_or(i32::MAX),

@@ -44,7 +44,7 @@ pub fn load_from(args: Vec<OsString>, env: &Env, cwd: &Path) -> Result<Command, 
     for (setting, value) in env_args.values.into_iter().chain(argv.values) {
         resolved.set(setting, value)?;
     }
-    let mut command = command(resolved, app_uri, config_file, env)?;
+    let mut command = command(resolved, app_uri, config_file, env, cwd)?;
     if let Command::Serve(config) | Command::CheckConfig(config) | Command::PrintConfig(config, _) =
         &mut command
     {
@@ -83,16 +83,23 @@ fn config_location(argv: &Args, env_args: &Args, cwd: &Path) -> Option<Location>
     default.exists().then_some(Location::File(default))
 }
 
-/// The app (positional, else `wsgi_app`), the `Config`, and what was asked for.
+/// The app (`--paste`, else positional, else `wsgi_app`), the `Config`, and what was asked
+/// for.
 fn command(
-    resolved: Resolved,
+    mut resolved: Resolved,
     app_uri: Option<String>,
     file: Option<Location>,
     env: &Env,
+    cwd: &Path,
 ) -> Result<Command, ConfigError> {
-    let app_uri = match (app_uri, resolved.get("wsgi_app")) {
-        (Some(app), _) => app,
-        (None, Value::Str(app)) if !app.is_empty() => app.clone(),
+    let paste = match resolved.get("paste") {
+        Value::Str(paste) if !paste.is_empty() => Some(paste.clone()),
+        _ => None,
+    };
+    let app_uri = match (paste, app_uri, resolved.get("wsgi_app")) {
+        (Some(paste), _, _) => paste_app(&mut resolved, &paste, cwd)?,
+        (None, Some(app), _) => app,
+        (None, None, Value::Str(app)) if !app.is_empty() => app.clone(),
         _ => return Err(ConfigError::NoApp),
     };
     let config_file = match file {
@@ -112,3 +119,24 @@ fn command(
 #[cfg(test)]
 #[path = "load_tests.rs"]
 mod tests;
+
+/// `--paste PATH[#SECTION]` as Gunicorn's `WSGIApplication.init` takes it (the positional
+/// APP is then ignored): the path made absolute and checked, the processes named after the
+/// file, and the file's own logging configuration used when it has a `[loggers]` section and
+/// no other was given. The app's URI: the absolute path, with its `#section`.
+fn paste_app(resolved: &mut Resolved, paste: &str, cwd: &Path) -> Result<String, ConfigError> {
+    let uri = cwd.join(paste).to_string_lossy().into_owned();
+    let file = uri.split('#').next().unwrap_or_default().to_string();
+    let Ok(text) = std::fs::read(&file) else {
+        return Err(ConfigError::PasteNotFound(file));
+    };
+    resolved.set(setting("default_proc_name"), Value::Str(file.clone()))?;
+    // configparser takes a line, stripped, that is `[name]` as a section's header.
+    let has_loggers = String::from_utf8_lossy(&text)
+        .lines()
+        .any(|line| line.trim() == "[loggers]");
+    if has_loggers && resolved.get("logconfig") == &Value::None {
+        resolved.set(setting("logconfig"), Value::Str(file))?;
+    }
+    Ok(uri)
+}

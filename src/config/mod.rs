@@ -100,8 +100,12 @@ impl Config {
 /// Gunicorn clamps them, durations as `Duration`, `0` meaning "off" turned into `None`).
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `wsgi_app` / positional APP: `module[:expression]`.
+    /// `wsgi_app` / positional APP: `module[:expression]`; with `--paste`, the PasteDeploy
+    /// config file's absolute path (with its `#section`, if given).
     pub app_uri: Option<String>,
+    /// `--paste`: the app is PasteDeploy's from `app_uri`, with these `--paste-global`
+    /// defaults (`raw_paste_global_conf`, `KEY=VALUE` split at the first `=` not after `\\`).
+    pub paste_global_conf: Option<Vec<(String, String)>>,
     /// Path of the config file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// `bind`, raw addresses (`HOST:PORT`, `[V6]:PORT`, `unix:PATH`, `fd://N`); `sock` parses them.
@@ -272,4 +276,7 @@ pub enum ConfigError {
     ConfigFile { path: String, message: String },
     #[error("No application module specified.")]
     NoApp,
+    /// `--paste` names a file that is not there (Gunicorn's words).
+    #[error("'{0}' not found")]
+    PasteNotFound(String),
 }

@@ -272,7 +272,7 @@ fn boot(ctx: &WorkerContext<'_>, hooks: &PyHooks) -> Result<WorkerHooks, String>
 /// Import the app. `Ok(Err(traceback))`: it failed under `--reload`, which waits for a fix;
 /// `Err(code)`: it failed, and the worker exits with Gunicorn's APP_LOAD_ERROR.
 fn import_app(ctx: &WorkerContext<'_>) -> Result<Result<App, String>, i32> {
-    match App::load(ctx.config.app_uri.as_deref().unwrap_or_default()) {
+    match App::load_configured(ctx.config) {
         Ok(app) => Ok(Ok(app)),
         Err(e) if ctx.config.reload.is_some() => {
             crate::error!("{e}");

@@ -57,12 +57,37 @@ fn import_helper(py: Python<'_>) -> PyResult<Bound<'_, PyModule>> {
 }
 
 impl App {
+    /// The app `cfg` names: PasteDeploy's with `--paste`, else imported from `app_uri`.
+    /// Needs the interpreter initialised.
+    pub fn load_configured(cfg: &crate::config::Config) -> Result<App, LoadError> {
+        let uri = cfg.app_uri.as_deref().unwrap_or_default();
+        match &cfg.paste_global_conf {
+            Some(global_conf) => Self::load_with(|helper| {
+                let py = helper.py();
+                let conf = pyo3::types::PyDict::new(py);
+                for (key, value) in global_conf {
+                    conf.set_item(key, value)?;
+                }
+                helper.getattr("load_paste")?.call1((uri, conf))
+            }),
+            None => Self::load(uri),
+        }
+    }
+
     /// Import the app named by `uri`. Needs the interpreter initialised.
     pub fn load(uri: &str) -> Result<App, LoadError> {
+        Self::load_with(|helper| helper.getattr("import_app")?.call1((uri,)))
+    }
+
+    /// The app `find` gets from import_app.py; its `AppImportError` is a message for the
+    /// user, anything else a traceback.
+    fn load_with(
+        find: impl for<'py> FnOnce(&Bound<'py, PyModule>) -> PyResult<Bound<'py, PyAny>>,
+    ) -> Result<App, LoadError> {
         Python::attach(|py| {
             let as_exception = |err: PyErr| LoadError::Exception(format_exception(py, &err));
             let helper = import_helper(py).map_err(as_exception)?;
-            let loaded = helper.getattr("import_app").and_then(|f| f.call1((uri,)));
+            let loaded = find(&helper);
             let app = match loaded {
                 Ok(app) => app,
                 Err(err) => {

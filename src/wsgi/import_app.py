@@ -1,7 +1,8 @@
 """Find the WSGI callable named by an app URI, with Gunicorn's rules and error messages.
 
 Forms: ``module:name``, ``module`` (then ``application``), ``module:factory()`` and
-``module:factory(literal args)``. Loaded by gunicorn-rs (src/wsgi/app.rs) before it is used;
+``module:factory(literal args)``; with ``--paste``, a PasteDeploy config file
+(``load_paste``). Loaded by gunicorn-rs (src/wsgi/app.rs) before it is used;
 ``AppImportError`` messages are shown to the user as they are, anything else with its traceback.
 """
 import importlib
@@ -93,3 +94,18 @@ def import_app(uri):
     if not callable(app):
         raise AppImportError("Application object must be callable.")
     return app
+
+
+def load_paste(config_uri, global_conf):
+    """The app of a PasteDeploy config file (``/abs/path.ini`` or ``/abs/path.ini#section``),
+    loaded as Gunicorn's ``--paste`` loads it: relative to the working directory, with the
+    ``--paste-global`` entries as its global configuration."""
+    try:
+        from paste.deploy import loadapp
+    except ImportError:
+        raise AppImportError(
+            "--paste needs PasteDeploy in the app's environment (pip install PasteDeploy)"
+        ) from None
+    if ":" not in config_uri:
+        config_uri = "config:%s" % config_uri
+    return loadapp(config_uri, name=None, relative_to=os.getcwd(), global_conf=global_conf)
