@@ -1,6 +1,8 @@
 //! What a sweep with real frameworks, real clients, TLS and graceful reloads found, each
 //! checked through the real binary: a WSGI app under `-k tornado` whose response is larger
-//! than the socket takes at once, and the next request on its kept-alive connection.
+//! than the socket takes at once, and the next request on its kept-alive connection; an app
+//! that raises once its response is whole (Starlette's 500, a WSGI iterable's `close()`),
+//! and the next request on its connection.
 
 use crate::support::*;
 
@@ -29,4 +31,60 @@ fn tornado_wsgi_keeps_serving_a_connection_after_a_response_larger_than_the_sock
     }
     let r = c.get("/");
     assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!\n"));
+}
+
+/// Sends `first` then `GET /` on one kept-alive connection, both before reading (so the
+/// second is already in when the app raises), and returns the two responses.
+fn two_on_one_connection(server: &Server, first: &str) -> (Response, Result<Response, Ending>) {
+    let mut c = Client::connect(server.port());
+    c.send(format!("{first}GET / HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes());
+    let r = c.response();
+    (r, c.try_response(false))
+}
+
+/// Starlette's ServerErrorMiddleware answers an endpoint's exception with a whole 500 and
+/// then re-raises it for the server to log. The connection used to be closed for the raise,
+/// though the 500's head had promised it would persist: `requests.Session` (and any
+/// pooled client) then lost the next request to an EOF, every time. The 500 stands, the
+/// error is logged, and the next request, pipelined or not, is answered (RFC 9112 §9.3); a
+/// POST body the endpoint never read is drained first.
+#[test]
+fn a_starlette_500_leaves_its_connection_serving_the_next_request() {
+    let server = serve("asgi", "starlette_errors:app", &[]);
+    for first in [
+        "GET /boom HTTP/1.1\r\nHost: x\r\n\r\n",
+        "POST /boom HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+    ] {
+        let (boom, next) = two_on_one_connection(&server, first);
+        assert_eq!(boom.status, 500, "{first}: {boom:?}");
+        assert_ne!(boom.header("Connection"), Some("close"), "{boom:?}");
+        let next = next.unwrap_or_else(|e| panic!("{first}: no answer after the 500: {e:?}"));
+        assert_eq!(
+            (next.status, next.text().as_str()),
+            (200, "fine"),
+            "{first}"
+        );
+    }
+    server.wait_for("boom in the endpoint", WAIT);
+}
+
+/// The same under the WSGI kinds that keep connections alive: an iterable whose `close()`
+/// raises after its whole body went out (PEP 3333 calls it last) is logged as the app's
+/// error, and the connection serves the next request. A response the app cut short (an
+/// exception mid-body) still ends the connection: its framing is broken.
+#[test]
+fn a_wsgi_close_that_raises_after_a_whole_response_keeps_the_connection() {
+    for kind in ["gthread", "gevent"] {
+        let server = serve(kind, "close_raises:app", &[]);
+        let (whole, next) =
+            two_on_one_connection(&server, "GET /whole HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(
+            (whole.status, whole.text().as_str()),
+            (200, "whole"),
+            "{kind}"
+        );
+        let next = next.unwrap_or_else(|e| panic!("{kind}: no answer after close(): {e:?}"));
+        assert_eq!((next.status, next.text().as_str()), (200, "fine"), "{kind}");
+        server.wait_for("close() failed after the response was whole", WAIT);
+    }
 }
