@@ -109,8 +109,12 @@ class _WSGI(httputil.HTTPMessageDelegate):
         self.chunks.append(chunk)
 
     def finish(self):
+        # The body is not parsed into tornado's `body_arguments`/`files` (its server's
+        # `_parse_body`): a WSGI app reads `wsgi.input` itself and nothing reads those. The
+        # parse refused bodies that are the app's to judge (a form of more than 10,000
+        # fields, say `curl --data-binary @file`'s, or one with a Content-Encoding) and
+        # raised out of the request: a 500 where every other kind hands the app its body.
         self.request.body = b"".join(self.chunks)
-        self.request._parse_body()
         self.connection.handled(self.container.handle_request(self.request))
 
     def on_connection_close(self):
