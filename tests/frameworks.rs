@@ -3,9 +3,13 @@
 //! than the socket takes at once, and the next request on its kept-alive connection; an app
 //! that raises once its response is whole (Starlette's 500, a WSGI iterable's `close()`),
 //! and the next request on its connection; Django's cookies and a large form body through
-//! tornado's `WSGIContainer`.
+//! tornado's `WSGIContainer`; a Starlette WebSocket still open when a graceful stop's time
+//! is up.
 
+use crate::asgi_ws::{close_code, frame, handshake, read_frame};
 use crate::support::*;
+use nix::sys::signal::Signal;
+use std::io::Write;
 
 /// `app` from tests/apps under `-k kind` with `extra`, in the test virtualenv.
 fn serve(kind: &str, app: &str, extra: &[&str]) -> Server {
@@ -134,4 +138,21 @@ fn a_wsgi_app_under_tornado_reads_a_form_body_tornado_would_not_parse() {
         assert_eq!(r.status, 200, "{kind}: {r:?}");
         assert_eq!(r.body, body.as_bytes(), "{kind}");
     }
+}
+
+/// A WebSocket session (Starlette's echo) still open when a graceful stop's time is up used
+/// to end with its TCP connection dropped, no close frame: the client saw an abnormal
+/// closure (1006) and could not tell a server going down from a network failure. The worker
+/// now begins the closing handshake with 1001, "going away, such as a server going down"
+/// (RFC 6455 §7.4.1), before it lets the connection go.
+#[test]
+fn a_websocket_still_open_when_the_graceful_stop_ends_is_told_going_away() {
+    let server = serve("asgi", "starlette_app:app", &["--graceful-timeout", "2"]);
+    let mut ws = handshake(&server, "/ws");
+    ws.write_all(&frame(1, b"still here", true, true))
+        .expect("send a text message");
+    assert_eq!(read_frame(&mut ws), (1, b"still here".to_vec()));
+    server.signal(Signal::SIGTERM);
+    // The session outlives the graceful stop's wait; its end is the next frame.
+    assert_eq!(close_code(&read_frame(&mut ws)), 1001);
 }
