@@ -117,3 +117,5 @@ mod syslog;
 mod log_config;
 // --logger-class: user subclasses of Gunicorn's Logger.
 mod logger_class;
+// A sweep with real frameworks and clients, TLS and graceful reloads: what it found, fixed.
+mod frameworks;

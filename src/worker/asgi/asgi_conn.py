@@ -342,12 +342,20 @@ class Conn:
             _settle(self.draining)
 
     async def _drain(self):
-        self.draining = self.loop.create_future()
-        self._watch_write(True)
+        """Wait until the socket took every response byte. Every waiter shares one future:
+        tornado's `write_headers` and `finish` each start a drain without awaiting the
+        first, and two WebSocket senders may wait at once; a second future put in place of
+        the first would leave the first waiter asleep for good (`_writable` settles only the
+        one it finds). Shielded, so one waiter's cancellation does not wake the others."""
+        draining = self.draining
+        if draining is None:
+            draining = self.draining = self.loop.create_future()
+            self._watch_write(True)
         try:
-            await self.draining
+            await asyncio.shield(draining)
         finally:
-            self.draining = None
+            if self.draining is draining and draining.done():
+                self.draining = None
         if self.disconnected:
             raise OSError("the client has disconnected")
 

@@ -81,6 +81,11 @@ class Worker:
                 self.emptied = None
         stragglers = sum(1 for conn in self.conns if conn.state == APP)
         for conn in list(self.conns):
+            if conn.websocket and conn.state == APP:
+                # A session still open at the deadline ends with RFC 6455's closing
+                # handshake begun (1001, going away), not a bare close the client reads as
+                # an abnormal closure (1006).
+                conn.wire.ws_going_away()
             conn._end()
         if self.lifespan_task is not None:
             await self._lifespan_shutdown()

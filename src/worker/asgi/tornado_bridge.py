@@ -62,8 +62,31 @@ class _Container(WSGIContainer):
     `wsgi.file_wrapper` is iterated, not sendfile'd), with a `Content-Length` and, when the
     app gave none, tornado's `Content-Type: text/html`."""
 
+    def __init__(self, wsgi_application):
+        super().__init__(_fields_trimmed(wsgi_application))
+
     def environ(self, request):
         return request.connection.wsgi_environ(request.body)
+
+
+def _fields_trimmed(app):
+    """`app` with the whitespace around its response field values dropped before tornado
+    sees them. RFC 9110 §5.5: a field value has no leading or trailing whitespace (what
+    surrounds it is OWS, §5.6.3); tornado's `HTTPHeaders.add` (6.5+) refuses a value that
+    has some, and its `WSGIContainer` then fails the request. Django writes every cookie as
+    `Set-Cookie: " name=value; …"` (`Morsel.output(header="")`), so under a bare container
+    each Django response that sets a cookie (a session, a CSRF token) was a 500. The other
+    kinds send the same fields with the whitespace as OWS."""
+
+    def trimmed_app(environ, start_response):
+        def trimmed_start_response(status, headers, exc_info=None):
+            fields = [(name, value.strip(" \t") if isinstance(value, str) else value)
+                      for name, value in headers]
+            return start_response(status, fields, exc_info)
+
+        return app(environ, trimmed_start_response)
+
+    return trimmed_app
 
 
 class _WSGI(httputil.HTTPMessageDelegate):
@@ -86,8 +109,12 @@ class _WSGI(httputil.HTTPMessageDelegate):
         self.chunks.append(chunk)
 
     def finish(self):
+        # The body is not parsed into tornado's `body_arguments`/`files` (its server's
+        # `_parse_body`): a WSGI app reads `wsgi.input` itself and nothing reads those. The
+        # parse refused bodies that are the app's to judge (a form of more than 10,000
+        # fields, say `curl --data-binary @file`'s, or one with a Content-Encoding) and
+        # raised out of the request: a 500 where every other kind hands the app its body.
         self.request.body = b"".join(self.chunks)
-        self.request._parse_body()
         self.connection.handled(self.container.handle_request(self.request))
 
     def on_connection_close(self):

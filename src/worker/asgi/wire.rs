@@ -210,9 +210,10 @@ impl Wire {
         }
     }
 
-    /// The app raised: a 500 when nothing of the response went out, else the connection is
-    /// cut. The traceback goes to the error log; without one, the client has left (the app
-    /// raised its leaving) and nothing more is written to it.
+    /// The app raised: a 500 when nothing of the response went out, else a response not
+    /// yet whole is cut (a whole one stands, and the connection goes on: `finish`). The
+    /// traceback goes to the error log; without one, the client has left (the app raised
+    /// its leaving) and nothing more is written to it.
     pub(super) fn fail(&mut self, traceback: Option<&str>) {
         if let Some(traceback) = traceback {
             crate::error!("{traceback}");
@@ -275,7 +276,11 @@ impl Wire {
         // read whole (RFC 9112 §9.6), so the descriptor goes as soon as the response is out.
         self.lingers = !(ex.client_closes && ex.body_done && !ex.refused);
         let short = matches!(ex.framing, Some(Framing::Length(_))) && ex.remaining > 0;
-        let persist = ex.complete && !ex.failed && !short && !ex.head.must_close && ex.body_done;
+        // An app that raised after its response was complete (Starlette's
+        // ServerErrorMiddleware sends its whole 500, then re-raises for the server to log)
+        // leaves the connection framed: it persists, as its head said (RFC 9112 §9.3).
+        // `fail` marks every other failure `must_close`, or leaves the response incomplete.
+        let persist = ex.complete && !short && !ex.head.must_close && ex.body_done;
         let peer = self.conn.as_ref().and_then(|c| c.peer);
         let last = with_service(|svc| finished(py, svc, peer, &ex)).unwrap_or(true);
         if let Some(entry) = ex.entry {

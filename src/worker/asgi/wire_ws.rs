@@ -210,6 +210,24 @@ impl Wire {
         (receive, WsSend::new(conn, wire, ready))
     }
 
+    /// The worker is going away with this session open (a graceful stop past its
+    /// `--graceful-timeout`): a close frame with 1001, "going away, such as a server going
+    /// down" (RFC 6455 §7.4.1), so the client learns why instead of seeing its connection
+    /// vanish without the closing handshake (1006, §7.1.5). A handshake not answered yet, or
+    /// a session whose close frame went out already, is left as it is. The bytes the socket
+    /// has not taken yet.
+    fn ws_going_away(&mut self) -> PyResult<usize> {
+        let open = self
+            .exchange
+            .as_ref()
+            .and_then(|ex| ex.ws.as_ref())
+            .is_some_and(|session| matches!(session.phase, ws::Phase::Open));
+        match open {
+            true => self.ws_close(1001, ""),
+            false => Ok(0),
+        }
+    }
+
     /// `websocket.close`: a close frame, or before the handshake was answered, a 403.
     pub(super) fn ws_close(&mut self, code: u16, reason: &str) -> PyResult<usize> {
         let date = self.shared.date();

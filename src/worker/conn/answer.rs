@@ -68,11 +68,28 @@ pub(super) fn finish(
     outcome: &Outcome,
     sink: &mut Sink<'_>,
 ) -> Answer {
+    // Asked before an error page may go out: whether the app's own response was whole.
+    let clean = leaves_the_connection_usable(outcome, sink.completed());
     let status = answer_error(req, outcome, sink);
     svc.log_access(req, status, Some(sink.body_bytes), outcome);
     Answer {
-        clean: outcome.error.is_none(),
+        clean,
         response: Some((status, is_app_fault(outcome))),
+    }
+}
+
+/// Whether the connection may carry another request after `outcome`. An app that raised
+/// once its response was whole (an iterable's `close()`, PEP 3333) left the connection as
+/// framed as any other: the response stands, its head promised persistence (RFC 9112
+/// §9.3), and closing now would meet the client's next request with an EOF it cannot tell
+/// from a failure (§9.3.1: only idempotent requests may be retried). The error is logged
+/// and counted as ever. Any other error (a cut response, a body that failed, a client gone)
+/// ends the connection.
+fn leaves_the_connection_usable(outcome: &Outcome, response_whole: bool) -> bool {
+    match outcome.error {
+        None => true,
+        Some(AppError::Exception(_)) => response_whole,
+        Some(_) => false,
     }
 }
 

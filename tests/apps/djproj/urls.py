@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.index),
     path("hello/<str:name>/", views.hello),
+    path("cookie/", views.cookie),
 ]
