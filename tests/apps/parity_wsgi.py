@@ -1,0 +1,25 @@
+"""The WSGI half of tests/kind_parity.rs: one route table that parity_asgi.py serves the same
+way under `-k asgi`, so one check runs under every kind.
+
+  /          hello
+  /echo      reads the whole body (wsgi.input.read()), echoes it
+  /noread    answers without reading the body
+  /head      always a body: the server drops it for HEAD, 204 and 304 (RFC 9110 §6.4.1)
+  /204       204 with a body the app should not have sent
+"""
+
+
+def app(environ, start_response):
+    path = environ["PATH_INFO"]
+    if path == "/echo":
+        body = environ["wsgi.input"].read()
+    elif path == "/204":
+        start_response("204 No Content", [])
+        return [b"not a body"]
+    elif path in ("/noread", "/head"):
+        body = b"ok"
+    else:
+        body = b"hello"
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]

@@ -1,0 +1,86 @@
+//! The same request under every worker kind gets the same answer, the same access-log line and
+//! the same error-log lines: tests/apps/parity_wsgi.py under sync, gthread, gevent, eventlet and
+//! tornado, its twin tests/apps/parity_asgi.py under asgi. Each check is one `#[test]` per kind
+//! (`kind_parity::asgi::name`, …), found by a black-box sweep comparing the kinds.
+
+use crate::support::*;
+use std::net::Shutdown;
+use std::time::Duration;
+
+/// Well under the 5 s a server gives an unread body to drain and the 3 s disconnect grace: a
+/// request that is over must be seen to be over before either could be what ended it.
+const PROMPT: Duration = Duration::from_secs(2);
+
+/// One `#[test]` per kind for each check `fn name(kind: &str)`.
+macro_rules! per_kind {
+    ($($check:ident),* $(,)?) => {
+        mod sync { $( #[test] fn $check() { super::$check("sync") } )* }
+        mod gthread { $( #[test] fn $check() { super::$check("gthread") } )* }
+        mod gevent { $( #[test] fn $check() { super::$check("gevent") } )* }
+        mod eventlet { $( #[test] fn $check() { super::$check("eventlet") } )* }
+        mod tornado { $( #[test] fn $check() { super::$check("tornado") } )* }
+        mod asgi { $( #[test] fn $check() { super::$check("asgi") } )* }
+    };
+}
+
+per_kind!(
+    a_body_the_client_cut_short_ends_its_request_at_once,
+);
+
+/// One worker of `kind` serving the parity app, its access log on stdout.
+fn serve(kind: &str, extra: &[&str]) -> Server {
+    let app = match kind {
+        "asgi" => "parity_asgi:app",
+        _ => "parity_wsgi:app",
+    };
+    let mut args = vec!["-k", kind, "--access-logfile", "-"];
+    args.extend_from_slice(extra);
+    Server::app_with(app, &args, 1, Opts::default().with_venv())
+}
+
+/// Sends `raw`, then the client's FIN: what it said is all it will ever say.
+fn send_then_half_close(server: &Server, raw: &[u8]) -> Client {
+    let mut c = Client::connect(server.port());
+    c.send(raw);
+    c.stream.shutdown(Shutdown::Write).expect("half-close");
+    c
+}
+
+/// The access-log line of the request whose request line is `request` (`POST /x HTTP/1.1`).
+fn access_line(server: &Server, request: &str, timeout: Duration) -> Option<String> {
+    server
+        .stdout
+        .find_from(0, &format!("\"{request}\""), timeout)
+}
+
+/// Half a Content-Length body, then the client's FIN, to a route that answers without reading
+/// the body: the body can never complete, so the connection cannot carry another request
+/// (RFC 9112 §6.3) and ends now, and the request is over — logged, no longer in the app.
+/// Under -k asgi the drain of the unread body waited for a read event the client's FIN had
+/// already answered, and the disconnect grace then cancelled the connection's task: no
+/// access-log line ever, the request shown in the app forever, and a stop that waited the
+/// whole graceful timeout for it.
+fn a_body_the_client_cut_short_ends_its_request_at_once(kind: &str) {
+    let mut server = serve(kind, &[]);
+    let raw = b"POST /noread HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\nabc";
+    let mut c = send_then_half_close(&server, raw);
+    let ending = c.ending(PROMPT);
+    assert!(
+        !matches!(ending, Ending::Open(_)),
+        "{kind}: the connection of a body that cannot complete is still open: {ending:?}"
+    );
+    let logged = access_line(&server, "POST /noread HTTP/1.1", PROMPT);
+    assert!(
+        logged.is_some(),
+        "{kind}: no access-log line for the request:\n{}",
+        server.stdout.text()
+    );
+    assert_eq!(server.fetch("/").status, 200, "{kind}: served after it");
+    let stopped = std::time::Instant::now();
+    server.stop();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(10),
+        "{kind}: the stop waited {:?} for a request that was over",
+        stopped.elapsed()
+    );
+}
