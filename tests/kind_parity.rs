@@ -26,6 +26,7 @@ macro_rules! per_kind {
 per_kind!(
     a_body_the_client_cut_short_ends_its_request_at_once,
     a_body_cut_inside_its_length_is_a_disconnect_not_a_bad_request,
+    a_body_dropped_from_a_no_body_response_is_warned_once_in_gunicorns_words,
 );
 
 /// One worker of `kind` serving the parity app, its access log on stdout.
@@ -113,5 +114,37 @@ fn a_body_cut_inside_its_length_is_a_disconnect_not_a_bad_request(kind: &str) {
     assert!(
         !log.contains("Invalid request from"),
         "{kind}: a client that left logged as an invalid request:\n{log}"
+    );
+}
+
+/// An app's body on a response that has none (HEAD, 204: RFC 9110 §6.4.1) is dropped, the
+/// framing kept whole, and Gunicorn 27 says so once a request, naming the method and the
+/// status (`WSGI app sent …` from its WSGI workers, `ASGI app sent …` from its asgi worker).
+/// The WSGI kinds left out the method; -k asgi said nothing. tornado is left out: its own
+/// handlers never write such a body, and a WSGI app under it is tornado's WSGIContainer's.
+fn a_body_dropped_from_a_no_body_response_is_warned_once_in_gunicorns_words(kind: &str) {
+    if kind == "tornado" {
+        return;
+    }
+    let mut server = serve(kind, &[]);
+    let mut c = Client::connect(server.port());
+    c.send(b"HEAD /head HTTP/1.1\r\nHost: x\r\n\r\n");
+    let head = c.next_response(true);
+    assert_eq!(head.status, 200, "{kind}");
+    assert_eq!(head.header("Content-Length"), Some("2"), "{kind}");
+    assert_eq!(server.fetch("/204").status, 204, "{kind}");
+    let app = if kind == "asgi" { "ASGI" } else { "WSGI" };
+    for (method, status) in [("HEAD", 200), ("GET", 204)] {
+        let want = format!(
+            "[WARNING] {app} app sent body bytes on a no-body response \
+             (method={method} status={status}); dropping per RFC 9110."
+        );
+        server.wait_for(&want, WAIT);
+    }
+    let log = server.stop_and_log();
+    assert_eq!(
+        log.matches("no-body response").count(),
+        2,
+        "{kind}: once each:\n{log}"
     );
 }

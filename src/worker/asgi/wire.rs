@@ -71,6 +71,8 @@ pub(super) struct Exchange {
     /// A WebSocket message the read callback decoded for an app waiting in `receive`
     /// (readable.rs), until `receive` takes it (ws_receive.rs).
     pub(super) ws_ready: Option<Py<PyAny>>,
+    /// Body bytes of a response that has none (HEAD, 204, 304) were dropped and said so.
+    pub(super) warned_no_body: bool,
 }
 
 /// `Wire.finish`'s flags (asgi_base.py has the same numbers).

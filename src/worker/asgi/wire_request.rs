@@ -315,6 +315,7 @@ impl Wire {
             hooked: Hooked::Not,
             environ: None,
             ws_ready: None,
+            warned_no_body: false,
         }
     }
 
