@@ -27,6 +27,7 @@ per_kind!(
     a_body_the_client_cut_short_ends_its_request_at_once,
     a_body_cut_inside_its_length_is_a_disconnect_not_a_bad_request,
     a_body_dropped_from_a_no_body_response_is_warned_once_in_gunicorns_words,
+    a_client_that_leaves_mid_response_is_not_an_app_error,
 );
 
 /// One worker of `kind` serving the parity app, its access log on stdout.
@@ -147,4 +148,32 @@ fn a_body_dropped_from_a_no_body_response_is_warned_once_in_gunicorns_words(kind
         2,
         "{kind}: once each:\n{log}"
     );
+}
+
+/// A client that asks for a large response and goes at once, with a reset (SO_LINGER 0): the
+/// server's write of the response fails, which is the client's doing. Every kind takes it as
+/// Gunicorn does (`Ignoring EPIPE` / `Ignoring connection reset`, DEBUG) and serves on;
+/// -k tornado logged `Error handling request` with an `OSError` traceback from the bridge's
+/// `write_headers`, where a WSGI app's whole response is written.
+fn a_client_that_leaves_mid_response_is_not_an_app_error(kind: &str) {
+    let mut server = serve(kind, &[]);
+    let mut c = Client::connect(server.port());
+    c.send(b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n");
+    let reset = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    nix::sys::socket::setsockopt(&c.stream, nix::sys::socket::sockopt::Linger, &reset)
+        .expect("SO_LINGER");
+    drop(c);
+    access_line(&server, "GET /big HTTP/1.1", WAIT)
+        .unwrap_or_else(|| panic!("{kind}: no access-log line:\n{}", server.stdout.text()));
+    assert_eq!(server.fetch("/").status, 200, "{kind}: served after it");
+    let log = server.stop_and_log();
+    for sign in ["Error handling request", "Traceback", "never retrieved"] {
+        assert!(
+            !log.contains(sign),
+            "{kind}: {sign:?} for a client that left:\n{log}"
+        );
+    }
 }

@@ -1,5 +1,7 @@
 """The ASGI half of tests/kind_parity.rs: parity_wsgi.py's routes, answered the same way."""
 
+BIG = 32 * 1024 * 1024
+
 
 async def read_body(receive):
     body = b""
@@ -23,6 +25,8 @@ async def app(scope, receive, send):
         status, body = 204, b"not a body"
     elif path in ("/noread", "/head"):
         body = b"ok"
+    elif path == "/big":
+        body = b"x" * BIG
     else:
         body = b"hello"
     headers = [(b"content-type", b"text/plain")]

@@ -6,7 +6,10 @@ way under `-k asgi`, so one check runs under every kind.
   /noread    answers without reading the body
   /head      always a body: the server drops it for HEAD, 204 and 304 (RFC 9110 §6.4.1)
   /204       204 with a body the app should not have sent
+  /big       32 MiB, more than a socket's buffers take at once
 """
+
+BIG = 32 * 1024 * 1024
 
 
 def app(environ, start_response):
@@ -18,6 +21,8 @@ def app(environ, start_response):
         return [b"not a body"]
     elif path in ("/noread", "/head"):
         body = b"ok"
+    elif path == "/big":
+        body = b"x" * BIG
     else:
         body = b"hello"
     start_response("200 OK", [("Content-Type", "text/plain"),
