@@ -28,6 +28,7 @@ per_kind!(
     a_body_cut_inside_its_length_is_a_disconnect_not_a_bad_request,
     a_body_dropped_from_a_no_body_response_is_warned_once_in_gunicorns_words,
     a_client_that_leaves_mid_response_is_not_an_app_error,
+    a_latin1_reason_phrase_goes_out_as_the_app_gave_it,
 );
 
 /// One worker of `kind` serving the parity app, its access log on stdout.
@@ -176,4 +177,23 @@ fn a_client_that_leaves_mid_response_is_not_an_app_error(kind: &str) {
             "{kind}: {sign:?} for a client that left:\n{log}"
         );
     }
+}
+
+/// A WSGI status is a Latin-1 string (PEP 3333) and a reason phrase may hold obs-text (RFC
+/// 9112 §4): `200 Café` goes out with é as the one byte 0xE9, as Gunicorn 27 sends it. The
+/// WSGI kinds answered 500 (`Invalid status line`) where tornado's container sent it. No
+/// ASGI counterpart: an ASGI app gives only the code.
+fn a_latin1_reason_phrase_goes_out_as_the_app_gave_it(kind: &str) {
+    if kind == "asgi" {
+        return;
+    }
+    let server = serve(kind, &[]);
+    let mut c = Client::connect(server.port());
+    c.send(b"GET /cafe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let wire = read_all(&mut c.stream);
+    assert!(
+        wire.starts_with(b"HTTP/1.1 200 Caf\xe9\r\n"),
+        "{kind}: {:?}",
+        String::from_utf8_lossy(&wire)
+    );
 }
