@@ -29,6 +29,7 @@ per_kind!(
     a_body_dropped_from_a_no_body_response_is_warned_once_in_gunicorns_words,
     a_client_that_leaves_mid_response_is_not_an_app_error,
     a_latin1_reason_phrase_goes_out_as_the_app_gave_it,
+    an_app_error_is_logged_with_the_method_and_the_raw_uri,
 );
 
 /// One worker of `kind` serving the parity app, its access log on stdout.
@@ -196,4 +197,15 @@ fn a_latin1_reason_phrase_goes_out_as_the_app_gave_it(kind: &str) {
         "{kind}: {:?}",
         String::from_utf8_lossy(&wire)
     );
+}
+
+/// An app that raises before its response: a 500, and the error log's line as Gunicorn 27
+/// writes it, `Error handling request METHOD URI` (the raw target, query included) with the
+/// traceback; the worker serves on. -k asgi and -k tornado named the path only.
+fn an_app_error_is_logged_with_the_method_and_the_raw_uri(kind: &str) {
+    let server = serve(kind, &[]);
+    assert_eq!(server.fetch("/raise?x=%41").status, 500, "{kind}");
+    server.wait_for("] [ERROR] Error handling request GET /raise?x=%41", WAIT);
+    server.wait_for("RuntimeError: raised by the app", WAIT);
+    assert_eq!(server.fetch("/").status, 200, "{kind}: served after it");
 }

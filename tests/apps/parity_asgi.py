@@ -23,6 +23,8 @@ async def app(scope, receive, send):
         body = await read_body(receive)
     elif path == "/204":
         status, body = 204, b"not a body"
+    elif path == "/raise":
+        raise RuntimeError("raised by the app")
     elif path in ("/noread", "/head"):
         body = b"ok"
     elif path == "/big":

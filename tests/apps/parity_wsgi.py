@@ -7,6 +7,7 @@ way under `-k asgi`, so one check runs under every kind.
   /head      always a body: the server drops it for HEAD, 204 and 304 (RFC 9110 §6.4.1)
   /204       204 with a body the app should not have sent
   /big       32 MiB, more than a socket's buffers take at once
+  /raise     raises before start_response
   /cafe      200 with a Latin-1 reason phrase, "Caf\xe9" (PEP 3333: statuses are ISO-8859-1)
 """
 
@@ -17,6 +18,8 @@ def app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/echo":
         body = environ["wsgi.input"].read()
+    elif path == "/raise":
+        raise RuntimeError("raised by the app")
     elif path == "/cafe":
         start_response("200 Caf\xe9", [("Content-Length", "2")])
         return [b"ok"]

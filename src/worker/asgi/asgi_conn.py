@@ -241,8 +241,9 @@ class Conn:
             self.worker.rs.log_debug("Client disconnected during %s" % scope["path"])
             self.wire.fail(None)
         else:
+            # Named as every kind names it (METHOD URI, Gunicorn 27's words).
             self.wire.fail("Error handling request %s\n%s"
-                           % (scope["path"], traceback.format_exc()))
+                           % (self.wire.request_line or scope["path"], traceback.format_exc()))
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise exc
 

@@ -212,6 +212,14 @@ impl Wire {
         }
     }
 
+    /// `METHOD URI` of the request being served (the raw target), as the error log names a
+    /// request under every kind (Gunicorn 27's `Error handling request %s %s`).
+    #[getter]
+    fn request_line(&self) -> Option<String> {
+        let head = &self.exchange.as_ref()?.head;
+        Some(format!("{} {}", head.method, head.uri))
+    }
+
     /// The app raised: a 500 when nothing of the response went out, else the connection is
     /// cut. The traceback goes to the error log; without one, the client has left (the app
     /// raised its leaving) and nothing more is written to it.
