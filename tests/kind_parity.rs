@@ -30,6 +30,7 @@ per_kind!(
     a_client_that_leaves_mid_response_is_not_an_app_error,
     a_latin1_reason_phrase_goes_out_as_the_app_gave_it,
     an_app_error_is_logged_with_the_method_and_the_raw_uri,
+    two_content_lengths_that_differ_are_refused,
 );
 
 /// One worker of `kind` serving the parity app, its access log on stdout.
@@ -207,5 +208,27 @@ fn an_app_error_is_logged_with_the_method_and_the_raw_uri(kind: &str) {
     assert_eq!(server.fetch("/raise?x=%41").status, 500, "{kind}");
     server.wait_for("] [ERROR] Error handling request GET /raise?x=%41", WAIT);
     server.wait_for("RuntimeError: raised by the app", WAIT);
+    assert_eq!(server.fetch("/").status, 200, "{kind}: served after it");
+}
+
+/// An app's two Content-Length fields that differ (2 and 3) are refused with a 500 (RFC 9110
+/// §8.6): sent on, the head would carry two lengths, which a client or a proxy in front may
+/// each read its own way (RFC 9112 §6.3: an unrecoverable error). -k asgi and -k tornado
+/// refused them; the WSGI kinds sent both.
+fn two_content_lengths_that_differ_are_refused(kind: &str) {
+    let server = serve(kind, &[]);
+    let mut c = Client::connect(server.port());
+    c.send(b"GET /lengths HTTP/1.1\r\nHost: x\r\n\r\n");
+    let wire = match c.ending(PROMPT) {
+        Ending::Eof(wire) | Ending::Reset(wire) | Ending::Open(wire) => wire,
+    };
+    let responses = parse_all(&wire, false);
+    assert_eq!(
+        responses.iter().map(|r| r.status).collect::<Vec<_>>(),
+        vec![500],
+        "{kind}: {:?}",
+        String::from_utf8_lossy(&wire)
+    );
+    assert_eq!(responses[0].header_count("Content-Length"), 1, "{kind}");
     assert_eq!(server.fetch("/").status, 200, "{kind}: served after it");
 }

@@ -112,9 +112,13 @@ fn check_item(
                 .ok()
                 .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
             let n = text.and_then(|t| t.parse::<u64>().ok());
-            let n =
-                n.ok_or_else(|| Invalid::Value(format!("Invalid Content-Length: {}", repr(item))))?;
+            let n = n
+                .filter(|n| content_length.is_none_or(|first| first == *n))
+                .ok_or_else(|| Invalid::Value(format!("Invalid Content-Length: {}", repr(item))))?;
             // The first one frames the response (the sink's rule), so it bounds a sendfile too.
+            // One that differs is refused (RFC 9110 §8.6, as -k asgi refuses it): the head
+            // would carry two lengths, which a client or a proxy may read either way and must
+            // treat as an unrecoverable error (RFC 9112 §6.3).
             content_length.get_or_insert(n);
         }
         out.push((name, value));

@@ -32,7 +32,10 @@ async def app(scope, receive, send):
     else:
         body = b"hello"
     headers = [(b"content-type", b"text/plain")]
-    if status != 204:
+    if path == "/lengths":
+        body = b"ok"
+        headers += [(b"content-length", b"2"), (b"content-length", b"3")]
+    elif status != 204:
         headers.append((b"content-length", b"%d" % len(body)))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -8,6 +8,7 @@ way under `-k asgi`, so one check runs under every kind.
   /204       204 with a body the app should not have sent
   /big       32 MiB, more than a socket's buffers take at once
   /raise     raises before start_response
+  /lengths   two Content-Length fields that differ, 2 and 3
   /cafe      200 with a Latin-1 reason phrase, "Caf\xe9" (PEP 3333: statuses are ISO-8859-1)
 """
 
@@ -20,6 +21,9 @@ def app(environ, start_response):
         body = environ["wsgi.input"].read()
     elif path == "/raise":
         raise RuntimeError("raised by the app")
+    elif path == "/lengths":
+        start_response("200 OK", [("Content-Length", "2"), ("Content-Length", "3")])
+        return [b"ok"]
     elif path == "/cafe":
         start_response("200 Caf\xe9", [("Content-Length", "2")])
         return [b"ok"]
