@@ -151,7 +151,7 @@ fn a_raising_pre_request_fails_that_request(case: &Case) {
     let (server, log) = hooked(case, "pre_request");
     assert_eq!(server.get(case.ok).status, 500);
     server.wait_for(
-        &format!("] [ERROR] Error handling request {}", case.ok),
+        &format!("] [ERROR] Error handling request GET {}", case.ok),
         WAIT,
     );
     server.wait_for("RuntimeError: raised by pre_request", WAIT);

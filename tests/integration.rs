@@ -80,6 +80,8 @@ mod asgi_worker;
 mod asgi_conn;
 // WebSocket under -k asgi: the websockets client and raw RFC 6455 frames.
 mod asgi_ws;
+// The same request under every worker kind: same answer, access line and error-log lines.
+mod kind_parity;
 // permessage-deflate (RFC 7692) under -k asgi: raw compressed frames and the websockets client.
 mod asgi_ws_deflate;
 // The Autobahn|Testsuite's server cases 1–7 and 10 against -k asgi (kosoku).

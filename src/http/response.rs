@@ -94,7 +94,7 @@ pub fn write_head(
             let _ = write!(out, "HTTP/{major}.{minor} ");
         }
     }
-    out.extend_from_slice(status.as_bytes());
+    push_status(out, status);
     // RFC 9112 §4: the SP after the status code stays even when the reason phrase is empty.
     if !status.contains(' ') {
         out.push(b' ');
@@ -143,6 +143,21 @@ fn interim_reason(status: u16) -> &'static str {
 
 /// 304 and HEAD keep Content-Length (it describes the representation); 1xx and 204 must not
 /// carry one (RFC 9110 §8.6).
+/// The status line's text in Latin-1, the status string's own charset (PEP 3333), so that a
+/// WSGI app's `200 Café` goes out as Gunicorn sends it (é as one obs-text byte, RFC 9112 §4).
+/// A reason with a letter past Latin-1 (only tornado's can hold one) goes out as tornado's
+/// own server sends it, in UTF-8.
+fn push_status(out: &mut Vec<u8>, status: &str) {
+    let latin1: Option<Vec<u8>> = match status.is_ascii() {
+        true => None,
+        false => status.chars().map(|c| u8::try_from(c).ok()).collect(),
+    };
+    match latin1 {
+        Some(bytes) => out.extend_from_slice(&bytes),
+        None => out.extend_from_slice(status.as_bytes()),
+    }
+}
+
 fn keeps_length(status: &str) -> bool {
     let code = status_code(status);
     !((100..200).contains(&code) || code == 204)
@@ -365,6 +380,21 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 200 OK\r\nServer: gunicorn-rs\r\nDate: D\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nContent-Type: text/plain\r\nX-A: 1\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn a_latin1_reason_goes_out_in_latin1() {
+        let mut out = Vec::new();
+        write_head(
+            &mut out,
+            (1, 1),
+            "200 Caf\u{e9}",
+            "D",
+            "close",
+            Framing::Close,
+            &[],
+        );
+        assert!(out.starts_with(b"HTTP/1.1 200 Caf\xe9\r\n"), "{out:?}");
     }
 
     #[test]

@@ -45,8 +45,10 @@ pub(crate) fn status(obj: &Bound<'_, PyAny>) -> Result<Status, Invalid> {
     parsed.ok_or_else(|| Invalid::Value(format!("Invalid status line: {}", repr(obj))))
 }
 
-/// `DDD` or `DDD reason`; the reason is printable ASCII, SP or HTAB (RFC 9112 §4 with no
-/// obs-text, since the line is handed on as `&str`). No CR/LF can get through.
+/// `DDD` or `DDD reason`; the reason is `*( HTAB / SP / VCHAR / obs-text )` (RFC 9112 §4),
+/// obs-text being the Latin-1 letters a `str` status may hold (PEP 3333: ISO-8859-1; the
+/// line goes out in Latin-1, http/response.rs), as Gunicorn 27 takes them. No CR/LF can get
+/// through.
 pub(crate) fn parse_status(line: &str) -> Option<Status> {
     let bytes = line.as_bytes();
     let code = bytes
@@ -58,15 +60,18 @@ pub(crate) fn parse_status(line: &str) -> Option<Status> {
     }
     let ok_reason = match bytes.get(3..) {
         None | Some([]) => true,
-        Some([b' ', reason @ ..]) => reason
-            .iter()
-            .all(|&b| b == b'\t' || (b' '..=b'~').contains(&b)),
+        Some([b' ', ..]) => line[4..].chars().all(is_reason_char),
         Some(_) => false,
     };
     ok_reason.then(|| Status {
         line: line.to_owned(),
         code,
     })
+}
+
+/// HTAB, SP, VCHAR or obs-text (RFC 9112 §4), as a Latin-1 character.
+fn is_reason_char(c: char) -> bool {
+    c == '\t' || (' '..='~').contains(&c) || ('\u{80}'..='\u{ff}').contains(&c)
 }
 
 /// The headers argument: an iterable of `(name, value)` pairs of `str`. Also returns the
@@ -107,9 +112,13 @@ fn check_item(
                 .ok()
                 .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()));
             let n = text.and_then(|t| t.parse::<u64>().ok());
-            let n =
-                n.ok_or_else(|| Invalid::Value(format!("Invalid Content-Length: {}", repr(item))))?;
+            let n = n
+                .filter(|n| content_length.is_none_or(|first| first == *n))
+                .ok_or_else(|| Invalid::Value(format!("Invalid Content-Length: {}", repr(item))))?;
             // The first one frames the response (the sink's rule), so it bounds a sendfile too.
+            // One that differs is refused (RFC 9110 §8.6, as -k asgi refuses it): the head
+            // would carry two lengths, which a client or a proxy may read either way and must
+            // treat as an unrecoverable error (RFC 9112 §6.3).
             content_length.get_or_insert(n);
         }
         out.push((name, value));
@@ -197,10 +206,13 @@ mod tests {
             "200 OK\r\nX: y",
             "099 Low",
             "",
-            "200 Caf\u{e9}",
+            "200 \u{20ac}uro",
+            "200 a\x7fb",
         ] {
             assert!(parse_status(bad).is_none(), "{bad:?} accepted");
         }
+        // obs-text: Latin-1 letters, as Gunicorn 27 sends them.
+        assert_eq!(parse_status("200 Caf\u{e9}").map(|s| s.code), Some(200));
     }
 
     #[test]

@@ -132,10 +132,13 @@ class Conn:
     def _lost(self):
         """The client is gone: `http.disconnect` for the app, and after
         --asgi-disconnect-grace-period its task is cancelled."""
+        # Whoever waits for the socket now learns the client is gone, also when that was
+        # already known: a wait begun after the first EOF (the drain of an unread body) is
+        # woken only by this second one, and would otherwise hold the request open.
+        _settle(self.receiving)
         if self.disconnected:
             return
         self.disconnected = True
-        _settle(self.receiving)
         self._tell_lost()
         if self.task is not None:
             self.loop.call_later(self.worker.disconnect_grace, self._give_up, self.task)
@@ -238,8 +241,9 @@ class Conn:
             self.worker.rs.log_debug("Client disconnected during %s" % scope["path"])
             self.wire.fail(None)
         else:
+            # Named as every kind names it (METHOD URI, Gunicorn 27's words).
             self.wire.fail("Error handling request %s\n%s"
-                           % (scope["path"], traceback.format_exc()))
+                           % (self.wire.request_line or scope["path"], traceback.format_exc()))
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise exc
 
@@ -315,6 +319,9 @@ class Conn:
 
     async def _readable(self):
         """Wait until the socket has bytes (read into the wire) or the client is gone."""
+        if self.disconnected:
+            # Its end was read already: no further read event says so again.
+            return
         await self._woken_by_read()
         if not self.disconnected and self.wire.fill() == 0:
             self.disconnected = True

@@ -167,9 +167,19 @@ class Connection(httputil.HTTPConnection):
     def write_headers(self, start_line, headers, chunk=None):
         status = start_line.code
         if status != 101:
+            if self.conn.disconnected:
+                return self._failed()
             # The fields go to the wire as tornado holds them: one call, no list of bytes.
-            return self._written(self.wire.respond(status, start_line.reason, headers.get_all(),
-                                                   DEFAULT_SERVER, chunk or b""))
+            try:
+                pending = self.wire.respond(status, start_line.reason, headers.get_all(),
+                                            DEFAULT_SERVER, chunk or b"")
+            except OSError:
+                # The client left under the response (a WSGI app's, sent whole here): as
+                # `write`, and as tornado's own connection, a failed future, not an error
+                # the request is logged with (every kind takes a client gone as DEBUG).
+                self.conn._lost()
+                return self._failed()
+            return self._written(pending)
         fields = [(name.encode("latin-1"), value.encode("latin-1"))
                   for name, value in headers.get_all()
                   if not (name == "Server" and value == DEFAULT_SERVER)]
@@ -260,6 +270,9 @@ class Connection(httputil.HTTPConnection):
     def _failed(self):
         failed = self.conn.loop.create_future()
         failed.set_exception(iostream.StreamClosedError())
+        # Marked as seen, as tornado's HTTP1Connection does: a caller that never awaits the
+        # write (the WSGI container) must not leave "exception was never retrieved" behind.
+        failed.exception()
         return failed
 
 

@@ -71,6 +71,8 @@ pub(super) struct Exchange {
     /// A WebSocket message the read callback decoded for an app waiting in `receive`
     /// (readable.rs), until `receive` takes it (ws_receive.rs).
     pub(super) ws_ready: Option<Py<PyAny>>,
+    /// Body bytes of a response that has none (HEAD, 204, 304) were dropped and said so.
+    pub(super) warned_no_body: bool,
 }
 
 /// `Wire.finish`'s flags (asgi_base.py has the same numbers).
@@ -208,6 +210,14 @@ impl Wire {
             Some(ex) => ex.buf.len() > ex.used,
             None => self.conn.as_ref().is_some_and(Conn::has_pipelined),
         }
+    }
+
+    /// `METHOD URI` of the request being served (the raw target), as the error log names a
+    /// request under every kind (Gunicorn 27's `Error handling request %s %s`).
+    #[getter]
+    fn request_line(&self) -> Option<String> {
+        let head = &self.exchange.as_ref()?.head;
+        Some(format!("{} {}", head.method, head.uri))
     }
 
     /// The app raised: a 500 when nothing of the response went out, else a response not

@@ -53,8 +53,9 @@ impl Wire {
             Some((req, Err(err))) => (
                 req.map_or(Hooked::Not, |r| Hooked::Refused(r.unbind())),
                 Some(format!(
-                    "Error handling request {}\n{}",
-                    head.path,
+                    "Error handling request {} {}\n{}",
+                    head.method,
+                    head.uri,
                     format_exception(py, &err)
                 )),
             ),

@@ -15,6 +15,7 @@ use crate::http::response::{self, Framing};
 use crate::http::{BodyDecoder, BodyKind, ParseError, RequestHead};
 use crate::scoreboard::{RequestLine, WorkerState};
 use crate::worker::conn::{refuse_head, warn_invalid, Conn, HeadProgress};
+use crate::wsgi::BodyError;
 
 /// How much of a body the app left unread is drained to keep the connection (Gunicorn's
 /// gthread: 64 KiB); past it the connection closes.
@@ -169,15 +170,27 @@ impl Wire {
         Ok(Some(d.unbind()))
     }
 
-    /// The client's end came before the body's: the framing error (a 400 if nothing of the
-    /// response went out) and `http.disconnect` for the app.
+    /// The client's end came before the body's: `http.disconnect` for the app. Cut inside
+    /// chunked framing it is also the framing error (a 400 if nothing of the response went
+    /// out, as the WSGI kinds answer, conn/body.rs); cut inside a length the client is simply
+    /// gone (Gunicorn's NoMoreData: a debug line, no response, no "Invalid request").
     fn body_eof(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
         let error = match self.exchange.as_ref() {
             Some(ex) if !ex.body_done && !ex.refused => ex.decoder.eof().err(),
             _ => None,
         };
         match error {
-            Some(e) => self.refuse_body(py, &e),
+            Some(e) if e.status().is_some() => self.refuse_body(py, &e),
+            Some(_) => {
+                crate::debug!(
+                    "Ignored premature client disconnection. {}",
+                    BodyError::Disconnected
+                );
+                if let Some(ex) = self.exchange.as_mut() {
+                    ex.head.must_close = true;
+                }
+                Ok(None)
+            }
             None => Ok(None),
         }
     }
@@ -302,6 +315,7 @@ impl Wire {
             hooked: Hooked::Not,
             environ: None,
             ws_ready: None,
+            warned_no_body: false,
         }
     }
 

@@ -174,10 +174,31 @@ impl Wire {
         let body = field(message, pyo3::intern!(py, "body"))?;
         let more = field(message, pyo3::intern!(py, "more_body"))?;
         let more = more.map(|m| m.extract()).transpose()?.unwrap_or(false);
-        match body {
-            Some(body) => self.write(body.extract()?, more),
-            None => self.write(b"", more),
+        let data: &[u8] = match &body {
+            Some(body) => body.extract()?,
+            None => b"",
+        };
+        let left = self.write(data, more)?;
+        self.warn_dropped_body(data.len());
+        Ok(left)
+    }
+
+    /// `write` dropped the app's body bytes: its response has none (RFC 9110 §6.4.1: HEAD,
+    /// 204, 304). Said once a request, in Gunicorn 27's words, as the WSGI kinds say it
+    /// (conn/sink.rs): the app's mistake shows, the client's framing stays whole.
+    fn warn_dropped_body(&mut self, len: usize) {
+        let Some(ex) = self.exchange.as_mut() else {
+            return;
+        };
+        if len == 0 || ex.framing != Some(Framing::NoBody) || ex.warned_no_body || ex.refused {
+            return;
         }
+        ex.warned_no_body = true;
+        crate::warning!(
+            "ASGI app sent body bytes on a no-body response (method={} status={}); dropping per RFC 9110.",
+            ex.head.method,
+            ex.status
+        );
     }
 
     /// `send` of an `http.response.trailers` message; the bytes the socket has not taken yet.

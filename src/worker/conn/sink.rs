@@ -43,6 +43,8 @@ pub struct Sink<'a> {
     /// The longest a write may wait for the client to take bytes.
     send_timeout: Duration,
     version: (u8, u8),
+    /// The request's method, for the warning about a body dropped from a no-body response.
+    method: &'a str,
     is_head: bool,
     /// Chunked bodies and interim responses are allowed ([`RequestHead::may_chunk`]).
     may_chunk: bool,
@@ -77,6 +79,7 @@ impl<'a> Sink<'a> {
             claim,
             send_timeout,
             version: (1, 1),
+            method: "",
             is_head: false,
             may_chunk: true,
             persist: false,
@@ -101,8 +104,9 @@ impl<'a> Sink<'a> {
 
     /// The request this response answers (its version, method, protocol), whether the
     /// connection may persist after it (RFC 9112 §9.3), and the `Date` value.
-    pub fn for_request(mut self, head: &RequestHead, persist: bool, date: &'a str) -> Self {
+    pub fn for_request(mut self, head: &'a RequestHead, persist: bool, date: &'a str) -> Self {
         self.version = head.version;
+        self.method = &head.method;
         self.is_head = head.method == "HEAD";
         self.may_chunk = head.may_chunk();
         self.persist = persist;
@@ -202,7 +206,11 @@ impl<'a> Sink<'a> {
     fn drop_body(&mut self, len: usize) {
         if len > 0 && !self.warned_no_body {
             self.warned_no_body = true;
-            crate::warning!("WSGI app sent body bytes on a no-body response (status={}); dropping per RFC 9110.", self.status);
+            crate::warning!(
+                "WSGI app sent body bytes on a no-body response (method={} status={}); dropping per RFC 9110.",
+                self.method,
+                self.status
+            );
         }
     }
 }
