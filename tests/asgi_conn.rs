@@ -57,6 +57,24 @@ fn expect_100_continue_for_an_app_that_reads_the_body() {
     assert!(c.get("/peer").text().starts_with(&port));
 }
 
+/// `Expect: 100-continue` to an app that answers without reading the body: no 100, and the
+/// final answer says `Connection: close` and ends the connection at once (RFC 9110 §10.1.1:
+/// the client may never send a body it was not asked for; waiting to drain it would hold the
+/// connection for nothing).
+#[test]
+fn expect_100_continue_answered_without_the_body_closes() {
+    let server = asgi("asgi_hello:app", &[], 1);
+    let mut c = Client::connect(server.port());
+    c.send(b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 10\r\n\r\n");
+    let r = c.response();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("Connection"), Some("close"));
+    match c.ending(std::time::Duration::from_secs(3)) {
+        Ending::Eof(rest) => assert!(rest.is_empty(), "{rest:?}"),
+        other => panic!("the connection did not end: {other:?}"),
+    }
+}
+
 /// What an ASGI scope can say of a request target, for the fixtures whose target is not a
 /// plain origin-form path: every spelling a correct server may hand the app. `raw_path` is
 /// "the original HTTP path component" and `path` "the request target excluding any query

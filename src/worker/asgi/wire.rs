@@ -272,7 +272,10 @@ impl Wire {
     /// Unless `drained`, a request whose body the app left unread is not finished:
     /// `FINISH_BODY_LEFT` says to drain it first (so the connection can carry the next).
     pub(super) fn finish(&mut self, py: Python<'_>, drained: bool) -> u8 {
-        if !drained && self.exchange.as_ref().is_some_and(|ex| !ex.body_done) {
+        // An unread body is drained only for a connection that goes on: one that closes
+        // lingers instead (its late bytes read and dropped, `Conn.close`), with no wait first.
+        let drain = |ex: &Exchange| !ex.body_done && !ex.head.must_close;
+        if !drained && self.exchange.as_ref().is_some_and(drain) {
             return FINISH_BODY_LEFT;
         }
         let unsent = match self.unsent() {

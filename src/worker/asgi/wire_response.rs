@@ -123,10 +123,15 @@ impl Wire {
         let framing = Framing::decide(is_head, ex.head.may_chunk(), ex.status, length);
         ex.remaining = length.unwrap_or(u64::MAX);
         ex.framing = Some(framing);
+        // RFC 9110 §10.1.1: a final answer to a request that expected 100-continue, its body
+        // neither asked for nor read, says whether the connection goes on; the client may
+        // never send that body, so this one closes rather than wait to drain it.
+        let body_unasked = ex.continue_owed && !ex.body_done;
         let persist = shared.persist_allowed()
             && !ex.head.must_close
             && !says_close(&ex.headers)
             && !ex.last
+            && !body_unasked
             && framing != Framing::Close;
         let connection = if persist { "keep-alive" } else { "close" };
         let status = status_line(ex.status, ex.reason.take());
