@@ -31,6 +31,7 @@ per_kind!(
     a_latin1_reason_phrase_goes_out_as_the_app_gave_it,
     an_app_error_is_logged_with_the_method_and_the_raw_uri,
     two_content_lengths_that_differ_are_refused,
+    environ_atoms_are_looked_up_whatever_their_case,
 );
 
 /// One worker of `kind` serving the parity app, its access log on stdout.
@@ -231,4 +232,16 @@ fn two_content_lengths_that_differ_are_refused(kind: &str) {
     );
     assert_eq!(responses[0].header_count("Content-Length"), 1, "{kind}");
     assert_eq!(server.fetch("/").status, 200, "{kind}: served after it");
+}
+
+/// `%({key}e)s` finds the environ's key whatever case the format wrote it in, as Gunicorn's
+/// atoms (the environ's keys lower-cased) do: `{request_method}e` is `REQUEST_METHOD`; a key
+/// the environ lacks is `-`.
+fn environ_atoms_are_looked_up_whatever_their_case(kind: &str) {
+    let format = "ATOMS %({request_method}e)s %({REQUEST_METHOD}e)s %({Path_Info}e)s %({nope}e)s";
+    let server = serve(kind, &["--access-logformat", format]);
+    assert_eq!(server.get("/atoms").status, 200, "{kind}");
+    let line = server.stdout.find_from(0, "ATOMS ", PROMPT * 5);
+    let line = line.unwrap_or_else(|| panic!("{kind}: {}", server.stdout.text()));
+    assert!(line.ends_with("ATOMS GET GET /atoms -"), "{kind}: {line}");
 }

@@ -284,6 +284,19 @@ fn close_result(result: &Bound<'_, PyAny>) -> PyResult<()> {
 
 /// An environ value for the access log's `{key}e` atom, as `str(value)`.
 fn lookup(environ: Option<&Bound<'_, PyDict>>, key: &str) -> Option<String> {
-    let value = environ?.get_item(key).ok()??;
+    environ_item(environ?, key)
+}
+
+/// The environ's `key` for an access log's `%({key}e)s`, as text. Gunicorn looks the atom
+/// up without regard to case (its atoms are the environ's keys lower-cased), so
+/// `{remote_addr}e` is `REMOTE_ADDR`: an exact key first, else one equal but for case.
+pub(crate) fn environ_item(environ: &Bound<'_, PyDict>, key: &str) -> Option<String> {
+    let value = match environ.get_item(key).ok()? {
+        Some(value) => value,
+        None => environ.iter().find_map(|(k, v)| {
+            let name = k.cast_into::<pyo3::types::PyString>().ok()?;
+            name.to_str().ok()?.eq_ignore_ascii_case(key).then_some(v)
+        })?,
+    };
     value.str().ok().map(|s| s.to_string())
 }

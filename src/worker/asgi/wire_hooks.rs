@@ -95,15 +95,13 @@ pub(super) fn environ_values(
         Some(environ) => {
             let environ = environ.bind(py);
             keys.iter()
-                .map(|key| {
-                    let value = environ.get_item(key).ok()??;
-                    value.str().ok().map(|s| s.to_string())
-                })
+                .map(|key| crate::wsgi::app::environ_item(environ, key))
                 .collect()
         }
+        // The CGI keys, whatever case the format wrote them in (as Gunicorn looks them up).
         None => keys
             .iter()
-            .map(|key| log_value(&ex.head, peer, key))
+            .map(|key| log_value(&ex.head, peer, &key.to_ascii_uppercase()))
             .collect(),
     }
 }
