@@ -6,7 +6,7 @@ import os
 import statistics
 
 from keepalive import Scenario
-from harness import cell, cpu_ratio, errors_text, summary
+from harness import cell, cpu_ratio, errors_cell, failed_row, summary
 
 WORKERS = 2
 SLEEP = 0.05              # asgi_app.py's /sleep
@@ -67,16 +67,11 @@ def report(table, scenarios, names, results, args):
 
     def row_or_failure(s, n, title, columns):
         runs = results[(s, n)]
-        print("| %s | %s | %s | %s |" % (title, table[n].label, cell(runs[-1] if runs else "not run"),
-                                         " | ".join("-" * (columns - 1))))
+        print(failed_row([title, table[n].label], runs, columns - 1))
 
     def ratio(s, n, m):
         ref = summaries.get((s, REFERENCE[s]))
         return "%.2fx" % (m["rps"] / ref["rps"]) if ref and ref["rps"] else "-"
-
-    def errors(m):
-        text = errors_text(m["errors"])
-        return text + ("; " + "; ".join(m["notes"]) if m["notes"] else "")
 
     wrk_scenarios = [s for s in scenarios if s in WRK]
     if wrk_scenarios:
@@ -97,7 +92,7 @@ def report(table, scenarios, names, results, args):
                     continue
                 print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %.1f | %s |" % (
                     title, table[n].label, m["rps"], ratio(s, n, m), m["p50"], m["p99"], m["cpu_us"],
-                    m["rss_mib"], cell(errors(m))))
+                    m["rss_mib"], errors_cell(m)))
         print()
     if "ws" in scenarios:
         print("WebSocket echo: benches/ws_load (%s engine, %s thread(s)), %d clients, %d-byte binary messages, "
@@ -117,15 +112,14 @@ def report(table, scenarios, names, results, args):
                 m = summaries[("ws", n, t)]
                 if m is None:
                     runs = ws_runs(results[("ws", n)], t)
-                    print("| %s | %d | %s | - | - | - | - | - | - | - | - | - |" % (
-                        table[n].label, t, cell(runs[-1] if runs else "not run")))
+                    print(failed_row([table[n].label, str(t)], runs, 9))
                     continue
                 ref = summaries.get(("ws", REFERENCE["ws"], t))
                 cpu = ws_cpu(ws_runs(results[("ws", n)], t))
                 print("| %s | %d | %.0f | %s | %.2f | %.2f | %.1f | %.2f | %.2f (%s) | %.2f | %.1f | %s |" % (
                     table[n].label, t, m["rps"], "%.2fx" % (m["rps"] / ref["rps"]) if ref and ref["rps"] else "-",
                     m["p50"], m["p99"], m["rss_mib"], cpu["client_cpu"], cpu["server_cpu"],
-                    split_text(cpu["split"]), cpu["other_cpu"], cpu["server_us"], cell(errors(m))))
+                    split_text(cpu["split"]), cpu["other_cpu"], cpu["server_us"], errors_cell(m)))
         print()
     print("Targets (issue 9)")
     print()

@@ -118,7 +118,8 @@ def servers(venv, binary):
     }
 
 
-def parse_wrk(text):
+def wrk_figures(text):
+    """Requests per second and the p50 and p99 latencies (ms) of a wrk --latency report."""
     def latency_ms(label):
         m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % label, text, re.M)
         if not m:
@@ -126,14 +127,15 @@ def parse_wrk(text):
         return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    return {"rps": float(rps.group(1)) if rps else 0.0, "p50": latency_ms("50%"), "p99": latency_ms("99%")}
+
+
+def parse_wrk(text):
+    """wrk_figures, with wrk's errors as its own words."""
     errors = re.search(r"Socket errors: (.*)", text)
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    return {
-        "rps": float(rps.group(1)) if rps else 0.0,
-        "p50": latency_ms("50%"),
-        "p99": latency_ms("99%"),
-        "errors": (errors.group(1).strip() if errors else "") + (" non2xx=%s" % non2xx.group(1) if non2xx else ""),
-    }
+    words = (errors.group(1).strip() if errors else "") + (" non2xx=%s" % non2xx.group(1) if non2xx else "")
+    return dict(wrk_figures(text), errors=words)
 
 
 def run_one(name, argv, path, close, args):

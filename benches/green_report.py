@@ -6,7 +6,7 @@ request in flight for the memory scenario, PASS/FAIL per target.
 import os
 import statistics
 
-from harness import cell, errors_text, summary
+from harness import cell, errors_cell, failed_row, summary
 from keepalive import Scenario
 
 WORKERS = 2
@@ -66,14 +66,11 @@ def report(table, scenarios, names, results, args):
                 m = summaries[(s, n)]
                 if m is None:
                     runs = results[(s, n)]
-                    print("| %s | %s | %s | - | - | - | - | - |" % (title, table[n].label, cell(runs[-1] if runs else "not run")))
+                    print(failed_row([title, table[n].label], runs, 5))
                     continue
                 ratio = "%.2fx" % (m["rps"] / ref["rps"]) if ref and ref["rps"] else "-"
-                errors = errors_text(m["errors"])
-                if m["notes"]:
-                    errors += "; " + "; ".join(m["notes"])
                 print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %s |" % (
-                    title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], m["rss_mib"], cell(errors)))
+                    title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], m["rss_mib"], errors_cell(m)))
         print()
         if "sleep" in wrk_scenarios and "granian" in names:
             print("Granian runs with its default blocking threads; a WSGI sleep holds one of them, so "

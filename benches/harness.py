@@ -16,7 +16,7 @@ import threading
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import ROOT, stop_server, wait_listening  # noqa: E402
+from compare import ROOT, stop_server, wait_listening, wrk_figures  # noqa: E402
 
 # A measured server: its label in the tables, `argv(...)` making its command line (each script
 # gives its own arguments), and the scenarios it runs.
@@ -110,21 +110,14 @@ def settle(port, path):
 
 
 def parse_wrk(text):
-    def latency_ms(label):
-        m = re.search(r"^\s*%s\s+([\d.]+)(us|ms|s)\s*$" % label, text, re.M)
-        if not m:
-            return float("nan")
-        return float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
-
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", text)
+    """compare.wrk_figures, with wrk's errors as counts by kind."""
     errors = {}
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if socket_errors:
         errors.update(zip(("connect", "read", "write", "timeout"), map(int, socket_errors.groups())))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     errors["non-2xx"] = int(non2xx.group(1)) if non2xx else 0
-    return {"rps": float(rps.group(1)) if rps else 0.0, "p50": latency_ms("50%"),
-            "p99": latency_ms("99%"), "errors": errors}
+    return dict(wrk_figures(text), errors=errors)
 
 
 def last_line(text):
@@ -223,6 +216,19 @@ def summary(runs):
 
 def cell(text):
     return text.replace("|", "\\|")
+
+
+def errors_cell(m):
+    """A summary's errors for a table: wrk's counts, then a note per kind of trouble."""
+    text = errors_text(m["errors"])
+    return cell(text + ("; " + "; ".join(m["notes"]) if m["notes"] else ""))
+
+
+def failed_row(cells, runs, blanks):
+    """The row of a server that measured nothing: its leading `cells`, why (the last round's
+    words, or "not run"), then `blanks` empty columns."""
+    why = cell(runs[-1] if runs else "not run")
+    return "| %s | %s |%s" % (" | ".join(cells), why, " - |" * blanks)
 
 
 def cpu_ratio(m, ref):
