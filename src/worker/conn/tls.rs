@@ -4,12 +4,13 @@
 //! (`--header-timeout`): a client that connects and sends nothing holds nothing.
 
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::sync::{Mutex, MutexGuard};
 
 use nix::errno::Errno;
+use nix::sys::socket::{recv, send, sendmsg, MsgFlags};
 use rustls::{ServerConfig, ServerConnection};
 
 /// Plaintext taken per write: bounds what rustls holds encrypted beyond what the socket took.
@@ -36,13 +37,14 @@ pub(super) struct Tls {
     started: AtomicBool,
 }
 
-/// read(2)/write(2) on the socket for rustls, `EAGAIN` as `WouldBlock`.
+/// recv(2)/send(2) on the socket for rustls (the socket calls, as `Stream`'s plaintext ones),
+/// `EAGAIN` as `WouldBlock`.
 struct Socket<'a>(&'a OwnedFd);
 
 impl Read for Socket<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            match nix::unistd::read(self.0, buf) {
+            match recv(self.0.as_raw_fd(), buf, MsgFlags::empty()) {
                 Ok(n) => return Ok(n),
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
@@ -54,7 +56,7 @@ impl Read for Socket<'_> {
 impl Write for Socket<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         loop {
-            match nix::unistd::write(self.0, buf) {
+            match send(self.0.as_raw_fd(), buf, MsgFlags::MSG_NOSIGNAL) {
                 Ok(n) => return Ok(n),
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
@@ -62,12 +64,12 @@ impl Write for Socket<'_> {
         }
     }
 
-    /// rustls hands every queued record at once: one writev(2) for all of them, so a
+    /// rustls hands every queued record at once: one sendmsg(2) for all of them, so a
     /// handshake flight or a response of several records is one segment and one wake-up of
     /// the client, not one per record.
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         loop {
-            match nix::sys::uio::writev(self.0, bufs) {
+            match sendmsg::<()>(self.0.as_raw_fd(), bufs, &[], MsgFlags::MSG_NOSIGNAL, None) {
                 Ok(n) => return Ok(n),
                 Err(Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
@@ -159,10 +161,9 @@ impl Tls {
     /// Before the first byte is taken: an ASCII letter where a TLS record (0x16) belongs is
     /// an HTTP request line. Answered in plain text; `true` when it was.
     fn answer_plain_http(&self, fd: &OwnedFd) -> io::Result<bool> {
-        use nix::sys::socket::{recv, MsgFlags};
         let mut first = [0u8; 1];
         let flags = MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT;
-        match recv(std::os::fd::AsRawFd::as_raw_fd(fd), &mut first, flags) {
+        match recv(fd.as_raw_fd(), &mut first, flags) {
             Ok(1) if first[0].is_ascii_uppercase() => {
                 let _ = nix::unistd::write(fd, PLAIN_HTTP_ANSWER);
                 Ok(true)
