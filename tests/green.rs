@@ -55,6 +55,7 @@ per_kind!(
     request_timeout_answers_504_and_interrupts_the_greenlet,
     term_closes_a_connection_that_sent_nothing_at_once,
     connections_opened_in_a_burst_spread_over_the_workers,
+    a_burst_of_connections_is_accepted_without_stalls,
 );
 
 /// Checks that are not about greenlets, under the other kinds too. (Not the steady download

@@ -1,21 +1,31 @@
 //! Accept balancing for the kinds that hold many connections per worker (asgi, tornado,
 //! gevent, eventlet): take the connection a listener woke this worker for, or leave it to a
-//! sibling for a moment.
+//! sibling.
 //!
 //! Every worker waiting on a shared listener is woken for a new client, and whichever turns
 //! first accepts. Keep-alive clients that open their connections in a burst (wrk, a pool, a
 //! front's upstream keep-alive) then land mostly on one worker and stay there for their
 //! lifetime, one core idle. So a worker that holds more open connections than the least-loaded
-//! sibling taking connections leaves the listener to that sibling for [`ACCEPT_DEFER`]; the
-//! look after such a deferral always takes the connection, so none waits longer than that on a
-//! sibling that is slow to accept. Gunicorn's `max_accept = 1` with siblings still holds: the
-//! kinds accept one connection per wake-up.
+//! sibling taking connections skips the client, and its sibling, woken for the same client,
+//! takes it.
 //!
-//! Knows the scoreboard (the counts); not how a kind waits — each defers with its own loop's
-//! timer (asyncio's `call_later`, the hub's sleep), never by blocking it.
+//! A skip leaves the listener watched: the listener stays readable until someone accepts, so
+//! the worker looks again on its loop's next turn (its own connections served meanwhile), and
+//! stops skipping as soon as the sibling has taken the client or caught up. Each skip yields
+//! the CPU first (`sched_yield`), so that a sibling sharing the core runs and accepts. A
+//! sibling that is slow to (its loop busy in the app) is waited for at most [`SKIP_FOR`]:
+//! then this worker takes the client itself.
+//!
+//! Before, a skip stopped watching the listener for 5 ms. In a burst the two workers took
+//! turns ahead of each other, and each turn left both asleep at once: 500 connections opened
+//! together took 0.7 s to be accepted (about 4 every 5 ms), their first requests waiting
+//! behind that, where every connection now is accepted as fast as the loops turn.
+//!
+//! Knows the scoreboard (the counts); not how a kind waits — each looks again through its own
+//! loop (asyncio's reader callback, the hub's wait), never by blocking it.
 
 use std::cell::Cell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::scoreboard::{Scoreboard, Slot};
 
@@ -23,51 +33,67 @@ use crate::scoreboard::{Scoreboard, Slot};
 /// loop is blocked; every kind here beats at least once a second while its loop turns).
 const SIBLING_FRESH_MS: u64 = 2_000;
 
-/// How long a worker leaves the listener to a less-loaded sibling: long enough for the
-/// sibling's loop to wake and accept, short enough that a connection it does not take waits
-/// no more than this.
-pub(crate) const ACCEPT_DEFER: Duration = Duration::from_millis(5);
+/// How long a worker leaves a waiting client to a less-loaded sibling before taking it: a
+/// sibling whose loop is in the app for longer should not hold the client up.
+pub(crate) const SKIP_FOR: Duration = Duration::from_millis(2);
+
+/// Skips further apart than this are not the same client's: the last one was taken by a
+/// sibling (the listener went quiet), and this is a new wait.
+const SAME_CLIENT: Duration = Duration::from_millis(1);
 
 /// What to do with the connection a listener woke the worker for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Accept {
     Now,
-    /// Leave it to a sibling for [`ACCEPT_DEFER`], then look again.
+    /// Leave it to a sibling: look again on the loop's next turn.
     Later,
 }
 
-/// One per worker (shared by its listeners): the last answer, so that a deferral is never
-/// followed by another.
+/// One per worker (shared by its listeners): since when it has been skipping the waiting
+/// client, and when it last skipped.
 pub(crate) struct AcceptBalance {
-    last: Cell<Accept>,
+    skipping: Cell<Option<(Instant, Instant)>>,
 }
 
 impl AcceptBalance {
     pub(crate) fn new() -> AcceptBalance {
         AcceptBalance {
-            last: Cell::new(Accept::Now),
+            skipping: Cell::new(None),
         }
     }
 
     /// Accept now, or later? `Later` while `me` holds more open connections than the
-    /// least-loaded sibling taking connections, unless the last answer was already `Later`.
+    /// least-loaded sibling taking connections, for at most [`SKIP_FOR`] of one client.
     pub(crate) fn next(&self, me: &Slot, board: &Scoreboard) -> Accept {
-        let answer = match self.last.get() {
-            Accept::Later => Accept::Now,
-            Accept::Now => {
-                let mine = me.open_connections();
-                let fewer_elsewhere = board
-                    .fewest_connections_elsewhere(me, SIBLING_FRESH_MS)
-                    .is_some_and(|fewest| mine > fewest);
-                if fewer_elsewhere {
-                    Accept::Later
-                } else {
-                    Accept::Now
-                }
-            }
-        };
-        self.last.set(answer);
+        let mine = me.open_connections();
+        let ahead = board
+            .fewest_connections_elsewhere(me, SIBLING_FRESH_MS)
+            .is_some_and(|fewest| mine > fewest);
+        let answer = self.decide(ahead, Instant::now());
+        if answer == Accept::Later {
+            // SAFETY: sched_yield takes no arguments and only asks the scheduler to run
+            // another task; it cannot fail on Linux.
+            unsafe { libc::sched_yield() };
+        }
         answer
+    }
+
+    /// The rule, apart from the clock and the scoreboard.
+    fn decide(&self, ahead: bool, now: Instant) -> Accept {
+        if !ahead {
+            self.skipping.set(None);
+            return Accept::Now;
+        }
+        let since = match self.skipping.get() {
+            Some((since, last)) if now.saturating_duration_since(last) <= SAME_CLIENT => since,
+            _ => now,
+        };
+        if now.saturating_duration_since(since) >= SKIP_FOR {
+            self.skipping.set(None);
+            return Accept::Now;
+        }
+        self.skipping.set(Some((since, now)));
+        Accept::Later
     }
 }
 
@@ -90,12 +116,11 @@ mod tests {
     }
 
     #[test]
-    fn a_worker_ahead_of_a_sibling_defers_once_then_takes_the_next() {
+    fn a_worker_ahead_of_a_sibling_leaves_it_the_client() {
         let board = board(3, 1);
         let me = board.slot(0).expect("slot 0");
         let balance = AcceptBalance::new();
         assert_eq!(balance.next(me, &board), Accept::Later);
-        assert_eq!(balance.next(me, &board), Accept::Now);
         assert_eq!(balance.next(me, &board), Accept::Later);
     }
 
@@ -106,5 +131,35 @@ mod tests {
         let balance = AcceptBalance::new();
         assert_eq!(balance.next(me, &board), Accept::Now);
         assert_eq!(balance.next(me, &board), Accept::Now);
+    }
+
+    #[test]
+    fn a_client_the_sibling_does_not_take_in_time_is_taken() {
+        let balance = AcceptBalance::new();
+        let t0 = Instant::now();
+        let at = |us: u64| t0 + Duration::from_micros(us);
+        // Looks on every loop turn, tens of microseconds apart, while ahead.
+        let mut us = 0;
+        while us < SKIP_FOR.as_micros() as u64 {
+            assert_eq!(balance.decide(true, at(us)), Accept::Later, "at {us} µs");
+            us += 50;
+        }
+        assert_eq!(balance.decide(true, at(us)), Accept::Now);
+        // The next client is a new wait.
+        assert_eq!(balance.decide(true, at(us + 50)), Accept::Later);
+    }
+
+    #[test]
+    fn a_pause_between_looks_starts_a_new_wait() {
+        let balance = AcceptBalance::new();
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        assert_eq!(balance.decide(true, at(0)), Accept::Later);
+        // The sibling took that client; the listener was quiet until this new one.
+        assert_eq!(balance.decide(true, at(10)), Accept::Later);
+        assert_eq!(balance.decide(true, at(11)), Accept::Later);
+        // Caught up with: taken at once, and the wait is over.
+        assert_eq!(balance.decide(false, at(11)), Accept::Now);
+        assert_eq!(balance.decide(true, at(12)), Accept::Later);
     }
 }

@@ -25,8 +25,6 @@ class Worker:
         self.header_timeout = opts["header_timeout"]
         self.keepalive = opts["keepalive"]
         self.max_conns = opts["worker_connections"]
-        # How long the listener is left to a less-loaded sibling (src/worker/balance.rs).
-        self.accept_defer = opts["accept_defer"]
         self.disconnect_grace = opts["disconnect_grace"]
         # The tornado kind: `serve(conn, request)` answers each request (tornado_bridge.py)
         # instead of an ASGI app.
@@ -154,9 +152,8 @@ class Worker:
         while len(self.conns) < self.max_conns:
             if self.rs.accept_later():
                 # A sibling holds fewer connections: its loop was woken too and takes this
-                # one, unless it is slow to; the next look takes it (balance.rs).
-                self._accept_off()
-                self.loop.call_later(self.accept_defer, self._accept_again)
+                # one. The listener stays watched, so if it does not, the next turn looks
+                # again (and takes it after a moment: balance.rs).
                 return
             wire = self.rs.accept(fd)
             if wire is None:
@@ -166,10 +163,6 @@ class Worker:
             conn.read()
         # --worker-connections reached: new clients wait in the backlog.
         self._accept_off()
-
-    def _accept_again(self):
-        if not self.rs.stopping and len(self.conns) < self.max_conns:
-            self._accept_on()
 
     def closed(self, conn):
         self.conns.discard(conn)

@@ -154,8 +154,9 @@ impl Server {
         .flatten()
     }
 
-    /// Should the connection a listener woke the loop for be left to another worker for
-    /// `accept_defer` seconds? The rule is every many-connection kind's (`balance.rs`).
+    /// Should the connection a listener woke the loop for be left to another worker (looked
+    /// at again on the loop's next turn)? The rule is every many-connection kind's
+    /// (`balance.rs`).
     fn accept_later(&self) -> bool {
         with_service(|svc| self.balance.next(svc.slot, svc.board) == Accept::Later).unwrap_or(false)
     }

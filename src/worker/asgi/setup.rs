@@ -9,7 +9,6 @@ use pyo3::types::{PyDict, PyModule};
 
 use super::{scope, Server, Shared};
 use crate::config::{AsgiLoop, Lifespan};
-use crate::worker::balance::ACCEPT_DEFER;
 use crate::wsgi::interpreter::format_exception;
 
 const ASGI_BASE_PY: &str = include_str!("asgi_base.py");
@@ -63,7 +62,6 @@ pub(super) fn worker_opts<'py>(
     opts.set_item("header_timeout", cfg.header_timeout.as_secs_f64())?;
     opts.set_item("keepalive", cfg.keepalive.as_secs_f64())?;
     opts.set_item("worker_connections", cfg.worker_connections.max(1))?;
-    opts.set_item("accept_defer", ACCEPT_DEFER.as_secs_f64())?;
     opts.set_item("disconnect_grace", cfg.asgi.disconnect_grace.as_secs_f64())?;
     if shared.tornado {
         // tornado_env first: the bridge imports it by name.

@@ -1,12 +1,12 @@
 //! A greenlet per listener: wait (through the hub) until a client is queued, accept, give the
 //! connection its own greenlet — while fewer than `--worker-connections` are open; past it,
 //! new clients wait in the backlog (or go to another worker), never reset. A worker ahead of a
-//! sibling in open connections leaves a client to it for a moment (`balance.rs`).
+//! sibling in open connections leaves a client to it (`balance.rs`).
 
 use std::time::Duration;
 
 use super::{Green, CONN};
-use crate::worker::balance::{Accept, ACCEPT_DEFER};
+use crate::worker::balance::Accept;
 use crate::worker::conn::Conn;
 
 /// How long an acceptor waits before it looks at the worker's state again.
@@ -36,9 +36,10 @@ pub(super) fn accept_loop(green: &Green<'_, '_>, index: usize) {
             Err(_) => return,
         }
         if green.balance.next(svc.slot, svc.board) == Accept::Later {
-            // The sibling's hub was woken too and takes this client, unless it is slow to;
-            // then the next look (after the hub's sleep: the other greenlets run) takes it.
-            green.hub.sleep(ACCEPT_DEFER.as_secs_f64());
+            // The sibling's hub was woken too and takes this client. The other greenlets run
+            // (the hub's turn), then the wait above looks again: the client is gone, or is
+            // taken here once the sibling has been slow to (balance.rs).
+            green.hub.sleep(0.0);
             continue;
         }
         for _ in 0..batch {
