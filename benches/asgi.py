@@ -43,7 +43,7 @@ PASS/FAIL (a target met with errors is a FAIL).
     python3 benches/asgi.py [--duration 5] [--rounds 3] [--warmup 1]
         [--scenarios hello,fastapi,sleep,ws,tornado] [--servers rs-asgi,uvicorn,...]
         [--binary PATH] [--ws-client PATH] [--ws-threads 1,2] [--ws-engine lean|tungstenite]
-        [--venv PATH]
+        [--pin] [--venv PATH]
 
 The tables go to stdout; progress to stderr; each server's output and the load client's report
 are kept in a temporary directory named at the end. A server that does not start is reported
@@ -83,7 +83,17 @@ same-count ratios are printed beside it. How the client was checked:
     little. The table also gives each server's CPU per message echoed (server CPU / messages),
     which does not depend on the client, and the target's row sets it beside uvicorn's.
 
-Needs wrk on PATH (apt-get install -y wrk) and cargo. Makes or reuses benches/.venv with the
+Pinning (--pin). By default the scheduler places every process, and on a 2-core machine the
+load client shares both cores with the 2 workers under test. With --pin the client (wrk,
+ws-load) runs on CPU 0 and every server on the other CPUs (taskset): each server's rate is
+then what its own cores do, and the client's core shows whether the client kept up. That is
+the reading of the WebSocket target's "a client that is not itself the bottleneck" on a
+machine this size: unpinned, gunicorn-rs echoes as fast as ws-load can drive even the trivial
+Rust echo server (the ws-echo row), so the client is what such a run measures; pinned, the
+client has a core of its own, and the ws-echo row on the same core shows the client's ceiling
+above the servers' rates. Pinned, the 2 workers of each server share one core.
+
+Needs wrk on PATH (apt-get install -y wrk), taskset for --pin (util-linux), and cargo. Makes or reuses benches/.venv with the
 lines of benches/requirements.txt this benchmark uses (gunicorn, granian, uvicorn[standard],
 uvloop, httptools, gunicorn-h1c, fastapi, pydantic, tornado, websockets). Raises its own
 open-file limit (inherited by wrk and the servers) for 500 connections.
@@ -102,7 +112,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, CLK_TCK, cpu_seconds, free_port, stop_server  # noqa: E402
 from green import pip_install, raise_open_files, why_not_started  # noqa: E402
 from harness import (  # noqa: E402
-    Server, WorkerRssPeak, build, csv, errors_text, interleaved, last_line, launch,
+    Server, WorkerRssPeak, build, csv, errors_text, interleaved, last_line, launch, pin, pinned,
 )
 from keepalive import run_one  # noqa: E402
 # The scenarios, the settings every server runs with, and the tables and targets printed at
@@ -200,9 +210,9 @@ class ServerSampler(WorkerRssPeak):
 
 def run_client(client, port, seconds, threads, engine, out_path):
     """One run of the WebSocket client: (its JSON report, its CPU seconds)."""
-    cmd = [client, "--port", str(port), "--path", SCENARIOS["ws"].path, "--clients", str(WS_CLIENTS),
-           "--size", str(WS_SIZE), "--duration", str(seconds), "--threads", str(threads),
-           "--engine", engine]
+    cmd = pinned("client", [client, "--port", str(port), "--path", SCENARIOS["ws"].path,
+                            "--clients", str(WS_CLIENTS), "--size", str(WS_SIZE),
+                            "--duration", str(seconds), "--threads", str(threads), "--engine", engine])
     with open(out_path, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(proc.pid, 0)
@@ -316,8 +326,12 @@ def main():
                          "for every server (default 1,2; the target takes each server's best)")
     ap.add_argument("--ws-engine", choices=("lean", "tungstenite"), default="lean",
                     help="the WebSocket client's engine (see the docstring)")
+    ap.add_argument("--pin", action="store_true",
+                    help="the load client on CPU 0, the servers on the other CPUs (see the docstring)")
     ap.add_argument("--venv", default=os.path.join(BENCH, ".venv"))
     args = ap.parse_args()
+    if args.pin:
+        pin()
 
     raise_open_files()
     venv = ensure_venv(os.path.abspath(args.venv))

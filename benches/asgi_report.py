@@ -6,7 +6,7 @@ import os
 import statistics
 
 from keepalive import Scenario
-from harness import cell, cpu_ratio, errors_cell, failed_row, summary
+from harness import PINNED, cell, cpu_ratio, errors_cell, failed_row, pinning_text, summary
 
 WORKERS = 2
 SLEEP = 0.05              # asgi_app.py's /sleep
@@ -76,8 +76,8 @@ def report(table, scenarios, names, results, args):
     wrk_scenarios = [s for s in scenarios if s in WRK]
     if wrk_scenarios:
         print("wrk -t2 -d%ds (after a %ds warm-up), keep-alive, %d interleaved round(s), %d workers each, "
-              "%d CPUs; medians; ratios against uvicorn (tornado: Gunicorn -k tornado)" % (
-                  args.duration, args.warmup, args.rounds, WORKERS, os.cpu_count()))
+              "%d CPUs%s; medians; ratios against uvicorn (tornado: Gunicorn -k tornado)" % (
+                  args.duration, args.warmup, args.rounds, WORKERS, os.cpu_count(), pinning_text()))
         print()
         print("| scenario | server | req/s | ratio | p50 ms | p99 ms | worker CPU µs/req | worker peak RSS MiB | errors |")
         print("|---|---|---:|---:|---:|---:|---:|---:|---|")
@@ -97,10 +97,10 @@ def report(table, scenarios, names, results, args):
     if "ws" in scenarios:
         print("WebSocket echo: benches/ws_load (%s engine, %s thread(s)), %d clients, %d-byte binary messages, "
               "one in flight per client, %ds after a %ds warm-up, %d interleaved round(s), %d workers each; "
-              "medians; CPU in cores (of %d) during the measured run: the client, the server's "
+              "medians; CPU in cores (of %d%s) during the measured run: the client, the server's "
               "processes, the rest of the machine (other work, interrupts)" % (
                   args.ws_engine, " and ".join(map(str, counts)), WS_CLIENTS, WS_SIZE, args.duration, args.warmup, args.rounds,
-                  WORKERS, os.cpu_count()))
+                  WORKERS, os.cpu_count(), pinning_text()))
         print()
         print("| server | client threads | messages/s | ratio vs uvicorn | p50 ms | p99 ms | worker peak RSS MiB | "
               "client CPU | server CPU (per process) | other CPU | server CPU µs/msg | errors |")
@@ -196,7 +196,12 @@ def ws_target(summaries, results, counts):
     text += "; server CPU per message %.1f vs %.1f µs (%.2fx less)" % (
         mine["server_us"], ref["server_us"], ref["server_us"] / mine["server_us"])
     _, echo = ws_best(summaries, "ws-echo", counts)
-    if echo:
+    if PINNED:
+        # Its own core: the client kept up if it left some of that core idle.
+        text += "; the client used %.2f of its core" % mine["client_cpu"]
+        if echo:
+            text += " (the trivial echo server on the servers' core: %s msg/s)" % format(round(echo["rps"]), ",")
+    elif echo:
         text += "; the client's ceiling (ws-echo) %s msg/s" % format(round(echo["rps"]), ",")
     ok = x >= WS_VS_UVICORN and m["n_errors"] == 0
     return target, text + ("" if m["n_errors"] == 0 else ", with errors"), "PASS" if ok else "FAIL"

@@ -23,7 +23,13 @@ rotating); medians, ratios against uWSGI, the peak RSS of any one worker, and wr
 
     python3 benches/fronts.py [--duration 5] [--rounds 3] [--warmup 1]
         [--scenarios hello,64k] [--servers rs-sync,rs-gthread,uwsgi,gunicorn]
-        [--binary PATH] [--venv PATH]
+        [--binary PATH] [--pin] [--venv PATH]
+
+With --pin, wrk runs on CPU 0 and nginx and the server under it share the other CPUs
+(taskset): the front and its upstream are measured on cores of their own, without the load
+client's share of them. Unpinned, the one nginx worker is the bottleneck wherever the
+scheduler puts it, and its cost per request moves by ±10 % from run to run whichever server is
+behind it.
 
 Needs nginx and wrk (apt-get install -y nginx wrk). Makes or reuses a venv (default
 benches/.venv) and installs uwsgi and gunicorn==27.0.1 into it; uwsgi compiles, so pip needs
@@ -45,7 +51,8 @@ from collections import namedtuple
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, cpu_seconds, free_port, in_venv, stop_server  # noqa: E402
 from harness import (  # noqa: E402
-    WorkerRssPeak, build, csv, errors_cell, errors_text, failed_row, interleaved, launch,
+    WorkerRssPeak, build, csv, errors_cell, errors_text, failed_row, interleaved, launch, pin, pinned,
+    pinning_text,
     parse_wrk, requests_done, run_wrk, settle, summary, worker_pids,
 )
 
@@ -143,7 +150,8 @@ http {{
 }}
 """)
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.proc = subprocess.Popen([nginx, "-e", os.path.join(d, "error.log"), "-p", d, "-c", conf],
+        # With --pin, nginx is on the servers' side: front and server share their CPUs.
+        self.proc = subprocess.Popen(pinned("server", [nginx, "-e", os.path.join(d, "error.log"), "-p", d, "-c", conf]),
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         deadline = time.monotonic() + 10
@@ -237,8 +245,8 @@ def nginx_us(runs):
 def report(table, scenarios, names, results, args):
     summaries = {k: summary(v) for k, v in results.items()}
     print("wrk -t2 -d%ds (after a %ds warm-up) → nginx (1 worker, uwsgi_pass) → the server, %d "
-          "interleaved rounds, %d workers each, %d CPUs; medians" % (
-              args.duration, args.warmup, args.rounds, WORKERS, os.cpu_count()))
+          "interleaved rounds, %d workers each, %d CPUs%s; medians" % (
+              args.duration, args.warmup, args.rounds, WORKERS, os.cpu_count(), pinning_text()))
     print()
     print("| scenario | server | req/s | ratio vs uWSGI | p50 ms | p99 ms | worker CPU µs/req | nginx CPU µs/req | worker peak RSS MiB | errors |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
@@ -286,8 +294,12 @@ def main():
     ap.add_argument("--servers", type=csv(all_servers), default=all_servers,
                     help="comma-separated, from: " + ",".join(all_servers))
     ap.add_argument("--binary", help="a gunicorn-rs binary to use instead of building one")
+    ap.add_argument("--pin", action="store_true",
+                    help="wrk on CPU 0; nginx and the server on the other CPUs (see the docstring)")
     ap.add_argument("--venv", default=os.path.join(BENCH, ".venv"))
     args = ap.parse_args()
+    if args.pin:
+        pin()
 
     venv = ensure_venv(args.venv)
     logs = tempfile.mkdtemp(prefix="fronts-bench-")

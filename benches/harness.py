@@ -79,9 +79,41 @@ class WorkerRssPeak(threading.Thread):
         return self.peak_kib / 1024
 
 
+# --pin (asgi.py): the CPUs of each role, "client" and "server", as taskset(1) lists; empty
+# when the scheduler places every process where it likes.
+PINNED = {}
+
+
+def pin():
+    """The load client (wrk, ws-load) on CPU 0 from now on, the servers on every other CPU.
+    Unpinned on a small machine, the client takes its share of the servers' cores, and against
+    a server that spends less per request than the client does, the client is what is
+    measured. Pinned, each side has its own cores: a server's rate is what its cores do, and
+    whether the client keeps up shows (its own core idle, or not)."""
+    cpus = os.cpu_count() or 1
+    if cpus < 2:
+        sys.exit("--pin needs 2 CPUs or more (this machine has %d)" % cpus)
+    if not shutil.which("taskset"):
+        sys.exit("--pin needs taskset (util-linux)")
+    PINNED.update(client="0", server="1" if cpus == 2 else "1-%d" % (cpus - 1))
+
+
+def pinned(role, argv):
+    """`argv` run on `role`'s CPUs when --pin is on, else as it is."""
+    cpus = PINNED.get(role)
+    return ["taskset", "-c", cpus] + list(argv) if cpus else list(argv)
+
+
+def pinning_text():
+    """How the run placed its processes, for the tables' headers ("" unpinned)."""
+    if not PINNED:
+        return ""
+    return "; pinned: the load client on CPU %s, the servers on CPU %s" % (PINNED["client"], PINNED["server"])
+
+
 def run_wrk(port, path, connections, seconds):
-    cmd = ["wrk", "-t", "2", "-c", str(connections), "-d", "%ds" % seconds, "--latency",
-           "http://127.0.0.1:%d%s" % (port, path)]
+    cmd = pinned("client", ["wrk", "-t", "2", "-c", str(connections), "-d", "%ds" % seconds,
+                            "--latency", "http://127.0.0.1:%d%s" % (port, path)])
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError("wrk failed: " + last_line(done.stderr or done.stdout))
@@ -138,7 +170,7 @@ def launch(argv, port, log_path, ready=wait_listening):
             return last_line(f.read())
 
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
+        proc = subprocess.Popen(pinned("server", argv), stdout=log, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
     try:
         ready(port, proc)
