@@ -280,3 +280,16 @@ fn without_tornado_one_line_and_exit_3_before_binding() {
         "tornado",
     );
 }
+
+/// A `tornado.web.Application`'s connections are accepted by the asgi worker's loop, so they
+/// spread over the workers as `-k asgi`'s do (tests/asgi_worker.rs), and a burst never waits
+/// on the balancing.
+#[test]
+fn connections_opened_in_a_burst_spread_over_the_workers() {
+    crate::asgi_worker::burst_spreads_over_two_workers(&tornado("tornado_app:app", &[], 2));
+}
+
+#[test]
+fn a_burst_of_connections_is_accepted_without_stalls() {
+    crate::asgi_worker::burst_is_accepted_without_stalls(&tornado("tornado_app:app", &[], 2));
+}

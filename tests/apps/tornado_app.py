@@ -12,10 +12,10 @@ app uses of its server, each on its own path.
   /block?s=                time.sleep(s) on the loop, in block_the_loop()
   /closed                  waits for `on_connection_close`; marks `closed` when it comes
   /ws                      WebSocketHandler: echoes text as text, bytes as bytes
+  /pid                     the worker's pid (which worker a connection landed on)
 """
 import asyncio
 import hashlib
-import json
 import os
 import time
 
@@ -39,6 +39,11 @@ class Request(tornado.web.RequestHandler):
         })
 
     get = post = put = delete = patch = describe
+
+
+class Pid(tornado.web.RequestHandler):
+    def get(self):
+        self.write(str(PID))
 
 
 class Form(tornado.web.RequestHandler):
@@ -122,5 +127,5 @@ class Echo(tornado.websocket.WebSocketHandler):
 app = tornado.web.Application([
     (r"/request", Request), (r"/form", Form), (r"/upload", Upload), (r"/events", Events),
     (r"/raise", Raise), (r"/hold", Hold), (r"/block", Block), (r"/closed", Closed),
-    (r"/ws", Echo),
+    (r"/ws", Echo), (r"/pid", Pid),
 ])
