@@ -155,6 +155,15 @@ fn term_lets_a_request_in_flight_finish() {
     graceful::term_lets_a_request_in_flight_on_a_kept_alive_connection_finish(&mut server);
 }
 
+/// TERM with a connection that has sent nothing and one whose request is just behind its
+/// connect: the request is answered, the silent one ends with an EOF within the stop's grace
+/// for silent connections (not `--header-timeout`), as under every other kind. Before, the
+/// stop closed both at once, whether or not a request had come.
+#[test]
+fn term_answers_a_request_behind_its_connect_and_closes_a_silent_one() {
+    crate::green::term_closes_a_connection_that_sent_nothing_at_once_with("asgi", "asgi_hello:app");
+}
+
 /// Two HUPs under a `requests.Session` loop: no request fails.
 #[test]
 fn hup_under_a_session_loop_fails_no_request() {

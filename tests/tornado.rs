@@ -293,3 +293,10 @@ fn connections_opened_in_a_burst_spread_over_the_workers() {
 fn a_burst_of_connections_is_accepted_without_stalls() {
     crate::asgi_worker::burst_is_accepted_without_stalls(&tornado("tornado_app:app", &[], 2));
 }
+
+/// TERM with a silent connection and a request just behind its connect, as `-k asgi` (the
+/// same loop) and every other kind answer them.
+#[test]
+fn term_answers_a_request_behind_its_connect_and_closes_a_silent_one() {
+    crate::green::term_closes_a_connection_that_sent_nothing_at_once_with("tornado", "hello:app");
+}

@@ -171,7 +171,12 @@ pub(crate) fn request_timeout_answers_504_and_interrupts_the_greenlet(kind: &str
 /// the worker exits promptly — not when `--header-timeout` (here 20 s) would have ended the
 /// wait for a head. Gunicorn 27's gevent worker closes it within its 2 s keep-alive.
 pub(crate) fn term_closes_a_connection_that_sent_nothing_at_once(kind: &str) {
-    let mut server = green(kind, "hello:app", &["--header-timeout", "20"], 1);
+    term_closes_a_connection_that_sent_nothing_at_once_with(kind, "hello:app");
+}
+
+/// The same with `app` (an ASGI app under `-k asgi`), answering `/` with a 200.
+pub(crate) fn term_closes_a_connection_that_sent_nothing_at_once_with(kind: &str, app: &str) {
+    let mut server = green(kind, app, &["--header-timeout", "20"], 1);
     let worker = only_worker(&server);
     let base = idle_worker_sockets(&server)[&worker];
     let mut silent = Client::connect(server.port());

@@ -13,6 +13,11 @@ import traceback
 
 from _gunicorn_rs_asgi_conn import APP, HEAD, IDLE, TASK_NAME, Conn, _settle
 
+# A stopping worker waits this long for the first byte of a connection that has sent nothing,
+# and looks for such connections past their time this often while it drains.
+SILENT_GRACE = 1.0
+EXPIRE_EVERY = 0.25
+
 
 class Worker:
     def __init__(self, rs, app, opts):
@@ -65,12 +70,25 @@ class Worker:
         """The graceful stop: no more accepting, idle connections closed, requests in flight
         given `graceful_timeout`, then lifespan shutdown."""
         self._accept_off()
+        now = time.monotonic()
         for conn in list(self.conns):
-            if conn.state in (IDLE, HEAD) and not conn.wire.has_bytes():
+            if conn.state not in (IDLE, HEAD) or conn.wire.has_bytes():
+                continue
+            if conn.wire.bytes_waiting():
+                # A request crossed the stop: it is read on the loop's next turn and
+                # answered, with `Connection: close` (the thread kinds' rule too).
+                continue
+            if conn.state == HEAD:
+                # Connected and silent so far: a request just behind its connect gets a
+                # moment, not the whole header timeout (dispatch/stop.rs's SILENT_GRACE).
+                conn.deadline = min(conn.deadline, now + SILENT_GRACE)
+            else:
                 conn.close()
         if self.conns:
-            # Woken by `closed` when the last connection goes, or at the timeout.
+            # Woken by `closed` when the last connection goes, or at the timeout; the silent
+            # ones are closed at their deadlines meanwhile.
             self.emptied = self.loop.create_future()
+            self.loop.call_later(EXPIRE_EVERY, self._expire_while_draining)
             try:
                 await asyncio.wait_for(self.emptied, graceful_timeout)
             except asyncio.TimeoutError:
@@ -174,6 +192,11 @@ class Worker:
     def _wake(self):
         self.rs.drain_wake()
         _settle(self.woken)
+
+    def _expire_while_draining(self):
+        self._expire(time.monotonic())
+        if self.emptied is not None:
+            self.loop.call_later(EXPIRE_EVERY, self._expire_while_draining)
 
     def _expire(self, now):
         for conn in list(self.conns):

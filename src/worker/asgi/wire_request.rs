@@ -31,6 +31,16 @@ enum Read {
 
 #[pymethods]
 impl Wire {
+    /// Has the client sent bytes that are not read from the socket yet? A graceful stop
+    /// closes an idle connection only when it has not: a request that crossed the stop is
+    /// answered (with `Connection: close`), as the thread kinds answer it (dispatch/stop.rs).
+    fn bytes_waiting(&self) -> bool {
+        let mut probe = [0u8; 1];
+        self.conn
+            .as_ref()
+            .is_some_and(|conn| matches!(conn.stream.peek_now(&mut probe), Ok(Some(n)) if n > 0))
+    }
+
     /// The next request's scope: `None` while its head is incomplete, `False` when the
     /// connection must close (malformed: its error page is written; or the client left).
     fn head(&mut self, py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<Py<PyAny>> {
