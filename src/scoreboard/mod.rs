@@ -292,13 +292,24 @@ impl Scoreboard {
     /// (a worker whose loop is blocked stops beating, and would never take its share).
     /// `None` when no other worker qualifies.
     pub fn fewest_connections_elsewhere(&self, me: &Slot, fresh_ms: u64) -> Option<u32> {
+        self.connections_elsewhere(me, fresh_ms)
+            .map(|(fewest, _)| fewest)
+    }
+
+    /// The fewest open connections held by another worker taking connections (as
+    /// `fewest_connections_elsewhere`), and the total those workers hold: it moves whenever
+    /// one of them accepts or closes one.
+    pub fn connections_elsewhere(&self, me: &Slot, fresh_ms: u64) -> Option<(u32, u64)> {
         let now = now_ms();
         (0..self.slots)
             .filter_map(|i| self.slot(i))
             .filter(|s| !std::ptr::eq(*s, me) && s.pid() != 0 && s.state() == WorkerState::Idle)
             .filter(|s| now.saturating_sub(s.last_heartbeat_ms()) <= fresh_ms)
             .map(Slot::open_connections)
-            .min()
+            .fold(None, |acc, open| match acc {
+                None => Some((open, u64::from(open))),
+                Some((fewest, total)) => Some((fewest.min(open), total + u64::from(open))),
+            })
     }
 
     /// A slot no live worker uses, for the next spawn.

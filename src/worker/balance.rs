@@ -14,7 +14,9 @@
 //! stops skipping as soon as the sibling has taken the client or caught up. Each skip yields
 //! the CPU first (`sched_yield`), so that a sibling sharing the core runs and accepts. A
 //! sibling that is slow to (its loop busy in the app) is waited for at most [`SKIP_FOR`]:
-//! then this worker takes the client itself.
+//! then this worker takes the client itself. Whether a look is still about the same client
+//! is read off the siblings' connection total: while it has not moved, no sibling has taken
+//! anyone, however far apart this worker's looks are (a busy loop turns slowly).
 //!
 //! Before, a skip stopped watching the listener for 5 ms. In a burst the two workers took
 //! turns ahead of each other, and each turn left both asleep at once: 500 connections opened
@@ -37,10 +39,6 @@ const SIBLING_FRESH_MS: u64 = 2_000;
 /// sibling whose loop is in the app for longer should not hold the client up.
 pub(crate) const SKIP_FOR: Duration = Duration::from_millis(2);
 
-/// Skips further apart than this are not the same client's: the last one was taken by a
-/// sibling (the listener went quiet), and this is a new wait.
-const SAME_CLIENT: Duration = Duration::from_millis(1);
-
 /// What to do with the connection a listener woke the worker for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Accept {
@@ -50,9 +48,9 @@ pub(crate) enum Accept {
 }
 
 /// One per worker (shared by its listeners): since when it has been skipping the waiting
-/// client, and when it last skipped.
+/// client, and the siblings' connection total then.
 pub(crate) struct AcceptBalance {
-    skipping: Cell<Option<(Instant, Instant)>>,
+    skipping: Cell<Option<(Instant, u64)>>,
 }
 
 impl AcceptBalance {
@@ -66,10 +64,10 @@ impl AcceptBalance {
     /// least-loaded sibling taking connections, for at most [`SKIP_FOR`] of one client.
     pub(crate) fn next(&self, me: &Slot, board: &Scoreboard) -> Accept {
         let mine = me.open_connections();
-        let ahead = board
-            .fewest_connections_elsewhere(me, SIBLING_FRESH_MS)
-            .is_some_and(|fewest| mine > fewest);
-        let answer = self.decide(ahead, Instant::now());
+        let elsewhere = board.connections_elsewhere(me, SIBLING_FRESH_MS);
+        let ahead = elsewhere.is_some_and(|(fewest, _)| mine > fewest);
+        let total = elsewhere.map_or(0, |(_, total)| total);
+        let answer = self.decide(ahead, total, Instant::now());
         if answer == Accept::Later {
             // SAFETY: sched_yield takes no arguments and only asks the scheduler to run
             // another task; it cannot fail on Linux.
@@ -78,21 +76,23 @@ impl AcceptBalance {
         answer
     }
 
-    /// The rule, apart from the clock and the scoreboard.
-    fn decide(&self, ahead: bool, now: Instant) -> Accept {
+    /// The rule, apart from the clock and the scoreboard: `elsewhere` is the siblings'
+    /// connection total.
+    fn decide(&self, ahead: bool, elsewhere: u64, now: Instant) -> Accept {
         if !ahead {
             self.skipping.set(None);
             return Accept::Now;
         }
         let since = match self.skipping.get() {
-            Some((since, last)) if now.saturating_duration_since(last) <= SAME_CLIENT => since,
+            // No sibling has taken (or dropped) a connection since: the same wait.
+            Some((since, total)) if total == elsewhere => since,
             _ => now,
         };
         if now.saturating_duration_since(since) >= SKIP_FOR {
             self.skipping.set(None);
             return Accept::Now;
         }
-        self.skipping.set(Some((since, now)));
+        self.skipping.set(Some((since, elsewhere)));
         Accept::Later
     }
 }
@@ -138,28 +138,31 @@ mod tests {
         let balance = AcceptBalance::new();
         let t0 = Instant::now();
         let at = |us: u64| t0 + Duration::from_micros(us);
-        // Looks on every loop turn, tens of microseconds apart, while ahead.
+        // Looks on every loop turn while ahead, the sibling taking no one: a busy loop's
+        // turns far apart are still the same wait.
         let mut us = 0;
         while us < SKIP_FOR.as_micros() as u64 {
-            assert_eq!(balance.decide(true, at(us)), Accept::Later, "at {us} µs");
-            us += 50;
+            assert_eq!(balance.decide(true, 5, at(us)), Accept::Later, "at {us} µs");
+            us += 1500;
         }
-        assert_eq!(balance.decide(true, at(us)), Accept::Now);
+        assert_eq!(balance.decide(true, 5, at(us)), Accept::Now);
         // The next client is a new wait.
-        assert_eq!(balance.decide(true, at(us + 50)), Accept::Later);
+        assert_eq!(balance.decide(true, 5, at(us + 50)), Accept::Later);
     }
 
     #[test]
-    fn a_pause_between_looks_starts_a_new_wait() {
+    fn a_sibling_taking_a_client_starts_a_new_wait() {
         let balance = AcceptBalance::new();
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        assert_eq!(balance.decide(true, at(0)), Accept::Later);
-        // The sibling took that client; the listener was quiet until this new one.
-        assert_eq!(balance.decide(true, at(10)), Accept::Later);
-        assert_eq!(balance.decide(true, at(11)), Accept::Later);
+        assert_eq!(balance.decide(true, 5, at(0)), Accept::Later);
+        // The sibling took that client; this look is for a new one.
+        assert_eq!(balance.decide(true, 6, at(10)), Accept::Later);
+        assert_eq!(balance.decide(true, 6, at(11)), Accept::Later);
+        assert_eq!(balance.decide(true, 6, at(12)), Accept::Now);
         // Caught up with: taken at once, and the wait is over.
-        assert_eq!(balance.decide(false, at(11)), Accept::Now);
-        assert_eq!(balance.decide(true, at(12)), Accept::Later);
+        assert_eq!(balance.decide(true, 7, at(13)), Accept::Later);
+        assert_eq!(balance.decide(false, 7, at(13)), Accept::Now);
+        assert_eq!(balance.decide(true, 7, at(14)), Accept::Later);
     }
 }
