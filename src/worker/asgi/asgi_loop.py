@@ -17,6 +17,9 @@ from _gunicorn_rs_asgi_conn import APP, HEAD, IDLE, TASK_NAME, Conn, _settle
 # and looks for such connections past their time this often while it drains.
 SILENT_GRACE = 1.0
 EXPIRE_EVERY = 0.25
+# The shortest wait between looks for connections past their deadlines: many connections
+# with deadlines close together are closed in batches, not a wake-up each.
+MIN_WAIT = 0.05
 
 
 class Worker:
@@ -58,7 +61,13 @@ class Worker:
         return None
 
     async def wait(self, timeout):
-        """Until a signal pokes the wake pipe, or `timeout` seconds; expires idle connections."""
+        """Until a signal pokes the wake pipe, `timeout` seconds, or the soonest deadline of an
+        idle or silent connection; expires idle connections."""
+        # Without the deadlines, an idle connection outlived --keep-alive by up to a tick.
+        now = time.monotonic()
+        soonest = min((c.deadline for c in self.conns if c.state in (HEAD, IDLE)),
+                      default=now + timeout)
+        timeout = min(timeout, max(MIN_WAIT, soonest - now))
         self.woken = self.loop.create_future()
         try:
             await asyncio.wait_for(asyncio.shield(self.woken), timeout)
