@@ -287,18 +287,11 @@ impl Scoreboard {
         self.slot(index).map(Slot::snapshot)
     }
 
-    /// The fewest open connections held by another worker that is taking connections now:
-    /// booted and not stopping (its own state `Idle`), with a heartbeat within `fresh_ms`
-    /// (a worker whose loop is blocked stops beating, and would never take its share).
-    /// `None` when no other worker qualifies.
-    pub fn fewest_connections_elsewhere(&self, me: &Slot, fresh_ms: u64) -> Option<u32> {
-        self.connections_elsewhere(me, fresh_ms)
-            .map(|(fewest, _)| fewest)
-    }
-
-    /// The fewest open connections held by another worker taking connections (as
-    /// `fewest_connections_elsewhere`), and the total those workers hold: it moves whenever
-    /// one of them accepts or closes one.
+    /// The fewest open connections held by another worker that is taking connections now
+    /// (booted and not stopping: its own state `Idle`, with a heartbeat within `fresh_ms`; a
+    /// worker whose loop is blocked stops beating, and would never take its share), and the
+    /// total those workers hold: it moves whenever one of them accepts or closes one. `None`
+    /// when no other worker qualifies.
     pub fn connections_elsewhere(&self, me: &Slot, fresh_ms: u64) -> Option<(u32, u64)> {
         let now = now_ms();
         (0..self.slots)

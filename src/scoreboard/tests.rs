@@ -122,9 +122,10 @@ fn first_exit_reason_wins_and_claim_resets_it() {
 }
 
 /// What a worker reads of its siblings when it accepts: the fewest open connections among the
-/// others that take connections (booted, not stopping), never its own, `None` without any.
+/// others that take connections (booted, not stopping) and their total, never its own, `None`
+/// without any.
 #[test]
-fn fewest_connections_elsewhere_counts_only_siblings_taking_connections() {
+fn connections_elsewhere_counts_only_siblings_taking_connections() {
     let board = Scoreboard::new(4, 1, 1).expect("mmap");
     let slot = |i| board.slot(i).expect("slot");
     for (i, open) in [(0, 1), (1, 5), (2, 0), (3, 2)] {
@@ -135,11 +136,11 @@ fn fewest_connections_elsewhere_counts_only_siblings_taking_connections() {
     }
     // Slot 2 is stopping: its 0 connections do not make it the one to leave connections to.
     slot(2).set_state(WorkerState::Draining);
-    assert_eq!(board.fewest_connections_elsewhere(slot(0), 2_000), Some(2));
-    assert_eq!(board.fewest_connections_elsewhere(slot(3), 2_000), Some(1));
+    assert_eq!(board.connections_elsewhere(slot(0), 2_000), Some((2, 7)));
+    assert_eq!(board.connections_elsewhere(slot(3), 2_000), Some((1, 6)));
     // Booting siblings do not count either; alone, a worker has no one to leave them to.
     for i in 1..4 {
         slot(i).set_state(WorkerState::Booting);
     }
-    assert_eq!(board.fewest_connections_elsewhere(slot(0), 2_000), None);
+    assert_eq!(board.connections_elsewhere(slot(0), 2_000), None);
 }

@@ -37,7 +37,7 @@ const SIBLING_FRESH_MS: u64 = 2_000;
 
 /// How long a worker leaves a waiting client to a less-loaded sibling before taking it: a
 /// sibling whose loop is in the app for longer should not hold the client up.
-pub(crate) const SKIP_FOR: Duration = Duration::from_millis(2);
+const SKIP_FOR: Duration = Duration::from_millis(2);
 
 /// What to do with the connection a listener woke the worker for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
