@@ -6,7 +6,9 @@ import os
 import statistics
 
 from keepalive import Scenario
-from harness import PINNED, cell, cpu_ratio, errors_cell, failed_row, pinning_text, summary
+from harness import (
+    PINNED, cell, cpu_ratio, errors_cell, failed_row, pinning_text, ratio_cell, summary,
+)
 
 WORKERS = 2
 SLEEP = 0.05              # asgi_app.py's /sleep
@@ -71,7 +73,7 @@ def report(table, scenarios, names, results, args):
 
     def ratio(s, n, m):
         ref = summaries.get((s, REFERENCE[s]))
-        return "%.2fx" % (m["rps"] / ref["rps"]) if ref and ref["rps"] else "-"
+        return ratio_cell(m, ref)
 
     wrk_scenarios = [s for s in scenarios if s in WRK]
     if wrk_scenarios:
@@ -117,7 +119,7 @@ def report(table, scenarios, names, results, args):
                 ref = summaries.get(("ws", REFERENCE["ws"], t))
                 cpu = ws_cpu(ws_runs(results[("ws", n)], t))
                 print("| %s | %d | %.0f | %s | %.2f | %.2f | %.1f | %.2f | %.2f (%s) | %.2f | %.1f | %s |" % (
-                    table[n].label, t, m["rps"], "%.2fx" % (m["rps"] / ref["rps"]) if ref and ref["rps"] else "-",
+                    table[n].label, t, m["rps"], ratio_cell(m, ref),
                     m["p50"], m["p99"], m["rss_mib"], cpu["client_cpu"], cpu["server_cpu"],
                     split_text(cpu["split"]), cpu["other_cpu"], cpu["server_us"], errors_cell(m)))
         print()

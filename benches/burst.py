@@ -35,7 +35,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, free_port, stop_server  # noqa: E402
 from green import raise_open_files  # noqa: E402
-from harness import build, csv, interleaved, launch, pin  # noqa: E402
+from harness import PINNED, build, csv, interleaved, launch, pin  # noqa: E402
 from asgi import ensure_venv, server_table  # noqa: E402
 
 SERVERS = ("rs-asgi", "uvicorn", "granian")
@@ -104,8 +104,8 @@ def main():
     logs = tempfile.mkdtemp(prefix="burst-bench-")
     binary = os.path.abspath(args.binary) if args.binary else build(os.path.join(logs, "gunicorn-rs"))
     if args.pin:
-        # This process is the load client.
-        os.sched_setaffinity(0, {0})
+        # This process is the load client: on the client's CPU, as harness.pin() placed it.
+        os.sched_setaffinity(0, {int(cpu) for cpu in PINNED["client"].split(",")})
     table = server_table(venv, binary, "", None)
     names = [n for n in SERVERS if n in args.servers]
     results = {n: [] for n in names}

@@ -51,9 +51,9 @@ from collections import namedtuple
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, cpu_seconds, free_port, in_venv, stop_server  # noqa: E402
 from harness import (  # noqa: E402
-    WorkerRssPeak, build, csv, errors_cell, errors_text, failed_row, interleaved, launch, pin, pinned,
-    pinning_text,
-    parse_wrk, requests_done, run_wrk, settle, summary, worker_pids,
+    WorkerRssPeak, build, csv, errors_cell, errors_text, failed_row, interleaved, launch,
+    parse_wrk, pin, pinned, pinning_text, ratio_cell, requests_done, run_wrk, settle, summary,
+    worker_pids,
 )
 
 WORKERS = 2
@@ -260,7 +260,7 @@ def report(table, scenarios, names, results, args):
                 runs = results[(s, n)]
                 print(failed_row([title, table[n].label], runs, 7))
                 continue
-            ratio = "%.2fx" % (m["rps"] / ref["rps"]) if ref and ref["rps"] else "-"
+            ratio = ratio_cell(m, ref)
             print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %.1f | %.1f | %s |" % (
                 title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], m["cpu_us"],
                 nginx_us(results[(s, n)]), m["rss_mib"], errors_cell(m)))

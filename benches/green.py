@@ -58,13 +58,13 @@ import tempfile
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import BENCH, free_port, stop_server  # noqa: E402
+from compare import BENCH, free_port, rss_kib, stop_server  # noqa: E402
 from green_report import (  # noqa: E402
     CONNECTIONS, IN_FLIGHT, KEEPALIVE, MEMORY_CONNECTIONS, SCENARIOS, WORKERS, WRK, per_request,
     report,
 )
 from harness import (  # noqa: E402
-    Server, build, csv, errors_text, interleaved, last_line, launch, vm_rss_kib, worker_pids,
+    Server, build, csv, errors_text, interleaved, last_line, launch, worker_pids,
 )
 from keepalive import run_one  # noqa: E402
 
@@ -148,12 +148,12 @@ async def hold_in_flight(port, worker):
     # The app answers /until once IN_FLIGHT requests are inside it at once, or when its own
     # timeout (the slow requests' 5 s: after that the first leave) ends the wait.
     status, body = await http_get(port, "/until?n=%d&timeout=5" % IN_FLIGHT, timeout)
-    busy = vm_rss_kib(worker)
+    busy = rss_kib(worker)
     if not status.startswith("HTTP/1.1 200"):
         raise RuntimeError("/until answered %r" % status)
     inside = int(body)
     results = await asyncio.gather(*slow, return_exceptions=True)
-    after = vm_rss_kib(worker)
+    after = rss_kib(worker)
     failed = [r for r in results if isinstance(r, BaseException) or not r[0].startswith("HTTP/1.1 200")]
     return inside, busy, after, failed
 
@@ -173,7 +173,7 @@ def run_memory(server, log_path):
         # request's one-time costs are not charged to the 1,000).
         for _ in range(10):
             asyncio.run(http_get(port, "/", 10))
-        idle = vm_rss_kib(worker)
+        idle = rss_kib(worker)
         try:
             inside, busy, after, failed = asyncio.run(hold_in_flight(port, worker))
         except (RuntimeError, OSError, asyncio.TimeoutError, ValueError) as e:

@@ -6,7 +6,7 @@ request in flight for the memory scenario, PASS/FAIL per target.
 import os
 import statistics
 
-from harness import cell, errors_cell, failed_row, summary
+from harness import cell, errors_cell, failed_row, ratio_cell, summary
 from keepalive import Scenario
 
 WORKERS = 2
@@ -68,7 +68,7 @@ def report(table, scenarios, names, results, args):
                     runs = results[(s, n)]
                     print(failed_row([title, table[n].label], runs, 5))
                     continue
-                ratio = "%.2fx" % (m["rps"] / ref["rps"]) if ref and ref["rps"] else "-"
+                ratio = ratio_cell(m, ref)
                 print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %s |" % (
                     title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], m["rss_mib"], errors_cell(m)))
         print()

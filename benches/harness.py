@@ -16,7 +16,7 @@ import threading
 from collections import namedtuple
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import ROOT, stop_server, wait_listening, wrk_figures  # noqa: E402
+from compare import ROOT, rss_kib, stop_server, wait_listening, wrk_figures  # noqa: E402
 
 # A measured server: its label in the tables, `argv(...)` making its command line (each script
 # gives its own arguments), and the scenarios it runs.
@@ -39,17 +39,6 @@ def worker_pids(pid):
     return out
 
 
-def vm_rss_kib(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass  # the worker exited between listing and reading
-    return 0
-
-
 class WorkerRssPeak(threading.Thread):
     """The largest RSS any single worker reaches while the measured wrk run goes on."""
 
@@ -65,7 +54,7 @@ class WorkerRssPeak(threading.Thread):
 
     def sample(self):
         for pid in self.processes():
-            self.peak_kib = max(self.peak_kib, vm_rss_kib(pid))
+            self.peak_kib = max(self.peak_kib, rss_kib(pid))
 
     def run(self):
         self.sample()
@@ -248,6 +237,14 @@ def summary(runs):
 
 def cell(text):
     return text.replace("|", "\\|")
+
+
+def ratio_cell(m, ref, suffix=""):
+    """`m`'s rate over `ref`'s for a table ("1.23x", then `suffix`), or "-" without a
+    reference rate."""
+    if not (ref and ref["rps"]):
+        return "-"
+    return "%.2fx%s" % (m["rps"] / ref["rps"], suffix)
 
 
 def errors_cell(m):

@@ -54,7 +54,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, cpu_seconds, free_port, in_venv, stop_server  # noqa: E402
 from harness import (  # noqa: E402
     Server, WorkerRssPeak, build, cell, cpu_ratio, csv, errors_cell, errors_text, failed_row,
-    interleaved, launch, parse_wrk, requests_done, run_wrk, settle, summary, worker_pids,
+    interleaved, launch, parse_wrk, ratio_cell, requests_done, run_wrk, settle, summary,
+    worker_pids,
 )
 
 WORKERS = 2
@@ -241,7 +242,7 @@ def report(table, scenarios, names, results, args):
                 runs = results[(s, n)]
                 print(failed_row([title, table[n].label], runs, 6))
                 continue
-            ratio = "%.2fx %s" % (m["rps"] / ref["rps"], ref_label) if ref and ref["rps"] else "-"
+            ratio = ratio_cell(m, ref, " " + ref_label)
             print("| %s | %s | %.0f | %s | %.2f | %.2f | %.1f | %.1f | %s |" % (
                 title, table[n].label, m["rps"], ratio, m["p50"], m["p99"], m["cpu_us"], m["rss_mib"], errors_cell(m)))
     print()

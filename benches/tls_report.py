@@ -7,7 +7,7 @@ import os
 import statistics
 from collections import namedtuple
 
-from harness import cell, errors_cell, failed_row, summary
+from harness import cell, errors_cell, failed_row, ratio_cell, summary
 from keepalive import WORKERS
 
 # client: "wrk" or "tls-load"; close: every request with Connection: close (for wrk)
@@ -64,8 +64,8 @@ def report(table, cases, names, results, args, checked, resumed):
                 print(failed_row([title, table[n].label], runs, 8))
                 continue
             ref = summaries.get((c, same_threads_gunicorn(n)))
-            vs_gunicorn = "%.2fx" % (m["rps"] / ref["rps"]) if ref and ref["rps"] else "-"
-            vs_granian = "%.2fx" % (m["rps"] / granian["rps"]) if granian and granian["rps"] and n != "granian" else "-"
+            vs_gunicorn = ratio_cell(m, ref)
+            vs_granian = ratio_cell(m, granian) if n != "granian" else "-"
             print("| %s | %s | %.0f | %.0f-%.0f | %s | %s | %.2f | %.2f | %.1f+%.1f (%.1f) | %.1f | %s |" % (
                 title, table[n].label, m["rps"], m["lo"], m["hi"], vs_gunicorn, vs_granian, m["p50"],
                 m["p99"], m["user_us"], m["sys_us"], m["client_us"], m["rss_mib"], errors_cell(m)))
