@@ -1,6 +1,6 @@
 """The ASGI half of tests/kind_parity.rs: parity_wsgi.py's routes, answered the same way."""
 
-BIG = 32 * 1024 * 1024
+from parity_wsgi import plain_body
 
 
 async def read_body(receive):
@@ -25,12 +25,8 @@ async def app(scope, receive, send):
         status, body = 204, b"not a body"
     elif path == "/raise":
         raise RuntimeError("raised by the app")
-    elif path in ("/noread", "/head"):
-        body = b"ok"
-    elif path == "/big":
-        body = b"x" * BIG
     else:
-        body = b"hello"
+        body = plain_body(path)
     headers = [(b"content-type", b"text/plain")]
     if path == "/lengths":
         body = b"ok"
