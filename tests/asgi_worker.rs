@@ -355,7 +355,7 @@ fn a_burst_of_connections_is_accepted_without_stalls() {
 }
 
 /// On `server` (two workers, `/pid`): 600 connections opened at once, a request on each, all
-/// answered within 400 ms of the first connect. Also the greenlet kinds' check.
+/// answered within 400 ms of the first connect. Every kind runs it (tests/green.rs, tornado.rs).
 pub(crate) fn burst_is_accepted_without_stalls(server: &Server) {
     use std::io::{Read, Write};
     let workers = server.wait_workers(2);

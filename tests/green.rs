@@ -69,11 +69,19 @@ mod gthread {
     fn term_closes_a_connection_that_sent_nothing_at_once() {
         super::term_closes_a_connection_that_sent_nothing_at_once("gthread")
     }
+    #[test]
+    fn a_burst_of_connections_is_accepted_without_stalls() {
+        super::a_burst_of_connections_is_accepted_without_stalls("gthread")
+    }
 }
 mod sync {
     #[test]
     fn term_closes_a_connection_that_sent_nothing_at_once() {
         super::term_closes_a_connection_that_sent_nothing_at_once("sync")
+    }
+    #[test]
+    fn a_burst_of_connections_is_accepted_without_stalls() {
+        super::a_burst_of_connections_is_accepted_without_stalls("sync")
     }
 }
 
