@@ -48,31 +48,28 @@ fn worker_classes() {
         WorkerClass::Sync
     );
     let class = |args: &[&str]| serve(&dir, &Env::new(), args).worker_class;
-    for tornado in [
-        "tornado",
-        "gunicorn.workers.gtornado.TornadoWorker",
-        "egg:gunicorn#tornado",
-    ] {
-        assert_eq!(class(&["app", "-k", tornado]), WorkerClass::Tornado);
-    }
     assert_eq!(class(&["app", "--threads", "4"]), WorkerClass::Gthread);
-    assert_eq!(class(&["app", "-k", "gthread"]), WorkerClass::Gthread);
-    assert_eq!(
-        class(&["app", "-k", "gunicorn.workers.gthread.ThreadWorker"]),
-        WorkerClass::Gthread
-    );
-    assert_eq!(
-        class(&["app", "-k", "egg:gunicorn#sync"]),
-        WorkerClass::Sync
-    );
-    for gevent in [
-        "gevent",
-        "gevent_pywsgi",
-        "gunicorn.workers.ggevent.GeventWorker",
+    // Gunicorn's names for each class: short, dotted and egg.
+    for (name, want) in [
+        ("egg:gunicorn#sync", WorkerClass::Sync),
+        ("gthread", WorkerClass::Gthread),
+        (
+            "gunicorn.workers.gthread.ThreadWorker",
+            WorkerClass::Gthread,
+        ),
+        ("tornado", WorkerClass::Tornado),
+        (
+            "gunicorn.workers.gtornado.TornadoWorker",
+            WorkerClass::Tornado,
+        ),
+        ("egg:gunicorn#tornado", WorkerClass::Tornado),
+        ("gevent", WorkerClass::Gevent),
+        ("gevent_pywsgi", WorkerClass::Gevent),
+        ("gunicorn.workers.ggevent.GeventWorker", WorkerClass::Gevent),
+        ("eventlet", WorkerClass::Eventlet),
     ] {
-        assert_eq!(class(&["app", "-k", gevent]), WorkerClass::Gevent);
+        assert_eq!(class(&["app", "-k", name]), want, "-k {name}");
     }
-    assert_eq!(class(&["app", "-k", "eventlet"]), WorkerClass::Eventlet);
     assert!(error(&dir, &Env::new(), &["app", "-k", "nosuch"]).contains("nosuch"));
 }
 
