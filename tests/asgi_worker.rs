@@ -347,50 +347,68 @@ pub(crate) fn burst_spreads_over_two_workers(server: &Server) {
 /// The spreading above never stalls accepting: a worker that leaves a client to its sibling
 /// keeps watching the listener. When a skip stopped watching it for 5 ms, the two workers took
 /// turns being ahead and each turn left both asleep: a burst was accepted about 4 connections
-/// per 5 ms whatever the machine, 600 connections in about 0.75 s (0.7 s for 500, measured).
-/// Accepted as fast as the loops turn, they are all answered in well under half of that.
+/// per 5 ms whatever the machine, 600 connections in about 0.75 s (0.7 s for 500, measured),
+/// where one worker alone (nothing to balance) answers them in well under 0.1 s.
 #[test]
 fn a_burst_of_connections_is_accepted_without_stalls() {
-    burst_is_accepted_without_stalls(&asgi("asgi_app:app", &[], 2));
+    burst_is_accepted_without_stalls(|n| asgi("asgi_app:app", &[], n));
 }
 
-/// On `server` (two workers, `/pid`): 600 connections opened at once, a request on each, all
-/// answered within 400 ms of the first connect. Every kind runs it (tests/green.rs, tornado.rs).
-pub(crate) fn burst_is_accepted_without_stalls(server: &Server) {
+/// On servers `make(workers)` makes (an app answering `/pid`): 600 connections opened at once,
+/// a request on each, answered by two workers in no more than about what one worker takes,
+/// which has no sibling to balance against (3× its time and 200 ms more: the bound moves with
+/// the machine's load, the stall it catches does not). Every kind runs it (tests/green.rs,
+/// tornado.rs).
+pub(crate) fn burst_is_accepted_without_stalls(make: impl Fn(usize) -> Server) {
+    let alone = burst_time(&make(1), 1);
+    let two = burst_time(&make(2), 2);
+    let bound = alone * 3 + Duration::from_millis(200);
+    assert!(
+        two <= bound,
+        "600 connections opened at once: {two:?} over two workers, {alone:?} on one"
+    );
+}
+
+/// The better of two bursts of 600 connections against `server`'s `workers` workers: from the
+/// first connect until every connection has its response head.
+fn burst_time(server: &Server, workers: usize) -> Duration {
     use std::io::{Read, Write};
-    let workers = server.wait_workers(2);
-    // Both workers' loops are taking connections (lifespan done) before the clock starts.
-    poll(WAIT, "both workers answering", || {
+    let socket = crate::control::socket_of(server);
+    let pids = server.wait_workers(workers);
+    // Every worker's loop takes connections (lifespan done) before the clock starts.
+    poll(WAIT, "every worker answering", || {
         let seen: std::collections::BTreeSet<u32> = (0..8)
             .map(|_| pid_on(&mut Client::connect(server.port())))
             .collect();
-        (seen == workers).then_some(())
+        (seen == pids).then_some(())
     });
-    let began = Instant::now();
-    let mut conns: Vec<std::net::TcpStream> = (0..600)
+    (0..2)
         .map(|_| {
-            let mut c =
-                std::net::TcpStream::connect(("127.0.0.1", server.port())).expect("connect");
-            c.write_all(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
-                .expect("send");
-            c.set_read_timeout(Some(WAIT)).expect("timeout");
-            c
+            no_connections_open(&socket);
+            let began = Instant::now();
+            let mut conns: Vec<std::net::TcpStream> = (0..600)
+                .map(|_| {
+                    let mut c = std::net::TcpStream::connect(("127.0.0.1", server.port()))
+                        .expect("connect");
+                    c.write_all(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+                        .expect("send");
+                    c.set_read_timeout(Some(WAIT)).expect("timeout");
+                    c
+                })
+                .collect();
+            for (i, c) in conns.iter_mut().enumerate() {
+                let mut head = [0u8; 12];
+                c.read_exact(&mut head)
+                    .unwrap_or_else(|e| panic!("connection {i}: {e}"));
+                assert!(
+                    head.starts_with(b"HTTP/1.1 200"),
+                    "connection {i}: {head:?}"
+                );
+            }
+            began.elapsed()
         })
-        .collect();
-    for (i, c) in conns.iter_mut().enumerate() {
-        let mut head = [0u8; 12];
-        c.read_exact(&mut head)
-            .unwrap_or_else(|e| panic!("connection {i}: {e}"));
-        assert!(
-            head.starts_with(b"HTTP/1.1 200"),
-            "connection {i}: {head:?}"
-        );
-    }
-    let took = began.elapsed();
-    assert!(
-        took < Duration::from_millis(400),
-        "600 connections opened at once were answered in {took:?}"
-    );
+        .min()
+        .expect("two bursts")
 }
 
 /// Until `show workers` counts no open connection: a burst then meets idle workers, not counts

@@ -291,7 +291,7 @@ fn connections_opened_in_a_burst_spread_over_the_workers() {
 
 #[test]
 fn a_burst_of_connections_is_accepted_without_stalls() {
-    crate::asgi_worker::burst_is_accepted_without_stalls(&tornado("tornado_app:app", &[], 2));
+    crate::asgi_worker::burst_is_accepted_without_stalls(|n| tornado("tornado_app:app", &[], n));
 }
 
 /// TERM with a silent connection and a request just behind its connect, as `-k asgi` (the

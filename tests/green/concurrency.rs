@@ -270,6 +270,5 @@ pub(crate) fn connections_opened_in_a_burst_spread_over_the_workers(kind: &str) 
 
 /// And the spreading never stalls accepting, as under `-k asgi` (the same check).
 pub(crate) fn a_burst_of_connections_is_accepted_without_stalls(kind: &str) {
-    let server = green(kind, "green_app:app", &[], 2);
-    crate::asgi_worker::burst_is_accepted_without_stalls(&server);
+    crate::asgi_worker::burst_is_accepted_without_stalls(|n| green(kind, "green_app:app", &[], n));
 }

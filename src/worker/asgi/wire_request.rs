@@ -35,10 +35,9 @@ impl Wire {
     /// closes an idle connection only when it has not: a request that crossed the stop is
     /// answered (with `Connection: close`), as the thread kinds answer it (dispatch/stop.rs).
     fn bytes_waiting(&self) -> bool {
-        let mut probe = [0u8; 1];
         self.conn
             .as_ref()
-            .is_some_and(|conn| matches!(conn.stream.peek_now(&mut probe), Ok(Some(n)) if n > 0))
+            .is_some_and(|conn| conn.stream.input_waiting())
     }
 
     /// The next request's scope: `None` while its head is incomplete, `False` when the

@@ -169,14 +169,19 @@ impl Stream {
         }
     }
 
-    /// Look at what is there now without consuming it; `Ok(None)` when nothing is.
-    pub fn peek_now(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    /// Has the client sent bytes not read yet (a request that crossed a graceful stop)?
+    /// Looked at without consuming them; an EOF or an error is no.
+    pub fn input_waiting(&self) -> bool {
+        let mut probe = [0u8; 1];
         loop {
-            match recv(self.raw(), buf, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT) {
-                Ok(n) => return Ok(Some(n)),
+            match recv(
+                self.raw(),
+                &mut probe,
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT,
+            ) {
+                Ok(n) => return n > 0,
                 Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return Ok(None),
-                Err(e) => return Err(e.into()),
+                Err(_) => return false,
             }
         }
     }

@@ -30,14 +30,12 @@ impl Dispatcher<'_> {
             self.take_last_connections();
         }
         for t in self.take_where(|wait, _| wait == Wait::KeepAlive) {
-            let mut probe = [0u8; 1];
-            match t.conn.stream.peek_now(&mut probe) {
+            if t.conn.stream.input_waiting() {
                 // A request crossed the stop: it is answered (with `Connection: close`).
-                Ok(Some(n)) if n > 0 => {
-                    let deadline = Instant::now() + self.svc.cfg.header_timeout;
-                    self.park(t.token, t.conn, Wait::Head, deadline);
-                }
-                _ => self.start_linger(t.token, t.conn),
+                let deadline = Instant::now() + self.svc.cfg.header_timeout;
+                self.park(t.token, t.conn, Wait::Head, deadline);
+            } else {
+                self.start_linger(t.token, t.conn);
             }
         }
         if let Policy::Sync {
