@@ -128,6 +128,60 @@ fn each_request_gets_its_own_copy_of_the_lifespan_state() {
     );
 }
 
+/// The requests of one kept-alive connection run in one task, each in a context of its own:
+/// a ContextVar one request sets is not seen by the next — one after another, or pipelined
+/// in one write (the second then starts inside the first's turn) — as under a task per
+/// request (uvicorn's, and this worker's before).
+#[test]
+fn contextvars_start_afresh_for_each_request_on_a_connection() {
+    let server = asgi("asgi_app:app", &[], 1);
+    let mut c = Client::connect(server.port());
+    for i in 0..3 {
+        let r = c.get(&format!("/contextvar?n={i}"));
+        assert_eq!((r.status, r.text().as_str()), (200, "unset"), "request {i}");
+    }
+    c.send(b"GET /contextvar?p=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /contextvar?p=2 HTTP/1.1\r\nHost: x\r\n\r\n");
+    for i in 1..=2 {
+        let r = c.response();
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "unset"),
+            "pipelined {i}"
+        );
+    }
+}
+
+/// An app that cancels the task it runs in (`asyncio.current_task().cancel()`, as a timeout
+/// helper does) and still answers: the cancellation ends that task, not the connection; the
+/// next request on it gets a task again. No error is logged for it.
+#[test]
+fn a_request_that_cancels_its_own_task_leaves_the_connection_serving() {
+    let server = asgi("asgi_app:app", &[], 1);
+    let mut c = Client::connect(server.port());
+    for round in 0..3 {
+        let r = c.get("/cancel-own-task");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "task"),
+            "round {round}"
+        );
+        let r = c.get("/");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "Hello, ASGI!\n"),
+            "round {round}"
+        );
+    }
+    c.send(b"GET /cancel-own-task HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(c.response().text(), "task");
+    assert_eq!(c.response().text(), "Hello, ASGI!\n");
+    let log = server.log();
+    assert!(
+        !log.contains("Traceback") && !log.contains("[ERROR]"),
+        "{log}"
+    );
+}
+
 /// `--root-path` is the scope's `root_path` (WSGI's SCRIPT_NAME), and `path` includes it
 /// (spec 2.5 derives PATH_INFO by stripping `root_path` from `path`; Starlette builds
 /// `request.url` from `path` alone): a target a front stripped of the prefix gets it back, in

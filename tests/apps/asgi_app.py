@@ -38,6 +38,11 @@ HTTP
                          `http.response.informational` without looking (as Gunicorn apps do)
   /trailers              `trailers: True` and an `http.response.trailers` message when the
                          scope advertises `http.response.trailers`; says which it did
+  /contextvar            the value of a ContextVar this route sets (to the request's path and
+                         query) after reading it: "unset" unless an earlier request's value
+                         leaked into this one's context
+  /cancel-own-task       cancels the task it runs in (asyncio.current_task()), answers, and
+                         returns; says whether there was a task
 WebSocket
   /ws                    echo (text and binary); ?subprotocol=x accepts with x and a header
                          `x-accepted: yes`
@@ -50,6 +55,7 @@ WebSocket
                          from send), closes before accepting (the server answers HTTP 403)
 """
 import asyncio
+import contextvars
 import json
 import os
 import time
@@ -280,6 +286,10 @@ async def http(scope, receive, send):
         _in_flight -= 1
 
 
+# Set by /contextvar: a request's contextvars start afresh, so no request sees another's.
+LEAK = contextvars.ContextVar("leak")
+
+
 async def http_route(scope, receive, send):
     path = scope["path"]
     q = query(scope)
@@ -322,6 +332,15 @@ async def http_route(scope, receive, send):
         return await early_hints(scope, receive, send)
     if path == "/trailers":
         return await trailers(scope, receive, send)
+    if path == "/contextvar":
+        seen = LEAK.get("unset")
+        LEAK.set("%s?%s" % (path, scope["query_string"].decode("latin-1")))
+        return await respond(send, seen)
+    if path == "/cancel-own-task":
+        task = asyncio.current_task()
+        if task is not None:
+            task.cancel()
+        return await respond(send, "task" if task is not None else "no task")
     return await respond(send, "not found\n", status=404)
 
 

@@ -12,15 +12,16 @@ from _gunicorn_rs_asgi_base import (  # noqa: F401 (asgi_loop imports some from 
     APP, CLOSED, FINISH_BODY_LEFT, FINISH_PERSIST, FINISH_UNSENT, HEAD, IDLE, LINGER,
     LINGER_BYTES, LINGER_SECONDS, READ_AHEAD, _settle)
 
-# The name of every request's task (`Task.get_name`): one string, not one formatted per task.
-TASK_NAME = "gunicorn-rs request"
+# The name of every connection's task (`Task.get_name`): one string, not one formatted per
+# task.
+TASK_NAME = "gunicorn-rs connection"
 
 
 class Conn:
     """One client connection: its wire (Rust), what it waits for, the app task."""
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
-                 "disconnected", "reading", "writing", "lingered", "task",
+                 "disconnected", "reading", "writing", "lingered", "task", "requests",
                  "eof_seen", "websocket", "scope", "on_lost", "http_receive",
                  "http_send", "on_readable")
 
@@ -53,6 +54,9 @@ class Conn:
         # waiting in `receive` is handed over in Rust, anything else comes to `read`. Only
         # sessions use it: for HTTP it would be a layer more in front of `read`.
         self.on_readable = wire.on_readable(self)
+        # The coroutine of the connection's task (requests.rs): one task serves the
+        # connection's requests in turn, each `_run` in a context of its own.
+        self.requests = wire.requests(self._run, worker.task_options)
 
     def _watch_read(self, on):
         # A closed connection's number may already be another's, a detached one's is the
@@ -79,25 +83,22 @@ class Conn:
     def read(self):
         """The socket is readable (or may be): take what it has, then act on it. Between
         requests that is the next head, which the wire reads itself (one read, no peek
-        first); once it is whole, a task serves the request."""
+        first); once it is whole, the connection's task serves the request."""
         if self.state == APP:
             self._read_for_app()
             return
-        worker = self.worker
-        # The request's task (`_run`) is made by the wire with the head: a task named once
-        # for all rather than "Task-<n>" formatted for each (a tenth of the request's
-        # instructions in the task's making, measured) and without uvloop's `create_task`
-        # around it, unless the app set a task factory.
-        task = self.wire.start_request(worker.state, self._run, worker.task_options)
-        if task is None or task is False:
-            self._no_head(task)
+        scope = self.wire.head(self.worker.state)
+        if scope is None or scope is False:
+            self._no_head(scope)
             return
         self.state = APP
         # The socket stays watched while the app runs: body bytes are read ahead, and a
         # client that leaves is noticed (http.disconnect) even when the app is not reading.
         if not self.reading:
             self._watch_read(True)
-        self.task = task
+        # The request may run (and even end) inside this call: a task waiting between
+        # requests is woken at once (requests.rs).
+        self.task = self.requests.begin(scope)
 
     def _read_for_app(self):
         """Readable while the app serves a request: body bytes read ahead, a WebSocket
@@ -149,11 +150,12 @@ class Conn:
             on_lost()
 
     def _give_up(self, task):
-        if task is not None and task is self.task and not task.done():
+        # Only while a request runs: the connection's task outlives it.
+        if task is not None and task is self.task and self.state == APP and not task.done():
             task.cancel()
 
     def _no_head(self, scope):
-        """`Wire.head` (or `start_request`) gave no scope: the head is not whole yet
+        """`Wire.head` gave no scope: the head is not whole yet
         (None), or the connection is to close (False)."""
         if scope is False:
             self.close()
@@ -164,74 +166,58 @@ class Conn:
             self.deadline = time.monotonic() + self.worker.header_timeout
         self._watch_read(True)
 
-    def _next_scope(self):
-        """The next request's scope, the connection then serving it (tornado's one task per
-        connection); None while its head is not here (or the connection closed)."""
-        scope = self.wire.head(self.worker.state)
-        if scope is None or scope is False:
-            self._no_head(scope)
-            return None
-        self.state = APP
-        if not self.reading:
-            self._watch_read(True)
-        self.scope = scope
-        return scope
-
     async def _run(self, scope):
-        while True:
-            self.scope = scope
-            websocket = self.websocket = scope["type"] == "websocket"
-            if websocket and self.reading:
-                # The session's reader callback in place of `read` (the loop replaces it).
-                self.loop.add_reader(self.fd, self.on_readable)
-            try:
-                if self.worker.serve is not None:
-                    await self.worker.serve(self, scope)
-                elif websocket:
-                    await self.worker.app(scope, *self.wire.ws_calls(self))
-                else:
-                    # Made once per connection, not a pair of bound methods per request.
-                    await self.worker.app(scope, self.http_receive, self.http_send)
-            except BaseException as exc:
-                self._failed(exc, scope)
+        """Serve one request (`Requests` runs one after another in the connection's task)."""
+        self.scope = scope
+        websocket = self.websocket = scope["type"] == "websocket"
+        if websocket and self.reading:
+            # The session's reader callback in place of `read` (the loop replaces it).
+            self.loop.add_reader(self.fd, self.on_readable)
+        try:
+            if self.worker.serve is not None:
+                await self.worker.serve(self, scope)
+            elif websocket:
+                await self.worker.app(scope, *self.wire.ws_calls(self))
             else:
-                if not (websocket or self.wire.response_complete):
-                    self._returned(scope)
-            self.on_lost = None
+                # Made once per connection, not a pair of bound methods per request.
+                await self.worker.app(scope, self.http_receive, self.http_send)
+        except BaseException as exc:
+            self._failed(exc, scope)
+        else:
+            if not (websocket or self.wire.response_complete):
+                self._returned(scope)
+        self.on_lost = None
+        if self.state == CLOSED:
+            return
+        if websocket:
+            # The app returned: close the session (a 403 if it never accepted).
+            self.wire.ws_close(1000, "")
+        ended = self.wire.finish(False)
+        if ended == FINISH_PERSIST and not (self.disconnected or self.eof_seen):
+            # The usual end: kept alive, nothing pipelined, the socket still watched
+            # (`_keep_alive`'s last branch, without its calls).
+            self.state = IDLE
+            self.deadline = time.monotonic() + self.worker.keepalive
+            if not self.reading:
+                self._watch_read(True)
+            return
+        if ended & FINISH_BODY_LEFT:
+            if not self.disconnected:
+                await self._discard_body()
+            ended = self.wire.finish(True)
+        if ended & FINISH_UNSENT:
+            try:
+                await self._drain()
+            except OSError:
+                # The client left with the response unsent: `_keep_alive` closes.
+                pass
             if self.state == CLOSED:
                 return
-            if websocket:
-                # The app returned: close the session (a 403 if it never accepted).
-                self.wire.ws_close(1000, "")
-            ended = self.wire.finish(False)
-            if ended == FINISH_PERSIST and not (self.disconnected or self.eof_seen):
-                # The usual end: kept alive, nothing pipelined, the socket still watched
-                # (`_keep_alive`'s last branch, without its calls).
-                self.state = IDLE
-                self.deadline = time.monotonic() + self.worker.keepalive
-                if not self.reading:
-                    self._watch_read(True)
-                return
-            if ended & FINISH_BODY_LEFT:
-                if not self.disconnected:
-                    await self._discard_body()
-                ended = self.wire.finish(True)
-            if ended & FINISH_UNSENT:
-                try:
-                    await self._drain()
-                except OSError:
-                    # The client left with the response unsent: `_keep_alive` closes.
-                    pass
-                if self.state == CLOSED:
-                    return
-                if self.worker.rs.stopping:
-                    # The stop began while the client took the response (`finish` said
-                    # whether to persist before it).
-                    ended = 0
-            scope = self._keep_alive(ended)
-            if scope is None:
-                return
-            self.wire.shown_as(self.task)
+            if self.worker.rs.stopping:
+                # The stop began while the client took the response (`finish` said
+                # whether to persist before it).
+                ended = 0
+        self._keep_alive(ended)
 
     def _failed(self, exc, scope):
         """The app raised `exc`: its error (the response cut, or a 500), unless the client's
@@ -258,13 +244,13 @@ class Conn:
 
     def _keep_alive(self, ended):
         """After a response (`ended`: `Wire.finish`'s flags): the close, or the wait for the
-        next request. The next request's scope when this task is to serve it, else None."""
+        next request (read now when it is here already: the task serves it next)."""
         if not ended & FINISH_PERSIST or self.disconnected:
             self.close(linger=self.wire.lingers and not self.disconnected)
-            return None
+            return
         if self.eof_seen and not self.wire.has_bytes():
             self.close(linger=False)
-            return None
+            return
         self.state = IDLE
         self.deadline = time.monotonic() + self.worker.keepalive
         if not self.wire.has_bytes():
@@ -272,15 +258,8 @@ class Conn:
             # read ahead into the wire, so a read now would almost always find nothing (one
             # system call in two of a keep-alive request's, measured).
             self._watch_read(True)
-            return None
-        if not self.worker.connection_task:
-            # A task of its own for each request (an ASGI app's contextvars start afresh, as
-            # under uvicorn): `read` makes it, the next head being here.
-            self.read()
-            return None
-        # tornado's Application: the connection's requests in this one task, as tornado's
-        # own server serves them (one coroutine per connection, a task per handler).
-        return self._next_scope()
+            return
+        self.read()
 
     async def receive(self):
         while True:
@@ -408,5 +387,7 @@ class Conn:
             self.loop.remove_reader(self.fd)
         self.state = CLOSED
         self.http_receive = self.http_send = self.on_readable = None
+        # The connection's task returns (now, if it waits between requests).
+        self.requests.end()
         self.wire.close()
         self.worker.closed(self)

@@ -27,7 +27,7 @@ class Worker:
         self.rs = rs
         self.app = app
         self.loop = asyncio.get_event_loop()
-        # How asgi_conn.py's `Conn` makes a request's task.
+        # How asgi_conn.py's `Conn` makes a connection's task.
         self.task_options = {"loop": self.loop, "name": TASK_NAME}
         self.lifespan = opts["lifespan"]
         self.header_timeout = opts["header_timeout"]
@@ -37,9 +37,6 @@ class Worker:
         # The tornado kind: `serve(conn, request)` answers each request (tornado_bridge.py)
         # instead of an ASGI app.
         self.serve = opts.get("serve")
-        # Serve a connection's requests in one task (tornado's Application) rather than a task
-        # per request (asgi_conn.py's `_keep_alive`).
-        self.connection_task = opts.get("connection_task", False)
         self.state = {}
         self.conns = set()
         self.accepting = False
@@ -112,6 +109,8 @@ class Worker:
                 # an abnormal closure (1006).
                 conn.wire.ws_going_away()
             conn._end()
+        # A turn of the loop for the tasks of the connections just ended to return.
+        await asyncio.sleep(0)
         if self.lifespan_task is not None:
             await self._lifespan_shutdown()
         return stragglers

@@ -20,8 +20,10 @@
 mod fields;
 mod http_send;
 mod readable;
+mod requests;
 mod scope;
 mod setup;
+mod step;
 mod wire;
 mod wire_hooks;
 mod wire_request;
@@ -94,8 +96,11 @@ pub(super) struct Shared {
     entries: RefCell<Vec<usize>>,
     /// What `send` returns when nothing is to be awaited (`http_send.rs`).
     ready: Py<http_send::Ready>,
-    /// `asyncio.Task`, which serves each request (`Wire.start_request`).
+    /// `asyncio.Task`, which serves each connection's requests (requests.rs).
     task_type: Py<PyAny>,
+    /// asyncio's running task of each loop (`asyncio.tasks._current_tasks`), where the
+    /// Python has that dict.
+    current_tasks: Option<Py<PyDict>>,
 }
 
 impl Shared {

@@ -328,12 +328,9 @@ class Bridge:
         log_to(rs)
         _note_failures()
         cache_dates()
-        # tornado's own delegate runs each handler in a task of its own, so a connection's
-        # requests can share one task, as in tornado's server; a WSGI app runs in the
-        # request's task, which must then be its own (its contextvars start afresh, as
-        # WSGIContainer's spawned callback has them).
-        self.native = isinstance(app, httputil.HTTPServerConnectionDelegate)
-        if self.native:
+        # Every request runs in a context of its own (requests.rs), so a WSGI app's
+        # contextvars start afresh, as WSGIContainer's spawned callback has them.
+        if isinstance(app, httputil.HTTPServerConnectionDelegate):
             self.start_request = app.start_request
         else:
             # An app that is a container already is served as it is (its environ its own).

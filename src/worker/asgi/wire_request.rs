@@ -7,6 +7,7 @@ use std::time::Instant;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict};
 
+use super::requests::Requests;
 use super::scope::{build_scope, tornado_request, Addresses};
 use super::wire::{Exchange, Wire};
 use super::wire_hooks::Hooked;
@@ -79,36 +80,10 @@ impl Wire {
         connection_closes(py)
     }
 
-    /// `head`, and once the head is whole the request's task: `run(scope)` in an
-    /// `asyncio.Task` made with `options` (its loop, its name), or by the loop's task factory
-    /// when the app set one. One call where `head`, the task's making and `shown_as` were
-    /// three (and `Task` gets `options` itself, where a call from Python copies it).
-    fn start_request(
-        &mut self,
-        py: Python<'_>,
-        state: &Bound<'_, PyDict>,
-        run: &Bound<'_, PyAny>,
-        options: &Bound<'_, PyDict>,
-    ) -> PyResult<Py<PyAny>> {
-        let scope = self.head(py, state)?.into_bound(py);
-        if scope.is_none() || scope.is_instance_of::<pyo3::types::PyBool>() {
-            return Ok(scope.unbind());
-        }
-        let coro = run.call1((scope,))?;
-        let event_loop = options
-            .get_item(pyo3::intern!(py, "loop"))?
-            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("loop"))?;
-        let factory = event_loop.call_method0(pyo3::intern!(py, "get_task_factory"))?;
-        let task = match factory.is_none() {
-            true => self
-                .shared
-                .task_type
-                .bind(py)
-                .call((coro,), Some(options))?,
-            false => event_loop.call_method1(pyo3::intern!(py, "create_task"), (coro,))?,
-        };
-        self.shown_as(&task);
-        Ok(task.unbind())
+    /// The coroutine that serves the connection's requests in its task (requests.rs):
+    /// `run` is `Conn._run`, `options` how the task is made (its loop, its name).
+    fn requests(slf: Bound<'_, Self>, run: Py<PyAny>, options: Py<PyDict>) -> PyResult<Requests> {
+        Requests::new(slf.py(), run, slf.unbind(), options)
     }
 
     /// Seconds since the request's head was read (for a dump); 0 between requests.
@@ -125,7 +100,7 @@ impl Wire {
 
     /// The request's task is `task`: its scoreboard entry shows `id(task)`, so a dump's
     /// `Task 0x…` section is put under its request.
-    fn shown_as(&self, task: &Bound<'_, PyAny>) {
+    pub(super) fn shown_as(&self, task: &Bound<'_, PyAny>) {
         let Some(entry) = self.exchange.as_ref().and_then(|ex| ex.entry) else {
             return;
         };
