@@ -96,8 +96,7 @@ class Conn:
         # client that leaves is noticed (http.disconnect) even when the app is not reading.
         if not self.reading:
             self._watch_read(True)
-        # The request may run (and even end) inside this call: a task waiting between
-        # requests is woken at once (requests.rs).
+        # The connection's task (made at its first request) serves it (requests.rs).
         self.task = self.requests.begin(scope)
 
     def _read_for_app(self):

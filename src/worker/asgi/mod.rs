@@ -98,9 +98,6 @@ pub(super) struct Shared {
     ready: Py<http_send::Ready>,
     /// `asyncio.Task`, which serves each connection's requests (requests.rs).
     task_type: Py<PyAny>,
-    /// asyncio's running task of each loop (`asyncio.tasks._current_tasks`), where the
-    /// Python has that dict.
-    current_tasks: Option<Py<PyDict>>,
 }
 
 impl Shared {

@@ -106,7 +106,6 @@ pub(super) fn shared_state(py: Python<'_>, cfg: &crate::config::Config) -> PyRes
         entries: RefCell::new((0..crate::config::GREEN_LANES).rev().collect()),
         ready: Py::new(py, super::http_send::Ready)?,
         task_type: py.import("asyncio")?.getattr("Task")?.unbind(),
-        current_tasks: current_tasks(py)?,
     })
 }
 
@@ -149,19 +148,4 @@ fn load<'py>(
 ) -> PyResult<Bound<'py, PyModule>> {
     let code = CString::new(source)?;
     PyModule::from_code(py, &code, file, name)
-}
-
-/// asyncio's dict of the task running on each loop, which its C tasks keep up to date on
-/// CPython 3.11–3.13 (3.14 keeps the running task elsewhere): `None` where that is not known
-/// to hold, and a connection's task is then always woken through the loop (requests.rs).
-fn current_tasks(py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
-    if py.version_info() >= (3, 14) {
-        return Ok(None);
-    }
-    Ok(py
-        .import("asyncio.tasks")?
-        .getattr("_current_tasks")
-        .ok()
-        .and_then(|d| d.cast_into::<PyDict>().ok())
-        .map(Bound::unbind))
 }

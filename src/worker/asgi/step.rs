@@ -1,74 +1,15 @@
-//! The two moves of a connection's task (requests.rs) that go below pyo3: one step of a
-//! request's coroutine in the request's own context, and the wake-up of the task waiting
-//! between requests, called directly instead of scheduled.
+//! One step of a request's coroutine for its connection's task (requests.rs), in the
+//! request's own context: what a task does for its coroutine, below pyo3.
 
 use pyo3::exceptions::PyStopIteration;
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::PyList;
 
 /// How a resumed request coroutine came back.
 pub(super) enum Resumed {
     Yielded(Py<PyAny>),
     Returned,
     Raised(PyErr),
-}
-
-/// Settle the future the task waits on: its callback (the task's wake-up) called now when
-/// `direct`, else scheduled by `set_result` for the loop's next turn. A future already
-/// settled (the task was cancelled while it waited) is left as it is.
-pub(super) fn wake(future: &Bound<'_, PyAny>, direct: bool) -> PyResult<()> {
-    let py = future.py();
-    if future
-        .call_method0(pyo3::intern!(py, "done"))?
-        .is_truthy()?
-    {
-        return Ok(());
-    }
-    let taken = match direct {
-        true => take_callback(future)?,
-        false => None,
-    };
-    future.call_method1(pyo3::intern!(py, "set_result"), (py.None(),))?;
-    let Some((callback, context)) = taken else {
-        return Ok(());
-    };
-    // The task's callback runs in the task's context, as the loop's handle would run it.
-    // SAFETY: a live context object (`_callbacks` gives the one the task added); entering
-    // raises if it is entered already.
-    if unsafe { ffi::PyContext_Enter(context.as_ptr()) } < 0 {
-        return Err(PyErr::fetch(py));
-    }
-    let called = callback.call1((future,));
-    // SAFETY: the context entered above is the current one again.
-    if unsafe { ffi::PyContext_Exit(context.as_ptr()) } < 0 {
-        return Err(PyErr::fetch(py));
-    }
-    called.map(drop)
-}
-
-/// The future's one callback and its context, removed from it; `None` when it has other
-/// callbacks or no `_callbacks` (asyncio's futures have had it since Python 3.4).
-fn take_callback<'py>(
-    future: &Bound<'py, PyAny>,
-) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
-    let py = future.py();
-    let Ok(callbacks) = future.getattr(pyo3::intern!(py, "_callbacks")) else {
-        return Ok(None);
-    };
-    let Ok(callbacks) = callbacks.cast_into::<PyList>() else {
-        return Ok(None);
-    };
-    if callbacks.len() != 1 {
-        return Ok(None);
-    }
-    let entry = callbacks.get_item(0)?;
-    let (callback, context) = entry.extract::<(Bound<'py, PyAny>, Bound<'py, PyAny>)>()?;
-    if context.is_none() {
-        return Ok(None);
-    }
-    future.call_method1(pyo3::intern!(py, "remove_done_callback"), (&callback,))?;
-    Ok(Some((callback, context)))
 }
 
 /// Run the request's coroutine one step in its context (entered around the step, as a task
