@@ -87,17 +87,19 @@ class Conn:
         if self.state == APP:
             self._read_for_app()
             return
-        scope = self.wire.head(self.worker.state)
-        if scope is None or scope is False:
-            self._no_head(scope)
+        # The head, and the connection's task told to serve it (made at the connection's
+        # first request; requests.rs). The request starts at the task's next step, after
+        # what follows here.
+        task = self.wire.start_request(self.worker.state, self.requests)
+        if task is None or task is False:
+            self._no_head(task)
             return
         self.state = APP
         # The socket stays watched while the app runs: body bytes are read ahead, and a
         # client that leaves is noticed (http.disconnect) even when the app is not reading.
         if not self.reading:
             self._watch_read(True)
-        # The connection's task (made at its first request) serves it (requests.rs).
-        self.task = self.requests.begin(scope)
+        self.task = task
 
     def _read_for_app(self):
         """Readable while the app serves a request: body bytes read ahead, a WebSocket

@@ -223,7 +223,7 @@ impl Requests {
     /// between requests is woken (it starts the request at its next step); otherwise the
     /// request is started when the one being served returns, or at the new task's first
     /// step. Returns the connection's task.
-    fn begin(slf: &Bound<'_, Self>, scope: Py<PyAny>) -> PyResult<Py<PyAny>> {
+    pub(super) fn begin(slf: &Bound<'_, Self>, scope: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         slf.try_borrow_mut()?.next = Some(scope);
         let (task, made) = Self::task_for(slf)?;

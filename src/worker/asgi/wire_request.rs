@@ -86,6 +86,24 @@ impl Wire {
         Requests::new(slf.py(), run, slf.unbind(), options)
     }
 
+    /// `head`, and once the head is whole `requests.begin(scope)`: the connection's task,
+    /// else what `head` gave (`None`, `False`). One call from the read callback where two
+    /// were (about 300 instructions a request).
+    fn start_request(
+        slf: &Bound<'_, Self>,
+        state: &Bound<'_, PyDict>,
+        requests: &Bound<'_, Requests>,
+    ) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        // The wire's borrow ends before `begin`, which shows the request on the scoreboard
+        // through it.
+        let scope = slf.try_borrow_mut()?.head(py, state)?;
+        if scope.is_none(py) || scope.bind(py).is_instance_of::<pyo3::types::PyBool>() {
+            return Ok(scope);
+        }
+        Requests::begin(requests, scope)
+    }
+
     /// Seconds since the request's head was read (for a dump); 0 between requests.
     fn elapsed(&self) -> f64 {
         self.exchange
