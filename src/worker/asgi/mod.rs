@@ -7,8 +7,9 @@
 //! the loop's `add_reader`/`add_writer`, and readiness calls into its `Wire`, which reads and
 //! writes with plain system calls: no transport or protocol object in between, no copy of
 //! request bytes into Python except the body the app asks for. The loop's half is
-//! `asgi_loop.py` (lifespan, accepting, the stop), `asgi_conn.py` (a connection: the app
-//! task, `receive`/`send`) and `asgi_base.py` (the states and bounds they share). The `send`
+//! `asgi_loop.py` (lifespan, accepting, the stop), `asgi_conn.py` (a connection: a request's
+//! run, `receive`/`send`) and `asgi_base.py` (the states and bounds they share); one asyncio
+//! task per connection runs its requests in turn (`requests.rs`). The `send`
 //! of both scopes is Rust (`http_send.rs`, `ws_send.rs`): an awaitable already done unless
 //! the app must wait for a slow client; so is a WebSocket session's `receive`
 //! (`ws_receive.rs`) and the reader callback that hands it each message (`readable.rs`).
