@@ -182,6 +182,28 @@ fn a_request_that_cancels_its_own_task_leaves_the_connection_serving() {
     );
 }
 
+/// A task factory the app sets (in lifespan startup, as aiotask-context and tracing
+/// libraries do) makes the connections' tasks: one per connection, serving its requests in
+/// turn; without one, the worker's own tasks.
+#[test]
+fn the_apps_task_factory_makes_each_connections_task() {
+    let opts = Opts::default().env("TASK_FACTORY", "1");
+    let server = asgi_with("asgi_app:app", &[], 1, opts);
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        let mut c = Client::connect(server.port());
+        let first = c.get("/task-name").text();
+        assert_eq!(c.get("/task-name").text(), first, "one task per connection");
+        names.push(first);
+    }
+    assert!(
+        names.iter().all(|n| n.starts_with("factory task ")) && names[0] != names[1],
+        "{names:?}"
+    );
+    let plain = asgi("asgi_app:app", &[], 1);
+    assert_eq!(plain.fetch("/task-name").text(), "gunicorn-rs connection");
+}
+
 /// `--root-path` is the scope's `root_path` (WSGI's SCRIPT_NAME), and `path` includes it
 /// (spec 2.5 derives PATH_INFO by stripping `root_path` from `path`; Starlette builds
 /// `request.url` from `path` alone): a target a front stripped of the prefix gets it back, in

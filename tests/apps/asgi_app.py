@@ -3,7 +3,8 @@ Checked by hand under uvicorn: `uvicorn --app-dir tests/apps asgi_app:app`.
 
 lifespan   startup marks `lifespan-startup-PID`, puts `token` into `scope["state"]` and sets a
            module flag; with FAIL_STARTUP=msg it answers `lifespan.startup.failed` with msg.
-           STARTUP_DELAY=s waits s seconds before completing. Shutdown marks
+           STARTUP_DELAY=s waits s seconds before completing; with TASK_FACTORY=1 it sets
+           a task factory that counts and names the tasks it makes. Shutdown marks
            `lifespan-shutdown-PID` with the number of requests still in the app.
            Any lifespan scope at all marks `lifespan-seen-PID` (for `--asgi-lifespan off`).
            With NO_LIFESPAN=1 it raises on the lifespan scope, as apps without lifespan
@@ -43,6 +44,7 @@ HTTP
                          leaked into this one's context
   /cancel-own-task       cancels the task it runs in (asyncio.current_task()), answers, and
                          returns; says whether there was a task
+  /task-name             the name of the task the request runs in
 WebSocket
   /ws                    echo (text and binary); ?subprotocol=x accepts with x and a header
                          `x-accepted: yes`
@@ -109,6 +111,8 @@ async def lifespan(scope, receive, send):
             await asyncio.sleep(float(os.environ.get("STARTUP_DELAY", "0")))
             if "state" in scope:
                 scope["state"]["token"] = f"from-lifespan-{PID}"
+            if os.environ.get("TASK_FACTORY"):
+                asyncio.get_running_loop().set_task_factory(counting_task_factory)
             _started = True
             mark(f"lifespan-startup-{PID}", str(time.time()))
             await send({"type": "lifespan.startup.complete"})
@@ -120,6 +124,19 @@ async def lifespan(scope, receive, send):
 
 def text(value):
     return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
+_factory_tasks = 0
+
+
+def counting_task_factory(loop, coro, **kwargs):
+    """With TASK_FACTORY=1, lifespan startup makes this the loop's task factory (as
+    aiotask-context and tracing libraries do): every task is made here, and named so."""
+    global _factory_tasks
+    _factory_tasks += 1
+    task = asyncio.Task(coro, loop=loop, **kwargs)
+    task.set_name("factory task %d" % _factory_tasks)
+    return task
 
 
 async def scope_route(scope, receive, send):
@@ -336,6 +353,8 @@ async def http_route(scope, receive, send):
         seen = LEAK.get("unset")
         LEAK.set("%s?%s" % (path, scope["query_string"].decode("latin-1")))
         return await respond(send, seen)
+    if path == "/task-name":
+        return await respond(send, asyncio.current_task().get_name())
     if path == "/cancel-own-task":
         task = asyncio.current_task()
         if task is not None:

@@ -95,11 +95,11 @@ impl Requests {
 
     /// The connection's task, made now if there is none (the connection's first request, or
     /// its task ended): `asyncio.Task`, or the loop's task factory when the app set one.
-    fn task_for(slf: &Bound<'_, Self>) -> PyResult<(Py<PyAny>, bool)> {
+    fn task_for(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let mut me = slf.try_borrow_mut()?;
         if let (Some(task), false) = (&me.task, matches!(me.turn, Turn::Over)) {
-            return Ok((task.clone_ref(py), false));
+            return Ok(task.clone_ref(py));
         }
         me.turn = Turn::Between;
         let options = me.options.bind(py).clone();
@@ -114,7 +114,7 @@ impl Requests {
             false => event_loop.call_method1(pyo3::intern!(py, "create_task"), (slf,))?,
         };
         slf.try_borrow_mut()?.task = Some(task.clone().unbind());
-        Ok((task.unbind(), true))
+        Ok(task.unbind())
     }
 
     /// Resume the coroutine: send it `value` (`None`), or throw `thrown` into it. What it
@@ -225,13 +225,13 @@ impl Requests {
     /// step. Returns the connection's task.
     pub(super) fn begin(slf: &Bound<'_, Self>, scope: Py<PyAny>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
-        slf.try_borrow_mut()?.next = Some(scope);
-        let (task, made) = Self::task_for(slf)?;
+        // The task first, the scope after: a task factory that runs a task's first step at
+        // once (Python 3.12's eager tasks) then finds nothing to serve and waits, and the
+        // request never runs inside this call, before the caller has marked it begun.
+        let task = Self::task_for(slf)?;
         let mut me = slf.try_borrow_mut()?;
+        me.next = Some(scope);
         me.wire.bind(py).try_borrow()?.shown_as(task.bind(py));
-        if made {
-            return Ok(task);
-        }
         let Some(future) = me.waiting.take() else {
             return Ok(task);
         };
