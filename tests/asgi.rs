@@ -134,11 +134,25 @@ fn each_request_gets_its_own_copy_of_the_lifespan_state() {
 /// request (uvicorn's, and this worker's before).
 #[test]
 fn contextvars_start_afresh_for_each_request_on_a_connection() {
-    let server = asgi("asgi_app:app", &[], 1);
+    for event_loop in EVENT_LOOPS {
+        contextvars_start_afresh_under(&["--asgi-loop", event_loop]);
+    }
+}
+
+/// uvloop's loop (what `auto` picks when it is installed, as here) and asyncio's own: a
+/// connection's task waits on the loop's futures.
+const EVENT_LOOPS: [&str; 2] = ["uvloop", "asyncio"];
+
+fn contextvars_start_afresh_under(extra: &[&str]) {
+    let server = asgi("asgi_app:app", extra, 1);
     let mut c = Client::connect(server.port());
     for i in 0..3 {
         let r = c.get(&format!("/contextvar?n={i}"));
-        assert_eq!((r.status, r.text().as_str()), (200, "unset"), "request {i}");
+        assert_eq!(
+            (r.status, r.text().as_str()),
+            (200, "unset"),
+            "{extra:?} request {i}"
+        );
     }
     c.send(b"GET /contextvar?p=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /contextvar?p=2 HTTP/1.1\r\nHost: x\r\n\r\n");
     for i in 1..=2 {
@@ -146,7 +160,7 @@ fn contextvars_start_afresh_for_each_request_on_a_connection() {
         assert_eq!(
             (r.status, r.text().as_str()),
             (200, "unset"),
-            "pipelined {i}"
+            "{extra:?} pipelined {i}"
         );
     }
 }
@@ -156,20 +170,26 @@ fn contextvars_start_afresh_for_each_request_on_a_connection() {
 /// next request on it gets a task again. No error is logged for it.
 #[test]
 fn a_request_that_cancels_its_own_task_leaves_the_connection_serving() {
-    let server = asgi("asgi_app:app", &[], 1);
+    for event_loop in EVENT_LOOPS {
+        cancelling_its_own_task_under(&["--asgi-loop", event_loop]);
+    }
+}
+
+fn cancelling_its_own_task_under(extra: &[&str]) {
+    let server = asgi("asgi_app:app", extra, 1);
     let mut c = Client::connect(server.port());
     for round in 0..3 {
         let r = c.get("/cancel-own-task");
         assert_eq!(
             (r.status, r.text().as_str()),
             (200, "task"),
-            "round {round}"
+            "{extra:?} round {round}"
         );
         let r = c.get("/");
         assert_eq!(
             (r.status, r.text().as_str()),
             (200, "Hello, ASGI!\n"),
-            "round {round}"
+            "{extra:?} round {round}"
         );
     }
     c.send(b"GET /cancel-own-task HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -178,7 +198,7 @@ fn a_request_that_cancels_its_own_task_leaves_the_connection_serving() {
     let log = server.log();
     assert!(
         !log.contains("Traceback") && !log.contains("[ERROR]"),
-        "{log}"
+        "{extra:?}: {log}"
     );
 }
 
@@ -187,20 +207,30 @@ fn a_request_that_cancels_its_own_task_leaves_the_connection_serving() {
 /// turn; without one, the worker's own tasks.
 #[test]
 fn the_apps_task_factory_makes_each_connections_task() {
+    for event_loop in EVENT_LOOPS {
+        task_factory_under(&["--asgi-loop", event_loop]);
+    }
+}
+
+fn task_factory_under(extra: &[&str]) {
     let opts = Opts::default().env("TASK_FACTORY", "1");
-    let server = asgi_with("asgi_app:app", &[], 1, opts);
+    let server = asgi_with("asgi_app:app", extra, 1, opts);
     let mut names = Vec::new();
     for _ in 0..2 {
         let mut c = Client::connect(server.port());
         let first = c.get("/task-name").text();
-        assert_eq!(c.get("/task-name").text(), first, "one task per connection");
+        assert_eq!(
+            c.get("/task-name").text(),
+            first,
+            "{extra:?}: one task per connection"
+        );
         names.push(first);
     }
     assert!(
         names.iter().all(|n| n.starts_with("factory task ")) && names[0] != names[1],
-        "{names:?}"
+        "{extra:?}: {names:?}"
     );
-    let plain = asgi("asgi_app:app", &[], 1);
+    let plain = asgi("asgi_app:app", extra, 1);
     assert_eq!(plain.fetch("/task-name").text(), "gunicorn-rs connection");
 }
 
