@@ -51,9 +51,11 @@ pub(super) struct Requests {
     /// How the task is made: `asyncio.Task` and its options (loop, name).
     task_type: Py<PyAny>,
     options: Py<PyDict>,
+    /// The options' loop, read once: where the task waits, and where the app may have set a
+    /// task factory.
+    event_loop: Py<PyAny>,
     /// The context each request's is copied from.
     base: Py<PyAny>,
-    event_loop: Py<PyAny>,
     /// A scope whose request waits for the one being served (pipelined).
     next: Option<Py<PyAny>>,
     turn: Turn,
@@ -71,7 +73,7 @@ impl Requests {
         wire: Py<Wire>,
         options: Py<PyDict>,
     ) -> PyResult<Requests> {
-        let shared = wire.bind(py).try_borrow()?.shared.clone();
+        let task_type = wire.bind(py).try_borrow()?.shared.task_type.clone_ref(py);
         let event_loop = options
             .bind(py)
             .get_item(pyo3::intern!(py, "loop"))?
@@ -81,7 +83,7 @@ impl Requests {
         Ok(Requests {
             run: Some(run),
             wire,
-            task_type: shared.task_type.clone_ref(py),
+            task_type,
             options,
             base: base.unbind(),
             event_loop: event_loop.unbind(),
@@ -104,10 +106,8 @@ impl Requests {
         me.turn = Turn::Between;
         let options = me.options.bind(py).clone();
         let task_type = me.task_type.clone_ref(py);
+        let event_loop = me.event_loop.bind(py).clone();
         drop(me);
-        let event_loop = options
-            .get_item(pyo3::intern!(py, "loop"))?
-            .ok_or_else(|| pyo3::exceptions::PyKeyError::new_err("loop"))?;
         let factory = event_loop.call_method0(pyo3::intern!(py, "get_task_factory"))?;
         let task = match factory.is_none() {
             true => task_type.bind(py).call((slf,), Some(&options))?,
