@@ -134,14 +134,16 @@ fn each_request_gets_its_own_copy_of_the_lifespan_state() {
 /// request (uvicorn's, and this worker's before).
 #[test]
 fn contextvars_start_afresh_for_each_request_on_a_connection() {
-    for event_loop in EVENT_LOOPS {
-        contextvars_start_afresh_under(&["--asgi-loop", event_loop]);
-    }
+    on_each_event_loop(contextvars_start_afresh_under);
 }
 
-/// uvloop's loop (what `auto` picks when it is installed, as here) and asyncio's own: a
-/// connection's task waits on the loop's futures.
-const EVENT_LOOPS: [&str; 2] = ["uvloop", "asyncio"];
+/// `check` under uvloop's loop (what `auto` picks when it is installed, as here) and under
+/// asyncio's own: a connection's task waits on the loop's futures.
+fn on_each_event_loop(check: fn(&[&str])) {
+    for event_loop in ["uvloop", "asyncio"] {
+        check(&["--asgi-loop", event_loop]);
+    }
+}
 
 fn contextvars_start_afresh_under(extra: &[&str]) {
     let server = asgi("asgi_app:app", extra, 1);
@@ -170,9 +172,7 @@ fn contextvars_start_afresh_under(extra: &[&str]) {
 /// next request on it gets a task again. No error is logged for it.
 #[test]
 fn a_request_that_cancels_its_own_task_leaves_the_connection_serving() {
-    for event_loop in EVENT_LOOPS {
-        cancelling_its_own_task_under(&["--asgi-loop", event_loop]);
-    }
+    on_each_event_loop(cancelling_its_own_task_under);
 }
 
 fn cancelling_its_own_task_under(extra: &[&str]) {
@@ -207,9 +207,7 @@ fn cancelling_its_own_task_under(extra: &[&str]) {
 /// turn; without one, the worker's own tasks.
 #[test]
 fn the_apps_task_factory_makes_each_connections_task() {
-    for event_loop in EVENT_LOOPS {
-        task_factory_under(&["--asgi-loop", event_loop]);
-    }
+    on_each_event_loop(task_factory_under);
 }
 
 fn task_factory_under(extra: &[&str]) {
