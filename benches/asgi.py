@@ -293,6 +293,22 @@ def ensure_venv(path):
     return path
 
 
+def prepare(args, prefix):
+    """What every run of this benchmark (and burst.py) starts with: the CPUs placed (--pin),
+    the open-file limit raised, the venv, a directory for logs and binaries, and the
+    gunicorn-rs binary (built there unless --binary names one, or "" when no gunicorn-rs
+    server is asked for). Returns (venv, logs, binary)."""
+    if args.pin:
+        pin()
+    raise_open_files()
+    venv = ensure_venv(os.path.abspath(args.venv))
+    logs = tempfile.mkdtemp(prefix=prefix)
+    wants_rs = any(n.startswith("rs-") for n in args.servers)
+    binary = (os.path.abspath(args.binary) if args.binary
+              else build(os.path.join(logs, "gunicorn-rs")) if wants_rs else "")
+    return venv, logs, binary
+
+
 def name_of(requirement):
     for sep in "[=<>!~ ":
         requirement = requirement.split(sep)[0]
@@ -334,16 +350,8 @@ def main():
                     help="the load client on CPU 0, the servers on the other CPUs (see the docstring)")
     ap.add_argument("--venv", default=os.path.join(BENCH, ".venv"))
     args = ap.parse_args()
-    if args.pin:
-        pin()
-
-    raise_open_files()
-    venv = ensure_venv(os.path.abspath(args.venv))
-    logs = tempfile.mkdtemp(prefix="asgi-bench-")
+    venv, logs, binary = prepare(args, "asgi-bench-")
     scenarios = [s for s in SCENARIOS if s in args.scenarios]
-    wants_rs = any(n.startswith("rs-") for n in args.servers)
-    binary = (os.path.abspath(args.binary) if args.binary
-              else build(os.path.join(logs, "gunicorn-rs")) if wants_rs else "")
     client, client_broken = None, None
     if "ws" in scenarios:
         if args.ws_client:

@@ -29,14 +29,12 @@ import selectors
 import socket
 import statistics
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from compare import BENCH, free_port, stop_server  # noqa: E402
-from green import raise_open_files  # noqa: E402
-from harness import PINNED, build, csv, interleaved, launch, pin  # noqa: E402
-from asgi import ensure_venv, server_table  # noqa: E402
+from harness import PINNED, csv, interleaved, launch  # noqa: E402
+from asgi import prepare, server_table  # noqa: E402
 
 SERVERS = ("rs-asgi", "uvicorn", "granian")
 
@@ -97,12 +95,7 @@ def main():
     ap.add_argument("--pin", action="store_true", help="this client on CPU 0, the servers on the others")
     ap.add_argument("--venv", default=os.path.join(BENCH, ".venv"))
     args = ap.parse_args()
-    if args.pin:
-        pin()
-    raise_open_files()
-    venv = ensure_venv(os.path.abspath(args.venv))
-    logs = tempfile.mkdtemp(prefix="burst-bench-")
-    binary = os.path.abspath(args.binary) if args.binary else build(os.path.join(logs, "gunicorn-rs"))
+    venv, logs, binary = prepare(args, "burst-bench-")
     if args.pin:
         # This process is the load client: on the client's CPU, as harness.pin() placed it.
         os.sched_setaffinity(0, {int(cpu) for cpu in PINNED["client"].split(",")})
