@@ -21,7 +21,7 @@ class Conn:
     """One client connection: its wire (Rust), what it waits for, the app task."""
 
     __slots__ = ("worker", "wire", "loop", "fd", "state", "deadline", "receiving", "draining",
-                 "disconnected", "reading", "writing", "lingered", "task", "requests",
+                 "disconnected", "reading", "writing", "lingered", "requests",
                  "eof_seen", "websocket", "scope", "on_lost", "http_receive",
                  "http_send", "on_readable")
 
@@ -38,7 +38,6 @@ class Conn:
         self.reading = False
         self.writing = False
         self.lingered = 0
-        self.task = None
         self.eof_seen = False
         self.websocket = False
         self.scope = None
@@ -99,7 +98,6 @@ class Conn:
         # client that leaves is noticed (http.disconnect) even when the app is not reading.
         if not self.reading:
             self._watch_read(True)
-        self.task = task
 
     def _read_for_app(self):
         """Readable while the app serves a request: body bytes read ahead, a WebSocket
@@ -142,8 +140,9 @@ class Conn:
             return
         self.disconnected = True
         self._tell_lost()
-        if self.task is not None:
-            self.loop.call_later(self.worker.disconnect_grace, self._give_up, self.task)
+        task = self.requests.task
+        if task is not None:
+            self.loop.call_later(self.worker.disconnect_grace, self._give_up, task)
 
     def _tell_lost(self):
         if self.on_lost is not None:
@@ -152,7 +151,7 @@ class Conn:
 
     def _give_up(self, task):
         # Only while a request runs: the connection's task outlives it.
-        if task is not None and task is self.task and self.state == APP and not task.done():
+        if task is self.requests.task and self.state == APP and not task.done():
             task.cancel()
 
     def _no_head(self, scope):

@@ -121,7 +121,7 @@ class Worker:
         out = []
         handlers = self._handler_tasks() if self.serve is not None else {}
         for conn in list(self.conns):
-            task = conn.task
+            task = conn.requests.task
             if conn.state != APP or task is None or task.done():
                 continue
             scope = conn.scope or {}

@@ -254,6 +254,13 @@ impl Requests {
         wake(future.bind(py))
     }
 
+    /// The connection's task (None before its first request and once it closed): what
+    /// `Conn` cancels after the disconnect grace, and what a dump walks down.
+    #[getter]
+    fn task(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.task.as_ref().map(|task| task.clone_ref(py))
+    }
+
     /// The request being served's coroutine, for a dump's walk down the awaited chain
     /// (asgi_loop.py's `stacks`).
     #[getter]
